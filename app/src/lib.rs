@@ -1,0 +1,47 @@
+//! Chattr's shared crate: the wire [`protocol`] (used by the server and the browser alike) and
+//! the Leptos UI, server-rendered by `chattrd` and hydrated in the browser by `frontend`.
+
+pub mod protocol;
+pub mod ui;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::StaticSegment;
+
+pub use ui::App;
+
+/// The HTML document around the app, rendered by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <Root/>
+            </body>
+        </html>
+    }
+}
+
+/// The body content, shared by server rendering and hydration.
+#[component]
+pub fn Root() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/chattr.css"/>
+        <Title text="Chattr"/>
+        <Router>
+            <Routes fallback=|| "Page not found.">
+                <Route path=StaticSegment("") view=App/>
+            </Routes>
+        </Router>
+    }
+}

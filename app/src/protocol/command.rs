@@ -1,0 +1,666 @@
+//! Slash commands: the [`Command`] enum and its parser, shared by the server (which applies
+//! commands) and the UI (which completes and checks them as the user types).
+//!
+//! A line is `/name arg arg… [rest of line]`. Where a command takes a channel first, the
+//! channel may be left out and the context — the channel the user is looking at — is used.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorCode, ProtocolError};
+use super::names::is_channel;
+
+/// A parsed slash command. Imperative names; the server answers with past-tense events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Join {
+        channel: String,
+        key: Option<String>,
+    },
+    Part {
+        channel: String,
+        reason: Option<String>,
+    },
+    Msg {
+        target: String,
+        text: String,
+    },
+    Me {
+        target: String,
+        text: String,
+    },
+    Nick {
+        nick: String,
+    },
+    /// `topic: None` asks for the topic; `Some("")` clears it.
+    Topic {
+        channel: String,
+        topic: Option<String>,
+    },
+    Kick {
+        channel: String,
+        nick: String,
+        reason: Option<String>,
+    },
+    Ban {
+        channel: String,
+        mask: String,
+    },
+    Unban {
+        channel: String,
+        mask: String,
+    },
+    Op {
+        channel: String,
+        nick: String,
+    },
+    Deop {
+        channel: String,
+        nick: String,
+    },
+    Voice {
+        channel: String,
+        nick: String,
+    },
+    Devoice {
+        channel: String,
+        nick: String,
+    },
+    /// `modes: None` asks for the channel's modes.
+    Mode {
+        channel: String,
+        modes: Option<String>,
+        args: Vec<String>,
+    },
+    Invite {
+        nick: String,
+        channel: String,
+    },
+    /// `message: None` marks you as back.
+    Away {
+        message: Option<String>,
+    },
+    Whois {
+        nick: String,
+    },
+    List,
+    Names {
+        channel: String,
+    },
+    Quit {
+        reason: Option<String>,
+    },
+}
+
+/// Usage and a one-line help for one command, for error messages and UI completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandHelp {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub help: &'static str,
+}
+
+/// Every command the parser knows, in the order the UI lists them.
+pub const COMMANDS: &[CommandHelp] = &[
+    CommandHelp {
+        name: "join",
+        usage: "/join #channel [key]",
+        help: "Join a channel (created if empty; you become its op)",
+    },
+    CommandHelp {
+        name: "part",
+        usage: "/part [#channel] [reason]",
+        help: "Leave a channel",
+    },
+    CommandHelp {
+        name: "msg",
+        usage: "/msg <nick|#channel> <text>",
+        help: "Send a private message or a message to a channel",
+    },
+    CommandHelp {
+        name: "me",
+        usage: "/me <action>",
+        help: "Describe an action in the current conversation",
+    },
+    CommandHelp {
+        name: "nick",
+        usage: "/nick <new nick>",
+        help: "Change your nick",
+    },
+    CommandHelp {
+        name: "topic",
+        usage: "/topic [#channel] [text | -]",
+        help: "Show or set the topic; '-' clears it",
+    },
+    CommandHelp {
+        name: "kick",
+        usage: "/kick [#channel] <nick> [reason]",
+        help: "Remove someone from a channel (ops)",
+    },
+    CommandHelp {
+        name: "ban",
+        usage: "/ban [#channel] <nick|mask>",
+        help: "Ban a nick or a nick!user@host mask (ops)",
+    },
+    CommandHelp {
+        name: "unban",
+        usage: "/unban [#channel] <nick|mask>",
+        help: "Lift a ban (ops)",
+    },
+    CommandHelp {
+        name: "op",
+        usage: "/op [#channel] <nick>",
+        help: "Make someone a channel operator (ops)",
+    },
+    CommandHelp {
+        name: "deop",
+        usage: "/deop [#channel] <nick>",
+        help: "Take operator status away (ops)",
+    },
+    CommandHelp {
+        name: "voice",
+        usage: "/voice [#channel] <nick>",
+        help: "Let someone speak in a moderated channel (ops)",
+    },
+    CommandHelp {
+        name: "devoice",
+        usage: "/devoice [#channel] <nick>",
+        help: "Take voice away (ops)",
+    },
+    CommandHelp {
+        name: "mode",
+        usage: "/mode [#channel] [(+|-)modes] [args…]",
+        help: "Show or change modes: m i t k l o v b (ops)",
+    },
+    CommandHelp {
+        name: "invite",
+        usage: "/invite <nick> [#channel]",
+        help: "Invite someone to a channel",
+    },
+    CommandHelp {
+        name: "away",
+        usage: "/away [message]",
+        help: "Mark yourself away, or back without a message",
+    },
+    CommandHelp {
+        name: "whois",
+        usage: "/whois <nick>",
+        help: "Show who someone is",
+    },
+    CommandHelp {
+        name: "list",
+        usage: "/list",
+        help: "List channels",
+    },
+    CommandHelp {
+        name: "names",
+        usage: "/names [#channel]",
+        help: "List a channel's members",
+    },
+    CommandHelp {
+        name: "quit",
+        usage: "/quit [reason]",
+        help: "Disconnect",
+    },
+];
+
+/// Other spellings the parser accepts.
+const ALIASES: &[(&str, &str)] = &[
+    ("j", "join"),
+    ("leave", "part"),
+    ("query", "msg"),
+    ("w", "whois"),
+];
+
+/// The help entry for a command name (or alias), case-insensitively.
+pub fn help_for(name: &str) -> Option<&'static CommandHelp> {
+    let name = name.to_ascii_lowercase();
+    let name = ALIASES
+        .iter()
+        .find(|(a, _)| *a == name)
+        .map_or(name.as_str(), |(_, n)| n);
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The words of a command line, with the rest of the line available at any point.
+struct Args<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Args<'a> {
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest.trim_start();
+        if s.is_empty() {
+            self.rest = s;
+            return None;
+        }
+        let end = s.find(char::is_whitespace).unwrap_or(s.len());
+        let (word, rest) = s.split_at(end);
+        self.rest = rest;
+        Some(word)
+    }
+
+    /// The next word if it names a channel, without consuming anything otherwise.
+    fn next_channel(&mut self) -> Option<&'a str> {
+        let save = self.rest;
+        match self.next() {
+            Some(w) if is_channel(w) => Some(w),
+            _ => {
+                self.rest = save;
+                None
+            }
+        }
+    }
+
+    /// Everything left, trimmed; `None` when nothing is left.
+    fn remainder(&mut self) -> Option<&'a str> {
+        let s = self.rest.trim();
+        self.rest = "";
+        (!s.is_empty()).then_some(s)
+    }
+}
+
+impl Command {
+    /// Parses a slash command line. `context` is the conversation the user is looking at: a
+    /// channel (`#rust`) or a nick; it fills in a left-out channel or `/me`'s target.
+    pub fn parse(line: &str, context: Option<&str>) -> Result<Command, ProtocolError> {
+        let line = line.trim();
+        let Some(body) = line.strip_prefix('/') else {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownCommand,
+                "a command starts with '/'",
+            ));
+        };
+        let mut args = Args { rest: body };
+        let name = args.next().unwrap_or("");
+        let help = help_for(name).ok_or_else(|| {
+            let shown: String = name.chars().take(32).collect();
+            ProtocolError::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown command /{shown}"),
+            )
+        })?;
+        let usage =
+            || ProtocolError::new(ErrorCode::BadArguments, format!("usage: {}", help.usage));
+        let context_channel = context.filter(|c| is_channel(c));
+        // The channel given first, or the one in context.
+        let channel = |args: &mut Args| -> Result<String, ProtocolError> {
+            args.next_channel()
+                .or(context_channel)
+                .map(str::to_owned)
+                .ok_or_else(usage)
+        };
+        let owned = |s: &str| s.to_owned();
+
+        let cmd = match help.name {
+            "join" => {
+                let channel = args.next().ok_or_else(usage)?.to_owned();
+                Command::Join {
+                    channel,
+                    key: args.next().map(owned),
+                }
+            }
+            "part" => Command::Part {
+                channel: channel(&mut args)?,
+                reason: args.remainder().map(owned),
+            },
+            "msg" => {
+                let target = args.next().ok_or_else(usage)?.to_owned();
+                let text = args.remainder().ok_or_else(usage)?.to_owned();
+                Command::Msg { target, text }
+            }
+            "me" => {
+                let target = context.ok_or_else(usage)?.to_owned();
+                Command::Me {
+                    target,
+                    text: args.remainder().ok_or_else(usage)?.to_owned(),
+                }
+            }
+            "nick" => Command::Nick {
+                nick: args.next().ok_or_else(usage)?.to_owned(),
+            },
+            "topic" => {
+                let channel = channel(&mut args)?;
+                let topic = args.remainder().map(|t| {
+                    if t == "-" {
+                        String::new()
+                    } else {
+                        t.to_owned()
+                    }
+                });
+                Command::Topic { channel, topic }
+            }
+            "kick" => {
+                let channel = channel(&mut args)?;
+                let nick = args.next().ok_or_else(usage)?.to_owned();
+                Command::Kick {
+                    channel,
+                    nick,
+                    reason: args.remainder().map(owned),
+                }
+            }
+            "ban" | "unban" | "op" | "deop" | "voice" | "devoice" => {
+                let channel = channel(&mut args)?;
+                let who = args.next().ok_or_else(usage)?.to_owned();
+                if args.remainder().is_some() {
+                    return Err(usage());
+                }
+                match help.name {
+                    "ban" => Command::Ban { channel, mask: who },
+                    "unban" => Command::Unban { channel, mask: who },
+                    "op" => Command::Op { channel, nick: who },
+                    "deop" => Command::Deop { channel, nick: who },
+                    "voice" => Command::Voice { channel, nick: who },
+                    _ => Command::Devoice { channel, nick: who },
+                }
+            }
+            "mode" => {
+                let channel = channel(&mut args)?;
+                let modes = args.next().map(owned);
+                if modes.as_deref().is_some_and(|m| !m.starts_with(['+', '-'])) {
+                    return Err(usage());
+                }
+                let mut rest = Vec::new();
+                while let Some(a) = args.next() {
+                    rest.push(a.to_owned());
+                }
+                Command::Mode {
+                    channel,
+                    modes,
+                    args: rest,
+                }
+            }
+            "invite" => {
+                let nick = args.next().ok_or_else(usage)?.to_owned();
+                Command::Invite {
+                    nick,
+                    channel: channel(&mut args)?,
+                }
+            }
+            "away" => Command::Away {
+                message: args.remainder().map(owned),
+            },
+            "whois" => Command::Whois {
+                nick: args.next().ok_or_else(usage)?.to_owned(),
+            },
+            "list" => Command::List,
+            "names" => Command::Names {
+                channel: channel(&mut args)?,
+            },
+            "quit" => Command::Quit {
+                reason: args.remainder().map(owned),
+            },
+            other => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnknownCommand,
+                    format!("unknown command /{other}"),
+                ))
+            }
+        };
+        Ok(cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Command, ProtocolError> {
+        Command::parse(line, None)
+    }
+
+    #[test]
+    fn every_listed_command_parses_with_its_usage_example() {
+        let lines = [
+            (
+                "/join #rust",
+                Command::Join {
+                    channel: "#rust".into(),
+                    key: None,
+                },
+            ),
+            (
+                "/join #rust sekrit",
+                Command::Join {
+                    channel: "#rust".into(),
+                    key: Some("sekrit".into()),
+                },
+            ),
+            (
+                "/j #rust",
+                Command::Join {
+                    channel: "#rust".into(),
+                    key: None,
+                },
+            ),
+            (
+                "/part #rust bye all",
+                Command::Part {
+                    channel: "#rust".into(),
+                    reason: Some("bye all".into()),
+                },
+            ),
+            (
+                "/msg bob hi  there",
+                Command::Msg {
+                    target: "bob".into(),
+                    text: "hi  there".into(),
+                },
+            ),
+            (
+                "/nick alice2",
+                Command::Nick {
+                    nick: "alice2".into(),
+                },
+            ),
+            (
+                "/topic #rust",
+                Command::Topic {
+                    channel: "#rust".into(),
+                    topic: None,
+                },
+            ),
+            (
+                "/topic #rust Rust talk",
+                Command::Topic {
+                    channel: "#rust".into(),
+                    topic: Some("Rust talk".into()),
+                },
+            ),
+            (
+                "/topic #rust -",
+                Command::Topic {
+                    channel: "#rust".into(),
+                    topic: Some(String::new()),
+                },
+            ),
+            (
+                "/kick #rust bob spam",
+                Command::Kick {
+                    channel: "#rust".into(),
+                    nick: "bob".into(),
+                    reason: Some("spam".into()),
+                },
+            ),
+            (
+                "/ban #rust bob",
+                Command::Ban {
+                    channel: "#rust".into(),
+                    mask: "bob".into(),
+                },
+            ),
+            (
+                "/unban #rust *!*@x",
+                Command::Unban {
+                    channel: "#rust".into(),
+                    mask: "*!*@x".into(),
+                },
+            ),
+            (
+                "/op #rust bob",
+                Command::Op {
+                    channel: "#rust".into(),
+                    nick: "bob".into(),
+                },
+            ),
+            (
+                "/deop #rust bob",
+                Command::Deop {
+                    channel: "#rust".into(),
+                    nick: "bob".into(),
+                },
+            ),
+            (
+                "/voice #rust bob",
+                Command::Voice {
+                    channel: "#rust".into(),
+                    nick: "bob".into(),
+                },
+            ),
+            (
+                "/devoice #rust bob",
+                Command::Devoice {
+                    channel: "#rust".into(),
+                    nick: "bob".into(),
+                },
+            ),
+            (
+                "/mode #rust",
+                Command::Mode {
+                    channel: "#rust".into(),
+                    modes: None,
+                    args: vec![],
+                },
+            ),
+            (
+                "/mode #rust +kl key 10",
+                Command::Mode {
+                    channel: "#rust".into(),
+                    modes: Some("+kl".into()),
+                    args: vec!["key".into(), "10".into()],
+                },
+            ),
+            (
+                "/invite bob #rust",
+                Command::Invite {
+                    nick: "bob".into(),
+                    channel: "#rust".into(),
+                },
+            ),
+            (
+                "/away lunch",
+                Command::Away {
+                    message: Some("lunch".into()),
+                },
+            ),
+            ("/away", Command::Away { message: None }),
+            ("/whois bob", Command::Whois { nick: "bob".into() }),
+            ("/list", Command::List),
+            (
+                "/names #rust",
+                Command::Names {
+                    channel: "#rust".into(),
+                },
+            ),
+            ("/quit", Command::Quit { reason: None }),
+            (
+                "/QUIT gone",
+                Command::Quit {
+                    reason: Some("gone".into()),
+                },
+            ),
+        ];
+        for (line, want) in lines {
+            assert_eq!(p(line).as_ref(), Ok(&want), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_left_out_channel_comes_from_the_context() {
+        let ctx = Some("#rust");
+        assert_eq!(
+            Command::parse("/kick bob", ctx),
+            Ok(Command::Kick {
+                channel: "#rust".into(),
+                nick: "bob".into(),
+                reason: None
+            })
+        );
+        assert_eq!(
+            Command::parse("/part", ctx),
+            Ok(Command::Part {
+                channel: "#rust".into(),
+                reason: None
+            })
+        );
+        assert_eq!(
+            Command::parse("/me waves", ctx),
+            Ok(Command::Me {
+                target: "#rust".into(),
+                text: "waves".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("/me waves", Some("bob")),
+            Ok(Command::Me {
+                target: "bob".into(),
+                text: "waves".into()
+            })
+        );
+        // A nick is not a channel context.
+        assert_eq!(
+            Command::parse("/op bob", Some("carol")).unwrap_err().code,
+            ErrorCode::BadArguments
+        );
+    }
+
+    #[test]
+    fn bad_lines_get_stable_codes() {
+        assert_eq!(p("hello").unwrap_err().code, ErrorCode::UnknownCommand);
+        assert_eq!(p("/").unwrap_err().code, ErrorCode::UnknownCommand);
+        assert_eq!(
+            p("/frobnicate").unwrap_err().code,
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(p("/join").unwrap_err().code, ErrorCode::BadArguments);
+        assert_eq!(p("/msg bob").unwrap_err().code, ErrorCode::BadArguments);
+        assert_eq!(p("/me hi").unwrap_err().code, ErrorCode::BadArguments);
+        assert_eq!(
+            p("/op #c bob extra").unwrap_err().code,
+            ErrorCode::BadArguments
+        );
+        assert_eq!(p("/mode #c mt").unwrap_err().code, ErrorCode::BadArguments);
+        assert!(p("/kick")
+            .unwrap_err()
+            .message
+            .contains("/kick [#channel] <nick> [reason]"));
+    }
+
+    #[test]
+    fn every_command_has_help() {
+        for c in COMMANDS {
+            assert!(c.usage.starts_with(&format!("/{}", c.name)), "{}", c.name);
+            assert!(help_for(c.name).is_some());
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parse_never_panics(line in "\\PC*", ctx in proptest::option::of("\\PC{0,12}")) {
+                let _ = Command::parse(&line, ctx.as_deref());
+            }
+
+            #[test]
+            fn parse_never_panics_on_command_like_lines(
+                name in prop::sample::select(COMMANDS.iter().map(|c| c.name).collect::<Vec<_>>()),
+                rest in "[ #a-z+\\-*!@\u{202e}\t]{0,40}",
+            ) {
+                let _ = Command::parse(&format!("/{name} {rest}"), Some("#ctx"));
+            }
+        }
+    }
+}

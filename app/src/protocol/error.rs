@@ -1,0 +1,119 @@
+//! Errors a client may see. Every refused request is answered with
+//! `{"type":"error","code":…,"message":…}`; the `code` is stable and meant for programs,
+//! the `message` is for people.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $wire:literal, )*) => {
+        /// The stable error codes of the protocol, each with its wire spelling.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* #[serde(rename = $wire)] $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $wire,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The frame is not valid JSON or not a known frame type.
+    InvalidFrame => "invalid_frame",
+    /// A slash command the server does not know.
+    UnknownCommand => "unknown_command",
+    /// A known command with missing or malformed arguments; the message shows the usage.
+    BadArguments => "bad_arguments",
+    /// A frame that needs a logged-in session arrived before `auth`.
+    NotAuthenticated => "not_authenticated",
+    /// A second `auth` on a session that is already logged in.
+    AlreadyAuthenticated => "already_authenticated",
+    /// The token is malformed, forged, signed with another secret, or unknown.
+    AuthFailed => "auth_failed",
+    /// The token's lifetime is over.
+    TokenExpired => "token_expired",
+    /// Guest (nick only) logins are switched off on this server.
+    GuestsDisabled => "guests_disabled",
+    /// The nick breaks the naming rules.
+    InvalidNick => "invalid_nick",
+    /// The nick belongs to a service or to an account.
+    NickReserved => "nick_reserved",
+    /// Someone else is using that nick.
+    NickInUse => "nick_in_use",
+    /// The channel name breaks the naming rules.
+    InvalidChannel => "invalid_channel",
+    /// Nobody by that nick is online.
+    NoSuchNick => "no_such_nick",
+    /// The channel does not exist.
+    NoSuchChannel => "no_such_channel",
+    /// The command needs you to be in the channel.
+    NotOnChannel => "not_on_channel",
+    /// The user named is not in the channel.
+    UserNotOnChannel => "user_not_on_channel",
+    /// You are already in the channel (or the user you invite is).
+    AlreadyOnChannel => "already_on_channel",
+    /// You are in as many channels as the server allows.
+    TooManyChannels => "too_many_channels",
+    /// No ban in the channel matches what you named.
+    NoSuchBan => "no_such_ban",
+    /// The channel has as many bans as the server allows.
+    BanListFull => "ban_list_full",
+    /// The command needs channel operator status.
+    NotOp => "not_op",
+    /// You are banned from the channel.
+    Banned => "banned",
+    /// The channel is invite-only (+i) and you were not invited.
+    InviteOnly => "invite_only",
+    /// The channel has a key (+k) and you gave a wrong one or none.
+    BadKey => "bad_key",
+    /// The channel is at its user limit (+l).
+    ChannelFull => "channel_full",
+    /// The channel is moderated (+m) and you have no voice.
+    CannotSend => "cannot_send",
+    /// The text, reason or topic is empty where it may not be.
+    EmptyText => "empty_text",
+    /// The text, reason or topic contains characters that are not allowed.
+    InvalidText => "invalid_text",
+    /// The text, reason or topic is longer than the server allows.
+    TooLong => "too_long",
+    /// Too many frames too fast; wait and retry.
+    RateLimited => "rate_limited",
+    /// Sustained flooding; the connection is closed.
+    Flood => "flood",
+    /// The client did not read its messages fast enough; the connection is closed.
+    SlowConsumer => "slow_consumer",
+    /// No `auth` frame arrived in time, or the client stopped answering pings.
+    Timeout => "timeout",
+    /// A token endpoint was called without the right shared secret.
+    AccessDenied => "access_denied",
+    /// The token endpoints are disabled because no shared secret is configured.
+    TokensDisabled => "tokens_disabled",
+    /// The server is shutting down.
+    ShuttingDown => "shutting_down",
+    /// Something failed inside the server; nothing about it is disclosed.
+    Internal => "internal",
+}
+
+/// An error that is safe to show to a client: a stable code and a readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The frames on the `/ws` WebSocket: [`ClientFrame`] from browser to server, [`ServerEvent`]
+//! from server to browser. Each is one JSON text frame tagged by a snake_case `"type"`;
+//! `docs/protocol.md` shows every variant with an example.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorCode, ProtocolError};
+
+/// A frame sent by a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// The first frame of every session: a login token from the host app, or a guest nick.
+    Auth {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<String>,
+    },
+    /// A message to a channel (`#name`) or to a nick (a private message).
+    Message { target: String, text: String },
+    /// A slash command line, parsed by [`super::Command::parse`]. `target` is the channel or
+    /// nick the user is looking at; commands like `/me` or `/topic` without a channel use it.
+    Command {
+        line: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+    /// An application-level keepalive (browsers cannot send WebSocket pings); answered by `pong`.
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+}
+
+impl ClientFrame {
+    /// Parses one text frame, turning any serde failure into a client-safe error.
+    pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
+        serde_json::from_str(text).map_err(|e| {
+            ProtocolError::new(
+                ErrorCode::InvalidFrame,
+                format!("not a valid client frame: {e}"),
+            )
+        })
+    }
+}
+
+/// One member of a channel as shown in a member list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub nick: String,
+    #[serde(default)]
+    pub op: bool,
+    #[serde(default)]
+    pub voice: bool,
+    #[serde(default)]
+    pub away: bool,
+}
+
+/// One line of a `/list` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSummary {
+    pub channel: String,
+    pub members: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// Limits the server enforces, announced in `welcome` so clients can check input early.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Longest message text, in bytes.
+    pub max_text_bytes: usize,
+    /// Largest frame the server accepts, in bytes.
+    pub max_frame_bytes: usize,
+    /// Messages allowed in a burst before rate limiting starts.
+    pub burst: u32,
+    /// Sustained messages per second.
+    pub per_second: u32,
+}
+
+/// A frame sent by the server. Events are named in the past tense; `topic` and `members`
+/// describe a channel's state and are sent on join and on request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// Login succeeded. `host` is your own cloaked host as others see it.
+    Welcome {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        host: String,
+        server: String,
+        version: String,
+        limits: Limits,
+    },
+    /// A message in a channel or a private message. For a PM, `target` is the recipient's nick.
+    /// `action` is true for `/me`. The sender gets its own messages back with their `id`.
+    Message {
+        id: u64,
+        ts: u64,
+        from: String,
+        target: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
+    },
+    /// Informational text from the server or a service (`from`), not part of any conversation.
+    Notice { from: String, text: String },
+    /// A refused request.
+    Error { code: ErrorCode, message: String },
+    /// Someone (maybe you) joined a channel.
+    Joined {
+        channel: String,
+        nick: String,
+        host: String,
+    },
+    /// Someone (maybe you) left a channel.
+    Parted {
+        channel: String,
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Someone sharing a channel with you disconnected.
+    Quit {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Someone (maybe you) changed nick.
+    NickChanged { old: String, new: String },
+    /// Someone (maybe you) was kicked out of a channel.
+    Kicked {
+        channel: String,
+        nick: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A ban mask was added to a channel.
+    Banned {
+        channel: String,
+        mask: String,
+        by: String,
+    },
+    /// A ban mask was removed from a channel.
+    Unbanned {
+        channel: String,
+        mask: String,
+        by: String,
+    },
+    /// Channel or member modes changed, e.g. `"+o"` with `["bob"]` or `"+mt"` with `[]`.
+    ModeChanged {
+        channel: String,
+        by: String,
+        modes: String,
+        args: Vec<String>,
+    },
+    /// A channel's topic: sent on join, on `/topic #chan`, and to everyone when it changes.
+    Topic {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_at: Option<u64>,
+    },
+    /// A channel's members with their roles, and its modes; sent on join and on `/names`.
+    Members {
+        channel: String,
+        modes: String,
+        members: Vec<Member>,
+    },
+    /// Someone sharing a channel with you (or you) went away (`message` set) or came back (`null`).
+    Away {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// `by` invited `nick` to `channel`; sent to both.
+    Invited {
+        channel: String,
+        nick: String,
+        by: String,
+    },
+    /// The answer to `/whois`. `host` is the real address for channel operators who share a
+    /// channel with the user, the cloaked one for everyone else.
+    Whois {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        host: String,
+        channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<String>,
+        /// Seconds since the user last sent a message or command.
+        idle_secs: u64,
+        /// When the user connected, in milliseconds since the Unix epoch.
+        signon: u64,
+    },
+    /// The answer to `/list`: channels with their member counts and topics.
+    List { channels: Vec<ChannelSummary> },
+    /// The answer to a client `ping`.
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ServerEvent {
+    /// The JSON text of this event. Serializing these types cannot fail (no maps with
+    /// non-string keys, no custom serializers), so this never returns an error string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"event could not be encoded"}"#
+                .to_owned()
+        })
+    }
+}
+
+impl From<ProtocolError> for ServerEvent {
+    fn from(e: ProtocolError) -> Self {
+        ServerEvent::Error {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}

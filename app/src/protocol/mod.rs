@@ -1,0 +1,247 @@
+//! The wire protocol, shared by `chattrd` and the browser: frames, slash commands, name rules
+//! and errors. Plain serde types with no platform code, so both the server and the wasm build
+//! compile exactly the same definitions.
+
+pub mod command;
+pub mod error;
+pub mod frames;
+pub mod names;
+pub mod text;
+
+pub use command::{Command, CommandHelp, COMMANDS};
+pub use error::{ErrorCode, ProtocolError};
+pub use frames::{ChannelSummary, ClientFrame, Limits, Member, ServerEvent};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn round_trip_server(ev: ServerEvent) {
+        let text = ev.to_json();
+        let back: ServerEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ev, "{text}");
+    }
+
+    #[test]
+    fn every_server_event_round_trips() {
+        let limits = Limits {
+            max_text_bytes: 4000,
+            max_frame_bytes: 16384,
+            burst: 10,
+            per_second: 2,
+        };
+        let events = vec![
+            ServerEvent::Welcome {
+                nick: "alice".into(),
+                account: Some("alice".into()),
+                host: "c-1.cloak".into(),
+                server: "chattr".into(),
+                version: "0.1.0".into(),
+                limits,
+            },
+            ServerEvent::Message {
+                id: 7,
+                ts: 1,
+                from: "alice".into(),
+                target: "#r".into(),
+                text: "hi".into(),
+                action: false,
+            },
+            ServerEvent::Message {
+                id: 8,
+                ts: 2,
+                from: "alice".into(),
+                target: "bob".into(),
+                text: "waves".into(),
+                action: true,
+            },
+            ServerEvent::Notice {
+                from: "server".into(),
+                text: "hello".into(),
+            },
+            ServerEvent::Error {
+                code: ErrorCode::NotOp,
+                message: "no".into(),
+            },
+            ServerEvent::Joined {
+                channel: "#r".into(),
+                nick: "a".into(),
+                host: "h".into(),
+            },
+            ServerEvent::Parted {
+                channel: "#r".into(),
+                nick: "a".into(),
+                reason: Some("bye".into()),
+            },
+            ServerEvent::Quit {
+                nick: "a".into(),
+                reason: None,
+            },
+            ServerEvent::NickChanged {
+                old: "a".into(),
+                new: "b".into(),
+            },
+            ServerEvent::Kicked {
+                channel: "#r".into(),
+                nick: "b".into(),
+                by: "a".into(),
+                reason: None,
+            },
+            ServerEvent::Banned {
+                channel: "#r".into(),
+                mask: "b!*@*".into(),
+                by: "a".into(),
+            },
+            ServerEvent::Unbanned {
+                channel: "#r".into(),
+                mask: "b!*@*".into(),
+                by: "a".into(),
+            },
+            ServerEvent::ModeChanged {
+                channel: "#r".into(),
+                by: "a".into(),
+                modes: "+o".into(),
+                args: vec!["b".into()],
+            },
+            ServerEvent::Topic {
+                channel: "#r".into(),
+                topic: Some("t".into()),
+                set_by: Some("a".into()),
+                set_at: Some(3),
+            },
+            ServerEvent::Members {
+                channel: "#r".into(),
+                modes: "+t".into(),
+                members: vec![Member {
+                    nick: "a".into(),
+                    op: true,
+                    voice: false,
+                    away: false,
+                }],
+            },
+            ServerEvent::Away {
+                nick: "a".into(),
+                message: Some("lunch".into()),
+            },
+            ServerEvent::Invited {
+                channel: "#r".into(),
+                nick: "b".into(),
+                by: "a".into(),
+            },
+            ServerEvent::Whois {
+                nick: "a".into(),
+                account: None,
+                host: "h".into(),
+                channels: vec!["#r".into()],
+                away: None,
+                idle_secs: 0,
+                signon: 9,
+            },
+            ServerEvent::List {
+                channels: vec![ChannelSummary {
+                    channel: "#r".into(),
+                    members: 2,
+                    topic: None,
+                }],
+            },
+            ServerEvent::Pong { id: Some(1) },
+        ];
+        for ev in events {
+            round_trip_server(ev);
+        }
+    }
+
+    #[test]
+    fn every_error_code_round_trips_with_its_wire_name() {
+        for &code in ErrorCode::ALL {
+            let v = serde_json::to_value(code).unwrap();
+            assert_eq!(v, json!(code.as_str()));
+            assert_eq!(serde_json::from_value::<ErrorCode>(v).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn client_frames_match_the_documented_contract() {
+        let cases = [
+            (
+                json!({"type":"auth","token":"t"}),
+                ClientFrame::Auth {
+                    token: Some("t".into()),
+                    nick: None,
+                },
+            ),
+            (
+                json!({"type":"auth","nick":"bob"}),
+                ClientFrame::Auth {
+                    token: None,
+                    nick: Some("bob".into()),
+                },
+            ),
+            (
+                json!({"type":"message","target":"#r","text":"hi"}),
+                ClientFrame::Message {
+                    target: "#r".into(),
+                    text: "hi".into(),
+                },
+            ),
+            (
+                json!({"type":"command","line":"/join #rust"}),
+                ClientFrame::Command {
+                    line: "/join #rust".into(),
+                    target: None,
+                },
+            ),
+            (
+                json!({"type":"command","line":"/me hi","target":"#r"}),
+                ClientFrame::Command {
+                    line: "/me hi".into(),
+                    target: Some("#r".into()),
+                },
+            ),
+            (
+                json!({"type":"ping","id":3}),
+                ClientFrame::Ping { id: Some(3) },
+            ),
+        ];
+        for (value, frame) in cases {
+            assert_eq!(ClientFrame::from_json(&value.to_string()).unwrap(), frame);
+            assert_eq!(serde_json::to_value(&frame).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn malformed_client_frames_are_invalid_frame_errors() {
+        for text in [
+            "",
+            "null",
+            "[]",
+            "{}",
+            r#"{"type":"nope"}"#,
+            r##"{"type":"message","target":"#r"}"##,
+            "{\"type\":\"auth\",",
+            r#"{"type":"message","target":1,"text":"x"}"#,
+        ] {
+            assert_eq!(
+                ClientFrame::from_json(text).unwrap_err().code,
+                ErrorCode::InvalidFrame,
+                "{text}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn client_frame_parsing_never_panics(text in "\\PC*") {
+            let _ = ClientFrame::from_json(&text);
+        }
+
+        #[test]
+        fn messages_round_trip_for_any_text(target in "\\PC{0,20}", text in "\\PC{0,200}") {
+            let frame = ClientFrame::Message { target, text };
+            let json = serde_json::to_string(&frame).unwrap();
+            prop_assert_eq!(ClientFrame::from_json(&json).unwrap(), frame);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The browser's WebSocket link to `chattrd` (gloo-net). Compiled only into the wasm build; on
+//! the server [`Link`] is an empty placeholder so components have one shape on both sides.
+
+use crate::protocol::ClientFrame;
+#[cfg(feature = "hydrate")]
+use crate::protocol::ServerEvent;
+
+#[cfg(feature = "hydrate")]
+pub type Link = futures::channel::mpsc::UnboundedSender<String>;
+#[cfg(not(feature = "hydrate"))]
+pub type Link = ();
+
+/// Queues one frame for sending; a closed link drops it (the status line already says offline).
+pub fn send(link: &Link, frame: &ClientFrame) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(text) = serde_json::to_string(frame) {
+        let _ = link.unbounded_send(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (link, frame);
+}
+
+/// The `/ws` address of the server that served this page.
+#[cfg(feature = "hydrate")]
+pub fn socket_url() -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let host = location
+        .as_ref()
+        .and_then(|l| l.host().ok())
+        .unwrap_or_default();
+    let secure = location
+        .and_then(|l| l.protocol().ok())
+        .is_some_and(|p| p == "https:");
+    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+}
+
+/// Opens the socket; `on_event` gets every server event, `on_close` the reason the link ended.
+#[cfg(feature = "hydrate")]
+pub fn connect(
+    url: &str,
+    on_event: impl Fn(ServerEvent) + 'static,
+    on_close: impl Fn(String) + 'static,
+) -> Result<Link, String> {
+    use futures::{SinkExt, StreamExt};
+    use gloo_net::websocket::{futures::WebSocket, Message};
+
+    let socket = WebSocket::open(url).map_err(|e| e.to_string())?;
+    let (mut write, mut read) = socket.split();
+    let (link, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
+    leptos::task::spawn_local(async move {
+        while let Some(text) = outgoing.next().await {
+            if write.send(Message::Text(text)).await.is_err() {
+                break;
+            }
+        }
+    });
+    leptos::task::spawn_local(async move {
+        while let Some(message) = read.next().await {
+            match message {
+                Ok(Message::Text(text)) => {
+                    if let Ok(event) = serde_json::from_str::<ServerEvent>(&text) {
+                        on_event(event);
+                    }
+                }
+                Ok(Message::Bytes(_)) => {}
+                Err(e) => {
+                    on_close(e.to_string());
+                    return;
+                }
+            }
+        }
+        on_close("the connection closed".to_owned());
+    });
+    Ok(link)
+}

@@ -1,0 +1,44 @@
+import { defineConfig } from "@playwright/test";
+
+// The server under test: the chattrd built by `cargo leptos build`, on its own port, with an
+// in-memory store. Playwright waits for /healthz before any test runs.
+const port = Number(process.env.CHATTR_E2E_PORT ?? 3210);
+const bin = process.env.CHATTR_BIN ?? "../target/debug/chattrd";
+const siteRoot = process.env.LEPTOS_SITE_ROOT ?? "../target/site";
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    browserName: "chromium",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+      ],
+    },
+  },
+  webServer: {
+    command: `${bin}`,
+    env: {
+      CHATTR_ADDR: `127.0.0.1:${port}`,
+      CHATTR_DB: "mem://",
+      LEPTOS_SITE_ROOT: siteRoot,
+      CHATTR_LOG: "warn",
+    },
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+  },
+});

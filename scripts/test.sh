@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, unit and property tests, the black-box
+# server tests, then the Playwright suite in Debian's Chromium against a freshly built UI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "build the UI and server (cargo leptos)"
+cargo leptos build
+
+step "clippy"
+cargo clippy -p app --all-targets -- -D warnings
+cargo clippy -p server --all-targets -- -D warnings
+
+step "unit, property and black-box tests"
+cargo test -p app
+cargo test -p server
+
+step "end-to-end tests (Playwright, Debian's Chromium)"
+(cd end2end && CHATTR_BIN="$target/debug/chattrd" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)

@@ -1,0 +1,195 @@
+//! A channel's state: members with their roles, modes, topic, bans and invites.
+
+use std::collections::{HashMap, HashSet};
+
+use app::protocol::{names::fold, Member};
+use wildmatch::WildMatch;
+
+use super::ConnId;
+
+/// A member's roles in one channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub op: bool,
+    pub voice: bool,
+}
+
+/// Channel modes other than member roles and bans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modes {
+    /// +m: only ops and voiced members may speak.
+    pub moderated: bool,
+    /// +i: joining needs an invite.
+    pub invite_only: bool,
+    /// +t: only ops may change the topic (on by default).
+    pub topic_ops_only: bool,
+    /// +k: joining needs this key.
+    pub key: Option<String>,
+    /// +l: at most this many members.
+    pub limit: Option<usize>,
+}
+
+impl Default for Modes {
+    fn default() -> Self {
+        Self {
+            moderated: false,
+            invite_only: false,
+            topic_ops_only: true,
+            key: None,
+            limit: None,
+        }
+    }
+}
+
+impl Modes {
+    /// The mode string shown to members, e.g. `+itl 20` (the key itself is not shown).
+    pub fn describe(&self) -> String {
+        let mut flags = String::from("+");
+        let mut args = Vec::new();
+        for (on, c) in [
+            (self.invite_only, 'i'),
+            (self.moderated, 'm'),
+            (self.topic_ops_only, 't'),
+        ] {
+            if on {
+                flags.push(c);
+            }
+        }
+        if self.key.is_some() {
+            flags.push('k');
+        }
+        if let Some(limit) = self.limit {
+            flags.push('l');
+            args.push(limit.to_string());
+        }
+        std::iter::once(flags)
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A channel's topic and who set it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    pub text: String,
+    pub set_by: String,
+    pub set_at: u64,
+}
+
+/// A ban mask (`nick!user@host` with `*` and `?` wildcards), kept in its folded form too.
+#[derive(Debug, Clone)]
+pub struct Ban {
+    pub mask: String,
+    folded: WildMatch,
+}
+
+impl Ban {
+    pub fn new(mask: &str) -> Self {
+        Self {
+            mask: mask.to_owned(),
+            folded: WildMatch::new(&fold(mask)),
+        }
+    }
+
+    /// Whether the ban covers a user known by these (already folded) masks.
+    pub fn matches_any(&self, folded_masks: &[String]) -> bool {
+        folded_masks.iter().any(|m| self.folded.matches(m))
+    }
+}
+
+/// One channel.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// As first spelled by its creator.
+    pub name: String,
+    pub members: HashMap<ConnId, Roles>,
+    pub modes: Modes,
+    pub topic: Option<Topic>,
+    pub bans: Vec<Ban>,
+    /// Folded nicks invited and not yet joined.
+    pub invites: HashSet<String>,
+}
+
+impl Channel {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            members: HashMap::new(),
+            modes: Modes::default(),
+            topic: None,
+            bans: Vec::new(),
+            invites: HashSet::new(),
+        }
+    }
+
+    pub fn roles(&self, conn: ConnId) -> Option<Roles> {
+        self.members.get(&conn).copied()
+    }
+
+    pub fn is_op(&self, conn: ConnId) -> bool {
+        self.roles(conn).is_some_and(|r| r.op)
+    }
+
+    pub fn is_banned(&self, folded_masks: &[String]) -> bool {
+        self.bans.iter().any(|b| b.matches_any(folded_masks))
+    }
+
+    /// Whether a member may speak under the current modes.
+    pub fn may_speak(&self, conn: ConnId) -> bool {
+        match self.roles(conn) {
+            Some(r) => !self.modes.moderated || r.op || r.voice,
+            None => false,
+        }
+    }
+
+    /// The member list, ops first, then voiced, then by nick.
+    pub fn member_list(&self, nick_of: impl Fn(ConnId) -> Option<(String, bool)>) -> Vec<Member> {
+        let mut members: Vec<Member> = self
+            .members
+            .iter()
+            .filter_map(|(&conn, roles)| {
+                let (nick, away) = nick_of(conn)?;
+                Some(Member {
+                    nick,
+                    op: roles.op,
+                    voice: roles.voice,
+                    away,
+                })
+            })
+            .collect();
+        members.sort_by_cached_key(|m| (!m.op, !m.voice, fold(&m.nick)));
+        members
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bans_match_case_insensitively_with_wildcards() {
+        let masks = vec![fold("Bob!guest@abc.cloak"), fold("Bob!guest@203.0.113.9")];
+        assert!(Ban::new("bob!*@*").matches_any(&masks));
+        assert!(Ban::new("*!*@ABC.cloak").matches_any(&masks));
+        assert!(Ban::new("*!*@203.0.113.*").matches_any(&masks));
+        assert!(Ban::new("b?b!*@*").matches_any(&masks));
+        assert!(!Ban::new("alice!*@*").matches_any(&masks));
+        assert!(!Ban::new("*!*@def.cloak").matches_any(&masks));
+    }
+
+    #[test]
+    fn mode_strings_list_flags_and_limit_but_not_the_key() {
+        let mut m = Modes::default();
+        assert_eq!(m.describe(), "+t");
+        m.invite_only = true;
+        m.key = Some("sekrit".into());
+        m.limit = Some(20);
+        assert_eq!(m.describe(), "+itkl 20");
+        m.topic_ops_only = false;
+        m.invite_only = false;
+        m.key = None;
+        m.limit = None;
+        assert_eq!(m.describe(), "+");
+    }
+}

@@ -1,0 +1,1045 @@
+//! The chat core: who is online, which channels exist, and the rules of every command. It
+//! knows no transport: sessions hand it parsed commands, and it answers by pushing serialized
+//! events into the recipients' [`Outbox`]es. All state sits behind one `std` mutex that is
+//! never held across an `.await`; each operation is a short, synchronous critical section.
+
+pub mod channel;
+pub mod outbox;
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use app::protocol::names::{fold, is_channel, validate_channel, validate_nick};
+use app::protocol::text::{validate_text, MAX_REASON_BYTES, MAX_TOPIC_BYTES};
+use app::protocol::{ChannelSummary, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
+
+use crate::auth::Cloaker;
+use channel::{Ban, Channel, Roles, Topic};
+pub use outbox::{payload, Close, Outbox, Payload};
+
+/// Identifies one connection for its lifetime.
+pub type ConnId = u64;
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+
+/// Most bans one channel keeps.
+pub const MAX_BANS: usize = 100;
+/// Longest ban mask, in bytes.
+const MAX_MASK_BYTES: usize = 100;
+/// Longest channel key, in characters.
+const MAX_KEY_CHARS: usize = 32;
+
+/// Who is logging in.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub nick: String,
+    /// Set for users logged in by their app with a token; their nick is reserved for them.
+    pub account: Option<String>,
+    pub ip: IpAddr,
+}
+
+/// Settings the core needs.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub limits: Limits,
+    pub max_channels: usize,
+}
+
+struct Client {
+    nick: String,
+    account: Option<String>,
+    ip: IpAddr,
+    cloak: String,
+    outbox: Outbox,
+    /// Folded names of the channels this client is in.
+    channels: HashSet<String>,
+    away: Option<String>,
+    signon: u64,
+    last_active: Instant,
+}
+
+impl Client {
+    /// The folded `nick!user@host` forms bans are matched against: cloaked and real host.
+    fn masks(&self) -> Vec<String> {
+        let user = self.account.as_deref().unwrap_or("guest");
+        vec![
+            fold(&format!("{}!{user}@{}", self.nick, self.cloak)),
+            fold(&format!("{}!{user}@{}", self.nick, self.ip)),
+        ]
+    }
+}
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<ConnId, Client>,
+    /// Folded nick → connection.
+    nicks: HashMap<String, ConnId>,
+    /// Folded channel name → channel.
+    channels: HashMap<String, Channel>,
+    /// Folded nick → account: nicks of token users, which only that account may use.
+    reserved: HashMap<String, String>,
+    next_conn: ConnId,
+    last_message_id: u64,
+}
+
+/// The chat core. Cheap to share behind an `Arc`.
+pub struct Hub {
+    state: Mutex<State>,
+    settings: HubSettings,
+    cloaker: Cloaker,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
+    ProtocolError::new(code, message)
+}
+
+impl State {
+    fn client(&self, conn: ConnId) -> Result<&Client> {
+        self.clients
+            .get(&conn)
+            .ok_or_else(|| err(ErrorCode::NotAuthenticated, "you are not logged in"))
+    }
+
+    fn conn_by_nick(&self, nick: &str) -> Result<ConnId> {
+        self.nicks
+            .get(&fold(nick))
+            .copied()
+            .ok_or_else(|| err(ErrorCode::NoSuchNick, format!("{nick} is not online")))
+    }
+
+    fn channel(&self, name: &str) -> Result<&Channel> {
+        self.channels
+            .get(&fold(name))
+            .ok_or_else(|| err(ErrorCode::NoSuchChannel, format!("{name} does not exist")))
+    }
+
+    fn channel_mut(&mut self, name: &str) -> Result<&mut Channel> {
+        self.channels
+            .get_mut(&fold(name))
+            .ok_or_else(|| err(ErrorCode::NoSuchChannel, format!("{name} does not exist")))
+    }
+
+    /// The channel, which the client must be in.
+    fn joined_channel(&self, conn: ConnId, name: &str) -> Result<&Channel> {
+        let channel = self.channel(name)?;
+        if !channel.members.contains_key(&conn) {
+            return Err(err(
+                ErrorCode::NotOnChannel,
+                format!("you are not in {}", channel.name),
+            ));
+        }
+        Ok(channel)
+    }
+
+    /// The channel, where the client must be an operator.
+    fn opped_channel(&self, conn: ConnId, name: &str) -> Result<&Channel> {
+        let channel = self.joined_channel(conn, name)?;
+        if !channel.is_op(conn) {
+            return Err(err(
+                ErrorCode::NotOp,
+                format!("you are not an operator in {}", channel.name),
+            ));
+        }
+        Ok(channel)
+    }
+
+    /// A member of `channel` by nick.
+    fn member_by_nick(&self, channel: &Channel, nick: &str) -> Result<ConnId> {
+        let target = self.conn_by_nick(nick)?;
+        if !channel.members.contains_key(&target) {
+            return Err(err(
+                ErrorCode::UserNotOnChannel,
+                format!("{nick} is not in {}", channel.name),
+            ));
+        }
+        Ok(target)
+    }
+
+    fn nick_of(&self, conn: ConnId) -> String {
+        self.clients
+            .get(&conn)
+            .map(|c| c.nick.clone())
+            .unwrap_or_default()
+    }
+
+    fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: &ServerEvent) {
+        let bytes = payload(event);
+        for conn in recipients {
+            if let Some(c) = self.clients.get(conn) {
+                c.outbox.push(bytes.clone());
+            }
+        }
+    }
+
+    fn to_channel(&self, channel: &Channel, event: &ServerEvent) {
+        self.deliver(channel.members.keys(), event);
+    }
+
+    fn to_one(&self, conn: ConnId, event: &ServerEvent) {
+        self.deliver([&conn], event);
+    }
+
+    /// Everyone sharing a channel with `conn`, and `conn` itself.
+    fn audience(&self, conn: ConnId) -> HashSet<ConnId> {
+        let mut seen = HashSet::from([conn]);
+        if let Some(c) = self.clients.get(&conn) {
+            for name in &c.channels {
+                if let Some(ch) = self.channels.get(name) {
+                    seen.extend(ch.members.keys().copied());
+                }
+            }
+        }
+        seen
+    }
+
+    fn members_event(&self, channel: &Channel) -> ServerEvent {
+        let members = channel.member_list(|conn| {
+            self.clients
+                .get(&conn)
+                .map(|c| (c.nick.clone(), c.away.is_some()))
+        });
+        ServerEvent::Members {
+            channel: channel.name.clone(),
+            modes: channel.modes.describe(),
+            members,
+        }
+    }
+
+    fn topic_event(channel: &Channel) -> ServerEvent {
+        ServerEvent::Topic {
+            channel: channel.name.clone(),
+            topic: channel.topic.as_ref().map(|t| t.text.clone()),
+            set_by: channel.topic.as_ref().map(|t| t.set_by.clone()),
+            set_at: channel.topic.as_ref().map(|t| t.set_at),
+        }
+    }
+
+    fn next_message_id(&mut self) -> u64 {
+        // Ids grow with time so they stay unique across restarts, and stay below 2^53 so
+        // JavaScript reads them exactly.
+        self.last_message_id = (self.last_message_id + 1).max(now_ms() << 10);
+        self.last_message_id
+    }
+
+    /// Removes `conn` from a channel, deleting the channel when it empties.
+    fn leave(&mut self, conn: ConnId, folded: &str) {
+        if let Some(ch) = self.channels.get_mut(folded) {
+            ch.members.remove(&conn);
+            if ch.members.is_empty() {
+                self.channels.remove(folded);
+            }
+        }
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.channels.remove(folded);
+        }
+    }
+
+    /// Applies a role change to a member and tells the channel.
+    fn set_role(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        nick: &str,
+        mode: char,
+        on: bool,
+    ) -> Result<()> {
+        let ch = self.opped_channel(conn, channel)?;
+        let target = self.member_by_nick(ch, nick)?;
+        let by = self.nick_of(conn);
+        let target_nick = self.nick_of(target);
+        let ch = self.channel_mut(channel)?;
+        let roles = ch.members.entry(target).or_default();
+        let changed = match mode {
+            'o' => std::mem::replace(&mut roles.op, on) != on,
+            _ => std::mem::replace(&mut roles.voice, on) != on,
+        };
+        if changed {
+            let ch = self.channel(channel)?;
+            let modes = format!("{}{mode}", if on { '+' } else { '-' });
+            self.to_channel(
+                ch,
+                &ServerEvent::ModeChanged {
+                    channel: ch.name.clone(),
+                    by,
+                    modes,
+                    args: vec![target_nick],
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Turns `/ban` or `/unban`'s argument into a mask: masks are taken as they are, an online
+    /// nick becomes `*!*@<their cloak>`, an offline one `nick!*@*`.
+    fn mask_for(&self, arg: &str) -> Result<String> {
+        if arg.len() > MAX_MASK_BYTES || arg.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(err(
+                ErrorCode::BadArguments,
+                "a ban mask is at most 100 bytes with no spaces or control characters",
+            ));
+        }
+        if arg.contains(['!', '@', '*', '?']) {
+            return Ok(if arg.contains('!') || arg.contains('@') {
+                arg.to_owned()
+            } else {
+                format!("{arg}!*@*")
+            });
+        }
+        Ok(
+            match self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)) {
+                Some(c) => format!("*!*@{}", c.cloak),
+                None => format!("{arg}!*@*"),
+            },
+        )
+    }
+
+    fn add_ban(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Option<String>> {
+        self.opped_channel(conn, channel)?;
+        let mask = self.mask_for(arg)?;
+        let ch = self.channel_mut(channel)?;
+        if ch.bans.iter().any(|b| fold(&b.mask) == fold(&mask)) {
+            return Ok(None);
+        }
+        if ch.bans.len() >= MAX_BANS {
+            return Err(err(
+                ErrorCode::BanListFull,
+                format!("{} already has {MAX_BANS} bans", ch.name),
+            ));
+        }
+        ch.bans.push(Ban::new(&mask));
+        Ok(Some(mask))
+    }
+
+    fn remove_bans(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Vec<String>> {
+        self.opped_channel(conn, channel)?;
+        let mask = self.mask_for(arg)?;
+        // A nick that is online lifts every ban that covers them.
+        let user_masks = self
+            .nicks
+            .get(&fold(arg))
+            .and_then(|c| self.clients.get(c))
+            .map(Client::masks);
+        let ch = self.channel_mut(channel)?;
+        let mut removed = Vec::new();
+        ch.bans.retain(|b| {
+            let hit = fold(&b.mask) == fold(&mask)
+                || user_masks.as_ref().is_some_and(|m| b.matches_any(m));
+            if hit {
+                removed.push(b.mask.clone());
+            }
+            !hit
+        });
+        if removed.is_empty() {
+            return Err(err(
+                ErrorCode::NoSuchBan,
+                format!("no ban in {} matches {arg}", ch.name),
+            ));
+        }
+        Ok(removed)
+    }
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings, cloaker: Cloaker) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            settings,
+            cloaker,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters more than refusing service forever, so keep going with the inner value.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn settings(&self) -> &HubSettings {
+        &self.settings
+    }
+
+    /// Reserves `account`'s nick for it alone (token users).
+    pub fn reserve_nick(&self, account: &str) {
+        self.lock()
+            .reserved
+            .insert(fold(account), account.to_owned());
+    }
+
+    /// Logs a user in. A token user whose nick is held by an older session of the same
+    /// account takes it over (the old session is closed); anyone else gets `nick_in_use`.
+    pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<ConnId> {
+        validate_nick(&identity.nick)?;
+        let key = fold(&identity.nick);
+        let mut st = self.lock();
+        if let Some(owner) = st.reserved.get(&key) {
+            if identity.account.as_deref().map(fold) != Some(fold(owner)) {
+                return Err(err(
+                    ErrorCode::NickReserved,
+                    format!("the nick {} belongs to an account", identity.nick),
+                ));
+            }
+        }
+        if let Some(&holder) = st.nicks.get(&key) {
+            let same_account = identity.account.is_some()
+                && st
+                    .clients
+                    .get(&holder)
+                    .and_then(|c| c.account.as_deref())
+                    .map(fold)
+                    == identity.account.as_deref().map(fold);
+            if !same_account {
+                return Err(err(
+                    ErrorCode::NickInUse,
+                    format!("{} is already in use", identity.nick),
+                ));
+            }
+            let old = st.clients.get(&holder).map(|c| c.outbox.clone());
+            remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
+            if let Some(old) = old {
+                old.close(Close::new(1000, "session_replaced"));
+            }
+        }
+        st.next_conn += 1;
+        let conn = st.next_conn;
+        let cloak = self.cloaker.cloak(identity.ip);
+        let welcome = ServerEvent::Welcome {
+            nick: identity.nick.clone(),
+            account: identity.account.clone(),
+            host: cloak.clone(),
+            server: "chattr".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            limits: self.settings.limits.clone(),
+        };
+        outbox.send(&welcome);
+        st.nicks.insert(key, conn);
+        st.clients.insert(
+            conn,
+            Client {
+                nick: identity.nick,
+                account: identity.account,
+                ip: identity.ip,
+                cloak,
+                outbox,
+                channels: HashSet::new(),
+                away: None,
+                signon: now_ms(),
+                last_active: Instant::now(),
+            },
+        );
+        Ok(conn)
+    }
+
+    /// Logs a connection out, telling everyone who shared a channel with it.
+    pub fn disconnect(&self, conn: ConnId, reason: Option<String>) {
+        let mut st = self.lock();
+        remove_client(&mut st, conn, reason);
+    }
+
+    /// Closes every connection (server shutdown).
+    pub fn close_all(&self, close: Close) {
+        let st = self.lock();
+        for c in st.clients.values() {
+            c.outbox.close(close.clone());
+        }
+    }
+
+    /// How many users are online.
+    pub fn online(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Sends a message (or a `/me` action) to a channel or a nick.
+    pub fn message(&self, conn: ConnId, target: &str, text: &str, action: bool) -> Result<()> {
+        let mut st = self.lock();
+        self.message_locked(&mut st, conn, target, text, action)
+    }
+
+    fn message_locked(
+        &self,
+        st: &mut State,
+        conn: ConnId,
+        target: &str,
+        text: &str,
+        action: bool,
+    ) -> Result<()> {
+        validate_text("message", text, self.settings.limits.max_text_bytes, true)?;
+        let from = st.client(conn)?;
+        let from_nick = from.nick.clone();
+        let from_masks = from.masks();
+        if is_channel(target) {
+            let ch = st.joined_channel(conn, target)?;
+            if ch.is_banned(&from_masks) {
+                return Err(err(
+                    ErrorCode::Banned,
+                    format!("you are banned from {}", ch.name),
+                ));
+            }
+            if !ch.may_speak(conn) {
+                return Err(err(
+                    ErrorCode::CannotSend,
+                    format!("{} is moderated and you have no voice", ch.name),
+                ));
+            }
+            let name = ch.name.clone();
+            let id = st.next_message_id();
+            let event = ServerEvent::Message {
+                id,
+                ts: now_ms(),
+                from: from_nick,
+                target: name.clone(),
+                text: text.to_owned(),
+                action,
+            };
+            st.to_channel(st.channel(&name)?, &event);
+        } else {
+            let to = st.conn_by_nick(target)?;
+            let to_nick = st.nick_of(to);
+            let id = st.next_message_id();
+            let event = ServerEvent::Message {
+                id,
+                ts: now_ms(),
+                from: from_nick,
+                target: to_nick,
+                text: text.to_owned(),
+                action,
+            };
+            st.deliver(&HashSet::from([conn, to]), &event);
+        }
+        if let Some(c) = st.clients.get_mut(&conn) {
+            c.last_active = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Applies a slash command. `Quit` is the session's business and is refused here.
+    pub fn apply(&self, conn: ConnId, command: Command) -> Result<()> {
+        let mut st = self.lock();
+        st.client(conn)?;
+        if let Some(c) = st.clients.get_mut(&conn) {
+            c.last_active = Instant::now();
+        }
+        match command {
+            Command::Join { channel, key } => self.join(&mut st, conn, &channel, key.as_deref()),
+            Command::Part { channel, reason } => {
+                check_reason(reason.as_deref())?;
+                let ch = st.joined_channel(conn, &channel)?;
+                let event = ServerEvent::Parted {
+                    channel: ch.name.clone(),
+                    nick: st.nick_of(conn),
+                    reason,
+                };
+                st.to_channel(ch, &event);
+                st.leave(conn, &fold(&channel));
+                Ok(())
+            }
+            Command::Nick { nick } => change_nick(&mut st, conn, &nick),
+            Command::Topic {
+                channel,
+                topic: None,
+            } => {
+                let event = State::topic_event(st.channel(&channel)?);
+                st.to_one(conn, &event);
+                Ok(())
+            }
+            Command::Topic {
+                channel,
+                topic: Some(text),
+            } => {
+                let ch = st.joined_channel(conn, &channel)?;
+                if ch.modes.topic_ops_only && !ch.is_op(conn) {
+                    return Err(err(
+                        ErrorCode::NotOp,
+                        format!("only operators may change the topic of {}", ch.name),
+                    ));
+                }
+                if !text.is_empty() {
+                    validate_text("topic", &text, MAX_TOPIC_BYTES, false)?;
+                }
+                let set_by = st.nick_of(conn);
+                let ch = st.channel_mut(&channel)?;
+                ch.topic = (!text.is_empty()).then(|| Topic {
+                    text,
+                    set_by: set_by.clone(),
+                    set_at: now_ms(),
+                });
+                let mut event = State::topic_event(ch);
+                if let ServerEvent::Topic { set_by: by, .. } = &mut event {
+                    *by = Some(set_by);
+                }
+                st.to_channel(st.channel(&channel)?, &event);
+                Ok(())
+            }
+            Command::Kick {
+                channel,
+                nick,
+                reason,
+            } => {
+                check_reason(reason.as_deref())?;
+                let ch = st.opped_channel(conn, &channel)?;
+                let target = st.member_by_nick(ch, &nick)?;
+                let event = ServerEvent::Kicked {
+                    channel: ch.name.clone(),
+                    nick: st.nick_of(target),
+                    by: st.nick_of(conn),
+                    reason,
+                };
+                st.to_channel(ch, &event);
+                st.leave(target, &fold(&channel));
+                Ok(())
+            }
+            Command::Ban { channel, mask } => {
+                if let Some(mask) = st.add_ban(conn, &channel, &mask)? {
+                    let ch = st.channel(&channel)?;
+                    st.to_channel(
+                        ch,
+                        &ServerEvent::Banned {
+                            channel: ch.name.clone(),
+                            mask,
+                            by: st.nick_of(conn),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Command::Unban { channel, mask } => {
+                for mask in st.remove_bans(conn, &channel, &mask)? {
+                    let ch = st.channel(&channel)?;
+                    st.to_channel(
+                        ch,
+                        &ServerEvent::Unbanned {
+                            channel: ch.name.clone(),
+                            mask,
+                            by: st.nick_of(conn),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Command::Op { channel, nick } => st.set_role(conn, &channel, &nick, 'o', true),
+            Command::Deop { channel, nick } => st.set_role(conn, &channel, &nick, 'o', false),
+            Command::Voice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', true),
+            Command::Devoice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', false),
+            Command::Mode {
+                channel,
+                modes: None,
+                ..
+            } => {
+                let event = st.members_event(st.channel(&channel)?);
+                st.to_one(conn, &event);
+                Ok(())
+            }
+            Command::Mode {
+                channel,
+                modes: Some(modes),
+                args,
+            } => apply_modes(&mut st, conn, &channel, &modes, &args),
+            Command::Invite { nick, channel } => {
+                let ch = st.joined_channel(conn, &channel)?;
+                if ch.modes.invite_only && !ch.is_op(conn) {
+                    return Err(err(
+                        ErrorCode::NotOp,
+                        format!("only operators may invite to {}", ch.name),
+                    ));
+                }
+                let target = st.conn_by_nick(&nick)?;
+                if ch.members.contains_key(&target) {
+                    return Err(err(
+                        ErrorCode::AlreadyOnChannel,
+                        format!("{nick} is already in {}", ch.name),
+                    ));
+                }
+                let event = ServerEvent::Invited {
+                    channel: ch.name.clone(),
+                    nick: st.nick_of(target),
+                    by: st.nick_of(conn),
+                };
+                st.channel_mut(&channel)?.invites.insert(fold(&nick));
+                st.deliver(&HashSet::from([conn, target]), &event);
+                Ok(())
+            }
+            Command::Away { message } => {
+                check_reason(message.as_deref())?;
+                if let Some(c) = st.clients.get_mut(&conn) {
+                    c.away = message.clone();
+                }
+                let event = ServerEvent::Away {
+                    nick: st.nick_of(conn),
+                    message,
+                };
+                st.deliver(&st.audience(conn), &event);
+                Ok(())
+            }
+            Command::Whois { nick } => {
+                let target = st.conn_by_nick(&nick)?;
+                let t = st.client(target)?;
+                // Operators of a channel the user is in, and the user themself, see the real host.
+                let sees_real_host = target == conn
+                    || t.channels
+                        .iter()
+                        .any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn)));
+                let mut channels: Vec<String> = t
+                    .channels
+                    .iter()
+                    .filter_map(|n| st.channels.get(n))
+                    .map(|ch| ch.name.clone())
+                    .collect();
+                channels.sort();
+                let event = ServerEvent::Whois {
+                    nick: t.nick.clone(),
+                    account: t.account.clone(),
+                    host: if sees_real_host {
+                        t.ip.to_string()
+                    } else {
+                        t.cloak.clone()
+                    },
+                    channels,
+                    away: t.away.clone(),
+                    idle_secs: t.last_active.elapsed().as_secs(),
+                    signon: t.signon,
+                };
+                st.to_one(conn, &event);
+                Ok(())
+            }
+            Command::List => {
+                let mut channels: Vec<ChannelSummary> = st
+                    .channels
+                    .values()
+                    .map(|ch| ChannelSummary {
+                        channel: ch.name.clone(),
+                        members: ch.members.len(),
+                        topic: ch.topic.as_ref().map(|t| t.text.clone()),
+                    })
+                    .collect();
+                channels.sort_by(|a, b| {
+                    b.members
+                        .cmp(&a.members)
+                        .then_with(|| a.channel.cmp(&b.channel))
+                });
+                st.to_one(conn, &ServerEvent::List { channels });
+                Ok(())
+            }
+            Command::Names { channel } => {
+                let event = st.members_event(st.channel(&channel)?);
+                st.to_one(conn, &event);
+                Ok(())
+            }
+            Command::Quit { .. } => Err(err(
+                ErrorCode::BadArguments,
+                "quit is handled by the session",
+            )),
+            Command::Msg { target, text } => {
+                self.message_locked(&mut st, conn, &target, &text, false)
+            }
+            Command::Me { target, text } => {
+                self.message_locked(&mut st, conn, &target, &text, true)
+            }
+        }
+    }
+
+    fn join(&self, st: &mut State, conn: ConnId, channel: &str, key: Option<&str>) -> Result<()> {
+        validate_channel(channel)?;
+        let folded = fold(channel);
+        let client = st.client(conn)?;
+        if client.channels.contains(&folded) {
+            return Err(err(
+                ErrorCode::AlreadyOnChannel,
+                format!("you are already in {channel}"),
+            ));
+        }
+        if client.channels.len() >= self.settings.max_channels {
+            return Err(err(
+                ErrorCode::TooManyChannels,
+                format!("you are in {} channels already", client.channels.len()),
+            ));
+        }
+        let masks = client.masks();
+        let nick_key = fold(&client.nick);
+        let creating = !st.channels.contains_key(&folded);
+        if let Some(ch) = st.channels.get(&folded) {
+            let invited = ch.invites.contains(&nick_key);
+            if ch.is_banned(&masks) {
+                return Err(err(
+                    ErrorCode::Banned,
+                    format!("you are banned from {}", ch.name),
+                ));
+            }
+            if ch.modes.invite_only && !invited {
+                return Err(err(
+                    ErrorCode::InviteOnly,
+                    format!("{} is invite-only", ch.name),
+                ));
+            }
+            if ch.modes.key.as_deref().is_some_and(|k| Some(k) != key) && !invited {
+                return Err(err(
+                    ErrorCode::BadKey,
+                    format!("{} needs the right key", ch.name),
+                ));
+            }
+            if ch.modes.limit.is_some_and(|l| ch.members.len() >= l) {
+                return Err(err(ErrorCode::ChannelFull, format!("{} is full", ch.name)));
+            }
+        }
+        let ch = st
+            .channels
+            .entry(folded.clone())
+            .or_insert_with(|| Channel::new(channel));
+        ch.invites.remove(&nick_key);
+        ch.members.insert(
+            conn,
+            Roles {
+                op: creating,
+                voice: false,
+            },
+        );
+        let mut cloak = String::new();
+        if let Some(client) = st.clients.get_mut(&conn) {
+            client.channels.insert(folded.clone());
+            cloak.clone_from(&client.cloak);
+        }
+        let ch = st.channel(channel)?;
+        let joined = ServerEvent::Joined {
+            channel: ch.name.clone(),
+            nick: st.nick_of(conn),
+            host: cloak,
+        };
+        st.to_channel(ch, &joined);
+        if ch.topic.is_some() {
+            st.to_one(conn, &State::topic_event(ch));
+        }
+        st.to_one(conn, &st.members_event(ch));
+        Ok(())
+    }
+}
+
+fn check_reason(reason: Option<&str>) -> Result<()> {
+    match reason {
+        Some(r) => validate_text("reason", r, MAX_REASON_BYTES, false),
+        None => Ok(()),
+    }
+}
+
+fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
+    let Some(client) = st.clients.get(&conn) else {
+        return;
+    };
+    let channels: Vec<String> = client.channels.iter().cloned().collect();
+    let mut audience = st.audience(conn);
+    audience.remove(&conn);
+    let nick = st.nick_of(conn);
+    st.deliver(
+        &audience,
+        &ServerEvent::Quit {
+            nick: nick.clone(),
+            reason,
+        },
+    );
+    for folded in channels {
+        st.leave(conn, &folded);
+    }
+    st.nicks.remove(&fold(&nick));
+    st.clients.remove(&conn);
+}
+
+fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
+    validate_nick(nick)?;
+    let key = fold(nick);
+    let client = st.client(conn)?;
+    let old = client.nick.clone();
+    if old == nick {
+        return Ok(());
+    }
+    if let Some(&holder) = st.nicks.get(&key) {
+        if holder != conn {
+            return Err(err(
+                ErrorCode::NickInUse,
+                format!("{nick} is already in use"),
+            ));
+        }
+    }
+    if let Some(owner) = st.reserved.get(&key) {
+        if client.account.as_deref().map(fold) != Some(fold(owner)) {
+            return Err(err(
+                ErrorCode::NickReserved,
+                format!("the nick {nick} belongs to an account"),
+            ));
+        }
+    }
+    st.nicks.remove(&fold(&old));
+    st.nicks.insert(key, conn);
+    if let Some(c) = st.clients.get_mut(&conn) {
+        c.nick = nick.to_owned();
+    }
+    let event = ServerEvent::NickChanged {
+        old,
+        new: nick.to_owned(),
+    };
+    st.deliver(&st.audience(conn), &event);
+    Ok(())
+}
+
+/// One mode change as parsed from `/mode`.
+enum ModeChange {
+    Flag(char, bool),
+    Key(Option<String>),
+    Limit(Option<usize>),
+    Role(char, bool, String),
+    Ban(bool, String),
+}
+
+fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
+    let mut changes = Vec::new();
+    let mut args = args.iter();
+    let mut on = true;
+    let mut arg = |what: &str| {
+        args.next().cloned().ok_or_else(|| {
+            err(
+                ErrorCode::BadArguments,
+                format!("mode {what} needs an argument"),
+            )
+        })
+    };
+    for c in modes.chars() {
+        match c {
+            '+' => on = true,
+            '-' => on = false,
+            'm' | 'i' | 't' => changes.push(ModeChange::Flag(c, on)),
+            'k' if on => {
+                let key = arg("+k")?;
+                if key.chars().count() > MAX_KEY_CHARS
+                    || key
+                        .chars()
+                        .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+                {
+                    return Err(err(
+                        ErrorCode::BadArguments,
+                        "a key is at most 32 characters, without spaces or commas",
+                    ));
+                }
+                changes.push(ModeChange::Key(Some(key)));
+            }
+            'k' => changes.push(ModeChange::Key(None)),
+            'l' if on => {
+                let limit = arg("+l")?;
+                let limit = limit
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .ok_or_else(|| {
+                        err(ErrorCode::BadArguments, "mode +l needs a positive number")
+                    })?;
+                changes.push(ModeChange::Limit(Some(limit)));
+            }
+            'l' => changes.push(ModeChange::Limit(None)),
+            'o' | 'v' => changes.push(ModeChange::Role(c, on, arg(&format!("{c}"))?)),
+            'b' => changes.push(ModeChange::Ban(on, arg("b")?)),
+            other => {
+                return Err(err(
+                    ErrorCode::BadArguments,
+                    format!("unknown mode {other:?}; known: m i t k l o v b"),
+                ))
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Err(err(ErrorCode::BadArguments, "no mode given"));
+    }
+    Ok(changes)
+}
+
+fn apply_modes(
+    st: &mut State,
+    conn: ConnId,
+    channel: &str,
+    modes: &str,
+    args: &[String],
+) -> Result<()> {
+    st.opped_channel(conn, channel)?;
+    let changes = parse_modes(modes, args)?;
+    // Check every role target first so a bad nick changes nothing.
+    for change in &changes {
+        if let ModeChange::Role(_, _, nick) = change {
+            st.member_by_nick(st.channel(channel)?, nick)?;
+        }
+    }
+    let by = st.nick_of(conn);
+    let mut flags = String::new();
+    let mut flag_args = Vec::new();
+    let mut push = |on: bool, c: char, arg: Option<String>| {
+        flags.push(if on { '+' } else { '-' });
+        flags.push(c);
+        flag_args.extend(arg);
+    };
+    for change in changes {
+        match change {
+            ModeChange::Flag(c, on) => {
+                let modes = &mut st.channel_mut(channel)?.modes;
+                let slot = match c {
+                    'm' => &mut modes.moderated,
+                    'i' => &mut modes.invite_only,
+                    _ => &mut modes.topic_ops_only,
+                };
+                if std::mem::replace(slot, on) != on {
+                    push(on, c, None);
+                }
+            }
+            ModeChange::Key(key) => {
+                let on = key.is_some();
+                st.channel_mut(channel)?.modes.key = key.clone();
+                push(on, 'k', key);
+            }
+            ModeChange::Limit(limit) => {
+                st.channel_mut(channel)?.modes.limit = limit;
+                push(limit.is_some(), 'l', limit.map(|l| l.to_string()));
+            }
+            ModeChange::Role(c, on, nick) => st.set_role(conn, channel, &nick, c, on)?,
+            ModeChange::Ban(true, mask) => {
+                if let Some(mask) = st.add_ban(conn, channel, &mask)? {
+                    let ch = st.channel(channel)?;
+                    st.to_channel(
+                        ch,
+                        &ServerEvent::Banned {
+                            channel: ch.name.clone(),
+                            mask,
+                            by: by.clone(),
+                        },
+                    );
+                }
+            }
+            ModeChange::Ban(false, mask) => {
+                for mask in st.remove_bans(conn, channel, &mask)? {
+                    let ch = st.channel(channel)?;
+                    st.to_channel(
+                        ch,
+                        &ServerEvent::Unbanned {
+                            channel: ch.name.clone(),
+                            mask,
+                            by: by.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if !flags.is_empty() {
+        let ch = st.channel(channel)?;
+        st.to_channel(
+            ch,
+            &ServerEvent::ModeChanged {
+                channel: ch.name.clone(),
+                by,
+                modes: flags,
+                args: flag_args,
+            },
+        );
+    }
+    Ok(())
+}

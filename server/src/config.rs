@@ -1,0 +1,106 @@
+//! Every setting of `chattrd`, as command-line flags that each also read an environment
+//! variable (`chattrd --help` lists them all with their defaults).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+
+/// Chattr: a realtime chat server that web applications plug into.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chattrd", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on for HTTP and WebSocket connections.
+    #[arg(long, env = "CHATTR_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Where data lives: `surrealkv://<dir>` (embedded, on disk), `mem://` (embedded, gone at
+    /// exit; for tests) or `ws://host:port` (a SurrealDB server).
+    #[arg(long, env = "CHATTR_DB", default_value = "surrealkv://./data")]
+    pub db: String,
+
+    /// Shared secret that app servers use to ask for login tokens. Without one, the token
+    /// endpoints answer 503 and only guests can log in.
+    #[arg(long, env = "CHATTR_SHARED_SECRET", hide_env_values = true)]
+    pub shared_secret: Option<String>,
+
+    /// Comma-separated origins (e.g. `https://app.example`) allowed to open the WebSocket and
+    /// to call the browser-facing HTTP endpoints. The server's own origin is always allowed.
+    #[arg(long, env = "CHATTR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Whether casual users may log in with just a nick (`true`/`false`).
+    #[arg(long, env = "CHATTR_GUESTS", default_value_t = true, action = ArgAction::Set)]
+    pub guests: bool,
+
+    /// How long a generated login token is valid.
+    #[arg(long, env = "CHATTR_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Largest WebSocket frame or message a client may send, in bytes.
+    #[arg(long, env = "CHATTR_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Longest chat message text, in bytes.
+    #[arg(long, env = "CHATTR_MAX_TEXT_BYTES", default_value_t = 4000)]
+    pub max_text_bytes: usize,
+
+    /// Events queued for one connection before it counts as a slow consumer and is dropped.
+    #[arg(long, env = "CHATTR_SEND_QUEUE", default_value_t = 1024)]
+    pub send_queue: usize,
+
+    /// Frames a client may send in a burst before rate limiting starts.
+    #[arg(long, env = "CHATTR_FLOOD_BURST", default_value_t = 10)]
+    pub flood_burst: u32,
+
+    /// Frames per second a client may send once its burst is spent.
+    #[arg(long, env = "CHATTR_FLOOD_RATE", default_value_t = 2)]
+    pub flood_rate: u32,
+
+    /// Refused frames within ten seconds after which a flooding client is disconnected.
+    #[arg(long, env = "CHATTR_FLOOD_STRIKES", default_value_t = 20)]
+    pub flood_strikes: u32,
+
+    /// Time a new connection has to send its `auth` frame.
+    #[arg(long, env = "CHATTR_AUTH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub auth_timeout: Duration,
+
+    /// How often the server pings each connection.
+    #[arg(long, env = "CHATTR_PING_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// How long after a ping a silent connection is dropped.
+    #[arg(long, env = "CHATTR_PING_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// Drop a connection that sends no message, command or ping for this long; `0s` never does.
+    #[arg(long, env = "CHATTR_IDLE_TIMEOUT", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// On shutdown, how long to wait for connections to close before exiting anyway.
+    #[arg(long, env = "CHATTR_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Channels one user may be in at once.
+    #[arg(long, env = "CHATTR_MAX_CHANNELS", default_value_t = 100)]
+    pub max_channels: usize,
+
+    /// Where the built UI (wasm, js, css, assets) is served from.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Log filter, e.g. `info` or `chattr=debug,info`.
+    #[arg(long, env = "CHATTR_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// Settings for tests and embedding: in-memory store, port 0, defaults elsewhere.
+    pub fn for_tests() -> Self {
+        let mut config = Config::parse_from(["chattrd"]);
+        config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.db = "mem://".into();
+        config
+    }
+}

@@ -1,0 +1,128 @@
+//! Per-connection flood control: a token bucket (a burst, then a steady rate) plus a strike
+//! count, so a client that keeps pushing past the limit is disconnected. Time is passed in,
+//! which makes the rules testable without waiting.
+
+use std::time::{Duration, Instant};
+
+/// What to do with one incoming frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Refuse this frame; the client may retry later.
+    Refuse,
+    /// The client keeps flooding: disconnect it.
+    Disconnect,
+}
+
+/// How long refused frames are counted before the count starts over.
+const STRIKE_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct FloodControl {
+    burst: f64,
+    per_second: f64,
+    max_strikes: u32,
+    tokens: f64,
+    last: Instant,
+    strikes: u32,
+    window_start: Instant,
+}
+
+impl FloodControl {
+    /// `burst` frames at once, then `per_second`; `max_strikes` refusals within ten seconds
+    /// disconnect. A zero rate means no limit.
+    pub fn new(burst: u32, per_second: u32, max_strikes: u32, now: Instant) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            per_second: f64::from(per_second),
+            max_strikes: max_strikes.max(1),
+            tokens: f64::from(burst.max(1)),
+            last: now,
+            strikes: 0,
+            window_start: now,
+        }
+    }
+
+    /// Counts one frame arriving at `now`.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        if self.per_second == 0.0 {
+            return Verdict::Allow;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allow;
+        }
+        if now.saturating_duration_since(self.window_start) > STRIKE_WINDOW {
+            self.window_start = now;
+            self.strikes = 0;
+        }
+        self.strikes += 1;
+        if self.strikes >= self.max_strikes {
+            Verdict::Disconnect
+        } else {
+            Verdict::Refuse
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_steady_rate() {
+        let t0 = Instant::now();
+        let mut f = FloodControl::new(5, 2, 100, t0);
+        for _ in 0..5 {
+            assert_eq!(f.check(t0), Verdict::Allow);
+        }
+        assert_eq!(f.check(t0), Verdict::Refuse);
+        // Half a second buys one more frame at 2 per second.
+        assert_eq!(f.check(t0 + Duration::from_millis(500)), Verdict::Allow);
+        assert_eq!(f.check(t0 + Duration::from_millis(500)), Verdict::Refuse);
+        // A long pause refills the burst but not beyond it.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert_eq!(f.check(later), Verdict::Allow);
+        }
+        assert_eq!(f.check(later), Verdict::Refuse);
+    }
+
+    #[test]
+    fn sustained_flooding_disconnects() {
+        let t0 = Instant::now();
+        let mut f = FloodControl::new(2, 1, 5, t0);
+        assert_eq!(f.check(t0), Verdict::Allow);
+        assert_eq!(f.check(t0), Verdict::Allow);
+        for _ in 0..4 {
+            assert_eq!(f.check(t0), Verdict::Refuse);
+        }
+        assert_eq!(f.check(t0), Verdict::Disconnect);
+    }
+
+    #[test]
+    fn strikes_are_forgotten_after_the_window() {
+        let t0 = Instant::now();
+        let mut f = FloodControl::new(1, 1, 3, t0);
+        assert_eq!(f.check(t0), Verdict::Allow);
+        assert_eq!(f.check(t0), Verdict::Refuse);
+        assert_eq!(f.check(t0), Verdict::Refuse);
+        let later = t0 + STRIKE_WINDOW + Duration::from_millis(1);
+        assert_eq!(f.check(later), Verdict::Allow);
+        assert_eq!(f.check(later), Verdict::Refuse);
+        assert_eq!(f.check(later), Verdict::Refuse);
+        assert_eq!(f.check(later), Verdict::Disconnect);
+    }
+
+    #[test]
+    fn a_zero_rate_means_no_limit() {
+        let t0 = Instant::now();
+        let mut f = FloodControl::new(1, 0, 1, t0);
+        for _ in 0..1000 {
+            assert_eq!(f.check(t0), Verdict::Allow);
+        }
+    }
+}

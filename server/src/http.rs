@@ -1,0 +1,244 @@
+//! HTTP endpoints besides the UI: the token API for app servers, the legacy pychattr routes,
+//! and the health check. Secret-bearing endpoints send no CORS headers at all: they are for
+//! servers, never for browsers.
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use app::protocol::names::{fold, validate_nick};
+use app::protocol::{ErrorCode, ProtocolError, ServerEvent};
+
+use crate::auth::token::TokenSigner;
+use crate::auth::{bearer, secret_matches};
+use crate::{AppState, Inner};
+
+/// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
+/// `error` object the WebSocket uses. Internal details go to the log, never to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: ProtocolError,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: ProtocolError::new(code, message),
+        }
+    }
+
+    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ServerEvent::from(self.error))).into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    user: String,
+    /// Optional shorter lifetime, in seconds; the configured TTL is the maximum.
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// Checks the shared secret, in constant time.
+fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
+    let Some(secret) = app.secret.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TokensDisabled,
+            "token login is disabled: set CHATTR_SHARED_SECRET on the chat server",
+        ));
+    };
+    match presented {
+        Some(p) if secret_matches(secret, p) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AccessDenied,
+            "wrong or missing shared secret",
+        )),
+    }
+}
+
+/// Issues a token for `user` and reserves the nick for that account.
+async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, SystemTime), ApiError> {
+    validate_nick(user).map_err(|error| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        error,
+    })?;
+    let signer = app
+        .signer
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
+    app.store
+        .add_token_user(&fold(user), user)
+        .await
+        .map_err(|e| ApiError::internal("storing token user failed", e))?;
+    app.hub.reserve_nick(user);
+    let issued = signer.issue(user, ttl, SystemTime::now());
+    Ok((issued.token, issued.expires_at))
+}
+
+/// # POST /api/token
+/// `Authorization: Bearer <shared secret>`, body `{"user":"alice"}` (optionally `"ttl_secs"`)
+/// → `{"token":"…","expires_at":"2026-01-01T00:00:00Z"}`.
+pub async fn post_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let app = &app.inner;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    check_secret(app, bearer(auth))?;
+    let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
+        )
+    })?;
+    let ttl = request.ttl_secs.map_or(app.config.token_ttl, |s| {
+        Duration::from_secs(s).min(app.config.token_ttl)
+    });
+    if ttl.is_zero() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            "ttl_secs must be positive",
+        ));
+    }
+    let (token, expires_at) = issue(app, &request.user, ttl).await?;
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
+    }))
+}
+
+fn plain(status: StatusCode, text: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text.into(),
+    )
+        .into_response()
+}
+
+/// Legacy tokens an app picks itself: long enough to be unguessable, URL-safe.
+fn valid_legacy_token(token: &str) -> bool {
+    (16..=256).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
+/// # GET /gettoken/{user}/{token}/{secret}
+/// The pychattr route: `nil` as the token generates one; any other token is bound to the user
+/// and stored (it survives restarts). Answers the token as plain text, or
+/// `Error: Access Denied` (403) for a wrong secret.
+pub async fn get_legacy_token(
+    State(app): State<AppState>,
+    Path((user, token, secret)): Path<(String, String, String)>,
+) -> Response {
+    let app = &app.inner;
+    match app.secret.as_deref() {
+        Some(s) if secret_matches(s, &secret) => {}
+        Some(_) => return plain(StatusCode::FORBIDDEN, "Error: Access Denied"),
+        None => {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Error: token login is disabled",
+            )
+        }
+    }
+    if token == "nil" {
+        return match issue(app, &user, app.config.token_ttl).await {
+            Ok((token, _)) => plain(StatusCode::OK, token),
+            Err(e) => plain(e.status, format!("Error: {}", e.error.message)),
+        };
+    }
+    if !valid_legacy_token(&token) || TokenSigner::is_signed_token(&token) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Error: a token is 16 to 256 characters of A-Z a-z 0-9 - _ . ~",
+        );
+    }
+    if let Err(e) = validate_nick(&user) {
+        return plain(StatusCode::BAD_REQUEST, format!("Error: {}", e.message));
+    }
+    let stored = async {
+        app.store.add_token_user(&fold(&user), &user).await?;
+        app.store.bind_legacy_token(&token, &user).await
+    };
+    match stored.await {
+        Ok(()) => {
+            app.hub.reserve_nick(&user);
+            plain(StatusCode::OK, token)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storing a legacy token failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
+        }
+    }
+}
+
+/// # GET /getuser/{token}
+/// The user a token logs in as, as plain text; `Not Found` (404) for unknown, expired or
+/// forged tokens.
+pub async fn get_legacy_user(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    let app = &app.inner;
+    let not_found = || plain(StatusCode::NOT_FOUND, "Not Found");
+    if TokenSigner::is_signed_token(&token) {
+        return match app
+            .signer
+            .as_ref()
+            .map(|s| s.verify(&token, SystemTime::now()))
+        {
+            Some(Ok(claims)) => plain(StatusCode::OK, claims.user),
+            _ => not_found(),
+        };
+    }
+    if !valid_legacy_token(&token) {
+        return not_found();
+    }
+    match app.store.legacy_token_user(&token).await {
+        Ok(Some(user)) => plain(StatusCode::OK, user),
+        Ok(None) => not_found(),
+        Err(e) => ApiError::internal("legacy token lookup failed", e).into_response(),
+    }
+}
+
+/// # GET /healthz
+/// 200 `ok` when the store answers, 503 otherwise.
+pub async fn healthz(State(app): State<AppState>) -> Response {
+    if app.inner.store.healthy().await {
+        plain(StatusCode::OK, "ok")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    }
+}

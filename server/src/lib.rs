@@ -1,0 +1,213 @@
+//! `chattrd`, Chattr's server: HTTP routes, WebSocket sessions, the chat core and the store.
+//!
+//! [`start`] opens the store and binds nothing: it serves on a listener the caller made, so
+//! tests run the real server on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod flood;
+pub mod http;
+pub mod session;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
+use axum::http::{HeaderValue, Method, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use app::protocol::names::validate_nick;
+use app::protocol::Limits;
+
+use auth::token::TokenSigner;
+use auth::Cloaker;
+use chat::{Close, Hub, HubSettings};
+pub use config::Config;
+use store::{Store, StoreError};
+
+/// Everything a request handler or session needs.
+pub struct Inner {
+    pub config: Config,
+    pub hub: Hub,
+    pub store: Store,
+    /// The shared secret, when configured; token endpoints are disabled without it.
+    pub secret: Option<String>,
+    pub signer: Option<TokenSigner>,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket session, so shutdown can wait for them.
+    pub sessions: TaskTracker,
+}
+
+/// The axum state: the shared server and the UI's build options.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("network error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// Opens the store and builds the chat core.
+    pub async fn new(config: Config) -> Result<Self, ServeError> {
+        let store = Store::open(&config.db).await?;
+        let cloaker = Cloaker::new(store.server_key().await?);
+        let secret = config.shared_secret.clone().filter(|s| !s.is_empty());
+        let signer = secret.as_deref().map(TokenSigner::from_secret);
+        let settings = HubSettings {
+            limits: Limits {
+                max_text_bytes: config.max_text_bytes,
+                max_frame_bytes: config.max_frame_bytes,
+                burst: config.flood_burst,
+                per_second: config.flood_rate,
+            },
+            max_channels: config.max_channels,
+        };
+        let hub = Hub::new(settings, cloaker);
+        for user in store.token_users().await? {
+            if validate_nick(&user).is_ok() {
+                hub.reserve_nick(&user);
+            }
+        }
+        let leptos = LeptosOptions::builder()
+            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into()))
+            .site_root(config.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(config.addr)
+            .build();
+        let inner = Inner {
+            config,
+            hub,
+            store,
+            secret,
+            signer,
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            leptos,
+        })
+    }
+}
+
+/// All routes. Logs name the route template, never the URI: legacy routes carry secrets and
+/// tokens in their paths.
+pub fn router(state: AppState) -> Router {
+    let config = &state.inner.config;
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok())
+        .collect();
+    // Browser-facing, secret-free endpoints answer CORS for the allowed origins.
+    let browser_facing = Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/getuser/{token}", get(http::get_legacy_user))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET]),
+        );
+    // Server-to-server endpoints: no CORS layer, so browsers on other origins are refused.
+    let server_to_server = Router::new()
+        .route("/api/token", post(http::post_token))
+        .route(
+            "/gettoken/{user}/{token}/{secret}",
+            get(http::get_legacy_token),
+        );
+    let routes = generate_route_list(app::Root);
+    let leptos = state.leptos.clone();
+    Router::new()
+        .merge(browser_facing)
+        .merge(server_to_server)
+        .route("/ws", get(session::upgrade))
+        .leptos_routes(&state, routes, move || app::shell(leptos.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("<static>", MatchedPath::as_str);
+                tracing::info_span!("http", method = %req.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then closes every session (close code
+/// 1001), waits up to the configured grace for them, and closes the store.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = AppState::new(config).await?;
+    serve_state(state, listener, shutdown).await
+}
+
+/// [`serve`] for an already built state.
+pub async fn serve_state(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let inner = state.inner.clone();
+    tracing::info!(addr = %listener.local_addr()?, "chattrd listening");
+    let token = inner.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        token.cancel();
+    });
+    // Upgraded WebSockets are out of hyper's hands, so they are closed here, not by axum.
+    let closer = {
+        let inner = inner.clone();
+        async move {
+            inner.shutdown.cancelled().await;
+            inner.hub.close_all(Close::new(1001, "shutting_down"));
+        }
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served =
+        axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
+    let (served, ()) = tokio::join!(served, closer);
+    served?;
+    inner.sessions.close();
+    if tokio::time::timeout(inner.config.shutdown_grace, inner.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sessions did not close within the shutdown grace period");
+    }
+    tracing::info!("chattrd stopped");
+    Ok(())
+}

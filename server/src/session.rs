@@ -1,0 +1,486 @@
+//! One WebSocket connection: the upgrade (with its `Origin` check and size caps), the `auth`
+//! handshake, then a reader loop that parses frames into commands for the chat core and a
+//! writer task that drains the connection's outbox onto the socket.
+//!
+//! The loops are generic over `Sink`/`Stream` so they do not depend on axum's socket type.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use app::protocol::text::{validate_text, MAX_REASON_BYTES};
+use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent};
+
+use crate::auth::token::TokenSigner;
+use crate::auth::AuthError;
+use crate::chat::{payload, Close, ConnId, Identity, Outbox, Payload};
+use crate::flood::{FloodControl, Verdict};
+use crate::{AppState, Inner};
+
+/// How long the writer waits on a socket for the last frames before giving up on it.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// # GET /ws
+/// Upgrades to a WebSocket after checking `Origin` against the allow-list (403 otherwise).
+pub async fn upgrade(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let inner = app.inner;
+    if inner.shutdown.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+            .into_response();
+    }
+    if !origin_allowed(&headers, &inner.config.allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a chat connection",
+        )
+            .into_response();
+    }
+    let max = inner.config.max_frame_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            let sessions = inner.sessions.clone();
+            sessions.track_future(async move {
+                let (sink, stream) = socket.split();
+                run(sink, stream, &inner, peer.ip()).await;
+            })
+        })
+}
+
+/// Browsers always send `Origin`; other clients (bots, app servers) need not, and cannot be
+/// hijacked by a web page, so a missing `Origin` is allowed. A present one must be the
+/// server's own origin or on the allow-list.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed
+        .iter()
+        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+fn close_message(close: &Close) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close.code,
+        reason: close.reason.clone().into(),
+    }))
+}
+
+/// Runs a session to its end.
+pub async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
+where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let refuse = |e: ProtocolError| {
+        let close = Close::error(e.code);
+        (payload(&ServerEvent::from(e)), close)
+    };
+    let authenticated = tokio::select! {
+        result = authenticate(&mut stream, app, ip) => result,
+        _ = app.shutdown.cancelled() => Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down")),
+    };
+    let identity = match authenticated {
+        Ok(identity) => identity,
+        Err(e) => {
+            let (frame, close) = refuse(e);
+            let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(frame))).await;
+            let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+            return;
+        }
+    };
+    let (outbox, queue) = Outbox::new(app.config.send_queue);
+    let conn = match app.hub.connect(identity, outbox.clone()) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let (frame, close) = refuse(e);
+            let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(frame))).await;
+            let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+            return;
+        }
+    };
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue,
+        outbox.clone(),
+        app.config.ping_interval,
+    ));
+    let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox).await;
+    outbox.close(close);
+    let quit_reason = match outbox.close_reason() {
+        Some(c) if c.reason == "session_replaced" => None,
+        Some(c) if quit_reason.is_none() => Some(describe(&c)),
+        _ => quit_reason,
+    };
+    app.hub.disconnect(conn, quit_reason);
+    let _ = writer.await;
+}
+
+/// The quit message others see for a close the user did not ask for.
+fn describe(close: &Close) -> String {
+    match close.reason.as_str() {
+        "slow_consumer" => "connection too slow".into(),
+        "flood" => "flooding".into(),
+        "timeout" => "ping timeout".into(),
+        "shutting_down" => "server shutting down".into(),
+        "too_big" => "frame too large".into(),
+        _ => "connection closed".into(),
+    }
+}
+
+/// Waits for the `auth` frame and resolves who is logging in.
+async fn authenticate<R, E>(
+    stream: &mut R,
+    app: &Inner,
+    ip: IpAddr,
+) -> Result<Identity, ProtocolError>
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + app.config.auth_timeout;
+    let text = loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Timeout,
+                    "no auth frame arrived in time",
+                ))
+            }
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::NotAuthenticated,
+                    "the connection closed before auth",
+                ))
+            }
+            Ok(Some(Ok(Message::Text(text)))) => break text,
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidFrame,
+                    "frames are JSON text",
+                ))
+            }
+            Ok(Some(Ok(_))) => continue,
+        }
+    };
+    match ClientFrame::from_json(&text)? {
+        ClientFrame::Auth {
+            token: Some(token),
+            nick: None,
+        } => {
+            let user = token_user(app, &token).await?;
+            Ok(Identity {
+                nick: user.clone(),
+                account: Some(user),
+                ip,
+            })
+        }
+        ClientFrame::Auth {
+            token: None,
+            nick: Some(nick),
+        } => {
+            if !app.config.guests {
+                return Err(ProtocolError::new(
+                    ErrorCode::GuestsDisabled,
+                    "this server only accepts logins from its apps",
+                ));
+            }
+            Ok(Identity {
+                nick,
+                account: None,
+                ip,
+            })
+        }
+        ClientFrame::Auth { .. } => Err(ProtocolError::new(
+            ErrorCode::BadArguments,
+            "auth takes either a token or a nick",
+        )),
+        _ => Err(ProtocolError::new(
+            ErrorCode::NotAuthenticated,
+            "the first frame must be auth",
+        )),
+    }
+}
+
+/// The user a token logs in as: signed tokens are verified, others looked up as legacy tokens.
+async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
+    if TokenSigner::is_signed_token(token) {
+        let signer = app
+            .signer
+            .as_ref()
+            .ok_or_else(|| ProtocolError::from(AuthError::BadSignature))?;
+        return Ok(signer.verify(token, SystemTime::now())?.user);
+    }
+    match app.store.legacy_token_user(token).await {
+        Ok(Some(user)) => {
+            app.hub.reserve_nick(&user);
+            Ok(user)
+        }
+        Ok(None) => Err(AuthError::Unknown.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "legacy token lookup failed");
+            Err(ProtocolError::new(
+                ErrorCode::Internal,
+                "login is unavailable right now",
+            ))
+        }
+    }
+}
+
+/// Moves queued events onto the socket and pings it, until the session closes.
+async fn write_loop<W>(
+    mut sink: W,
+    mut queue: mpsc::Receiver<Payload>,
+    outbox: Outbox,
+    ping_every: std::time::Duration,
+) where
+    W: Sink<Message> + Unpin,
+{
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = outbox.closed() => break,
+            next = queue.recv() => match next {
+                Some(p) => Message::Text(p),
+                None => break,
+            },
+            _ = ping.tick() => Message::Ping(Bytes::new()),
+        };
+        // A client that stops reading blocks this send; the close request must still get through.
+        tokio::select! {
+            biased;
+            _ = outbox.closed() => break,
+            sent = sink.send(frame) => if sent.is_err() { return },
+        }
+    }
+    let close = outbox
+        .close_reason()
+        .unwrap_or_else(|| Close::new(1000, "closed"));
+    if close.drain {
+        while let Ok(p) = queue.try_recv() {
+            if !matches!(
+                timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+    }
+    let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+}
+
+/// Reads frames until the client leaves or must be dropped; returns how to close and, for a
+/// `/quit`, the user's reason.
+async fn read_loop<R, E>(
+    stream: &mut R,
+    app: &Inner,
+    conn: ConnId,
+    outbox: &Outbox,
+) -> (Close, Option<String>)
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let cfg = &app.config;
+    let mut flood = FloodControl::new(
+        cfg.flood_burst,
+        cfg.flood_rate,
+        cfg.flood_strikes,
+        Instant::now(),
+    );
+    // The writer pings every `ping_interval`; any frame (a pong included) proves the client lives.
+    let liveness = cfg.ping_interval + cfg.ping_timeout;
+    let mut last_data = Instant::now();
+    loop {
+        let idle_left = (!cfg.idle_timeout.is_zero())
+            .then(|| cfg.idle_timeout.saturating_sub(last_data.elapsed()));
+        let wait = idle_left.map_or(liveness, |left| left.min(liveness));
+        let next = tokio::select! {
+            biased;
+            _ = outbox.closed() => return (outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed")), None),
+            next = timeout(wait, stream.next()) => next,
+        };
+        let message = match next {
+            Err(_) => {
+                let idle = idle_left.is_some_and(|left| left <= liveness);
+                let (why, quit) = if idle {
+                    ("no activity for too long", "idle timeout")
+                } else {
+                    ("no answer to pings", "ping timeout")
+                };
+                outbox.send(&ProtocolError::new(ErrorCode::Timeout, why).into());
+                return (Close::error(ErrorCode::Timeout), Some(quit.into()));
+            }
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
+                return (Close::new(1000, "closed"), Some("connection closed".into()))
+            }
+            Ok(Some(Err(e))) => {
+                let e = e.to_string();
+                let too_big =
+                    e.contains("too long") || e.contains("too big") || e.contains("Space limit");
+                tracing::debug!(conn, error = %e, "websocket read failed");
+                let close = if too_big {
+                    Close::new(1009, "too_big")
+                } else {
+                    Close::new(1002, "protocol_error")
+                };
+                let reason = if too_big {
+                    "frame too large"
+                } else {
+                    "connection error"
+                };
+                return (close, Some(reason.into()));
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                outbox.send(
+                    &ProtocolError::new(
+                        ErrorCode::InvalidFrame,
+                        "frames are JSON text, not binary",
+                    )
+                    .into(),
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        last_data = Instant::now();
+        match flood.check(last_data) {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                outbox.send(
+                    &ProtocolError::new(ErrorCode::RateLimited, "too many messages; slow down")
+                        .into(),
+                );
+                continue;
+            }
+            Verdict::Disconnect => {
+                outbox.send(
+                    &ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into(),
+                );
+                return (Close::error(ErrorCode::Flood), Some("flooding".into()));
+            }
+        }
+        match handle_frame(app, conn, outbox, &text) {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                return (
+                    Close::new(1000, "quit"),
+                    Some(reason.unwrap_or_else(|| "quit".into())),
+                )
+            }
+            Err(e) => outbox.send(&e.into()),
+        }
+    }
+}
+
+/// Applies one frame. `Ok(Some(reason))` means the user quit.
+fn handle_frame(
+    app: &Inner,
+    conn: ConnId,
+    outbox: &Outbox,
+    text: &str,
+) -> Result<Option<Option<String>>, ProtocolError> {
+    match ClientFrame::from_json(text)? {
+        ClientFrame::Auth { .. } => Err(ProtocolError::new(
+            ErrorCode::AlreadyAuthenticated,
+            "you are already logged in",
+        )),
+        ClientFrame::Message { target, text } => {
+            app.hub.message(conn, &target, &text, false).map(|()| None)
+        }
+        ClientFrame::Command { line, target } => match Command::parse(&line, target.as_deref())? {
+            Command::Quit { reason } => {
+                if let Some(r) = &reason {
+                    validate_text("reason", r, MAX_REASON_BYTES, false)?;
+                }
+                Ok(Some(reason))
+            }
+            command => app.hub.apply(conn, command).map(|()| None),
+        },
+        ClientFrame::Ping { id } => {
+            outbox.send(&ServerEvent::Pong { id });
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins_are_checked_against_the_host_and_the_allow_list() {
+        let allowed = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(&headers(None, "chat.example"), &allowed));
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "chat.example"),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://chat.example"), "chat.example"),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "chat.example"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("null"), "chat.example"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://app.example.evil"), "chat.example"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"),
+            &[]
+        ));
+    }
+}

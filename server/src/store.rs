@@ -1,0 +1,218 @@
+//! Persistence in SurrealDB: embedded (`surrealkv://dir`, `mem://`) or a server (`ws://`).
+//! The schema is defined at startup, idempotently; every statement's result is checked, not
+//! just the query call.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use surrealdb::engine::any::{connect, Any};
+use surrealdb::types::SurrealValue;
+use surrealdb::Surreal;
+
+/// Why the store failed. Shown to operators in logs, never to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another chattrd process (only one may open it)")]
+    Locked(String),
+    #[error("cannot open the store at {url}: {source}")]
+    Open {
+        url: String,
+        source: surrealdb::Error,
+    },
+    #[error("store query failed: {0}")]
+    Query(#[from] surrealdb::Error),
+    #[error("store data is not as expected: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+const SCHEMA: &str = r#"
+DEFINE TABLE IF NOT EXISTS server_key SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS key ON server_key TYPE string;
+
+DEFINE TABLE IF NOT EXISTS legacy_token SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON legacy_token TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON legacy_token TYPE datetime;
+
+DEFINE TABLE IF NOT EXISTS token_user SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON token_user TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON token_user TYPE datetime;
+"#;
+
+/// A handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Surreal<Any>,
+}
+
+#[derive(Debug, SurrealValue)]
+struct UserRow {
+    user: String,
+}
+
+#[derive(Debug, SurrealValue)]
+struct NameRow {
+    name: String,
+}
+
+#[derive(Debug, SurrealValue)]
+struct KeyRow {
+    key: String,
+}
+
+/// Legacy tokens are looked up by a hash, so the database never holds a usable token.
+fn token_id(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Connects, selects the `chattr` namespace and database, and defines the schema.
+    pub async fn open(url: &str) -> Result<Self> {
+        let db = connect(url).await.map_err(|source| {
+            if source.to_string().contains("already locked") {
+                StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())
+            } else {
+                StoreError::Open {
+                    url: url.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        db.use_ns("chattr").use_db("chattr").await?;
+        db.query(SCHEMA).await?.check()?;
+        Ok(Self { db })
+    }
+
+    /// Whether the database answers a trivial query within a second.
+    pub async fn healthy(&self) -> bool {
+        let probe = async { self.db.query("RETURN 1").await?.check() };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), probe).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The server's own secret key (for cloaks), created on first start and kept from then on.
+    pub async fn server_key(&self) -> Result<[u8; 32]> {
+        let fresh: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
+        let mut res = self
+            .db
+            .query("INSERT IGNORE INTO server_key { id: 'cloak', key: $key }; SELECT key FROM ONLY server_key:cloak;")
+            .bind(("key", fresh))
+            .await?
+            .check()?;
+        let row: Option<KeyRow> = res.take(1)?;
+        let hex = row
+            .ok_or_else(|| StoreError::Corrupt("server key missing".into()))?
+            .key;
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
+    }
+
+    /// Binds an app-chosen token to a user (the legacy `/gettoken` route).
+    pub async fn bind_legacy_token(&self, token: &str, user: &str) -> Result<()> {
+        self.db
+            .query("UPSERT type::record('legacy_token', $id) CONTENT { user: $user, created_at: time::now() }")
+            .bind(("id", token_id(token)))
+            .bind(("user", user.to_owned()))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// The user a legacy token was bound to.
+    pub async fn legacy_token_user(&self, token: &str) -> Result<Option<String>> {
+        let mut res = self
+            .db
+            .query("SELECT user FROM ONLY type::record('legacy_token', $id)")
+            .bind(("id", token_id(token)))
+            .await?
+            .check()?;
+        let row: Option<UserRow> = res.take(0)?;
+        Ok(row.map(|r| r.user))
+    }
+
+    /// Records that `user` logs in through its app, so its nick is reserved for it.
+    pub async fn add_token_user(&self, folded: &str, user: &str) -> Result<()> {
+        self.db
+            .query(
+                "INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() }",
+            )
+            .bind(("id", folded.to_owned()))
+            .bind(("name", user.to_owned()))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// Every user that ever logged in through its app.
+    pub async fn token_users(&self) -> Result<Vec<String>> {
+        let mut res = self
+            .db
+            .query("SELECT name FROM token_user")
+            .await?
+            .check()?;
+        let rows: Vec<NameRow> = res.take(0)?;
+        Ok(rows.into_iter().map(|r| r.name).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn legacy_tokens_are_bound_and_looked_up_by_hash() {
+        let store = Store::open("mem://").await.unwrap();
+        assert_eq!(store.legacy_token_user("abc123").await.unwrap(), None);
+        store.bind_legacy_token("abc123", "alice").await.unwrap();
+        assert_eq!(
+            store.legacy_token_user("abc123").await.unwrap().as_deref(),
+            Some("alice")
+        );
+        store.bind_legacy_token("abc123", "bob").await.unwrap();
+        assert_eq!(
+            store.legacy_token_user("abc123").await.unwrap().as_deref(),
+            Some("bob")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_server_key_is_created_once() {
+        let store = Store::open("mem://").await.unwrap();
+        let a = store.server_key().await.unwrap();
+        let b = store.server_key().await.unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, [0; 32]);
+    }
+
+    #[tokio::test]
+    async fn token_users_are_recorded_once() {
+        let store = Store::open("mem://").await.unwrap();
+        store.add_token_user("alice", "Alice").await.unwrap();
+        store.add_token_user("alice", "ALICE").await.unwrap();
+        assert_eq!(store.token_users().await.unwrap(), vec!["Alice".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn the_schema_can_be_defined_twice() {
+        let store = Store::open("mem://").await.unwrap();
+        store.db.query(SCHEMA).await.unwrap().check().unwrap();
+        assert!(store.healthy().await);
+    }
+}

@@ -1,0 +1,559 @@
+//! Channels, private messages and every command's permission rules, end to end.
+
+use serde_json::{json, Value};
+
+use crate::common::{member, TestServer};
+
+#[tokio::test]
+async fn two_users_chat_in_a_channel_and_both_see_the_message_with_its_id() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let members = alice.join("#rust").await;
+    assert_eq!(members["channel"], "#rust");
+    bob.join("#rust").await;
+    let joined = alice.expect("joined").await;
+    assert_eq!(joined["nick"], "bob");
+    assert!(joined["host"].as_str().unwrap().ends_with(".cloak"));
+
+    alice.say("#rust", "hello <b>bob</b>").await;
+    let echo = alice.expect("message").await;
+    let got = bob.expect("message").await;
+    assert_eq!(echo, got);
+    assert_eq!(got["from"], "alice");
+    assert_eq!(got["target"], "#rust");
+    assert_eq!(got["text"], "hello <b>bob</b>");
+    assert!(got["id"].as_u64().unwrap() > 0);
+    assert!(got["ts"].as_u64().unwrap() > 1_700_000_000_000);
+
+    bob.say("#rust", "hi").await;
+    let second = alice.expect("message").await;
+    assert!(second["id"].as_u64() > got["id"].as_u64(), "ids grow");
+}
+
+#[tokio::test]
+async fn the_first_joiner_is_op_and_later_joiners_are_not() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let first = alice.join("#c").await;
+    assert_eq!(member(&first, "alice").unwrap()["op"], true);
+    let second = bob.join("#c").await;
+    assert_eq!(member(&second, "alice").unwrap()["op"], true);
+    assert_eq!(member(&second, "bob").unwrap()["op"], false);
+    assert_eq!(second["modes"], "+t");
+}
+
+#[tokio::test]
+async fn only_members_post_to_a_channel() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.say("#c", "let me in").await;
+    bob.expect_error("not_on_channel").await;
+    bob.say("#nowhere", "hello?").await;
+    bob.expect_error("no_such_channel").await;
+    alice.assert_no("message").await;
+}
+
+#[tokio::test]
+async fn private_messages_reach_only_their_two_parties() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("Bob").await;
+    let mut carol = server.guest("carol").await;
+    alice.join("#c").await;
+    carol.join("#c").await;
+
+    alice
+        .send(json!({"type":"message","target":"bob","text":"psst"}))
+        .await;
+    let got = bob.expect("message").await;
+    assert_eq!(got["from"], "alice");
+    assert_eq!(
+        got["target"], "Bob",
+        "a PM's target is the recipient's nick as they spell it"
+    );
+    let echo = alice.expect("message").await;
+    assert_eq!(echo["id"], got["id"]);
+    carol.assert_no("message").await;
+
+    alice.cmd("/msg carol hi there").await;
+    assert_eq!(carol.expect("message").await["text"], "hi there");
+    alice.cmd("/msg nobody hi").await;
+    alice.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn me_sends_an_action_to_the_conversation_in_context() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    alice
+        .send(json!({"type":"command","line":"/me waves","target":"#c"}))
+        .await;
+    let got = bob.expect("message").await;
+    assert_eq!(got["action"], true);
+    assert_eq!(got["text"], "waves");
+    alice.cmd("/me waves").await;
+    alice.expect_error("bad_arguments").await;
+}
+
+#[tokio::test]
+async fn parting_tells_the_channel_and_an_empty_channel_disappears() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/part #c see you").await;
+    let parted = alice.expect("parted").await;
+    assert_eq!(parted["nick"], "bob");
+    assert_eq!(parted["reason"], "see you");
+    assert_eq!(bob.expect("parted").await["nick"], "bob");
+    bob.cmd("/part #c").await;
+    bob.expect_error("not_on_channel").await;
+
+    alice.cmd("/part #c").await;
+    alice.expect("parted").await;
+    alice.cmd("/list").await;
+    let list = alice.expect("list").await;
+    assert_eq!(list["channels"], json!([]));
+    // The channel was deleted: a new joiner creates it afresh and is its op.
+    let members = bob.join("#c").await;
+    assert_eq!(member(&members, "bob").unwrap()["op"], true);
+}
+
+#[tokio::test]
+async fn nick_changes_are_seen_by_channel_members_and_collisions_are_refused() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/nick robert").await;
+    let changed = alice.expect("nick_changed").await;
+    assert_eq!(
+        (changed["old"].as_str(), changed["new"].as_str()),
+        (Some("bob"), Some("robert"))
+    );
+    assert_eq!(bob.expect("nick_changed").await["new"], "robert");
+
+    bob.cmd("/nick ALICE").await;
+    bob.expect_error("nick_in_use").await;
+    bob.cmd("/nick bad nick").await;
+    bob.expect_error("bad_arguments").await;
+    bob.cmd("/nick 9lives").await;
+    bob.expect_error("invalid_nick").await;
+    bob.cmd("/nick potato").await;
+    bob.expect_error("nick_reserved").await;
+    // The old nick is free again; the new one is taken.
+    let carol = server.guest("bob").await;
+    drop(carol);
+    bob.cmd("/msg alice still me").await;
+    assert_eq!(alice.expect("message").await["from"], "robert");
+}
+
+#[tokio::test]
+async fn the_topic_is_for_ops_under_plus_t_and_for_members_without_it() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/topic #c bob's topic").await;
+    bob.expect_error("not_op").await;
+
+    alice.cmd("/topic #c Rust and friends").await;
+    let topic = bob.expect("topic").await;
+    assert_eq!(topic["topic"], "Rust and friends");
+    assert_eq!(topic["set_by"], "alice");
+
+    bob.cmd("/topic #c").await;
+    assert_eq!(bob.expect("topic").await["topic"], "Rust and friends");
+
+    alice.cmd("/mode #c -t").await;
+    assert_eq!(bob.expect("mode_changed").await["modes"], "-t");
+    bob.send(json!({"type":"command","line":"/topic now mine","target":"#c"}))
+        .await;
+    assert_eq!(alice.expect("topic").await["topic"], "now mine");
+
+    alice.cmd("/topic #c -").await;
+    let cleared = bob.expect("topic").await;
+    assert_eq!(cleared["topic"], Value::Null);
+    assert_eq!(cleared["set_by"], "alice");
+
+    // A later joiner gets the topic on join.
+    alice.cmd("/topic #c welcome").await;
+    let mut carol = server.guest("carol").await;
+    carol.cmd("/join #c").await;
+    assert_eq!(carol.expect("topic").await["topic"], "welcome");
+}
+
+#[tokio::test]
+async fn only_ops_kick_and_a_kicked_user_leaves_the_channel() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/kick #c alice").await;
+    bob.expect_error("not_op").await;
+
+    alice.cmd("/kick #c bob spamming").await;
+    let kicked = bob.expect("kicked").await;
+    assert_eq!(kicked["by"], "alice");
+    assert_eq!(kicked["reason"], "spamming");
+    assert_eq!(alice.expect("kicked").await["nick"], "bob");
+    bob.say("#c", "still here?").await;
+    bob.expect_error("not_on_channel").await;
+    alice.cmd("/kick #c bob").await;
+    alice.expect_error("user_not_on_channel").await;
+    alice.cmd("/kick #c ghost").await;
+    alice.expect_error("no_such_nick").await;
+    // Kicking is not banning: bob may come back.
+    bob.join("#c").await;
+}
+
+#[tokio::test]
+async fn banned_users_can_neither_speak_nor_join_until_unbanned() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/ban #c alice").await;
+    bob.expect_error("not_op").await;
+
+    alice.cmd("/ban #c bob").await;
+    let banned = bob.expect("banned").await;
+    let mask = banned["mask"].as_str().unwrap().to_owned();
+    assert!(
+        mask.starts_with("*!*@") && mask.ends_with(".cloak"),
+        "{mask}"
+    );
+    assert!(
+        !mask.contains("127.0.0.1"),
+        "a ban never shows the real address"
+    );
+    bob.say("#c", "can I talk?").await;
+    bob.expect_error("banned").await;
+    alice.assert_no("message").await;
+
+    bob.cmd("/part #c").await;
+    bob.expect("parted").await;
+    bob.cmd("/join #c").await;
+    bob.expect_error("banned").await;
+    // A new nick does not dodge a host ban.
+    bob.cmd("/nick bobby").await;
+    bob.cmd("/join #c").await;
+    bob.expect_error("banned").await;
+
+    alice.cmd("/unban #c bobby").await;
+    assert_eq!(alice.expect("unbanned").await["mask"], mask);
+    bob.join("#c").await;
+    alice.cmd("/unban #c bobby").await;
+    alice.expect_error("no_such_ban").await;
+}
+
+#[tokio::test]
+async fn bans_take_nick_masks_with_wildcards() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut troll = server.guest("troll42").await;
+    alice.join("#c").await;
+    alice.cmd("/ban #c troll*!*@*").await;
+    assert_eq!(alice.expect("banned").await["mask"], "troll*!*@*");
+    troll.cmd("/join #c").await;
+    troll.expect_error("banned").await;
+    alice.cmd("/mode #c -b troll*!*@*").await;
+    alice.expect("unbanned").await;
+    troll.join("#c").await;
+    alice.cmd("/ban #c bad mask").await;
+    alice.expect_error("bad_arguments").await;
+}
+
+#[tokio::test]
+async fn op_deop_voice_and_devoice_change_roles_and_powers() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let mut carol = server.guest("carol").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    carol.join("#c").await;
+
+    bob.cmd("/op #c bob").await;
+    bob.expect_error("not_op").await;
+    alice.cmd("/op #c bob").await;
+    let mode = carol.expect("mode_changed").await;
+    assert_eq!(
+        (
+            mode["modes"].as_str(),
+            mode["args"][0].as_str(),
+            mode["by"].as_str()
+        ),
+        (Some("+o"), Some("bob"), Some("alice"))
+    );
+    bob.cmd("/names #c").await;
+    let names = bob.expect("members").await;
+    assert_eq!(member(&names, "bob").unwrap()["op"], true);
+    // As an op, bob can now kick.
+    bob.cmd("/kick #c carol").await;
+    carol.expect("kicked").await;
+
+    alice.cmd("/deop #c bob").await;
+    assert_eq!(bob.expect("mode_changed").await["modes"], "-o");
+    bob.cmd("/kick #c alice").await;
+    bob.expect_error("not_op").await;
+
+    alice.cmd("/voice #c bob").await;
+    assert_eq!(bob.expect("mode_changed").await["modes"], "+v");
+    alice.cmd("/devoice #c bob").await;
+    assert_eq!(bob.expect("mode_changed").await["modes"], "-v");
+    alice.cmd("/op #c nobody").await;
+    alice.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn a_moderated_channel_needs_voice_to_speak() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    alice.cmd("/mode #c +m").await;
+    assert_eq!(bob.expect("mode_changed").await["modes"], "+m");
+    bob.say("#c", "hello?").await;
+    bob.expect_error("cannot_send").await;
+    alice.say("#c", "ops may speak").await;
+    bob.expect("message").await;
+    alice.cmd("/voice #c bob").await;
+    bob.expect("mode_changed").await;
+    bob.say("#c", "now I can").await;
+    assert_eq!(alice.expect("message").await["text"], "now I can");
+}
+
+#[tokio::test]
+async fn invite_only_channels_admit_the_invited() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#club").await;
+    alice.cmd("/mode #club +i").await;
+    alice.expect("mode_changed").await;
+    bob.cmd("/join #club").await;
+    bob.expect_error("invite_only").await;
+    alice.cmd("/invite bob #club").await;
+    let invited = bob.expect("invited").await;
+    assert_eq!(
+        (invited["channel"].as_str(), invited["by"].as_str()),
+        (Some("#club"), Some("alice"))
+    );
+    bob.join("#club").await;
+    // The invite is used up: after leaving, bob needs a new one.
+    bob.cmd("/part #club").await;
+    bob.expect("parted").await;
+    bob.cmd("/join #club").await;
+    bob.expect_error("invite_only").await;
+    alice.cmd("/invite alice #club").await;
+    alice.expect_error("already_on_channel").await;
+}
+
+#[tokio::test]
+async fn keys_and_limits_guard_the_door() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let mut carol = server.guest("carol").await;
+    alice.join("#c").await;
+    alice.cmd("/mode #c +kl sesame 2").await;
+    let mode = alice.expect("mode_changed").await;
+    assert_eq!(mode["modes"], "+k+l");
+    assert_eq!(mode["args"], json!(["sesame", "2"]));
+    bob.cmd("/join #c").await;
+    bob.expect_error("bad_key").await;
+    bob.cmd("/join #c wrong").await;
+    bob.expect_error("bad_key").await;
+    bob.cmd("/join #c sesame").await;
+    bob.expect("members").await;
+    carol.cmd("/join #c sesame").await;
+    carol.expect_error("channel_full").await;
+
+    alice.cmd("/mode #c").await;
+    assert_eq!(alice.expect("members").await["modes"], "+tkl 2");
+    alice.cmd("/mode #c -kl").await;
+    alice.expect("mode_changed").await;
+    carol.join("#c").await;
+}
+
+#[tokio::test]
+async fn a_bad_mode_change_is_refused_whole() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.join("#c").await;
+    alice.cmd("/mode #c +mz").await;
+    alice.expect_error("bad_arguments").await;
+    alice.cmd("/mode #c +mo ghost").await;
+    alice.expect_error("no_such_nick").await;
+    alice.cmd("/mode #c +l many").await;
+    alice.expect_error("bad_arguments").await;
+    alice.cmd("/mode #c").await;
+    assert_eq!(
+        alice.expect("members").await["modes"],
+        "+t",
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn away_is_seen_by_channel_members_and_in_whois() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/away lunch").await;
+    let away = alice.expect("away").await;
+    assert_eq!(
+        (away["nick"].as_str(), away["message"].as_str()),
+        (Some("bob"), Some("lunch"))
+    );
+    alice.cmd("/names #c").await;
+    assert_eq!(
+        member(&alice.expect("members").await, "bob").unwrap()["away"],
+        true
+    );
+    alice.cmd("/whois bob").await;
+    assert_eq!(alice.expect("whois").await["away"], "lunch");
+    bob.cmd("/away").await;
+    assert_eq!(alice.expect("away").await["message"], Value::Null);
+}
+
+#[tokio::test]
+async fn whois_shows_ops_the_real_host_and_others_a_cloak() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let mut carol = server.guest("carol").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    carol.join("#c").await;
+
+    alice.cmd("/whois bob").await;
+    let seen_by_op = alice.expect("whois").await;
+    assert_eq!(seen_by_op["host"], "127.0.0.1");
+    assert_eq!(seen_by_op["channels"], json!(["#c"]));
+
+    carol.cmd("/whois bob").await;
+    let seen_by_member = carol.expect("whois").await;
+    let cloak = seen_by_member["host"].as_str().unwrap();
+    assert!(
+        cloak.ends_with(".cloak") && !cloak.contains("127"),
+        "{cloak}"
+    );
+
+    bob.cmd("/whois bob").await;
+    assert_eq!(
+        bob.expect("whois").await["host"],
+        "127.0.0.1",
+        "you see your own address"
+    );
+    bob.cmd("/whois nobody").await;
+    bob.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn list_and_names_describe_channels() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#big").await;
+    bob.join("#big").await;
+    bob.join("#small").await;
+    alice.cmd("/topic #big the big one").await;
+    alice.cmd("/list").await;
+    let list = alice.expect("list").await;
+    assert_eq!(
+        list["channels"],
+        json!([{"channel":"#big","members":2,"topic":"the big one"},{"channel":"#small","members":1}])
+    );
+    alice.cmd("/names #small").await;
+    let names = alice.expect("members").await;
+    assert_eq!(
+        names["members"],
+        json!([{"nick":"bob","op":true,"voice":false,"away":false}])
+    );
+    alice.cmd("/names #none").await;
+    alice.expect_error("no_such_channel").await;
+}
+
+#[tokio::test]
+async fn quitting_tells_channel_members_and_closes_normally() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    bob.cmd("/quit off to bed").await;
+    let close = bob.expect_close().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1000);
+    let quit = alice.expect("quit").await;
+    assert_eq!(
+        (quit["nick"].as_str(), quit["reason"].as_str()),
+        (Some("bob"), Some("off to bed"))
+    );
+    // The nick is free again.
+    server.guest("bob").await;
+}
+
+#[tokio::test]
+async fn names_and_channels_are_validated_and_case_insensitive() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    for bad in ["#", "#a,b", "#bidi\u{202e}x", "#ctl\u{7}"] {
+        alice
+            .send(json!({"type":"command","line":format!("/join {bad}")}))
+            .await;
+        alice.expect_error("invalid_channel").await;
+    }
+    alice.cmd("/join nochan").await;
+    alice.expect_error("invalid_channel").await;
+    alice.join("#Rust").await;
+    let members = bob.join("#rust").await;
+    assert_eq!(
+        members["channel"], "#Rust",
+        "one channel, spelled as created"
+    );
+    alice.cmd("/join #RUST").await;
+    alice.expect_error("already_on_channel").await;
+}
+
+#[tokio::test]
+async fn a_user_may_be_in_a_limited_number_of_channels() {
+    let server = TestServer::start_with(|c| c.max_channels = 2).await;
+    let mut alice = server.guest("alice").await;
+    alice.join("#a").await;
+    alice.join("#b").await;
+    alice.cmd("/join #c").await;
+    alice.expect_error("too_many_channels").await;
+}
+
+#[tokio::test]
+async fn messages_are_checked_for_length_and_content() {
+    let server = TestServer::start_with(|c| c.max_text_bytes = 100).await;
+    let mut alice = server.guest("alice").await;
+    alice.join("#c").await;
+    alice.say("#c", &"x".repeat(101)).await;
+    alice.expect_error("too_long").await;
+    alice.say("#c", "   ").await;
+    alice.expect_error("empty_text").await;
+    alice.say("#c", "nul\u{0}byte").await;
+    alice.expect_error("invalid_text").await;
+    alice.say("#c", "line one\nline two").await;
+    assert_eq!(alice.expect("message").await["text"], "line one\nline two");
+}

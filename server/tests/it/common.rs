@@ -1,0 +1,342 @@
+//! The harness: the real server on 127.0.0.1:0 (in this process, `mem://` store) and real
+//! WebSocket and HTTP clients. Waiting is done on signals from the server (an event, a
+//! `pong`, a close), never on sleeps; every wait has a timeout so a broken server fails the
+//! test instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chattr::{serve_state, AppState, Config, ServeError};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &str = "test-shared-secret-7f3a9c";
+pub const ALLOWED_ORIGIN: &str = "https://app.example";
+/// How long any single wait may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Everything the server logged during this test binary's run.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,surrealdb=info,surrealkv=info,hyper=info,tungstenite=info")
+            .with_writer(move || LogWriter(writer.clone()))
+            .with_ansi(false)
+            .try_init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Test defaults: a secret, one allowed origin, and flood control loose enough that tests
+/// sending many commands are not throttled (the flood tests set their own).
+pub fn test_config() -> Config {
+    let mut config = Config::for_tests();
+    config.shared_secret = Some(SECRET.into());
+    config.allowed_origins = vec![ALLOWED_ORIGIN.into()];
+    config.flood_burst = 10_000;
+    config.flood_rate = 10_000;
+    config
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config();
+        adjust(&mut config);
+        Self::start_config(config).await
+    }
+
+    pub async fn start_config(config: Config) -> Self {
+        log_buffer();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(config).await.expect("server state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve_state(state, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Shuts the server down and waits for `serve` to return.
+    pub async fn stop(&mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let handle = self.handle.take().expect("stopped once");
+        tokio::time::timeout(WAIT, handle)
+            .await
+            .expect("server stops in time")
+            .expect("server task")
+    }
+
+    /// A connected, authenticated guest.
+    pub async fn guest(&self, nick: &str) -> Client {
+        let mut c = Client::connect(self).await;
+        c.send(json!({"type":"auth","nick":nick})).await;
+        let welcome = c.expect("welcome").await;
+        assert_eq!(welcome["nick"], nick);
+        c.nick = nick.to_owned();
+        c
+    }
+
+    /// A login token from the token API.
+    pub async fn token(&self, user: &str) -> String {
+        let res = reqwest::Client::new()
+            .post(self.url("/api/token"))
+            .bearer_auth(SECRET)
+            .json(&json!({"user": user}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A connected user logged in with a token.
+    pub async fn user(&self, user: &str) -> Client {
+        let token = self.token(user).await;
+        let mut c = Client::connect(self).await;
+        c.send(json!({"type":"auth","token":token})).await;
+        let welcome = c.expect("welcome").await;
+        assert_eq!(welcome["nick"], user);
+        c.nick = user.to_owned();
+        c
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub nick: String,
+    next_ping: u64,
+}
+
+impl Client {
+    pub async fn connect(server: &TestServer) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("websocket connects");
+        Self::from_socket(ws)
+    }
+
+    pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            ws,
+            nick: String::new(),
+            next_ping: 0,
+        }
+    }
+
+    /// Connects with an `Origin` header; returns the HTTP status of the upgrade.
+    pub async fn upgrade_status(server: &TestServer, origin: Option<&str>) -> u16 {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(e) => panic!("unexpected upgrade failure: {e}"),
+        }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends without failing the test when the server has already closed the connection.
+    pub async fn try_say(&mut self, target: &str, text: &str) -> bool {
+        let frame = json!({"type":"message","target":target,"text":text});
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_ok()
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    pub async fn cmd(&mut self, line: &str) {
+        self.send(json!({"type":"command","line":line})).await;
+    }
+
+    pub async fn say(&mut self, target: &str, text: &str) {
+        self.send(json!({"type":"message","target":target,"text":text}))
+            .await;
+    }
+
+    /// The next server event; panics on a close or a timeout.
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no event within {WAIT:?}", self.nick))
+                .unwrap_or_else(|| panic!("{}: connection ended", self.nick))
+                .unwrap_or_else(|e| panic!("{}: read failed: {e}", self.nick));
+            match message {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("server sends JSON")
+                }
+                Message::Close(frame) => panic!("{}: closed unexpectedly: {frame:?}", self.nick),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until an event of type `kind` arrives and returns it; other events are skipped.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Reads until an error arrives and checks its code.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let event = self.expect("error").await;
+        assert_eq!(event["code"], code, "{}: wrong error: {event}", self.nick);
+        assert!(event["message"].as_str().is_some_and(|m| !m.is_empty()));
+        event
+    }
+
+    /// Everything the server sends until it has answered a ping sent now: since a session's
+    /// events are delivered in order, this is everything already queued for this client.
+    pub async fn drain(&mut self) -> Vec<Value> {
+        self.next_ping += 1;
+        let id = self.next_ping;
+        self.send(json!({"type":"ping","id":id})).await;
+        let mut events = Vec::new();
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == "pong" && event["id"] == id {
+                return events;
+            }
+            events.push(event);
+        }
+    }
+
+    /// Asserts that nothing of type `kind` is queued for this client.
+    pub async fn assert_no(&mut self, kind: &str) {
+        let events = self.drain().await;
+        assert!(
+            !events.iter().any(|e| e["type"] == kind),
+            "{}: unexpected {kind}: {events:?}",
+            self.nick
+        );
+    }
+
+    /// Reads until the server closes the connection; returns the close frame, skipping events.
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close within the wait");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Reads until the server closes, returning every event before the close frame.
+    pub async fn events_until_close(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
+        let mut events = Vec::new();
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close within the wait");
+            match next {
+                Some(Ok(Message::Text(text))) => events.push(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(frame))) => return (events, frame),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (events, None),
+            }
+        }
+    }
+
+    /// Joins a channel and waits for the member list.
+    pub async fn join(&mut self, channel: &str) -> Value {
+        self.cmd(&format!("/join {channel}")).await;
+        self.expect("members").await
+    }
+}
+
+/// A member entry of a `members` event, by nick.
+pub fn member<'a>(members: &'a Value, nick: &str) -> Option<&'a Value> {
+    members["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["nick"] == nick)
+}
