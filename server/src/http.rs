@@ -28,19 +28,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            error: ProtocolError::new(code, message),
-        }
+        Self { status, error: ProtocolError::new(code, message) }
     }
 
     fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error")
     }
 }
 
@@ -86,14 +79,9 @@ fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
 
 /// Issues a token for `user` and reserves the nick for that account.
 async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, SystemTime), ApiError> {
-    validate_nick(user).map_err(|error| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        error,
-    })?;
-    let signer = app
-        .signer
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
+    validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
+    let signer =
+        app.signer.as_ref().ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
     app.store
         .add_token_user(&fold(user), user)
         .await
@@ -112,9 +100,7 @@ pub async fn post_token(
     body: Bytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let app = &app.inner;
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     check_secret(app, bearer(auth))?;
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -123,9 +109,8 @@ pub async fn post_token(
             format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
         )
     })?;
-    let ttl = request.ttl_secs.map_or(app.config.token_ttl, |s| {
-        Duration::from_secs(s).min(app.config.token_ttl)
-    });
+    let ttl =
+        request.ttl_secs.map_or(app.config.token_ttl, |s| Duration::from_secs(s).min(app.config.token_ttl));
     if ttl.is_zero() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -134,27 +119,17 @@ pub async fn post_token(
         ));
     }
     let (token, expires_at) = issue(app, &request.user, ttl).await?;
-    Ok(Json(TokenResponse {
-        token,
-        expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
-    }))
+    Ok(Json(TokenResponse { token, expires_at: humantime::format_rfc3339_seconds(expires_at).to_string() }))
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text.into(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text.into()).into_response()
 }
 
 /// Legacy tokens an app picks itself: long enough to be unguessable, URL-safe.
 fn valid_legacy_token(token: &str) -> bool {
     (16..=256).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
 }
 
 /// # GET /gettoken/{user}/{token}/{secret}
@@ -169,12 +144,7 @@ pub async fn get_legacy_token(
     match app.secret.as_deref() {
         Some(s) if secret_matches(s, &secret) => {}
         Some(_) => return plain(StatusCode::FORBIDDEN, "Error: Access Denied"),
-        None => {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Error: token login is disabled",
-            )
-        }
+        None => return plain(StatusCode::SERVICE_UNAVAILABLE, "Error: token login is disabled"),
     }
     if token == "nil" {
         return match issue(app, &user, app.config.token_ttl).await {
@@ -214,11 +184,7 @@ pub async fn get_legacy_user(State(app): State<AppState>, Path(token): Path<Stri
     let app = &app.inner;
     let not_found = || plain(StatusCode::NOT_FOUND, "Not Found");
     if TokenSigner::is_signed_token(&token) {
-        return match app
-            .signer
-            .as_ref()
-            .map(|s| s.verify(&token, SystemTime::now()))
-        {
+        return match app.signer.as_ref().map(|s| s.verify(&token, SystemTime::now())) {
             Some(Ok(claims)) => plain(StatusCode::OK, claims.user),
             _ => not_found(),
         };

@@ -3,6 +3,8 @@
 //! [`start`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -109,10 +111,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-            leptos,
-        })
+        Ok(Self { inner: Arc::new(inner), leptos })
     }
 }
 
@@ -129,18 +128,11 @@ pub fn router(state: AppState) -> Router {
     let browser_facing = Router::new()
         .route("/healthz", get(http::healthz))
         .route("/getuser/{token}", get(http::get_legacy_user))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([Method::GET]),
-        );
+        .layer(CorsLayer::new().allow_origin(AllowOrigin::list(origins)).allow_methods([Method::GET]));
     // Server-to-server endpoints: no CORS layer, so browsers on other origins are refused.
     let server_to_server = Router::new()
         .route("/api/token", post(http::post_token))
-        .route(
-            "/gettoken/{user}/{token}/{secret}",
-            get(http::get_legacy_token),
-        );
+        .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     let leptos = state.leptos.clone();
     Router::new()
@@ -148,19 +140,12 @@ pub fn router(state: AppState) -> Router {
         .merge(server_to_server)
         .route("/ws", get(session::upgrade))
         .leptos_routes(&state, routes, move || app::shell(leptos.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(DefaultBodyLimit::max(16 * 1024))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("<static>", MatchedPath::as_str);
-                tracing::info_span!("http", method = %req.method(), route)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let route = req.extensions().get::<MatchedPath>().map_or("<static>", MatchedPath::as_str);
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
         .with_state(state)
 }
 
@@ -197,15 +182,11 @@ pub async fn serve_state(
         }
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served =
-        axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
+    let served = axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
     let (served, ()) = tokio::join!(served, closer);
     served?;
     inner.sessions.close();
-    if tokio::time::timeout(inner.config.shutdown_grace, inner.sessions.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(inner.config.shutdown_grace, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
     }
     tracing::info!("chattrd stopped");

@@ -17,9 +17,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
     if config.shared_secret.as_deref().is_none_or(str::is_empty) {
-        tracing::warn!(
-            "no CHATTR_SHARED_SECRET: token endpoints are disabled, only guests can log in"
-        );
+        tracing::warn!("no CHATTR_SHARED_SECRET: token endpoints are disabled, only guests can log in");
     }
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(l) => l,

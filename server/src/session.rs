@@ -38,29 +38,19 @@ pub async fn upgrade(
 ) -> Response {
     let inner = app.inner;
     if inner.shutdown.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response();
     }
     if !origin_allowed(&headers, &inner.config.allowed_origins) {
-        return (
-            StatusCode::FORBIDDEN,
-            "this origin may not open a chat connection",
-        )
-            .into_response();
+        return (StatusCode::FORBIDDEN, "this origin may not open a chat connection").into_response();
     }
     let max = inner.config.max_frame_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            let sessions = inner.sessions.clone();
-            sessions.track_future(async move {
-                let (sink, stream) = socket.split();
-                run(sink, stream, &inner, peer.ip()).await;
-            })
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+        let sessions = inner.sessions.clone();
+        sessions.track_future(async move {
+            let (sink, stream) = socket.split();
+            run(sink, stream, &inner, peer.ip()).await;
         })
+    })
 }
 
 /// Browsers always send `Origin`; other clients (bots, app servers) need not, and cannot be
@@ -73,24 +63,16 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    if allowed
-        .iter()
-        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if allowed.iter().any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin)) {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
+    let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 fn close_message(close: &Close) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: close.code,
-        reason: close.reason.clone().into(),
-    }))
+    Message::Close(Some(CloseFrame { code: close.code, reason: close.reason.clone().into() }))
 }
 
 /// Runs a session to its end.
@@ -127,12 +109,7 @@ where
             return;
         }
     };
-    let writer = tokio::spawn(write_loop(
-        sink,
-        queue,
-        outbox.clone(),
-        app.config.ping_interval,
-    ));
+    let writer = tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval));
     let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox).await;
     outbox.close(close);
     let quit_reason = match outbox.close_reason() {
@@ -157,23 +134,14 @@ fn describe(close: &Close) -> String {
 }
 
 /// Waits for the `auth` frame and resolves who is logging in.
-async fn authenticate<R, E>(
-    stream: &mut R,
-    app: &Inner,
-    ip: IpAddr,
-) -> Result<Identity, ProtocolError>
+async fn authenticate<R, E>(stream: &mut R, app: &Inner, ip: IpAddr) -> Result<Identity, ProtocolError>
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
     let deadline = tokio::time::Instant::now() + app.config.auth_timeout;
     let text = loop {
         match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => {
-                return Err(ProtocolError::new(
-                    ErrorCode::Timeout,
-                    "no auth frame arrived in time",
-                ))
-            }
+            Err(_) => return Err(ProtocolError::new(ErrorCode::Timeout, "no auth frame arrived in time")),
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
                 return Err(ProtocolError::new(
                     ErrorCode::NotAuthenticated,
@@ -182,60 +150,36 @@ where
             }
             Ok(Some(Ok(Message::Text(text)))) => break text,
             Ok(Some(Ok(Message::Binary(_)))) => {
-                return Err(ProtocolError::new(
-                    ErrorCode::InvalidFrame,
-                    "frames are JSON text",
-                ))
+                return Err(ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text"))
             }
             Ok(Some(Ok(_))) => continue,
         }
     };
     match ClientFrame::from_json(&text)? {
-        ClientFrame::Auth {
-            token: Some(token),
-            nick: None,
-        } => {
+        ClientFrame::Auth { token: Some(token), nick: None } => {
             let user = token_user(app, &token).await?;
-            Ok(Identity {
-                nick: user.clone(),
-                account: Some(user),
-                ip,
-            })
+            Ok(Identity { nick: user.clone(), account: Some(user), ip })
         }
-        ClientFrame::Auth {
-            token: None,
-            nick: Some(nick),
-        } => {
+        ClientFrame::Auth { token: None, nick: Some(nick) } => {
             if !app.config.guests {
                 return Err(ProtocolError::new(
                     ErrorCode::GuestsDisabled,
                     "this server only accepts logins from its apps",
                 ));
             }
-            Ok(Identity {
-                nick,
-                account: None,
-                ip,
-            })
+            Ok(Identity { nick, account: None, ip })
         }
-        ClientFrame::Auth { .. } => Err(ProtocolError::new(
-            ErrorCode::BadArguments,
-            "auth takes either a token or a nick",
-        )),
-        _ => Err(ProtocolError::new(
-            ErrorCode::NotAuthenticated,
-            "the first frame must be auth",
-        )),
+        ClientFrame::Auth { .. } => {
+            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes either a token or a nick"))
+        }
+        _ => Err(ProtocolError::new(ErrorCode::NotAuthenticated, "the first frame must be auth")),
     }
 }
 
 /// The user a token logs in as: signed tokens are verified, others looked up as legacy tokens.
 async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
     if TokenSigner::is_signed_token(token) {
-        let signer = app
-            .signer
-            .as_ref()
-            .ok_or_else(|| ProtocolError::from(AuthError::BadSignature))?;
+        let signer = app.signer.as_ref().ok_or_else(|| ProtocolError::from(AuthError::BadSignature))?;
         return Ok(signer.verify(token, SystemTime::now())?.user);
     }
     match app.store.legacy_token_user(token).await {
@@ -246,10 +190,7 @@ async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
         Ok(None) => Err(AuthError::Unknown.into()),
         Err(e) => {
             tracing::error!(error = %e, "legacy token lookup failed");
-            Err(ProtocolError::new(
-                ErrorCode::Internal,
-                "login is unavailable right now",
-            ))
+            Err(ProtocolError::new(ErrorCode::Internal, "login is unavailable right now"))
         }
     }
 }
@@ -281,15 +222,10 @@ async fn write_loop<W>(
             sent = sink.send(frame) => if sent.is_err() { return },
         }
     }
-    let close = outbox
-        .close_reason()
-        .unwrap_or_else(|| Close::new(1000, "closed"));
+    let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));
     if close.drain {
         while let Ok(p) = queue.try_recv() {
-            if !matches!(
-                timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await,
-                Ok(Ok(()))
-            ) {
+            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await, Ok(Ok(()))) {
                 return;
             }
         }
@@ -310,18 +246,13 @@ where
     E: std::fmt::Display,
 {
     let cfg = &app.config;
-    let mut flood = FloodControl::new(
-        cfg.flood_burst,
-        cfg.flood_rate,
-        cfg.flood_strikes,
-        Instant::now(),
-    );
+    let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     // The writer pings every `ping_interval`; any frame (a pong included) proves the client lives.
     let liveness = cfg.ping_interval + cfg.ping_timeout;
     let mut last_data = Instant::now();
     loop {
-        let idle_left = (!cfg.idle_timeout.is_zero())
-            .then(|| cfg.idle_timeout.saturating_sub(last_data.elapsed()));
+        let idle_left =
+            (!cfg.idle_timeout.is_zero()).then(|| cfg.idle_timeout.saturating_sub(last_data.elapsed()));
         let wait = idle_left.map_or(liveness, |left| left.min(liveness));
         let next = tokio::select! {
             biased;
@@ -344,19 +275,11 @@ where
             }
             Ok(Some(Err(e))) => {
                 let e = e.to_string();
-                let too_big =
-                    e.contains("too long") || e.contains("too big") || e.contains("Space limit");
+                let too_big = e.contains("too long") || e.contains("too big") || e.contains("Space limit");
                 tracing::debug!(conn, error = %e, "websocket read failed");
-                let close = if too_big {
-                    Close::new(1009, "too_big")
-                } else {
-                    Close::new(1002, "protocol_error")
-                };
-                let reason = if too_big {
-                    "frame too large"
-                } else {
-                    "connection error"
-                };
+                let close =
+                    if too_big { Close::new(1009, "too_big") } else { Close::new(1002, "protocol_error") };
+                let reason = if too_big { "frame too large" } else { "connection error" };
                 return (close, Some(reason.into()));
             }
             Ok(Some(Ok(message))) => message,
@@ -365,11 +288,7 @@ where
             Message::Text(text) => text,
             Message::Binary(_) => {
                 outbox.send(
-                    &ProtocolError::new(
-                        ErrorCode::InvalidFrame,
-                        "frames are JSON text, not binary",
-                    )
-                    .into(),
+                    &ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text, not binary").into(),
                 );
                 continue;
             }
@@ -379,26 +298,19 @@ where
         match flood.check(last_data) {
             Verdict::Allow => {}
             Verdict::Refuse => {
-                outbox.send(
-                    &ProtocolError::new(ErrorCode::RateLimited, "too many messages; slow down")
-                        .into(),
-                );
+                outbox
+                    .send(&ProtocolError::new(ErrorCode::RateLimited, "too many messages; slow down").into());
                 continue;
             }
             Verdict::Disconnect => {
-                outbox.send(
-                    &ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into(),
-                );
+                outbox.send(&ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into());
                 return (Close::error(ErrorCode::Flood), Some("flooding".into()));
             }
         }
         match handle_frame(app, conn, outbox, &text) {
             Ok(None) => {}
             Ok(Some(reason)) => {
-                return (
-                    Close::new(1000, "quit"),
-                    Some(reason.unwrap_or_else(|| "quit".into())),
-                )
+                return (Close::new(1000, "quit"), Some(reason.unwrap_or_else(|| "quit".into())))
             }
             Err(e) => outbox.send(&e.into()),
         }
@@ -413,13 +325,10 @@ fn handle_frame(
     text: &str,
 ) -> Result<Option<Option<String>>, ProtocolError> {
     match ClientFrame::from_json(text)? {
-        ClientFrame::Auth { .. } => Err(ProtocolError::new(
-            ErrorCode::AlreadyAuthenticated,
-            "you are already logged in",
-        )),
-        ClientFrame::Message { target, text } => {
-            app.hub.message(conn, &target, &text, false).map(|()| None)
+        ClientFrame::Auth { .. } => {
+            Err(ProtocolError::new(ErrorCode::AlreadyAuthenticated, "you are already logged in"))
         }
+        ClientFrame::Message { target, text } => app.hub.message(conn, &target, &text, false).map(|()| None),
         ClientFrame::Command { line, target } => match Command::parse(&line, target.as_deref())? {
             Command::Quit { reason } => {
                 if let Some(r) = &reason {
@@ -454,33 +363,12 @@ mod tests {
     fn origins_are_checked_against_the_host_and_the_allow_list() {
         let allowed = vec!["https://app.example".to_owned()];
         assert!(origin_allowed(&headers(None, "chat.example"), &allowed));
-        assert!(origin_allowed(
-            &headers(Some("https://app.example"), "chat.example"),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            &headers(Some("http://chat.example"), "chat.example"),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("https://evil.example"), "chat.example"),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("null"), "chat.example"),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("https://app.example.evil"), "chat.example"),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"),
-            &[]
-        ));
+        assert!(origin_allowed(&headers(Some("https://app.example"), "chat.example"), &allowed));
+        assert!(origin_allowed(&headers(Some("http://chat.example"), "chat.example"), &allowed));
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"), &[]));
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "chat.example"), &allowed));
+        assert!(!origin_allowed(&headers(Some("null"), "chat.example"), &allowed));
+        assert!(!origin_allowed(&headers(Some("https://app.example.evil"), "chat.example"), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"), &[]));
     }
 }

@@ -15,10 +15,7 @@ pub enum StoreError {
     #[error("the data directory {0} is in use by another chattrd process (only one may open it)")]
     Locked(String),
     #[error("cannot open the store at {url}: {source}")]
-    Open {
-        url: String,
-        source: surrealdb::Error,
-    },
+    Open { url: String, source: surrealdb::Error },
     #[error("store query failed: {0}")]
     Query(#[from] surrealdb::Error),
     #[error("store data is not as expected: {0}")]
@@ -63,10 +60,7 @@ struct KeyRow {
 
 /// Legacy tokens are looked up by a hash, so the database never holds a usable token.
 fn token_id(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Store {
@@ -76,10 +70,7 @@ impl Store {
             if source.to_string().contains("already locked") {
                 StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())
             } else {
-                StoreError::Open {
-                    url: url.to_owned(),
-                    source,
-                }
+                StoreError::Open { url: url.to_owned(), source }
             }
         })?;
         db.use_ns("chattr").use_db("chattr").await?;
@@ -90,17 +81,12 @@ impl Store {
     /// Whether the database answers a trivial query within a second.
     pub async fn healthy(&self) -> bool {
         let probe = async { self.db.query("RETURN 1").await?.check() };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(1), probe).await,
-            Ok(Ok(_))
-        )
+        matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Ok(_)))
     }
 
     /// The server's own secret key (for cloaks), created on first start and kept from then on.
     pub async fn server_key(&self) -> Result<[u8; 32]> {
-        let fresh: String = (0..32)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect();
+        let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
         // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
         let mut res = self
             .db
@@ -109,25 +95,20 @@ impl Store {
             .await?
             .check()?;
         let row: Option<KeyRow> = res.take(1)?;
-        let hex = row
-            .ok_or_else(|| StoreError::Corrupt("server key missing".into()))?
-            .key;
+        let hex = row.ok_or_else(|| StoreError::Corrupt("server key missing".into()))?.key;
         let bytes: Vec<u8> = (0..hex.len())
             .step_by(2)
-            .filter_map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
+            .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
             .collect();
-        bytes
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
+        bytes.try_into().map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
     }
 
     /// Binds an app-chosen token to a user (the legacy `/gettoken` route).
     pub async fn bind_legacy_token(&self, token: &str, user: &str) -> Result<()> {
         self.db
-            .query("UPSERT type::record('legacy_token', $id) CONTENT { user: $user, created_at: time::now() }")
+            .query(
+                "UPSERT type::record('legacy_token', $id) CONTENT { user: $user, created_at: time::now() }",
+            )
             .bind(("id", token_id(token)))
             .bind(("user", user.to_owned()))
             .await?
@@ -150,9 +131,7 @@ impl Store {
     /// Records that `user` logs in through its app, so its nick is reserved for it.
     pub async fn add_token_user(&self, folded: &str, user: &str) -> Result<()> {
         self.db
-            .query(
-                "INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() }",
-            )
+            .query("INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() }")
             .bind(("id", folded.to_owned()))
             .bind(("name", user.to_owned()))
             .await?
@@ -162,11 +141,7 @@ impl Store {
 
     /// Every user that ever logged in through its app.
     pub async fn token_users(&self) -> Result<Vec<String>> {
-        let mut res = self
-            .db
-            .query("SELECT name FROM token_user")
-            .await?
-            .check()?;
+        let mut res = self.db.query("SELECT name FROM token_user").await?.check()?;
         let rows: Vec<NameRow> = res.take(0)?;
         Ok(rows.into_iter().map(|r| r.name).collect())
     }
@@ -181,15 +156,9 @@ mod tests {
         let store = Store::open("mem://").await.unwrap();
         assert_eq!(store.legacy_token_user("abc123").await.unwrap(), None);
         store.bind_legacy_token("abc123", "alice").await.unwrap();
-        assert_eq!(
-            store.legacy_token_user("abc123").await.unwrap().as_deref(),
-            Some("alice")
-        );
+        assert_eq!(store.legacy_token_user("abc123").await.unwrap().as_deref(), Some("alice"));
         store.bind_legacy_token("abc123", "bob").await.unwrap();
-        assert_eq!(
-            store.legacy_token_user("abc123").await.unwrap().as_deref(),
-            Some("bob")
-        );
+        assert_eq!(store.legacy_token_user("abc123").await.unwrap().as_deref(), Some("bob"));
     }
 
     #[tokio::test]

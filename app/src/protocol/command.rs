@@ -107,26 +107,14 @@ pub const COMMANDS: &[CommandHelp] = &[
         usage: "/join #channel [key]",
         help: "Join a channel (created if empty; you become its op)",
     },
-    CommandHelp {
-        name: "part",
-        usage: "/part [#channel] [reason]",
-        help: "Leave a channel",
-    },
+    CommandHelp { name: "part", usage: "/part [#channel] [reason]", help: "Leave a channel" },
     CommandHelp {
         name: "msg",
         usage: "/msg <nick|#channel> <text>",
         help: "Send a private message or a message to a channel",
     },
-    CommandHelp {
-        name: "me",
-        usage: "/me <action>",
-        help: "Describe an action in the current conversation",
-    },
-    CommandHelp {
-        name: "nick",
-        usage: "/nick <new nick>",
-        help: "Change your nick",
-    },
+    CommandHelp { name: "me", usage: "/me <action>", help: "Describe an action in the current conversation" },
+    CommandHelp { name: "nick", usage: "/nick <new nick>", help: "Change your nick" },
     CommandHelp {
         name: "topic",
         usage: "/topic [#channel] [text | -]",
@@ -142,83 +130,39 @@ pub const COMMANDS: &[CommandHelp] = &[
         usage: "/ban [#channel] <nick|mask>",
         help: "Ban a nick or a nick!user@host mask (ops)",
     },
-    CommandHelp {
-        name: "unban",
-        usage: "/unban [#channel] <nick|mask>",
-        help: "Lift a ban (ops)",
-    },
-    CommandHelp {
-        name: "op",
-        usage: "/op [#channel] <nick>",
-        help: "Make someone a channel operator (ops)",
-    },
-    CommandHelp {
-        name: "deop",
-        usage: "/deop [#channel] <nick>",
-        help: "Take operator status away (ops)",
-    },
+    CommandHelp { name: "unban", usage: "/unban [#channel] <nick|mask>", help: "Lift a ban (ops)" },
+    CommandHelp { name: "op", usage: "/op [#channel] <nick>", help: "Make someone a channel operator (ops)" },
+    CommandHelp { name: "deop", usage: "/deop [#channel] <nick>", help: "Take operator status away (ops)" },
     CommandHelp {
         name: "voice",
         usage: "/voice [#channel] <nick>",
         help: "Let someone speak in a moderated channel (ops)",
     },
-    CommandHelp {
-        name: "devoice",
-        usage: "/devoice [#channel] <nick>",
-        help: "Take voice away (ops)",
-    },
+    CommandHelp { name: "devoice", usage: "/devoice [#channel] <nick>", help: "Take voice away (ops)" },
     CommandHelp {
         name: "mode",
         usage: "/mode [#channel] [(+|-)modes] [args…]",
         help: "Show or change modes: m i t k l o v b (ops)",
     },
-    CommandHelp {
-        name: "invite",
-        usage: "/invite <nick> [#channel]",
-        help: "Invite someone to a channel",
-    },
+    CommandHelp { name: "invite", usage: "/invite <nick> [#channel]", help: "Invite someone to a channel" },
     CommandHelp {
         name: "away",
         usage: "/away [message]",
         help: "Mark yourself away, or back without a message",
     },
-    CommandHelp {
-        name: "whois",
-        usage: "/whois <nick>",
-        help: "Show who someone is",
-    },
-    CommandHelp {
-        name: "list",
-        usage: "/list",
-        help: "List channels",
-    },
-    CommandHelp {
-        name: "names",
-        usage: "/names [#channel]",
-        help: "List a channel's members",
-    },
-    CommandHelp {
-        name: "quit",
-        usage: "/quit [reason]",
-        help: "Disconnect",
-    },
+    CommandHelp { name: "whois", usage: "/whois <nick>", help: "Show who someone is" },
+    CommandHelp { name: "list", usage: "/list", help: "List channels" },
+    CommandHelp { name: "names", usage: "/names [#channel]", help: "List a channel's members" },
+    CommandHelp { name: "quit", usage: "/quit [reason]", help: "Disconnect" },
 ];
 
 /// Other spellings the parser accepts.
-const ALIASES: &[(&str, &str)] = &[
-    ("j", "join"),
-    ("leave", "part"),
-    ("query", "msg"),
-    ("w", "whois"),
-];
+const ALIASES: &[(&str, &str)] = &[("j", "join"), ("leave", "part"), ("query", "msg"), ("w", "whois")];
 
 /// The help entry for a command name (or alias), case-insensitively.
 pub fn help_for(name: &str) -> Option<&'static CommandHelp> {
     let name = name.to_ascii_lowercase();
-    let name = ALIASES
-        .iter()
-        .find(|(a, _)| *a == name)
-        .map_or(name.as_str(), |(_, n)| n);
+    let name = ALIASES.iter().find(|(a, _)| *a == name).map_or(name.as_str(), |(_, n)| n);
     COMMANDS.iter().find(|c| c.name == name)
 }
 
@@ -266,44 +210,32 @@ impl Command {
     pub fn parse(line: &str, context: Option<&str>) -> Result<Command, ProtocolError> {
         let line = line.trim();
         let Some(body) = line.strip_prefix('/') else {
-            return Err(ProtocolError::new(
-                ErrorCode::UnknownCommand,
-                "a command starts with '/'",
-            ));
+            return Err(ProtocolError::new(ErrorCode::UnknownCommand, "a command starts with '/'"));
         };
         let mut args = Args { rest: body };
         let name = args.next().unwrap_or("");
         let help = help_for(name).ok_or_else(|| {
             let shown: String = name.chars().take(32).collect();
-            ProtocolError::new(
-                ErrorCode::UnknownCommand,
-                format!("unknown command /{shown}"),
-            )
+            ProtocolError::new(ErrorCode::UnknownCommand, format!("unknown command /{shown}"))
         })?;
-        let usage =
-            || ProtocolError::new(ErrorCode::BadArguments, format!("usage: {}", help.usage));
+        let usage = || ProtocolError::new(ErrorCode::BadArguments, format!("usage: {}", help.usage));
         let context_channel = context.filter(|c| is_channel(c));
         // The channel given first, or the one in context.
         let channel = |args: &mut Args| -> Result<String, ProtocolError> {
-            args.next_channel()
-                .or(context_channel)
-                .map(str::to_owned)
-                .ok_or_else(usage)
+            args.next_channel().or(context_channel).map(str::to_owned).ok_or_else(usage)
         };
         let owned = |s: &str| s.to_owned();
+        // Commands with a fixed number of words refuse anything after them.
+        let end = |args: &mut Args| if args.remainder().is_some() { Err(usage()) } else { Ok(()) };
 
         let cmd = match help.name {
             "join" => {
                 let channel = args.next().ok_or_else(usage)?.to_owned();
-                Command::Join {
-                    channel,
-                    key: args.next().map(owned),
-                }
+                let key = args.next().map(owned);
+                end(&mut args)?;
+                Command::Join { channel, key }
             }
-            "part" => Command::Part {
-                channel: channel(&mut args)?,
-                reason: args.remainder().map(owned),
-            },
+            "part" => Command::Part { channel: channel(&mut args)?, reason: args.remainder().map(owned) },
             "msg" => {
                 let target = args.next().ok_or_else(usage)?.to_owned();
                 let text = args.remainder().ok_or_else(usage)?.to_owned();
@@ -311,40 +243,27 @@ impl Command {
             }
             "me" => {
                 let target = context.ok_or_else(usage)?.to_owned();
-                Command::Me {
-                    target,
-                    text: args.remainder().ok_or_else(usage)?.to_owned(),
-                }
+                Command::Me { target, text: args.remainder().ok_or_else(usage)?.to_owned() }
             }
-            "nick" => Command::Nick {
-                nick: args.next().ok_or_else(usage)?.to_owned(),
-            },
+            "nick" => {
+                let nick = args.next().ok_or_else(usage)?.to_owned();
+                end(&mut args)?;
+                Command::Nick { nick }
+            }
             "topic" => {
                 let channel = channel(&mut args)?;
-                let topic = args.remainder().map(|t| {
-                    if t == "-" {
-                        String::new()
-                    } else {
-                        t.to_owned()
-                    }
-                });
+                let topic = args.remainder().map(|t| if t == "-" { String::new() } else { t.to_owned() });
                 Command::Topic { channel, topic }
             }
             "kick" => {
                 let channel = channel(&mut args)?;
                 let nick = args.next().ok_or_else(usage)?.to_owned();
-                Command::Kick {
-                    channel,
-                    nick,
-                    reason: args.remainder().map(owned),
-                }
+                Command::Kick { channel, nick, reason: args.remainder().map(owned) }
             }
             "ban" | "unban" | "op" | "deop" | "voice" | "devoice" => {
                 let channel = channel(&mut args)?;
                 let who = args.next().ok_or_else(usage)?.to_owned();
-                if args.remainder().is_some() {
-                    return Err(usage());
-                }
+                end(&mut args)?;
                 match help.name {
                     "ban" => Command::Ban { channel, mask: who },
                     "unban" => Command::Unban { channel, mask: who },
@@ -364,32 +283,30 @@ impl Command {
                 while let Some(a) = args.next() {
                     rest.push(a.to_owned());
                 }
-                Command::Mode {
-                    channel,
-                    modes,
-                    args: rest,
-                }
+                Command::Mode { channel, modes, args: rest }
             }
             "invite" => {
                 let nick = args.next().ok_or_else(usage)?.to_owned();
-                Command::Invite {
-                    nick,
-                    channel: channel(&mut args)?,
-                }
+                let channel = channel(&mut args)?;
+                end(&mut args)?;
+                Command::Invite { nick, channel }
             }
-            "away" => Command::Away {
-                message: args.remainder().map(owned),
-            },
-            "whois" => Command::Whois {
-                nick: args.next().ok_or_else(usage)?.to_owned(),
-            },
-            "list" => Command::List,
-            "names" => Command::Names {
-                channel: channel(&mut args)?,
-            },
-            "quit" => Command::Quit {
-                reason: args.remainder().map(owned),
-            },
+            "away" => Command::Away { message: args.remainder().map(owned) },
+            "whois" => {
+                let nick = args.next().ok_or_else(usage)?.to_owned();
+                end(&mut args)?;
+                Command::Whois { nick }
+            }
+            "list" => {
+                end(&mut args)?;
+                Command::List
+            }
+            "names" => {
+                let channel = channel(&mut args)?;
+                end(&mut args)?;
+                Command::Names { channel }
+            }
+            "quit" => Command::Quit { reason: args.remainder().map(owned) },
             other => {
                 return Err(ProtocolError::new(
                     ErrorCode::UnknownCommand,
@@ -412,126 +329,32 @@ mod tests {
     #[test]
     fn every_listed_command_parses_with_its_usage_example() {
         let lines = [
-            (
-                "/join #rust",
-                Command::Join {
-                    channel: "#rust".into(),
-                    key: None,
-                },
-            ),
-            (
-                "/join #rust sekrit",
-                Command::Join {
-                    channel: "#rust".into(),
-                    key: Some("sekrit".into()),
-                },
-            ),
-            (
-                "/j #rust",
-                Command::Join {
-                    channel: "#rust".into(),
-                    key: None,
-                },
-            ),
+            ("/join #rust", Command::Join { channel: "#rust".into(), key: None }),
+            ("/join #rust sekrit", Command::Join { channel: "#rust".into(), key: Some("sekrit".into()) }),
+            ("/j #rust", Command::Join { channel: "#rust".into(), key: None }),
             (
                 "/part #rust bye all",
-                Command::Part {
-                    channel: "#rust".into(),
-                    reason: Some("bye all".into()),
-                },
+                Command::Part { channel: "#rust".into(), reason: Some("bye all".into()) },
             ),
-            (
-                "/msg bob hi  there",
-                Command::Msg {
-                    target: "bob".into(),
-                    text: "hi  there".into(),
-                },
-            ),
-            (
-                "/nick alice2",
-                Command::Nick {
-                    nick: "alice2".into(),
-                },
-            ),
-            (
-                "/topic #rust",
-                Command::Topic {
-                    channel: "#rust".into(),
-                    topic: None,
-                },
-            ),
+            ("/msg bob hi  there", Command::Msg { target: "bob".into(), text: "hi  there".into() }),
+            ("/nick alice2", Command::Nick { nick: "alice2".into() }),
+            ("/topic #rust", Command::Topic { channel: "#rust".into(), topic: None }),
             (
                 "/topic #rust Rust talk",
-                Command::Topic {
-                    channel: "#rust".into(),
-                    topic: Some("Rust talk".into()),
-                },
+                Command::Topic { channel: "#rust".into(), topic: Some("Rust talk".into()) },
             ),
-            (
-                "/topic #rust -",
-                Command::Topic {
-                    channel: "#rust".into(),
-                    topic: Some(String::new()),
-                },
-            ),
+            ("/topic #rust -", Command::Topic { channel: "#rust".into(), topic: Some(String::new()) }),
             (
                 "/kick #rust bob spam",
-                Command::Kick {
-                    channel: "#rust".into(),
-                    nick: "bob".into(),
-                    reason: Some("spam".into()),
-                },
+                Command::Kick { channel: "#rust".into(), nick: "bob".into(), reason: Some("spam".into()) },
             ),
-            (
-                "/ban #rust bob",
-                Command::Ban {
-                    channel: "#rust".into(),
-                    mask: "bob".into(),
-                },
-            ),
-            (
-                "/unban #rust *!*@x",
-                Command::Unban {
-                    channel: "#rust".into(),
-                    mask: "*!*@x".into(),
-                },
-            ),
-            (
-                "/op #rust bob",
-                Command::Op {
-                    channel: "#rust".into(),
-                    nick: "bob".into(),
-                },
-            ),
-            (
-                "/deop #rust bob",
-                Command::Deop {
-                    channel: "#rust".into(),
-                    nick: "bob".into(),
-                },
-            ),
-            (
-                "/voice #rust bob",
-                Command::Voice {
-                    channel: "#rust".into(),
-                    nick: "bob".into(),
-                },
-            ),
-            (
-                "/devoice #rust bob",
-                Command::Devoice {
-                    channel: "#rust".into(),
-                    nick: "bob".into(),
-                },
-            ),
-            (
-                "/mode #rust",
-                Command::Mode {
-                    channel: "#rust".into(),
-                    modes: None,
-                    args: vec![],
-                },
-            ),
+            ("/ban #rust bob", Command::Ban { channel: "#rust".into(), mask: "bob".into() }),
+            ("/unban #rust *!*@x", Command::Unban { channel: "#rust".into(), mask: "*!*@x".into() }),
+            ("/op #rust bob", Command::Op { channel: "#rust".into(), nick: "bob".into() }),
+            ("/deop #rust bob", Command::Deop { channel: "#rust".into(), nick: "bob".into() }),
+            ("/voice #rust bob", Command::Voice { channel: "#rust".into(), nick: "bob".into() }),
+            ("/devoice #rust bob", Command::Devoice { channel: "#rust".into(), nick: "bob".into() }),
+            ("/mode #rust", Command::Mode { channel: "#rust".into(), modes: None, args: vec![] }),
             (
                 "/mode #rust +kl key 10",
                 Command::Mode {
@@ -540,35 +363,14 @@ mod tests {
                     args: vec!["key".into(), "10".into()],
                 },
             ),
-            (
-                "/invite bob #rust",
-                Command::Invite {
-                    nick: "bob".into(),
-                    channel: "#rust".into(),
-                },
-            ),
-            (
-                "/away lunch",
-                Command::Away {
-                    message: Some("lunch".into()),
-                },
-            ),
+            ("/invite bob #rust", Command::Invite { nick: "bob".into(), channel: "#rust".into() }),
+            ("/away lunch", Command::Away { message: Some("lunch".into()) }),
             ("/away", Command::Away { message: None }),
             ("/whois bob", Command::Whois { nick: "bob".into() }),
             ("/list", Command::List),
-            (
-                "/names #rust",
-                Command::Names {
-                    channel: "#rust".into(),
-                },
-            ),
+            ("/names #rust", Command::Names { channel: "#rust".into() }),
             ("/quit", Command::Quit { reason: None }),
-            (
-                "/QUIT gone",
-                Command::Quit {
-                    reason: Some("gone".into()),
-                },
-            ),
+            ("/QUIT gone", Command::Quit { reason: Some("gone".into()) }),
         ];
         for (line, want) in lines {
             assert_eq!(p(line).as_ref(), Ok(&want), "{line}");
@@ -580,60 +382,42 @@ mod tests {
         let ctx = Some("#rust");
         assert_eq!(
             Command::parse("/kick bob", ctx),
-            Ok(Command::Kick {
-                channel: "#rust".into(),
-                nick: "bob".into(),
-                reason: None
-            })
+            Ok(Command::Kick { channel: "#rust".into(), nick: "bob".into(), reason: None })
         );
-        assert_eq!(
-            Command::parse("/part", ctx),
-            Ok(Command::Part {
-                channel: "#rust".into(),
-                reason: None
-            })
-        );
+        assert_eq!(Command::parse("/part", ctx), Ok(Command::Part { channel: "#rust".into(), reason: None }));
         assert_eq!(
             Command::parse("/me waves", ctx),
-            Ok(Command::Me {
-                target: "#rust".into(),
-                text: "waves".into()
-            })
+            Ok(Command::Me { target: "#rust".into(), text: "waves".into() })
         );
         assert_eq!(
             Command::parse("/me waves", Some("bob")),
-            Ok(Command::Me {
-                target: "bob".into(),
-                text: "waves".into()
-            })
+            Ok(Command::Me { target: "bob".into(), text: "waves".into() })
         );
         // A nick is not a channel context.
-        assert_eq!(
-            Command::parse("/op bob", Some("carol")).unwrap_err().code,
-            ErrorCode::BadArguments
-        );
+        assert_eq!(Command::parse("/op bob", Some("carol")).unwrap_err().code, ErrorCode::BadArguments);
     }
 
     #[test]
     fn bad_lines_get_stable_codes() {
         assert_eq!(p("hello").unwrap_err().code, ErrorCode::UnknownCommand);
         assert_eq!(p("/").unwrap_err().code, ErrorCode::UnknownCommand);
-        assert_eq!(
-            p("/frobnicate").unwrap_err().code,
-            ErrorCode::UnknownCommand
-        );
+        assert_eq!(p("/frobnicate").unwrap_err().code, ErrorCode::UnknownCommand);
         assert_eq!(p("/join").unwrap_err().code, ErrorCode::BadArguments);
         assert_eq!(p("/msg bob").unwrap_err().code, ErrorCode::BadArguments);
         assert_eq!(p("/me hi").unwrap_err().code, ErrorCode::BadArguments);
-        assert_eq!(
-            p("/op #c bob extra").unwrap_err().code,
-            ErrorCode::BadArguments
-        );
+        for line in [
+            "/op #c bob extra",
+            "/nick two words",
+            "/join #a key extra",
+            "/whois a b",
+            "/list x",
+            "/names #a b",
+            "/invite a #b c",
+        ] {
+            assert_eq!(p(line).unwrap_err().code, ErrorCode::BadArguments, "{line}");
+        }
         assert_eq!(p("/mode #c mt").unwrap_err().code, ErrorCode::BadArguments);
-        assert!(p("/kick")
-            .unwrap_err()
-            .message
-            .contains("/kick [#channel] <nick> [reason]"));
+        assert!(p("/kick").unwrap_err().message.contains("/kick [#channel] <nick> [reason]"));
     }
 
     #[test]

@@ -37,10 +37,7 @@ impl ClientFrame {
     /// Parses one text frame, turning any serde failure into a client-safe error.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
         serde_json::from_str(text).map_err(|e| {
-            ProtocolError::new(
-                ErrorCode::InvalidFrame,
-                format!("not a valid client frame: {e}"),
-            )
+            ProtocolError::new(ErrorCode::InvalidFrame, format!("not a valid client frame: {e}"))
         })
     }
 }
@@ -110,11 +107,7 @@ pub enum ServerEvent {
     /// A refused request.
     Error { code: ErrorCode, message: String },
     /// Someone (maybe you) joined a channel.
-    Joined {
-        channel: String,
-        nick: String,
-        host: String,
-    },
+    Joined { channel: String, nick: String, host: String },
     /// Someone (maybe you) left a channel.
     Parted {
         channel: String,
@@ -139,24 +132,11 @@ pub enum ServerEvent {
         reason: Option<String>,
     },
     /// A ban mask was added to a channel.
-    Banned {
-        channel: String,
-        mask: String,
-        by: String,
-    },
+    Banned { channel: String, mask: String, by: String },
     /// A ban mask was removed from a channel.
-    Unbanned {
-        channel: String,
-        mask: String,
-        by: String,
-    },
+    Unbanned { channel: String, mask: String, by: String },
     /// Channel or member modes changed, e.g. `"+o"` with `["bob"]` or `"+mt"` with `[]`.
-    ModeChanged {
-        channel: String,
-        by: String,
-        modes: String,
-        args: Vec<String>,
-    },
+    ModeChanged { channel: String, by: String, modes: String, args: Vec<String> },
     /// A channel's topic: sent on join, on `/topic #chan`, and to everyone when it changes.
     Topic {
         channel: String,
@@ -168,11 +148,7 @@ pub enum ServerEvent {
         set_at: Option<u64>,
     },
     /// A channel's members with their roles, and its modes; sent on join and on `/names`.
-    Members {
-        channel: String,
-        modes: String,
-        members: Vec<Member>,
-    },
+    Members { channel: String, modes: String, members: Vec<Member> },
     /// Someone sharing a channel with you (or you) went away (`message` set) or came back (`null`).
     Away {
         nick: String,
@@ -180,11 +156,7 @@ pub enum ServerEvent {
         message: Option<String>,
     },
     /// `by` invited `nick` to `channel`; sent to both.
-    Invited {
-        channel: String,
-        nick: String,
-        by: String,
-    },
+    Invited { channel: String, nick: String, by: String },
     /// The answer to `/whois`. `host` is the real address for channel operators who share a
     /// channel with the user, the cloaked one for everyone else.
     Whois {
@@ -218,17 +190,13 @@ impl ServerEvent {
     /// non-string keys, no custom serializers), so this never returns an error string.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {
-            r#"{"type":"error","code":"internal","message":"event could not be encoded"}"#
-                .to_owned()
+            r#"{"type":"error","code":"internal","message":"event could not be encoded"}"#.to_owned()
         })
     }
 }
 
 impl From<ProtocolError> for ServerEvent {
     fn from(e: ProtocolError) -> Self {
-        ServerEvent::Error {
-            code: e.code,
-            message: e.message,
-        }
+        ServerEvent::Error { code: e.code, message: e.message }
     }
 }

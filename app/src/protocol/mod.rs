@@ -26,12 +26,7 @@ mod tests {
 
     #[test]
     fn every_server_event_round_trips() {
-        let limits = Limits {
-            max_text_bytes: 4000,
-            max_frame_bytes: 16384,
-            burst: 10,
-            per_second: 2,
-        };
+        let limits = Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst: 10, per_second: 2 };
         let events = vec![
             ServerEvent::Welcome {
                 nick: "alice".into(),
@@ -57,48 +52,15 @@ mod tests {
                 text: "waves".into(),
                 action: true,
             },
-            ServerEvent::Notice {
-                from: "server".into(),
-                text: "hello".into(),
-            },
-            ServerEvent::Error {
-                code: ErrorCode::NotOp,
-                message: "no".into(),
-            },
-            ServerEvent::Joined {
-                channel: "#r".into(),
-                nick: "a".into(),
-                host: "h".into(),
-            },
-            ServerEvent::Parted {
-                channel: "#r".into(),
-                nick: "a".into(),
-                reason: Some("bye".into()),
-            },
-            ServerEvent::Quit {
-                nick: "a".into(),
-                reason: None,
-            },
-            ServerEvent::NickChanged {
-                old: "a".into(),
-                new: "b".into(),
-            },
-            ServerEvent::Kicked {
-                channel: "#r".into(),
-                nick: "b".into(),
-                by: "a".into(),
-                reason: None,
-            },
-            ServerEvent::Banned {
-                channel: "#r".into(),
-                mask: "b!*@*".into(),
-                by: "a".into(),
-            },
-            ServerEvent::Unbanned {
-                channel: "#r".into(),
-                mask: "b!*@*".into(),
-                by: "a".into(),
-            },
+            ServerEvent::Notice { from: "server".into(), text: "hello".into() },
+            ServerEvent::Error { code: ErrorCode::NotOp, message: "no".into() },
+            ServerEvent::Joined { channel: "#r".into(), nick: "a".into(), host: "h".into() },
+            ServerEvent::Parted { channel: "#r".into(), nick: "a".into(), reason: Some("bye".into()) },
+            ServerEvent::Quit { nick: "a".into(), reason: None },
+            ServerEvent::NickChanged { old: "a".into(), new: "b".into() },
+            ServerEvent::Kicked { channel: "#r".into(), nick: "b".into(), by: "a".into(), reason: None },
+            ServerEvent::Banned { channel: "#r".into(), mask: "b!*@*".into(), by: "a".into() },
+            ServerEvent::Unbanned { channel: "#r".into(), mask: "b!*@*".into(), by: "a".into() },
             ServerEvent::ModeChanged {
                 channel: "#r".into(),
                 by: "a".into(),
@@ -114,22 +76,10 @@ mod tests {
             ServerEvent::Members {
                 channel: "#r".into(),
                 modes: "+t".into(),
-                members: vec![Member {
-                    nick: "a".into(),
-                    op: true,
-                    voice: false,
-                    away: false,
-                }],
+                members: vec![Member { nick: "a".into(), op: true, voice: false, away: false }],
             },
-            ServerEvent::Away {
-                nick: "a".into(),
-                message: Some("lunch".into()),
-            },
-            ServerEvent::Invited {
-                channel: "#r".into(),
-                nick: "b".into(),
-                by: "a".into(),
-            },
+            ServerEvent::Away { nick: "a".into(), message: Some("lunch".into()) },
+            ServerEvent::Invited { channel: "#r".into(), nick: "b".into(), by: "a".into() },
             ServerEvent::Whois {
                 nick: "a".into(),
                 account: None,
@@ -140,11 +90,7 @@ mod tests {
                 signon: 9,
             },
             ServerEvent::List {
-                channels: vec![ChannelSummary {
-                    channel: "#r".into(),
-                    members: 2,
-                    topic: None,
-                }],
+                channels: vec![ChannelSummary { channel: "#r".into(), members: 2, topic: None }],
             },
             ServerEvent::Pong { id: Some(1) },
         ];
@@ -165,45 +111,24 @@ mod tests {
     #[test]
     fn client_frames_match_the_documented_contract() {
         let cases = [
-            (
-                json!({"type":"auth","token":"t"}),
-                ClientFrame::Auth {
-                    token: Some("t".into()),
-                    nick: None,
-                },
-            ),
+            (json!({"type":"auth","token":"t"}), ClientFrame::Auth { token: Some("t".into()), nick: None }),
             (
                 json!({"type":"auth","nick":"bob"}),
-                ClientFrame::Auth {
-                    token: None,
-                    nick: Some("bob".into()),
-                },
+                ClientFrame::Auth { token: None, nick: Some("bob".into()) },
             ),
             (
                 json!({"type":"message","target":"#r","text":"hi"}),
-                ClientFrame::Message {
-                    target: "#r".into(),
-                    text: "hi".into(),
-                },
+                ClientFrame::Message { target: "#r".into(), text: "hi".into() },
             ),
             (
                 json!({"type":"command","line":"/join #rust"}),
-                ClientFrame::Command {
-                    line: "/join #rust".into(),
-                    target: None,
-                },
+                ClientFrame::Command { line: "/join #rust".into(), target: None },
             ),
             (
                 json!({"type":"command","line":"/me hi","target":"#r"}),
-                ClientFrame::Command {
-                    line: "/me hi".into(),
-                    target: Some("#r".into()),
-                },
+                ClientFrame::Command { line: "/me hi".into(), target: Some("#r".into()) },
             ),
-            (
-                json!({"type":"ping","id":3}),
-                ClientFrame::Ping { id: Some(3) },
-            ),
+            (json!({"type":"ping","id":3}), ClientFrame::Ping { id: Some(3) }),
         ];
         for (value, frame) in cases {
             assert_eq!(ClientFrame::from_json(&value.to_string()).unwrap(), frame);
@@ -223,11 +148,7 @@ mod tests {
             "{\"type\":\"auth\",",
             r#"{"type":"message","target":1,"text":"x"}"#,
         ] {
-            assert_eq!(
-                ClientFrame::from_json(text).unwrap_err().code,
-                ErrorCode::InvalidFrame,
-                "{text}"
-            );
+            assert_eq!(ClientFrame::from_json(text).unwrap_err().code, ErrorCode::InvalidFrame, "{text}");
         }
     }
 

@@ -15,9 +15,7 @@ pub const MAX_NICK_CHARS: usize = 30;
 pub const MAX_CHANNEL_CHARS: usize = 50;
 
 /// Nicks nobody may take: the built-in services and the server's own name.
-pub const RESERVED_NICKS: &[&str] = &[
-    "potato", "celery", "server", "chattr", "nickserv", "chanserv",
-];
+pub const RESERVED_NICKS: &[&str] = &["potato", "celery", "server", "chattr", "nickserv", "chanserv"];
 
 /// The case-folded form of a name: the key for uniqueness and lookups.
 pub fn fold(name: &str) -> String {
@@ -49,12 +47,7 @@ pub fn is_invisible_format(c: char) -> bool {
 /// Checks a nick: 1 to [`MAX_NICK_CHARS`] letters, digits or `_-[]{}|^\``, not starting with a
 /// digit or `-`, and not a reserved name.
 pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
-    let invalid = |why: &str| {
-        Err(ProtocolError::new(
-            ErrorCode::InvalidNick,
-            format!("invalid nick: {why}"),
-        ))
-    };
+    let invalid = |why: &str| Err(ProtocolError::new(ErrorCode::InvalidNick, format!("invalid nick: {why}")));
     let count = nick.chars().count();
     if count == 0 {
         return invalid("it is empty");
@@ -66,20 +59,13 @@ pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
     if first.is_ascii_digit() || first == '-' {
         return invalid("it may not start with a digit or '-'");
     }
-    if let Some(bad) = nick
-        .chars()
-        .find(|&c| is_forbidden_in_name(c) || !(c.is_alphanumeric() || "_-[]{}|^`\\".contains(c)))
+    if let Some(bad) =
+        nick.chars().find(|&c| is_forbidden_in_name(c) || !(c.is_alphanumeric() || "_-[]{}|^`\\".contains(c)))
     {
-        return invalid(&format!(
-            "character {:?} is not allowed",
-            bad.escape_unicode().to_string()
-        ));
+        return invalid(&format!("character {:?} is not allowed", bad.escape_unicode().to_string()));
     }
     if RESERVED_NICKS.contains(&fold(nick).as_str()) {
-        return Err(ProtocolError::new(
-            ErrorCode::NickReserved,
-            format!("the nick {nick} is reserved"),
-        ));
+        return Err(ProtocolError::new(ErrorCode::NickReserved, format!("the nick {nick} is reserved")));
     }
     Ok(())
 }
@@ -87,10 +73,7 @@ pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
 /// Checks a channel name: `#` followed by 1 to 49 characters, none of them forbidden.
 pub fn validate_channel(name: &str) -> Result<(), ProtocolError> {
     let invalid = |why: &str| {
-        Err(ProtocolError::new(
-            ErrorCode::InvalidChannel,
-            format!("invalid channel name: {why}"),
-        ))
+        Err(ProtocolError::new(ErrorCode::InvalidChannel, format!("invalid channel name: {why}")))
     };
     let Some(rest) = name.strip_prefix('#') else {
         return invalid("it must start with '#'");
@@ -103,10 +86,7 @@ pub fn validate_channel(name: &str) -> Result<(), ProtocolError> {
         return invalid(&format!("it is longer than {MAX_CHANNEL_CHARS} characters"));
     }
     if let Some(bad) = rest.chars().find(|&c| is_forbidden_in_name(c)) {
-        return invalid(&format!(
-            "character {:?} is not allowed",
-            bad.escape_unicode().to_string()
-        ));
+        return invalid(&format!("character {:?} is not allowed", bad.escape_unicode().to_string()));
     }
     Ok(())
 }
@@ -141,10 +121,7 @@ mod tests {
             ("a!b", Some(ErrorCode::InvalidNick)),
             ("a@b", Some(ErrorCode::InvalidNick)),
             ("<script>", Some(ErrorCode::InvalidNick)),
-            (
-                "abcdefghijklmnopqrstuvwxyz01234",
-                Some(ErrorCode::InvalidNick),
-            ),
+            ("abcdefghijklmnopqrstuvwxyz01234", Some(ErrorCode::InvalidNick)),
             ("Potato", Some(ErrorCode::NickReserved)),
             ("CELERY", Some(ErrorCode::NickReserved)),
         ];
@@ -173,10 +150,7 @@ mod tests {
             assert_eq!(validate_channel(name).is_ok(), *ok, "channel {name:?}");
         }
         let long = format!("#{}", "x".repeat(MAX_CHANNEL_CHARS));
-        assert_eq!(
-            validate_channel(&long).unwrap_err().code,
-            ErrorCode::InvalidChannel
-        );
+        assert_eq!(validate_channel(&long).unwrap_err().code, ErrorCode::InvalidChannel);
     }
 
     #[test]

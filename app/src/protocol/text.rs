@@ -9,25 +9,14 @@ pub const MAX_REASON_BYTES: usize = 300;
 
 /// Checks a piece of text: not blank, at most `max_bytes`, and free of control characters
 /// (newlines and tabs are allowed only when `multiline`).
-pub fn validate_text(
-    what: &str,
-    text: &str,
-    max_bytes: usize,
-    multiline: bool,
-) -> Result<(), ProtocolError> {
+pub fn validate_text(what: &str, text: &str, max_bytes: usize, multiline: bool) -> Result<(), ProtocolError> {
     if text.trim().is_empty() {
-        return Err(ProtocolError::new(
-            ErrorCode::EmptyText,
-            format!("the {what} is empty"),
-        ));
+        return Err(ProtocolError::new(ErrorCode::EmptyText, format!("the {what} is empty")));
     }
     if text.len() > max_bytes {
         return Err(ProtocolError::new(
             ErrorCode::TooLong,
-            format!(
-                "the {what} is {} bytes long; the limit is {max_bytes}",
-                text.len()
-            ),
+            format!("the {what} is {} bytes long; the limit is {max_bytes}", text.len()),
         ));
     }
     let allowed = |c: char| multiline && (c == '\n' || c == '\t');
@@ -49,32 +38,21 @@ mod tests {
         assert!(validate_text("message", "hello <b>world</b>", 100, true).is_ok());
         assert!(validate_text("message", "two\nlines", 100, true).is_ok());
         assert_eq!(
-            validate_text("topic", "two\nlines", 100, false)
-                .unwrap_err()
-                .code,
+            validate_text("topic", "two\nlines", 100, false).unwrap_err().code,
+            ErrorCode::InvalidText
+        );
+        assert_eq!(validate_text("message", "   ", 100, true).unwrap_err().code, ErrorCode::EmptyText);
+        assert_eq!(
+            validate_text("message", "bell\u{7}", 100, true).unwrap_err().code,
             ErrorCode::InvalidText
         );
         assert_eq!(
-            validate_text("message", "   ", 100, true).unwrap_err().code,
-            ErrorCode::EmptyText
-        );
-        assert_eq!(
-            validate_text("message", "bell\u{7}", 100, true)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidText
-        );
-        assert_eq!(
-            validate_text("message", &"x".repeat(101), 100, true)
-                .unwrap_err()
-                .code,
+            validate_text("message", &"x".repeat(101), 100, true).unwrap_err().code,
             ErrorCode::TooLong
         );
         assert!(validate_text("message", &"é".repeat(50), 100, true).is_ok());
         assert_eq!(
-            validate_text("message", &"é".repeat(51), 100, true)
-                .unwrap_err()
-                .code,
+            validate_text("message", &"é".repeat(51), 100, true).unwrap_err().code,
             ErrorCode::TooLong
         );
     }

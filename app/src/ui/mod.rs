@@ -39,10 +39,7 @@ impl Ctx {
     fn submit_input(&self, text: String) {
         let current = self.state.with_untracked(|s| s.current.clone());
         if let Some(line) = text.strip_prefix('/').filter(|rest| !rest.starts_with('/')) {
-            self.send(ClientFrame::Command {
-                line: format!("/{line}"),
-                target: current,
-            });
+            self.send(ClientFrame::Command { line: format!("/{line}"), target: current });
         } else if let Some(target) = current {
             // "//text" sends "/text" as a message.
             let text = text.strip_prefix('/').map(str::to_owned).unwrap_or(text);
@@ -100,13 +97,7 @@ fn Login() -> impl IntoView {
         if nick.is_empty() {
             return;
         }
-        connect(
-            ctx,
-            ClientFrame::Auth {
-                token: None,
-                nick: Some(nick),
-            },
-        );
+        connect(ctx, ClientFrame::Auth { token: None, nick: Some(nick) });
     };
     view! {
         <form class="login" on:submit=on_submit>
@@ -172,19 +163,11 @@ fn Chat() -> impl IntoView {
         if !channel.starts_with('#') {
             channel.insert(0, '#');
         }
-        ctx.send(ClientFrame::Command {
-            line: format!("/join {channel}"),
-            target: None,
-        });
+        ctx.send(ClientFrame::Command { line: format!("/join {channel}"), target: None });
         join.set(String::new());
     };
     let conversations = move || {
-        ctx.state.with(|s| {
-            s.conversations
-                .iter()
-                .map(|c| (c.name.clone(), c.unread))
-                .collect::<Vec<_>>()
-        })
+        ctx.state.with(|s| s.conversations.iter().map(|c| (c.name.clone(), c.unread)).collect::<Vec<_>>())
     };
     let me = move || ctx.state.with(|s| s.me.clone().unwrap_or_default());
     view! {
@@ -211,10 +194,7 @@ fn Chat() -> impl IntoView {
 fn ConversationItem(name: String, unread: u32) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let key = name.clone();
-    let is_current = move || {
-        ctx.state
-            .with(|s| s.current.as_deref() == Some(key.as_str()))
-    };
+    let is_current = move || ctx.state.with(|s| s.current.as_deref() == Some(key.as_str()));
     let open = {
         let name = name.clone();
         move |_| ctx.state.update(|s| s.open(&name))
@@ -238,11 +218,7 @@ fn Conversation() -> impl IntoView {
     let current = move || ctx.state.with(|s| s.current.clone());
     let lines = move || {
         ctx.state.with(|s| {
-            s.current
-                .as_deref()
-                .and_then(|c| s.conversation(c))
-                .map(|c| c.lines.clone())
-                .unwrap_or_default()
+            s.current.as_deref().and_then(|c| s.conversation(c)).map(|c| c.lines.clone()).unwrap_or_default()
         })
     };
     let members = move || {
@@ -255,12 +231,7 @@ fn Conversation() -> impl IntoView {
         })
     };
     let topic = move || {
-        ctx.state.with(|s| {
-            s.current
-                .as_deref()
-                .and_then(|c| s.conversation(c))
-                .and_then(|c| c.topic.clone())
-        })
+        ctx.state.with(|s| s.current.as_deref().and_then(|c| s.conversation(c)).and_then(|c| c.topic.clone()))
     };
     let on_send = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -51,13 +51,7 @@ pub const MAX_LINES: usize = 1000;
 impl ChatState {
     fn line(&mut self, ts: u64, kind: LineKind, from: &str, text: String) -> Line {
         self.next_seq += 1;
-        Line {
-            seq: self.next_seq,
-            ts,
-            kind,
-            from: from.to_owned(),
-            text,
-        }
+        Line { seq: self.next_seq, ts, kind, from: from.to_owned(), text }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -70,10 +64,7 @@ impl ChatState {
         let i = match self.index_of(name) {
             Some(i) => i,
             None => {
-                self.conversations.push(Conversation {
-                    name: name.to_owned(),
-                    ..Default::default()
-                });
+                self.conversations.push(Conversation { name: name.to_owned(), ..Default::default() });
                 self.conversations.len() - 1
             }
         };
@@ -90,10 +81,7 @@ impl ChatState {
 
     fn push(&mut self, conversation: &str, ts: u64, kind: LineKind, from: &str, text: String) {
         let line = self.line(ts, kind, from, text);
-        let is_current = self
-            .current
-            .as_deref()
-            .is_some_and(|c| fold(c) == fold(conversation));
+        let is_current = self.current.as_deref().is_some_and(|c| fold(c) == fold(conversation));
         let conv = self.conversation_mut(conversation);
         conv.lines.push(line);
         if conv.lines.len() > MAX_LINES {
@@ -116,11 +104,7 @@ impl ChatState {
         if let Some(i) = self.index_of(name) {
             self.conversations.remove(i);
         }
-        if self
-            .current
-            .as_deref()
-            .is_some_and(|c| fold(c) == fold(name))
-        {
+        if self.current.as_deref().is_some_and(|c| fold(c) == fold(name)) {
             self.current = self.conversations.first().map(|c| c.name.clone());
         }
     }
@@ -147,34 +131,21 @@ impl ChatState {
     pub fn apply(&mut self, event: ServerEvent) {
         match event {
             ServerEvent::Welcome { nick, .. } => self.me = Some(nick),
-            ServerEvent::Message {
-                ts,
-                from,
-                target,
-                text,
-                action,
-                ..
-            } => {
+            ServerEvent::Message { ts, from, target, text, action, .. } => {
                 // A PM is shown under the other party's nick.
                 let conv = if crate::protocol::names::is_channel(&target) || !self.is_me(&target) {
                     target
                 } else {
                     from.clone()
                 };
-                let kind = if action {
-                    LineKind::Action
-                } else {
-                    LineKind::Message
-                };
+                let kind = if action { LineKind::Action } else { LineKind::Message };
                 self.push(&conv, ts, kind, &from, text);
             }
             ServerEvent::Notice { from, text } => {
                 let line = self.line(0, LineKind::System, &from, text);
                 self.server.push(line);
             }
-            ServerEvent::Error { code, message } => {
-                self.add_error(format!("{message} ({})", code.as_str()))
-            }
+            ServerEvent::Error { code, message } => self.add_error(format!("{message} ({})", code.as_str())),
             ServerEvent::Joined { channel, nick, .. } => {
                 if self.is_me(&nick) {
                     self.open(&channel);
@@ -189,71 +160,32 @@ impl ChatState {
                         });
                     }
                 }
-                self.push(
-                    &channel,
-                    0,
-                    LineKind::System,
-                    "",
-                    format!("{nick} joined {channel}"),
-                );
+                self.push(&channel, 0, LineKind::System, "", format!("{nick} joined {channel}"));
             }
-            ServerEvent::Parted {
-                channel,
-                nick,
-                reason,
-            } => {
+            ServerEvent::Parted { channel, nick, reason } => {
                 if self.is_me(&nick) {
                     self.remove(&channel);
                 } else {
-                    self.conversation_mut(&channel)
-                        .members
-                        .retain(|m| fold(&m.nick) != fold(&nick));
+                    self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
                     let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    self.push(
-                        &channel,
-                        0,
-                        LineKind::System,
-                        "",
-                        format!("{nick} left{why}"),
-                    );
+                    self.push(&channel, 0, LineKind::System, "", format!("{nick} left{why}"));
                 }
             }
-            ServerEvent::Kicked {
-                channel,
-                nick,
-                by,
-                reason,
-            } => {
+            ServerEvent::Kicked { channel, nick, by, reason } => {
                 let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 if self.is_me(&nick) {
                     self.remove(&channel);
                     self.add_error(format!("you were kicked from {channel} by {by}{why}"));
                 } else {
-                    self.conversation_mut(&channel)
-                        .members
-                        .retain(|m| fold(&m.nick) != fold(&nick));
-                    self.push(
-                        &channel,
-                        0,
-                        LineKind::System,
-                        "",
-                        format!("{nick} was kicked by {by}{why}"),
-                    );
+                    self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
+                    self.push(&channel, 0, LineKind::System, "", format!("{nick} was kicked by {by}{why}"));
                 }
             }
             ServerEvent::Quit { nick, reason } => {
                 let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 for channel in self.channels_with(&nick) {
-                    self.conversation_mut(&channel)
-                        .members
-                        .retain(|m| fold(&m.nick) != fold(&nick));
-                    self.push(
-                        &channel,
-                        0,
-                        LineKind::System,
-                        "",
-                        format!("{nick} quit{why}"),
-                    );
+                    self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
+                    self.push(&channel, 0, LineKind::System, "", format!("{nick} quit{why}"));
                 }
             }
             ServerEvent::NickChanged { old, new } => {
@@ -262,42 +194,19 @@ impl ChatState {
                 }
                 for channel in self.channels_with(&old) {
                     let conv = self.conversation_mut(&channel);
-                    for m in conv
-                        .members
-                        .iter_mut()
-                        .filter(|m| fold(&m.nick) == fold(&old))
-                    {
+                    for m in conv.members.iter_mut().filter(|m| fold(&m.nick) == fold(&old)) {
                         m.nick = new.clone();
                     }
-                    self.push(
-                        &channel,
-                        0,
-                        LineKind::System,
-                        "",
-                        format!("{old} is now known as {new}"),
-                    );
+                    self.push(&channel, 0, LineKind::System, "", format!("{old} is now known as {new}"));
                 }
             }
-            ServerEvent::Banned { channel, mask, by } => self.push(
-                &channel,
-                0,
-                LineKind::System,
-                "",
-                format!("{by} banned {mask}"),
-            ),
-            ServerEvent::Unbanned { channel, mask, by } => self.push(
-                &channel,
-                0,
-                LineKind::System,
-                "",
-                format!("{by} unbanned {mask}"),
-            ),
-            ServerEvent::ModeChanged {
-                channel,
-                by,
-                modes,
-                args,
-            } => {
+            ServerEvent::Banned { channel, mask, by } => {
+                self.push(&channel, 0, LineKind::System, "", format!("{by} banned {mask}"))
+            }
+            ServerEvent::Unbanned { channel, mask, by } => {
+                self.push(&channel, 0, LineKind::System, "", format!("{by} unbanned {mask}"))
+            }
+            ServerEvent::ModeChanged { channel, by, modes, args } => {
                 let conv = self.conversation_mut(&channel);
                 let mut sign = '+';
                 let mut targets = args.iter();
@@ -306,11 +215,7 @@ impl ChatState {
                         '+' | '-' => sign = c,
                         'o' | 'v' => {
                             if let Some(nick) = targets.next() {
-                                for m in conv
-                                    .members
-                                    .iter_mut()
-                                    .filter(|m| fold(&m.nick) == fold(nick))
-                                {
+                                for m in conv.members.iter_mut().filter(|m| fold(&m.nick) == fold(nick)) {
                                     if c == 'o' {
                                         m.op = sign == '+'
                                     } else {
@@ -326,20 +231,9 @@ impl ChatState {
                     }
                 }
                 let text = format!("{by} sets mode {modes} {}", args.join(" "));
-                self.push(
-                    &channel,
-                    0,
-                    LineKind::System,
-                    "",
-                    text.trim_end().to_owned(),
-                );
+                self.push(&channel, 0, LineKind::System, "", text.trim_end().to_owned());
             }
-            ServerEvent::Topic {
-                channel,
-                topic,
-                set_by,
-                ..
-            } => {
+            ServerEvent::Topic { channel, topic, set_by, .. } => {
                 let text = match (&topic, &set_by) {
                     (Some(t), Some(by)) => format!("{by} set the topic: {t}"),
                     (Some(t), None) => format!("topic: {t}"),
@@ -349,47 +243,26 @@ impl ChatState {
                 self.conversation_mut(&channel).topic = topic;
                 self.push(&channel, 0, LineKind::System, "", text);
             }
-            ServerEvent::Members {
-                channel, members, ..
-            } => self.conversation_mut(&channel).members = members,
+            ServerEvent::Members { channel, members, .. } => {
+                self.conversation_mut(&channel).members = members
+            }
             ServerEvent::Away { nick, message } => {
                 let away = message.is_some();
                 for conv in &mut self.conversations {
-                    for m in conv
-                        .members
-                        .iter_mut()
-                        .filter(|m| fold(&m.nick) == fold(&nick))
-                    {
+                    for m in conv.members.iter_mut().filter(|m| fold(&m.nick) == fold(&nick)) {
                         m.away = away;
                     }
                 }
             }
             ServerEvent::Invited { channel, nick, by } => {
-                let line = self.line(
-                    0,
-                    LineKind::System,
-                    &by,
-                    format!("{by} invited {nick} to {channel}"),
-                );
+                let line = self.line(0, LineKind::System, &by, format!("{by} invited {nick} to {channel}"));
                 self.server.push(line);
             }
-            ServerEvent::Whois {
-                nick,
-                account,
-                host,
-                channels,
-                away,
-                idle_secs,
-                ..
-            } => {
-                let account = account
-                    .map(|a| format!(", account {a}"))
-                    .unwrap_or_default();
+            ServerEvent::Whois { nick, account, host, channels, away, idle_secs, .. } => {
+                let account = account.map(|a| format!(", account {a}")).unwrap_or_default();
                 let away = away.map(|a| format!(", away: {a}")).unwrap_or_default();
-                let text = format!(
-                    "{nick} is {host}{account}, in {}, idle {idle_secs}s{away}",
-                    channels.join(" ")
-                );
+                let text =
+                    format!("{nick} is {host}{account}, in {}, idle {idle_secs}s{away}", channels.join(" "));
                 let line = self.line(0, LineKind::System, "", text);
                 match self.current.clone() {
                     Some(c) => self.conversation_mut(&c).lines.push(line),
@@ -398,12 +271,7 @@ impl ChatState {
             }
             ServerEvent::List { channels } => {
                 for c in channels {
-                    let text = format!(
-                        "{} ({} users) {}",
-                        c.channel,
-                        c.members,
-                        c.topic.unwrap_or_default()
-                    );
+                    let text = format!("{} ({} users) {}", c.channel, c.members, c.topic.unwrap_or_default());
                     let line = self.line(0, LineKind::System, "", text);
                     self.server.push(line);
                 }
@@ -429,19 +297,12 @@ mod tests {
     }
 
     fn joined(channel: &str, nick: &str) -> ServerEvent {
-        ServerEvent::Joined {
-            channel: channel.into(),
-            nick: nick.into(),
-            host: "h".into(),
-        }
+        ServerEvent::Joined { channel: channel.into(), nick: nick.into(), host: "h".into() }
     }
 
     #[test]
     fn a_pm_to_me_is_filed_under_the_sender() {
-        let mut s = ChatState {
-            me: Some("alice".into()),
-            ..Default::default()
-        };
+        let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
         s.apply(msg("bob", "alice", "hi"));
         s.apply(msg("alice", "bob", "hello"));
         let conv = s.conversation("bob").unwrap();
@@ -451,10 +312,7 @@ mod tests {
 
     #[test]
     fn joining_opens_the_channel_and_other_traffic_counts_as_unread() {
-        let mut s = ChatState {
-            me: Some("alice".into()),
-            ..Default::default()
-        };
+        let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
         s.apply(joined("#a", "alice"));
         s.apply(joined("#b", "alice"));
         assert_eq!(s.current.as_deref(), Some("#b"));
@@ -468,47 +326,25 @@ mod tests {
 
     #[test]
     fn kicks_parts_and_nick_changes_update_members() {
-        let mut s = ChatState {
-            me: Some("alice".into()),
-            ..Default::default()
-        };
+        let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
         s.apply(joined("#a", "alice"));
         s.apply(ServerEvent::Members {
             channel: "#a".into(),
             modes: "+t".into(),
             members: vec![
-                Member {
-                    nick: "alice".into(),
-                    op: true,
-                    voice: false,
-                    away: false,
-                },
-                Member {
-                    nick: "bob".into(),
-                    op: false,
-                    voice: false,
-                    away: false,
-                },
+                Member { nick: "alice".into(), op: true, voice: false, away: false },
+                Member { nick: "bob".into(), op: false, voice: false, away: false },
             ],
         });
-        s.apply(ServerEvent::NickChanged {
-            old: "bob".into(),
-            new: "bobby".into(),
-        });
+        s.apply(ServerEvent::NickChanged { old: "bob".into(), new: "bobby".into() });
         s.apply(ServerEvent::ModeChanged {
             channel: "#a".into(),
             by: "alice".into(),
             modes: "+o".into(),
             args: vec!["bobby".into()],
         });
-        let bobby = s
-            .conversation("#a")
-            .unwrap()
-            .members
-            .iter()
-            .find(|m| m.nick == "bobby")
-            .cloned()
-            .unwrap();
+        let bobby =
+            s.conversation("#a").unwrap().members.iter().find(|m| m.nick == "bobby").cloned().unwrap();
         assert!(bobby.op);
         s.apply(ServerEvent::Kicked {
             channel: "#a".into(),

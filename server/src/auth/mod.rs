@@ -26,11 +26,7 @@ pub enum AuthError {
 
 impl From<AuthError> for ProtocolError {
     fn from(e: AuthError) -> Self {
-        let code = if e == AuthError::Expired {
-            ErrorCode::TokenExpired
-        } else {
-            ErrorCode::AuthFailed
-        };
+        let code = if e == AuthError::Expired { ErrorCode::TokenExpired } else { ErrorCode::AuthFailed };
         ProtocolError::new(code, e.to_string())
     }
 }
@@ -63,8 +59,7 @@ impl Cloaker {
     }
 
     pub fn cloak(&self, ip: IpAddr) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(ip.to_string().as_bytes());
         let digest = mac.finalize().into_bytes();
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();

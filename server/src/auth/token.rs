@@ -53,12 +53,9 @@ impl TokenSigner {
     /// A signer whose key is derived from the shared secret (so rotating the secret revokes
     /// every token issued under the old one).
     pub fn from_secret(secret: &str) -> Self {
-        let mut mac =
-            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
         mac.update(b"chattr token key v1");
-        Self {
-            key: mac.finalize().into_bytes().into(),
-        }
+        Self { key: mac.finalize().into_bytes().into() }
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -68,37 +65,24 @@ impl TokenSigner {
     /// A token for `user`, valid for `ttl` from `now`.
     pub fn issue(&self, user: &str, ttl: Duration, now: SystemTime) -> Issued {
         let expires_at = now + ttl;
-        let claims = Claims {
-            user: user.to_owned(),
-            expires: unix_secs(expires_at),
-            nonce: rand::random(),
-        };
-        let payload =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims always serialize"));
+        let claims = Claims { user: user.to_owned(), expires: unix_secs(expires_at), nonce: rand::random() };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims always serialize"));
         let signed = format!("{PREFIX}{payload}");
         let mut mac = self.mac();
         mac.update(signed.as_bytes());
         let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        Issued {
-            token: format!("{signed}.{signature}"),
-            expires_at,
-        }
+        Issued { token: format!("{signed}.{signature}"), expires_at }
     }
 
     /// Checks the signature (constant-time) and then the expiry.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Claims, AuthError> {
         let rest = token.strip_prefix(PREFIX).ok_or(AuthError::Malformed)?;
         let (payload, signature) = rest.split_once('.').ok_or(AuthError::Malformed)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| AuthError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| AuthError::Malformed)?;
         let mut mac = self.mac();
         mac.update(&token.as_bytes()[..PREFIX.len() + payload.len()]);
-        mac.verify_slice(&signature)
-            .map_err(|_| AuthError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| AuthError::Malformed)?;
+        mac.verify_slice(&signature).map_err(|_| AuthError::BadSignature)?;
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| AuthError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| AuthError::Malformed)?;
         if unix_secs(now) >= claims.expires {
             return Err(AuthError::Expired);
@@ -115,9 +99,7 @@ impl TokenSigner {
 
 /// Seconds since the Unix epoch (0 for times before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -137,16 +119,10 @@ mod tests {
         let claims = signer().verify(&issued.token, now).unwrap();
         assert_eq!(claims.user, "alice");
         assert_eq!(
-            signer()
-                .verify(&issued.token, now + HOUR - Duration::from_secs(1))
-                .unwrap()
-                .user,
+            signer().verify(&issued.token, now + HOUR - Duration::from_secs(1)).unwrap().user,
             "alice"
         );
-        assert_eq!(
-            signer().verify(&issued.token, now + HOUR).unwrap_err(),
-            AuthError::Expired
-        );
+        assert_eq!(signer().verify(&issued.token, now + HOUR).unwrap_err(), AuthError::Expired);
     }
 
     #[test]
@@ -162,23 +138,15 @@ mod tests {
             if tampered == token {
                 continue;
             }
-            assert!(
-                signer().verify(&tampered, now).is_err(),
-                "flipped byte {i} accepted"
-            );
+            assert!(signer().verify(&tampered, now).is_err(), "flipped byte {i} accepted");
         }
     }
 
     #[test]
     fn a_token_from_another_secret_is_refused() {
         let now = SystemTime::now();
-        let token = TokenSigner::from_secret("other")
-            .issue("alice", HOUR, now)
-            .token;
-        assert_eq!(
-            signer().verify(&token, now).unwrap_err(),
-            AuthError::BadSignature
-        );
+        let token = TokenSigner::from_secret("other").issue("alice", HOUR, now).token;
+        assert_eq!(signer().verify(&token, now).unwrap_err(), AuthError::BadSignature);
     }
 
     #[test]
@@ -186,33 +154,18 @@ mod tests {
         let now = SystemTime::now();
         let token = signer().issue("alice", HOUR, now).token;
         let signature = token.rsplit('.').next().unwrap();
-        let forged_claims = Claims {
-            user: "bob".into(),
-            expires: unix_secs(now + HOUR),
-            nonce: 1,
-        };
+        let forged_claims = Claims { user: "bob".into(), expires: unix_secs(now + HOUR), nonce: 1 };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
         let forged = format!("{PREFIX}{payload}.{signature}");
-        assert_eq!(
-            signer().verify(&forged, now).unwrap_err(),
-            AuthError::BadSignature
-        );
+        assert_eq!(signer().verify(&forged, now).unwrap_err(), AuthError::BadSignature);
     }
 
     #[test]
     fn malformed_tokens_are_refused_without_panicking() {
         let now = SystemTime::now();
-        for t in [
-            "",
-            "ct1.",
-            "ct1..",
-            "ct1.abc",
-            "ct1.abc.",
-            "ct1..sig",
-            "xx1.a.b",
-            "ct1.!!!.???",
-            "ct1.e30.AAAA",
-        ] {
+        for t in
+            ["", "ct1.", "ct1..", "ct1.abc", "ct1.abc.", "ct1..sig", "xx1.a.b", "ct1.!!!.???", "ct1.e30.AAAA"]
+        {
             assert!(signer().verify(t, now).is_err(), "{t:?}");
         }
         // A correctly signed payload that is not JSON claims is still refused.
@@ -221,9 +174,7 @@ mod tests {
         mac.update(format!("{PREFIX}{payload}").as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         assert_eq!(
-            signer()
-                .verify(&format!("{PREFIX}{payload}.{sig}"), now)
-                .unwrap_err(),
+            signer().verify(&format!("{PREFIX}{payload}.{sig}"), now).unwrap_err(),
             AuthError::Malformed
         );
     }
@@ -231,9 +182,6 @@ mod tests {
     #[test]
     fn two_tokens_for_one_user_differ() {
         let now = SystemTime::now();
-        assert_ne!(
-            signer().issue("a", HOUR, now).token,
-            signer().issue("a", HOUR, now).token
-        );
+        assert_ne!(signer().issue("a", HOUR, now).token, signer().issue("a", HOUR, now).token);
     }
 }

@@ -31,13 +31,7 @@ pub struct Modes {
 
 impl Default for Modes {
     fn default() -> Self {
-        Self {
-            moderated: false,
-            invite_only: false,
-            topic_ops_only: true,
-            key: None,
-            limit: None,
-        }
+        Self { moderated: false, invite_only: false, topic_ops_only: true, key: None, limit: None }
     }
 }
 
@@ -46,11 +40,7 @@ impl Modes {
     pub fn describe(&self) -> String {
         let mut flags = String::from("+");
         let mut args = Vec::new();
-        for (on, c) in [
-            (self.invite_only, 'i'),
-            (self.moderated, 'm'),
-            (self.topic_ops_only, 't'),
-        ] {
+        for (on, c) in [(self.invite_only, 'i'), (self.moderated, 'm'), (self.topic_ops_only, 't')] {
             if on {
                 flags.push(c);
             }
@@ -62,10 +52,7 @@ impl Modes {
             flags.push('l');
             args.push(limit.to_string());
         }
-        std::iter::once(flags)
-            .chain(args)
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(flags).chain(args).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -86,10 +73,7 @@ pub struct Ban {
 
 impl Ban {
     pub fn new(mask: &str) -> Self {
-        Self {
-            mask: mask.to_owned(),
-            folded: WildMatch::new(&fold(mask)),
-        }
+        Self { mask: mask.to_owned(), folded: WildMatch::new(&fold(mask)) }
     }
 
     /// Whether the ban covers a user known by these (already folded) masks.
@@ -150,12 +134,7 @@ impl Channel {
             .iter()
             .filter_map(|(&conn, roles)| {
                 let (nick, away) = nick_of(conn)?;
-                Some(Member {
-                    nick,
-                    op: roles.op,
-                    voice: roles.voice,
-                    away,
-                })
+                Some(Member { nick, op: roles.op, voice: roles.voice, away })
             })
             .collect();
         members.sort_by_cached_key(|m| (!m.op, !m.voice, fold(&m.nick)));

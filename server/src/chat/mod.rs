@@ -92,10 +92,7 @@ pub struct Hub {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
@@ -104,9 +101,7 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
 
 impl State {
     fn client(&self, conn: ConnId) -> Result<&Client> {
-        self.clients
-            .get(&conn)
-            .ok_or_else(|| err(ErrorCode::NotAuthenticated, "you are not logged in"))
+        self.clients.get(&conn).ok_or_else(|| err(ErrorCode::NotAuthenticated, "you are not logged in"))
     }
 
     fn conn_by_nick(&self, nick: &str) -> Result<ConnId> {
@@ -132,10 +127,7 @@ impl State {
     fn joined_channel(&self, conn: ConnId, name: &str) -> Result<&Channel> {
         let channel = self.channel(name)?;
         if !channel.members.contains_key(&conn) {
-            return Err(err(
-                ErrorCode::NotOnChannel,
-                format!("you are not in {}", channel.name),
-            ));
+            return Err(err(ErrorCode::NotOnChannel, format!("you are not in {}", channel.name)));
         }
         Ok(channel)
     }
@@ -144,10 +136,7 @@ impl State {
     fn opped_channel(&self, conn: ConnId, name: &str) -> Result<&Channel> {
         let channel = self.joined_channel(conn, name)?;
         if !channel.is_op(conn) {
-            return Err(err(
-                ErrorCode::NotOp,
-                format!("you are not an operator in {}", channel.name),
-            ));
+            return Err(err(ErrorCode::NotOp, format!("you are not an operator in {}", channel.name)));
         }
         Ok(channel)
     }
@@ -156,19 +145,13 @@ impl State {
     fn member_by_nick(&self, channel: &Channel, nick: &str) -> Result<ConnId> {
         let target = self.conn_by_nick(nick)?;
         if !channel.members.contains_key(&target) {
-            return Err(err(
-                ErrorCode::UserNotOnChannel,
-                format!("{nick} is not in {}", channel.name),
-            ));
+            return Err(err(ErrorCode::UserNotOnChannel, format!("{nick} is not in {}", channel.name)));
         }
         Ok(target)
     }
 
     fn nick_of(&self, conn: ConnId) -> String {
-        self.clients
-            .get(&conn)
-            .map(|c| c.nick.clone())
-            .unwrap_or_default()
+        self.clients.get(&conn).map(|c| c.nick.clone()).unwrap_or_default()
     }
 
     fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: &ServerEvent) {
@@ -202,16 +185,9 @@ impl State {
     }
 
     fn members_event(&self, channel: &Channel) -> ServerEvent {
-        let members = channel.member_list(|conn| {
-            self.clients
-                .get(&conn)
-                .map(|c| (c.nick.clone(), c.away.is_some()))
-        });
-        ServerEvent::Members {
-            channel: channel.name.clone(),
-            modes: channel.modes.describe(),
-            members,
-        }
+        let members =
+            channel.member_list(|conn| self.clients.get(&conn).map(|c| (c.nick.clone(), c.away.is_some())));
+        ServerEvent::Members { channel: channel.name.clone(), modes: channel.modes.describe(), members }
     }
 
     fn topic_event(channel: &Channel) -> ServerEvent {
@@ -244,14 +220,7 @@ impl State {
     }
 
     /// Applies a role change to a member and tells the channel.
-    fn set_role(
-        &mut self,
-        conn: ConnId,
-        channel: &str,
-        nick: &str,
-        mode: char,
-        on: bool,
-    ) -> Result<()> {
+    fn set_role(&mut self, conn: ConnId, channel: &str, nick: &str, mode: char, on: bool) -> Result<()> {
         let ch = self.opped_channel(conn, channel)?;
         let target = self.member_by_nick(ch, nick)?;
         let by = self.nick_of(conn);
@@ -267,12 +236,7 @@ impl State {
             let modes = format!("{}{mode}", if on { '+' } else { '-' });
             self.to_channel(
                 ch,
-                &ServerEvent::ModeChanged {
-                    channel: ch.name.clone(),
-                    by,
-                    modes,
-                    args: vec![target_nick],
-                },
+                &ServerEvent::ModeChanged { channel: ch.name.clone(), by, modes, args: vec![target_nick] },
             );
         }
         Ok(())
@@ -294,12 +258,10 @@ impl State {
                 format!("{arg}!*@*")
             });
         }
-        Ok(
-            match self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)) {
-                Some(c) => format!("*!*@{}", c.cloak),
-                None => format!("{arg}!*@*"),
-            },
-        )
+        Ok(match self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)) {
+            Some(c) => format!("*!*@{}", c.cloak),
+            None => format!("{arg}!*@*"),
+        })
     }
 
     fn add_ban(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Option<String>> {
@@ -310,10 +272,7 @@ impl State {
             return Ok(None);
         }
         if ch.bans.len() >= MAX_BANS {
-            return Err(err(
-                ErrorCode::BanListFull,
-                format!("{} already has {MAX_BANS} bans", ch.name),
-            ));
+            return Err(err(ErrorCode::BanListFull, format!("{} already has {MAX_BANS} bans", ch.name)));
         }
         ch.bans.push(Ban::new(&mask));
         Ok(Some(mask))
@@ -323,26 +282,18 @@ impl State {
         self.opped_channel(conn, channel)?;
         let mask = self.mask_for(arg)?;
         // A nick that is online lifts every ban that covers them.
-        let user_masks = self
-            .nicks
-            .get(&fold(arg))
-            .and_then(|c| self.clients.get(c))
-            .map(Client::masks);
+        let user_masks = self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)).map(Client::masks);
         let ch = self.channel_mut(channel)?;
         let mut removed = Vec::new();
         ch.bans.retain(|b| {
-            let hit = fold(&b.mask) == fold(&mask)
-                || user_masks.as_ref().is_some_and(|m| b.matches_any(m));
+            let hit = fold(&b.mask) == fold(&mask) || user_masks.as_ref().is_some_and(|m| b.matches_any(m));
             if hit {
                 removed.push(b.mask.clone());
             }
             !hit
         });
         if removed.is_empty() {
-            return Err(err(
-                ErrorCode::NoSuchBan,
-                format!("no ban in {} matches {arg}", ch.name),
-            ));
+            return Err(err(ErrorCode::NoSuchBan, format!("no ban in {} matches {arg}", ch.name)));
         }
         Ok(removed)
     }
@@ -350,11 +301,7 @@ impl State {
 
 impl Hub {
     pub fn new(settings: HubSettings, cloaker: Cloaker) -> Self {
-        Self {
-            state: Mutex::new(State::default()),
-            settings,
-            cloaker,
-        }
+        Self { state: Mutex::new(State::default()), settings, cloaker }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -369,9 +316,7 @@ impl Hub {
 
     /// Reserves `account`'s nick for it alone (token users).
     pub fn reserve_nick(&self, account: &str) {
-        self.lock()
-            .reserved
-            .insert(fold(account), account.to_owned());
+        self.lock().reserved.insert(fold(account), account.to_owned());
     }
 
     /// Logs a user in. A token user whose nick is held by an older session of the same
@@ -390,17 +335,10 @@ impl Hub {
         }
         if let Some(&holder) = st.nicks.get(&key) {
             let same_account = identity.account.is_some()
-                && st
-                    .clients
-                    .get(&holder)
-                    .and_then(|c| c.account.as_deref())
-                    .map(fold)
+                && st.clients.get(&holder).and_then(|c| c.account.as_deref()).map(fold)
                     == identity.account.as_deref().map(fold);
             if !same_account {
-                return Err(err(
-                    ErrorCode::NickInUse,
-                    format!("{} is already in use", identity.nick),
-                ));
+                return Err(err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick)));
             }
             let old = st.clients.get(&holder).map(|c| c.outbox.clone());
             remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
@@ -478,10 +416,7 @@ impl Hub {
         if is_channel(target) {
             let ch = st.joined_channel(conn, target)?;
             if ch.is_banned(&from_masks) {
-                return Err(err(
-                    ErrorCode::Banned,
-                    format!("you are banned from {}", ch.name),
-                ));
+                return Err(err(ErrorCode::Banned, format!("you are banned from {}", ch.name)));
             }
             if !ch.may_speak(conn) {
                 return Err(err(
@@ -532,28 +467,18 @@ impl Hub {
             Command::Part { channel, reason } => {
                 check_reason(reason.as_deref())?;
                 let ch = st.joined_channel(conn, &channel)?;
-                let event = ServerEvent::Parted {
-                    channel: ch.name.clone(),
-                    nick: st.nick_of(conn),
-                    reason,
-                };
+                let event = ServerEvent::Parted { channel: ch.name.clone(), nick: st.nick_of(conn), reason };
                 st.to_channel(ch, &event);
                 st.leave(conn, &fold(&channel));
                 Ok(())
             }
             Command::Nick { nick } => change_nick(&mut st, conn, &nick),
-            Command::Topic {
-                channel,
-                topic: None,
-            } => {
+            Command::Topic { channel, topic: None } => {
                 let event = State::topic_event(st.channel(&channel)?);
                 st.to_one(conn, &event);
                 Ok(())
             }
-            Command::Topic {
-                channel,
-                topic: Some(text),
-            } => {
+            Command::Topic { channel, topic: Some(text) } => {
                 let ch = st.joined_channel(conn, &channel)?;
                 if ch.modes.topic_ops_only && !ch.is_op(conn) {
                     return Err(err(
@@ -566,11 +491,8 @@ impl Hub {
                 }
                 let set_by = st.nick_of(conn);
                 let ch = st.channel_mut(&channel)?;
-                ch.topic = (!text.is_empty()).then(|| Topic {
-                    text,
-                    set_by: set_by.clone(),
-                    set_at: now_ms(),
-                });
+                ch.topic =
+                    (!text.is_empty()).then(|| Topic { text, set_by: set_by.clone(), set_at: now_ms() });
                 let mut event = State::topic_event(ch);
                 if let ServerEvent::Topic { set_by: by, .. } = &mut event {
                     *by = Some(set_by);
@@ -578,11 +500,7 @@ impl Hub {
                 st.to_channel(st.channel(&channel)?, &event);
                 Ok(())
             }
-            Command::Kick {
-                channel,
-                nick,
-                reason,
-            } => {
+            Command::Kick { channel, nick, reason } => {
                 check_reason(reason.as_deref())?;
                 let ch = st.opped_channel(conn, &channel)?;
                 let target = st.member_by_nick(ch, &nick)?;
@@ -601,11 +519,7 @@ impl Hub {
                     let ch = st.channel(&channel)?;
                     st.to_channel(
                         ch,
-                        &ServerEvent::Banned {
-                            channel: ch.name.clone(),
-                            mask,
-                            by: st.nick_of(conn),
-                        },
+                        &ServerEvent::Banned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
                     );
                 }
                 Ok(())
@@ -615,11 +529,7 @@ impl Hub {
                     let ch = st.channel(&channel)?;
                     st.to_channel(
                         ch,
-                        &ServerEvent::Unbanned {
-                            channel: ch.name.clone(),
-                            mask,
-                            by: st.nick_of(conn),
-                        },
+                        &ServerEvent::Unbanned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
                     );
                 }
                 Ok(())
@@ -628,27 +538,18 @@ impl Hub {
             Command::Deop { channel, nick } => st.set_role(conn, &channel, &nick, 'o', false),
             Command::Voice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', true),
             Command::Devoice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', false),
-            Command::Mode {
-                channel,
-                modes: None,
-                ..
-            } => {
+            Command::Mode { channel, modes: None, .. } => {
                 let event = st.members_event(st.channel(&channel)?);
                 st.to_one(conn, &event);
                 Ok(())
             }
-            Command::Mode {
-                channel,
-                modes: Some(modes),
-                args,
-            } => apply_modes(&mut st, conn, &channel, &modes, &args),
+            Command::Mode { channel, modes: Some(modes), args } => {
+                apply_modes(&mut st, conn, &channel, &modes, &args)
+            }
             Command::Invite { nick, channel } => {
                 let ch = st.joined_channel(conn, &channel)?;
                 if ch.modes.invite_only && !ch.is_op(conn) {
-                    return Err(err(
-                        ErrorCode::NotOp,
-                        format!("only operators may invite to {}", ch.name),
-                    ));
+                    return Err(err(ErrorCode::NotOp, format!("only operators may invite to {}", ch.name)));
                 }
                 let target = st.conn_by_nick(&nick)?;
                 if ch.members.contains_key(&target) {
@@ -671,10 +572,7 @@ impl Hub {
                 if let Some(c) = st.clients.get_mut(&conn) {
                     c.away = message.clone();
                 }
-                let event = ServerEvent::Away {
-                    nick: st.nick_of(conn),
-                    message,
-                };
+                let event = ServerEvent::Away { nick: st.nick_of(conn), message };
                 st.deliver(&st.audience(conn), &event);
                 Ok(())
             }
@@ -683,24 +581,14 @@ impl Hub {
                 let t = st.client(target)?;
                 // Operators of a channel the user is in, and the user themself, see the real host.
                 let sees_real_host = target == conn
-                    || t.channels
-                        .iter()
-                        .any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn)));
-                let mut channels: Vec<String> = t
-                    .channels
-                    .iter()
-                    .filter_map(|n| st.channels.get(n))
-                    .map(|ch| ch.name.clone())
-                    .collect();
+                    || t.channels.iter().any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn)));
+                let mut channels: Vec<String> =
+                    t.channels.iter().filter_map(|n| st.channels.get(n)).map(|ch| ch.name.clone()).collect();
                 channels.sort();
                 let event = ServerEvent::Whois {
                     nick: t.nick.clone(),
                     account: t.account.clone(),
-                    host: if sees_real_host {
-                        t.ip.to_string()
-                    } else {
-                        t.cloak.clone()
-                    },
+                    host: if sees_real_host { t.ip.to_string() } else { t.cloak.clone() },
                     channels,
                     away: t.away.clone(),
                     idle_secs: t.last_active.elapsed().as_secs(),
@@ -719,11 +607,7 @@ impl Hub {
                         topic: ch.topic.as_ref().map(|t| t.text.clone()),
                     })
                     .collect();
-                channels.sort_by(|a, b| {
-                    b.members
-                        .cmp(&a.members)
-                        .then_with(|| a.channel.cmp(&b.channel))
-                });
+                channels.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.channel.cmp(&b.channel)));
                 st.to_one(conn, &ServerEvent::List { channels });
                 Ok(())
             }
@@ -732,16 +616,9 @@ impl Hub {
                 st.to_one(conn, &event);
                 Ok(())
             }
-            Command::Quit { .. } => Err(err(
-                ErrorCode::BadArguments,
-                "quit is handled by the session",
-            )),
-            Command::Msg { target, text } => {
-                self.message_locked(&mut st, conn, &target, &text, false)
-            }
-            Command::Me { target, text } => {
-                self.message_locked(&mut st, conn, &target, &text, true)
-            }
+            Command::Quit { .. } => Err(err(ErrorCode::BadArguments, "quit is handled by the session")),
+            Command::Msg { target, text } => self.message_locked(&mut st, conn, &target, &text, false),
+            Command::Me { target, text } => self.message_locked(&mut st, conn, &target, &text, true),
         }
     }
 
@@ -750,10 +627,7 @@ impl Hub {
         let folded = fold(channel);
         let client = st.client(conn)?;
         if client.channels.contains(&folded) {
-            return Err(err(
-                ErrorCode::AlreadyOnChannel,
-                format!("you are already in {channel}"),
-            ));
+            return Err(err(ErrorCode::AlreadyOnChannel, format!("you are already in {channel}")));
         }
         if client.channels.len() >= self.settings.max_channels {
             return Err(err(
@@ -767,50 +641,28 @@ impl Hub {
         if let Some(ch) = st.channels.get(&folded) {
             let invited = ch.invites.contains(&nick_key);
             if ch.is_banned(&masks) {
-                return Err(err(
-                    ErrorCode::Banned,
-                    format!("you are banned from {}", ch.name),
-                ));
+                return Err(err(ErrorCode::Banned, format!("you are banned from {}", ch.name)));
             }
             if ch.modes.invite_only && !invited {
-                return Err(err(
-                    ErrorCode::InviteOnly,
-                    format!("{} is invite-only", ch.name),
-                ));
+                return Err(err(ErrorCode::InviteOnly, format!("{} is invite-only", ch.name)));
             }
             if ch.modes.key.as_deref().is_some_and(|k| Some(k) != key) && !invited {
-                return Err(err(
-                    ErrorCode::BadKey,
-                    format!("{} needs the right key", ch.name),
-                ));
+                return Err(err(ErrorCode::BadKey, format!("{} needs the right key", ch.name)));
             }
             if ch.modes.limit.is_some_and(|l| ch.members.len() >= l) {
                 return Err(err(ErrorCode::ChannelFull, format!("{} is full", ch.name)));
             }
         }
-        let ch = st
-            .channels
-            .entry(folded.clone())
-            .or_insert_with(|| Channel::new(channel));
+        let ch = st.channels.entry(folded.clone()).or_insert_with(|| Channel::new(channel));
         ch.invites.remove(&nick_key);
-        ch.members.insert(
-            conn,
-            Roles {
-                op: creating,
-                voice: false,
-            },
-        );
+        ch.members.insert(conn, Roles { op: creating, voice: false });
         let mut cloak = String::new();
         if let Some(client) = st.clients.get_mut(&conn) {
             client.channels.insert(folded.clone());
             cloak.clone_from(&client.cloak);
         }
         let ch = st.channel(channel)?;
-        let joined = ServerEvent::Joined {
-            channel: ch.name.clone(),
-            nick: st.nick_of(conn),
-            host: cloak,
-        };
+        let joined = ServerEvent::Joined { channel: ch.name.clone(), nick: st.nick_of(conn), host: cloak };
         st.to_channel(ch, &joined);
         if ch.topic.is_some() {
             st.to_one(conn, &State::topic_event(ch));
@@ -835,13 +687,7 @@ fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
     let mut audience = st.audience(conn);
     audience.remove(&conn);
     let nick = st.nick_of(conn);
-    st.deliver(
-        &audience,
-        &ServerEvent::Quit {
-            nick: nick.clone(),
-            reason,
-        },
-    );
+    st.deliver(&audience, &ServerEvent::Quit { nick: nick.clone(), reason });
     for folded in channels {
         st.leave(conn, &folded);
     }
@@ -859,18 +705,12 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     }
     if let Some(&holder) = st.nicks.get(&key) {
         if holder != conn {
-            return Err(err(
-                ErrorCode::NickInUse,
-                format!("{nick} is already in use"),
-            ));
+            return Err(err(ErrorCode::NickInUse, format!("{nick} is already in use")));
         }
     }
     if let Some(owner) = st.reserved.get(&key) {
         if client.account.as_deref().map(fold) != Some(fold(owner)) {
-            return Err(err(
-                ErrorCode::NickReserved,
-                format!("the nick {nick} belongs to an account"),
-            ));
+            return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
         }
     }
     st.nicks.remove(&fold(&old));
@@ -878,10 +718,7 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     if let Some(c) = st.clients.get_mut(&conn) {
         c.nick = nick.to_owned();
     }
-    let event = ServerEvent::NickChanged {
-        old,
-        new: nick.to_owned(),
-    };
+    let event = ServerEvent::NickChanged { old, new: nick.to_owned() };
     st.deliver(&st.audience(conn), &event);
     Ok(())
 }
@@ -900,12 +737,9 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
     let mut args = args.iter();
     let mut on = true;
     let mut arg = |what: &str| {
-        args.next().cloned().ok_or_else(|| {
-            err(
-                ErrorCode::BadArguments,
-                format!("mode {what} needs an argument"),
-            )
-        })
+        args.next()
+            .cloned()
+            .ok_or_else(|| err(ErrorCode::BadArguments, format!("mode {what} needs an argument")))
     };
     for c in modes.chars() {
         match c {
@@ -915,9 +749,7 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
             'k' if on => {
                 let key = arg("+k")?;
                 if key.chars().count() > MAX_KEY_CHARS
-                    || key
-                        .chars()
-                        .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+                    || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
                 {
                     return Err(err(
                         ErrorCode::BadArguments,
@@ -933,9 +765,7 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
                     .parse::<usize>()
                     .ok()
                     .filter(|&l| l > 0)
-                    .ok_or_else(|| {
-                        err(ErrorCode::BadArguments, "mode +l needs a positive number")
-                    })?;
+                    .ok_or_else(|| err(ErrorCode::BadArguments, "mode +l needs a positive number"))?;
                 changes.push(ModeChange::Limit(Some(limit)));
             }
             'l' => changes.push(ModeChange::Limit(None)),
@@ -955,13 +785,7 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
     Ok(changes)
 }
 
-fn apply_modes(
-    st: &mut State,
-    conn: ConnId,
-    channel: &str,
-    modes: &str,
-    args: &[String],
-) -> Result<()> {
+fn apply_modes(st: &mut State, conn: ConnId, channel: &str, modes: &str, args: &[String]) -> Result<()> {
     st.opped_channel(conn, channel)?;
     let changes = parse_modes(modes, args)?;
     // Check every role target first so a bad nick changes nothing.
@@ -1006,11 +830,7 @@ fn apply_modes(
                     let ch = st.channel(channel)?;
                     st.to_channel(
                         ch,
-                        &ServerEvent::Banned {
-                            channel: ch.name.clone(),
-                            mask,
-                            by: by.clone(),
-                        },
+                        &ServerEvent::Banned { channel: ch.name.clone(), mask, by: by.clone() },
                     );
                 }
             }
@@ -1019,11 +839,7 @@ fn apply_modes(
                     let ch = st.channel(channel)?;
                     st.to_channel(
                         ch,
-                        &ServerEvent::Unbanned {
-                            channel: ch.name.clone(),
-                            mask,
-                            by: by.clone(),
-                        },
+                        &ServerEvent::Unbanned { channel: ch.name.clone(), mask, by: by.clone() },
                     );
                 }
             }
@@ -1033,12 +849,7 @@ fn apply_modes(
         let ch = st.channel(channel)?;
         st.to_channel(
             ch,
-            &ServerEvent::ModeChanged {
-                channel: ch.name.clone(),
-                by,
-                modes: flags,
-                args: flag_args,
-            },
+            &ServerEvent::ModeChanged { channel: ch.name.clone(), by, modes: flags, args: flag_args },
         );
     }
     Ok(())

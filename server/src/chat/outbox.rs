@@ -31,11 +31,7 @@ pub struct Close {
 
 impl Close {
     pub fn new(code: u16, reason: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-            drain: true,
-        }
+        Self { code, reason: reason.into(), drain: true }
     }
 
     pub fn error(code: ErrorCode) -> Self {
@@ -59,20 +55,14 @@ impl Outbox {
     /// A queue holding at most `capacity` events, and its receiving end for the writer task.
     pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Payload>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let shared = Arc::new(Shared {
-            kill: CancellationToken::new(),
-            close: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared { kill: CancellationToken::new(), close: Mutex::new(None) });
         (Self { tx, shared }, rx)
     }
 
     /// Queues an event without waiting. A full queue closes the connection.
     pub fn push(&self, payload: Payload) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(payload) {
-            self.close(Close {
-                drain: false,
-                ..Close::error(ErrorCode::SlowConsumer)
-            });
+            self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
         }
     }
 
@@ -103,11 +93,7 @@ impl Outbox {
 
     /// The reason given to [`Outbox::close`], if any.
     pub fn close_reason(&self) -> Option<Close> {
-        self.shared
-            .close
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.close.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

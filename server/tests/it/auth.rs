@@ -30,29 +30,16 @@ async fn a_guest_logs_in_with_a_nick_and_gets_a_cloaked_host() {
     assert_eq!(welcome["nick"], "alice");
     assert!(welcome.get("account").is_none());
     let host = welcome["host"].as_str().unwrap();
-    assert!(
-        host.ends_with(".cloak") && !host.contains("127.0.0.1"),
-        "{host}"
-    );
+    assert!(host.ends_with(".cloak") && !host.contains("127.0.0.1"), "{host}");
     assert_eq!(welcome["limits"]["max_text_bytes"], 4000);
 }
 
 #[tokio::test]
 async fn the_first_frame_must_be_a_well_formed_auth() {
     let server = TestServer::start().await;
-    refused(
-        &server,
-        json!({"type":"message","target":"#c","text":"hi"}),
-        "not_authenticated",
-    )
-    .await;
+    refused(&server, json!({"type":"message","target":"#c","text":"hi"}), "not_authenticated").await;
     refused(&server, json!({"type":"auth"}), "bad_arguments").await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"a","token":"t"}),
-        "bad_arguments",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"a","token":"t"}), "bad_arguments").await;
     refused(&server, json!({"type":"nonsense"}), "invalid_frame").await;
     let mut c = Client::connect(&server).await;
     c.send_raw(Message::Text("not json".into())).await;
@@ -63,49 +50,19 @@ async fn the_first_frame_must_be_a_well_formed_auth() {
 #[tokio::test]
 async fn guest_nicks_are_validated_and_unique_ignoring_case() {
     let server = TestServer::start().await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"has space"}),
-        "invalid_nick",
-    )
-    .await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"evil\u{202e}"}),
-        "invalid_nick",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"has space"}), "invalid_nick").await;
+    refused(&server, json!({"type":"auth","nick":"evil\u{202e}"}), "invalid_nick").await;
     refused(&server, json!({"type":"auth","nick":""}), "invalid_nick").await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"Celery"}),
-        "nick_reserved",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"Celery"}), "nick_reserved").await;
     let _alice = server.guest("alice").await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"ALICE"}),
-        "nick_in_use",
-    )
-    .await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"Ａlice"}),
-        "nick_in_use",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"ALICE"}), "nick_in_use").await;
+    refused(&server, json!({"type":"auth","nick":"Ａlice"}), "nick_in_use").await;
 }
 
 #[tokio::test]
 async fn guests_can_be_switched_off() {
     let server = TestServer::start_with(|c| c.guests = false).await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"alice"}),
-        "guests_disabled",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"alice"}), "guests_disabled").await;
     // Token users still get in.
     server.user("alice").await;
 }
@@ -125,43 +82,19 @@ async fn a_token_from_the_api_logs_in_as_its_user_with_an_account() {
 async fn expired_tampered_and_foreign_tokens_are_refused_and_the_socket_closed() {
     let server = TestServer::start().await;
     let hour = Duration::from_secs(3600);
-    let expired = TokenSigner::from_secret(SECRET)
-        .issue("alice", hour, SystemTime::now() - 2 * hour)
-        .token;
-    refused(
-        &server,
-        json!({"type":"auth","token":expired}),
-        "token_expired",
-    )
-    .await;
+    let expired = TokenSigner::from_secret(SECRET).issue("alice", hour, SystemTime::now() - 2 * hour).token;
+    refused(&server, json!({"type":"auth","token":expired}), "token_expired").await;
 
     let good = server.token("alice").await;
     let mut tampered = good.clone().into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    refused(
-        &server,
-        json!({"type":"auth","token":tampered}),
-        "auth_failed",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","token":tampered}), "auth_failed").await;
 
-    let foreign = TokenSigner::from_secret("some other secret")
-        .issue("alice", hour, SystemTime::now())
-        .token;
-    refused(
-        &server,
-        json!({"type":"auth","token":foreign}),
-        "auth_failed",
-    )
-    .await;
-    refused(
-        &server,
-        json!({"type":"auth","token":"never-issued-token-123"}),
-        "auth_failed",
-    )
-    .await;
+    let foreign = TokenSigner::from_secret("some other secret").issue("alice", hour, SystemTime::now()).token;
+    refused(&server, json!({"type":"auth","token":foreign}), "auth_failed").await;
+    refused(&server, json!({"type":"auth","token":"never-issued-token-123"}), "auth_failed").await;
     refused(&server, json!({"type":"auth","token":""}), "auth_failed").await;
 }
 
@@ -169,47 +102,23 @@ async fn expired_tampered_and_foreign_tokens_are_refused_and_the_socket_closed()
 async fn a_token_for_alice_never_logs_in_as_bob() {
     let server = TestServer::start().await;
     let alice_token = server.token("alice").await;
-    refused(
-        &server,
-        json!({"type":"auth","token":alice_token,"nick":"bob"}),
-        "bad_arguments",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","token":alice_token,"nick":"bob"}), "bad_arguments").await;
     let mut c = Client::connect(&server).await;
     c.send(json!({"type":"auth","token":alice_token})).await;
     assert_eq!(c.expect("welcome").await["nick"], "alice");
     c.cmd("/nick bob").await;
-    assert_eq!(
-        c.expect("nick_changed").await["new"],
-        "bob",
-        "a token user may pick another free nick"
-    );
+    assert_eq!(c.expect("nick_changed").await["new"], "bob", "a token user may pick another free nick");
     // A payload re-signed for bob without the secret does not verify.
     let forged = alice_token.replacen("ct1.", "ct1.x", 1);
-    refused(
-        &server,
-        json!({"type":"auth","token":forged}),
-        "auth_failed",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","token":forged}), "auth_failed").await;
 }
 
 #[tokio::test]
 async fn a_token_users_nick_is_theirs_and_no_guest_can_take_it() {
     let server = TestServer::start().await;
     server.token("alice").await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"alice"}),
-        "nick_reserved",
-    )
-    .await;
-    refused(
-        &server,
-        json!({"type":"auth","nick":"ALICE"}),
-        "nick_reserved",
-    )
-    .await;
+    refused(&server, json!({"type":"auth","nick":"alice"}), "nick_reserved").await;
+    refused(&server, json!({"type":"auth","nick":"ALICE"}), "nick_reserved").await;
     let mut guest = server.guest("mallory").await;
     guest.cmd("/nick Alice").await;
     guest.expect_error("nick_reserved").await;
@@ -247,25 +156,16 @@ async fn legacy_routes_issue_bind_and_resolve_tokens() {
     let (status, generated) = get(format!("/gettoken/alice/nil/{SECRET}")).await;
     assert_eq!(status, 200);
     assert!(generated.starts_with("ct1."));
-    assert_eq!(
-        get(format!("/getuser/{generated}")).await,
-        (200, "alice".into())
-    );
+    assert_eq!(get(format!("/getuser/{generated}")).await, (200, "alice".into()));
 
     let chosen = "app-chosen-token-0123456789";
-    assert_eq!(
-        get(format!("/gettoken/bob/{chosen}/{SECRET}")).await,
-        (200, chosen.into())
-    );
+    assert_eq!(get(format!("/gettoken/bob/{chosen}/{SECRET}")).await, (200, chosen.into()));
     assert_eq!(get(format!("/getuser/{chosen}")).await, (200, "bob".into()));
     let mut c = Client::connect(&server).await;
     c.send(json!({"type":"auth","token":chosen})).await;
     assert_eq!(c.expect("welcome").await["nick"], "bob");
 
-    assert_eq!(
-        get(format!("/gettoken/carol/nil/wrong-secret")).await,
-        (403, "Error: Access Denied".into())
-    );
+    assert_eq!(get(format!("/gettoken/carol/nil/wrong-secret")).await, (403, "Error: Access Denied".into()));
     assert_eq!(
         get(format!("/gettoken/carol/{chosen}/wrong-secret")).await,
         (403, "Error: Access Denied".into())
@@ -275,14 +175,8 @@ async fn legacy_routes_issue_bind_and_resolve_tokens() {
         (200, "bob".into()),
         "a refused call changed nothing"
     );
-    assert_eq!(
-        get("/getuser/unknown-token-0123456789".into()).await,
-        (404, "Not Found".into())
-    );
-    assert_eq!(
-        get("/getuser/ct1.abc.def".into()).await,
-        (404, "Not Found".into())
-    );
+    assert_eq!(get("/getuser/unknown-token-0123456789".into()).await, (404, "Not Found".into()));
+    assert_eq!(get("/getuser/ct1.abc.def".into()).await, (404, "Not Found".into()));
     let (status, _) = get(format!("/gettoken/bad%20nick/nil/{SECRET}")).await;
     assert_eq!(status, 400);
     let (status, _) = get(format!("/gettoken/dave/short/{SECRET}")).await;

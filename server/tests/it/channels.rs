@@ -66,15 +66,10 @@ async fn private_messages_reach_only_their_two_parties() {
     alice.join("#c").await;
     carol.join("#c").await;
 
-    alice
-        .send(json!({"type":"message","target":"bob","text":"psst"}))
-        .await;
+    alice.send(json!({"type":"message","target":"bob","text":"psst"})).await;
     let got = bob.expect("message").await;
     assert_eq!(got["from"], "alice");
-    assert_eq!(
-        got["target"], "Bob",
-        "a PM's target is the recipient's nick as they spell it"
-    );
+    assert_eq!(got["target"], "Bob", "a PM's target is the recipient's nick as they spell it");
     let echo = alice.expect("message").await;
     assert_eq!(echo["id"], got["id"]);
     carol.assert_no("message").await;
@@ -92,9 +87,7 @@ async fn me_sends_an_action_to_the_conversation_in_context() {
     let mut bob = server.guest("bob").await;
     alice.join("#c").await;
     bob.join("#c").await;
-    alice
-        .send(json!({"type":"command","line":"/me waves","target":"#c"}))
-        .await;
+    alice.send(json!({"type":"command","line":"/me waves","target":"#c"})).await;
     let got = bob.expect("message").await;
     assert_eq!(got["action"], true);
     assert_eq!(got["text"], "waves");
@@ -136,10 +129,7 @@ async fn nick_changes_are_seen_by_channel_members_and_collisions_are_refused() {
     bob.join("#c").await;
     bob.cmd("/nick robert").await;
     let changed = alice.expect("nick_changed").await;
-    assert_eq!(
-        (changed["old"].as_str(), changed["new"].as_str()),
-        (Some("bob"), Some("robert"))
-    );
+    assert_eq!((changed["old"].as_str(), changed["new"].as_str()), (Some("bob"), Some("robert")));
     assert_eq!(bob.expect("nick_changed").await["new"], "robert");
 
     bob.cmd("/nick ALICE").await;
@@ -168,6 +158,7 @@ async fn the_topic_is_for_ops_under_plus_t_and_for_members_without_it() {
     bob.expect_error("not_op").await;
 
     alice.cmd("/topic #c Rust and friends").await;
+    alice.expect("topic").await;
     let topic = bob.expect("topic").await;
     assert_eq!(topic["topic"], "Rust and friends");
     assert_eq!(topic["set_by"], "alice");
@@ -177,9 +168,9 @@ async fn the_topic_is_for_ops_under_plus_t_and_for_members_without_it() {
 
     alice.cmd("/mode #c -t").await;
     assert_eq!(bob.expect("mode_changed").await["modes"], "-t");
-    bob.send(json!({"type":"command","line":"/topic now mine","target":"#c"}))
-        .await;
+    bob.send(json!({"type":"command","line":"/topic now mine","target":"#c"})).await;
     assert_eq!(alice.expect("topic").await["topic"], "now mine");
+    bob.expect("topic").await;
 
     alice.cmd("/topic #c -").await;
     let cleared = bob.expect("topic").await;
@@ -231,14 +222,8 @@ async fn banned_users_can_neither_speak_nor_join_until_unbanned() {
     alice.cmd("/ban #c bob").await;
     let banned = bob.expect("banned").await;
     let mask = banned["mask"].as_str().unwrap().to_owned();
-    assert!(
-        mask.starts_with("*!*@") && mask.ends_with(".cloak"),
-        "{mask}"
-    );
-    assert!(
-        !mask.contains("127.0.0.1"),
-        "a ban never shows the real address"
-    );
+    assert!(mask.starts_with("*!*@") && mask.ends_with(".cloak"), "{mask}");
+    assert!(!mask.contains("127.0.0.1"), "a ban never shows the real address");
     bob.say("#c", "can I talk?").await;
     bob.expect_error("banned").await;
     alice.assert_no("message").await;
@@ -291,11 +276,7 @@ async fn op_deop_voice_and_devoice_change_roles_and_powers() {
     alice.cmd("/op #c bob").await;
     let mode = carol.expect("mode_changed").await;
     assert_eq!(
-        (
-            mode["modes"].as_str(),
-            mode["args"][0].as_str(),
-            mode["by"].as_str()
-        ),
+        (mode["modes"].as_str(), mode["args"][0].as_str(), mode["by"].as_str()),
         (Some("+o"), Some("bob"), Some("alice"))
     );
     bob.cmd("/names #c").await;
@@ -331,6 +312,7 @@ async fn a_moderated_channel_needs_voice_to_speak() {
     bob.expect_error("cannot_send").await;
     alice.say("#c", "ops may speak").await;
     bob.expect("message").await;
+    alice.expect("message").await;
     alice.cmd("/voice #c bob").await;
     bob.expect("mode_changed").await;
     bob.say("#c", "now I can").await;
@@ -349,10 +331,7 @@ async fn invite_only_channels_admit_the_invited() {
     bob.expect_error("invite_only").await;
     alice.cmd("/invite bob #club").await;
     let invited = bob.expect("invited").await;
-    assert_eq!(
-        (invited["channel"].as_str(), invited["by"].as_str()),
-        (Some("#club"), Some("alice"))
-    );
+    assert_eq!((invited["channel"].as_str(), invited["by"].as_str()), (Some("#club"), Some("alice")));
     bob.join("#club").await;
     // The invite is used up: after leaving, bob needs a new one.
     bob.cmd("/part #club").await;
@@ -402,11 +381,7 @@ async fn a_bad_mode_change_is_refused_whole() {
     alice.cmd("/mode #c +l many").await;
     alice.expect_error("bad_arguments").await;
     alice.cmd("/mode #c").await;
-    assert_eq!(
-        alice.expect("members").await["modes"],
-        "+t",
-        "nothing changed"
-    );
+    assert_eq!(alice.expect("members").await["modes"], "+t", "nothing changed");
 }
 
 #[tokio::test]
@@ -418,15 +393,9 @@ async fn away_is_seen_by_channel_members_and_in_whois() {
     bob.join("#c").await;
     bob.cmd("/away lunch").await;
     let away = alice.expect("away").await;
-    assert_eq!(
-        (away["nick"].as_str(), away["message"].as_str()),
-        (Some("bob"), Some("lunch"))
-    );
+    assert_eq!((away["nick"].as_str(), away["message"].as_str()), (Some("bob"), Some("lunch")));
     alice.cmd("/names #c").await;
-    assert_eq!(
-        member(&alice.expect("members").await, "bob").unwrap()["away"],
-        true
-    );
+    assert_eq!(member(&alice.expect("members").await, "bob").unwrap()["away"], true);
     alice.cmd("/whois bob").await;
     assert_eq!(alice.expect("whois").await["away"], "lunch");
     bob.cmd("/away").await;
@@ -451,17 +420,10 @@ async fn whois_shows_ops_the_real_host_and_others_a_cloak() {
     carol.cmd("/whois bob").await;
     let seen_by_member = carol.expect("whois").await;
     let cloak = seen_by_member["host"].as_str().unwrap();
-    assert!(
-        cloak.ends_with(".cloak") && !cloak.contains("127"),
-        "{cloak}"
-    );
+    assert!(cloak.ends_with(".cloak") && !cloak.contains("127"), "{cloak}");
 
     bob.cmd("/whois bob").await;
-    assert_eq!(
-        bob.expect("whois").await["host"],
-        "127.0.0.1",
-        "you see your own address"
-    );
+    assert_eq!(bob.expect("whois").await["host"], "127.0.0.1", "you see your own address");
     bob.cmd("/whois nobody").await;
     bob.expect_error("no_such_nick").await;
 }
@@ -483,10 +445,7 @@ async fn list_and_names_describe_channels() {
     );
     alice.cmd("/names #small").await;
     let names = alice.expect("members").await;
-    assert_eq!(
-        names["members"],
-        json!([{"nick":"bob","op":true,"voice":false,"away":false}])
-    );
+    assert_eq!(names["members"], json!([{"nick":"bob","op":true,"voice":false,"away":false}]));
     alice.cmd("/names #none").await;
     alice.expect_error("no_such_channel").await;
 }
@@ -502,10 +461,7 @@ async fn quitting_tells_channel_members_and_closes_normally() {
     let close = bob.expect_close().await.expect("a close frame");
     assert_eq!(u16::from(close.code), 1000);
     let quit = alice.expect("quit").await;
-    assert_eq!(
-        (quit["nick"].as_str(), quit["reason"].as_str()),
-        (Some("bob"), Some("off to bed"))
-    );
+    assert_eq!((quit["nick"].as_str(), quit["reason"].as_str()), (Some("bob"), Some("off to bed")));
     // The nick is free again.
     server.guest("bob").await;
 }
@@ -516,19 +472,14 @@ async fn names_and_channels_are_validated_and_case_insensitive() {
     let mut alice = server.guest("alice").await;
     let mut bob = server.guest("bob").await;
     for bad in ["#", "#a,b", "#bidi\u{202e}x", "#ctl\u{7}"] {
-        alice
-            .send(json!({"type":"command","line":format!("/join {bad}")}))
-            .await;
+        alice.send(json!({"type":"command","line":format!("/join {bad}")})).await;
         alice.expect_error("invalid_channel").await;
     }
     alice.cmd("/join nochan").await;
     alice.expect_error("invalid_channel").await;
     alice.join("#Rust").await;
     let members = bob.join("#rust").await;
-    assert_eq!(
-        members["channel"], "#Rust",
-        "one channel, spelled as created"
-    );
+    assert_eq!(members["channel"], "#Rust", "one channel, spelled as created");
     alice.cmd("/join #RUST").await;
     alice.expect_error("already_on_channel").await;
 }

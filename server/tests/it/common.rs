@@ -93,11 +93,7 @@ impl TestServer {
         let handle = tokio::spawn(serve_state(state, listener, async {
             let _ = stopped.await;
         }));
-        Self {
-            addr,
-            stop: Some(stop),
-            handle: Some(handle),
-        }
+        Self { addr, stop: Some(stop), handle: Some(handle) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -114,10 +110,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         let handle = self.handle.take().expect("stopped once");
-        tokio::time::timeout(WAIT, handle)
-            .await
-            .expect("server stops in time")
-            .expect("server task")
+        tokio::time::timeout(WAIT, handle).await.expect("server stops in time").expect("server task")
     }
 
     /// A connected, authenticated guest.
@@ -140,10 +133,7 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 
     /// A connected user logged in with a token.
@@ -174,51 +164,35 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &TestServer) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
-            .await
-            .expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("websocket connects");
         Self::from_socket(ws)
     }
 
     pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self {
-            ws,
-            nick: String::new(),
-            next_ping: 0,
-        }
+        Self { ws, nick: String::new(), next_ping: 0 }
     }
 
     /// Connects with an `Origin` header; returns the HTTP status of the upgrade.
     pub async fn upgrade_status(server: &TestServer, origin: Option<&str>) -> u16 {
         let mut request = server.ws_url().into_client_request().unwrap();
         if let Some(origin) = origin {
-            request
-                .headers_mut()
-                .insert("Origin", origin.parse().unwrap());
+            request.headers_mut().insert("Origin", origin.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((_, response)) => response.status().as_u16(),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                response.status().as_u16()
-            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
             Err(e) => panic!("unexpected upgrade failure: {e}"),
         }
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.ws
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .expect("send");
+        self.ws.send(Message::Text(frame.to_string().into())).await.expect("send");
     }
 
     /// Sends without failing the test when the server has already closed the connection.
     pub async fn try_say(&mut self, target: &str, text: &str) -> bool {
         let frame = json!({"type":"message","target":target,"text":text});
-        self.ws
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .is_ok()
+        self.ws.send(Message::Text(frame.to_string().into())).await.is_ok()
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -230,8 +204,7 @@ impl Client {
     }
 
     pub async fn say(&mut self, target: &str, text: &str) {
-        self.send(json!({"type":"message","target":target,"text":text}))
-            .await;
+        self.send(json!({"type":"message","target":target,"text":text})).await;
     }
 
     /// The next server event; panics on a close or a timeout.
@@ -243,9 +216,7 @@ impl Client {
                 .unwrap_or_else(|| panic!("{}: connection ended", self.nick))
                 .unwrap_or_else(|e| panic!("{}: read failed: {e}", self.nick));
             match message {
-                Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("server sends JSON")
-                }
+                Message::Text(text) => return serde_json::from_str(&text).expect("server sends JSON"),
                 Message::Close(frame) => panic!("{}: closed unexpectedly: {frame:?}", self.nick),
                 _ => continue,
             }
@@ -289,19 +260,13 @@ impl Client {
     /// Asserts that nothing of type `kind` is queued for this client.
     pub async fn assert_no(&mut self, kind: &str) {
         let events = self.drain().await;
-        assert!(
-            !events.iter().any(|e| e["type"] == kind),
-            "{}: unexpected {kind}: {events:?}",
-            self.nick
-        );
+        assert!(!events.iter().any(|e| e["type"] == kind), "{}: unexpected {kind}: {events:?}", self.nick);
     }
 
     /// Reads until the server closes the connection; returns the close frame, skipping events.
     pub async fn expect_close(&mut self) -> Option<CloseFrame> {
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close within the wait");
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within the wait");
             match next {
                 Some(Ok(Message::Close(frame))) => return frame,
                 Some(Ok(_)) => continue,
@@ -314,9 +279,7 @@ impl Client {
     pub async fn events_until_close(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
         let mut events = Vec::new();
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close within the wait");
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within the wait");
             match next {
                 Some(Ok(Message::Text(text))) => events.push(serde_json::from_str(&text).unwrap()),
                 Some(Ok(Message::Close(frame))) => return (events, frame),
@@ -335,8 +298,5 @@ impl Client {
 
 /// A member entry of a `members` event, by nick.
 pub fn member<'a>(members: &'a Value, nick: &str) -> Option<&'a Value> {
-    members["members"]
-        .as_array()?
-        .iter()
-        .find(|m| m["nick"] == nick)
+    members["members"].as_array()?.iter().find(|m| m["nick"] == nick)
 }

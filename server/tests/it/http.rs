@@ -15,45 +15,22 @@ async fn post_token(server: &TestServer, auth: Option<&str>, body: &str) -> (u16
         req = req.header("authorization", auth);
     }
     let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
 async fn the_token_api_answers_a_token_and_its_expiry() {
     let server = TestServer::start().await;
-    let (status, body) = post_token(
-        &server,
-        Some(&format!("Bearer {SECRET}")),
-        r#"{"user":"alice"}"#,
-    )
-    .await;
+    let (status, body) = post_token(&server, Some(&format!("Bearer {SECRET}")), r#"{"user":"alice"}"#).await;
     assert_eq!(status, 200);
     assert!(body["token"].as_str().unwrap().starts_with("ct1."));
     let expires = humantime::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
-    let left = expires
-        .duration_since(std::time::SystemTime::now())
-        .unwrap();
-    assert!(
-        left.as_secs() > 23 * 3600 && left.as_secs() <= 24 * 3600,
-        "{left:?}"
-    );
-    let (_, short) = post_token(
-        &server,
-        Some(&format!("Bearer {SECRET}")),
-        r#"{"user":"alice","ttl_secs":60}"#,
-    )
-    .await;
+    let left = expires.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(left.as_secs() > 23 * 3600 && left.as_secs() <= 24 * 3600, "{left:?}");
+    let (_, short) =
+        post_token(&server, Some(&format!("Bearer {SECRET}")), r#"{"user":"alice","ttl_secs":60}"#).await;
     let expires = humantime::parse_rfc3339(short["expires_at"].as_str().unwrap()).unwrap();
-    assert!(
-        expires
-            .duration_since(std::time::SystemTime::now())
-            .unwrap()
-            .as_secs()
-            <= 60
-    );
+    assert!(expires.duration_since(std::time::SystemTime::now()).unwrap().as_secs() <= 60);
 }
 
 #[tokio::test]
@@ -62,42 +39,18 @@ async fn the_token_api_refuses_bad_requests_with_stable_codes() {
     let good = format!("Bearer {SECRET}");
     let cases: &[(Option<&str>, &str, u16, &str)] = &[
         (None, r#"{"user":"alice"}"#, 401, "access_denied"),
-        (
-            Some("Bearer wrong"),
-            r#"{"user":"alice"}"#,
-            401,
-            "access_denied",
-        ),
-        (
-            Some(&format!("Basic {SECRET}")),
-            r#"{"user":"alice"}"#,
-            401,
-            "access_denied",
-        ),
-        (
-            Some(&format!("Bearer {SECRET}x")),
-            r#"{"user":"alice"}"#,
-            401,
-            "access_denied",
-        ),
+        (Some("Bearer wrong"), r#"{"user":"alice"}"#, 401, "access_denied"),
+        (Some(&format!("Basic {SECRET}")), r#"{"user":"alice"}"#, 401, "access_denied"),
+        (Some(&format!("Bearer {SECRET}x")), r#"{"user":"alice"}"#, 401, "access_denied"),
         (Some(&good), "not json", 400, "bad_arguments"),
         (Some(&good), r#"{"name":"alice"}"#, 400, "bad_arguments"),
-        (
-            Some(&good),
-            r#"{"user":"alice","ttl_secs":0}"#,
-            400,
-            "bad_arguments",
-        ),
+        (Some(&good), r#"{"user":"alice","ttl_secs":0}"#, 400, "bad_arguments"),
         (Some(&good), r#"{"user":"has space"}"#, 400, "invalid_nick"),
         (Some(&good), r#"{"user":"potato"}"#, 400, "nick_reserved"),
     ];
     for (auth, body, status, code) in cases {
         let (got_status, got) = post_token(&server, *auth, body).await;
-        assert_eq!(
-            (got_status, got["code"].as_str()),
-            (*status, Some(*code)),
-            "{auth:?} {body}"
-        );
+        assert_eq!((got_status, got["code"].as_str()), (*status, Some(*code)), "{auth:?} {body}");
         assert_eq!(got["type"], "error");
     }
     // None of the refused requests reserved a nick.
@@ -108,13 +61,8 @@ async fn the_token_api_refuses_bad_requests_with_stable_codes() {
 async fn without_a_shared_secret_the_token_endpoints_are_disabled() {
     let server = TestServer::start_with(|c| c.shared_secret = None).await;
     let (status, body) = post_token(&server, Some("Bearer anything"), r#"{"user":"alice"}"#).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (503, Some("tokens_disabled"))
-    );
-    let res = reqwest::get(server.url("/gettoken/alice/nil/anything"))
-        .await
-        .unwrap();
+    assert_eq!((status, body["code"].as_str()), (503, Some("tokens_disabled")));
+    let res = reqwest::get(server.url("/gettoken/alice/nil/anything")).await.unwrap();
     assert_eq!(res.status(), 503);
     server.guest("alice").await;
 }
@@ -128,20 +76,11 @@ async fn secret_bearing_endpoints_send_no_cors_headers_and_browser_facing_ones_d
             .request(reqwest::Method::OPTIONS, server.url("/api/token"))
             .header(ORIGIN, origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization,content-type",
-            )
+            .header("access-control-request-headers", "authorization,content-type")
             .send()
             .await
             .unwrap();
-        assert!(
-            preflight
-                .headers()
-                .get(ACCESS_CONTROL_ALLOW_ORIGIN)
-                .is_none(),
-            "{origin}"
-        );
+        assert!(preflight.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
         let post = http
             .post(server.url("/api/token"))
             .header(ORIGIN, origin)
@@ -150,62 +89,30 @@ async fn secret_bearing_endpoints_send_no_cors_headers_and_browser_facing_ones_d
             .send()
             .await
             .unwrap();
-        assert!(
-            post.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(),
-            "{origin}"
-        );
+        assert!(post.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
         let legacy = http
             .get(server.url(&format!("/gettoken/alice/nil/{SECRET}")))
             .header(ORIGIN, origin)
             .send()
             .await
             .unwrap();
-        assert!(
-            legacy.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(),
-            "{origin}"
-        );
+        assert!(legacy.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
     }
-    let allowed = http
-        .get(server.url("/healthz"))
-        .header(ORIGIN, ALLOWED_ORIGIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        allowed.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
-        ALLOWED_ORIGIN
-    );
-    let evil = http
-        .get(server.url("/healthz"))
-        .header(ORIGIN, "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let allowed = http.get(server.url("/healthz")).header(ORIGIN, ALLOWED_ORIGIN).send().await.unwrap();
+    assert_eq!(allowed.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(), ALLOWED_ORIGIN);
+    let evil = http.get(server.url("/healthz")).header(ORIGIN, "https://evil.example").send().await.unwrap();
     assert!(evil.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }
 
 #[tokio::test]
 async fn the_websocket_upgrade_checks_origin() {
     let server = TestServer::start().await;
-    assert_eq!(
-        Client::upgrade_status(&server, Some("https://evil.example")).await,
-        403
-    );
+    assert_eq!(Client::upgrade_status(&server, Some("https://evil.example")).await, 403);
     assert_eq!(Client::upgrade_status(&server, Some("null")).await, 403);
-    assert_eq!(
-        Client::upgrade_status(&server, Some(ALLOWED_ORIGIN)).await,
-        101
-    );
+    assert_eq!(Client::upgrade_status(&server, Some(ALLOWED_ORIGIN)).await, 101);
     let same_origin = format!("http://{}", server.addr);
-    assert_eq!(
-        Client::upgrade_status(&server, Some(&same_origin)).await,
-        101
-    );
-    assert_eq!(
-        Client::upgrade_status(&server, None).await,
-        101,
-        "non-browser clients send no Origin"
-    );
+    assert_eq!(Client::upgrade_status(&server, Some(&same_origin)).await, 101);
+    assert_eq!(Client::upgrade_status(&server, None).await, 101, "non-browser clients send no Origin");
 }
 
 #[tokio::test]
@@ -223,10 +130,7 @@ async fn the_ui_page_is_served_and_contains_no_secret() {
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("<title>Chattr</title>"), "{html}");
-    assert!(
-        html.contains("/pkg/chattr.js"),
-        "the hydration script is referenced"
-    );
+    assert!(html.contains("/pkg/chattr.js"), "the hydration script is referenced");
     assert!(!html.contains(SECRET));
 }
 
@@ -235,27 +139,17 @@ async fn logs_never_contain_secrets_or_tokens() {
     let server = TestServer::start().await;
     let token = server.token("alice").await;
     let legacy = "legacy-token-that-must-not-be-logged";
-    reqwest::get(server.url(&format!("/gettoken/bob/{legacy}/{SECRET}")))
-        .await
-        .unwrap();
-    reqwest::get(server.url(&format!("/getuser/{legacy}")))
-        .await
-        .unwrap();
-    reqwest::get(server.url("/gettoken/bob/nil/a-wrong-secret-value"))
-        .await
-        .unwrap();
+    reqwest::get(server.url(&format!("/gettoken/bob/{legacy}/{SECRET}"))).await.unwrap();
+    reqwest::get(server.url(&format!("/getuser/{legacy}"))).await.unwrap();
+    reqwest::get(server.url("/gettoken/bob/nil/a-wrong-secret-value")).await.unwrap();
     let mut c = Client::connect(&server).await;
     c.send(json!({"type":"auth","token":token})).await;
     c.expect("welcome").await;
     let mut bad = Client::connect(&server).await;
-    bad.send(json!({"type":"auth","token":format!("{token}x")}))
-        .await;
+    bad.send(json!({"type":"auth","token":format!("{token}x")})).await;
     bad.expect_close().await;
     let logs = captured_logs();
-    assert!(
-        logs.contains("/gettoken/{user}/{token}/{secret}"),
-        "requests are logged by route: {logs}"
-    );
+    assert!(logs.contains("/gettoken/{user}/{token}/{secret}"), "requests are logged by route: {logs}");
     for needle in [SECRET, token.as_str(), legacy, "a-wrong-secret-value"] {
         assert!(!logs.contains(needle), "the logs contain {needle}");
     }

@@ -45,10 +45,7 @@ async fn a_burst_is_allowed_then_excess_is_refused_and_sustained_flooding_discon
         alice.say("#c", &format!("burst {i}")).await;
     }
     for i in 0..4 {
-        assert_eq!(
-            watcher.expect("message").await["text"],
-            format!("burst {i}")
-        );
+        assert_eq!(watcher.expect("message").await["text"], format!("burst {i}"));
     }
     alice.say("#c", "one too many").await;
     alice.expect_error("rate_limited").await;
@@ -60,10 +57,7 @@ async fn a_burst_is_allowed_then_excess_is_refused_and_sustained_flooding_discon
     }
     let (events, close) = alice.events_until_close().await;
     assert!(events.iter().any(|e| e["code"] == "flood"), "{events:?}");
-    assert_eq!(
-        close.map(|c| c.reason.to_string()).as_deref(),
-        Some("flood")
-    );
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("flood"));
     let quit = watcher.expect("quit").await;
     assert_eq!(quit["reason"], "flooding");
     // Nothing past the burst reached the channel.
@@ -97,10 +91,7 @@ async fn a_client_that_does_not_read_is_dropped_and_others_get_every_message() {
         }
         assert_eq!(event["type"], "message");
         let got = reader.expect("message").await;
-        assert_eq!(
-            got["id"], event["id"],
-            "the reader gets every message in order"
-        );
+        assert_eq!(got["id"], event["id"], "the reader gets every message in order");
     };
     assert_eq!(dropped["nick"], "sleeper");
     assert_eq!(dropped["reason"], "connection too slow");
@@ -115,10 +106,7 @@ async fn a_connection_that_never_authenticates_times_out() {
     let mut c = Client::connect(&server).await;
     let (events, close) = c.events_until_close().await;
     assert_eq!(events[0]["code"], "timeout");
-    assert_eq!(
-        close.map(|c| c.reason.to_string()).as_deref(),
-        Some("timeout")
-    );
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("timeout"));
 }
 
 #[tokio::test]
@@ -160,10 +148,7 @@ async fn a_client_that_sends_nothing_is_dropped_after_the_idle_timeout() {
     assert_eq!(quit["reason"], "idle timeout");
     let (events, close) = idler.events_until_close().await;
     assert!(events.iter().any(|e| e["code"] == "timeout"));
-    assert_eq!(
-        close.map(|c| c.reason.to_string()).as_deref(),
-        Some("timeout")
-    );
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("timeout"));
 }
 
 #[tokio::test]
@@ -199,8 +184,7 @@ async fn garbage_input_gets_errors_and_never_breaks_the_server() {
         let event = c.expect("error").await;
         assert!(event["code"].is_string(), "{g}: {event}");
     }
-    c.send_raw(Message::Binary(vec![0, 159, 146, 150].into()))
-        .await;
+    c.send_raw(Message::Binary(vec![0, 159, 146, 150].into())).await;
     c.expect_error("invalid_frame").await;
     // Still connected and served.
     c.join("#still-here").await;

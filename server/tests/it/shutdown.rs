@@ -52,11 +52,7 @@ impl Process {
         while let Ok(Ok(Some(line))) = tokio::time::timeout(WAIT, lines.next_line()).await {
             if line.contains("listening") {
                 if let Some(addr) = line.split("addr=").nth(1) {
-                    let addr = addr
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
+                    let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
                     // Keep draining the log so the process never blocks on a full pipe.
                     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
                     return Ok(Self { child, addr });
@@ -64,14 +60,8 @@ impl Process {
             }
             seen.push(line);
         }
-        let status = tokio::time::timeout(WAIT, child.wait())
-            .await
-            .expect("exits")
-            .expect("wait");
-        Err(format!(
-            "chattrd exited ({status}) before listening: {}",
-            seen.join("\n")
-        ))
+        let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits").expect("wait");
+        Err(format!("chattrd exited ({status}) before listening: {}", seen.join("\n")))
     }
 
     fn url(&self, path: &str) -> String {
@@ -80,11 +70,7 @@ impl Process {
 
     async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("chattrd exits after SIGTERM")
@@ -93,9 +79,7 @@ impl Process {
 }
 
 async fn connect(addr: &str, nick: &str) -> Client {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .expect("connects");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connects");
     let mut c = Client::from_socket(ws);
     c.send(json!({"type":"auth","nick":nick})).await;
     c.expect("welcome").await;
@@ -107,20 +91,12 @@ async fn sigterm_drains_clients_exits_zero_and_the_data_dir_reopens() {
     let dir = tempdir();
     let mut first = Process::start(&dir).await.expect("first start");
     let chosen = "survives-a-restart-0123456789";
-    let res = reqwest::get(first.url(&format!("/gettoken/alice/{chosen}/{SECRET}")))
-        .await
-        .unwrap();
+    let res = reqwest::get(first.url(&format!("/gettoken/alice/{chosen}/{SECRET}"))).await.unwrap();
     assert_eq!(res.status(), 200);
 
     // A second process on the same directory fails fast with a clear message.
-    let second = Process::start(&dir)
-        .await
-        .err()
-        .expect("a second process must not start");
-    assert!(
-        second.contains("in use by another chattrd process"),
-        "{second}"
-    );
+    let second = Process::start(&dir).await.err().expect("a second process must not start");
+    assert!(second.contains("in use by another chattrd process"), "{second}");
 
     let mut clients = Vec::new();
     for i in 0..50 {
@@ -135,19 +111,13 @@ async fn sigterm_drains_clients_exits_zero_and_the_data_dir_reopens() {
 
     // An immediate restart works and still knows the stored token.
     let restarted = Process::start(&dir).await.expect("restart");
-    let user = reqwest::get(restarted.url(&format!("/getuser/{chosen}")))
-        .await
-        .unwrap();
+    let user = reqwest::get(restarted.url(&format!("/getuser/{chosen}"))).await.unwrap();
     assert_eq!(user.text().await.unwrap(), "alice");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chattr-test-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let dir = std::env::temp_dir().join(format!("chattr-test-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
