@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, unit and property tests, the black-box
-# server tests, then the Playwright suite in Debian's Chromium against a freshly built UI.
+# server tests, then the Playwright suite in Debian's Chromium against the freshly built UI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test
@@ -11,16 +11,18 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "format"
 cargo fmt --all -- --check
 
-step "build the UI and server (cargo leptos)"
-cargo leptos build
-
-step "clippy"
-cargo clippy -p app --all-targets -- -D warnings
+step "clippy (server, shared crate, and the wasm build)"
 cargo clippy -p server --all-targets -- -D warnings
+cargo clippy -p app --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "unit, property and black-box tests"
 cargo test -p app
+# Also builds the chattrd binary the end-to-end suite runs.
 cargo test -p server
+
+step "build the UI (wasm, css, assets into target/site)"
+cargo leptos build --frontend-only
 
 step "end-to-end tests (Playwright, Debian's Chromium)"
 (cd end2end && CHATTR_BIN="$target/debug/chattrd" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)

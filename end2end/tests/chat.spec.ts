@@ -36,6 +36,7 @@ test("two people chat in a channel through the page", async ({ browser }) => {
 
   await send(bob, "hi alice");
   await expect(alice.locator(".line.message").last()).toContainText("hi alice");
+  await alice.screenshot({ path: "../docs/screenshots/chat.png" });
 });
 
 test("markup in a message is shown as text and runs nothing", async ({ browser }) => {

@@ -20,6 +20,14 @@ pub struct Config {
     #[arg(long, env = "CHATTR_DB", default_value = "surrealkv://./data")]
     pub db: String,
 
+    /// Root user for a SurrealDB server (`ws://`); embedded stores need none.
+    #[arg(long, env = "CHATTR_DB_USER", requires = "db_pass")]
+    pub db_user: Option<String>,
+
+    /// Password of `CHATTR_DB_USER`.
+    #[arg(long, env = "CHATTR_DB_PASS", hide_env_values = true, requires = "db_user")]
+    pub db_pass: Option<String>,
+
     /// Shared secret that app servers use to ask for login tokens. Without one, the token
     /// endpoints answer 503 and only guests can log in.
     #[arg(long, env = "CHATTR_SHARED_SECRET", hide_env_values = true)]

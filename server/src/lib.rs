@@ -3,8 +3,6 @@
 //! [`start`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
-#![recursion_limit = "256"]
-
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -77,7 +75,8 @@ pub enum ServeError {
 impl AppState {
     /// Opens the store and builds the chat core.
     pub async fn new(config: Config) -> Result<Self, ServeError> {
-        let store = Store::open(&config.db).await?;
+        let root = config.db_user.clone().zip(config.db_pass.clone());
+        let store = Store::open_as(&config.db, root).await?;
         let cloaker = Cloaker::new(store.server_key().await?);
         let secret = config.shared_secret.clone().filter(|s| !s.is_empty());
         let signer = secret.as_deref().map(TokenSigner::from_secret);

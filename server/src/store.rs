@@ -66,6 +66,11 @@ fn token_id(token: &str) -> String {
 impl Store {
     /// Connects, selects the `chattr` namespace and database, and defines the schema.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_as(url, None).await
+    }
+
+    /// [`Store::open`], signing in as a root user first (for a SurrealDB server).
+    pub async fn open_as(url: &str, root: Option<(String, String)>) -> Result<Self> {
         let db = connect(url).await.map_err(|source| {
             if source.to_string().contains("already locked") {
                 StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())
@@ -73,6 +78,9 @@ impl Store {
                 StoreError::Open { url: url.to_owned(), source }
             }
         })?;
+        if let Some((username, password)) = root {
+            db.signin(surrealdb::opt::auth::Root { username, password }).await?;
+        }
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.check()?;
         Ok(Self { db })

@@ -68,6 +68,8 @@ pub fn App() -> impl IntoView {
     view! {
         <div class="chattr">
             <StatusLine/>
+            // Each component's view is type-erased (`into_any`): nesting their concrete types
+            // makes rustc's layout computation overflow its recursion limit.
             <Show when=logged_in fallback=|| view! { <Login/> }>
                 <Chat/>
             </Show>
@@ -108,6 +110,7 @@ fn Login() -> impl IntoView {
             <ServerLines/>
         </form>
     }
+    .into_any()
 }
 
 /// Opens the socket and sends `auth` (browser only; on the server this is never called).
@@ -188,6 +191,7 @@ fn Chat() -> impl IntoView {
             <Conversation/>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -209,6 +213,7 @@ fn ConversationItem(name: String, unread: u32) -> impl IntoView {
             </button>
         </li>
     }
+    .into_any()
 }
 
 #[component]
@@ -279,4 +284,5 @@ fn Conversation() -> impl IntoView {
             </ul>
         </aside>
     }
+    .into_any()
 }

@@ -165,7 +165,7 @@ async fn legacy_routes_issue_bind_and_resolve_tokens() {
     c.send(json!({"type":"auth","token":chosen})).await;
     assert_eq!(c.expect("welcome").await["nick"], "bob");
 
-    assert_eq!(get(format!("/gettoken/carol/nil/wrong-secret")).await, (403, "Error: Access Denied".into()));
+    assert_eq!(get("/gettoken/carol/nil/wrong-secret".into()).await, (403, "Error: Access Denied".into()));
     assert_eq!(
         get(format!("/gettoken/carol/{chosen}/wrong-secret")).await,
         (403, "Error: Access Denied".into())
