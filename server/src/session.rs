@@ -82,32 +82,19 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let refuse = |e: ProtocolError| {
-        let close = Close::error(e.code);
-        (payload(&ServerEvent::from(e)), close)
-    };
-    let authenticated = tokio::select! {
-        result = authenticate(&mut stream, app, ip) => result,
-        _ = app.shutdown.cancelled() => Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down")),
-    };
-    let identity = match authenticated {
-        Ok(identity) => identity,
-        Err(e) => {
-            let (frame, close) = refuse(e);
-            let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(frame))).await;
-            let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
-            return;
-        }
-    };
     let (outbox, queue) = Outbox::new(app.config.send_queue);
-    let conn = match app.hub.connect(identity, outbox.clone()) {
+    let login = async {
+        let identity = tokio::select! {
+            result = authenticate(&mut stream, app, ip) => result?,
+            _ = app.shutdown.cancelled() => {
+                return Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"))
+            }
+        };
+        app.hub.connect(identity, outbox.clone())
+    };
+    let conn = match login.await {
         Ok(conn) => conn,
-        Err(e) => {
-            let (frame, close) = refuse(e);
-            let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(frame))).await;
-            let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
-            return;
-        }
+        Err(e) => return refuse(&mut sink, e).await,
     };
     let writer = tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval));
     let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox).await;
@@ -119,6 +106,13 @@ where
     };
     app.hub.disconnect(conn, quit_reason);
     let _ = writer.await;
+}
+
+/// Answers a failed login with its error, then closes the socket (code 1008, reason = the code).
+async fn refuse<W: Sink<Message> + Unpin>(sink: &mut W, error: ProtocolError) {
+    let close = Close::error(error.code);
+    let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&error.into())))).await;
+    let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
 }
 
 /// The quit message others see for a close the user did not ask for.

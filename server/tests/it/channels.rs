@@ -83,10 +83,7 @@ async fn private_messages_reach_only_their_two_parties() {
 #[tokio::test]
 async fn me_sends_an_action_to_the_conversation_in_context() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     alice.send(json!({"type":"command","line":"/me waves","target":"#c"})).await;
     let got = bob.expect("message").await;
     assert_eq!(got["action"], true);
@@ -98,10 +95,7 @@ async fn me_sends_an_action_to_the_conversation_in_context() {
 #[tokio::test]
 async fn parting_tells_the_channel_and_an_empty_channel_disappears() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/part #c see you").await;
     let parted = alice.expect("parted").await;
     assert_eq!(parted["nick"], "bob");
@@ -123,10 +117,7 @@ async fn parting_tells_the_channel_and_an_empty_channel_disappears() {
 #[tokio::test]
 async fn nick_changes_are_seen_by_channel_members_and_collisions_are_refused() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/nick robert").await;
     let changed = alice.expect("nick_changed").await;
     assert_eq!((changed["old"].as_str(), changed["new"].as_str()), (Some("bob"), Some("robert")));
@@ -150,10 +141,7 @@ async fn nick_changes_are_seen_by_channel_members_and_collisions_are_refused() {
 #[tokio::test]
 async fn the_topic_is_for_ops_under_plus_t_and_for_members_without_it() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/topic #c bob's topic").await;
     bob.expect_error("not_op").await;
 
@@ -187,10 +175,7 @@ async fn the_topic_is_for_ops_under_plus_t_and_for_members_without_it() {
 #[tokio::test]
 async fn only_ops_kick_and_a_kicked_user_leaves_the_channel() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/kick #c alice").await;
     bob.expect_error("not_op").await;
 
@@ -212,10 +197,7 @@ async fn only_ops_kick_and_a_kicked_user_leaves_the_channel() {
 #[tokio::test]
 async fn banned_users_can_neither_speak_nor_join_until_unbanned() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/ban #c alice").await;
     bob.expect_error("not_op").await;
 
@@ -264,12 +246,7 @@ async fn bans_take_nick_masks_with_wildcards() {
 #[tokio::test]
 async fn op_deop_voice_and_devoice_change_roles_and_powers() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    let mut carol = server.guest("carol").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
-    carol.join("#c").await;
+    let [mut alice, mut bob, mut carol] = server.in_channel("#c", ["alice", "bob", "carol"]).await;
 
     bob.cmd("/op #c bob").await;
     bob.expect_error("not_op").await;
@@ -302,10 +279,7 @@ async fn op_deop_voice_and_devoice_change_roles_and_powers() {
 #[tokio::test]
 async fn a_moderated_channel_needs_voice_to_speak() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     alice.cmd("/mode #c +m").await;
     assert_eq!(bob.expect("mode_changed").await["modes"], "+m");
     bob.say("#c", "hello?").await;
@@ -387,10 +361,7 @@ async fn a_bad_mode_change_is_refused_whole() {
 #[tokio::test]
 async fn away_is_seen_by_channel_members_and_in_whois() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/away lunch").await;
     let away = alice.expect("away").await;
     assert_eq!((away["nick"].as_str(), away["message"].as_str()), (Some("bob"), Some("lunch")));
@@ -405,12 +376,7 @@ async fn away_is_seen_by_channel_members_and_in_whois() {
 #[tokio::test]
 async fn whois_shows_ops_the_real_host_and_others_a_cloak() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    let mut carol = server.guest("carol").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
-    carol.join("#c").await;
+    let [mut alice, mut bob, mut carol] = server.in_channel("#c", ["alice", "bob", "carol"]).await;
 
     alice.cmd("/whois bob").await;
     let seen_by_op = alice.expect("whois").await;
@@ -431,10 +397,7 @@ async fn whois_shows_ops_the_real_host_and_others_a_cloak() {
 #[tokio::test]
 async fn list_and_names_describe_channels() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#big").await;
-    bob.join("#big").await;
+    let [mut alice, mut bob] = server.in_channel("#big", ["alice", "bob"]).await;
     bob.join("#small").await;
     alice.cmd("/topic #big the big one").await;
     alice.cmd("/list").await;
@@ -453,10 +416,7 @@ async fn list_and_names_describe_channels() {
 #[tokio::test]
 async fn quitting_tells_channel_members_and_closes_normally() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    let mut bob = server.guest("bob").await;
-    alice.join("#c").await;
-    bob.join("#c").await;
+    let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
     bob.cmd("/quit off to bed").await;
     let close = bob.expect_close().await.expect("a close frame");
     assert_eq!(u16::from(close.code), 1000);

@@ -123,6 +123,20 @@ impl TestServer {
         c
     }
 
+    /// Guests with these nicks, each joined to `channel` in turn (so the first is its op).
+    pub async fn in_channel<const N: usize>(&self, channel: &str, nicks: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for nick in nicks {
+            let mut c = self.guest(nick).await;
+            c.join(channel).await;
+            clients.push(c);
+        }
+        match clients.try_into() {
+            Ok(clients) => clients,
+            Err(_) => unreachable!("one client per nick"),
+        }
+    }
+
     /// A login token from the token API.
     pub async fn token(&self, user: &str) -> String {
         let res = reqwest::Client::new()
