@@ -1,6 +1,6 @@
 //! `chattrd`, Chattr's server: HTTP routes, WebSocket sessions, the chat core and the store.
 //!
-//! [`start`] opens the store and binds nothing: it serves on a listener the caller made, so
+//! [`serve`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
 pub mod auth;
