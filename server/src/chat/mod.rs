@@ -493,10 +493,13 @@ impl Hub {
                 let ch = st.channel_mut(&channel)?;
                 ch.topic =
                     (!text.is_empty()).then(|| Topic { text, set_by: set_by.clone(), set_at: now_ms() });
-                let mut event = State::topic_event(ch);
-                if let ServerEvent::Topic { set_by: by, .. } = &mut event {
-                    *by = Some(set_by);
-                }
+                // Unlike the stored state, the event names who cleared a topic.
+                let event = ServerEvent::Topic {
+                    channel: ch.name.clone(),
+                    topic: ch.topic.as_ref().map(|t| t.text.clone()),
+                    set_by: Some(set_by),
+                    set_at: ch.topic.as_ref().map(|t| t.set_at),
+                };
                 st.to_channel(st.channel(&channel)?, &event);
                 Ok(())
             }
