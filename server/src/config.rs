@@ -94,6 +94,18 @@ pub struct Config {
     #[arg(long, env = "CHATTR_MAX_CHANNELS", default_value_t = 100)]
     pub max_channels: usize,
 
+    /// Stored messages a user gets when joining a channel, before live traffic; `0` sends none.
+    #[arg(long, env = "CHATTR_HISTORY_ON_JOIN", default_value_t = 50)]
+    pub history_on_join: usize,
+
+    /// Delete stored messages older than this (e.g. `90d`); `0s` keeps them forever.
+    #[arg(long, env = "CHATTR_HISTORY_MAX_AGE", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub history_max_age: Duration,
+
+    /// Time someone on a nick registered with Potato has to identify before being renamed.
+    #[arg(long, env = "CHATTR_NICK_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub nick_grace: Duration,
+
     /// Where the built UI (wasm, js, css, assets) is served from.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -8,12 +8,15 @@ pub mod chat;
 pub mod config;
 pub mod flood;
 pub mod http;
+pub mod services;
 pub mod session;
 pub mod store;
+pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
 use axum::http::{HeaderValue, Method, Request};
@@ -34,13 +37,19 @@ use auth::token::TokenSigner;
 use auth::Cloaker;
 use chat::{Close, Hub, HubSettings};
 pub use config::Config;
+use services::Throttle;
 use store::{Store, StoreError};
+use writer::MessageWriter;
 
 /// Everything a request handler or session needs.
 pub struct Inner {
     pub config: Config,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     pub store: Store,
+    /// Stores chat messages, then delivers them.
+    pub writer: MessageWriter,
+    /// Failed password attempts, for Potato.
+    pub throttle: Throttle,
     /// The shared secret, when configured; token endpoints are disabled without it.
     pub secret: Option<String>,
     pub signer: Option<TokenSigner>,
@@ -77,6 +86,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, ServeError> {
         let root = config.db_user.clone().zip(config.db_pass.clone());
         let store = Store::open_as(&config.db, root).await?;
+        tracing::info!(db = %config.db, sync = %store::sync_mode(&config.db), "store opened");
         let cloaker = Cloaker::new(store.server_key().await?);
         let secret = config.shared_secret.clone().filter(|s| !s.is_empty());
         let signer = secret.as_deref().map(TokenSigner::from_secret);
@@ -88,6 +98,8 @@ impl AppState {
                 per_second: config.flood_rate,
             },
             max_channels: config.max_channels,
+            history_on_join: config.history_on_join,
+            nick_grace: config.nick_grace,
         };
         let hub = Hub::new(settings, cloaker);
         for user in store.token_users().await? {
@@ -95,6 +107,8 @@ impl AppState {
                 hub.reserve_nick(&user);
             }
         }
+        hub.load_registrations(store.account_names().await?, store.channels().await?);
+        let writer = MessageWriter::start(store.clone(), hub.clone());
         let leptos = LeptosOptions::builder()
             .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into()))
             .site_root(config.site_root.to_string_lossy().into_owned())
@@ -105,6 +119,8 @@ impl AppState {
             config,
             hub,
             store,
+            writer,
+            throttle: Throttle::new(services::MAX_PASSWORD_FAILURES, services::THROTTLE_WINDOW),
             secret,
             signer,
             shutdown: CancellationToken::new(),
@@ -180,6 +196,13 @@ pub async fn serve_state(
             inner.hub.close_all(Close::new(1001, "shutting_down"));
         }
     };
+    if !inner.config.history_max_age.is_zero() {
+        tokio::spawn(prune_history(
+            inner.store.clone(),
+            inner.config.history_max_age,
+            inner.shutdown.clone(),
+        ));
+    }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
     let (served, ()) = tokio::join!(served, closer);
@@ -190,4 +213,20 @@ pub async fn serve_state(
     }
     tracing::info!("chattrd stopped");
     Ok(())
+}
+
+/// Deletes messages older than `max_age` at startup and then every hour.
+async fn prune_history(store: Store, max_age: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
+        let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        if let Err(e) = store.prune_history(cutoff_ms).await {
+            tracing::warn!(error = %e, "pruning old messages failed");
+        }
+    }
 }

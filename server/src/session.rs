@@ -21,8 +21,9 @@ use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent}
 
 use crate::auth::token::TokenSigner;
 use crate::auth::AuthError;
-use crate::chat::{payload, Close, ConnId, Identity, Outbox, Payload};
+use crate::chat::{payload, Account, Close, ConnId, Effect, Identity, Outbox, Payload};
 use crate::flood::{FloodControl, Verdict};
+use crate::services;
 use crate::{AppState, Inner};
 
 /// How long the writer waits on a socket for the last frames before giving up on it.
@@ -123,6 +124,7 @@ fn describe(close: &Close) -> String {
         "timeout" => "ping timeout".into(),
         "shutting_down" => "server shutting down".into(),
         "too_big" => "frame too large".into(),
+        "ghosted" => "disconnected by the owner of the nick".into(),
         _ => "connection closed".into(),
     }
 }
@@ -152,7 +154,7 @@ where
     match ClientFrame::from_json(&text)? {
         ClientFrame::Auth { token: Some(token), nick: None } => {
             let user = token_user(app, &token).await?;
-            Ok(Identity { nick: user.clone(), account: Some(user), ip })
+            Ok(Identity { nick: user.clone(), account: Some(Account::App(user)), ip })
         }
         ClientFrame::Auth { token: None, nick: Some(nick) } => {
             if !app.config.guests {
@@ -301,7 +303,7 @@ where
                 return (Close::error(ErrorCode::Flood), Some("flooding".into()));
             }
         }
-        match handle_frame(app, conn, outbox, &text) {
+        match handle_frame(app, conn, outbox, &text).await {
             Ok(None) => {}
             Ok(Some(reason)) => {
                 return (Close::new(1000, "quit"), Some(reason.unwrap_or_else(|| "quit".into())))
@@ -311,8 +313,13 @@ where
     }
 }
 
+/// Most messages one `history` request returns.
+const MAX_HISTORY_PAGE: u32 = 100;
+/// Messages a `history` request returns when it names no limit.
+const DEFAULT_HISTORY_PAGE: u32 = 50;
+
 /// Applies one frame. `Ok(Some(reason))` means the user quit.
-fn handle_frame(
+async fn handle_frame(
     app: &Inner,
     conn: ConnId,
     outbox: &Outbox,
@@ -322,19 +329,97 @@ fn handle_frame(
         ClientFrame::Auth { .. } => {
             Err(ProtocolError::new(ErrorCode::AlreadyAuthenticated, "you are already logged in"))
         }
-        ClientFrame::Message { target, text } => app.hub.message(conn, &target, &text, false).map(|()| None),
-        ClientFrame::Command { line, target } => match Command::parse(&line, target.as_deref())? {
-            Command::Quit { reason } => {
-                if let Some(r) = &reason {
-                    validate_text("reason", r, MAX_REASON_BYTES, false)?;
-                }
-                Ok(Some(reason))
-            }
-            command => app.hub.apply(conn, command).map(|()| None),
+        ClientFrame::Message { target, text } => match Command::for_service(&target, &text, None) {
+            Some(command) => run_command(app, conn, command?).await,
+            None => send_message(app, conn, &target, &text, false).await,
         },
+        ClientFrame::Command { line, target } => {
+            run_command(app, conn, Command::parse(&line, target.as_deref())?).await
+        }
+        ClientFrame::History { target, before, limit } => {
+            let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
+            let (target, conversation) = app.hub.history_conversation(conn, &target)?;
+            let messages = app.store.history(&conversation, before, limit).await.map_err(|e| {
+                tracing::error!(error = %e, "reading history failed");
+                ProtocolError::new(ErrorCode::Internal, "history is unavailable right now")
+            })?;
+            let more = messages.len() == limit;
+            outbox.send(&ServerEvent::History { target, messages, more });
+            Ok(None)
+        }
         ClientFrame::Ping { id } => {
             outbox.send(&ServerEvent::Pong { id });
             Ok(None)
+        }
+    }
+}
+
+async fn send_message(
+    app: &Inner,
+    conn: ConnId,
+    target: &str,
+    text: &str,
+    action: bool,
+) -> Result<Option<Option<String>>, ProtocolError> {
+    let prepared = app.hub.prepare_message(conn, target, text, action)?;
+    app.writer.submit(prepared).await?;
+    Ok(None)
+}
+
+async fn run_command(
+    app: &Inner,
+    conn: ConnId,
+    command: Command,
+) -> Result<Option<Option<String>>, ProtocolError> {
+    match command {
+        Command::Quit { reason } => {
+            if let Some(r) = &reason {
+                validate_text("reason", r, MAX_REASON_BYTES, false)?;
+            }
+            Ok(Some(reason))
+        }
+        Command::Msg { target, text } => match Command::for_service(&target, &text, None) {
+            Some(command) => Box::pin(run_command(app, conn, command?)).await,
+            None => send_message(app, conn, &target, &text, false).await,
+        },
+        Command::Me { target, text } => send_message(app, conn, &target, &text, true).await,
+        Command::Potato { request } => services::potato(app, conn, request).await.map(|()| None),
+        Command::Celery { request } => services::celery(app, conn, request).await.map(|()| None),
+        command => {
+            let mut history = None;
+            // A join may need the channel's history loaded first; that happens once at most,
+            // but a channel emptied and refilled meanwhile makes it ask again.
+            for _ in 0..3 {
+                match app.hub.apply(conn, command.clone(), history.take())? {
+                    Effect::Done => return Ok(None),
+                    Effect::Save(key, record) => {
+                        if let Err(e) = app.store.save_channel(&key, &record).await {
+                            tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
+                            return Err(ProtocolError::new(
+                                ErrorCode::Internal,
+                                "the change is live but could not be saved; it will not survive a restart",
+                            ));
+                        }
+                        return Ok(None);
+                    }
+                    Effect::NeedHistory(folded) => {
+                        let conversation = crate::store::Conversation::channel(&folded);
+                        let recent = app
+                            .store
+                            .history(&conversation, None, app.config.history_on_join)
+                            .await
+                            .map_err(|e| {
+                                tracing::error!(error = %e, "reading history failed");
+                                ProtocolError::new(
+                                    ErrorCode::Internal,
+                                    "the channel cannot be loaded right now",
+                                )
+                            })?;
+                        history = Some(recent);
+                    }
+                }
+            }
+            Err(ProtocolError::new(ErrorCode::Internal, "the channel is busy; try again"))
         }
     }
 }

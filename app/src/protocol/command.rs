@@ -90,7 +90,127 @@ pub enum Command {
     Quit {
         reason: Option<String>,
     },
+    /// `/potato …`, or `/msg Potato …`: the nickname service.
+    Potato {
+        request: PotatoRequest,
+    },
+    /// `/celery …`, or `/msg Celery …`: the channel service.
+    Celery {
+        request: CeleryRequest,
+    },
 }
+
+/// A password as typed. Its `Debug` form hides it, so it never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A request to Potato, the nickname service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum PotatoRequest {
+    /// Registers your current nick (`nick`, when given, must be it).
+    Register {
+        nick: Option<String>,
+        password: Password,
+        email: String,
+    },
+    /// Logs you into an account (your current nick's when `nick` is left out).
+    Identify {
+        nick: Option<String>,
+        password: Password,
+    },
+    /// Disconnects whoever is using your registered nick.
+    Disconnect {
+        nick: String,
+        password: Password,
+    },
+    /// About an account (your own when `nick` is left out).
+    Info {
+        nick: Option<String>,
+    },
+    /// Changes your account's password.
+    Passwd {
+        old: Password,
+        new: Password,
+    },
+    /// Deletes your account.
+    Drop {
+        password: Password,
+    },
+    Help,
+}
+
+/// A request to Celery, the channel service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CeleryRequest {
+    /// Registers a channel you are an operator of; you become its founder.
+    Register {
+        channel: String,
+    },
+    /// Adds an account to the channel's op list.
+    Op {
+        channel: String,
+        account: String,
+    },
+    /// Removes an account from the op list.
+    Deop {
+        channel: String,
+        account: String,
+    },
+    /// Lets an account on the op list change the op list too (founder only).
+    Trust {
+        channel: String,
+        account: String,
+    },
+    /// Takes that right away again (founder only).
+    Untrust {
+        channel: String,
+        account: String,
+    },
+    /// About a registered channel.
+    Info {
+        channel: String,
+    },
+    /// Unregisters a channel (founder only).
+    Drop {
+        channel: String,
+    },
+    Help,
+}
+
+/// Usage and help of one service subcommand.
+pub type SubcommandHelp = (&'static str, &'static str, &'static str);
+
+/// Potato's subcommands: name, usage, help.
+pub const POTATO_COMMANDS: &[SubcommandHelp] = &[
+    ("register", "/potato register [nick] <password> <email>", "Register the nick you are using"),
+    ("identify", "/potato identify [nick] <password>", "Log into your account (and take its nick)"),
+    ("disconnect", "/potato disconnect <nick> <password>", "Disconnect whoever is using your nick"),
+    ("info", "/potato info [nick]", "Show an account"),
+    ("passwd", "/potato passwd <old password> <new password>", "Change your password"),
+    ("drop", "/potato drop <password>", "Delete your account"),
+    ("help", "/potato help", "List Potato's commands"),
+];
+
+/// Celery's subcommands: name, usage, help.
+pub const CELERY_COMMANDS: &[SubcommandHelp] = &[
+    ("register", "/celery register [#channel]", "Register a channel you are op in; you become its founder"),
+    ("op", "/celery op [#channel] <account>", "Add an account to the channel's op list"),
+    ("deop", "/celery deop [#channel] <account>", "Remove an account from the op list"),
+    ("trust", "/celery trust [#channel] <account>", "Let a listed op change the op list (founder)"),
+    ("untrust", "/celery untrust [#channel] <account>", "Take that right away (founder)"),
+    ("info", "/celery info [#channel]", "Show a registered channel"),
+    ("drop", "/celery drop [#channel]", "Unregister a channel (founder)"),
+    ("help", "/celery help", "List Celery's commands"),
+];
 
 /// Usage and a one-line help for one command, for error messages and UI completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,10 +274,25 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp { name: "list", usage: "/list", help: "List channels" },
     CommandHelp { name: "names", usage: "/names [#channel]", help: "List a channel's members" },
     CommandHelp { name: "quit", usage: "/quit [reason]", help: "Disconnect" },
+    CommandHelp {
+        name: "potato",
+        usage: "/potato <register|identify|disconnect|info|passwd|drop|help> …",
+        help: "Potato, the nickname service: register and identify your nick",
+    },
+    CommandHelp {
+        name: "celery",
+        usage: "/celery <register|op|deop|trust|untrust|info|drop|help> [#channel] …",
+        help: "Celery, the channel service: register a channel and keep its ops",
+    },
 ];
 
 /// Other spellings the parser accepts.
-const ALIASES: &[(&str, &str)] = &[("j", "join"), ("leave", "part"), ("query", "msg"), ("w", "whois")];
+const ALIASES: &[(&str, &str)] =
+    &[("j", "join"), ("leave", "part"), ("query", "msg"), ("w", "whois"), ("ns", "potato"), ("cs", "celery")];
+
+/// The nicks of the services, as they sign their replies.
+pub const POTATO: &str = "Potato";
+pub const CELERY: &str = "Celery";
 
 /// The help entry for a command name (or alias), case-insensitively.
 pub fn help_for(name: &str) -> Option<&'static CommandHelp> {
@@ -307,6 +442,8 @@ impl Command {
                 Command::Names { channel }
             }
             "quit" => Command::Quit { reason: args.remainder().map(owned) },
+            "potato" => Command::Potato { request: parse_potato(&mut args)? },
+            "celery" => Command::Celery { request: parse_celery(&mut args, context_channel)? },
             other => {
                 return Err(ProtocolError::new(
                     ErrorCode::UnknownCommand,
@@ -316,6 +453,98 @@ impl Command {
         };
         Ok(cmd)
     }
+}
+
+impl Command {
+    /// `/msg Potato text` and `/msg Celery text` are service commands: the command they stand
+    /// for, or `None` when `target` is not a service.
+    pub fn for_service(
+        target: &str,
+        text: &str,
+        context: Option<&str>,
+    ) -> Option<Result<Command, ProtocolError>> {
+        let service = [POTATO, CELERY].into_iter().find(|s| s.eq_ignore_ascii_case(target))?;
+        Some(Command::parse(&format!("/{} {text}", service.to_ascii_lowercase()), context))
+    }
+}
+
+fn words<'a>(args: &mut Args<'a>) -> Vec<&'a str> {
+    std::iter::from_fn(|| args.next()).collect()
+}
+
+fn sub_usage(table: &[SubcommandHelp], sub: &str) -> ProtocolError {
+    let usage = table.iter().find(|(name, ..)| *name == sub).map_or("", |(_, usage, _)| usage);
+    ProtocolError::new(ErrorCode::BadArguments, format!("usage: {usage}"))
+}
+
+fn unknown_sub(service: &str, table: &[SubcommandHelp], sub: &str) -> ProtocolError {
+    let names: Vec<&str> = table.iter().map(|(name, ..)| *name).collect();
+    let shown: String = sub.chars().take(32).collect();
+    ProtocolError::new(
+        ErrorCode::UnknownCommand,
+        format!("{service} has no command {shown:?}; try: {}", names.join(", ")),
+    )
+}
+
+fn parse_potato(args: &mut Args) -> Result<PotatoRequest, ProtocolError> {
+    let sub = args.next().unwrap_or("help").to_ascii_lowercase();
+    let sub = if sub == "ghost" { "disconnect".to_owned() } else { sub };
+    let w = words(args);
+    let usage = || sub_usage(POTATO_COMMANDS, &sub);
+    let pw = |s: &str| Password(s.to_owned());
+    let request = match (sub.as_str(), w.as_slice()) {
+        ("register", [password, email]) => {
+            PotatoRequest::Register { nick: None, password: pw(password), email: (*email).to_owned() }
+        }
+        ("register", [nick, password, email]) => PotatoRequest::Register {
+            nick: Some((*nick).to_owned()),
+            password: pw(password),
+            email: (*email).to_owned(),
+        },
+        ("identify", [password]) => PotatoRequest::Identify { nick: None, password: pw(password) },
+        ("identify", [nick, password]) => {
+            PotatoRequest::Identify { nick: Some((*nick).to_owned()), password: pw(password) }
+        }
+        ("disconnect", [nick, password]) => {
+            PotatoRequest::Disconnect { nick: (*nick).to_owned(), password: pw(password) }
+        }
+        ("info", []) => PotatoRequest::Info { nick: None },
+        ("info", [nick]) => PotatoRequest::Info { nick: Some((*nick).to_owned()) },
+        ("passwd", [old, new]) => PotatoRequest::Passwd { old: pw(old), new: pw(new) },
+        ("drop", [password]) => PotatoRequest::Drop { password: pw(password) },
+        ("help", []) => PotatoRequest::Help,
+        (name, _) if POTATO_COMMANDS.iter().any(|(n, ..)| *n == name) => return Err(usage()),
+        (name, _) => return Err(unknown_sub(POTATO, POTATO_COMMANDS, name)),
+    };
+    Ok(request)
+}
+
+fn parse_celery(args: &mut Args, context_channel: Option<&str>) -> Result<CeleryRequest, ProtocolError> {
+    let sub = args.next().unwrap_or("help").to_ascii_lowercase();
+    if sub == "help" {
+        return if args.remainder().is_some() {
+            Err(sub_usage(CELERY_COMMANDS, "help"))
+        } else {
+            Ok(CeleryRequest::Help)
+        };
+    }
+    if !CELERY_COMMANDS.iter().any(|(n, ..)| *n == sub) {
+        return Err(unknown_sub(CELERY, CELERY_COMMANDS, &sub));
+    }
+    let usage = || sub_usage(CELERY_COMMANDS, &sub);
+    let channel = args.next_channel().or(context_channel).map(str::to_owned).ok_or_else(usage)?;
+    let w = words(args);
+    let request = match (sub.as_str(), w.as_slice()) {
+        ("register", []) => CeleryRequest::Register { channel },
+        ("info", []) => CeleryRequest::Info { channel },
+        ("drop", []) => CeleryRequest::Drop { channel },
+        ("op", [account]) => CeleryRequest::Op { channel, account: (*account).to_owned() },
+        ("deop", [account]) => CeleryRequest::Deop { channel, account: (*account).to_owned() },
+        ("trust", [account]) => CeleryRequest::Trust { channel, account: (*account).to_owned() },
+        ("untrust", [account]) => CeleryRequest::Untrust { channel, account: (*account).to_owned() },
+        _ => return Err(usage()),
+    };
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -375,6 +604,75 @@ mod tests {
         for (line, want) in lines {
             assert_eq!(p(line).as_ref(), Ok(&want), "{line}");
         }
+    }
+
+    #[test]
+    fn service_commands_parse() {
+        let pw = |s: &str| Password(s.into());
+        let cases = [
+            (
+                "/potato register hunter22 a@b.example",
+                PotatoRequest::Register { nick: None, password: pw("hunter22"), email: "a@b.example".into() },
+            ),
+            (
+                "/potato REGISTER alice hunter22 a@b.example",
+                PotatoRequest::Register {
+                    nick: Some("alice".into()),
+                    password: pw("hunter22"),
+                    email: "a@b.example".into(),
+                },
+            ),
+            (
+                "/potato identify alice pw",
+                PotatoRequest::Identify { nick: Some("alice".into()), password: pw("pw") },
+            ),
+            ("/ns identify pw", PotatoRequest::Identify { nick: None, password: pw("pw") }),
+            (
+                "/potato ghost alice pw",
+                PotatoRequest::Disconnect { nick: "alice".into(), password: pw("pw") },
+            ),
+            ("/potato info", PotatoRequest::Info { nick: None }),
+            ("/potato passwd a b", PotatoRequest::Passwd { old: pw("a"), new: pw("b") }),
+            ("/potato drop pw", PotatoRequest::Drop { password: pw("pw") }),
+            ("/potato", PotatoRequest::Help),
+        ];
+        for (line, want) in cases {
+            assert_eq!(p(line), Ok(Command::Potato { request: want }), "{line}");
+        }
+        assert_eq!(
+            Command::parse("/celery op bob", Some("#rust")),
+            Ok(Command::Celery {
+                request: CeleryRequest::Op { channel: "#rust".into(), account: "bob".into() }
+            })
+        );
+        assert_eq!(
+            p("/cs register #rust"),
+            Ok(Command::Celery { request: CeleryRequest::Register { channel: "#rust".into() } })
+        );
+        assert_eq!(
+            Command::for_service("potato", "identify alice pw", None),
+            Some(Ok(Command::Potato {
+                request: PotatoRequest::Identify { nick: Some("alice".into()), password: pw("pw") }
+            }))
+        );
+        assert_eq!(Command::for_service("bob", "hi", None), None);
+        for line in [
+            "/potato register onlyone",
+            "/potato identify",
+            "/potato drop",
+            "/celery op #c",
+            "/celery register",
+        ] {
+            assert_eq!(p(line).unwrap_err().code, ErrorCode::BadArguments, "{line}");
+        }
+        assert_eq!(p("/potato frob").unwrap_err().code, ErrorCode::UnknownCommand);
+        assert_eq!(p("/celery frob #c").unwrap_err().code, ErrorCode::UnknownCommand);
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let cmd = p("/potato identify alice s3cr3t-pw").unwrap();
+        assert!(!format!("{cmd:?}").contains("s3cr3t"));
     }
 
     #[test]

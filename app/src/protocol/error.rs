@@ -97,6 +97,24 @@ error_codes! {
     TokensDisabled => "tokens_disabled",
     /// The server is shutting down.
     ShuttingDown => "shutting_down",
+    /// Potato: the nick is registered already.
+    AccountExists => "account_exists",
+    /// Potato: no account by that name.
+    NoSuchAccount => "no_such_account",
+    /// Potato: the email address is not of the form `name@domain.tld`.
+    InvalidEmail => "invalid_email",
+    /// Potato: the password is too short or too long.
+    WeakPassword => "weak_password",
+    /// Potato: unknown account or wrong password (deliberately not told apart).
+    IdentifyFailed => "identify_failed",
+    /// Too many failed password attempts; wait a minute.
+    Throttled => "throttled",
+    /// The command needs you to be identified with an account.
+    NotIdentified => "not_identified",
+    /// Celery: the channel is registered already.
+    ChannelRegistered => "channel_registered",
+    /// Celery: the channel is not registered.
+    ChannelNotRegistered => "channel_not_registered",
     /// Something failed inside the server; nothing about it is disclosed.
     Internal => "internal",
 }

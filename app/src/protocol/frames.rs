@@ -26,6 +26,16 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
     },
+    /// Asks for stored messages of a channel you are in, or of your private conversation with a
+    /// nick: the `limit` (default 50, at most 100) newest ones older than message id `before`
+    /// (newest first when left out). Answered by a `history` event.
+    History {
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// An application-level keepalive (browsers cannot send WebSocket pings); answered by `pong`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,6 +50,21 @@ impl ClientFrame {
             ProtocolError::new(ErrorCode::InvalidFrame, format!("not a valid client frame: {e}"))
         })
     }
+}
+
+/// A message in a channel or a private message, live or from history. For a PM, `target` is
+/// the recipient's nick. `action` is true for `/me`. Ids grow with time: a later message has a
+/// larger id, so they order and page history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: u64,
+    /// Milliseconds since the Unix epoch.
+    pub ts: u64,
+    pub from: String,
+    pub target: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
 }
 
 /// One member of a channel as shown in a member list.
@@ -91,16 +116,17 @@ pub enum ServerEvent {
         version: String,
         limits: Limits,
     },
-    /// A message in a channel or a private message. For a PM, `target` is the recipient's nick.
-    /// `action` is true for `/me`. The sender gets its own messages back with their `id`.
-    Message {
-        id: u64,
-        ts: u64,
-        from: String,
-        target: String,
-        text: String,
-        #[serde(default, skip_serializing_if = "is_false")]
-        action: bool,
+    /// A message in a channel or a private message. The sender gets its own messages back with
+    /// their `id` once they are stored: that echo is the acknowledgement.
+    Message(ChatMessage),
+    /// Stored messages of a conversation, oldest first: sent on join (the last few, before any
+    /// live traffic) and in answer to a `history` frame. `more` says older ones may exist.
+    History { target: String, messages: Vec<ChatMessage>, more: bool },
+    /// Your session's account changed: identified with Potato (`"potato:alice"`), logged in by
+    /// an app (`"app:alice"`), or logged out (`null`) when the account was dropped.
+    AccountChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
     },
     /// Informational text from the server or a service (`from`), not part of any conversation.
     Notice { from: String, text: String },

@@ -8,9 +8,9 @@ pub mod frames;
 pub mod names;
 pub mod text;
 
-pub use command::{Command, CommandHelp, COMMANDS};
+pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
-pub use frames::{ChannelSummary, ClientFrame, Limits, Member, ServerEvent};
+pub use frames::{ChannelSummary, ChatMessage, ClientFrame, Limits, Member, ServerEvent};
 
 #[cfg(test)]
 mod tests {
@@ -36,22 +36,36 @@ mod tests {
                 version: "0.1.0".into(),
                 limits,
             },
-            ServerEvent::Message {
+            ServerEvent::Message(ChatMessage {
                 id: 7,
                 ts: 1,
                 from: "alice".into(),
                 target: "#r".into(),
                 text: "hi".into(),
                 action: false,
+            }),
+            ServerEvent::History {
+                target: "#r".into(),
+                messages: vec![ChatMessage {
+                    id: 6,
+                    ts: 1,
+                    from: "bob".into(),
+                    target: "#r".into(),
+                    text: "earlier".into(),
+                    action: false,
+                }],
+                more: true,
             },
-            ServerEvent::Message {
+            ServerEvent::AccountChanged { account: Some("potato:alice".into()) },
+            ServerEvent::AccountChanged { account: None },
+            ServerEvent::Message(ChatMessage {
                 id: 8,
                 ts: 2,
                 from: "alice".into(),
                 target: "bob".into(),
                 text: "waves".into(),
                 action: true,
-            },
+            }),
             ServerEvent::Notice { from: "server".into(), text: "hello".into() },
             ServerEvent::Error { code: ErrorCode::NotOp, message: "no".into() },
             ServerEvent::Joined { channel: "#r".into(), nick: "a".into(), host: "h".into() },
@@ -100,6 +114,22 @@ mod tests {
     }
 
     #[test]
+    fn a_message_event_is_a_flat_object() {
+        let ev = ServerEvent::Message(ChatMessage {
+            id: 7,
+            ts: 1,
+            from: "a".into(),
+            target: "#r".into(),
+            text: "hi".into(),
+            action: false,
+        });
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            json!({"type":"message","id":7,"ts":1,"from":"a","target":"#r","text":"hi"})
+        );
+    }
+
+    #[test]
     fn every_error_code_round_trips_with_its_wire_name() {
         for &code in ErrorCode::ALL {
             let v = serde_json::to_value(code).unwrap();
@@ -129,6 +159,14 @@ mod tests {
                 ClientFrame::Command { line: "/me hi".into(), target: Some("#r".into()) },
             ),
             (json!({"type":"ping","id":3}), ClientFrame::Ping { id: Some(3) }),
+            (
+                json!({"type":"history","target":"#r","before":99,"limit":20}),
+                ClientFrame::History { target: "#r".into(), before: Some(99), limit: Some(20) },
+            ),
+            (
+                json!({"type":"history","target":"bob"}),
+                ClientFrame::History { target: "bob".into(), before: None, limit: None },
+            ),
         ];
         for (value, frame) in cases {
             assert_eq!(ClientFrame::from_json(&value.to_string()).unwrap(), frame);

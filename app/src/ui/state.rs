@@ -1,7 +1,9 @@
 //! What the browser knows about the chat, and how each server event changes it. Pure data and
 //! functions (no signals, no DOM), so the rules are unit-tested without a browser.
 
-use crate::protocol::{names::fold, Member, ServerEvent};
+use std::collections::HashSet;
+
+use crate::protocol::{names::fold, ChatMessage, Member, ServerEvent};
 
 /// One line in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct Conversation {
     pub members: Vec<Member>,
     pub topic: Option<String>,
     pub unread: u32,
+    /// Ids of the messages shown, so history never repeats a live message.
+    pub ids: HashSet<u64>,
 }
 
 /// The whole client-side view of the chat.
@@ -73,6 +77,15 @@ impl ChatState {
 
     pub fn conversation(&self, name: &str) -> Option<&Conversation> {
         self.index_of(name).map(|i| &self.conversations[i])
+    }
+
+    /// The conversation a message belongs to: a PM is shown under the other party's nick.
+    fn conversation_of(&self, m: &ChatMessage) -> String {
+        if crate::protocol::names::is_channel(&m.target) || !self.is_me(&m.target) {
+            m.target.clone()
+        } else {
+            m.from.clone()
+        }
     }
 
     fn is_me(&self, nick: &str) -> bool {
@@ -131,16 +144,27 @@ impl ChatState {
     pub fn apply(&mut self, event: ServerEvent) {
         match event {
             ServerEvent::Welcome { nick, .. } => self.me = Some(nick),
-            ServerEvent::Message { ts, from, target, text, action, .. } => {
-                // A PM is shown under the other party's nick.
-                let conv = if crate::protocol::names::is_channel(&target) || !self.is_me(&target) {
-                    target
-                } else {
-                    from.clone()
-                };
-                let kind = if action { LineKind::Action } else { LineKind::Message };
-                self.push(&conv, ts, kind, &from, text);
+            ServerEvent::Message(m) => {
+                let conv = self.conversation_of(&m);
+                let kind = if m.action { LineKind::Action } else { LineKind::Message };
+                self.push(&conv, m.ts, kind, &m.from, m.text);
             }
+            ServerEvent::History { target, messages, .. } => {
+                // Stored messages go before what is on screen, skipping any already shown.
+                let mut lines = Vec::new();
+                for m in messages {
+                    if self.conversation(&target).is_some_and(|c| c.ids.contains(&m.id)) {
+                        continue;
+                    }
+                    let kind = if m.action { LineKind::Action } else { LineKind::Message };
+                    lines.push((m.id, self.line(m.ts, kind, &m.from, m.text)));
+                }
+                let conv = self.conversation_mut(&target);
+                conv.ids.extend(lines.iter().map(|(id, _)| *id));
+                conv.lines.splice(0..0, lines.into_iter().map(|(_, l)| l));
+                conv.lines.truncate(MAX_LINES);
+            }
+            ServerEvent::AccountChanged { .. } => {}
             ServerEvent::Notice { from, text } => {
                 let line = self.line(0, LineKind::System, &from, text);
                 self.server.push(line);
@@ -286,14 +310,14 @@ mod tests {
     use super::*;
 
     fn msg(from: &str, target: &str, text: &str) -> ServerEvent {
-        ServerEvent::Message {
+        ServerEvent::Message(ChatMessage {
             id: 1,
             ts: 1,
             from: from.into(),
             target: target.into(),
             text: text.into(),
             action: false,
-        }
+        })
     }
 
     fn joined(channel: &str, nick: &str) -> ServerEvent {

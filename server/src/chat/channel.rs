@@ -1,11 +1,12 @@
 //! A channel's state: members with their roles, modes, topic, bans and invites.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use app::protocol::{names::fold, Member};
+use app::protocol::{names::fold, ChatMessage, ErrorCode, Member, ProtocolError};
 use wildmatch::WildMatch;
 
 use super::ConnId;
+use crate::store::ChannelRecord;
 
 /// A member's roles in one channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +94,8 @@ pub struct Channel {
     pub bans: Vec<Ban>,
     /// Folded nicks invited and not yet joined.
     pub invites: HashSet<String>,
+    /// The newest stored messages, oldest first, sent to whoever joins.
+    pub recent: VecDeque<ChatMessage>,
 }
 
 impl Channel {
@@ -104,7 +107,54 @@ impl Channel {
             topic: None,
             bans: Vec::new(),
             invites: HashSet::new(),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// A registered channel coming back to life: its stored topic, bans and modes.
+    pub fn from_record(record: &ChannelRecord) -> Self {
+        let mut ch = Self::new(&record.name);
+        ch.modes = Modes {
+            moderated: record.flags.contains('m'),
+            invite_only: record.flags.contains('i'),
+            topic_ops_only: record.flags.contains('t'),
+            key: record.chan_key.clone(),
+            limit: record.user_limit.and_then(|l| usize::try_from(l).ok()),
+        };
+        ch.topic = record.topic.clone().map(|text| Topic {
+            text,
+            set_by: record.topic_by.clone().unwrap_or_default(),
+            set_at: record.topic_at.unwrap_or(0).max(0) as u64,
+        });
+        ch.bans = record.bans.iter().map(|m| Ban::new(m)).collect();
+        ch
+    }
+
+    /// Copies the state a registration keeps (topic, bans, modes) into `record`.
+    pub fn save_into(&self, record: &mut ChannelRecord) {
+        let m = &self.modes;
+        record.flags = [(m.moderated, 'm'), (m.invite_only, 'i'), (m.topic_ops_only, 't')]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, c)| *c)
+            .collect();
+        record.chan_key = m.key.clone();
+        record.user_limit = m.limit.and_then(|l| i64::try_from(l).ok());
+        record.topic = self.topic.as_ref().map(|t| t.text.clone());
+        record.topic_by = self.topic.as_ref().map(|t| t.set_by.clone());
+        record.topic_at = self.topic.as_ref().map(|t| t.set_at as i64);
+        record.bans = self.bans.iter().map(|b| b.mask.clone()).collect();
+    }
+
+    /// Keeps a message in the recent ring, which holds at most `cap`.
+    pub fn remember(&mut self, message: &ChatMessage, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        if self.recent.len() >= cap {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(message.clone());
     }
 
     pub fn roles(&self, conn: ConnId) -> Option<Roles> {
@@ -117,6 +167,23 @@ impl Channel {
 
     pub fn is_banned(&self, folded_masks: &[String]) -> bool {
         self.bans.iter().any(|b| b.matches_any(folded_masks))
+    }
+
+    /// Why someone (known by these folded masks and folded nick, giving `key`) may not join.
+    pub fn refusal(&self, folded_masks: &[String], nick: &str, key: Option<&str>) -> Option<ProtocolError> {
+        let invited = self.invites.contains(nick);
+        let (code, why) = if self.is_banned(folded_masks) {
+            (ErrorCode::Banned, format!("you are banned from {}", self.name))
+        } else if self.modes.invite_only && !invited {
+            (ErrorCode::InviteOnly, format!("{} is invite-only", self.name))
+        } else if self.modes.key.as_deref().is_some_and(|k| Some(k) != key) && !invited {
+            (ErrorCode::BadKey, format!("{} needs the right key", self.name))
+        } else if self.modes.limit.is_some_and(|l| self.members.len() >= l) {
+            (ErrorCode::ChannelFull, format!("{} is full", self.name))
+        } else {
+            return None;
+        };
+        Some(ProtocolError::new(code, why))
     }
 
     /// Whether a member may speak under the current modes.
@@ -155,6 +222,45 @@ mod tests {
         assert!(Ban::new("b?b!*@*").matches_any(&masks));
         assert!(!Ban::new("alice!*@*").matches_any(&masks));
         assert!(!Ban::new("*!*@def.cloak").matches_any(&masks));
+    }
+
+    #[test]
+    fn a_channel_round_trips_through_its_record() {
+        let mut ch = Channel::new("#Rust");
+        ch.modes = Modes {
+            moderated: true,
+            invite_only: false,
+            topic_ops_only: true,
+            key: Some("k".into()),
+            limit: Some(9),
+        };
+        ch.topic = Some(Topic { text: "hi".into(), set_by: "alice".into(), set_at: 42 });
+        ch.bans = vec![Ban::new("*!*@evil")];
+        let mut rec =
+            ChannelRecord { name: "#Rust".into(), founder: "potato:alice".into(), ..Default::default() };
+        ch.save_into(&mut rec);
+        assert_eq!(rec.flags, "mt");
+        let back = Channel::from_record(&rec);
+        assert_eq!(back.modes, ch.modes);
+        assert_eq!(back.topic, ch.topic);
+        assert_eq!(back.bans.iter().map(|b| b.mask.as_str()).collect::<Vec<_>>(), vec!["*!*@evil"]);
+    }
+
+    #[test]
+    fn the_recent_ring_keeps_the_newest() {
+        let mut ch = Channel::new("#r");
+        for id in 1..=5 {
+            let m = ChatMessage {
+                id,
+                ts: id,
+                from: "a".into(),
+                target: "#r".into(),
+                text: "x".into(),
+                action: false,
+            };
+            ch.remember(&m, 3);
+        }
+        assert_eq!(ch.recent.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3, 4, 5]);
     }
 
     #[test]

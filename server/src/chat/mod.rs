@@ -3,21 +3,26 @@
 //! events into the recipients' [`Outbox`]es. All state sits behind one `std` mutex that is
 //! never held across an `.await`; each operation is a short, synchronous critical section.
 
+mod account;
 pub mod channel;
 pub mod outbox;
+mod services;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use app::protocol::names::{fold, is_channel, validate_channel, validate_nick};
 use app::protocol::text::{validate_text, MAX_REASON_BYTES, MAX_TOPIC_BYTES};
-use app::protocol::{ChannelSummary, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
+use app::protocol::{ChannelSummary, ChatMessage, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::Cloaker;
+use crate::store::{ChannelRecord, Conversation, StoredMessage};
+pub use account::Account;
 use channel::{Ban, Channel, Roles, Topic};
 pub use outbox::{payload, Close, Outbox, Payload};
+pub use services::{AccountInfo, ChannelInfo, OpListEdit};
 
 /// Identifies one connection for its lifetime.
 pub type ConnId = u64;
@@ -36,7 +41,7 @@ const MAX_KEY_CHARS: usize = 32;
 pub struct Identity {
     pub nick: String,
     /// Set for users logged in by their app with a token; their nick is reserved for them.
-    pub account: Option<String>,
+    pub account: Option<Account>,
     pub ip: IpAddr,
 }
 
@@ -45,11 +50,38 @@ pub struct Identity {
 pub struct HubSettings {
     pub limits: Limits,
     pub max_channels: usize,
+    /// How many stored messages a joiner gets before live traffic.
+    pub history_on_join: usize,
+    /// How long someone on a registered nick has to identify before being renamed.
+    pub nick_grace: Duration,
+}
+
+/// What the caller must do after [`Hub::apply`] succeeded.
+#[derive(Debug)]
+pub enum Effect {
+    Done,
+    /// The channel (folded name) must be loaded first: fetch its recent history from the store
+    /// and apply the command again with it.
+    NeedHistory(String),
+    /// A registered channel's kept state changed: store this record under this key.
+    Save(String, Box<ChannelRecord>),
+}
+
+/// A message checked and numbered, waiting to be stored; delivered once it is.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    pub stored: StoredMessage,
+    from: ConnId,
+    /// For a private message, the recipient.
+    to: Option<ConnId>,
 }
 
 struct Client {
     nick: String,
-    account: Option<String>,
+    account: Option<Account>,
+    /// Who this session is in private-message history when it has no account: a random key,
+    /// so a later guest on the same nick never sees these conversations.
+    guest_key: String,
     ip: IpAddr,
     cloak: String,
     outbox: Outbox,
@@ -61,9 +93,14 @@ struct Client {
 }
 
 impl Client {
+    /// The party this client is in private conversations: its account, or its guest key.
+    fn party(&self) -> String {
+        self.account.as_ref().map_or_else(|| self.guest_key.clone(), Account::key)
+    }
+
     /// The folded `nick!user@host` forms bans are matched against: cloaked and real host.
     fn masks(&self) -> Vec<String> {
-        let user = self.account.as_deref().unwrap_or("guest");
+        let user = self.account.as_ref().map_or("guest", Account::name);
         vec![
             fold(&format!("{}!{user}@{}", self.nick, self.cloak)),
             fold(&format!("{}!{user}@{}", self.nick, self.ip)),
@@ -80,6 +117,10 @@ struct State {
     channels: HashMap<String, Channel>,
     /// Folded nick → account: nicks of token users, which only that account may use.
     reserved: HashMap<String, String>,
+    /// Folded nick → name: nicks registered with Potato.
+    registered: HashMap<String, String>,
+    /// Folded channel name → registration: channels registered with Celery.
+    regs: HashMap<String, ChannelRecord>,
     next_conn: ConnId,
     last_message_id: u64,
 }
@@ -89,6 +130,8 @@ pub struct Hub {
     state: Mutex<State>,
     settings: HubSettings,
     cloaker: Cloaker,
+    /// This hub, for the timers it starts.
+    me: Weak<Hub>,
 }
 
 fn now_ms() -> u64 {
@@ -152,6 +195,39 @@ impl State {
 
     fn nick_of(&self, conn: ConnId) -> String {
         self.clients.get(&conn).map(|c| c.nick.clone()).unwrap_or_default()
+    }
+
+    /// When `conn` sits on a nick registered with Potato that is not its own account's, warns
+    /// it and returns the folded nick, so the caller can start the grace timer.
+    fn check_registered_nick(&self, conn: ConnId, grace: Duration) -> Option<String> {
+        let c = self.clients.get(&conn)?;
+        let key = fold(&c.nick);
+        let name = self.registered.get(&key)?;
+        if c.account.as_ref().is_some_and(|a| a.owns(&key)) {
+            return None;
+        }
+        let text = format!(
+            "{name} is a registered nick. Identify with /potato identify {name} <password> within {} s, \
+             or you will be renamed.",
+            grace.as_secs()
+        );
+        self.to_one(conn, &ServerEvent::Notice { from: app::protocol::command::POTATO.into(), text });
+        Some(key)
+    }
+
+    /// The registration of a channel, when the channel is registered.
+    fn reg_of(&self, folded: &str) -> Option<&ChannelRecord> {
+        self.regs.get(folded)
+    }
+
+    /// Copies a registered channel's live state into its registration, for storing.
+    fn save_reg(&mut self, channel: &str) -> Effect {
+        let folded = fold(channel);
+        let (Some(ch), Some(reg)) = (self.channels.get(&folded), self.regs.get_mut(&folded)) else {
+            return Effect::Done;
+        };
+        ch.save_into(reg);
+        Effect::Save(folded, Box::new(reg.clone()))
     }
 
     fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: &ServerEvent) {
@@ -300,8 +376,21 @@ impl State {
 }
 
 impl Hub {
-    pub fn new(settings: HubSettings, cloaker: Cloaker) -> Self {
-        Self { state: Mutex::new(State::default()), settings, cloaker }
+    pub fn new(settings: HubSettings, cloaker: Cloaker) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self { state: Mutex::new(State::default()), settings, cloaker, me: me.clone() })
+    }
+
+    /// Starts the grace timer of nick protection for `conn` on the registered nick `folded`.
+    fn protect(&self, conn: ConnId, folded: Option<String>) {
+        let Some(folded) = folded else { return };
+        let hub = self.me.clone();
+        let grace = self.settings.nick_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.enforce_registered_nick(conn, &folded);
+            }
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -326,7 +415,7 @@ impl Hub {
         let key = fold(&identity.nick);
         let mut st = self.lock();
         if let Some(owner) = st.reserved.get(&key) {
-            if identity.account.as_deref().map(fold) != Some(fold(owner)) {
+            if identity.account.as_ref().map(Account::key) != Some(Account::App(owner.clone()).key()) {
                 return Err(err(
                     ErrorCode::NickReserved,
                     format!("the nick {} belongs to an account", identity.nick),
@@ -335,8 +424,8 @@ impl Hub {
         }
         if let Some(&holder) = st.nicks.get(&key) {
             let same_account = identity.account.is_some()
-                && st.clients.get(&holder).and_then(|c| c.account.as_deref()).map(fold)
-                    == identity.account.as_deref().map(fold);
+                && st.clients.get(&holder).and_then(|c| c.account.as_ref()).map(Account::key)
+                    == identity.account.as_ref().map(Account::key);
             if !same_account {
                 return Err(err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick)));
             }
@@ -351,7 +440,7 @@ impl Hub {
         let cloak = self.cloaker.cloak(identity.ip);
         let welcome = ServerEvent::Welcome {
             nick: identity.nick.clone(),
-            account: identity.account.clone(),
+            account: identity.account.as_ref().map(Account::wire),
             host: cloak.clone(),
             server: "chattr".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -364,6 +453,7 @@ impl Hub {
             Client {
                 nick: identity.nick,
                 account: identity.account,
+                guest_key: format!("guest:{:016x}", rand::random::<u64>()),
                 ip: identity.ip,
                 cloak,
                 outbox,
@@ -373,6 +463,9 @@ impl Hub {
                 last_active: Instant::now(),
             },
         );
+        let protect = st.check_registered_nick(conn, self.settings.nick_grace);
+        drop(st);
+        self.protect(conn, protect);
         Ok(conn)
     }
 
@@ -395,24 +488,20 @@ impl Hub {
         self.lock().clients.len()
     }
 
-    /// Sends a message (or a `/me` action) to a channel or a nick.
-    pub fn message(&self, conn: ConnId, target: &str, text: &str, action: bool) -> Result<()> {
-        let mut st = self.lock();
-        self.message_locked(&mut st, conn, target, text, action)
-    }
-
-    fn message_locked(
+    /// Checks and numbers a message (or a `/me` action) to a channel or a nick. Nothing is
+    /// delivered yet: the message is stored first, then [`Hub::deliver`]ed.
+    pub fn prepare_message(
         &self,
-        st: &mut State,
         conn: ConnId,
         target: &str,
         text: &str,
         action: bool,
-    ) -> Result<()> {
+    ) -> Result<PreparedMessage> {
         validate_text("message", text, self.settings.limits.max_text_bytes, true)?;
+        let mut st = self.lock();
         let from = st.client(conn)?;
         let from_nick = from.nick.clone();
-        if is_channel(target) {
+        let (conversation, target, to) = if is_channel(target) {
             let ch = st.joined_channel(conn, target)?;
             // Masks are built only when there are bans to match: this is the hottest path.
             if !ch.bans.is_empty() && ch.is_banned(&from.masks()) {
@@ -424,59 +513,114 @@ impl Hub {
                     format!("{} is moderated and you have no voice", ch.name),
                 ));
             }
-            let name = ch.name.clone();
-            let id = st.next_message_id();
-            let event = ServerEvent::Message {
-                id,
-                ts: now_ms(),
-                from: from_nick,
-                target: name.clone(),
-                text: text.to_owned(),
-                action,
-            };
-            st.to_channel(st.channel(&name)?, &event);
+            (Conversation::channel(&fold(&ch.name)), ch.name.clone(), None)
         } else {
             let to = st.conn_by_nick(target)?;
-            let to_nick = st.nick_of(to);
-            let id = st.next_message_id();
-            let event = ServerEvent::Message {
-                id,
-                ts: now_ms(),
-                from: from_nick,
-                target: to_nick,
-                text: text.to_owned(),
-                action,
-            };
-            st.deliver(&HashSet::from([conn, to]), &event);
-        }
+            let recipient = st.client(to)?;
+            (Conversation::private(&from.party(), &recipient.party()), recipient.nick.clone(), Some(to))
+        };
+        let message = ChatMessage {
+            id: st.next_message_id(),
+            ts: now_ms(),
+            from: from_nick,
+            target,
+            text: text.to_owned(),
+            action,
+        };
         if let Some(c) = st.clients.get_mut(&conn) {
             c.last_active = Instant::now();
         }
-        Ok(())
+        Ok(PreparedMessage { stored: StoredMessage { conversation, message }, from: conn, to })
     }
 
-    /// Applies a slash command. `Quit` is the session's business and is refused here.
-    pub fn apply(&self, conn: ConnId, command: Command) -> Result<()> {
+    /// Delivers stored messages, in order, to whoever is in the conversation now; the sender
+    /// always gets its echo.
+    pub fn deliver(&self, batch: &[PreparedMessage]) {
+        let mut st = self.lock();
+        let cap = self.settings.history_on_join;
+        for m in batch {
+            let event = ServerEvent::Message(m.stored.message.clone());
+            match m.to {
+                Some(to) => st.deliver(&HashSet::from([m.from, to]), &event),
+                None => {
+                    let folded = m.stored.conversation.as_str().to_owned();
+                    let Some(ch) = st.channels.get_mut(&folded) else {
+                        st.to_one(m.from, &event);
+                        continue;
+                    };
+                    ch.remember(&m.stored.message, cap);
+                    let ch = &st.channels[&folded];
+                    st.to_channel(ch, &event);
+                    if !ch.members.contains_key(&m.from) {
+                        st.to_one(m.from, &event);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stored conversation `conn` may read as `target`: a channel it is in, or its private
+    /// conversation with a nick (online, or registered while offline).
+    pub fn history_conversation(&self, conn: ConnId, target: &str) -> Result<(String, Conversation)> {
+        let st = self.lock();
+        let me = st.client(conn)?;
+        if is_channel(target) {
+            let ch = st.joined_channel(conn, target)?;
+            return Ok((ch.name.clone(), Conversation::channel(&fold(&ch.name))));
+        }
+        let key = fold(target);
+        let other = match st.nicks.get(&key).and_then(|c| st.clients.get(c)) {
+            Some(c) => c.party(),
+            None if st.registered.contains_key(&key) => Account::Potato(target.to_owned()).key(),
+            None if st.reserved.contains_key(&key) => Account::App(target.to_owned()).key(),
+            None => return Err(err(ErrorCode::NoSuchNick, format!("{target} is not online"))),
+        };
+        Ok((target.to_owned(), Conversation::private(&me.party(), &other)))
+    }
+
+    /// Applies a slash command. `Quit`, messages and the services are the session's business
+    /// and are refused here. `history` is the recent history of a channel that [`Effect::NeedHistory`]
+    /// asked for.
+    pub fn apply(&self, conn: ConnId, command: Command, history: Option<Vec<ChatMessage>>) -> Result<Effect> {
         let mut st = self.lock();
         st.client(conn)?;
         if let Some(c) = st.clients.get_mut(&conn) {
             c.last_active = Instant::now();
         }
+        let nick_change = matches!(command, Command::Nick { .. });
+        let effect = self.apply_locked(&mut st, conn, command, history);
+        let protect = match &effect {
+            Ok(_) if nick_change => st.check_registered_nick(conn, self.settings.nick_grace),
+            _ => None,
+        };
+        drop(st);
+        self.protect(conn, protect);
+        effect
+    }
+
+    fn apply_locked(
+        &self,
+        st: &mut State,
+        conn: ConnId,
+        command: Command,
+        history: Option<Vec<ChatMessage>>,
+    ) -> Result<Effect> {
+        let done = |r: Result<()>| r.map(|()| Effect::Done);
         match command {
-            Command::Join { channel, key } => self.join(&mut st, conn, &channel, key.as_deref()),
+            Command::Join { channel, key } => self.join(st, conn, &channel, key.as_deref(), history),
             Command::Part { channel, reason } => {
                 check_reason(reason.as_deref())?;
                 let ch = st.joined_channel(conn, &channel)?;
                 let event = ServerEvent::Parted { channel: ch.name.clone(), nick: st.nick_of(conn), reason };
                 st.to_channel(ch, &event);
                 st.leave(conn, &fold(&channel));
-                Ok(())
+                Ok(Effect::Done)
             }
-            Command::Nick { nick } => change_nick(&mut st, conn, &nick),
+            Command::Nick { nick } => done(change_nick(st, conn, &nick)),
             Command::Topic { channel, topic: None } => {
                 let event = State::topic_event(st.channel(&channel)?);
                 st.to_one(conn, &event);
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Topic { channel, topic: Some(text) } => {
                 let ch = st.joined_channel(conn, &channel)?;
@@ -501,7 +645,7 @@ impl Hub {
                     set_at: ch.topic.as_ref().map(|t| t.set_at),
                 };
                 st.to_channel(st.channel(&channel)?, &event);
-                Ok(())
+                Ok(st.save_reg(&channel))
             }
             Command::Kick { channel, nick, reason } => {
                 check_reason(reason.as_deref())?;
@@ -515,7 +659,7 @@ impl Hub {
                 };
                 st.to_channel(ch, &event);
                 st.leave(target, &fold(&channel));
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Ban { channel, mask } => {
                 if let Some(mask) = st.add_ban(conn, &channel, &mask)? {
@@ -525,7 +669,7 @@ impl Hub {
                         &ServerEvent::Banned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
                     );
                 }
-                Ok(())
+                Ok(st.save_reg(&channel))
             }
             Command::Unban { channel, mask } => {
                 for mask in st.remove_bans(conn, &channel, &mask)? {
@@ -535,19 +679,28 @@ impl Hub {
                         &ServerEvent::Unbanned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
                     );
                 }
-                Ok(())
+                Ok(st.save_reg(&channel))
             }
-            Command::Op { channel, nick } => st.set_role(conn, &channel, &nick, 'o', true),
-            Command::Deop { channel, nick } => st.set_role(conn, &channel, &nick, 'o', false),
-            Command::Voice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', true),
-            Command::Devoice { channel, nick } => st.set_role(conn, &channel, &nick, 'v', false),
+            Command::Op { channel, nick } => {
+                st.set_role(conn, &channel, &nick, 'o', true).map(|()| Effect::Done)
+            }
+            Command::Deop { channel, nick } => {
+                st.set_role(conn, &channel, &nick, 'o', false).map(|()| Effect::Done)
+            }
+            Command::Voice { channel, nick } => {
+                st.set_role(conn, &channel, &nick, 'v', true).map(|()| Effect::Done)
+            }
+            Command::Devoice { channel, nick } => {
+                st.set_role(conn, &channel, &nick, 'v', false).map(|()| Effect::Done)
+            }
             Command::Mode { channel, modes: None, .. } => {
                 let event = st.members_event(st.channel(&channel)?);
                 st.to_one(conn, &event);
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Mode { channel, modes: Some(modes), args } => {
-                apply_modes(&mut st, conn, &channel, &modes, &args)
+                apply_modes(st, conn, &channel, &modes, &args)?;
+                Ok(st.save_reg(&channel))
             }
             Command::Invite { nick, channel } => {
                 let ch = st.joined_channel(conn, &channel)?;
@@ -568,7 +721,7 @@ impl Hub {
                 };
                 st.channel_mut(&channel)?.invites.insert(fold(&nick));
                 st.deliver(&HashSet::from([conn, target]), &event);
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Away { message } => {
                 check_reason(message.as_deref())?;
@@ -577,7 +730,7 @@ impl Hub {
                 }
                 let event = ServerEvent::Away { nick: st.nick_of(conn), message };
                 st.deliver(&st.audience(conn), &event);
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Whois { nick } => {
                 let target = st.conn_by_nick(&nick)?;
@@ -590,7 +743,7 @@ impl Hub {
                 channels.sort();
                 let event = ServerEvent::Whois {
                     nick: t.nick.clone(),
-                    account: t.account.clone(),
+                    account: t.account.as_ref().map(Account::wire),
                     host: if sees_real_host { t.ip.to_string() } else { t.cloak.clone() },
                     channels,
                     away: t.away.clone(),
@@ -598,7 +751,7 @@ impl Hub {
                     signon: t.signon,
                 };
                 st.to_one(conn, &event);
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::List => {
                 let mut channels: Vec<ChannelSummary> = st
@@ -612,20 +765,31 @@ impl Hub {
                     .collect();
                 channels.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.channel.cmp(&b.channel)));
                 st.to_one(conn, &ServerEvent::List { channels });
-                Ok(())
+                Ok(Effect::Done)
             }
             Command::Names { channel } => {
                 let event = st.members_event(st.channel(&channel)?);
                 st.to_one(conn, &event);
-                Ok(())
+                Ok(Effect::Done)
             }
-            Command::Quit { .. } => Err(err(ErrorCode::BadArguments, "quit is handled by the session")),
-            Command::Msg { target, text } => self.message_locked(&mut st, conn, &target, &text, false),
-            Command::Me { target, text } => self.message_locked(&mut st, conn, &target, &text, true),
+            Command::Quit { .. }
+            | Command::Msg { .. }
+            | Command::Me { .. }
+            | Command::Potato { .. }
+            | Command::Celery { .. } => {
+                Err(err(ErrorCode::Internal, "this command is handled by the session"))
+            }
         }
     }
 
-    fn join(&self, st: &mut State, conn: ConnId, channel: &str, key: Option<&str>) -> Result<()> {
+    fn join(
+        &self,
+        st: &mut State,
+        conn: ConnId,
+        channel: &str,
+        key: Option<&str>,
+        history: Option<Vec<ChatMessage>>,
+    ) -> Result<Effect> {
         validate_channel(channel)?;
         let folded = fold(channel);
         let client = st.client(conn)?;
@@ -640,25 +804,36 @@ impl Hub {
         }
         let masks = client.masks();
         let nick_key = fold(&client.nick);
+        let account_key = client.account.as_ref().map(Account::key);
         let creating = !st.channels.contains_key(&folded);
-        if let Some(ch) = st.channels.get(&folded) {
-            let invited = ch.invites.contains(&nick_key);
-            if ch.is_banned(&masks) {
-                return Err(err(ErrorCode::Banned, format!("you are banned from {}", ch.name)));
+        // A channel nobody is in is loaded afresh: its recent history first, from the store.
+        let Some(history) = history.filter(|_| creating).or_else(|| (!creating).then(Vec::new)) else {
+            return Ok(Effect::NeedHistory(folded));
+        };
+        if creating {
+            let mut ch = st.reg_of(&folded).map_or_else(|| Channel::new(channel), Channel::from_record);
+            ch.recent = history.into_iter().collect();
+            while ch.recent.len() > self.settings.history_on_join {
+                ch.recent.pop_front();
             }
-            if ch.modes.invite_only && !invited {
-                return Err(err(ErrorCode::InviteOnly, format!("{} is invite-only", ch.name)));
-            }
-            if ch.modes.key.as_deref().is_some_and(|k| Some(k) != key) && !invited {
-                return Err(err(ErrorCode::BadKey, format!("{} needs the right key", ch.name)));
-            }
-            if ch.modes.limit.is_some_and(|l| ch.members.len() >= l) {
-                return Err(err(ErrorCode::ChannelFull, format!("{} is full", ch.name)));
-            }
+            st.channels.insert(folded.clone(), ch);
         }
-        let ch = st.channels.entry(folded.clone()).or_insert_with(|| Channel::new(channel));
+        if let Some(refusal) = st.channels.get(&folded).and_then(|ch| ch.refusal(&masks, &nick_key, key)) {
+            if creating {
+                st.channels.remove(&folded);
+            }
+            return Err(refusal);
+        }
+        // In a registered channel, ops come from its op list; elsewhere the first joiner is op.
+        let op = match st.reg_of(&folded) {
+            Some(reg) => account_key.is_some_and(|k| reg.founder == k || reg.ops.contains(&k)),
+            None => creating,
+        };
+        let Some(ch) = st.channels.get_mut(&folded) else {
+            return Err(err(ErrorCode::Internal, "the channel vanished"));
+        };
         ch.invites.remove(&nick_key);
-        ch.members.insert(conn, Roles { op: creating, voice: false });
+        ch.members.insert(conn, Roles { op, voice: false });
         let mut cloak = String::new();
         if let Some(client) = st.clients.get_mut(&conn) {
             client.channels.insert(folded.clone());
@@ -671,7 +846,12 @@ impl Hub {
             st.to_one(conn, &State::topic_event(ch));
         }
         st.to_one(conn, &st.members_event(ch));
-        Ok(())
+        if self.settings.history_on_join > 0 {
+            let messages: Vec<ChatMessage> = ch.recent.iter().cloned().collect();
+            let more = messages.len() >= self.settings.history_on_join;
+            st.to_one(conn, &ServerEvent::History { target: ch.name.clone(), messages, more });
+        }
+        Ok(Effect::Done)
     }
 }
 
@@ -712,7 +892,7 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
         }
     }
     if let Some(owner) = st.reserved.get(&key) {
-        if client.account.as_deref().map(fold) != Some(fold(owner)) {
+        if client.account.as_ref().map(Account::key) != Some(Account::App(owner.clone()).key()) {
             return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
         }
     }

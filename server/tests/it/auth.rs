@@ -75,7 +75,7 @@ async fn a_token_from_the_api_logs_in_as_its_user_with_an_account() {
     c.send(json!({"type":"auth","token":token})).await;
     let welcome = c.expect("welcome").await;
     assert_eq!(welcome["nick"], "alice");
-    assert_eq!(welcome["account"], "alice");
+    assert_eq!(welcome["account"], "app:alice");
 }
 
 #[tokio::test]

@@ -1,6 +1,16 @@
 //! Persistence in SurrealDB: embedded (`surrealkv://dir`, `mem://`) or a server (`ws://`).
 //! The schema is defined at startup, idempotently; every statement's result is checked, not
-//! just the query call.
+//! just the query call. Records that must be unique per name (accounts, registered channels)
+//! use the case-folded name as their record id, so the database itself refuses a second one
+//! even when two registrations race.
+
+mod accounts;
+mod channels;
+mod history;
+
+pub use accounts::AccountRecord;
+pub use channels::ChannelRecord;
+pub use history::{Conversation, StoredMessage};
 
 use std::time::Duration;
 
@@ -35,7 +45,55 @@ DEFINE FIELD IF NOT EXISTS created_at ON legacy_token TYPE datetime;
 DEFINE TABLE IF NOT EXISTS token_user SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS name ON token_user TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON token_user TYPE datetime;
+
+DEFINE TABLE IF NOT EXISTS account SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON account TYPE string;
+DEFINE FIELD IF NOT EXISTS email ON account TYPE string;
+DEFINE FIELD IF NOT EXISTS password_hash ON account TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON account TYPE datetime DEFAULT time::now();
+
+DEFINE TABLE IF NOT EXISTS channel_reg SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON channel_reg TYPE string;
+DEFINE FIELD IF NOT EXISTS founder ON channel_reg TYPE string;
+DEFINE FIELD IF NOT EXISTS ops ON channel_reg TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS trusted ON channel_reg TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS topic ON channel_reg TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS topic_by ON channel_reg TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS topic_at ON channel_reg TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS bans ON channel_reg TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS flags ON channel_reg TYPE string;
+DEFINE FIELD IF NOT EXISTS chan_key ON channel_reg TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS user_limit ON channel_reg TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS created_at ON channel_reg TYPE datetime DEFAULT time::now();
+
+DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS conv ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS mid ON message TYPE int;
+DEFINE FIELD IF NOT EXISTS ts ON message TYPE int;
+DEFINE FIELD IF NOT EXISTS sender ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS target ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS text ON message TYPE string;
+DEFINE FIELD IF NOT EXISTS action ON message TYPE bool;
+DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
+DEFINE INDEX IF NOT EXISTS message_ts ON message FIELDS ts;
 "#;
+
+/// How durable a write is once the store acknowledges it, for the startup log.
+pub fn sync_mode(url: &str) -> String {
+    if url.starts_with("mem:") {
+        return "none: in memory, gone when the process stops".into();
+    }
+    if let Some(rest) = url.strip_prefix("surrealkv://") {
+        let sync = rest
+            .split_once('?')
+            .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("sync=")).map(str::to_owned));
+        return match sync.as_deref() {
+            None | Some("every") => "every commit is fsynced before it is acknowledged".into(),
+            Some(other) => format!("fsync on a timer ({other}): a crash may lose the last writes"),
+        };
+    }
+    "decided by the SurrealDB server".into()
+}
 
 /// A handle on the database. Cheap to clone.
 #[derive(Clone)]
@@ -84,6 +142,11 @@ impl Store {
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.check()?;
         Ok(Self { db })
+    }
+
+    /// The underlying database, for the submodules.
+    fn db(&self) -> &Surreal<Any> {
+        &self.db
     }
 
     /// Whether the database answers a trivial query within a second.

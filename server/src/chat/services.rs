@@ -1,0 +1,381 @@
+//! The chat core's side of Potato and Celery: what changes online when an account is
+//! registered, identified or dropped, and when a channel's registration changes. The services
+//! themselves (passwords, the store) live in `crate::services`; they call these once the store
+//! has accepted a change, so the state online never runs ahead of what is stored.
+
+use std::collections::HashSet;
+
+use app::protocol::command::{CELERY, POTATO};
+use app::protocol::names::fold;
+use app::protocol::{ErrorCode, ServerEvent};
+
+use super::{err, Account, Close, ConnId, Hub, Result, State};
+use crate::store::ChannelRecord;
+
+/// A change to a registered channel's op list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpListEdit {
+    Op,
+    Deop,
+    Trust,
+    Untrust,
+}
+
+/// What Potato shows about an account besides its stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The nick of a session identified as the account, if one is online.
+    pub online_as: Option<String>,
+}
+
+/// A registered channel as Celery shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub key: String,
+    pub record: ChannelRecord,
+}
+
+impl State {
+    fn notice(&self, conn: ConnId, from: &str, text: String) {
+        self.to_one(conn, &ServerEvent::Notice { from: from.into(), text });
+    }
+
+    /// A free `Guest-NNNNN` nick.
+    fn guest_nick(&self) -> String {
+        loop {
+            let nick = format!("Guest-{:05}", rand::random::<u32>() % 100_000);
+            if !self.nicks.contains_key(&fold(&nick)) {
+                return nick;
+            }
+        }
+    }
+
+    /// Renames `conn` without the checks of `/nick` (the caller made sure `new` is free).
+    fn force_nick(&mut self, conn: ConnId, new: &str) {
+        let Some(c) = self.clients.get_mut(&conn) else { return };
+        let old = std::mem::replace(&mut c.nick, new.to_owned());
+        self.nicks.remove(&fold(&old));
+        self.nicks.insert(fold(new), conn);
+        let event = ServerEvent::NickChanged { old, new: new.to_owned() };
+        self.deliver(&self.audience(conn), &event);
+    }
+
+    /// Moves whoever sits on `folded` (other than `conn`) to a guest nick.
+    fn evict_nick(&mut self, folded: &str, conn: ConnId, why: &str) {
+        let Some(&holder) = self.nicks.get(folded) else { return };
+        if holder == conn {
+            return;
+        }
+        let guest = self.guest_nick();
+        self.notice(holder, POTATO, format!("{why}; you are now {guest}"));
+        self.force_nick(holder, &guest);
+    }
+
+    /// Ops `conn` in the registered channels it is in whose op list names its account.
+    fn op_from_lists(&mut self, conn: ConnId) {
+        let Some(key) = self.clients.get(&conn).and_then(|c| c.account.as_ref()).map(Account::key) else {
+            return;
+        };
+        let channels: Vec<String> =
+            self.clients.get(&conn).map(|c| c.channels.iter().cloned().collect()).unwrap_or_default();
+        for folded in channels {
+            let listed = self.regs.get(&folded).is_some_and(|r| r.founder == key || r.ops.contains(&key));
+            if listed {
+                self.celery_set_op(&folded, conn, true);
+            }
+        }
+    }
+
+    /// Celery ops or deops a member, telling the channel.
+    fn celery_set_op(&mut self, folded: &str, conn: ConnId, on: bool) {
+        let nick = self.nick_of(conn);
+        let Some(ch) = self.channels.get_mut(folded) else { return };
+        let Some(roles) = ch.members.get_mut(&conn) else { return };
+        if std::mem::replace(&mut roles.op, on) == on {
+            return;
+        }
+        let ch = &self.channels[folded];
+        let event = ServerEvent::ModeChanged {
+            channel: ch.name.clone(),
+            by: CELERY.into(),
+            modes: if on { "+o" } else { "-o" }.into(),
+            args: vec![nick],
+        };
+        self.to_channel(ch, &event);
+    }
+
+    /// The account key an argument of `/celery op` names: `app:x` / `potato:x` as given, a
+    /// registered nick, or the account of someone online.
+    fn resolve_account(&self, arg: &str) -> Option<String> {
+        if let Some(rest) = arg.strip_prefix("app:") {
+            return self.reserved.contains_key(&fold(rest)).then(|| Account::App(rest.into()).key());
+        }
+        if let Some(rest) = arg.strip_prefix("potato:") {
+            return self.registered.contains_key(&fold(rest)).then(|| Account::Potato(rest.into()).key());
+        }
+        let folded = fold(arg);
+        if self.registered.contains_key(&folded) {
+            return Some(Account::Potato(arg.into()).key());
+        }
+        if let Some(account) =
+            self.nicks.get(&folded).and_then(|c| self.clients.get(c)).and_then(|c| c.account.as_ref())
+        {
+            return Some(account.key());
+        }
+        self.reserved.contains_key(&folded).then(|| Account::App(arg.into()).key())
+    }
+
+    /// The caller's account key, which Celery needs.
+    fn account_key(&self, conn: ConnId) -> Result<String> {
+        self.client(conn)?.account.as_ref().map(Account::key).ok_or_else(|| {
+            err(ErrorCode::NotIdentified, "identify first: /potato identify <nick> <password>")
+        })
+    }
+
+    fn registration(&self, channel: &str) -> Result<(String, &ChannelRecord)> {
+        let folded = fold(channel);
+        match self.regs.get(&folded) {
+            Some(reg) => Ok((folded, reg)),
+            None => Err(err(ErrorCode::ChannelNotRegistered, format!("{channel} is not registered"))),
+        }
+    }
+}
+
+impl Hub {
+    /// Accounts and registered channels from the store, at startup.
+    pub fn load_registrations(&self, accounts: Vec<String>, channels: Vec<ChannelRecord>) {
+        let mut st = self.lock();
+        st.registered.extend(accounts.into_iter().map(|name| (fold(&name), name)));
+        st.regs.extend(channels.into_iter().map(|rec| (fold(&rec.name), rec)));
+    }
+
+    /// A notice from a service to one session.
+    pub fn notify(&self, conn: ConnId, from: &str, text: impl Into<String>) {
+        self.lock().notice(conn, from, text.into());
+    }
+
+    /// The session's nick and account.
+    pub fn whoami(&self, conn: ConnId) -> Result<(String, Option<Account>)> {
+        let st = self.lock();
+        let c = st.client(conn)?;
+        Ok((c.nick.clone(), c.account.clone()))
+    }
+
+    /// Whether an app user owns the nick `folded`.
+    pub fn app_owns(&self, folded: &str) -> bool {
+        self.lock().reserved.contains_key(folded)
+    }
+
+    /// Potato stored a new account for `conn`'s nick: it now owns it and is identified.
+    pub fn potato_registered(&self, conn: ConnId, name: &str) {
+        let mut st = self.lock();
+        st.registered.insert(fold(name), name.to_owned());
+        if let Some(c) = st.clients.get_mut(&conn) {
+            c.account = Some(Account::Potato(name.to_owned()));
+        }
+        st.to_one(conn, &ServerEvent::AccountChanged { account: Some(Account::Potato(name.into()).wire()) });
+    }
+
+    /// `conn` proved it owns the Potato account `name`: it becomes that account and takes the
+    /// nick, moving whoever sits on it to a guest nick (unless an app user owns it).
+    pub fn potato_identified(&self, conn: ConnId, name: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.client(conn)?;
+        let folded = fold(name);
+        let account = Account::Potato(name.to_owned());
+        if let Some(c) = st.clients.get_mut(&conn) {
+            c.account = Some(account.clone());
+        }
+        st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
+        if st.reserved.contains_key(&folded) {
+            st.notice(conn, POTATO, format!("the nick {name} belongs to an app user; you keep your nick"));
+        } else if fold(&st.nick_of(conn)) != folded {
+            st.evict_nick(&folded, conn, &format!("{name} identified for the nick you were using"));
+            st.force_nick(conn, name);
+        }
+        st.op_from_lists(conn);
+        Ok(())
+    }
+
+    /// Disconnects whoever other than `conn` uses the nick `folded`; returns their nick.
+    pub fn potato_ghost(&self, conn: ConnId, folded: &str) -> Result<String> {
+        let st = self.lock();
+        let holder = st.nicks.get(folded).copied().filter(|&h| h != conn);
+        let Some(c) = holder.and_then(|h| st.clients.get(&h)) else {
+            return Err(err(ErrorCode::NoSuchNick, "nobody else is using that nick"));
+        };
+        c.outbox.send(&ServerEvent::Notice {
+            from: POTATO.into(),
+            text: "you were disconnected by the owner of this nick".into(),
+        });
+        c.outbox.close(Close::new(1000, "ghosted"));
+        Ok(c.nick.clone())
+    }
+
+    /// A Potato account was deleted, with the channels it founded.
+    pub fn potato_dropped(&self, name: &str, founded: &[String]) {
+        let mut st = self.lock();
+        let folded = fold(name);
+        st.registered.remove(&folded);
+        let key = Account::Potato(name.to_owned()).key();
+        for reg in st.regs.values_mut() {
+            reg.ops.retain(|k| *k != key);
+            reg.trusted.retain(|k| *k != key);
+        }
+        for channel in founded {
+            st.regs.remove(&fold(channel));
+        }
+        let logged_in: Vec<ConnId> = st
+            .clients
+            .iter()
+            .filter(|(_, c)| c.account.as_ref().is_some_and(|a| a.key() == key))
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in logged_in {
+            if let Some(c) = st.clients.get_mut(&conn) {
+                c.account = None;
+            }
+            st.to_one(conn, &ServerEvent::AccountChanged { account: None });
+        }
+    }
+
+    /// Who is identified as the Potato account `folded` right now.
+    pub fn potato_info(&self, folded: &str) -> AccountInfo {
+        let st = self.lock();
+        let online_as = st
+            .clients
+            .values()
+            .find(|c| matches!(&c.account, Some(a @ Account::Potato(_)) if a.owns(folded)))
+            .map(|c| c.nick.clone());
+        AccountInfo { online_as }
+    }
+
+    /// The grace period is over: if `conn` still sits on the registered nick `folded` without
+    /// being its account, it is renamed to a guest nick.
+    pub fn enforce_registered_nick(&self, conn: ConnId, folded: &str) {
+        let mut st = self.lock();
+        let Some(c) = st.clients.get(&conn) else { return };
+        let still_there = fold(&c.nick) == folded && st.registered.contains_key(folded);
+        if !still_there || c.account.as_ref().is_some_and(|a| a.owns(folded)) {
+            return;
+        }
+        let guest = st.guest_nick();
+        st.notice(conn, POTATO, format!("you did not identify in time; you are now {guest}"));
+        st.force_nick(conn, &guest);
+    }
+
+    /// Checks that `conn` may register `channel` with Celery: identified, op there, and the
+    /// channel not registered yet. Returns the key and the record to store.
+    pub fn celery_register_check(&self, conn: ConnId, channel: &str) -> Result<(String, ChannelRecord)> {
+        let st = self.lock();
+        let founder = st.account_key(conn)?;
+        let ch = st.opped_channel(conn, channel)?;
+        let folded = fold(&ch.name);
+        if st.regs.contains_key(&folded) {
+            return Err(err(ErrorCode::ChannelRegistered, format!("{} is registered already", ch.name)));
+        }
+        let mut record = ChannelRecord { name: ch.name.clone(), founder, ..Default::default() };
+        ch.save_into(&mut record);
+        Ok((folded, record))
+    }
+
+    /// Celery stored a channel's registration.
+    pub fn celery_registered(&self, key: &str, record: ChannelRecord) {
+        self.lock().regs.insert(key.to_owned(), record);
+    }
+
+    /// A registered channel as it is now.
+    pub fn celery_info(&self, channel: &str) -> Result<ChannelInfo> {
+        let st = self.lock();
+        let (key, record) = st.registration(channel)?;
+        Ok(ChannelInfo { key, record: record.clone() })
+    }
+
+    /// Checks that `conn` founded `channel`; returns its key.
+    pub fn celery_founder_check(&self, conn: ConnId, channel: &str) -> Result<String> {
+        let st = self.lock();
+        let me = st.account_key(conn)?;
+        let (key, record) = st.registration(channel)?;
+        if record.founder != me {
+            return Err(err(
+                ErrorCode::AccessDenied,
+                format!("only the founder of {} may do that", record.name),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Celery removed a channel's registration.
+    pub fn celery_dropped(&self, key: &str) {
+        self.lock().regs.remove(key);
+    }
+
+    /// Changes a registered channel's op list (the founder; trusted ops for op and deop) and
+    /// applies it to members online. Returns the key and record to store, and the account key.
+    pub fn celery_edit(
+        &self,
+        conn: ConnId,
+        channel: &str,
+        account: &str,
+        edit: OpListEdit,
+    ) -> Result<(String, ChannelRecord, String)> {
+        let mut st = self.lock();
+        let me = st.account_key(conn)?;
+        let (folded, record) = st.registration(channel)?;
+        let founder = record.founder == me;
+        let allowed = match edit {
+            OpListEdit::Op | OpListEdit::Deop => founder || record.trusted.contains(&me),
+            OpListEdit::Trust | OpListEdit::Untrust => founder,
+        };
+        if !allowed {
+            return Err(err(
+                ErrorCode::AccessDenied,
+                format!("you may not change the op list of {}", record.name),
+            ));
+        }
+        let target = st
+            .resolve_account(account)
+            .ok_or_else(|| err(ErrorCode::NoSuchAccount, format!("no account is called {account}")))?;
+        if target == record.founder && edit != OpListEdit::Op {
+            return Err(err(ErrorCode::BadArguments, "the founder is always op"));
+        }
+        let Some(reg) = st.regs.get_mut(&folded) else {
+            return Err(err(ErrorCode::ChannelNotRegistered, format!("{channel} is not registered")));
+        };
+        let add = |list: &mut Vec<String>| {
+            if !list.contains(&target) {
+                list.push(target.clone());
+            }
+        };
+        match edit {
+            OpListEdit::Op => add(&mut reg.ops),
+            OpListEdit::Trust => {
+                add(&mut reg.ops);
+                add(&mut reg.trusted);
+            }
+            OpListEdit::Deop => {
+                reg.ops.retain(|k| *k != target);
+                reg.trusted.retain(|k| *k != target);
+            }
+            OpListEdit::Untrust => reg.trusted.retain(|k| *k != target),
+        }
+        let record = reg.clone();
+        // Members identified as the account get (or lose) op now.
+        let affected: HashSet<ConnId> = st
+            .channels
+            .get(&folded)
+            .map(|ch| ch.members.keys().copied().collect::<HashSet<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| st.clients.get(c).and_then(|c| c.account.as_ref()).is_some_and(|a| a.key() == target))
+            .collect();
+        match edit {
+            OpListEdit::Op | OpListEdit::Trust => {
+                affected.iter().for_each(|&c| st.celery_set_op(&folded, c, true))
+            }
+            OpListEdit::Deop => affected.iter().for_each(|&c| st.celery_set_op(&folded, c, false)),
+            OpListEdit::Untrust => {}
+        }
+        Ok((folded, record, target))
+    }
+}

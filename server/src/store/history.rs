@@ -1,0 +1,177 @@
+//! Message history: every channel message and private message, keyed by its id (ids grow with
+//! time), filed under a conversation key so a page of history is one index range.
+
+use app::protocol::ChatMessage;
+use surrealdb::types::SurrealValue;
+
+use super::{Result, Store};
+
+/// The conversation a message is filed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Conversation(String);
+
+impl Conversation {
+    /// A channel, by its folded name.
+    pub fn channel(folded: &str) -> Self {
+        Self(folded.to_owned())
+    }
+
+    /// A private conversation between two parties (account keys, or a guest session's key),
+    /// the same whichever of the two asks.
+    pub fn private(a: &str, b: &str) -> Self {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        Self(format!("pm:{lo}|{hi}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message on its way into the store.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub conversation: Conversation,
+    pub message: ChatMessage,
+}
+
+#[derive(Debug, SurrealValue)]
+struct Row {
+    id: i64,
+    conv: String,
+    mid: i64,
+    ts: i64,
+    sender: String,
+    target: String,
+    text: String,
+    action: bool,
+}
+
+#[derive(Debug, SurrealValue)]
+struct PageRow {
+    mid: i64,
+    ts: i64,
+    sender: String,
+    target: String,
+    text: String,
+    action: bool,
+}
+
+/// Ids and times are below 2^53, so the conversions are exact.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Stores a batch of messages in one transaction (one disk sync for all of them).
+    pub async fn append_messages<'a>(
+        &self,
+        batch: impl IntoIterator<Item = &'a StoredMessage>,
+    ) -> Result<()> {
+        let rows: Vec<Row> = batch
+            .into_iter()
+            .map(|m| Row {
+                id: to_i64(m.message.id),
+                conv: m.conversation.as_str().to_owned(),
+                mid: to_i64(m.message.id),
+                ts: to_i64(m.message.ts),
+                sender: m.message.from.clone(),
+                target: m.message.target.clone(),
+                text: m.message.text.clone(),
+                action: m.message.action,
+            })
+            .collect();
+        self.db().query("INSERT INTO message $rows RETURN NONE").bind(("rows", rows)).await?.check()?;
+        Ok(())
+    }
+
+    /// Up to `limit` messages of a conversation older than `before` (the newest when `None`),
+    /// oldest first.
+    pub async fn history(
+        &self,
+        conversation: &Conversation,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>> {
+        let mut res = self
+            .db()
+            .query(
+                "SELECT mid, ts, sender, target, text, action FROM message
+                 WHERE conv = $conv AND mid < $before ORDER BY mid DESC LIMIT $limit",
+            )
+            .bind(("conv", conversation.as_str().to_owned()))
+            .bind(("before", before.map_or(i64::MAX, to_i64)))
+            .bind(("limit", limit as i64))
+            .await?
+            .check()?;
+        let rows: Vec<PageRow> = res.take(0)?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|r| ChatMessage {
+                id: r.mid as u64,
+                ts: r.ts as u64,
+                from: r.sender,
+                target: r.target,
+                text: r.text,
+                action: r.action,
+            })
+            .collect())
+    }
+
+    /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch).
+    pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
+        self.db()
+            .query("DELETE message WHERE ts < $cutoff RETURN NONE")
+            .bind(("cutoff", to_i64(cutoff_ms)))
+            .await?
+            .check()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u64, target: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: id * 10,
+            from: "alice".into(),
+            target: target.into(),
+            text: text.into(),
+            action: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn history_pages_back_per_conversation() {
+        let store = Store::open("mem://").await.unwrap();
+        let rust = Conversation::channel("#rust");
+        let pm = Conversation::private("potato:bob", "potato:alice");
+        assert_eq!(pm, Conversation::private("potato:alice", "potato:bob"));
+        let mut batch: Vec<StoredMessage> = (1..=30)
+            .map(|i| StoredMessage { conversation: rust.clone(), message: msg(i, "#rust", &format!("m{i}")) })
+            .collect();
+        batch.push(StoredMessage { conversation: pm.clone(), message: msg(31, "bob", "secret") });
+        store.append_messages(&batch).await.unwrap();
+
+        let last = store.history(&rust, None, 10).await.unwrap();
+        assert_eq!(last.iter().map(|m| m.id).collect::<Vec<_>>(), (21..=30).collect::<Vec<_>>());
+        let page = store.history(&rust, Some(21), 10).await.unwrap();
+        assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), (11..=20).collect::<Vec<_>>());
+        assert_eq!(page[0], msg(11, "#rust", "m11"));
+        assert_eq!(store.history(&rust, Some(3), 10).await.unwrap().len(), 2);
+        assert_eq!(store.history(&pm, None, 10).await.unwrap(), vec![msg(31, "bob", "secret")]);
+        assert!(store
+            .history(&Conversation::private("potato:alice", "guest:x"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        store.prune_history(150).await.unwrap();
+        let left = store.history(&rust, None, 100).await.unwrap();
+        assert_eq!(left.first().map(|m| m.id), Some(15));
+    }
+}

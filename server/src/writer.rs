@@ -1,0 +1,70 @@
+//! The message writer: one task that stores chat messages in batches (one transaction, one
+//! disk sync per batch) and only then delivers them, in order. A message's echo to its
+//! sender therefore means it is stored.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use app::protocol::{ErrorCode, ProtocolError};
+
+use crate::chat::{Hub, PreparedMessage};
+use crate::store::Store;
+
+/// Most messages stored in one transaction.
+const MAX_BATCH: usize = 256;
+/// Messages waiting to be stored before senders wait for room.
+const QUEUE: usize = 4096;
+
+struct Job {
+    message: PreparedMessage,
+    stored: oneshot::Sender<bool>,
+}
+
+/// A handle on the writer task. The task ends once every handle is dropped and the queue is
+/// empty.
+pub struct MessageWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl MessageWriter {
+    pub fn start(store: Store, hub: Arc<Hub>) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(queue, store, hub));
+        Self { jobs }
+    }
+
+    /// Stores and delivers a message; returns once it is both, or with an error when it could
+    /// not be stored (then nobody got it).
+    pub async fn submit(&self, message: PreparedMessage) -> Result<(), ProtocolError> {
+        let (stored, done) = oneshot::channel();
+        let failed =
+            || ProtocolError::new(ErrorCode::Internal, "the message could not be stored, so it was not sent");
+        self.jobs.send(Job { message, stored }).await.map_err(|_| failed())?;
+        match done.await {
+            Ok(true) => Ok(()),
+            _ => Err(failed()),
+        }
+    }
+}
+
+async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<bool>>) =
+            jobs.drain(..).map(|j| (j.message, j.stored)).unzip();
+        let ok = match store.append_messages(messages.iter().map(|m| &m.stored)).await {
+            Ok(()) => {
+                hub.deliver(&messages);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, count = messages.len(), "storing messages failed; they were not sent");
+                false
+            }
+        };
+        for ack in acks {
+            let _ = ack.send(ok);
+        }
+    }
+}
