@@ -207,9 +207,9 @@ impl State {
             return None;
         }
         let text = format!(
-            "{name} is a registered nick. Identify with /potato identify {name} <password> within {} s, \
+            "{name} is a registered nick. Identify with /potato identify {name} <password> within {}, \
              or you will be renamed.",
-            grace.as_secs()
+            humantime::format_duration(grace)
         );
         self.to_one(conn, &ServerEvent::Notice { from: app::protocol::command::POTATO.into(), text });
         Some(key)

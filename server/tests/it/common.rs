@@ -303,10 +303,48 @@ impl Client {
         }
     }
 
-    /// Joins a channel and waits for the member list.
+    /// Reads until a notice from `from` (a service) arrives; returns its text.
+    pub async fn notice(&mut self, from: &str) -> String {
+        loop {
+            let event = self.expect("notice").await;
+            if event["from"] == from {
+                return event["text"].as_str().unwrap_or_default().to_owned();
+            }
+        }
+    }
+
+    /// Registers the current nick with Potato and waits for the confirmation.
+    pub async fn register(&mut self, password: &str) {
+        self.cmd(&format!("/potato register {password} {}@mail.example", self.nick)).await;
+        let text = self.notice("Potato").await;
+        assert!(text.contains("registered to you"), "{}: {text}", self.nick);
+    }
+
+    /// Identifies with Potato; returns the events up to Potato's confirmation, which comes
+    /// last (the account change first, then any nick changes).
+    pub async fn identify(&mut self, nick: &str, password: &str) -> Vec<Value> {
+        self.cmd(&format!("/potato identify {nick} {password}")).await;
+        let mut events = Vec::new();
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == "error" {
+                panic!("{}: identify failed: {event}", self.nick);
+            }
+            if event["type"] == "notice" && event["from"] == "Potato" {
+                assert!(event["text"].as_str().unwrap().contains("identified as"), "{event}");
+                return events;
+            }
+            events.push(event);
+        }
+    }
+
+    /// Joins a channel and waits for the member list and the history that follows it.
     pub async fn join(&mut self, channel: &str) -> Value {
         self.cmd(&format!("/join {channel}")).await;
-        self.expect("members").await
+        let members = self.expect("members").await;
+        let history = self.next_event().await;
+        assert_eq!(history["type"], "history", "{}: history follows the member list", self.nick);
+        members
     }
 }
 

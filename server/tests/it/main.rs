@@ -4,6 +4,8 @@
 mod auth;
 mod channels;
 mod common;
+mod history;
 mod http;
 mod limits;
+mod services;
 mod shutdown;

@@ -1,0 +1,363 @@
+//! Potato and Celery end to end: every command, its permission rules, throttling and nick
+//! protection.
+
+use serde_json::{json, Value};
+
+use crate::common::{captured_logs, member, Client, TestServer};
+
+const PW: &str = "hunter2-but-longer";
+
+#[tokio::test]
+async fn potato_registers_the_current_nick_with_checked_input() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.cmd("/potato register short alice@mail.example").await;
+    alice.expect_error("weak_password").await;
+    alice.cmd(&format!("/potato register {PW} not-an-email")).await;
+    alice.expect_error("invalid_email").await;
+    alice.cmd(&format!("/potato register bob {PW} alice@mail.example")).await;
+    alice.expect_error("bad_arguments").await;
+
+    alice.cmd(&format!("/potato register alice {PW} alice@mail.example")).await;
+    assert_eq!(alice.expect("account_changed").await["account"], "potato:alice");
+    assert!(alice.notice("Potato").await.contains("registered to you"));
+    alice.cmd(&format!("/potato register {PW} alice@mail.example")).await;
+    alice.expect_error("account_exists").await;
+
+    // Info: everyone sees the account; only its owner sees the email.
+    alice.cmd("/potato info").await;
+    let own = alice.notice("Potato").await;
+    assert!(own.contains("alice@mail.example") && own.contains("online as alice"), "{own}");
+    let mut bob = server.guest("bob").await;
+    bob.cmd("/potato info ALICE").await;
+    let other = bob.notice("Potato").await;
+    assert!(other.contains("alice was registered on") && !other.contains("@mail"), "{other}");
+    bob.cmd("/potato info nobody").await;
+    bob.expect_error("no_such_account").await;
+    bob.cmd("/potato frobnicate").await;
+    bob.expect_error("unknown_command").await;
+
+    // The password never reaches the log.
+    assert!(!captured_logs().contains(PW));
+}
+
+#[tokio::test]
+async fn registrations_of_one_nick_sent_at_once_let_exactly_one_succeed() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("racer").await;
+    for i in 0..8 {
+        alice.cmd(&format!("/potato register {PW} racer{i}@mail.example")).await;
+    }
+    let events = alice.drain().await;
+    let wins = events.iter().filter(|e| e["type"] == "account_changed").count();
+    let refusals = events.iter().filter(|e| e["code"] == "account_exists").count();
+    assert_eq!((wins, refusals), (1, 7), "{events:?}");
+}
+
+#[tokio::test]
+async fn msg_potato_works_like_the_command_and_is_no_private_message() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.say("Potato", &format!("register {PW} alice@mail.example")).await;
+    assert_eq!(alice.expect("account_changed").await["account"], "potato:alice");
+    assert!(alice.notice("Potato").await.contains("registered to you"));
+    alice.cmd("/msg potato info").await;
+    assert!(alice.notice("Potato").await.contains("alice was registered"));
+    alice.send(json!({"type":"history","target":"Potato"})).await;
+    alice.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn identify_takes_the_account_and_its_nick_from_whoever_sits_on_it() {
+    let server = TestServer::start().await;
+    let mut owner = server.guest("alice").await;
+    owner.register(PW).await;
+    owner.cmd("/quit").await;
+    owner.expect_close().await;
+
+    let mut squatter = server.guest("alice").await;
+    assert!(squatter.notice("Potato").await.contains("registered nick"));
+    squatter.join("#c").await;
+    let mut carol = server.guest("carol").await;
+    carol.join("#c").await;
+
+    let events = carol.identify("ALICE", PW).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["account_changed", "nick_changed", "nick_changed"], "{events:?}");
+    assert_eq!(events[0]["account"], "potato:alice");
+    // The squatter moves off the nick first, then carol takes it.
+    let guest = events[1]["new"].as_str().unwrap();
+    assert_eq!(events[1]["old"], "alice");
+    assert!(guest.starts_with("Guest-"), "{guest}");
+    assert_eq!((events[2]["old"].as_str(), events[2]["new"].as_str()), (Some("carol"), Some("alice")));
+    assert!(squatter.notice("Potato").await.contains(&format!("you are now {guest}")));
+    assert_eq!(squatter.expect("nick_changed").await["new"], guest);
+    carol.cmd("/whois alice").await;
+    assert_eq!(carol.expect("whois").await["account"], "potato:alice");
+}
+
+#[tokio::test]
+async fn failed_identifies_look_alike_and_are_throttled_per_account_and_connection() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.register(PW).await;
+
+    let mut mallory = server.guest("mallory").await;
+    mallory.cmd(&format!("/potato identify nobody {PW}")).await;
+    let unknown = mallory.expect_error("identify_failed").await;
+    mallory.cmd("/potato identify alice wrong-password").await;
+    let wrong = mallory.expect_error("identify_failed").await;
+    assert_eq!(unknown["message"], wrong["message"]);
+    mallory.cmd("/potato identify alice wrong-again").await;
+    mallory.expect_error("identify_failed").await;
+    // Three failures on this connection: even the right password waits now.
+    mallory.cmd(&format!("/potato identify alice {PW}")).await;
+    mallory.expect_error("throttled").await;
+    // alice's account saw two failures; one more from elsewhere and it is held back too.
+    let mut eve = server.guest("eve").await;
+    eve.cmd("/potato identify alice guess").await;
+    eve.expect_error("identify_failed").await;
+    let mut alice2 = server.guest("alice2").await;
+    alice2.cmd(&format!("/potato identify alice {PW}")).await;
+    alice2.expect_error("throttled").await;
+    // Other accounts are unaffected for fresh connections.
+    let mut bob = server.guest("bob").await;
+    bob.register(PW).await;
+    let mut bob2 = server.guest("bob2").await;
+    bob2.identify("bob", PW).await;
+}
+
+#[tokio::test]
+async fn an_unidentified_user_on_a_registered_nick_is_renamed_after_the_grace_period() {
+    let server = TestServer::start_with(|c| c.nick_grace = std::time::Duration::from_millis(300)).await;
+    let mut owner = server.guest("alice").await;
+    owner.register(PW).await;
+    owner.cmd("/quit").await;
+    owner.expect_close().await;
+
+    let mut squatter = server.guest("alice").await;
+    assert!(squatter.notice("Potato").await.contains("within 300ms"));
+    assert!(squatter.notice("Potato").await.contains("did not identify in time"));
+    let renamed = squatter.expect("nick_changed").await;
+    assert!(renamed["new"].as_str().unwrap().starts_with("Guest-"));
+
+    // Switching to the nick with /nick starts the same clock; identifying in time stops it.
+    let mut bob = server.guest("bob").await;
+    bob.cmd("/nick alice").await;
+    bob.expect("nick_changed").await;
+    assert!(bob.notice("Potato").await.contains("registered nick"));
+    bob.identify("alice", PW).await;
+    let mut watcher = server.guest("watcher").await;
+    // Past the grace period bob still has the nick.
+    watcher.cmd("/whois alice").await;
+    let whois = watcher.expect("whois").await;
+    assert_eq!(whois["account"], "potato:alice");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    watcher.cmd("/whois alice").await;
+    assert_eq!(watcher.expect("whois").await["account"], "potato:alice");
+    bob.assert_no("nick_changed").await;
+}
+
+#[tokio::test]
+async fn disconnect_ghosts_whoever_uses_your_nick() {
+    let server = TestServer::start().await;
+    let mut owner = server.guest("alice").await;
+    owner.register(PW).await;
+    owner.cmd("/quit").await;
+    owner.expect_close().await;
+    let mut squatter = server.guest("alice").await;
+    squatter.join("#c").await;
+    let mut me = server.guest("me").await;
+    me.join("#c").await;
+    me.cmd("/potato disconnect alice wrong-password").await;
+    me.expect_error("identify_failed").await;
+    me.cmd(&format!("/potato ghost alice {PW}")).await;
+    assert!(me.notice("Potato").await.contains("alice was disconnected"));
+    let (events, close) = squatter.events_until_close().await;
+    assert!(events.iter().any(|e| e["type"] == "notice" && e["from"] == "Potato"));
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("ghosted"));
+    let quit = me.expect("quit").await;
+    assert_eq!(quit["reason"], "disconnected by the owner of the nick");
+    me.cmd(&format!("/potato ghost alice {PW}")).await;
+    me.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn passwd_and_drop_need_the_account_and_its_password() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.cmd(&format!("/potato passwd {PW} new-password-1")).await;
+    alice.expect_error("not_identified").await;
+    alice.register(PW).await;
+    alice.cmd(&format!("/potato passwd {PW} short")).await;
+    alice.expect_error("weak_password").await;
+    alice.cmd(&format!("/potato passwd {PW} new-password-1")).await;
+    assert!(alice.notice("Potato").await.contains("password is changed"));
+
+    let mut other = server.guest("other").await;
+    other.cmd(&format!("/potato identify alice {PW}")).await;
+    other.expect_error("identify_failed").await;
+    other.identify("alice", "new-password-1").await;
+
+    alice.cmd("/potato drop wrong-password").await;
+    alice.expect_error("identify_failed").await;
+    alice.cmd("/potato drop new-password-1").await;
+    assert_eq!(alice.expect("account_changed").await["account"], Value::Null);
+    assert!(alice.notice("Potato").await.contains("dropped"));
+    // Everyone identified as it is logged out of it.
+    assert_eq!(other.expect("account_changed").await["account"], Value::Null);
+    alice.cmd("/potato info alice").await;
+    alice.expect_error("no_such_account").await;
+    alice.register(PW).await;
+}
+
+#[tokio::test]
+async fn an_app_users_nick_cannot_be_registered_with_potato() {
+    let server = TestServer::start().await;
+    let mut dave = server.user("dave").await;
+    dave.cmd(&format!("/potato register {PW} dave@mail.example")).await;
+    dave.expect_error("nick_reserved").await;
+}
+
+async fn identified(server: &TestServer, nick: &str) -> Client {
+    let mut c = server.guest(nick).await;
+    c.register(PW).await;
+    c
+}
+
+#[tokio::test]
+async fn celery_registers_a_channel_for_an_identified_op() {
+    let server = TestServer::start().await;
+    let mut guest = server.guest("guest").await;
+    guest.join("#g").await;
+    guest.cmd("/celery register #g").await;
+    guest.expect_error("not_identified").await;
+
+    let mut alice = identified(&server, "alice").await;
+    alice.join("#g").await;
+    alice.cmd("/celery register #g").await;
+    alice.expect_error("not_op").await;
+    alice.join("#mine").await;
+    alice.cmd("/celery register").await;
+    alice.expect_error("bad_arguments").await;
+    alice.send(json!({"type":"command","line":"/celery register","target":"#mine"})).await;
+    assert!(alice.notice("Celery").await.contains("#mine is registered to you"));
+    alice.cmd("/celery register #mine").await;
+    alice.expect_error("channel_registered").await;
+    alice.cmd("/celery info #mine").await;
+    let info = alice.notice("Celery").await;
+    assert!(info.contains("by potato:alice") && info.contains("ops: none"), "{info}");
+    alice.cmd("/celery info #g").await;
+    alice.expect_error("channel_not_registered").await;
+}
+
+#[tokio::test]
+async fn the_op_list_ops_accounts_on_join_and_only_founder_and_trusted_change_it() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    let mut bob = identified(&server, "bob").await;
+    let mut carol = identified(&server, "carol").await;
+    alice.join("#c").await;
+    alice.cmd("/celery register #c").await;
+    alice.notice("Celery").await;
+    bob.join("#c").await;
+    carol.join("#c").await;
+
+    bob.cmd("/celery op #c carol").await;
+    bob.expect_error("access_denied").await;
+    alice.cmd("/celery op #c nobody").await;
+    alice.expect_error("no_such_account").await;
+    // Listing bob ops him at once, by Celery.
+    alice.cmd("/celery op #c bob").await;
+    assert!(alice.notice("Celery").await.contains("potato:bob is on the op list"));
+    let mode = bob.expect("mode_changed").await;
+    assert_eq!((mode["by"].as_str(), mode["modes"].as_str()), (Some("Celery"), Some("+o")));
+    // A listed op may not change the list until trusted.
+    bob.cmd("/celery op #c carol").await;
+    bob.expect_error("access_denied").await;
+    bob.cmd("/celery trust #c bob").await;
+    bob.expect_error("access_denied").await;
+    alice.cmd("/celery trust #c bob").await;
+    alice.notice("Celery").await;
+    bob.cmd("/celery op #c carol").await;
+    bob.notice("Celery").await;
+    loop {
+        let mode = carol.expect("mode_changed").await;
+        if mode["args"] == json!(["carol"]) {
+            assert_eq!(mode["modes"], "+o");
+            break;
+        }
+    }
+    alice.cmd("/celery untrust #c bob").await;
+    alice.notice("Celery").await;
+    bob.cmd("/celery deop #c carol").await;
+    bob.expect_error("access_denied").await;
+
+    // Ops come back on join; a guest who finds the channel empty is not op.
+    carol.cmd("/part #c").await;
+    carol.expect("parted").await;
+    let rejoined = carol.join("#c").await;
+    assert_eq!(member(&rejoined, "carol").unwrap()["op"], true);
+    alice.cmd("/celery deop #c carol").await;
+    alice.notice("Celery").await;
+    let mode = carol.expect("mode_changed").await;
+    assert_eq!(mode["modes"], "-o");
+    alice.cmd("/celery deop #c alice").await;
+    alice.expect_error("bad_arguments").await;
+
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.cmd("/part #c").await;
+        c.expect("parted").await;
+    }
+    let mut guest = server.guest("guest").await;
+    let members = guest.join("#c").await;
+    assert_eq!(member(&members, "guest").unwrap()["op"], false);
+
+    // Info, then drop (founder only).
+    bob.cmd("/celery info #c").await;
+    let info = bob.notice("Celery").await;
+    assert!(info.contains("ops: potato:bob") && info.contains("trusted: none"), "{info}");
+    bob.cmd("/celery drop #c").await;
+    bob.expect_error("access_denied").await;
+    alice.cmd("/celery drop #c").await;
+    assert!(alice.notice("Celery").await.contains("no longer registered"));
+    alice.cmd("/celery info #c").await;
+    alice.expect_error("channel_not_registered").await;
+}
+
+#[tokio::test]
+async fn a_registered_channel_keeps_its_topic_bans_and_modes_while_empty() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#keep").await;
+    alice.cmd("/celery register #keep").await;
+    alice.notice("Celery").await;
+    alice.cmd("/topic #keep kept topic").await;
+    alice.expect("topic").await;
+    // By nick: every test client shares 127.0.0.1, so a host ban would cover them all.
+    alice.cmd("/ban #keep bob!*@*").await;
+    alice.expect("banned").await;
+    alice.cmd("/mode #keep +m").await;
+    alice.expect("mode_changed").await;
+    alice.cmd("/part #keep").await;
+    alice.expect("parted").await;
+
+    bob.cmd("/join #keep").await;
+    bob.expect_error("banned").await;
+    let mut carol = server.guest("carol").await;
+    carol.cmd("/join #keep").await;
+    let topic = carol.expect("topic").await;
+    assert_eq!(topic["topic"], "kept topic");
+    let members = carol.expect("members").await;
+    assert!(members["modes"].as_str().unwrap().contains('m'), "{members}");
+    // An unregistered channel forgets everything once empty.
+    carol.join("#loose").await;
+    carol.cmd("/topic #loose gone soon").await;
+    carol.expect("topic").await;
+    carol.cmd("/part #loose").await;
+    carol.expect("parted").await;
+    carol.join("#loose").await;
+    carol.cmd("/topic #loose").await;
+    assert_eq!(carol.expect("topic").await["topic"], Value::Null);
+}
