@@ -7,5 +7,7 @@ mod common;
 mod history;
 mod http;
 mod limits;
+mod process;
+mod restart;
 mod services;
 mod shutdown;

@@ -1,0 +1,87 @@
+//! The real `chattrd` binary as a child process on a real data directory, for the tests that
+//! restart, terminate or kill it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::common::{Client, SECRET, WAIT};
+
+/// A `chattrd` process on a free port; its address comes from its own log line.
+pub struct Process {
+    child: Child,
+    pub addr: String,
+}
+
+impl Process {
+    pub async fn start(data_dir: &Path) -> Result<Self, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chattrd"))
+            .env("CHATTR_ADDR", "127.0.0.1:0")
+            .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
+            .env("CHATTR_SHARED_SECRET", SECRET)
+            .env("CHATTR_LOG", "info")
+            // These tests send faster than a person types.
+            .env("CHATTR_FLOOD_BURST", "10000")
+            .env("CHATTR_FLOOD_RATE", "10000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chattrd starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(WAIT, lines.next_line()).await {
+            if line.contains("listening") {
+                if let Some(addr) = line.split("addr=").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
+                    // Keep draining the log so the process never blocks on a full pipe.
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return Ok(Self { child, addr });
+                }
+            }
+            seen.push(line);
+        }
+        let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits").expect("wait");
+        Err(format!("chattrd exited ({status}) before listening: {}", seen.join("\n")))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("chattrd exits after SIGTERM")
+            .expect("wait")
+    }
+
+    /// `kill -9`: no shutdown, no flush, nothing.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}
+
+pub async fn connect(addr: &str, nick: &str) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connects");
+    let mut c = Client::from_socket(ws);
+    c.send(json!({"type":"auth","nick":nick})).await;
+    c.expect("welcome").await;
+    c
+}
+
+pub fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chattr-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}

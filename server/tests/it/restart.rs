@@ -1,0 +1,109 @@
+//! Durability on the real binary and the real on-disk store: a clean restart keeps accounts,
+//! registered channels (op list, bans, topic) and history, and `kill -9` loses nothing the
+//! server acknowledged.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::common::Client;
+use crate::process::{connect, tempdir, Process};
+
+const PW: &str = "restart-proof-password";
+
+async fn registered(addr: &str, nick: &str) -> Client {
+    let mut c = connect(addr, nick).await;
+    c.nick = nick.to_owned();
+    c.register(PW).await;
+    c
+}
+
+async fn identified(addr: &str, nick: &str) -> Client {
+    let mut c = connect(addr, &format!("{nick}-new")).await;
+    c.nick = format!("{nick}-new");
+    c.identify(nick, PW).await;
+    c.nick = nick.to_owned();
+    c
+}
+
+#[tokio::test]
+async fn accounts_channels_bans_topic_and_history_survive_a_restart() {
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let mut alice = registered(&first.addr, "alice").await;
+    let mut bob = registered(&first.addr, "bob").await;
+    alice.join("#r").await;
+    alice.cmd("/celery register #r").await;
+    alice.notice("Celery").await;
+    alice.cmd("/celery op #r bob").await;
+    alice.notice("Celery").await;
+    alice.cmd("/ban #r mallory!*@*").await;
+    alice.expect("banned").await;
+    alice.cmd("/topic #r survives restarts").await;
+    alice.expect("topic").await;
+    alice.say("#r", "remember me").await;
+    alice.expect("message").await;
+    alice.say("bob", "a private word").await;
+    bob.expect("message").await;
+    assert_eq!(first.terminate().await.code(), Some(0));
+
+    let restarted = Process::start(&dir).await.expect("restart");
+    let mut alice = identified(&restarted.addr, "alice").await;
+    alice.cmd("/join #r").await;
+    let topic = alice.expect("topic").await;
+    assert_eq!(topic["topic"], "survives restarts");
+    let members = alice.expect("members").await;
+    assert_eq!(members["members"][0]["op"], true, "the founder is op on join: {members}");
+    let history = alice.expect("history").await;
+    assert_eq!(history["messages"][0]["text"], "remember me");
+
+    let mut bob = identified(&restarted.addr, "bob").await;
+    let members = bob.join("#r").await;
+    let bob_entry = members["members"].as_array().unwrap().iter().find(|m| m["nick"] == "bob").cloned();
+    assert_eq!(bob_entry.map(|m| m["op"].clone()), Some(Value::Bool(true)), "bob is on the op list");
+    bob.send(json!({"type":"history","target":"alice"})).await;
+    assert_eq!(bob.expect("history").await["messages"][0]["text"], "a private word");
+
+    let mut mallory = connect(&restarted.addr, "mallory").await;
+    mallory.cmd("/join #r").await;
+    mallory.expect_error("banned").await;
+    // The nick is still protected.
+    let mut squatter = connect(&restarted.addr, "alice-old").await;
+    squatter.cmd("/nick bob").await;
+    squatter.expect_error("nick_in_use").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_acknowledged_registration_or_message() {
+    const N: usize = 20;
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let addr = first.addr.clone();
+    // Registrations run concurrently; each counts once its acknowledgement arrived.
+    let clients = join_all((0..N).map(|i| {
+        let addr = addr.clone();
+        async move { registered(&addr, &format!("user{i}")).await }
+    }))
+    .await;
+    let mut talker = connect(&addr, "talker").await;
+    talker.join("#log").await;
+    for i in 0..N {
+        talker.say("#log", &format!("line {i}")).await;
+        talker.expect("message").await;
+    }
+    first.kill().await;
+    drop(clients);
+
+    let restarted = Process::start(&dir).await.expect("restart after kill -9");
+    for i in 0..N {
+        identified(&restarted.addr, &format!("user{i}")).await;
+    }
+    let mut reader = connect(&restarted.addr, "reader").await;
+    reader.cmd("/join #log").await;
+    let history = reader.expect("history").await;
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let want: Vec<String> = (0..N).map(|i| format!("line {i}")).collect();
+    assert_eq!(texts, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
