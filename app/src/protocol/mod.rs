@@ -130,6 +130,55 @@ mod tests {
     }
 
     #[test]
+    fn the_protocol_doc_lists_every_error_code_command_and_frame() {
+        let doc = include_str!("../../../docs/protocol.md");
+        for code in ErrorCode::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", code.as_str())),
+                "docs/protocol.md lacks {}",
+                code.as_str()
+            );
+        }
+        for c in COMMANDS {
+            assert!(doc.contains(&format!("`/{}", c.name)), "docs/protocol.md lacks /{}", c.name);
+        }
+        for (name, ..) in command::POTATO_COMMANDS.iter().chain(command::CELERY_COMMANDS) {
+            assert!(doc.contains(name), "docs/protocol.md lacks the service command {name}");
+        }
+        for kind in [
+            "welcome",
+            "message",
+            "history",
+            "account_changed",
+            "notice",
+            "error",
+            "joined",
+            "parted",
+            "quit",
+            "nick_changed",
+            "kicked",
+            "banned",
+            "unbanned",
+            "mode_changed",
+            "topic",
+            "members",
+            "away",
+            "invited",
+            "whois",
+            "list",
+            "pong",
+            "auth",
+            "command",
+            "ping",
+        ] {
+            assert!(
+                doc.contains(&format!("{{\"type\":\"{kind}\"")),
+                "docs/protocol.md has no example of {kind}"
+            );
+        }
+    }
+
+    #[test]
     fn every_error_code_round_trips_with_its_wire_name() {
         for &code in ErrorCode::ALL {
             let v = serde_json::to_value(code).unwrap();
