@@ -147,6 +147,7 @@ impl ChatState {
             ServerEvent::Message(m) => {
                 let conv = self.conversation_of(&m);
                 let kind = if m.action { LineKind::Action } else { LineKind::Message };
+                self.conversation_mut(&conv).ids.insert(m.id);
                 self.push(&conv, m.ts, kind, &m.from, m.text);
             }
             ServerEvent::History { target, messages, .. } => {
@@ -322,6 +323,28 @@ mod tests {
 
     fn joined(channel: &str, nick: &str) -> ServerEvent {
         ServerEvent::Joined { channel: channel.into(), nick: nick.into(), host: "h".into() }
+    }
+
+    #[test]
+    fn history_goes_before_live_lines_and_never_repeats_them() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        s.apply(joined("#r", "bob"));
+        let m = |id: u64, text: &str| ChatMessage {
+            id,
+            ts: id,
+            from: "alice".into(),
+            target: "#r".into(),
+            text: text.into(),
+            action: false,
+        };
+        s.apply(ServerEvent::Message(m(3, "live")));
+        s.apply(ServerEvent::History {
+            target: "#r".into(),
+            messages: vec![m(1, "old"), m(3, "live")],
+            more: false,
+        });
+        let texts: Vec<&str> = s.conversation("#r").unwrap().lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["old", "bob joined #r", "live"]);
     }
 
     #[test]
