@@ -197,6 +197,8 @@ pub async fn serve_state(
         }
     };
     if !inner.config.history_max_age.is_zero() {
+        // The first pruning is done before serving, so nobody ever sees expired messages.
+        prune_history_once(&inner.store, inner.config.history_max_age).await;
         tokio::spawn(prune_history(
             inner.store.clone(),
             inner.config.history_max_age,
@@ -215,18 +217,23 @@ pub async fn serve_state(
     Ok(())
 }
 
-/// Deletes messages older than `max_age` at startup and then every hour.
+/// Deletes messages older than `max_age`.
+async fn prune_history_once(store: &Store, max_age: Duration) {
+    let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
+    let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    if let Err(e) = store.prune_history(cutoff_ms).await {
+        tracing::warn!(error = %e, "pruning old messages failed");
+    }
+}
+
+/// Deletes messages older than `max_age` every hour.
 async fn prune_history(store: Store, max_age: Duration, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    let hour = Duration::from_secs(3600);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
-        let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        if let Err(e) = store.prune_history(cutoff_ms).await {
-            tracing::warn!(error = %e, "pruning old messages failed");
+            _ = every.tick() => prune_history_once(&store, max_age).await,
         }
     }
 }

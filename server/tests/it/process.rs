@@ -14,11 +14,19 @@ use crate::common::{Client, SECRET, WAIT};
 pub struct Process {
     child: Child,
     pub addr: String,
+    /// What it logged up to listening.
+    pub startup_log: Vec<String>,
 }
 
 impl Process {
     pub async fn start(data_dir: &Path) -> Result<Self, String> {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// [`Process::start`] with extra environment variables.
+    pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chattrd"))
+            .envs(env.iter().copied())
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
             .env("CHATTR_SHARED_SECRET", SECRET)
@@ -39,7 +47,7 @@ impl Process {
                     let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
                     // Keep draining the log so the process never blocks on a full pipe.
                     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                    return Ok(Self { child, addr });
+                    return Ok(Self { child, addr, startup_log: seen });
                 }
             }
             seen.push(line);

@@ -29,6 +29,8 @@ async fn identified(addr: &str, nick: &str) -> Client {
 async fn accounts_channels_bans_topic_and_history_survive_a_restart() {
     let dir = tempdir();
     let mut first = Process::start(&dir).await.expect("start");
+    let opened = first.startup_log.iter().find(|l| l.contains("store opened")).expect("the store is logged");
+    assert!(opened.contains("every commit is fsynced"), "{opened}");
     let mut alice = registered(&first.addr, "alice").await;
     let mut bob = registered(&first.addr, "bob").await;
     alice.join("#r").await;
@@ -105,5 +107,29 @@ async fn kill_9_loses_no_acknowledged_registration_or_message() {
         history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     let want: Vec<String> = (0..N).map(|i| format!("line {i}")).collect();
     assert_eq!(texts, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn messages_past_the_retention_age_are_gone_after_a_restart() {
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let mut alice = connect(&first.addr, "alice").await;
+    alice.join("#old").await;
+    alice.say("#old", "soon expired").await;
+    alice.expect("message").await;
+    assert_eq!(first.terminate().await.code(), Some(0));
+
+    // Kept by default.
+    let mut second = Process::start(&dir).await.expect("restart");
+    let mut bob = connect(&second.addr, "bob").await;
+    bob.cmd("/join #old").await;
+    assert_eq!(bob.expect("history").await["messages"][0]["text"], "soon expired");
+    assert_eq!(second.terminate().await.code(), Some(0));
+
+    let third = Process::start_with(&dir, &[("CHATTR_HISTORY_MAX_AGE", "1ms")]).await.expect("restart");
+    let mut carol = connect(&third.addr, "carol").await;
+    carol.cmd("/join #old").await;
+    assert_eq!(carol.expect("history").await["messages"], json!([]));
     let _ = std::fs::remove_dir_all(&dir);
 }

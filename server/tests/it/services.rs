@@ -361,3 +361,20 @@ async fn a_registered_channel_keeps_its_topic_bans_and_modes_while_empty() {
     carol.cmd("/topic #loose").await;
     assert_eq!(carol.expect("topic").await["topic"], Value::Null);
 }
+
+#[tokio::test]
+async fn both_services_list_their_commands() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    alice.cmd("/potato help").await;
+    let mut lines = Vec::new();
+    for _ in 0..7 {
+        lines.push(alice.notice("Potato").await);
+    }
+    for sub in ["register", "identify", "disconnect", "info", "passwd", "drop", "help"] {
+        assert!(lines.iter().any(|l| l.starts_with(&format!("/potato {sub}"))), "{sub}: {lines:?}");
+    }
+    alice.say("Celery", "help").await;
+    let first = alice.notice("Celery").await;
+    assert!(first.starts_with("/celery register"), "{first}");
+}
