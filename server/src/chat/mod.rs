@@ -227,6 +227,7 @@ impl State {
             return Effect::Done;
         };
         ch.save_into(reg);
+        reg.rev += 1;
         Effect::Save(folded, Box::new(reg.clone()))
     }
 

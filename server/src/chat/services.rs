@@ -1,7 +1,9 @@
 //! The chat core's side of Potato and Celery: what changes online when an account is
 //! registered, identified or dropped, and when a channel's registration changes. The services
-//! themselves (passwords, the store) live in `crate::services`; they call these once the store
-//! has accepted a change, so the state online never runs ahead of what is stored.
+//! themselves (passwords, the store) live in `crate::services`. Accounts and registrations
+//! change online once the store has them; op list edits change online first (the hub's lock
+//! orders concurrent edits) and are stored with a revision number, so an older snapshot that
+//! is written late never replaces a newer one. Services acknowledge only after storing.
 
 use std::collections::HashSet;
 
@@ -274,7 +276,7 @@ impl Hub {
         if st.regs.contains_key(&folded) {
             return Err(err(ErrorCode::ChannelRegistered, format!("{} is registered already", ch.name)));
         }
-        let mut record = ChannelRecord { name: ch.name.clone(), founder, ..Default::default() };
+        let mut record = ChannelRecord { name: ch.name.clone(), founder, rev: 1, ..Default::default() };
         ch.save_into(&mut record);
         Ok((folded, record))
     }
@@ -359,6 +361,7 @@ impl Hub {
             }
             OpListEdit::Untrust => reg.trusted.retain(|k| *k != target),
         }
+        reg.rev += 1;
         let record = reg.clone();
         // Members identified as the account get (or lose) op now.
         let affected: HashSet<ConnId> = st

@@ -21,6 +21,9 @@ pub struct ChannelRecord {
     pub flags: String,
     pub chan_key: Option<String>,
     pub user_limit: Option<i64>,
+    /// Grows with every change; a write never replaces a newer revision, so two saves that
+    /// finish out of order leave the newer state stored.
+    pub rev: i64,
 }
 
 impl Store {
@@ -40,18 +43,22 @@ impl Store {
         }
     }
 
-    /// Writes a registered channel's state (after a topic, ban, mode or op list change).
-    /// `Ok(false)` when it is not registered (any more).
+    /// Writes a registered channel's state (after a topic, ban, mode or op list change) unless
+    /// a newer revision is stored already. `Ok(false)` when it is not registered (any more).
     pub async fn save_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
         let mut res = self
             .db()
-            .query("UPDATE type::record('channel_reg', $id) MERGE $record RETURN VALUE name")
+            .query(
+                "UPDATE type::record('channel_reg', $id) MERGE $record WHERE rev < $rev RETURN NONE;
+                 SELECT VALUE name FROM ONLY type::record('channel_reg', $id);",
+            )
             .bind(("id", key.to_owned()))
+            .bind(("rev", record.rev))
             .bind(("record", record.clone()))
             .await?
             .check()?;
-        let names: Vec<String> = res.take(0)?;
-        Ok(!names.is_empty())
+        let name: Option<String> = res.take(1)?;
+        Ok(name.is_some())
     }
 
     /// The registered channel for `key` (a folded channel name).
@@ -118,10 +125,16 @@ mod tests {
         rec.topic_at = Some(1234);
         rec.chan_key = Some("k".into());
         rec.user_limit = Some(5);
+        rec.rev = 2;
         assert!(store.save_channel("#rust", &rec).await.unwrap());
         assert_eq!(store.channels().await.unwrap(), vec![rec.clone()]);
         assert!(store.channel_created("#rust").await.unwrap().unwrap() > 1_700_000_000);
+        // A late write of an older revision changes nothing.
+        let stale = ChannelRecord { topic: Some("stale".into()), rev: 1, ..rec.clone() };
+        assert!(store.save_channel("#rust", &stale).await.unwrap());
+        assert_eq!(store.channel("#rust").await.unwrap().as_ref(), Some(&rec));
         rec.topic = None;
+        rec.rev = 3;
         assert!(store.save_channel("#rust", &rec).await.unwrap());
         assert_eq!(store.channel("#rust").await.unwrap().unwrap().topic, None);
         assert!(store.drop_channel("#rust").await.unwrap());

@@ -64,6 +64,7 @@ DEFINE FIELD IF NOT EXISTS bans ON channel_reg TYPE array<string>;
 DEFINE FIELD IF NOT EXISTS flags ON channel_reg TYPE string;
 DEFINE FIELD IF NOT EXISTS chan_key ON channel_reg TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS user_limit ON channel_reg TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS rev ON channel_reg TYPE int DEFAULT 0;
 DEFINE FIELD IF NOT EXISTS created_at ON channel_reg TYPE datetime DEFAULT time::now();
 
 DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;
