@@ -378,3 +378,20 @@ async fn both_services_list_their_commands() {
     let first = alice.notice("Celery").await;
     assert!(first.starts_with("/celery register"), "{first}");
 }
+
+#[tokio::test]
+async fn app_users_are_accounts_for_celery_without_potato() {
+    let server = TestServer::start().await;
+    let mut dave = server.user("dave").await;
+    let mut erin = server.user("erin").await;
+    dave.join("#app").await;
+    dave.cmd("/celery register #app").await;
+    assert!(dave.notice("Celery").await.contains("registered to you"));
+    erin.join("#app").await;
+    dave.cmd("/celery op #app app:erin").await;
+    assert!(dave.notice("Celery").await.contains("app:erin is on the op list"));
+    let mode = erin.expect("mode_changed").await;
+    assert_eq!((mode["modes"].as_str(), mode["args"][0].as_str()), (Some("+o"), Some("erin")));
+    dave.cmd("/celery info #app").await;
+    assert!(dave.notice("Celery").await.contains("by app:dave"));
+}
