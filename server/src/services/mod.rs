@@ -110,10 +110,14 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
             say(format!("{current} is now registered to you and you are identified. Next time: /potato identify {current} <password>"));
         }
         PotatoRequest::Identify { nick, password } => {
-            let name = match nick {
-                Some(n) => n,
-                None => app.hub.whoami(conn)?.0,
-            };
+            let (current, account) = app.hub.whoami(conn)?;
+            if let Some(account @ Account::App(_)) = account {
+                return Err(ProtocolError::new(
+                    ErrorCode::BadArguments,
+                    format!("you are logged in by your app as {}", account.wire()),
+                ));
+            }
+            let name = nick.unwrap_or(current);
             let record = check_account_password(app, conn, &fold(&name), password.0).await?;
             app.hub.potato_identified(conn, &record.name)?;
             say(format!("you are now identified as {}", record.name));
