@@ -47,16 +47,6 @@ struct Row {
     action: bool,
 }
 
-#[derive(Debug, SurrealValue)]
-struct PageRow {
-    mid: i64,
-    ts: i64,
-    sender: String,
-    target: String,
-    text: String,
-    action: bool,
-}
-
 /// Ids and times are below 2^53, so the conversions are exact.
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -96,7 +86,7 @@ impl Store {
         let mut res = self
             .db()
             .query(
-                "SELECT mid, ts, sender, target, text, action FROM message
+                "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action FROM message
                  WHERE conv = $conv AND mid < $before ORDER BY mid DESC LIMIT $limit",
             )
             .bind(("conv", conversation.as_str().to_owned()))
@@ -104,7 +94,7 @@ impl Store {
             .bind(("limit", limit as i64))
             .await?
             .check()?;
-        let rows: Vec<PageRow> = res.take(0)?;
+        let rows: Vec<Row> = res.take(0)?;
         Ok(rows
             .into_iter()
             .rev()

@@ -70,10 +70,7 @@ async fn msg_potato_works_like_the_command_and_is_no_private_message() {
 #[tokio::test]
 async fn identify_takes_the_account_and_its_nick_from_whoever_sits_on_it() {
     let server = TestServer::start().await;
-    let mut owner = server.guest("alice").await;
-    owner.register(PW).await;
-    owner.cmd("/quit").await;
-    owner.expect_close().await;
+    registered_and_gone(&server, "alice").await;
 
     let mut squatter = server.guest("alice").await;
     assert!(squatter.notice("Potato").await.contains("registered nick"));
@@ -130,10 +127,7 @@ async fn failed_identifies_look_alike_and_are_throttled_per_account_and_connecti
 #[tokio::test]
 async fn an_unidentified_user_on_a_registered_nick_is_renamed_after_the_grace_period() {
     let server = TestServer::start_with(|c| c.nick_grace = std::time::Duration::from_millis(300)).await;
-    let mut owner = server.guest("alice").await;
-    owner.register(PW).await;
-    owner.cmd("/quit").await;
-    owner.expect_close().await;
+    registered_and_gone(&server, "alice").await;
 
     let mut squatter = server.guest("alice").await;
     assert!(squatter.notice("Potato").await.contains("within 300ms"));
@@ -161,10 +155,7 @@ async fn an_unidentified_user_on_a_registered_nick_is_renamed_after_the_grace_pe
 #[tokio::test]
 async fn disconnect_ghosts_whoever_uses_your_nick() {
     let server = TestServer::start().await;
-    let mut owner = server.guest("alice").await;
-    owner.register(PW).await;
-    owner.cmd("/quit").await;
-    owner.expect_close().await;
+    registered_and_gone(&server, "alice").await;
     let mut squatter = server.guest("alice").await;
     squatter.join("#c").await;
     let mut me = server.guest("me").await;
@@ -217,6 +208,19 @@ async fn an_app_users_nick_cannot_be_registered_with_potato() {
     let mut dave = server.user("dave").await;
     dave.cmd(&format!("/potato register {PW} dave@mail.example")).await;
     dave.expect_error("nick_reserved").await;
+    // Nor does an app user switch to a Potato account.
+    let mut alice = server.guest("alice").await;
+    alice.register(PW).await;
+    dave.cmd(&format!("/potato identify alice {PW}")).await;
+    dave.expect_error("bad_arguments").await;
+}
+
+/// Registers `nick` with Potato from a session that then quits, leaving the nick free.
+async fn registered_and_gone(server: &TestServer, nick: &str) {
+    let mut owner = server.guest(nick).await;
+    owner.register(PW).await;
+    owner.cmd("/quit").await;
+    owner.expect_close().await;
 }
 
 async fn identified(server: &TestServer, nick: &str) -> Client {
