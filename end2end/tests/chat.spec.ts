@@ -15,12 +15,12 @@ async function login(browser: Browser, nick: string): Promise<Page> {
 async function join(page: Page, channel: string) {
   await page.getByLabel("Join a channel").fill(channel);
   await page.getByRole("button", { name: "Join", exact: true }).click();
-  await expect(page.locator(".topic .title")).toHaveText(channel);
+  await expect(page.locator(".topic-bar .title")).toHaveText(channel);
 }
 
 async function send(page: Page, text: string) {
-  await page.getByLabel("Message").fill(text);
-  await page.getByLabel("Message").press("Enter");
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByLabel("Message", { exact: true }).press("Enter");
 }
 
 test("two people chat in a channel through the page", async ({ browser }) => {

@@ -1,13 +1,20 @@
-//! The browser UI: a login form, then the channel list, the conversation and the member list.
-//! Components only render [`state::ChatState`] and send frames; every rule lives in `state`.
+//! The browser UI. Components render [`state::ChatState`] and send frames; the rules live in
+//! `state`, `input`, `text` and `reconnect`, which are plain Rust and unit-tested. The socket
+//! and other browser facilities exist only in the hydrated (wasm) build.
 
+mod browser;
+mod chat;
+pub mod input;
+mod login;
+pub mod reconnect;
 pub mod socket;
 pub mod state;
+pub mod text;
 
 use leptos::prelude::*;
 
-use crate::protocol::{ClientFrame, ServerEvent};
-use state::{ChatState, LineKind};
+use crate::protocol::{ClientFrame, ErrorCode, ServerEvent};
+use state::{ChatState, PAGE};
 
 /// Where the connection stands, shown in the status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,19 +22,57 @@ pub enum Status {
     Idle,
     Connecting,
     Online,
+    /// Waiting this many milliseconds before the next attempt.
+    Reconnecting(u32),
     Offline(String),
 }
 
-/// What every component needs: the chat state, the connection status and the socket link.
+/// How the user logs in to Potato after each `welcome`. The password is kept in memory only,
+/// as any client that identifies again after a reconnect does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Potato {
+    #[default]
+    None,
+    Identify {
+        nick: String,
+        password: String,
+    },
+    /// Register the nick logged in with; once done, identify from then on.
+    Register {
+        password: String,
+        email: String,
+    },
+}
+
+/// One login: what to send to log in, and what to send after each `welcome`.
+#[derive(Debug, Clone, Default)]
+struct Session {
+    auth: Option<ClientFrame>,
+    potato: Potato,
+    attempt: u32,
+    /// The error the server sent before `welcome`, if any.
+    login_error: Option<String>,
+    /// The user quit: no reconnecting.
+    over: bool,
+    /// Which socket is current; callbacks of older ones are ignored.
+    generation: u64,
+}
+
+/// What every component needs: the chat state, the connection and the user's settings.
 #[derive(Clone, Copy)]
-struct Ctx {
-    state: RwSignal<ChatState>,
-    status: RwSignal<Status>,
+pub(crate) struct Ctx {
+    pub state: RwSignal<ChatState>,
+    pub status: RwSignal<Status>,
     link: StoredValue<Option<socket::Link>>,
+    session: StoredValue<Session>,
+    /// Desktop notifications on.
+    pub notifications: RwSignal<bool>,
+    /// `light`, `dark` or `system`.
+    pub theme: RwSignal<String>,
 }
 
 impl Ctx {
-    fn send(&self, frame: ClientFrame) {
+    pub fn send(&self, frame: ClientFrame) {
         self.link.with_value(|link| {
             if let Some(link) = link {
                 socket::send(link, &frame);
@@ -35,10 +80,18 @@ impl Ctx {
         });
     }
 
+    pub fn command(&self, line: impl Into<String>) {
+        let target = self.state.with_untracked(|s| s.current.clone());
+        self.send(ClientFrame::Command { line: line.into(), target });
+    }
+
     /// Sends what the user typed: a slash command, or a message to the open conversation.
-    fn submit_input(&self, text: String) {
+    pub fn submit_input(&self, text: String) {
         let current = self.state.with_untracked(|s| s.current.clone());
         if let Some(line) = text.strip_prefix('/').filter(|rest| !rest.starts_with('/')) {
+            if line.trim_start().to_ascii_lowercase().starts_with("quit") {
+                self.session.update_value(|s| s.over = true);
+            }
             self.send(ClientFrame::Command { line: format!("/{line}"), target: current });
         } else if let Some(target) = current {
             // "//text" sends "/text" as a message.
@@ -47,11 +100,140 @@ impl Ctx {
         } else {
             self.state.update(|s| {
                 s.apply(ServerEvent::Error {
-                    code: crate::protocol::ErrorCode::BadArguments,
+                    code: ErrorCode::BadArguments,
                     message: "join a channel first: /join #channel".into(),
-                })
+                });
             });
         }
+    }
+
+    /// Logs in: connects, sends `auth`, then identifies or registers with Potato as asked;
+    /// reconnects by itself from then on.
+    pub fn start(&self, auth: ClientFrame, potato: Potato) {
+        self.session.update_value(|s| {
+            *s = Session { auth: Some(auth), potato, generation: s.generation, ..Default::default() }
+        });
+        self.connect_now();
+    }
+
+    /// The `auth` frame for the next connection: a guest comes back under the nick they had.
+    fn auth_frame(&self) -> Option<ClientFrame> {
+        let me = self.state.with_untracked(|s| s.me.clone());
+        self.session.with_value(|s| s.auth.clone()).map(|auth| match auth {
+            ClientFrame::Auth { nick: Some(_), token: None } if me.is_some() => {
+                ClientFrame::Auth { nick: me, token: None }
+            }
+            other => other,
+        })
+    }
+
+    /// The Potato command to send after a welcome.
+    fn potato_command(&self) -> Option<ClientFrame> {
+        let line = match self.session.with_value(|s| s.potato.clone()) {
+            Potato::None => return None,
+            Potato::Identify { nick, password } => format!("/potato identify {nick} {password}"),
+            Potato::Register { password, email } => format!("/potato register {password} {email}"),
+        };
+        Some(ClientFrame::Command { line, target: None })
+    }
+
+    fn connect_now(&self) {
+        let ctx = *self;
+        let mut generation = 0;
+        self.session.update_value(|s| {
+            s.generation += 1;
+            s.login_error = None;
+            generation = s.generation;
+        });
+        self.status.set(Status::Connecting);
+        #[cfg(feature = "hydrate")]
+        {
+            let current = move || ctx.session.with_value(|s| s.generation) == generation;
+            let on_event = move |event: ServerEvent| {
+                if current() {
+                    ctx.on_event(event);
+                }
+            };
+            let on_close = move |reason: String| {
+                if current() {
+                    ctx.on_close(reason);
+                }
+            };
+            match socket::connect(&socket::socket_url(), on_event, on_close) {
+                Ok(link) => {
+                    if let Some(auth) = ctx.auth_frame() {
+                        socket::send(&link, &auth);
+                    }
+                    ctx.link.set_value(Some(link));
+                }
+                Err(e) => ctx.on_close(e),
+            }
+        }
+        // The server build renders the page and never connects.
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ctx, generation, Self::on_event, Self::on_close, Self::auth_frame);
+    }
+
+    fn on_event(&self, event: ServerEvent) {
+        match &event {
+            ServerEvent::Welcome { .. } => {
+                self.status.set(Status::Online);
+                self.session.update_value(|s| s.attempt = 0);
+                // After a reconnect: back into every channel (the server resends recent
+                // history, which fills the gap) and the gap of private conversations.
+                let (channels, private) =
+                    self.state.with_untracked(|s| (s.channels(), s.private_conversations()));
+                for channel in channels {
+                    self.send(ClientFrame::Command { line: format!("/join {channel}"), target: None });
+                }
+                for nick in private {
+                    self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });
+                }
+                if let Some(frame) = self.potato_command() {
+                    self.send(frame);
+                }
+            }
+            ServerEvent::AccountChanged { account: Some(account) } => {
+                // Registered: identify from now on.
+                if let Some(nick) = account.strip_prefix("potato:") {
+                    self.session.update_value(|s| {
+                        if let Potato::Register { password, .. } = &s.potato {
+                            s.potato = Potato::Identify { nick: nick.to_owned(), password: password.clone() };
+                        }
+                    });
+                }
+            }
+            ServerEvent::Error { code, .. } if self.status.get_untracked() != Status::Online => {
+                let code = code.as_str().to_owned();
+                self.session.update_value(|s| s.login_error = Some(code));
+            }
+            _ => {}
+        }
+        let alert = self.state.try_update(|s| s.apply(event)).flatten();
+        if let Some(alert) = alert.filter(|_| self.notifications.get_untracked()) {
+            browser::notify(&format!("{} in {}", alert.from, alert.conversation), &alert.text);
+        }
+    }
+
+    fn on_close(&self, reason: String) {
+        self.link.set_value(None);
+        self.state.update(|s| s.disconnected());
+        let (over, login_error) = self.session.with_value(|s| (s.over, s.login_error.clone()));
+        if over || reconnect::is_final(login_error.as_deref(), &reason) {
+            let why =
+                login_error.or((!reason.is_empty()).then_some(reason)).unwrap_or_else(|| "closed".into());
+            self.status.set(Status::Offline(why));
+            return;
+        }
+        let mut attempt = 0;
+        self.session.update_value(|s| {
+            attempt = s.attempt;
+            s.attempt += 1;
+        });
+        let delay = reconnect::delay_ms(attempt, browser::random());
+        self.status.set(Status::Reconnecting(delay));
+        let ctx = *self;
+        set_timeout(move || ctx.connect_now(), std::time::Duration::from_millis(delay.into()));
     }
 }
 
@@ -62,227 +244,55 @@ pub fn App() -> impl IntoView {
         state: RwSignal::new(ChatState::default()),
         status: RwSignal::new(Status::Idle),
         link: StoredValue::new(None),
+        session: StoredValue::new(Session::default()),
+        notifications: RwSignal::new(false),
+        theme: RwSignal::new("system".into()),
     };
     provide_context(ctx);
+    // Browser-only setup, once the page is interactive.
+    Effect::new(move |_| {
+        ctx.theme.set(browser::load_theme());
+        ctx.notifications.set(browser::notifications_granted());
+        if let Some(token) = browser::take_fragment_token() {
+            ctx.start(ClientFrame::Auth { token: Some(token), nick: None }, Potato::None);
+        }
+        browser::listen_for_host_token(move |token| {
+            if ctx.state.with_untracked(|s| s.me.is_none()) {
+                ctx.start(ClientFrame::Auth { token: Some(token), nick: None }, Potato::None);
+            }
+        });
+    });
+    Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
     let logged_in = move || ctx.state.with(|s| s.me.is_some());
     view! {
         <div class="chattr">
-            <StatusLine/>
             // Each component's view is type-erased (`into_any`): nesting their concrete types
             // makes rustc's layout computation overflow its recursion limit.
-            <Show when=logged_in fallback=|| view! { <Login/> }>
-                <Chat/>
+            <Show when=logged_in fallback=|| view! { <login::Login/> }>
+                <chat::Chat/>
             </Show>
         </div>
     }
 }
 
+/// The connection state, always visible.
 #[component]
-fn StatusLine() -> impl IntoView {
+pub(crate) fn StatusLine() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let text = move || match ctx.status.get() {
+    let status = move || ctx.status.get();
+    let text = move || match status() {
         Status::Idle => "Not connected".to_owned(),
         Status::Connecting => "Connecting…".to_owned(),
         Status::Online => "Connected".to_owned(),
+        Status::Reconnecting(ms) => {
+            format!("Connection lost; reconnecting in {:.0} s…", (ms as f64 / 1000.0).ceil())
+        }
         Status::Offline(why) => format!("Disconnected: {why}"),
     };
-    view! { <div class="status" role="status" aria-live="polite">{text}</div> }
-}
-
-#[component]
-fn Login() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let nick = RwSignal::new(String::new());
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let nick = nick.get_untracked().trim().to_owned();
-        if nick.is_empty() {
-            return;
-        }
-        connect(ctx, ClientFrame::Auth { token: None, nick: Some(nick) });
+    let class = move || match status() {
+        Status::Online => "status online",
+        Status::Connecting | Status::Reconnecting(_) => "status connecting",
+        Status::Idle | Status::Offline(_) => "status offline",
     };
-    view! {
-        <form class="login" on:submit=on_submit>
-            <h1>"Chattr"</h1>
-            <label for="nick">"Nick"</label>
-            <input id="nick" name="nick" autocomplete="nickname" maxlength="30" required bind:value=nick/>
-            <button type="submit" id="login">"Start chatting"</button>
-            <ServerLines/>
-        </form>
-    }
-    .into_any()
-}
-
-/// Opens the socket and sends `auth` (browser only; on the server this is never called).
-fn connect(ctx: Ctx, auth: ClientFrame) {
-    ctx.status.set(Status::Connecting);
-    #[cfg(feature = "hydrate")]
-    {
-        let on_event = move |event: ServerEvent| {
-            if matches!(event, ServerEvent::Welcome { .. }) {
-                ctx.status.set(Status::Online);
-            }
-            ctx.state.update(|s| s.apply(event));
-        };
-        let on_close = move |why: String| {
-            ctx.status.set(Status::Offline(why));
-            ctx.link.set_value(None);
-        };
-        match socket::connect(&socket::socket_url(), on_event, on_close) {
-            Ok(link) => {
-                socket::send(&link, &auth);
-                ctx.link.set_value(Some(link));
-            }
-            Err(e) => ctx.status.set(Status::Offline(e)),
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = auth;
-}
-
-#[component]
-fn ServerLines() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let lines = move || ctx.state.with(|s| s.server.clone());
-    view! {
-        <ul class="server-lines">
-            <For each=lines key=|l| l.seq let:line>
-                <li class="line system">{line.text}</li>
-            </For>
-        </ul>
-    }
-}
-
-#[component]
-fn Chat() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let join = RwSignal::new(String::new());
-    let on_join = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let mut channel = join.get_untracked().trim().to_owned();
-        if channel.is_empty() {
-            return;
-        }
-        if !channel.starts_with('#') {
-            channel.insert(0, '#');
-        }
-        ctx.send(ClientFrame::Command { line: format!("/join {channel}"), target: None });
-        join.set(String::new());
-    };
-    let conversations = move || {
-        ctx.state.with(|s| s.conversations.iter().map(|c| (c.name.clone(), c.unread)).collect::<Vec<_>>())
-    };
-    let me = move || ctx.state.with(|s| s.me.clone().unwrap_or_default());
-    view! {
-        <div class="layout">
-            <nav class="sidebar" aria-label="Conversations">
-                <div class="me">{me}</div>
-                <ul class="conversations">
-                    <For each=conversations key=|c| c.clone() let:((name, unread))>
-                        <ConversationItem name unread/>
-                    </For>
-                </ul>
-                <form class="join" on:submit=on_join>
-                    <label for="join-channel">"Join a channel"</label>
-                    <input id="join-channel" placeholder="#channel" bind:value=join/>
-                    <button type="submit">"Join"</button>
-                </form>
-            </nav>
-            <Conversation/>
-        </div>
-    }
-    .into_any()
-}
-
-#[component]
-fn ConversationItem(name: String, unread: u32) -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let key = name.clone();
-    let is_current = move || ctx.state.with(|s| s.current.as_deref() == Some(key.as_str()));
-    let open = {
-        let name = name.clone();
-        move |_| ctx.state.update(|s| s.open(&name))
-    };
-    view! {
-        <li>
-            <button class="conversation" class:current=is_current on:click=open>
-                <span class="name">{name}</span>
-                <Show when=move || { unread > 0 }>
-                    <span class="unread" aria-label="unread messages">{unread}</span>
-                </Show>
-            </button>
-        </li>
-    }
-    .into_any()
-}
-
-#[component]
-fn Conversation() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let input = RwSignal::new(String::new());
-    let current = move || ctx.state.with(|s| s.current.clone());
-    let lines = move || {
-        ctx.state.with(|s| {
-            s.current.as_deref().and_then(|c| s.conversation(c)).map(|c| c.lines.clone()).unwrap_or_default()
-        })
-    };
-    let members = move || {
-        ctx.state.with(|s| {
-            s.current
-                .as_deref()
-                .and_then(|c| s.conversation(c))
-                .map(|c| c.members.clone())
-                .unwrap_or_default()
-        })
-    };
-    let topic = move || {
-        ctx.state.with(|s| s.current.as_deref().and_then(|c| s.conversation(c)).and_then(|c| c.topic.clone()))
-    };
-    let on_send = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let text = input.get_untracked();
-        if text.trim().is_empty() {
-            return;
-        }
-        ctx.submit_input(text);
-        input.set(String::new());
-    };
-    view! {
-        <main class="conversation-pane">
-            <header class="topic">
-                <strong class="title">{move || current().unwrap_or_else(|| "No conversation".into())}</strong>
-                <span class="topic-text">{move || topic().unwrap_or_default()}</span>
-            </header>
-            <ol class="lines" aria-live="polite">
-                <For each=lines key=|l| l.seq let:line>
-                    <li class=match line.kind {
-                        LineKind::Message => "line message",
-                        LineKind::Action => "line action",
-                        LineKind::System => "line system",
-                        LineKind::Error => "line error",
-                    }>
-                        <span class="from">{line.from}</span>
-                        " "
-                        <span class="text">{line.text}</span>
-                    </li>
-                </For>
-            </ol>
-            <form class="composer" on:submit=on_send>
-                <label class="visually-hidden" for="message-input">"Message"</label>
-                <input id="message-input" autocomplete="off" placeholder="Message, or /command" bind:value=input/>
-                <button type="submit">"Send"</button>
-            </form>
-        </main>
-        <aside class="members" aria-label="Members">
-            <ul>
-                <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
-                    <li class="member" class:away=member.away>
-                        {if member.op { "@" } else if member.voice { "+" } else { "" }}
-                        {member.nick}
-                    </li>
-                </For>
-            </ul>
-        </aside>
-    }
-    .into_any()
+    view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> }.into_any()
 }

@@ -20,6 +20,14 @@ pub fn send(link: &Link, frame: &ClientFrame) {
     let _ = (link, frame);
 }
 
+/// Stops a link: the writer ends and the socket closes.
+pub fn close(link: &Link) {
+    #[cfg(feature = "hydrate")]
+    link.close_channel();
+    #[cfg(not(feature = "hydrate"))]
+    let _ = link;
+}
+
 /// The `/ws` address of the server that served this page.
 #[cfg(feature = "hydrate")]
 pub fn socket_url() -> String {
@@ -29,7 +37,8 @@ pub fn socket_url() -> String {
     format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
 }
 
-/// Opens the socket; `on_event` gets every server event, `on_close` the reason the link ended.
+/// Opens the socket; `on_event` gets every server event, `on_close` the close reason (empty
+/// when the connection just dropped) once the link ended.
 #[cfg(feature = "hydrate")]
 pub fn connect(
     url: &str,
@@ -37,7 +46,7 @@ pub fn connect(
     on_close: impl Fn(String) + 'static,
 ) -> Result<Link, String> {
     use futures::{SinkExt, StreamExt};
-    use gloo_net::websocket::{futures::WebSocket, Message};
+    use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 
     let socket = WebSocket::open(url).map_err(|e| e.to_string())?;
     let (mut write, mut read) = socket.split();
@@ -48,6 +57,7 @@ pub fn connect(
                 break;
             }
         }
+        let _ = write.close().await;
     });
     leptos::task::spawn_local(async move {
         while let Some(message) = read.next().await {
@@ -58,13 +68,17 @@ pub fn connect(
                     }
                 }
                 Ok(Message::Bytes(_)) => {}
-                Err(e) => {
-                    on_close(e.to_string());
+                Err(WebSocketError::ConnectionClose(close)) => {
+                    on_close(close.reason);
+                    return;
+                }
+                Err(_) => {
+                    on_close(String::new());
                     return;
                 }
             }
         }
-        on_close("the connection closed".to_owned());
+        on_close(String::new());
     });
     Ok(link)
 }

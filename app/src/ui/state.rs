@@ -3,17 +3,25 @@
 
 use std::collections::HashSet;
 
-use crate::protocol::{names::fold, ChatMessage, Member, ServerEvent};
+use crate::protocol::names::{fold, is_channel};
+use crate::protocol::{ChatMessage, ClientFrame, Member, ServerEvent};
+
+use super::text::mentions;
 
 /// One line in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// Unique within the page, for keyed rendering.
     pub seq: u64,
+    /// The message id, for chat messages.
+    pub id: Option<u64>,
+    /// Milliseconds since the Unix epoch; 0 when unknown.
     pub ts: u64,
     pub kind: LineKind,
     pub from: String,
     pub text: String,
+    /// The line mentions you (or is a private message to you).
+    pub mention: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +30,8 @@ pub enum LineKind {
     Action,
     /// Joins, parts, kicks, topic changes and other events.
     System,
+    /// A service's answer (Potato, Celery).
+    Notice,
     Error,
 }
 
@@ -33,15 +43,43 @@ pub struct Conversation {
     pub lines: Vec<Line>,
     pub members: Vec<Member>,
     pub topic: Option<String>,
+    /// Channel modes, e.g. `+nt`.
+    pub modes: String,
     pub unread: u32,
+    /// Unread lines that mention you: a badge of their own.
+    pub mentions: u32,
     /// Ids of the messages shown, so history never repeats a live message.
     pub ids: HashSet<u64>,
+    /// The first line that arrived while you looked elsewhere.
+    pub first_unread: Option<u64>,
+    /// While the conversation is open: the line the "new messages" divider sits above.
+    pub marker: Option<u64>,
+    /// The oldest message id shown, where paging back starts.
+    pub oldest_id: Option<u64>,
+    /// Whether older stored messages may exist.
+    pub more: bool,
+}
+
+impl Conversation {
+    pub fn is_channel(&self) -> bool {
+        is_channel(&self.name)
+    }
+}
+
+/// Something worth a desktop notification: a mention or a private message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub conversation: String,
+    pub from: String,
+    pub text: String,
 }
 
 /// The whole client-side view of the chat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatState {
     pub me: Option<String>,
+    /// `potato:alice`, `app:alice`, or none for a guest.
+    pub account: Option<String>,
     pub conversations: Vec<Conversation>,
     pub current: Option<String>,
     /// Lines that belong to no conversation (server notices, errors before any join).
@@ -50,12 +88,45 @@ pub struct ChatState {
 }
 
 /// The most lines kept per conversation; older ones are dropped from memory.
-pub const MAX_LINES: usize = 1000;
+pub const MAX_LINES: usize = 2000;
+/// Messages asked for when paging back.
+pub const PAGE: u32 = 50;
+/// Consecutive messages from one sender within this many milliseconds are grouped.
+const GROUP_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// Whether `line` continues `prev` (same sender, close in time) and so is shown without the
+/// sender's name.
+pub fn grouped(prev: Option<&Line>, line: &Line) -> bool {
+    prev.is_some_and(|p| {
+        matches!(p.kind, LineKind::Message)
+            && matches!(line.kind, LineKind::Message)
+            && p.from == line.from
+            && line.ts >= p.ts
+            && line.ts - p.ts < GROUP_WINDOW_MS
+    })
+}
+
+/// Turns a channel flag on or off in a mode string like `+nt` (arguments after a space stay).
+fn set_flag(modes: &mut String, flag: char, on: bool) {
+    let (flags, args) = modes.split_once(' ').map_or((modes.as_str(), ""), |(f, a)| (f, a));
+    let mut flags: String = flags.trim_start_matches('+').chars().filter(|&c| c != flag).collect();
+    if on {
+        flags.push(flag);
+    }
+    *modes = if args.is_empty() { format!("+{flags}") } else { format!("+{flags} {args}") };
+}
+
+/// `HH:MM` of a timestamp (ms since the epoch) at a UTC offset in minutes.
+pub fn clock(ts_ms: u64, utc_offset_minutes: i64) -> String {
+    let minutes = (ts_ms / 60_000) as i64 + utc_offset_minutes;
+    let of_day = minutes.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", of_day / 60, of_day % 60)
+}
 
 impl ChatState {
     fn line(&mut self, ts: u64, kind: LineKind, from: &str, text: String) -> Line {
         self.next_seq += 1;
-        Line { seq: self.next_seq, ts, kind, from: from.to_owned(), text }
+        Line { seq: self.next_seq, id: None, ts, kind, from: from.to_owned(), text, mention: false }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -68,7 +139,11 @@ impl ChatState {
         let i = match self.index_of(name) {
             Some(i) => i,
             None => {
-                self.conversations.push(Conversation { name: name.to_owned(), ..Default::default() });
+                self.conversations.push(Conversation {
+                    name: name.to_owned(),
+                    more: true,
+                    ..Default::default()
+                });
                 self.conversations.len() - 1
             }
         };
@@ -79,45 +154,126 @@ impl ChatState {
         self.index_of(name).map(|i| &self.conversations[i])
     }
 
+    /// The conversation on screen.
+    pub fn current_conversation(&self) -> Option<&Conversation> {
+        self.current.as_deref().and_then(|c| self.conversation(c))
+    }
+
+    fn is_current(&self, name: &str) -> bool {
+        self.current.as_deref().is_some_and(|c| fold(c) == fold(name))
+    }
+
     /// The conversation a message belongs to: a PM is shown under the other party's nick.
     fn conversation_of(&self, m: &ChatMessage) -> String {
-        if crate::protocol::names::is_channel(&m.target) || !self.is_me(&m.target) {
+        if is_channel(&m.target) || !self.is_me(&m.target) {
             m.target.clone()
         } else {
             m.from.clone()
         }
     }
 
-    fn is_me(&self, nick: &str) -> bool {
+    pub fn is_me(&self, nick: &str) -> bool {
         self.me.as_deref().is_some_and(|me| fold(me) == fold(nick))
     }
 
-    fn push(&mut self, conversation: &str, ts: u64, kind: LineKind, from: &str, text: String) {
-        let line = self.line(ts, kind, from, text);
-        let is_current = self.current.as_deref().is_some_and(|c| fold(c) == fold(conversation));
+    /// Your own entry in a channel's member list.
+    pub fn my_membership(&self, channel: &str) -> Option<&Member> {
+        let me = self.me.as_deref()?;
+        self.conversation(channel)?.members.iter().find(|m| fold(&m.nick) == fold(me))
+    }
+
+    /// Whether you are an operator of `channel`.
+    pub fn is_op(&self, channel: &str) -> bool {
+        self.my_membership(channel).is_some_and(|m| m.op)
+    }
+
+    /// Whether you may change the topic of `channel` (anyone unless `+t`, else ops).
+    pub fn may_set_topic(&self, channel: &str) -> bool {
+        let Some(conv) = self.conversation(channel) else { return false };
+        self.my_membership(channel).is_some() && (!conv.modes.contains('t') || self.is_op(channel))
+    }
+
+    /// Channels you are in, to rejoin after a reconnect.
+    pub fn channels(&self) -> Vec<String> {
+        self.conversations.iter().filter(|c| c.is_channel()).map(|c| c.name.clone()).collect()
+    }
+
+    /// Private conversations open.
+    pub fn private_conversations(&self) -> Vec<String> {
+        self.conversations.iter().filter(|c| !c.is_channel()).map(|c| c.name.clone()).collect()
+    }
+
+    /// The frame that loads the page of messages before the oldest one shown, if any may exist.
+    pub fn older(&self, name: &str) -> Option<ClientFrame> {
+        let conv = self.conversation(name)?;
+        conv.more.then(|| ClientFrame::History {
+            target: conv.name.clone(),
+            before: conv.oldest_id,
+            limit: Some(PAGE),
+        })
+    }
+
+    /// Appends a line. `counts` marks lines that count as unread when not on screen.
+    fn push(&mut self, conversation: &str, line: Line, counts: bool) {
+        let is_current = self.is_current(conversation);
         let conv = self.conversation_mut(conversation);
+        if let Some(id) = line.id {
+            conv.ids.insert(id);
+            conv.oldest_id = Some(conv.oldest_id.map_or(id, |o| o.min(id)));
+        }
+        if counts && !is_current {
+            conv.unread += 1;
+            if line.mention {
+                conv.mentions += 1;
+            }
+            conv.first_unread.get_or_insert(line.seq);
+        }
         conv.lines.push(line);
         if conv.lines.len() > MAX_LINES {
             conv.lines.remove(0);
-        }
-        if !is_current && kind != LineKind::System {
-            conv.unread += 1;
+            conv.more = true;
         }
     }
 
-    /// Shows `name` and clears its unread count.
+    fn system(&mut self, conversation: &str, text: String) {
+        let line = self.line(0, LineKind::System, "", text);
+        self.push(conversation, line, false);
+    }
+
+    /// Shows `name`: clears its unread counts and puts the "new messages" divider above the
+    /// first line you had not seen.
     pub fn open(&mut self, name: &str) {
+        if let Some(prev) = self.current.clone() {
+            if let Some(i) = self.index_of(&prev) {
+                self.conversations[i].marker = None;
+            }
+        }
         let conv = self.conversation_mut(name);
         conv.unread = 0;
+        conv.mentions = 0;
+        conv.marker = conv.first_unread.take();
         let name = conv.name.clone();
         self.current = Some(name);
     }
 
-    fn remove(&mut self, name: &str) {
+    /// Opens the next (`+1`) or previous (`-1`) conversation in the sidebar, wrapping around.
+    pub fn cycle(&mut self, step: i32) {
+        let n = self.conversations.len() as i32;
+        if n == 0 {
+            return;
+        }
+        let at = self.current.as_deref().and_then(|c| self.index_of(c)).map_or(-1, |i| i as i32);
+        let next = (at + step).rem_euclid(n) as usize;
+        let name = self.conversations[next].name.clone();
+        self.open(&name);
+    }
+
+    /// Closes a conversation (a channel you left, or a private one you dismiss).
+    pub fn remove(&mut self, name: &str) {
         if let Some(i) = self.index_of(name) {
             self.conversations.remove(i);
         }
-        if self.current.as_deref().is_some_and(|c| fold(c) == fold(name)) {
+        if self.is_current(name) {
             self.current = self.conversations.first().map(|c| c.name.clone());
         }
     }
@@ -132,48 +288,100 @@ impl ChatState {
             .collect()
     }
 
-    fn add_error(&mut self, text: String) {
-        let line = self.line(0, LineKind::Error, "", text);
+    /// A line for the conversation on screen, or the server lines when there is none.
+    fn in_view(&mut self, kind: LineKind, from: &str, text: String) {
+        let line = self.line(0, kind, from, text);
         match self.current.clone() {
-            Some(c) => self.conversation_mut(&c).lines.push(line),
+            Some(c) => self.push(&c, line, false),
             None => self.server.push(line),
         }
     }
 
-    /// Applies one server event.
-    pub fn apply(&mut self, event: ServerEvent) {
+    /// The connection dropped: who is where is unknown until the server says again.
+    pub fn disconnected(&mut self) {
+        for conv in &mut self.conversations {
+            conv.members.clear();
+        }
+    }
+
+    fn message_line(&mut self, m: ChatMessage) -> (String, Line) {
+        let conv = self.conversation_of(&m);
+        let kind = if m.action { LineKind::Action } else { LineKind::Message };
+        let from_me = self.is_me(&m.from);
+        let mention = !from_me
+            && (!is_channel(&m.target) || self.me.as_deref().is_some_and(|me| mentions(&m.text, me)));
+        let mut line = self.line(m.ts, kind, &m.from, m.text);
+        line.id = Some(m.id);
+        line.mention = mention;
+        (conv, line)
+    }
+
+    /// Applies one server event; returns an alert for mentions and private messages.
+    pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
-            ServerEvent::Welcome { nick, .. } => self.me = Some(nick),
-            ServerEvent::Message(m) => {
-                let conv = self.conversation_of(&m);
-                let kind = if m.action { LineKind::Action } else { LineKind::Message };
-                self.conversation_mut(&conv).ids.insert(m.id);
-                self.push(&conv, m.ts, kind, &m.from, m.text);
+            ServerEvent::Welcome { nick, account, .. } => {
+                self.me = Some(nick);
+                self.account = account;
             }
-            ServerEvent::History { target, messages, .. } => {
-                // Stored messages go before what is on screen, skipping any already shown.
-                let mut lines = Vec::new();
-                for m in messages {
-                    if self.conversation(&target).is_some_and(|c| c.ids.contains(&m.id)) {
-                        continue;
-                    }
-                    let kind = if m.action { LineKind::Action } else { LineKind::Message };
-                    lines.push((m.id, self.line(m.ts, kind, &m.from, m.text)));
+            ServerEvent::AccountChanged { account } => self.account = account,
+            ServerEvent::Message(m) => {
+                let (conv, line) = self.message_line(m);
+                if self.conversation(&conv).is_some_and(|c| line.id.is_some_and(|id| c.ids.contains(&id))) {
+                    return None;
                 }
+                let from_me = self.is_me(&line.from);
+                let alert = line.mention.then(|| Alert {
+                    conversation: conv.clone(),
+                    from: line.from.clone(),
+                    text: line.text.clone(),
+                });
+                self.push(&conv, line, !from_me);
+                return alert;
+            }
+            ServerEvent::History { target, messages, more } => {
+                // Stored messages go before what is on screen, skipping any already shown.
+                let known = self.conversation(&target).map(|c| c.ids.clone()).unwrap_or_default();
+                let lines: Vec<Line> = messages
+                    .into_iter()
+                    .filter(|m| !known.contains(&m.id))
+                    .map(|m| self.message_line(m).1)
+                    .collect();
                 let conv = self.conversation_mut(&target);
-                conv.ids.extend(lines.iter().map(|(id, _)| *id));
-                conv.lines.splice(0..0, lines.into_iter().map(|(_, l)| l));
+                for line in &lines {
+                    if let Some(id) = line.id {
+                        conv.ids.insert(id);
+                        conv.oldest_id = Some(conv.oldest_id.map_or(id, |o| o.min(id)));
+                    }
+                }
+                conv.more = more;
+                // Older than everything shown (on join, when paging back): above it all, in
+                // order. Otherwise (the gap after a reconnect): before the first newer message.
+                let oldest_shown = conv.lines.iter().filter_map(|l| l.id).min();
+                for line in lines {
+                    let id = line.id.unwrap_or(0);
+                    let above_all = oldest_shown.is_none_or(|o| id < o);
+                    let at = conv
+                        .lines
+                        .iter()
+                        .position(|l| match l.id {
+                            Some(shown) => shown > id,
+                            None => above_all,
+                        })
+                        .unwrap_or(conv.lines.len());
+                    conv.lines.insert(at, line);
+                }
                 conv.lines.truncate(MAX_LINES);
             }
-            ServerEvent::AccountChanged { .. } => {}
-            ServerEvent::Notice { from, text } => {
-                let line = self.line(0, LineKind::System, &from, text);
-                self.server.push(line);
+            ServerEvent::Notice { from, text } => self.in_view(LineKind::Notice, &from, text),
+            ServerEvent::Error { code, message } => {
+                self.in_view(LineKind::Error, "", format!("{message} ({})", code.as_str()))
             }
-            ServerEvent::Error { code, message } => self.add_error(format!("{message} ({})", code.as_str())),
             ServerEvent::Joined { channel, nick, .. } => {
                 if self.is_me(&nick) {
-                    self.open(&channel);
+                    // A rejoin after a reconnect keeps the view where it is.
+                    if self.conversation(&channel).is_none() {
+                        self.open(&channel);
+                    }
                 } else {
                     let conv = self.conversation_mut(&channel);
                     if !conv.members.iter().any(|m| fold(&m.nick) == fold(&nick)) {
@@ -185,7 +393,7 @@ impl ChatState {
                         });
                     }
                 }
-                self.push(&channel, 0, LineKind::System, "", format!("{nick} joined {channel}"));
+                self.system(&channel, format!("{nick} joined {channel}"));
             }
             ServerEvent::Parted { channel, nick, reason } => {
                 if self.is_me(&nick) {
@@ -193,24 +401,24 @@ impl ChatState {
                 } else {
                     self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
                     let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    self.push(&channel, 0, LineKind::System, "", format!("{nick} left{why}"));
+                    self.system(&channel, format!("{nick} left{why}"));
                 }
             }
             ServerEvent::Kicked { channel, nick, by, reason } => {
                 let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 if self.is_me(&nick) {
                     self.remove(&channel);
-                    self.add_error(format!("you were kicked from {channel} by {by}{why}"));
+                    self.in_view(LineKind::Error, "", format!("you were kicked from {channel} by {by}{why}"));
                 } else {
                     self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
-                    self.push(&channel, 0, LineKind::System, "", format!("{nick} was kicked by {by}{why}"));
+                    self.system(&channel, format!("{nick} was kicked by {by}{why}"));
                 }
             }
             ServerEvent::Quit { nick, reason } => {
                 let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 for channel in self.channels_with(&nick) {
                     self.conversation_mut(&channel).members.retain(|m| fold(&m.nick) != fold(&nick));
-                    self.push(&channel, 0, LineKind::System, "", format!("{nick} quit{why}"));
+                    self.system(&channel, format!("{nick} quit{why}"));
                 }
             }
             ServerEvent::NickChanged { old, new } => {
@@ -222,14 +430,12 @@ impl ChatState {
                     for m in conv.members.iter_mut().filter(|m| fold(&m.nick) == fold(&old)) {
                         m.nick = new.clone();
                     }
-                    self.push(&channel, 0, LineKind::System, "", format!("{old} is now known as {new}"));
+                    self.system(&channel, format!("{old} is now known as {new}"));
                 }
             }
-            ServerEvent::Banned { channel, mask, by } => {
-                self.push(&channel, 0, LineKind::System, "", format!("{by} banned {mask}"))
-            }
+            ServerEvent::Banned { channel, mask, by } => self.system(&channel, format!("{by} banned {mask}")),
             ServerEvent::Unbanned { channel, mask, by } => {
-                self.push(&channel, 0, LineKind::System, "", format!("{by} unbanned {mask}"))
+                self.system(&channel, format!("{by} unbanned {mask}"))
             }
             ServerEvent::ModeChanged { channel, by, modes, args } => {
                 let conv = self.conversation_mut(&channel);
@@ -249,14 +455,20 @@ impl ChatState {
                                 }
                             }
                         }
-                        'k' | 'l' | 'b' if sign == '+' => {
+                        'b' => {
                             targets.next();
                         }
-                        _ => {}
+                        'k' | 'l' => {
+                            if sign == '+' {
+                                targets.next();
+                            }
+                            set_flag(&mut conv.modes, c, sign == '+');
+                        }
+                        flag => set_flag(&mut conv.modes, flag, sign == '+'),
                     }
                 }
                 let text = format!("{by} sets mode {modes} {}", args.join(" "));
-                self.push(&channel, 0, LineKind::System, "", text.trim_end().to_owned());
+                self.system(&channel, text.trim_end().to_owned());
             }
             ServerEvent::Topic { channel, topic, set_by, .. } => {
                 let text = match (&topic, &set_by) {
@@ -266,10 +478,12 @@ impl ChatState {
                     (None, None) => "no topic is set".to_owned(),
                 };
                 self.conversation_mut(&channel).topic = topic;
-                self.push(&channel, 0, LineKind::System, "", text);
+                self.system(&channel, text);
             }
-            ServerEvent::Members { channel, members, .. } => {
-                self.conversation_mut(&channel).members = members
+            ServerEvent::Members { channel, modes, members } => {
+                let conv = self.conversation_mut(&channel);
+                conv.members = members;
+                conv.modes = modes;
             }
             ServerEvent::Away { nick, message } => {
                 let away = message.is_some();
@@ -288,11 +502,7 @@ impl ChatState {
                 let away = away.map(|a| format!(", away: {a}")).unwrap_or_default();
                 let text =
                     format!("{nick} is {host}{account}, in {}, idle {idle_secs}s{away}", channels.join(" "));
-                let line = self.line(0, LineKind::System, "", text);
-                match self.current.clone() {
-                    Some(c) => self.conversation_mut(&c).lines.push(line),
-                    None => self.server.push(line),
-                }
+                self.in_view(LineKind::System, "", text);
             }
             ServerEvent::List { channels } => {
                 for c in channels {
@@ -303,6 +513,7 @@ impl ChatState {
             }
             ServerEvent::Pong { .. } => {}
         }
+        None
     }
 }
 
@@ -311,8 +522,9 @@ mod tests {
     use super::*;
 
     fn msg(from: &str, target: &str, text: &str) -> ServerEvent {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
         ServerEvent::Message(ChatMessage {
-            id: 1,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ts: 1,
             from: from.into(),
             target: target.into(),
@@ -345,6 +557,96 @@ mod tests {
         });
         let texts: Vec<&str> = s.conversation("#r").unwrap().lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["old", "bob joined #r", "live"]);
+    }
+
+    #[test]
+    fn mentions_and_private_messages_alert_and_get_their_own_badge() {
+        let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
+        s.apply(joined("#a", "alice"));
+        s.apply(joined("#b", "alice"));
+        assert!(s.apply(msg("bob", "#a", "no ping here")).is_none());
+        let alert = s.apply(msg("bob", "#a", "hey ALICE, look")).unwrap();
+        assert_eq!((alert.conversation.as_str(), alert.from.as_str()), ("#a", "bob"));
+        let conv = s.conversation("#a").unwrap();
+        assert_eq!((conv.unread, conv.mentions), (2, 1));
+        assert!(conv.lines.last().unwrap().mention);
+        assert!(s.apply(msg("bob", "alice", "psst")).is_some(), "a PM to me alerts");
+        assert!(s.apply(msg("alice", "#a", "alice talks to herself")).is_none(), "my own lines never do");
+        // Opening puts the divider above the first unread line and clears the counts.
+        let first_unread = s.conversation("#a").unwrap().first_unread;
+        s.open("#a");
+        let conv = s.conversation("#a").unwrap();
+        assert_eq!((conv.unread, conv.mentions, conv.marker), (0, 0, first_unread));
+        s.open("#b");
+        assert_eq!(s.conversation("#a").unwrap().marker, None);
+    }
+
+    #[test]
+    fn paging_back_and_gap_filling_put_history_where_it_belongs() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        let m = |id: u64| ChatMessage {
+            id,
+            ts: id,
+            from: "alice".into(),
+            target: "#r".into(),
+            text: format!("m{id}"),
+            action: false,
+        };
+        s.apply(joined("#r", "bob"));
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
+        assert_eq!(
+            s.older("#r"),
+            Some(ClientFrame::History { target: "#r".into(), before: Some(5), limit: Some(PAGE) })
+        );
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(3), m(4)], more: false });
+        assert_eq!(s.older("#r"), None);
+        s.apply(ServerEvent::Message(m(9)));
+        // After a reconnect the server resends the latest: the gap (7, 8) fills in, 9 is not repeated.
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(7), m(8), m(9)], more: true });
+        let texts: Vec<&str> = s.conversation("#r").unwrap().lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["m3", "m4", "m5", "m6", "bob joined #r", "m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn lines_group_by_sender_and_clocks_read_local_time() {
+        let line = |from: &str, ts: u64| Line {
+            seq: 0,
+            id: None,
+            ts,
+            kind: LineKind::Message,
+            from: from.into(),
+            text: String::new(),
+            mention: false,
+        };
+        assert!(grouped(Some(&line("a", 1_000)), &line("a", 60_000)));
+        assert!(!grouped(Some(&line("a", 1_000)), &line("b", 2_000)));
+        assert!(!grouped(Some(&line("a", 0)), &line("a", 6 * 60_000)));
+        assert!(!grouped(None, &line("a", 0)));
+        assert_eq!(clock(0, 0), "00:00");
+        assert_eq!(clock(13 * 3_600_000 + 5 * 60_000, 60), "14:05");
+        assert_eq!(clock(30 * 60_000, -60), "23:30");
+    }
+
+    #[test]
+    fn modes_decide_who_may_set_the_topic() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        s.apply(joined("#a", "bob"));
+        s.apply(ServerEvent::Members {
+            channel: "#a".into(),
+            modes: "+t".into(),
+            members: vec![Member { nick: "bob".into(), op: false, voice: false, away: false }],
+        });
+        assert!(!s.may_set_topic("#a"));
+        s.apply(ServerEvent::ModeChanged {
+            channel: "#a".into(),
+            by: "x".into(),
+            modes: "-t+l".into(),
+            args: vec!["9".into()],
+        });
+        assert_eq!(s.conversation("#a").unwrap().modes, "+l");
+        assert!(s.may_set_topic("#a"));
+        s.cycle(1);
+        assert_eq!(s.current.as_deref(), Some("#a"));
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! The few browser facilities the UI uses beyond the DOM it renders: local storage for the
+//! theme, desktop notifications, the local time zone, the URL fragment and `postMessage` for a
+//! host app's login token. In the server build every function is a harmless no-op.
+
+/// The light/dark choice: `"light"`, `"dark"`, or `"system"` (follow the OS).
+pub fn load_theme() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let stored = web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .and_then(|s| s.get_item("chattr-theme").ok().flatten());
+        if let Some(theme) = stored.filter(|t| ["light", "dark", "system"].contains(&t.as_str())) {
+            return theme;
+        }
+    }
+    "system".into()
+}
+
+/// Applies and remembers a theme (`data-theme` on `<html>`).
+pub fn set_theme(theme: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(w) = web_sys::window() {
+            if let Some(storage) = w.local_storage().ok().flatten() {
+                let _ = storage.set_item("chattr-theme", theme);
+            }
+            if let Some(root) = w.document().and_then(|d| d.document_element()) {
+                let _ = root.set_attribute("data-theme", theme);
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = theme;
+}
+
+/// Minutes to add to UTC for local time.
+pub fn utc_offset_minutes() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        -(js_sys::Date::new_0().get_timezone_offset() as i64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    0
+}
+
+/// Whether desktop notifications are allowed.
+pub fn notifications_granted() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::Notification::permission() == web_sys::NotificationPermission::Granted
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
+}
+
+/// Asks for permission to show desktop notifications (only ever on the user's click).
+pub fn request_notifications(done: impl Fn(bool) + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(promise) = web_sys::Notification::request_permission() {
+            leptos::task::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+                done(notifications_granted());
+            });
+            return;
+        }
+    }
+    done(false);
+}
+
+/// Shows a desktop notification when allowed and the page is not in view.
+pub fn notify(title: &str, body: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+        if hidden && notifications_granted() {
+            let options = web_sys::NotificationOptions::new();
+            options.set_body(body);
+            let _ = web_sys::Notification::new_with_options(title, &options);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (title, body);
+}
+
+/// A login token handed over in the URL fragment (`#token=…`), removed from the address bar
+/// once read so it never lingers in history.
+pub fn take_fragment_token() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let window = web_sys::window()?;
+        let hash = window.location().hash().ok()?;
+        let token = hash
+            .trim_start_matches('#')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .filter(|t| !t.is_empty())?
+            .to_owned();
+        let path = window.location().pathname().unwrap_or_else(|_| "/".into());
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
+        }
+        Some(token)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+/// Calls `on_token` with tokens the embedding page sends with
+/// `frame.contentWindow.postMessage({type: "chattr:token", token}, chatOrigin)`. Only the
+/// parent window (the host app's page) is listened to.
+pub fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let handle =
+            leptos::prelude::window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
+                let Some(window) = web_sys::window() else { return };
+                let from_parent = match (ev.source(), window.parent().ok().flatten()) {
+                    (Some(source), Some(parent)) => {
+                        source.dyn_ref::<web_sys::Window>().is_some_and(|s| *s == parent) && parent != window
+                    }
+                    _ => false,
+                };
+                if !from_parent {
+                    return;
+                }
+                let data = ev.data();
+                let kind = js_sys::Reflect::get(&data, &"type".into()).ok().and_then(|v| v.as_string());
+                let token = js_sys::Reflect::get(&data, &"token".into()).ok().and_then(|v| v.as_string());
+                if let (Some(kind), Some(token)) = (kind, token) {
+                    if kind == "chattr:token" && !token.is_empty() {
+                        on_token(token);
+                    }
+                }
+            });
+        // Listen for the page's lifetime.
+        std::mem::forget(handle);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_token;
+}
+
+/// A number in `0.0..1.0` for jitter.
+pub fn random() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Math::random()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    0.5
+}

@@ -1,0 +1,717 @@
+//! The chat view: the sidebar of conversations, the open conversation (topic bar, lines,
+//! composer) and the member list, plus the channel settings and account panels.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use super::input::{complete_nick, suggestions, Recall};
+use super::state::{clock, grouped, Line, LineKind};
+use super::text::{segments, Segment};
+use super::{browser, Ctx, StatusLine};
+use crate::protocol::names::is_channel;
+use crate::protocol::Member;
+
+/// Which side panels are open (on a phone they cover the conversation).
+#[derive(Clone, Copy)]
+struct Panels {
+    sidebar: RwSignal<bool>,
+    members: RwSignal<bool>,
+    settings: RwSignal<bool>,
+    account: RwSignal<bool>,
+}
+
+#[component]
+pub fn Chat() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = Panels {
+        sidebar: RwSignal::new(false),
+        members: RwSignal::new(false),
+        settings: RwSignal::new(false),
+        account: RwSignal::new(false),
+    };
+    provide_context(panels);
+    // Alt+↑/↓ move between conversations, Alt+1…9 jump to one.
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            if !ev.alt_key() {
+                return;
+            }
+            let key = ev.key();
+            let handled = match key.as_str() {
+                "ArrowUp" => {
+                    ctx.state.update(|s| s.cycle(-1));
+                    true
+                }
+                "ArrowDown" => {
+                    ctx.state.update(|s| s.cycle(1));
+                    true
+                }
+                digit if digit.len() == 1 && ("1"..="9").contains(&digit) => {
+                    let n = digit.parse::<usize>().unwrap_or(1) - 1;
+                    ctx.state.update(|s| {
+                        if let Some(name) = s.conversations.get(n).map(|c| c.name.clone()) {
+                            s.open(&name);
+                        }
+                    });
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                ev.prevent_default();
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ctx;
+    view! {
+        <div class="layout" class:show-sidebar=move || panels.sidebar.get() class:show-members=move || panels.members.get()>
+            <Sidebar/>
+            <Pane/>
+            <Members/>
+            <Show when=move || panels.account.get()>
+                <AccountPanel/>
+            </Show>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Sidebar() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = expect_context::<Panels>();
+    let join = RwSignal::new(String::new());
+    let on_join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut channel = join.get_untracked().trim().to_owned();
+        if channel.is_empty() {
+            return;
+        }
+        if !channel.starts_with('#') {
+            channel.insert(0, '#');
+        }
+        ctx.command(format!("/join {channel}"));
+        join.set(String::new());
+        panels.sidebar.set(false);
+    };
+    let conversations = move || {
+        ctx.state.with(|s| {
+            s.conversations.iter().map(|c| (c.name.clone(), c.unread, c.mentions)).collect::<Vec<_>>()
+        })
+    };
+    let me = move || ctx.state.with(|s| s.me.clone().unwrap_or_default());
+    let account = move || ctx.state.with(|s| s.account.clone());
+    let on_notifications = move |ev: leptos::ev::Event| {
+        if event_target_checked(&ev) {
+            browser::request_notifications(move |granted| ctx.notifications.set(granted));
+        } else {
+            ctx.notifications.set(false);
+        }
+    };
+    view! {
+        <nav class="sidebar" aria-label="Conversations">
+            <header class="identity">
+                <span class="me" data-testid="me">{me}</span>
+                <span class="account">{move || account().unwrap_or_else(|| "guest".into())}</span>
+                <button type="button" class="link-button" on:click=move |_| panels.account.set(true)>
+                    "Account"
+                </button>
+            </header>
+            <ul class="conversations">
+                <For each=conversations key=|c| c.clone() let:((name, unread, mentions))>
+                    <ConversationItem name unread mentions/>
+                </For>
+            </ul>
+            <form class="join" on:submit=on_join>
+                <label for="join-channel">"Join a channel"</label>
+                <div class="row">
+                    <input id="join-channel" placeholder="#channel" autocomplete="off" bind:value=join/>
+                    <button type="submit">"Join"</button>
+                </div>
+            </form>
+            <footer class="settings">
+                <label for="theme">"Theme"</label>
+                <select
+                    id="theme"
+                    prop:value=move || ctx.theme.get()
+                    on:change=move |ev| ctx.theme.set(event_target_value(&ev))
+                >
+                    <option value="system">"System"</option>
+                    <option value="light">"Light"</option>
+                    <option value="dark">"Dark"</option>
+                </select>
+                <label class="check">
+                    <input type="checkbox" prop:checked=move || ctx.notifications.get() on:change=on_notifications/>
+                    "Desktop notifications"
+                </label>
+                <StatusLine/>
+            </footer>
+        </nav>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConversationItem(name: String, unread: u32, mentions: u32) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = expect_context::<Panels>();
+    let key = name.clone();
+    let is_current = move || ctx.state.with(|s| s.current.as_deref() == Some(key.as_str()));
+    let open = {
+        let name = name.clone();
+        move |_| {
+            ctx.state.update(|s| s.open(&name));
+            panels.sidebar.set(false);
+            panels.settings.set(false);
+        }
+    };
+    let kind = if is_channel(&name) { "channel" } else { "private" };
+    let label = match (unread, mentions) {
+        (0, _) => name.clone(),
+        (u, 0) => format!("{name}, {u} unread"),
+        (u, m) => format!("{name}, {u} unread, {m} mentioning you"),
+    };
+    view! {
+        <li>
+            <button
+                class=format!("conversation {kind}")
+                class:current=is_current.clone()
+                aria-current=move || if is_current() { "page" } else { "false" }
+                aria-label=label
+                on:click=open
+            >
+                <span class="name">{name}</span>
+                <Show when=move || { mentions > 0 }>
+                    <span class="badge mention" data-testid="mention-badge">{mentions}</span>
+                </Show>
+                <Show when=move || { unread > 0 && mentions == 0 }>
+                    <span class="badge unread" data-testid="unread-badge">{unread}</span>
+                </Show>
+            </button>
+        </li>
+    }
+    .into_any()
+}
+
+#[component]
+fn Pane() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = expect_context::<Panels>();
+    let current = move || ctx.state.with(|s| s.current.clone());
+    let is_chan = move || current().is_some_and(|c| is_channel(&c));
+    view! {
+        <main class="pane">
+            <div class="mobile-bar">
+                <button type="button" aria-label="Conversations" on:click=move |_| panels.sidebar.update(|v| *v = !*v)>
+                    "☰"
+                </button>
+                <strong>{move || current().unwrap_or_default()}</strong>
+                <button type="button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
+                    "👥"
+                </button>
+            </div>
+            <TopicBar/>
+            <Show when=move || panels.settings.get() && is_chan()>
+                <ChannelSettings/>
+            </Show>
+            <Lines/>
+            <Composer/>
+        </main>
+    }
+    .into_any()
+}
+
+#[component]
+fn TopicBar() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = expect_context::<Panels>();
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(String::new());
+    let current = move || ctx.state.with(|s| s.current.clone());
+    let topic = move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.topic.clone()));
+    let may_edit = move || ctx.state.with(|s| s.current.as_deref().is_some_and(|c| s.may_set_topic(c)));
+    let is_chan = move || current().is_some_and(|c| is_channel(&c));
+    let start_edit = move |_| {
+        draft.set(topic().unwrap_or_default());
+        editing.set(true);
+    };
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if let Some(channel) = current() {
+            let text = draft.get_untracked();
+            let text = if text.trim().is_empty() { "-".to_owned() } else { text };
+            ctx.command(format!("/topic {channel} {text}"));
+        }
+        editing.set(false);
+    };
+    let leave = move |_| {
+        if let Some(name) = current() {
+            if is_channel(&name) {
+                ctx.command(format!("/part {name}"));
+            } else {
+                ctx.state.update(|s| s.remove(&name));
+            }
+        }
+    };
+    view! {
+        <header class="topic-bar">
+            <h2 class="title">{move || current().unwrap_or_else(|| "No conversation".into())}</h2>
+            <Show
+                when=move || editing.get()
+                fallback=move || {
+                    view! {
+                        <span class="topic-text" data-testid="topic">{move || topic().unwrap_or_default()}</span>
+                        <Show when=may_edit>
+                            <button type="button" class="link-button" on:click=start_edit>"Edit topic"</button>
+                        </Show>
+                    }
+                }
+            >
+                <form class="topic-edit" on:submit=save>
+                    <label class="visually-hidden" for="topic-input">"Topic"</label>
+                    <input id="topic-input" maxlength="390" bind:value=draft/>
+                    <button type="submit">"Save topic"</button>
+                    <button type="button" class="secondary" on:click=move |_| editing.set(false)>"Cancel"</button>
+                </form>
+            </Show>
+            <div class="topic-actions">
+                <Show when=is_chan>
+                    <button
+                        type="button"
+                        class="secondary"
+                        aria-expanded=move || panels.settings.get().to_string()
+                        on:click=move |_| panels.settings.update(|v| *v = !*v)
+                    >
+                        "Channel settings"
+                    </button>
+                </Show>
+                <Show when=move || current().is_some()>
+                    <button type="button" class="secondary" on:click=leave>
+                        {move || if is_chan() { "Leave" } else { "Close" }}
+                    </button>
+                </Show>
+            </div>
+        </header>
+    }
+    .into_any()
+}
+
+/// Celery from a panel: register the channel, show it, and edit its op list.
+#[component]
+fn ChannelSettings() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let account = RwSignal::new(String::new());
+    let channel = move || ctx.state.with(|s| s.current.clone().unwrap_or_default());
+    let op_list = move |verb: &'static str| {
+        move |_| {
+            let who = account.get_untracked().trim().to_owned();
+            if !who.is_empty() {
+                ctx.command(format!("/celery {verb} {} {who}", channel()));
+                account.set(String::new());
+            }
+        }
+    };
+    view! {
+        <section class="channel-settings" aria-label="Channel settings">
+            <p class="hint">
+                "Registering a channel with Celery keeps its topic, bans and modes, and opps the accounts on its op list when they join. You need an account and operator status."
+            </p>
+            <div class="row">
+                <button type="button" on:click=move |_| ctx.command(format!("/celery register {}", channel()))>
+                    "Register channel"
+                </button>
+                <button type="button" class="secondary" on:click=move |_| ctx.command(format!("/celery info {}", channel()))>
+                    "Show registration"
+                </button>
+            </div>
+            <label for="op-account">"Account on the op list"</label>
+            <div class="row">
+                <input id="op-account" placeholder="nick or account" autocomplete="off" bind:value=account/>
+                <button type="button" on:click=op_list("op")>"Add to op list"</button>
+                <button type="button" class="secondary" on:click=op_list("deop")>"Remove from op list"</button>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+/// Potato from a panel, for a guest already chatting.
+#[component]
+fn AccountPanel() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let panels = expect_context::<Panels>();
+    let nick = RwSignal::new(ctx.state.with_untracked(|s| s.me.clone().unwrap_or_default()));
+    let password = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let identify = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        ctx.command(format!("/potato identify {} {}", nick.get_untracked().trim(), password.get_untracked()));
+        password.set(String::new());
+        panels.account.set(false);
+    };
+    let register = move |_| {
+        ctx.command(format!(
+            "/potato register {} {}",
+            password.get_untracked(),
+            email.get_untracked().trim()
+        ));
+        password.set(String::new());
+        panels.account.set(false);
+    };
+    view! {
+        <div class="modal" role="dialog" aria-modal="true" aria-labelledby="account-title">
+            <form class="account-form" on:submit=identify>
+                <h2 id="account-title">"Your nick"</h2>
+                <p class="hint">
+                    "Sign in to a registered nick, or register the one you are using (needs an email address)."
+                </p>
+                <label for="account-nick">"Nick"</label>
+                <input id="account-nick" autocomplete="username" bind:value=nick/>
+                <label for="account-password">"Password"</label>
+                <input id="account-password" type="password" minlength="8" autocomplete="current-password" bind:value=password/>
+                <label for="account-email">"Email (to register)"</label>
+                <input id="account-email" type="email" autocomplete="email" bind:value=email/>
+                <div class="row">
+                    <button type="submit">"Sign in"</button>
+                    <button type="button" on:click=register>"Register this nick"</button>
+                    <button type="button" class="secondary" on:click=move |_| panels.account.set(false)>"Close"</button>
+                </div>
+            </form>
+        </div>
+    }
+    .into_any()
+}
+
+/// One rendered line with what it needs from its neighbours.
+#[derive(Clone, PartialEq)]
+struct Shown {
+    line: Line,
+    grouped: bool,
+    divider: bool,
+}
+
+fn render_text(text: String) -> impl IntoView {
+    segments(&text)
+        .into_iter()
+        .map(|seg| match seg {
+            Segment::Text(t) => t.into_any(),
+            Segment::Link(url) => {
+                let href = url.clone();
+                view! { <a href=href target="_blank" rel="noopener noreferrer">{url}</a> }.into_any()
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+fn Lines() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let list = NodeRef::<html::Ol>::new();
+    let offset = browser::utc_offset_minutes();
+    // Distance from the bottom to keep when older lines are put above, and whether to follow
+    // new lines (the reader is at the bottom).
+    let anchor = StoredValue::new(None::<i32>);
+    let follow = StoredValue::new(true);
+    let shown = move || {
+        ctx.state.with(|s| {
+            let Some(conv) = s.current_conversation() else { return Vec::new() };
+            let mut prev: Option<&Line> = None;
+            conv.lines
+                .iter()
+                .map(|line| {
+                    let item = Shown {
+                        line: line.clone(),
+                        grouped: grouped(prev, line),
+                        divider: conv.marker == Some(line.seq),
+                    };
+                    prev = Some(line);
+                    item
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let current = move || ctx.state.with(|s| s.current.clone());
+    // A new conversation starts at its bottom.
+    Effect::new(move |_| {
+        current();
+        follow.set_value(true);
+    });
+    // After lines change: keep the reader's place when older lines came in above, or follow.
+    Effect::new(move |_| {
+        shown();
+        if let Some(el) = list.get() {
+            request_animation_frame(move || {
+                if let Some(from_bottom) = anchor.get_value() {
+                    el.set_scroll_top(el.scroll_height() - from_bottom);
+                    anchor.set_value(None);
+                } else if follow.get_value() {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            });
+        }
+    });
+    let on_scroll = move |_| {
+        let Some(el) = list.get() else { return };
+        follow.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 40);
+        if el.scroll_top() < 40 && anchor.get_value().is_none() {
+            if let Some(frame) = ctx.state.with_untracked(|s| s.current.as_deref().and_then(|c| s.older(c))) {
+                anchor.set_value(Some(el.scroll_height() - el.scroll_top()));
+                ctx.send(frame);
+            }
+        }
+    };
+    view! {
+        <ol class="lines" node_ref=list on:scroll=on_scroll aria-live="polite" aria-label="Messages" tabindex="0">
+            <For
+                each=shown
+                key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention)
+                let:item
+            >
+                <LineView item offset/>
+            </For>
+        </ol>
+    }
+    .into_any()
+}
+
+#[component]
+fn LineView(item: Shown, offset: i64) -> impl IntoView {
+    let Shown { line, grouped, divider } = item;
+    let kind = match line.kind {
+        LineKind::Message => "message",
+        LineKind::Action => "action",
+        LineKind::System => "system",
+        LineKind::Notice => "notice",
+        LineKind::Error => "error",
+    };
+    let time = (line.ts > 0).then(|| clock(line.ts, offset));
+    let body = match line.kind {
+        LineKind::Action => view! {
+            <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
+        }
+        .into_any(),
+        LineKind::Message | LineKind::Notice => view! {
+            <span class="from" class:hidden=grouped>{line.from.clone()}</span>
+            <span class="text">{render_text(line.text.clone())}</span>
+        }
+        .into_any(),
+        LineKind::System | LineKind::Error => view! { <span class="text">{line.text.clone()}</span> }.into_any(),
+    };
+    view! {
+        <Show when=move || divider>
+            <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
+        </Show>
+        <li class=format!("line {kind}") class:grouped=grouped class:mention=line.mention>
+            <time class="ts">{time}</time>
+            {body}
+        </li>
+    }
+    .into_any()
+}
+
+#[component]
+fn Composer() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let input = RwSignal::new(String::new());
+    let field = NodeRef::<html::Input>::new();
+    let recall = StoredValue::new(Recall::default());
+    // The Tab cycle: the text and cursor before the first press, and how many presses.
+    let tab_cycle = StoredValue::new(None::<(String, usize, usize)>);
+    let hints = move || suggestions(&input.get());
+    let send = move || {
+        let text = input.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        recall.update_value(|r| r.push(&text));
+        ctx.submit_input(text);
+        input.set(String::new());
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        send();
+    };
+    let set_input = move |text: String, cursor: Option<usize>| {
+        input.set(text.clone());
+        if let Some(el) = field.get() {
+            el.set_value(&text);
+            let at = cursor.unwrap_or(text.len()) as u32;
+            let _ = el.set_selection_range(at, at);
+        }
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let key = ev.key();
+        if key != "Tab" {
+            tab_cycle.set_value(None);
+        }
+        match key.as_str() {
+            "Tab" if !ev.shift_key() => {
+                let text = input.get_untracked();
+                if let Some(first) = suggestions(&text).first() {
+                    ev.prevent_default();
+                    set_input(first.complete.clone(), None);
+                    return;
+                }
+                let cursor =
+                    field.get().and_then(|el| el.selection_start().ok().flatten()).unwrap_or(0) as usize;
+                let (base, base_cursor, nth) = tab_cycle.get_value().unwrap_or((text.clone(), cursor, 0));
+                let nicks: Vec<String> = ctx.state.with_untracked(|s| {
+                    s.current_conversation()
+                        .map(|c| c.members.iter().map(|m: &Member| m.nick.clone()).collect())
+                        .unwrap_or_default()
+                });
+                if let Some((completed, at)) = complete_nick(&base, base_cursor, &nicks, nth) {
+                    ev.prevent_default();
+                    tab_cycle.set_value(Some((base, base_cursor, nth + 1)));
+                    set_input(completed, Some(at));
+                }
+            }
+            "ArrowUp" if !ev.alt_key() => {
+                let text = input.get_untracked();
+                if let Some(line) = recall.try_update_value(|r| r.up(&text)).flatten() {
+                    ev.prevent_default();
+                    set_input(line, None);
+                }
+            }
+            "ArrowDown" if !ev.alt_key() => {
+                if let Some(line) = recall.try_update_value(|r| r.down()).flatten() {
+                    ev.prevent_default();
+                    set_input(line, None);
+                }
+            }
+            "Escape" => set_input(String::new(), None),
+            _ => {}
+        }
+    };
+    view! {
+        <form class="composer" on:submit=on_submit>
+            <Show when=move || !hints().is_empty()>
+                <ul class="suggestions" role="listbox" aria-label="Commands">
+                    <For each=hints key=|h| h.complete.clone() let:hint>
+                        <li role="option">
+                            <button type="button" class="suggestion" on:click={
+                                let complete = hint.complete.clone();
+                                move |_| set_input(complete.clone(), None)
+                            }>
+                                <code>{hint.usage}</code>
+                                <span class="help">{hint.help}</span>
+                            </button>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+            <label class="visually-hidden" for="message-input">"Message"</label>
+            <input
+                id="message-input"
+                node_ref=field
+                autocomplete="off"
+                placeholder="Message, or / for commands"
+                prop:value=move || input.get()
+                on:input=move |ev| input.set(event_target_value(&ev))
+                on:keydown=on_keydown
+            />
+            <button type="submit">"Send"</button>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn Members() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let menu = RwSignal::new(None::<String>);
+    let members =
+        move || ctx.state.with(|s| s.current_conversation().map(|c| c.members.clone()).unwrap_or_default());
+    let count = move || members().len();
+    view! {
+        <aside class="members" aria-label="Members">
+            <h2 class="members-title">{move || format!("Members ({})", count())}</h2>
+            <ul>
+                <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
+                    <MemberItem member menu/>
+                </For>
+            </ul>
+        </aside>
+    }
+    .into_any()
+}
+
+#[component]
+fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let nick = member.nick.clone();
+    let role = if member.op {
+        "@"
+    } else if member.voice {
+        "+"
+    } else {
+        ""
+    };
+    let role_name = if member.op {
+        ", operator"
+    } else if member.voice {
+        ", voiced"
+    } else {
+        ""
+    };
+    let away = if member.away { ", away" } else { "" };
+    // Copy handles, so the menu's buttons can be rebuilt each time it opens.
+    let name = StoredValue::new(nick.clone());
+    let open = move || name.with_value(|n| menu.get().as_deref() == Some(n.as_str()));
+    let toggle = move |_| {
+        let n = name.get_value();
+        menu.update(|m| *m = if m.as_deref() == Some(n.as_str()) { None } else { Some(n.clone()) })
+    };
+    let i_am_op = move || ctx.state.with(|s| s.current.as_deref().is_some_and(|c| s.is_op(c)));
+    let act = move |verb: &'static str| {
+        move |_| {
+            let channel = ctx.state.with_untracked(|s| s.current.clone().unwrap_or_default());
+            ctx.command(format!("/{verb} {channel} {}", name.get_value()));
+            menu.set(None);
+        }
+    };
+    let message = move |_| {
+        ctx.state.update(|s| s.open(&name.get_value()));
+        menu.set(None);
+    };
+    let whois = move |_| {
+        ctx.command(format!("/whois {}", name.get_value()));
+        menu.set(None);
+    };
+    let (is_op, is_voiced) = (member.op, member.voice);
+    view! {
+        <li class="member" class:away=member.away class:op=member.op>
+            <button
+                type="button"
+                class="member-name"
+                aria-haspopup="menu"
+                aria-expanded=move || open().to_string()
+                aria-label=format!("{nick}{role_name}{away}")
+                on:click=toggle
+            >
+                <span class="role">{role}</span>
+                {nick.clone()}
+            </button>
+            <Show when=open>
+                <div class="member-menu" role="menu" aria-label=format!("Actions for {nick}")>
+                    <button type="button" role="menuitem" on:click=message>"Message"</button>
+                    <button type="button" role="menuitem" on:click=whois>"Whois"</button>
+                    <Show when=i_am_op>
+                        <button type="button" role="menuitem" on:click=act(if is_op { "deop" } else { "op" })>
+                            {if is_op { "Deop" } else { "Op" }}
+                        </button>
+                        <button type="button" role="menuitem" on:click=act(if is_voiced { "devoice" } else { "voice" })>
+                            {if is_voiced { "Devoice" } else { "Voice" }}
+                        </button>
+                        <button type="button" role="menuitem" class="danger" on:click=act("kick")>"Kick"</button>
+                        <button type="button" role="menuitem" class="danger" on:click=act("ban")>"Ban"</button>
+                    </Show>
+                </div>
+            </Show>
+        </li>
+    }
+    .into_any()
+}

@@ -1,0 +1,108 @@
+//! The login view: come in as a guest, sign in to a registered nick, or register one. A host
+//! app logs its users in without this form, with a token (see `browser`).
+
+use leptos::prelude::*;
+
+use super::state::LineKind;
+use super::{Ctx, Potato, StatusLine};
+use crate::protocol::ClientFrame;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Guest,
+    SignIn,
+    Register,
+}
+
+/// A throwaway nick to log in with before identifying takes the account's nick.
+fn temporary_nick() -> String {
+    format!("Guest-{:05}", (super::browser::random() * 100_000.0) as u32)
+}
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let mode = RwSignal::new(Mode::Guest);
+    let nick = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let nick = nick.get_untracked().trim().to_owned();
+        let password = password.get_untracked();
+        if nick.is_empty() {
+            return;
+        }
+        let auth = |nick: String| ClientFrame::Auth { token: None, nick: Some(nick) };
+        match mode.get_untracked() {
+            Mode::Guest => ctx.start(auth(nick), Potato::None),
+            Mode::SignIn => ctx.start(auth(temporary_nick()), Potato::Identify { nick, password }),
+            Mode::Register => {
+                let email = email.get_untracked().trim().to_owned();
+                ctx.start(auth(nick), Potato::Register { password, email });
+            }
+        }
+    };
+    let tab = move |m: Mode, label: &'static str| {
+        view! {
+            <button
+                type="button"
+                role="tab"
+                aria-selected=move || (mode.get() == m).to_string()
+                class:active=move || mode.get() == m
+                on:click=move |_| mode.set(m)
+            >
+                {label}
+            </button>
+        }
+    };
+    let errors = move || {
+        ctx.state.with(|s| {
+            s.server.iter().filter(|l| l.kind == LineKind::Error).map(|l| l.text.clone()).collect::<Vec<_>>()
+        })
+    };
+    let submit_label = move || match mode.get() {
+        Mode::Guest => "Start chatting",
+        Mode::SignIn => "Sign in",
+        Mode::Register => "Register",
+    };
+    view! {
+        <main class="login-page">
+            <form class="login" on:submit=on_submit aria-labelledby="login-title">
+                <h1 id="login-title">"Chattr"</h1>
+                <div class="tabs" role="tablist" aria-label="How to log in">
+                    {tab(Mode::Guest, "Guest")}
+                    {tab(Mode::SignIn, "Sign in")}
+                    {tab(Mode::Register, "Register")}
+                </div>
+                <label for="nick">"Nick"</label>
+                <input id="nick" name="nick" autocomplete="nickname" maxlength="30" required bind:value=nick/>
+                <Show when=move || mode.get() != Mode::Guest>
+                    <label for="password">"Password"</label>
+                    <input
+                        id="password"
+                        name="password"
+                        type="password"
+                        minlength="8"
+                        maxlength="128"
+                        required
+                        autocomplete=move || if mode.get() == Mode::Register { "new-password" } else { "current-password" }
+                        bind:value=password
+                    />
+                </Show>
+                <Show when=move || mode.get() == Mode::Register>
+                    <label for="email">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="email" required bind:value=email/>
+                </Show>
+                <button type="submit" id="login">{submit_label}</button>
+                <ul class="login-errors" role="alert">
+                    <For each=errors key=|e| e.clone() let:error>
+                        <li>{error}</li>
+                    </For>
+                </ul>
+                <StatusLine/>
+            </form>
+        </main>
+    }
+    .into_any()
+}

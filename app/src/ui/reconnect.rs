@@ -1,0 +1,54 @@
+//! When and how soon the UI reconnects: exponential backoff with jitter, and never after the
+//! server said no to the login or the user (or the nick's owner) ended the session.
+
+/// First retry after this long; each failure doubles it up to [`MAX_DELAY_MS`].
+pub const BASE_DELAY_MS: u32 = 500;
+pub const MAX_DELAY_MS: u32 = 30_000;
+
+/// The wait before reconnect attempt `attempt` (0 for the first). `jitter` in `0.0..1.0`
+/// spreads clients out so a restarted server is not hit by all of them at once.
+pub fn delay_ms(attempt: u32, jitter: f64) -> u32 {
+    let exp = BASE_DELAY_MS.saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));
+    let capped = exp.min(MAX_DELAY_MS) as f64;
+    (capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u32
+}
+
+/// Login refusals that a retry cannot fix.
+const FINAL_LOGIN_ERRORS: &[&str] =
+    &["auth_failed", "token_expired", "guests_disabled", "invalid_nick", "nick_reserved", "access_denied"];
+/// Close reasons that end a session on purpose.
+const FINAL_CLOSE_REASONS: &[&str] = &["quit", "session_replaced", "ghosted"];
+
+/// Whether the session is over for good. `login_error` is the error code the server sent
+/// before `welcome`, if any; `close_reason` the close frame's reason.
+pub fn is_final(login_error: Option<&str>, close_reason: &str) -> bool {
+    login_error.is_some_and(|code| FINAL_LOGIN_ERRORS.contains(&code))
+        || FINAL_CLOSE_REASONS.contains(&close_reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_doubles_up_to_a_cap_with_jitter_below_it() {
+        assert_eq!(delay_ms(0, 1.0), 500);
+        assert_eq!(delay_ms(1, 1.0), 1000);
+        assert_eq!(delay_ms(3, 1.0), 4000);
+        assert_eq!(delay_ms(10, 1.0), MAX_DELAY_MS);
+        assert_eq!(delay_ms(u32::MAX, 1.0), MAX_DELAY_MS);
+        assert_eq!(delay_ms(2, 0.0), 1000);
+    }
+
+    #[test]
+    fn refused_logins_and_chosen_endings_are_final_and_outages_are_not() {
+        assert!(is_final(Some("auth_failed"), ""));
+        assert!(is_final(Some("token_expired"), "token_expired"));
+        assert!(is_final(None, "quit"));
+        assert!(is_final(None, "ghosted"));
+        assert!(!is_final(None, "shutting_down"));
+        assert!(!is_final(None, ""));
+        // A guest's nick may still be held by the dead session for a moment: try again.
+        assert!(!is_final(Some("nick_in_use"), "nick_in_use"));
+    }
+}
