@@ -34,6 +34,10 @@ export default defineConfig({
     env: {
       CHATTR_ADDR: `127.0.0.1:${port}`,
       CHATTR_DB: "mem://",
+      CHATTR_SHARED_SECRET: "e2e-shared-secret",
+      // The tests type faster than people do.
+      CHATTR_FLOOD_BURST: "1000",
+      CHATTR_FLOOD_RATE: "1000",
       LEPTOS_SITE_ROOT: siteRoot,
       CHATTR_LOG: "warn",
     },

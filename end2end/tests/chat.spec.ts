@@ -1,42 +1,65 @@
-import { test, expect, type Browser, type Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
+import { join, login, member, memberAction, open, send, SECRET } from "./helpers";
 
-/** Opens the page in a fresh browser context and logs in as `nick`. */
-async function login(browser: Browser, nick: string): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto("/");
-  await page.waitForSelector("body[data-hydrated]");
-  await page.getByLabel("Nick").fill(nick);
-  await page.getByRole("button", { name: "Start chatting" }).click();
-  await expect(page.locator(".me")).toHaveText(nick);
-  return page;
-}
-
-async function join(page: Page, channel: string) {
-  await page.getByLabel("Join a channel").fill(channel);
-  await page.getByRole("button", { name: "Join", exact: true }).click();
-  await expect(page.locator(".topic-bar .title")).toHaveText(channel);
-}
-
-async function send(page: Page, text: string) {
-  await page.getByLabel("Message", { exact: true }).fill(text);
-  await page.getByLabel("Message", { exact: true }).press("Enter");
-}
-
-test("two people chat in a channel through the page", async ({ browser }) => {
+test("two people chat in a channel and by private message", async ({ browser }) => {
   const alice = await login(browser, "alice");
   const bob = await login(browser, "bob");
   await join(alice, "#lobby");
   await join(bob, "#lobby");
-  await expect(alice.locator(".members")).toContainText("bob");
+  await expect(member(alice, "bob")).toBeVisible();
 
-  await send(alice, "hello bob");
-  await expect(bob.locator(".line.message").last()).toContainText("hello bob");
-  await expect(bob.locator(".line.message").last().locator(".from")).toHaveText("alice");
+  await send(alice, "hello bob, see https://example.com/docs");
+  const line = bob.locator(".line.message").last();
+  await expect(line).toContainText("hello bob");
+  await expect(line.locator(".from")).toHaveText("alice");
+  await expect(line).toHaveClass(/mention/);
+  const link = line.getByRole("link", { name: "https://example.com/docs" });
+  await expect(link).toHaveAttribute("rel", "noopener noreferrer");
+  await expect(link).toHaveAttribute("href", "https://example.com/docs");
 
   await send(bob, "hi alice");
   await expect(alice.locator(".line.message").last()).toContainText("hi alice");
+
+  // A private message from the member list.
+  await memberAction(bob, "alice", "Message");
+  await expect(bob.locator(".topic-bar .title")).toHaveText("alice");
+  await send(bob, "just between us");
+  await expect(alice.getByRole("button", { name: /^bob, 1 unread, 1 mentioning you$/ })).toBeVisible();
+  await expect(alice.getByTestId("mention-badge")).toHaveText("1");
+  await alice.getByRole("button", { name: /^bob,/ }).click();
+  await expect(alice.getByTestId("new-messages")).toBeVisible();
+  await expect(alice.locator(".line.message").last()).toContainText("just between us");
+  await send(alice, "sure");
+  await expect(bob.locator(".line.message").last()).toContainText("sure");
+  await alice.getByRole("button", { name: "#lobby" }).click();
   await alice.screenshot({ path: "../docs/screenshots/chat.png" });
+});
+
+test("an op kicks and bans from the member list", async ({ browser }) => {
+  const op = await login(browser, "opal");
+  const other = await login(browser, "rowdy");
+  await join(op, "#mod");
+  await join(other, "#mod");
+  await expect(member(op, "opal")).toContainText("@");
+
+  // Non-ops see no moderation actions.
+  await other.locator(".members .member-name", { hasText: "opal" }).click();
+  await expect(other.getByRole("menuitem", { name: "Kick" })).toHaveCount(0);
+
+  await memberAction(op, "rowdy", "Voice");
+  await expect(member(op, "rowdy")).toContainText("+");
+  await memberAction(op, "rowdy", "Kick");
+  await expect(member(op, "rowdy")).toHaveCount(0);
+  await expect(other.locator(".line.error").last()).toContainText("you were kicked from #mod by opal");
+
+  await join(other, "#mod");
+  await expect(member(op, "rowdy")).toBeVisible();
+  await memberAction(op, "rowdy", "Ban");
+  await expect(op.locator(".line.system").last()).toContainText("opal banned");
+  await memberAction(op, "rowdy", "Kick");
+  await other.getByLabel("Join a channel").fill("#mod");
+  await other.getByRole("button", { name: "Join", exact: true }).click();
+  await expect(other.locator(".line.error").last()).toContainText("you are banned from #mod");
 });
 
 test("markup in a message is shown as text and runs nothing", async ({ browser }) => {
@@ -49,9 +72,89 @@ test("markup in a message is shown as text and runs nothing", async ({ browser }
     fired = true;
     return d.dismiss();
   });
-  const payload = `<img src=x onerror="alert(1)">`;
+  const payload = `<img src=x onerror="alert(1)"> javascript:alert(2)`;
   await send(alice, payload);
   await expect(bob.locator(".line.message .text").last()).toHaveText(payload);
   expect(await bob.locator(".lines img").count()).toBe(0);
+  expect(await bob.locator(".lines a").count()).toBe(0);
   expect(fired).toBe(false);
+});
+
+test("the composer suggests commands, completes nicks and recalls lines", async ({ browser }) => {
+  const alice = await login(browser, "alicia");
+  const bob = await login(browser, "bobbin");
+  await join(alice, "#keys");
+  await join(bob, "#keys");
+  await expect(member(alice, "bobbin")).toBeVisible();
+  const input = alice.getByLabel("Message", { exact: true });
+
+  await input.fill("/to");
+  await expect(alice.getByRole("listbox", { name: "Commands" })).toContainText("Show or set the topic");
+  await input.press("Tab");
+  await expect(input).toHaveValue("/topic ");
+  await input.fill("bob");
+  await input.press("Tab");
+  await expect(input).toHaveValue("bobbin: ");
+  await input.press("End");
+  await input.pressSequentially("first line");
+  await input.press("Enter");
+  await expect(bob.locator(".line.message").last()).toContainText("bobbin: first line");
+  await input.press("ArrowUp");
+  await expect(input).toHaveValue("bobbin: first line");
+  await input.press("ArrowDown");
+  await expect(input).toHaveValue("");
+
+  // Alt+↑ moves between conversations.
+  await join(alice, "#other");
+  await alice.keyboard.press("Alt+ArrowUp");
+  await expect(alice.locator(".topic-bar .title")).toHaveText("#keys");
+});
+
+test("a host app's token in the URL fragment logs its user in", async ({ browser, baseURL }) => {
+  const res = await fetch(`${baseURL}/api/token`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user: "appuser" }),
+  });
+  expect(res.status).toBe(200);
+  const { token } = await res.json();
+  const page = await open(browser, {}, `/#token=${encodeURIComponent(token)}`);
+  await expect(page.getByTestId("me")).toHaveText("appuser");
+  await expect(page.locator(".identity .account")).toHaveText("app:appuser");
+  // The token does not linger in the address bar.
+  expect(page.url()).not.toContain("token");
+});
+
+test("themes and the phone layout", async ({ browser }) => {
+  const page = await login(browser, "phoebe", { viewport: { width: 390, height: 800 }, isMobile: true, hasTouch: true });
+  // The sidebar sits behind a button on a phone.
+  await expect(page.locator(".sidebar")).toBeHidden();
+  await page.getByRole("button", { name: "Conversations" }).click();
+  await join(page, "#phone");
+  await expect(page.locator(".sidebar")).toBeHidden();
+  await send(page, "typing on a small screen");
+  await expect(page.locator(".line.message").last()).toContainText("typing on a small screen");
+  await page.getByRole("button", { name: "Members" }).click();
+  await expect(member(page, "phoebe")).toBeVisible();
+  await page.getByRole("button", { name: "Members" }).click();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(390);
+  await page.screenshot({ path: "../docs/screenshots/phone.png" });
+
+  const desktop = await login(browser, "daria");
+  await join(desktop, "#themes");
+  await send(desktop, "light and dark");
+  await desktop.getByLabel("Theme", { exact: true }).selectOption("dark");
+  await expect(desktop.locator("html")).toHaveAttribute("data-theme", "dark");
+  const background = await desktop.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  expect(background).toBe("rgb(22, 24, 29)");
+  await desktop.screenshot({ path: "../docs/screenshots/chat-dark.png" });
+  // The choice is remembered.
+  await desktop.reload();
+  await desktop.waitForSelector("body[data-hydrated]");
+  await expect(desktop.locator("html")).toHaveAttribute("data-theme", "dark");
+  await desktop.getByLabel("Nick").fill("daria2");
+  await desktop.getByRole("button", { name: "Start chatting" }).click();
+  await desktop.getByLabel("Theme", { exact: true }).selectOption("light");
+  await expect(desktop.locator("html")).toHaveAttribute("data-theme", "light");
 });

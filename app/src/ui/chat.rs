@@ -210,7 +210,7 @@ fn Pane() -> impl IntoView {
                 </button>
                 <strong>{move || current().unwrap_or_default()}</strong>
                 <button type="button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
-                    "👥"
+                    "Members"
                 </button>
             </div>
             <TopicBar/>
@@ -417,15 +417,19 @@ fn Lines() -> impl IntoView {
     let follow = StoredValue::new(true);
     let shown = move || {
         ctx.state.with(|s| {
-            let Some(conv) = s.current_conversation() else { return Vec::new() };
+            // With no conversation open, the server's lines (errors, notices) show instead.
+            let (lines, marker) = match s.current_conversation() {
+                Some(conv) => (&conv.lines, conv.marker),
+                None => (&s.server, None),
+            };
             let mut prev: Option<&Line> = None;
-            conv.lines
+            lines
                 .iter()
                 .map(|line| {
                     let item = Shown {
                         line: line.clone(),
                         grouped: grouped(prev, line),
-                        divider: conv.marker == Some(line.seq),
+                        divider: marker == Some(line.seq),
                     };
                     prev = Some(line);
                     item

@@ -179,6 +179,11 @@ impl Ctx {
             ServerEvent::Welcome { .. } => {
                 self.status.set(Status::Online);
                 self.session.update_value(|s| s.attempt = 0);
+                // Identify first: the server handles frames in order, so the rejoins below
+                // already count as the account (and get its ops).
+                if let Some(frame) = self.potato_command() {
+                    self.send(frame);
+                }
                 // After a reconnect: back into every channel (the server resends recent
                 // history, which fills the gap) and the gap of private conversations.
                 let (channels, private) =
@@ -188,9 +193,6 @@ impl Ctx {
                 }
                 for nick in private {
                     self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });
-                }
-                if let Some(frame) = self.potato_command() {
-                    self.send(frame);
                 }
             }
             ServerEvent::AccountChanged { account: Some(account) } => {
