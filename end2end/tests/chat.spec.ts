@@ -158,3 +158,40 @@ test("themes and the phone layout", async ({ browser }) => {
   await desktop.getByLabel("Theme", { exact: true }).selectOption("light");
   await expect(desktop.locator("html")).toHaveAttribute("data-theme", "light");
 });
+
+test("history comes on join, and older messages load on scroll-up without moving the view", async ({ browser }) => {
+  const writer = await login(browser, "archivist");
+  await join(writer, "#archive");
+  // 120 messages straight over the page's own WebSocket, acknowledged one by one.
+  await writer.evaluate(async () => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    await new Promise((ready) => (ws.onopen = ready));
+    const next = () => new Promise<any>((got) => (ws.onmessage = (e) => got(JSON.parse(e.data))));
+    ws.send(JSON.stringify({ type: "auth", nick: "bulk" }));
+    await next();
+    ws.send(JSON.stringify({ type: "command", line: "/join #archive" }));
+    for (let e = await next(); e.type !== "history"; e = await next()) {}
+    for (let i = 1; i <= 120; i++) {
+      ws.send(JSON.stringify({ type: "message", target: "#archive", text: `entry ${i}` }));
+      for (let e = await next(); !(e.type === "message" && e.text === `entry ${i}`); e = await next()) {}
+    }
+    ws.close();
+  });
+
+  const reader = await login(browser, "reader");
+  await join(reader, "#archive");
+  const lines = reader.locator(".lines");
+  // The last 50 arrive on join, newest at the bottom, in view.
+  await expect(reader.locator(".line.message").last()).toContainText("entry 120");
+  await expect(reader.locator(".line.message")).toHaveCount(50);
+  await expect(reader.locator(".line.message").last()).toBeInViewport();
+
+  // Scrolling to the top loads the page before, and the line that was on top stays put.
+  const anchor = reader.locator(".line.message .text", { hasText: /^entry 71$/ });
+  await lines.evaluate((el) => (el.scrollTop = 0));
+  await expect(reader.locator(".line.message")).toHaveCount(100);
+  await expect(anchor).toBeInViewport();
+  await lines.evaluate((el) => (el.scrollTop = 0));
+  await expect(reader.locator(".line.message")).toHaveCount(120);
+  await expect(reader.locator(".line.message").first()).toContainText("entry 1");
+});
