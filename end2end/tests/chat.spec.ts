@@ -1,4 +1,6 @@
 import { test, expect } from "@playwright/test";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, login, member, memberAction, open, send, SECRET } from "./helpers";
 
 test("two people chat in a channel and by private message", async ({ browser }) => {
@@ -194,4 +196,39 @@ test("history comes on join, and older messages load on scroll-up without moving
   await lines.evaluate((el) => (el.scrollTop = 0));
   await expect(reader.locator(".line.message")).toHaveCount(120);
   await expect(reader.locator(".line.message").first()).toContainText("entry 1");
+});
+
+test("an embedding page on another origin hands the token over with postMessage", async ({ browser, baseURL }) => {
+  const res = await fetch(`${baseURL}/api/token`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user: "embedded" }),
+  });
+  const { token } = await res.json();
+  // The host app's page, served from an origin of its own.
+  const hostPage = `<!doctype html><title>Host app</title>
+    <iframe id="chat" src="${baseURL}/" style="width:1000px;height:600px"></iframe>
+    <script>
+      const frame = document.getElementById("chat");
+      frame.addEventListener("load", () => {
+        // Hydration may finish after load: repeat until the chat has the token.
+        window.timer = setInterval(() => frame.contentWindow.postMessage(
+          { type: "chattr:token", token: ${JSON.stringify(token)} }, ${JSON.stringify(baseURL)}), 200);
+      });
+    </script>`;
+  const host = createServer((_, response) => {
+    response.setHeader("content-type", "text/html");
+    response.end(hostPage);
+  });
+  await new Promise<void>((ready) => host.listen(0, "127.0.0.1", ready));
+  try {
+    const { port } = host.address() as AddressInfo;
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const chat = page.frameLocator("#chat");
+    await expect(chat.getByTestId("me")).toHaveText("embedded");
+    await expect(chat.locator(".identity .account")).toHaveText("app:embedded");
+  } finally {
+    host.close();
+  }
 });

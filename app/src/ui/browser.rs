@@ -112,13 +112,13 @@ pub fn take_fragment_token() -> Option<String> {
 pub fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
     #[cfg(feature = "hydrate")]
     {
-        use wasm_bindgen::JsCast;
         let handle =
             leptos::prelude::window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
                 let Some(window) = web_sys::window() else { return };
+                // Identity, not type checks: a cross-origin parent is an opaque window proxy.
                 let from_parent = match (ev.source(), window.parent().ok().flatten()) {
                     (Some(source), Some(parent)) => {
-                        source.dyn_ref::<web_sys::Window>().is_some_and(|s| *s == parent) && parent != window
+                        js_sys::Object::is(&source, &parent) && !js_sys::Object::is(&parent, &window)
                     }
                     _ => false,
                 };
