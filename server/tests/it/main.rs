@@ -11,3 +11,4 @@ mod process;
 mod restart;
 mod services;
 mod shutdown;
+mod surreal_server;
