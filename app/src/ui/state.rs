@@ -64,6 +64,14 @@ impl Conversation {
     pub fn is_channel(&self) -> bool {
         is_channel(&self.name)
     }
+
+    /// Records a message line's id: shown (never repeated) and, if older, where paging starts.
+    fn note(&mut self, line: &Line) {
+        if let Some(id) = line.id {
+            self.ids.insert(id);
+            self.oldest_id = Some(self.oldest_id.map_or(id, |o| o.min(id)));
+        }
+    }
 }
 
 /// Something worth a desktop notification: a mention or a private message.
@@ -217,10 +225,7 @@ impl ChatState {
     fn push(&mut self, conversation: &str, line: Line, counts: bool) {
         let is_current = self.is_current(conversation);
         let conv = self.conversation_mut(conversation);
-        if let Some(id) = line.id {
-            conv.ids.insert(id);
-            conv.oldest_id = Some(conv.oldest_id.map_or(id, |o| o.min(id)));
-        }
+        conv.note(&line);
         if counts && !is_current {
             conv.unread += 1;
             if line.mention {
@@ -348,10 +353,7 @@ impl ChatState {
                     .collect();
                 let conv = self.conversation_mut(&target);
                 for line in &lines {
-                    if let Some(id) = line.id {
-                        conv.ids.insert(id);
-                        conv.oldest_id = Some(conv.oldest_id.map_or(id, |o| o.min(id)));
-                    }
+                    conv.note(line);
                 }
                 conv.more = more;
                 // Older than everything shown (on join, when paging back): above it all, in
