@@ -17,7 +17,7 @@ cargo clippy -p app --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "the SurrealDB server that the ws:// test runs (a long compile the first time)"
-cargo build -p surreal-test-server --profile surreal-test
+cargo build -p surreal-test-server
 
 step "unit, property and black-box tests"
 cargo test -p app

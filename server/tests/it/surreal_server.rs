@@ -11,20 +11,18 @@ use tokio::process::{Child, Command};
 use crate::common::{TestServer, WAIT};
 
 /// The SurrealDB server binary: `CHATTR_SURREAL_BIN`, or where `scripts/test.sh` builds it
-/// (`cargo build -p surreal-test-server --profile surreal-test`, in the same target dir).
+/// (`cargo build -p surreal-test-server`, next to chattrd).
 fn surreal_binary() -> PathBuf {
     let path = match std::env::var_os("CHATTR_SURREAL_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
             let chattrd = PathBuf::from(env!("CARGO_BIN_EXE_chattrd"));
-            let target =
-                chattrd.parent().and_then(|p| p.parent()).expect("chattrd is in <target>/<profile>/");
-            target.join("surreal-test").join("surreal-test-server")
+            chattrd.with_file_name("surreal-test-server")
         }
     };
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build -p surreal-test-server --profile surreal-test` \
+        "{} is missing: build it with `cargo build -p surreal-test-server` \
          (scripts/test.sh does)",
         path.display()
     );
