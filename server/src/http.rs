@@ -2,7 +2,7 @@
 //! and the health check. Secret-bearing endpoints send no CORS headers at all: they are for
 //! servers, never for browsers.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use app::protocol::names::{fold, validate_nick};
 use app::protocol::{ErrorCode, ProtocolError, ServerEvent};
 
-use crate::auth::token::TokenSigner;
+use crate::auth::token::{unix_millis, TokenSigner};
 use crate::auth::{bearer, secret_matches};
+use crate::session::token_user;
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -82,12 +83,18 @@ async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, System
     validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
     let signer =
         app.signer.as_ref().ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
-    app.store
+    let revoked_before = app
+        .store
         .add_token_user(&fold(user), user)
         .await
         .map_err(|e| ApiError::internal("storing token user failed", e))?;
     app.hub.reserve_nick(user);
-    let issued = signer.issue(user, ttl, SystemTime::now());
+    // A token must read as issued after the user's last revocation, even within its millisecond.
+    let mut now = SystemTime::now();
+    if let Some(at) = revoked_before.and_then(|ms| u64::try_from(ms).ok()) {
+        now = now.max(UNIX_EPOCH + Duration::from_millis(at + 1));
+    }
+    let issued = signer.issue(user, ttl, now);
     Ok((issued.token, issued.expires_at))
 }
 
@@ -162,8 +169,9 @@ pub async fn get_legacy_token(
         return plain(StatusCode::BAD_REQUEST, format!("Error: {}", e.message));
     }
     let stored = async {
-        app.store.add_token_user(&fold(&user), &user).await?;
-        app.store.bind_legacy_token(&token, &user).await
+        let folded = fold(&user);
+        app.store.add_token_user(&folded, &user).await?;
+        app.store.bind_legacy_token(&token, &user, &folded).await
     };
     match stored.await {
         Ok(()) => {
@@ -178,25 +186,69 @@ pub async fn get_legacy_token(
 }
 
 /// # GET /getuser/{token}
-/// The user a token logs in as, as plain text; `Not Found` (404) for unknown, expired or
-/// forged tokens.
+/// The user a token logs in as, as plain text; `Not Found` (404) for unknown, expired, revoked
+/// or forged tokens.
 pub async fn get_legacy_user(State(app): State<AppState>, Path(token): Path<String>) -> Response {
     let app = &app.inner;
-    let not_found = || plain(StatusCode::NOT_FOUND, "Not Found");
-    if TokenSigner::is_signed_token(&token) {
-        return match app.signer.as_ref().map(|s| s.verify(&token, SystemTime::now())) {
-            Some(Ok(claims)) => plain(StatusCode::OK, claims.user),
-            _ => not_found(),
-        };
+    if !TokenSigner::is_signed_token(&token) && !valid_legacy_token(&token) {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
     }
-    if !valid_legacy_token(&token) {
-        return not_found();
+    match token_user(app, &token).await {
+        Ok(user) => plain(StatusCode::OK, user),
+        Err(e) if e.code == ErrorCode::Internal => {
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
+        }
+        Err(_) => plain(StatusCode::NOT_FOUND, "Not Found"),
     }
-    match app.store.legacy_token_user(&token).await {
-        Ok(Some(user)) => plain(StatusCode::OK, user),
-        Ok(None) => not_found(),
-        Err(e) => ApiError::internal("legacy token lookup failed", e).into_response(),
-    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    user: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevokeResponse {
+    pub user: String,
+    pub revoked_at: String,
+    pub sessions_closed: usize,
+}
+
+/// # POST /api/revoke
+/// `Authorization: Bearer <shared secret>`, body `{"user":"alice"}`: every token issued to the
+/// user until now stops working (signed tokens are refused, legacy tokens deleted) and the
+/// user's open sessions are closed with `token_revoked`. Tokens issued afterwards work.
+/// → `{"user":"alice","revoked_at":"2026-01-01T00:00:00.123Z","sessions_closed":1}`.
+pub async fn post_revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RevokeResponse>, ApiError> {
+    let app = &app.inner;
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    check_secret(app, bearer(auth))?;
+    let request: RevokeRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
+        )
+    })?;
+    validate_nick(&request.user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
+    let now = SystemTime::now();
+    let at_ms = i64::try_from(unix_millis(now)).unwrap_or(i64::MAX);
+    app.store
+        .revoke_tokens(&fold(&request.user), at_ms)
+        .await
+        .map_err(|e| ApiError::internal("revoking tokens failed", e))?;
+    let sessions_closed = app.hub.revoke_app_user(&request.user);
+    tracing::info!(user = %request.user, sessions_closed, "tokens revoked");
+    Ok(Json(RevokeResponse {
+        user: request.user,
+        revoked_at: humantime::format_rfc3339_millis(now).to_string(),
+        sessions_closed,
+    }))
 }
 
 /// # GET /healthz

@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
     // Server-to-server endpoints: no CORS layer, so browsers on other origins are refused.
     let server_to_server = Router::new()
         .route("/api/token", post(http::post_token))
+        .route("/api/revoke", post(http::post_revoke))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     let leptos = state.leptos.clone();

@@ -16,6 +16,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+use app::protocol::names::fold;
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent};
 
@@ -24,6 +25,7 @@ use crate::auth::AuthError;
 use crate::chat::{payload, Account, Close, ConnId, Effect, Identity, Outbox, Payload};
 use crate::flood::{FloodControl, Verdict};
 use crate::services;
+use crate::store::StoreError;
 use crate::{AppState, Inner};
 
 /// How long the writer waits on a socket for the last frames before giving up on it.
@@ -125,6 +127,7 @@ fn describe(close: &Close) -> String {
         "shutting_down" => "server shutting down".into(),
         "too_big" => "frame too large".into(),
         "ghosted" => "disconnected by the owner of the nick".into(),
+        "token_revoked" => "login revoked".into(),
         _ => "connection closed".into(),
     }
 }
@@ -172,22 +175,29 @@ where
     }
 }
 
-/// The user a token logs in as: signed tokens are verified, others looked up as legacy tokens.
-async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
+/// The user a token logs in as: signed tokens are verified and checked against the user's
+/// last revocation; others are looked up as legacy tokens (a revocation deletes those).
+pub(crate) async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
+    let unavailable = |e: StoreError| {
+        tracing::error!(error = %e, "token lookup failed");
+        ProtocolError::new(ErrorCode::Internal, "login is unavailable right now")
+    };
     if TokenSigner::is_signed_token(token) {
         let signer = app.signer.as_ref().ok_or_else(|| ProtocolError::from(AuthError::BadSignature))?;
-        return Ok(signer.verify(token, SystemTime::now())?.user);
+        let claims = signer.verify(token, SystemTime::now())?;
+        let revoked_before =
+            app.store.tokens_revoked_before(&fold(&claims.user)).await.map_err(unavailable)?;
+        if revoked_before.is_some_and(|at| i64::try_from(claims.issued_ms).unwrap_or(i64::MAX) <= at) {
+            return Err(ProtocolError::new(ErrorCode::TokenRevoked, "this token was revoked by the app"));
+        }
+        return Ok(claims.user);
     }
-    match app.store.legacy_token_user(token).await {
-        Ok(Some(user)) => {
+    match app.store.legacy_token_user(token).await.map_err(unavailable)? {
+        Some(user) => {
             app.hub.reserve_nick(&user);
             Ok(user)
         }
-        Ok(None) => Err(AuthError::Unknown.into()),
-        Err(e) => {
-            tracing::error!(error = %e, "legacy token lookup failed");
-            Err(ProtocolError::new(ErrorCode::Internal, "login is unavailable right now"))
-        }
+        None => Err(AuthError::Unknown.into()),
     }
 }
 

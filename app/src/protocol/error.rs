@@ -39,6 +39,8 @@ error_codes! {
     AuthFailed => "auth_failed",
     /// The token's lifetime is over.
     TokenExpired => "token_expired",
+    /// The app revoked this user's tokens; it must issue a new one.
+    TokenRevoked => "token_revoked",
     /// Guest (nick only) logins are switched off on this server.
     GuestsDisabled => "guests_disabled",
     /// The nick breaks the naming rules.

@@ -14,10 +14,17 @@ pub fn delay_ms(attempt: u32, jitter: f64) -> u32 {
 }
 
 /// Login refusals that a retry cannot fix.
-const FINAL_LOGIN_ERRORS: &[&str] =
-    &["auth_failed", "token_expired", "guests_disabled", "invalid_nick", "nick_reserved", "access_denied"];
+const FINAL_LOGIN_ERRORS: &[&str] = &[
+    "auth_failed",
+    "token_expired",
+    "token_revoked",
+    "guests_disabled",
+    "invalid_nick",
+    "nick_reserved",
+    "access_denied",
+];
 /// Close reasons that end a session on purpose.
-const FINAL_CLOSE_REASONS: &[&str] = &["quit", "session_replaced", "ghosted"];
+const FINAL_CLOSE_REASONS: &[&str] = &["quit", "session_replaced", "ghosted", "token_revoked"];
 
 /// Whether the session is over for good. `login_error` is the error code the server sent
 /// before `welcome`, if any; `close_reason` the close frame's reason.
@@ -46,6 +53,8 @@ mod tests {
         assert!(is_final(Some("token_expired"), "token_expired"));
         assert!(is_final(None, "quit"));
         assert!(is_final(None, "ghosted"));
+        assert!(is_final(None, "token_revoked"));
+        assert!(is_final(Some("token_revoked"), "token_revoked"));
         assert!(!is_final(None, "shutting_down"));
         assert!(!is_final(None, ""));
         // A guest's nick may still be held by the dead session for a moment: try again.

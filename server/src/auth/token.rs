@@ -1,5 +1,5 @@
 //! Login tokens: `ct1.<payload>.<signature>`, where the payload is base64url JSON naming the
-//! user and an expiry, and the signature is HMAC-SHA256 over `ct1.<payload>` with a key derived
+//! user, when the token was issued and when it expires, and the signature is HMAC-SHA256 over `ct1.<payload>` with a key derived
 //! from the shared secret. Verification is constant-time (`Mac::verify_slice`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,6 +25,10 @@ pub struct Claims {
     /// Expiry, seconds since the Unix epoch.
     #[serde(rename = "e")]
     pub expires: u64,
+    /// When it was issued, milliseconds since the Unix epoch: a revocation of the user's
+    /// tokens refuses every token issued at or before the revocation.
+    #[serde(rename = "i", default)]
+    pub issued_ms: u64,
     /// Random, so two tokens for one user and second differ.
     #[serde(rename = "n")]
     nonce: u64,
@@ -65,7 +69,12 @@ impl TokenSigner {
     /// A token for `user`, valid for `ttl` from `now`.
     pub fn issue(&self, user: &str, ttl: Duration, now: SystemTime) -> Issued {
         let expires_at = now + ttl;
-        let claims = Claims { user: user.to_owned(), expires: unix_secs(expires_at), nonce: rand::random() };
+        let claims = Claims {
+            user: user.to_owned(),
+            expires: unix_secs(expires_at),
+            issued_ms: unix_millis(now),
+            nonce: rand::random(),
+        };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims always serialize"));
         let signed = format!("{PREFIX}{payload}");
         let mut mac = self.mac();
@@ -102,6 +111,11 @@ pub fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch (0 for times before it).
+pub fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +132,7 @@ mod tests {
         let issued = signer().issue("alice", HOUR, now);
         let claims = signer().verify(&issued.token, now).unwrap();
         assert_eq!(claims.user, "alice");
+        assert_eq!(claims.issued_ms, unix_millis(now));
         assert_eq!(
             signer().verify(&issued.token, now + HOUR - Duration::from_secs(1)).unwrap().user,
             "alice"
@@ -154,7 +169,12 @@ mod tests {
         let now = SystemTime::now();
         let token = signer().issue("alice", HOUR, now).token;
         let signature = token.rsplit('.').next().unwrap();
-        let forged_claims = Claims { user: "bob".into(), expires: unix_secs(now + HOUR), nonce: 1 };
+        let forged_claims = Claims {
+            user: "bob".into(),
+            expires: unix_secs(now + HOUR),
+            issued_ms: unix_millis(now),
+            nonce: 1,
+        };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
         let forged = format!("{PREFIX}{payload}.{signature}");
         assert_eq!(signer().verify(&forged, now).unwrap_err(), AuthError::BadSignature);

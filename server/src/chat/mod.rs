@@ -484,6 +484,21 @@ impl Hub {
         }
     }
 
+    /// Ends the sessions of the app user `user` after the app revoked its tokens: each gets
+    /// the error and a close frame. Answers how many sessions were closed.
+    pub fn revoke_app_user(&self, user: &str) -> usize {
+        let key = Account::App(user.to_owned()).key();
+        let st = self.lock();
+        let revoked = ProtocolError::new(ErrorCode::TokenRevoked, "your login was revoked by the app");
+        let mut closed = 0;
+        for c in st.clients.values().filter(|c| c.account.as_ref().map(Account::key).as_ref() == Some(&key)) {
+            c.outbox.send(&ServerEvent::from(revoked.clone()));
+            c.outbox.close(Close::error(ErrorCode::TokenRevoked));
+            closed += 1;
+        }
+        closed
+    }
+
     /// How many users are online.
     pub fn online(&self) -> usize {
         self.lock().clients.len()

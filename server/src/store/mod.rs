@@ -7,6 +7,7 @@
 mod accounts;
 mod channels;
 mod history;
+mod tokens;
 
 pub use accounts::AccountRecord;
 pub use channels::ChannelRecord;
@@ -14,7 +15,6 @@ pub use history::{Conversation, StoredMessage};
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use surrealdb::engine::any::{connect, Any};
 use surrealdb::types::SurrealValue;
 use surrealdb::Surreal;
@@ -40,11 +40,14 @@ DEFINE FIELD IF NOT EXISTS key ON server_key TYPE string;
 
 DEFINE TABLE IF NOT EXISTS legacy_token SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS user ON legacy_token TYPE string;
+DEFINE FIELD IF NOT EXISTS folded ON legacy_token TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON legacy_token TYPE datetime;
+DEFINE INDEX IF NOT EXISTS legacy_token_folded ON legacy_token FIELDS folded;
 
 DEFINE TABLE IF NOT EXISTS token_user SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS name ON token_user TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON token_user TYPE datetime;
+DEFINE FIELD IF NOT EXISTS revoked_before ON token_user TYPE option<int>;
 
 DEFINE TABLE IF NOT EXISTS account SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS name ON account TYPE string;
@@ -103,23 +106,8 @@ pub struct Store {
 }
 
 #[derive(Debug, SurrealValue)]
-struct UserRow {
-    user: String,
-}
-
-#[derive(Debug, SurrealValue)]
-struct NameRow {
-    name: String,
-}
-
-#[derive(Debug, SurrealValue)]
 struct KeyRow {
     key: String,
-}
-
-/// Legacy tokens are looked up by a hash, so the database never holds a usable token.
-fn token_id(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Store {
@@ -174,64 +162,11 @@ impl Store {
             .collect();
         bytes.try_into().map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
     }
-
-    /// Binds an app-chosen token to a user (the legacy `/gettoken` route).
-    pub async fn bind_legacy_token(&self, token: &str, user: &str) -> Result<()> {
-        self.db
-            .query(
-                "UPSERT type::record('legacy_token', $id) CONTENT { user: $user, created_at: time::now() }",
-            )
-            .bind(("id", token_id(token)))
-            .bind(("user", user.to_owned()))
-            .await?
-            .check()?;
-        Ok(())
-    }
-
-    /// The user a legacy token was bound to.
-    pub async fn legacy_token_user(&self, token: &str) -> Result<Option<String>> {
-        let mut res = self
-            .db
-            .query("SELECT user FROM ONLY type::record('legacy_token', $id)")
-            .bind(("id", token_id(token)))
-            .await?
-            .check()?;
-        let row: Option<UserRow> = res.take(0)?;
-        Ok(row.map(|r| r.user))
-    }
-
-    /// Records that `user` logs in through its app, so its nick is reserved for it.
-    pub async fn add_token_user(&self, folded: &str, user: &str) -> Result<()> {
-        self.db
-            .query("INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() }")
-            .bind(("id", folded.to_owned()))
-            .bind(("name", user.to_owned()))
-            .await?
-            .check()?;
-        Ok(())
-    }
-
-    /// Every user that ever logged in through its app.
-    pub async fn token_users(&self) -> Result<Vec<String>> {
-        let mut res = self.db.query("SELECT name FROM token_user").await?.check()?;
-        let rows: Vec<NameRow> = res.take(0)?;
-        Ok(rows.into_iter().map(|r| r.name).collect())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn legacy_tokens_are_bound_and_looked_up_by_hash() {
-        let store = Store::open("mem://").await.unwrap();
-        assert_eq!(store.legacy_token_user("abc123").await.unwrap(), None);
-        store.bind_legacy_token("abc123", "alice").await.unwrap();
-        assert_eq!(store.legacy_token_user("abc123").await.unwrap().as_deref(), Some("alice"));
-        store.bind_legacy_token("abc123", "bob").await.unwrap();
-        assert_eq!(store.legacy_token_user("abc123").await.unwrap().as_deref(), Some("bob"));
-    }
 
     #[tokio::test]
     async fn the_server_key_is_created_once() {
@@ -240,14 +175,6 @@ mod tests {
         let b = store.server_key().await.unwrap();
         assert_eq!(a, b);
         assert_ne!(a, [0; 32]);
-    }
-
-    #[tokio::test]
-    async fn token_users_are_recorded_once() {
-        let store = Store::open("mem://").await.unwrap();
-        store.add_token_user("alice", "Alice").await.unwrap();
-        store.add_token_user("alice", "ALICE").await.unwrap();
-        assert_eq!(store.token_users().await.unwrap(), vec!["Alice".to_owned()]);
     }
 
     #[tokio::test]

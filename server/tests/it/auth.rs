@@ -182,3 +182,80 @@ async fn legacy_routes_issue_bind_and_resolve_tokens() {
     let (status, _) = get(format!("/gettoken/dave/short/{SECRET}")).await;
     assert_eq!(status, 400);
 }
+
+async fn revoke(server: &TestServer, auth: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(server.url("/api/revoke"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or_default())
+}
+
+async fn get_user(server: &TestServer, token: &str) -> (u16, String) {
+    let res = reqwest::get(server.url(&format!("/getuser/{token}"))).await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_app_revokes_a_users_tokens_and_ends_their_sessions() {
+    let server = TestServer::start().await;
+    let bearer = format!("Bearer {SECRET}");
+    let spare = server.token("alice").await;
+    let chosen = "alice-chosen-token-0123456789";
+    let res = reqwest::get(server.url(&format!("/gettoken/alice/{chosen}/{SECRET}"))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut alice = server.user("alice").await;
+    alice.join("#c").await;
+    let mut bob = server.guest("bob").await;
+    bob.join("#c").await;
+    alice.drain().await;
+
+    // Refused revocations change nothing.
+    for (auth, body, status, code) in [
+        (None, r#"{"user":"alice"}"#, 401, "access_denied"),
+        (Some("Bearer wrong"), r#"{"user":"alice"}"#, 401, "access_denied"),
+        (Some(bearer.as_str()), "not json", 400, "bad_arguments"),
+        (Some(bearer.as_str()), r#"{"user":"alice","extra":1}"#, 400, "bad_arguments"),
+        (Some(bearer.as_str()), r#"{"user":"has space"}"#, 400, "invalid_nick"),
+    ] {
+        let (got_status, got) = revoke(&server, auth, body).await;
+        assert_eq!((got_status, got["code"].as_str()), (status, Some(code)), "{auth:?} {body}");
+    }
+    assert_eq!(get_user(&server, &spare).await, (200, "alice".into()));
+    assert_eq!(get_user(&server, chosen).await, (200, "alice".into()));
+
+    // The folded name reaches every spelling of the user.
+    let (status, body) = revoke(&server, Some(&bearer), r#"{"user":"ALICE"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"], "ALICE");
+    assert_eq!(body["sessions_closed"], 1);
+    humantime::parse_rfc3339(body["revoked_at"].as_str().unwrap()).unwrap();
+
+    let (events, close) = alice.events_until_close().await;
+    assert!(events.iter().any(|e| e["type"] == "error" && e["code"] == "token_revoked"), "{events:?}");
+    let close = close.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (1008, "token_revoked"));
+    let quit = bob.expect("quit").await;
+    assert_eq!((quit["nick"].as_str(), quit["reason"].as_str()), (Some("alice"), Some("login revoked")));
+
+    refused(&server, json!({"type":"auth","token":spare}), "token_revoked").await;
+    refused(&server, json!({"type":"auth","token":chosen}), "auth_failed").await;
+    assert_eq!(get_user(&server, &spare).await, (404, "Not Found".into()));
+    assert_eq!(get_user(&server, chosen).await, (404, "Not Found".into()));
+
+    // A token issued after the revocation works, and the nick is still the user's.
+    let fresh = server.token("alice").await;
+    assert_eq!(get_user(&server, &fresh).await, (200, "alice".into()));
+    server.user("alice").await;
+    refused(&server, json!({"type":"auth","nick":"alice"}), "nick_reserved").await;
+
+    // Revoking a guest's name touches no session: guests hold no tokens.
+    let (_, body) = revoke(&server, Some(&bearer), r#"{"user":"bob"}"#).await;
+    assert_eq!(body["sessions_closed"], 0);
+    bob.say("#c", "still here").await;
+    assert_eq!(bob.expect("message").await["text"], "still here");
+}

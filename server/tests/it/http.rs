@@ -81,15 +81,18 @@ async fn secret_bearing_endpoints_send_no_cors_headers_and_browser_facing_ones_d
             .await
             .unwrap();
         assert!(preflight.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
-        let post = http
-            .post(server.url("/api/token"))
-            .header(ORIGIN, origin)
-            .bearer_auth(SECRET)
-            .json(&json!({"user":"alice"}))
-            .send()
-            .await
-            .unwrap();
-        assert!(post.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
+        for path in ["/api/token", "/api/revoke"] {
+            let post = http
+                .post(server.url(path))
+                .header(ORIGIN, origin)
+                .bearer_auth(SECRET)
+                .json(&json!({"user":"alice"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(post.status(), 200, "{path}");
+            assert!(post.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{path} {origin}");
+        }
         let legacy = http
             .get(server.url(&format!("/gettoken/alice/nil/{SECRET}")))
             .header(ORIGIN, origin)

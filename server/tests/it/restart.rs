@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::common::Client;
+use crate::common::{Client, SECRET};
 use crate::process::{connect, tempdir, Process};
 
 const PW: &str = "restart-proof-password";
@@ -132,4 +132,62 @@ async fn messages_past_the_retention_age_are_gone_after_a_restart() {
     carol.cmd("/join #old").await;
     assert_eq!(carol.expect("history").await["messages"], json!([]));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_dir_fails_fast_and_says_why() {
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let refusal = Process::start(&dir).await.err().expect("the second process is refused");
+    assert!(refusal.contains("exit status: 1"), "{refusal}");
+    assert!(refusal.contains("in use by another chattrd process"), "{refusal}");
+    // The first one is unharmed.
+    connect(&first.addr, "alice").await;
+    assert!(first.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_revocation_holds_across_a_restart() {
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let http = reqwest::Client::new();
+    let token = |addr: String| {
+        let http = http.clone();
+        async move {
+            let res = http
+                .post(format!("http://{addr}/api/token"))
+                .bearer_auth(SECRET)
+                .json(&json!({"user":"alice"}))
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let old = token(first.addr.clone()).await;
+    let res = http
+        .post(first.url("/api/revoke"))
+        .bearer_auth(SECRET)
+        .json(&json!({"user":"alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let fresh = token(first.addr.clone()).await;
+    assert!(first.terminate().await.success());
+
+    let mut second = Process::start(&dir).await.expect("restart");
+    let login = |token: String| {
+        let addr = second.addr.clone();
+        async move {
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+            let mut c = Client::from_socket(ws);
+            c.send(json!({"type":"auth","token":token})).await;
+            c.next_event().await
+        }
+    };
+    let refused = login(old).await;
+    assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("token_revoked")));
+    assert_eq!(login(fresh).await["type"], "welcome");
+    assert!(second.terminate().await.success());
 }
