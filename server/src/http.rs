@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -145,8 +146,11 @@ fn valid_legacy_token(token: &str) -> bool {
 /// `Error: Access Denied` (403) for a wrong secret.
 pub async fn get_legacy_token(
     State(app): State<AppState>,
-    Path((user, token, secret)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Response {
+    let Ok(Path((user, token, secret))) = path else {
+        return plain(StatusCode::BAD_REQUEST, "Error: the path does not decode to UTF-8 text");
+    };
     let app = &app.inner;
     match app.secret.as_deref() {
         Some(s) if secret_matches(s, &secret) => {}
@@ -188,8 +192,14 @@ pub async fn get_legacy_token(
 /// # GET /getuser/{token}
 /// The user a token logs in as, as plain text; `Not Found` (404) for unknown, expired, revoked
 /// or forged tokens.
-pub async fn get_legacy_user(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn get_legacy_user(
+    State(app): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
     let app = &app.inner;
+    let Ok(Path(token)) = token else {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
+    };
     if !TokenSigner::is_signed_token(&token) && !valid_legacy_token(&token) {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     }

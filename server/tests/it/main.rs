@@ -7,6 +7,7 @@ mod common;
 mod history;
 mod http;
 mod limits;
+mod openapi;
 mod process;
 mod restart;
 mod services;

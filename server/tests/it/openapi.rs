@@ -1,0 +1,342 @@
+//! `docs/openapi.json` against the running server. For every documented operation, proptest
+//! generates requests (well-formed and not: wrong secrets, bodies of any JSON or bytes, odd
+//! names, undecodable paths) and each answer must carry a documented status, content type and
+//! a body the documented schema accepts. A refused request changes nothing: a user named in
+//! it is still free for a guest to take. A token the server hands out resolves to its user.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use jsonschema::{Draft, Validator};
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use serde_json::{json, Value};
+
+use app::protocol::names::{fold, validate_nick};
+use app::protocol::ErrorCode;
+
+use crate::common::{Client, TestServer, SECRET};
+
+const SPEC: &str = include_str!("../../../docs/openapi.json");
+
+/// The document, with a validator per (path, method, status) compiled on first use.
+struct Spec {
+    doc: Value,
+    validators: Mutex<HashMap<String, std::sync::Arc<Validator>>>,
+}
+
+/// One answer from the server.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Spec {
+    fn load() -> Self {
+        Self {
+            doc: serde_json::from_str(SPEC).expect("docs/openapi.json is JSON"),
+            validators: Mutex::default(),
+        }
+    }
+
+    /// `value`, or what its `$ref` points to within the document.
+    fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(pointer) => self.doc.pointer(pointer.trim_start_matches('#')).expect("the $ref resolves"),
+            None => value,
+        }
+    }
+
+    fn operation(&self, path: &str, method: &str) -> &Value {
+        self.doc["paths"][path].get(method).unwrap_or_else(|| panic!("{method} {path} is not documented"))
+    }
+
+    /// Whether `answer` is one that the document allows for this operation.
+    fn check(&self, path: &str, method: &str, answer: &Answer) -> Result<(), String> {
+        let status = answer.status.to_string();
+        let response =
+            self.operation(path, method)["responses"].get(&status).map(|r| self.resolve(r)).ok_or_else(
+                || format!("{method} {path} answered the undocumented status {status}: {answer:?}"),
+            )?;
+        let (media, content) = response["content"]
+            .as_object()
+            .and_then(|c| c.iter().next())
+            .ok_or_else(|| format!("{method} {path} {status} documents no content"))?;
+        if !answer.content_type.starts_with(media.as_str()) {
+            return Err(format!(
+                "{method} {path} {status}: content type {:?}, documented {media}",
+                answer.content_type
+            ));
+        }
+        let instance = if media == "application/json" {
+            serde_json::from_str(&answer.body)
+                .map_err(|e| format!("{method} {path} {status}: not JSON ({e})"))?
+        } else {
+            Value::String(answer.body.clone())
+        };
+        let validator = self.validator(&format!("{method} {path} {status}"), &content["schema"]);
+        validator
+            .validate(&instance)
+            .map_err(|e| format!("{method} {path} {status}: {instance} does not match the schema: {e}"))
+    }
+
+    /// A validator for `schema`, whose `$ref`s point into the document's components.
+    fn validator(&self, key: &str, schema: &Value) -> std::sync::Arc<Validator> {
+        let mut validators = self.validators.lock().unwrap();
+        validators
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                let root = json!({ "components": self.doc["components"], "allOf": [schema] });
+                let validator = jsonschema::options()
+                    .with_draft(Draft::Draft202012)
+                    .build(&root)
+                    .unwrap_or_else(|e| panic!("the schema for {key} compiles: {e}"));
+                std::sync::Arc::new(validator)
+            })
+            .clone()
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, for a path segment.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let res = request.send().await.expect("the server answers");
+    let status = res.status().as_u16();
+    let content_type =
+        res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    Answer { status, content_type, body: res.text().await.unwrap_or_default() }
+}
+
+/// A user name: mostly valid nicks, plus anything at all, reserved names and overlong ones.
+fn user() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[A-Za-z_][A-Za-z0-9_-]{0,12}",
+        2 => ".{0,40}",
+        1 => Just("Potato".to_owned()),
+        1 => "[a-z]{31,40}",
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        ".{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        let key = prop_oneof![Just("user".to_owned()), Just("ttl_secs".to_owned()), ".{0,8}"];
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::from),
+            btree_map(key, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A request body for the token and revoke endpoints.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let ttl = prop_oneof![
+        3 => Just(None),
+        3 => (1u64..1_000_000).prop_map(|t| Some(Value::from(t))),
+        1 => json_value().prop_map(Some),
+    ];
+    prop_oneof![
+        6 => (user(), ttl).prop_map(|(user, ttl)| {
+            let mut body = json!({ "user": user });
+            if let Some(ttl) = ttl {
+                body["ttl_secs"] = ttl;
+            }
+            body.to_string().into_bytes()
+        }),
+        2 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => vec(any::<u8>(), 0..64),
+        1 => Just(vec![b' '; 20 * 1024]),
+    ]
+}
+
+/// The user a request body names, if it is a JSON object with a string `user`.
+fn named_user(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body).ok()?.get("user")?.as_str().map(str::to_owned)
+}
+
+fn authorization() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        4 => Just(Some(format!("Bearer {SECRET}"))),
+        1 => Just(None),
+        1 => "[ -~]{0,30}".prop_map(Some),
+        1 => Just(Some(format!("Bearer {SECRET}x"))),
+    ]
+}
+
+/// A path segment as sent, and the text it decodes to (`None`: bytes that are not UTF-8).
+/// Never empty: an empty segment is another path, not this route.
+fn raw_segment(text: impl Strategy<Value = String>) -> impl Strategy<Value = (String, Option<String>)> {
+    prop_oneof![
+        8 => text.prop_filter("path segments are not empty", |s| !s.is_empty()).prop_map(|s| (segment(&s), Some(s))),
+        1 => Just(("%FF%FE".to_owned(), None)),
+        1 => Just(("%C3%28".to_owned(), None)),
+    ]
+}
+
+/// Runs `cases` generated cases of `test` against one server.
+fn fuzz<S: Strategy>(cases: u32, strategy: S, test: impl Fn(&Probe, S::Value) -> Result<(), String>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = rt.block_on(TestServer::start());
+    let probe = Probe {
+        rt,
+        server,
+        spec: Spec::load(),
+        http: reqwest::Client::new(),
+        issued: Mutex::default(),
+        guests: Mutex::default(),
+    };
+    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    TestRunner::new(config)
+        .run(&strategy, |case| test(&probe, case).map_err(TestCaseError::fail))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A server, the document, and what the server has handed out so far.
+struct Probe {
+    rt: tokio::runtime::Runtime,
+    server: TestServer,
+    spec: Spec,
+    http: reqwest::Client,
+    /// Folded names of users that got a token: their nicks are reserved from then on.
+    issued: Mutex<HashSet<String>>,
+    /// Guests that proved a nick free, by folded nick; they stay connected.
+    guests: Mutex<HashMap<String, Client>>,
+}
+
+impl Probe {
+    fn post(&self, path: &str, auth: &Option<String>, body: &[u8]) -> Result<Answer, String> {
+        let mut request = self.http.post(self.server.url(path)).header("content-type", "application/json");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let answer = self.rt.block_on(send(request.body(body.to_vec())));
+        self.spec.check(path, "post", &answer)?;
+        Ok(answer)
+    }
+
+    fn get(&self, template: &str, path: &str) -> Result<Answer, String> {
+        let answer = self.rt.block_on(send(self.http.get(self.server.url(path))));
+        self.spec.check(template, "get", &answer)?;
+        Ok(answer)
+    }
+
+    /// A token the server handed out resolves to `user` through `/getuser`.
+    fn resolves_to(&self, token: &str, user: &str) -> Result<(), String> {
+        let answer = self.get("/getuser/{token}", &format!("/getuser/{}", segment(token)))?;
+        if (answer.status, answer.body.as_str()) != (200, user) {
+            return Err(format!("the token for {user:?} resolves to {answer:?}"));
+        }
+        self.issued.lock().unwrap().insert(fold(user));
+        Ok(())
+    }
+
+    /// After a refused request naming `user`: unless the server gave that user a token
+    /// earlier, the nick is still free for a guest (checked the first time a nick comes up;
+    /// the guest then keeps it).
+    fn still_free(&self, user: Option<&str>) -> Result<(), String> {
+        let Some(user) = user.filter(|u| validate_nick(u).is_ok()) else {
+            return Ok(());
+        };
+        let folded = fold(user);
+        if self.issued.lock().unwrap().contains(&folded) || self.guests.lock().unwrap().contains_key(&folded)
+        {
+            return Ok(());
+        }
+        let guest = self.rt.block_on(async {
+            let mut guest = Client::connect(&self.server).await;
+            guest.send(json!({"type":"auth","nick":user})).await;
+            let welcome = guest.next_event().await;
+            if welcome["type"] != "welcome" {
+                return Err(format!("a refused request took the nick {user:?}: {welcome}"));
+            }
+            Ok(guest)
+        })?;
+        self.guests.lock().unwrap().insert(folded, guest);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_document_names_only_real_error_codes() {
+    let spec = Spec::load();
+    let codes = spec.doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"].as_array().unwrap();
+    for code in codes {
+        let code = code.as_str().unwrap();
+        assert!(ErrorCode::ALL.iter().any(|c| c.as_str() == code), "{code} is no error code");
+    }
+}
+
+#[test]
+fn post_api_token_answers_as_documented() {
+    fuzz(160, (authorization(), body()), |probe, (auth, body)| {
+        let answer = probe.post("/api/token", &auth, &body)?;
+        let user = named_user(&body);
+        if answer.status == 200 {
+            let token: Value = serde_json::from_str(&answer.body).unwrap();
+            probe.resolves_to(token["token"].as_str().unwrap(), &user.unwrap())
+        } else {
+            probe.still_free(user.as_deref())
+        }
+    });
+}
+
+#[test]
+fn post_api_revoke_answers_as_documented() {
+    fuzz(120, (authorization(), body()), |probe, (auth, body)| {
+        probe.post("/api/revoke", &auth, &body).map(drop)
+    });
+}
+
+#[test]
+fn the_legacy_routes_answer_as_documented() {
+    let token = prop_oneof![
+        2 => Just("nil".to_owned()),
+        2 => "[A-Za-z0-9._~-]{16,40}",
+        1 => ".{0,20}",
+        1 => "ct1\\.[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_-]{0,20}",
+    ];
+    let secret = prop_oneof![3 => Just(SECRET.to_owned()), 1 => ".{0,20}"];
+    let case = (raw_segment(user()), raw_segment(token), raw_segment(secret));
+    fuzz(200, case, |probe, ((raw_user, user), (raw_token, token), (raw_secret, _))| {
+        let template = "/gettoken/{user}/{token}/{secret}";
+        let answer = probe.get(template, &format!("/gettoken/{raw_user}/{raw_token}/{raw_secret}"))?;
+        match (answer.status, &user) {
+            (200, Some(user)) => probe.resolves_to(&answer.body, user)?,
+            (200, None) => return Err(format!("an undecodable user got a token: {answer:?}")),
+            _ => probe.still_free(user.as_deref())?,
+        }
+        let answer = probe.get("/getuser/{token}", &format!("/getuser/{raw_token}"))?;
+        if answer.status == 200 && token.as_deref() == Some("nil") {
+            return Err(format!("/getuser/nil answered {answer:?}"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn healthz_answers_as_documented() {
+    fuzz(1, Just(()), |probe, ()| probe.get("/healthz", "/healthz").map(drop));
+}
