@@ -127,6 +127,30 @@ test("a host app's token in the URL fragment logs its user in", async ({ browser
   expect(page.url()).not.toContain("token");
 });
 
+test("when the host app revokes its user's login, the page says so and stays disconnected", async ({ browser, baseURL }) => {
+  const post = (path: string) =>
+    fetch(`${baseURL}${path}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ user: "leaver" }),
+    });
+  const { token } = await (await post("/api/token")).json();
+  const page = await open(browser, {}, `/#token=${encodeURIComponent(token)}`);
+  await expect(page.getByTestId("me")).toHaveText("leaver");
+  const watcher = await login(browser, "watcher");
+  await join(watcher, "#exit");
+  await join(page, "#exit");
+  await expect(member(watcher, "leaver")).toBeVisible();
+
+  const res = await post("/api/revoke");
+  expect((await res.json()).sessions_closed).toBe(1);
+  // The final wording, not "reconnecting": the page will not try again with a dead token.
+  await expect(page.getByTestId("status")).toHaveText(
+    "Disconnected: your login was ended by the site you came from",
+  );
+  await expect(member(watcher, "leaver")).toHaveCount(0);
+});
+
 test("themes and the phone layout", async ({ browser }) => {
   const page = await login(browser, "phoebe", { viewport: { width: 390, height: 800 }, isMobile: true, hasTouch: true });
   // The sidebar sits behind a button on a phone.

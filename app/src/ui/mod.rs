@@ -289,7 +289,7 @@ pub(crate) fn StatusLine() -> impl IntoView {
         Status::Reconnecting(ms) => {
             format!("Connection lost; reconnecting in {:.0} s…", (ms as f64 / 1000.0).ceil())
         }
-        Status::Offline(why) => format!("Disconnected: {why}"),
+        Status::Offline(why) => format!("Disconnected: {}", reconnect::ending(&why)),
     };
     let class = move || match status() {
         Status::Online => "status online",

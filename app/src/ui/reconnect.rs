@@ -26,6 +26,28 @@ const FINAL_LOGIN_ERRORS: &[&str] = &[
 /// Close reasons that end a session on purpose.
 const FINAL_CLOSE_REASONS: &[&str] = &["quit", "session_replaced", "ghosted", "token_revoked"];
 
+/// Why a session ended, for people: the server's error code or close reason in words.
+pub fn ending(code: &str) -> String {
+    let words = match code {
+        "quit" => "you left the chat",
+        "session_replaced" => "you logged in from another window",
+        "ghosted" => "the owner of this nick disconnected you",
+        "token_revoked" => "your login was ended by the site you came from",
+        "token_expired" => "your login has expired; reload the page you came from",
+        "auth_failed" => "the login was refused",
+        "guests_disabled" => "this chat only admits users of its site",
+        "invalid_nick" => "that nick is not allowed",
+        "nick_reserved" => "that nick belongs to someone else",
+        "flood" => "too many messages too fast",
+        "slow_consumer" => "the connection could not keep up",
+        "timeout" => "the connection timed out",
+        "too_big" => "a message was too large",
+        "shutting_down" => "the server is restarting",
+        other => return other.replace('_', " "),
+    };
+    words.to_owned()
+}
+
 /// Whether the session is over for good. `login_error` is the error code the server sent
 /// before `welcome`, if any; `close_reason` the close frame's reason.
 pub fn is_final(login_error: Option<&str>, close_reason: &str) -> bool {
@@ -45,6 +67,14 @@ mod tests {
         assert_eq!(delay_ms(10, 1.0), MAX_DELAY_MS);
         assert_eq!(delay_ms(u32::MAX, 1.0), MAX_DELAY_MS);
         assert_eq!(delay_ms(2, 0.0), 1000);
+    }
+
+    #[test]
+    fn endings_are_told_in_words() {
+        assert_eq!(ending("token_revoked"), "your login was ended by the site you came from");
+        assert_eq!(ending("quit"), "you left the chat");
+        // A code this build does not know yet still reads as words.
+        assert_eq!(ending("some_new_reason"), "some new reason");
     }
 
     #[test]
