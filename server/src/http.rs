@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use app::protocol::names::{fold, validate_nick};
@@ -79,6 +80,20 @@ fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// The checks every server-to-server JSON endpoint starts with: the shared secret in the
+/// `Authorization` header, then a body that parses as the request.
+fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    check_secret(app, bearer(auth))?;
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
+        )
+    })
+}
+
 /// Issues a token for `user` and reserves the nick for that account.
 async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, SystemTime), ApiError> {
     validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
@@ -108,15 +123,7 @@ pub async fn post_token(
     body: Bytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let app = &app.inner;
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    check_secret(app, bearer(auth))?;
-    let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadArguments,
-            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
-        )
-    })?;
+    let request: TokenRequest = app_request(app, &headers, &body)?;
     let ttl =
         request.ttl_secs.map_or(app.config.token_ttl, |s| Duration::from_secs(s).min(app.config.token_ttl));
     if ttl.is_zero() {
@@ -236,15 +243,7 @@ pub async fn post_revoke(
     body: Bytes,
 ) -> Result<Json<RevokeResponse>, ApiError> {
     let app = &app.inner;
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    check_secret(app, bearer(auth))?;
-    let request: RevokeRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadArguments,
-            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
-        )
-    })?;
+    let request: RevokeRequest = app_request(app, &headers, &body)?;
     validate_nick(&request.user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
     let now = SystemTime::now();
     let at_ms = i64::try_from(unix_millis(now)).unwrap_or(i64::MAX);

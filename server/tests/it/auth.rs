@@ -184,15 +184,7 @@ async fn legacy_routes_issue_bind_and_resolve_tokens() {
 }
 
 async fn revoke(server: &TestServer, auth: Option<&str>, body: &str) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new()
-        .post(server.url("/api/revoke"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or_default())
+    server.post_api("/api/revoke", auth, body).await
 }
 
 async fn get_user(server: &TestServer, token: &str) -> (u16, String) {

@@ -150,6 +150,20 @@ impl TestServer {
         res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 
+    /// POSTs `body` to an app endpoint (`/api/…`) with an optional `Authorization` header;
+    /// answers the status and the JSON body (`null` when there is none).
+    pub async fn post_api(&self, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
     /// A connected user logged in with a token.
     pub async fn user(&self, user: &str) -> Client {
         let token = self.token(user).await;

@@ -7,15 +7,7 @@ use serde_json::{json, Value};
 use crate::common::{captured_logs, Client, TestServer, ALLOWED_ORIGIN, SECRET};
 
 async fn post_token(server: &TestServer, auth: Option<&str>, body: &str) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(server.url("/api/token"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    server.post_api("/api/token", auth, body).await
 }
 
 #[tokio::test]
