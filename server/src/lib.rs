@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
 use axum::http::{HeaderValue, Method, Request};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -207,6 +208,13 @@ pub async fn serve_state(
         ));
     }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Chat frames are small and wanted now: no Nagle delay (it would hold a sender's echo until
+    // the client's delayed ACK, about 40 ms, as the benchmark showed).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
     let (served, ()) = tokio::join!(served, closer);
     served?;
