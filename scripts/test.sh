@@ -12,7 +12,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "clippy (server, shared crate, and the wasm build)"
-cargo clippy -p server --all-targets -- -D warnings
+cargo clippy -p server -p chattr-bench --all-targets -- -D warnings
 cargo clippy -p app --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
@@ -23,6 +23,11 @@ step "unit, property and black-box tests"
 cargo test -p app
 # Also builds the chattrd binary the end-to-end suite runs.
 cargo test -p server
+
+step "the benchmark tool, in a short run that must deliver every message (speed is not judged here)"
+cargo build -p chattr-bench
+"$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --store disk \
+  --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
 
 step "build the UI (wasm, css, assets into target/site)"
 cargo leptos build --frontend-only

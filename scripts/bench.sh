@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds chattrd and chattr-bench in release mode, runs the standard scenarios (each starts its
+# own chattrd with a fresh store) and prints the Markdown table that docs/benchmarks.md shows.
+# Extra arguments go to every run, e.g. `scripts/bench.sh --duration 30s`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p server --bin chattrd
+cargo build --release -p chattr-bench
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
+# Two sockets per client on one machine: the benchmark's end and the server's.
+ulimit -n "$(ulimit -Hn)"
+
+scenarios=(
+  "--clients 100 --room-size 100 --senders 10 --rate 5 --store disk"
+  "--clients 1000 --room-size 100 --senders 10 --rate 5 --store disk"
+  "--clients 1000 --room-size 100 --senders 10 --rate 5 --store mem"
+  "--clients 1000 --room-size 1000 --senders 10 --rate 5 --store disk"
+  "--clients 2000 --room-size 10 --senders 5 --rate 2 --store disk"
+)
+echo "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | server memory |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for scenario in "${scenarios[@]}"; do
+  # shellcheck disable=SC2086 # each scenario is a list of arguments
+  "$bin/chattr-bench" --spawn "$bin/chattrd" --markdown $scenario "$@"
+done

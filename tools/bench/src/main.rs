@@ -1,0 +1,492 @@
+//! `chattr-bench`: puts chattrd under chat load and reports what it measured.
+//!
+//! Clients log in as guests and are split into channels of `--room-size`; in each channel
+//! `--senders` of them send `--rate` messages a second for `--duration`. Every message carries
+//! the instant it was sent, so each member records its delivery latency, and each sender how
+//! long the server's echo of its own message (the acknowledgement) took. Afterwards every
+//! member's count is checked against what was sent into its channel: nothing may be lost.
+
+mod server;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::stream::{self, SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Barrier};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use server::{Spawned, Usage};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "chattr-bench", version, about)]
+struct Args {
+    /// The chattrd to load (host:port); ignored with --spawn. It must let guests in and have
+    /// flood control raised above --rate (CHATTR_FLOOD_BURST, CHATTR_FLOOD_RATE).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+    /// Start this chattrd binary for the run instead: free port, fresh store, flood control off.
+    #[arg(long)]
+    spawn: Option<PathBuf>,
+    /// The spawned server's store: `disk` (surrealkv, fsync on every commit) or `mem`.
+    #[arg(long, default_value = "disk", value_parser = ["disk", "mem"])]
+    store: String,
+    /// Connected clients.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Members per channel: the clients are split into channels of this many.
+    #[arg(long, default_value_t = 100)]
+    room_size: usize,
+    /// How many members of each channel send.
+    #[arg(long, default_value_t = 10)]
+    senders: usize,
+    /// Messages a second from each sender.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// How long the senders send.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// After sending stops, how long to wait for every message to arrive.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    drain: Duration,
+    /// Print one Markdown table row (see docs/benchmarks.md) instead of the report.
+    #[arg(long)]
+    markdown: bool,
+}
+
+/// What one client saw. Latencies are in microseconds.
+struct Outcome {
+    login: Duration,
+    /// Messages from others reaching this member.
+    delivery: Histogram<u64>,
+    /// This sender's own messages echoed back by the server.
+    ack: Histogram<u64>,
+    sent: u64,
+    /// Messages (others' and own echoes) that arrived.
+    received: u64,
+    /// Messages sent into this member's channel, which all should have arrived.
+    expected: u64,
+    errors: u64,
+    dropped: bool,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Shared by every client of one channel.
+struct Room {
+    name: String,
+    sent: AtomicU64,
+}
+
+/// Everything the clients coordinate on.
+struct Run {
+    args: Args,
+    /// The instant every timestamp in a message counts from.
+    epoch: Instant,
+    /// All clients logged in and joined: sending starts.
+    ready: Barrier,
+    /// Senders still sending; the last one to finish flips `all_sent`.
+    sending: AtomicUsize,
+    all_sent: watch::Sender<bool>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let mut args = Args::parse();
+    if args.clients == 0 || args.room_size == 0 || args.rate <= 0.0 {
+        eprintln!("chattr-bench: --clients, --room-size and --rate must be positive");
+        return std::process::ExitCode::FAILURE;
+    }
+    args.senders = args.senders.min(args.room_size);
+    let spawned = match &args.spawn {
+        Some(binary) => match Spawned::start(binary, &args.store).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("chattr-bench: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let addr = spawned.as_ref().map_or(args.addr.clone(), |s| s.addr.clone());
+    let result = run(args.clone(), &addr, spawned.as_ref()).await;
+    if let Some(s) = spawned {
+        s.stop().await;
+    }
+    match result {
+        Ok(report) if report.lost() == 0 && report.dropped == 0 => {
+            println!("{}", if args.markdown { report.markdown_row() } else { report.text() });
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{}", report.text());
+            eprintln!("chattr-bench: messages were lost or clients dropped");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("chattr-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report, String> {
+    let rooms: Vec<Arc<Room>> = (0..args.clients.div_ceil(args.room_size))
+        .map(|i| Arc::new(Room { name: format!("#bench-{i}"), sent: AtomicU64::new(0) }))
+        .collect();
+    let senders = (0..args.clients).filter(|i| i % args.room_size < args.senders).count();
+    let (all_sent, _) = watch::channel(senders == 0);
+    let run = Arc::new(Run {
+        epoch: Instant::now(),
+        ready: Barrier::new(args.clients + 1),
+        sending: AtomicUsize::new(senders),
+        all_sent,
+        args: args.clone(),
+    });
+
+    // Log everyone in, a bounded number at a time, as a crowd arriving would.
+    let login_started = Instant::now();
+    let logins = stream::iter(0..args.clients)
+        .map(|i| {
+            let addr = addr.to_owned();
+            async move {
+                let started = Instant::now();
+                let ws = login(&addr, &format!("bench{i}")).await.map_err(|e| format!("client {i}: {e}"))?;
+                Ok::<_, String>((i, ws, started.elapsed()))
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let login_time = login_started.elapsed();
+
+    let mut tasks = Vec::new();
+    for login in logins {
+        let (i, ws, took) = login?;
+        let room = rooms[i / args.room_size].clone();
+        let sends = i % args.room_size < args.senders;
+        tasks.push(tokio::spawn(client(run.clone(), room, format!("bench{i}"), ws, took, sends)));
+    }
+    run.ready.wait().await;
+    let before = spawned.and_then(Spawned::usage);
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.map_err(|e| format!("a client task failed: {e}"))??);
+    }
+    let elapsed = started.elapsed();
+    let after = spawned.and_then(Spawned::usage);
+    Ok(Report::new(&args, outcomes, login_time, elapsed, before.zip(after)))
+}
+
+/// Connects and logs in as the guest `nick`.
+async fn login(addr: &str, nick: &str) -> Result<Socket, String> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    send(&mut ws, json!({"type":"auth","nick":nick})).await?;
+    expect(&mut ws, |e| e["type"] == "welcome").await?;
+    Ok(ws)
+}
+
+async fn send<S: SinkExt<Message> + Unpin>(sink: &mut S, frame: Value) -> Result<(), String> {
+    sink.send(Message::Text(frame.to_string().into())).await.map_err(|_| "the connection closed".to_owned())
+}
+
+/// Reads until an event `wanted` accepts; an error event or a close is a failure.
+async fn expect(ws: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Result<Value, String> {
+    let wait = async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Text(text) = message else { continue };
+            let event: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            if wanted(&event) {
+                return Ok(event);
+            }
+            if event["type"] == "error" {
+                return Err(format!("the server refused: {event}"));
+            }
+        }
+        Err("the connection closed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.map_err(|_| "no answer in 30 s".to_owned())?
+}
+
+/// One client: joins its channel, waits for everyone, sends (if a sender) while counting what
+/// arrives, and keeps reading until its channel's messages are all in or the drain time is up.
+async fn client(
+    run: Arc<Run>,
+    room: Arc<Room>,
+    nick: String,
+    mut ws: Socket,
+    login: Duration,
+    sends: bool,
+) -> Result<Outcome, String> {
+    let channel = room.name.clone();
+    let joined = match send(&mut ws, json!({"type":"command","line":format!("/join {channel}")})).await {
+        Ok(()) => expect(&mut ws, |e| e["type"] == "members" && e["channel"] == channel).await.map(drop),
+        Err(e) => Err(e),
+    };
+    // Everyone reaches the start line, even a client that failed, so nobody waits forever.
+    run.ready.wait().await;
+    joined.map_err(|e| format!("{nick} could not join {channel}: {e}"))?;
+
+    let (sink, stream) = ws.split();
+    let mut outcome = Outcome {
+        login,
+        delivery: histogram(),
+        ack: histogram(),
+        sent: 0,
+        received: 0,
+        expected: 0,
+        errors: 0,
+        dropped: false,
+    };
+    let sending = async {
+        match sends {
+            true => send_messages(&run, &room, &nick, sink).await,
+            false => 0,
+        }
+    };
+    let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, stream, &mut outcome));
+    outcome.sent = sent;
+    outcome.expected = room.sent.load(Ordering::SeqCst);
+    Ok(outcome)
+}
+
+/// Sends at the configured rate for the configured time; answers how many were sent.
+async fn send_messages(run: &Run, room: &Room, nick: &str, mut sink: SplitSink<Socket, Message>) -> u64 {
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / run.args.rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = Instant::now() + run.args.duration;
+    let mut sent = 0;
+    loop {
+        ticks.tick().await;
+        if Instant::now() >= stop {
+            break;
+        }
+        let stamp = run.epoch.elapsed().as_micros();
+        let frame = json!({"type":"message","target":room.name,"text":format!("{stamp} {nick} {sent}")});
+        if send(&mut sink, frame).await.is_err() {
+            break;
+        }
+        room.sent.fetch_add(1, Ordering::SeqCst);
+        sent += 1;
+    }
+    if run.sending.fetch_sub(1, Ordering::SeqCst) == 1 {
+        run.all_sent.send_replace(true);
+    }
+    // Dropping the sending half leaves the connection open for the reading half.
+    sent
+}
+
+/// Counts and times arriving messages until the channel's are all in, or the drain time
+/// after the last sender stopped is up.
+async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket>, outcome: &mut Outcome) {
+    let mut all_sent = run.all_sent.subscribe();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if *all_sent.borrow() {
+            if outcome.received >= room.sent.load(Ordering::SeqCst) {
+                return;
+            }
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + run.args.drain);
+        }
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = all_sent.changed(), if deadline.is_none() => continue,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => return,
+        };
+        let Some(Ok(message)) = frame else {
+            outcome.dropped = true;
+            return;
+        };
+        let Message::Text(text) = message else { continue };
+        let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+        match event["type"].as_str() {
+            Some("message") => {
+                outcome.received += 1;
+                let stamp = event["text"]
+                    .as_str()
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|s| s.parse::<u64>().ok());
+                if let Some(stamp) = stamp {
+                    let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
+                    if event["from"] == nick {
+                        outcome.ack.saturating_record(latency);
+                    } else {
+                        outcome.delivery.saturating_record(latency);
+                    }
+                }
+            }
+            Some("error") => outcome.errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Everything measured, summed over the clients.
+struct Report {
+    clients: usize,
+    rooms: usize,
+    room_size: usize,
+    senders: usize,
+    rate: f64,
+    store: String,
+    login_time: Duration,
+    login: Histogram<u64>,
+    delivery: Histogram<u64>,
+    ack: Histogram<u64>,
+    sent: u64,
+    received: u64,
+    expected: u64,
+    errors: u64,
+    dropped: usize,
+    elapsed: Duration,
+    duration: Duration,
+    server: Option<(Usage, Usage)>,
+}
+
+impl Report {
+    fn new(
+        args: &Args,
+        outcomes: Vec<Outcome>,
+        login_time: Duration,
+        elapsed: Duration,
+        server: Option<(Usage, Usage)>,
+    ) -> Self {
+        let mut report = Report {
+            clients: args.clients,
+            rooms: args.clients.div_ceil(args.room_size),
+            room_size: args.room_size.min(args.clients),
+            senders: args.senders,
+            rate: args.rate,
+            store: if args.spawn.is_some() { args.store.clone() } else { "(external)".into() },
+            login_time,
+            login: histogram(),
+            delivery: histogram(),
+            ack: histogram(),
+            sent: 0,
+            received: 0,
+            expected: 0,
+            errors: 0,
+            dropped: 0,
+            elapsed,
+            duration: args.duration,
+            server,
+        };
+        for o in outcomes {
+            report.login.saturating_record(o.login.as_micros() as u64);
+            report.delivery.add(&o.delivery).expect("same bounds");
+            report.ack.add(&o.ack).expect("same bounds");
+            report.sent += o.sent;
+            report.received += o.received;
+            report.expected += o.expected;
+            report.errors += o.errors;
+            report.dropped += usize::from(o.dropped);
+        }
+        report
+    }
+
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+
+    fn per_second(&self, n: u64) -> f64 {
+        n as f64 / self.duration.as_secs_f64()
+    }
+
+    fn server_usage(&self) -> Option<(f64, f64)> {
+        let (before, after) = self.server?;
+        let cpu = after.cpu.saturating_sub(before.cpu).as_secs_f64() / self.elapsed.as_secs_f64();
+        Some((cpu * 100.0, after.peak_rss_kib as f64 / 1024.0))
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!(
+            "chattr-bench: {} clients in {} channel(s) of {}, {} sender(s) each at {}/s for {} (store: {})\n",
+            self.clients,
+            self.rooms,
+            self.room_size,
+            self.senders,
+            self.rate,
+            humantime::format_duration(self.duration),
+            self.store,
+        );
+        out += &format!(
+            "logins     {} in {:.2} s ({:.0}/s); each {}\n",
+            self.clients,
+            self.login_time.as_secs_f64(),
+            self.clients as f64 / self.login_time.as_secs_f64(),
+            percentiles(&self.login),
+        );
+        out += &format!("sent       {} messages ({:.0}/s)\n", self.sent, self.per_second(self.sent));
+        out += &format!(
+            "delivered  {} of {} ({:.0}/s); lost {}, errors {}, clients dropped {}\n",
+            self.received,
+            self.expected,
+            self.per_second(self.received),
+            self.lost(),
+            self.errors,
+            self.dropped,
+        );
+        out += &format!("latency    {}\n", percentiles(&self.delivery));
+        out += &format!("ack        {}\n", percentiles(&self.ack));
+        if let Some((cpu, rss)) = self.server_usage() {
+            out += &format!("server     {cpu:.0}% of one core during the run, peak memory {rss:.0} MiB\n");
+        }
+        out
+    }
+
+    fn markdown_row(&self) -> String {
+        let (cpu, rss) = self.server_usage().map_or(("–".into(), "–".into()), |(cpu, rss)| {
+            (format!("{cpu:.0}%"), format!("{rss:.0} MiB"))
+        });
+        format!(
+            "| {} | {}×{} | {}×{}/s | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            self.clients,
+            self.rooms,
+            self.room_size,
+            self.senders,
+            self.rate,
+            self.store,
+            self.per_second(self.sent),
+            self.per_second(self.received),
+            ms(self.delivery.value_at_quantile(0.5)),
+            ms(self.delivery.value_at_quantile(0.99)),
+            ms(self.delivery.max()),
+            ms(self.ack.value_at_quantile(0.99)),
+            self.lost(),
+            cpu,
+            rss,
+        )
+    }
+}
+
+fn ms(micros: u64) -> String {
+    format!("{:.1} ms", micros as f64 / 1000.0)
+}
+
+fn percentiles(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "no samples".into();
+    }
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+    )
+}

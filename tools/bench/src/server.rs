@@ -1,0 +1,87 @@
+//! A chattrd the benchmark starts for itself: on a free port, with a fresh store and flood
+//! control out of the way, and what it cost (CPU time, peak memory) read from `/proc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Linux reports CPU times in `/proc/<pid>/stat` in clock ticks of this length.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+pub struct Spawned {
+    child: Child,
+    pub addr: String,
+    data_dir: PathBuf,
+}
+
+/// CPU time used so far and the peak resident memory, from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub peak_rss_kib: u64,
+}
+
+impl Spawned {
+    /// Starts `binary` with the store `store` (`disk`: surrealkv in a temporary directory, with
+    /// its default fsync on every commit; `mem`: in memory) and waits for it to listen.
+    pub async fn start(binary: &Path, store: &str) -> Result<Self, String> {
+        let data_dir = std::env::temp_dir().join(format!("chattr-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let db = match store {
+            "mem" => "mem://".to_owned(),
+            _ => format!("surrealkv://{}", data_dir.display()),
+        };
+        let mut child = Command::new(binary)
+            .env("CHATTR_ADDR", "127.0.0.1:0")
+            .env("CHATTR_DB", db)
+            .env("CHATTR_GUESTS", "true")
+            .env("CHATTR_FLOOD_BURST", "1000000")
+            .env("CHATTR_FLOOD_RATE", "1000000")
+            .env("CHATTR_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let wait = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.contains("listening").then(|| line.split("addr=").nth(1)).flatten() {
+                    return Some(addr.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+            None
+        });
+        let addr = wait.await.ok().flatten().ok_or("chattrd did not start listening")?;
+        // Keep reading its log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self { child, addr, data_dir })
+    }
+
+    /// What the server has used so far, when `/proc` can tell.
+    pub fn usage(&self) -> Option<Usage> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let peak_rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+        Some(Usage { cpu: Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND), peak_rss_kib })
+    }
+
+    /// SIGTERM, wait for the exit, and remove the data directory.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
