@@ -85,13 +85,16 @@ fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
 fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     check_secret(app, bearer(auth))?;
-    serde_json::from_slice(body).map_err(|e| {
+    let bad = |e: serde_json::Error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::BadArguments,
             format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
         )
-    })
+    };
+    // An object, not just anything serde could map onto the struct (such as `["alice"]`).
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(bad)?;
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(bad)
 }
 
 /// Issues a token for `user` and reserves the nick for that account.

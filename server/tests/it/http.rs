@@ -36,6 +36,7 @@ async fn the_token_api_refuses_bad_requests_with_stable_codes() {
         (Some(&format!("Bearer {SECRET}x")), r#"{"user":"alice"}"#, 401, "access_denied"),
         (Some(&good), "not json", 400, "bad_arguments"),
         (Some(&good), r#"{"name":"alice"}"#, 400, "bad_arguments"),
+        (Some(&good), r#"["alice"]"#, 400, "bad_arguments"),
         (Some(&good), r#"{"user":"alice","ttl_secs":0}"#, 400, "bad_arguments"),
         (Some(&good), r#"{"user":"has space"}"#, 400, "invalid_nick"),
         (Some(&good), r#"{"user":"potato"}"#, 400, "nick_reserved"),

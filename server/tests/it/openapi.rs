@@ -184,10 +184,12 @@ fn authorization() -> impl Strategy<Value = Option<String>> {
 }
 
 /// A path segment as sent, and the text it decodes to (`None`: bytes that are not UTF-8).
-/// Never empty: an empty segment is another path, not this route.
+/// Never empty, `.` or `..`: URLs have no such segments (an empty one is another path, and
+/// clients resolve dot segments away, even percent-encoded).
 fn raw_segment(text: impl Strategy<Value = String>) -> impl Strategy<Value = (String, Option<String>)> {
+    let segment_text = text.prop_filter("a path segment", |s| !["", ".", ".."].contains(&s.as_str()));
     prop_oneof![
-        8 => text.prop_filter("path segments are not empty", |s| !s.is_empty()).prop_map(|s| (segment(&s), Some(s))),
+        8 => segment_text.prop_map(|s| (segment(&s), Some(s))),
         1 => Just(("%FF%FE".to_owned(), None)),
         1 => Just(("%C3%28".to_owned(), None)),
     ]
