@@ -101,6 +101,15 @@ struct Run {
     all_sent: watch::Sender<bool>,
 }
 
+impl Run {
+    /// One sender has stopped; the last one tells every reader that sending is over.
+    fn sender_done(&self) {
+        if self.sending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.all_sent.send_replace(true);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let mut args = Args::parse();
@@ -239,7 +248,12 @@ async fn client(
     };
     // Everyone reaches the start line, even a client that failed, so nobody waits forever.
     run.ready.wait().await;
-    joined.map_err(|e| format!("{nick} could not join {channel}: {e}"))?;
+    if let Err(e) = joined {
+        if sends {
+            run.sender_done();
+        }
+        return Err(format!("{nick} could not join {channel}: {e}"));
+    }
 
     let (sink, stream) = ws.split();
     let mut outcome = Outcome {
@@ -253,9 +267,10 @@ async fn client(
         dropped: false,
     };
     let sending = async {
-        match sends {
-            true => send_messages(&run, &room, &nick, sink).await,
-            false => 0,
+        if sends {
+            send_messages(&run, &room, &nick, sink).await
+        } else {
+            0
         }
     };
     let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, stream, &mut outcome));
@@ -283,9 +298,7 @@ async fn send_messages(run: &Run, room: &Room, nick: &str, mut sink: SplitSink<S
         room.sent.fetch_add(1, Ordering::SeqCst);
         sent += 1;
     }
-    if run.sending.fetch_sub(1, Ordering::SeqCst) == 1 {
-        run.all_sent.send_replace(true);
-    }
+    run.sender_done();
     // Dropping the sending half leaves the connection open for the reading half.
     sent
 }
