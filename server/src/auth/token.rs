@@ -1,6 +1,7 @@
 //! Login tokens: `ct1.<payload>.<signature>`, where the payload is base64url JSON naming the
-//! user, when the token was issued and when it expires, and the signature is HMAC-SHA256 over `ct1.<payload>` with a key derived
-//! from the shared secret. Verification is constant-time (`Mac::verify_slice`).
+//! user, when the token was issued and when it expires, and the signature is HMAC-SHA256 over
+//! `ct1.<payload>` with a key derived from the shared secret. Verification is constant-time
+//! (`Mac::verify_slice`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
