@@ -63,19 +63,43 @@ struct Args {
     markdown: bool,
 }
 
-/// What one client saw. Latencies are in microseconds.
-struct Outcome {
-    login: Duration,
-    /// Messages from others reaching this member.
+/// Message counts and latencies (in microseconds), for one client or summed over all.
+struct Tally {
+    /// Messages from others reaching a member.
     delivery: Histogram<u64>,
-    /// This sender's own messages echoed back by the server.
+    /// Senders' own messages echoed back by the server.
     ack: Histogram<u64>,
     sent: u64,
     /// Messages (others' and own echoes) that arrived.
     received: u64,
-    /// Messages sent into this member's channel, which all should have arrived.
+    /// Messages sent into the members' channels, which all should have arrived.
     expected: u64,
     errors: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self { delivery: histogram(), ack: histogram(), sent: 0, received: 0, expected: 0, errors: 0 }
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.delivery.add(&other.delivery).expect("same bounds");
+        self.ack.add(&other.ack).expect("same bounds");
+        self.sent += other.sent;
+        self.received += other.received;
+        self.expected += other.expected;
+        self.errors += other.errors;
+    }
+
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+}
+
+/// What one client saw.
+struct Outcome {
+    login: Duration,
+    tally: Tally,
     dropped: bool,
 }
 
@@ -134,7 +158,7 @@ async fn main() -> std::process::ExitCode {
         s.stop().await;
     }
     match result {
-        Ok(report) if report.lost() == 0 && report.dropped == 0 => {
+        Ok(report) if report.tally.lost() == 0 && report.dropped == 0 => {
             println!("{}", if args.markdown { report.markdown_row() } else { report.text() });
             std::process::ExitCode::SUCCESS
         }
@@ -256,16 +280,7 @@ async fn client(
     }
 
     let (sink, stream) = ws.split();
-    let mut outcome = Outcome {
-        login,
-        delivery: histogram(),
-        ack: histogram(),
-        sent: 0,
-        received: 0,
-        expected: 0,
-        errors: 0,
-        dropped: false,
-    };
+    let mut outcome = Outcome { login, tally: Tally::new(), dropped: false };
     let sending = async {
         if sends {
             send_messages(&run, &room, &nick, sink).await
@@ -274,8 +289,8 @@ async fn client(
         }
     };
     let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, stream, &mut outcome));
-    outcome.sent = sent;
-    outcome.expected = room.sent.load(Ordering::SeqCst);
+    outcome.tally.sent = sent;
+    outcome.tally.expected = room.sent.load(Ordering::SeqCst);
     Ok(outcome)
 }
 
@@ -310,7 +325,7 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         if *all_sent.borrow() {
-            if outcome.received >= room.sent.load(Ordering::SeqCst) {
+            if outcome.tally.received >= room.sent.load(Ordering::SeqCst) {
                 return;
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + run.args.drain);
@@ -328,7 +343,7 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
         let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
         match event["type"].as_str() {
             Some("message") => {
-                outcome.received += 1;
+                outcome.tally.received += 1;
                 let stamp = event["text"]
                     .as_str()
                     .and_then(|t| t.split(' ').next())
@@ -336,13 +351,13 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
                     if event["from"] == nick {
-                        outcome.ack.saturating_record(latency);
+                        outcome.tally.ack.saturating_record(latency);
                     } else {
-                        outcome.delivery.saturating_record(latency);
+                        outcome.tally.delivery.saturating_record(latency);
                     }
                 }
             }
-            Some("error") => outcome.errors += 1,
+            Some("error") => outcome.tally.errors += 1,
             _ => {}
         }
     }
@@ -350,23 +365,12 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
 
 /// Everything measured, summed over the clients.
 struct Report {
-    clients: usize,
-    rooms: usize,
-    room_size: usize,
-    senders: usize,
-    rate: f64,
-    store: String,
+    args: Args,
     login_time: Duration,
     login: Histogram<u64>,
-    delivery: Histogram<u64>,
-    ack: Histogram<u64>,
-    sent: u64,
-    received: u64,
-    expected: u64,
-    errors: u64,
+    tally: Tally,
     dropped: usize,
     elapsed: Duration,
-    duration: Duration,
     server: Option<(Usage, Usage)>,
 }
 
@@ -379,44 +383,36 @@ impl Report {
         server: Option<(Usage, Usage)>,
     ) -> Self {
         let mut report = Report {
-            clients: args.clients,
-            rooms: args.clients.div_ceil(args.room_size),
-            room_size: args.room_size.min(args.clients),
-            senders: args.senders,
-            rate: args.rate,
-            store: if args.spawn.is_some() { args.store.clone() } else { "(external)".into() },
+            args: args.clone(),
             login_time,
             login: histogram(),
-            delivery: histogram(),
-            ack: histogram(),
-            sent: 0,
-            received: 0,
-            expected: 0,
-            errors: 0,
+            tally: Tally::new(),
             dropped: 0,
             elapsed,
-            duration: args.duration,
             server,
         };
         for o in outcomes {
             report.login.saturating_record(o.login.as_micros() as u64);
-            report.delivery.add(&o.delivery).expect("same bounds");
-            report.ack.add(&o.ack).expect("same bounds");
-            report.sent += o.sent;
-            report.received += o.received;
-            report.expected += o.expected;
-            report.errors += o.errors;
+            report.tally.add(&o.tally);
             report.dropped += usize::from(o.dropped);
         }
         report
     }
 
-    fn lost(&self) -> u64 {
-        self.expected.saturating_sub(self.received)
+    fn rooms(&self) -> usize {
+        self.args.clients.div_ceil(self.args.room_size)
+    }
+
+    fn store(&self) -> &str {
+        if self.args.spawn.is_some() {
+            &self.args.store
+        } else {
+            "(external)"
+        }
     }
 
     fn per_second(&self, n: u64) -> f64 {
-        n as f64 / self.duration.as_secs_f64()
+        n as f64 / self.args.duration.as_secs_f64()
     }
 
     fn server_usage(&self) -> Option<(f64, f64)> {
@@ -428,33 +424,34 @@ impl Report {
     fn text(&self) -> String {
         let mut out = format!(
             "chattr-bench: {} clients in {} channel(s) of {}, {} sender(s) each at {}/s for {} (store: {})\n",
-            self.clients,
-            self.rooms,
-            self.room_size,
-            self.senders,
-            self.rate,
-            humantime::format_duration(self.duration),
-            self.store,
+            self.args.clients,
+            self.rooms(),
+            self.args.room_size.min(self.args.clients),
+            self.args.senders,
+            self.args.rate,
+            humantime::format_duration(self.args.duration),
+            self.store(),
         );
         out += &format!(
             "logins     {} in {:.2} s ({:.0}/s); each {}\n",
-            self.clients,
+            self.args.clients,
             self.login_time.as_secs_f64(),
-            self.clients as f64 / self.login_time.as_secs_f64(),
+            self.args.clients as f64 / self.login_time.as_secs_f64(),
             percentiles(&self.login),
         );
-        out += &format!("sent       {} messages ({:.0}/s)\n", self.sent, self.per_second(self.sent));
+        let t = &self.tally;
+        out += &format!("sent       {} messages ({:.0}/s)\n", t.sent, self.per_second(t.sent));
         out += &format!(
             "delivered  {} of {} ({:.0}/s); lost {}, errors {}, clients dropped {}\n",
-            self.received,
-            self.expected,
-            self.per_second(self.received),
-            self.lost(),
-            self.errors,
+            t.received,
+            t.expected,
+            self.per_second(t.received),
+            t.lost(),
+            t.errors,
             self.dropped,
         );
-        out += &format!("latency    {}\n", percentiles(&self.delivery));
-        out += &format!("ack        {}\n", percentiles(&self.ack));
+        out += &format!("latency    {}\n", percentiles(&t.delivery));
+        out += &format!("ack        {}\n", percentiles(&t.ack));
         if let Some((cpu, rss)) = self.server_usage() {
             out += &format!("server     {cpu:.0}% of one core during the run, peak memory {rss:.0} MiB\n");
         }
@@ -465,21 +462,22 @@ impl Report {
         let (cpu, rss) = self.server_usage().map_or(("–".into(), "–".into()), |(cpu, rss)| {
             (format!("{cpu:.0}%"), format!("{rss:.0} MiB"))
         });
+        let t = &self.tally;
         format!(
             "| {} | {}×{} | {}×{}/s | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            self.clients,
-            self.rooms,
-            self.room_size,
-            self.senders,
-            self.rate,
-            self.store,
-            self.per_second(self.sent),
-            self.per_second(self.received),
-            ms(self.delivery.value_at_quantile(0.5)),
-            ms(self.delivery.value_at_quantile(0.99)),
-            ms(self.delivery.max()),
-            ms(self.ack.value_at_quantile(0.99)),
-            self.lost(),
+            self.args.clients,
+            self.rooms(),
+            self.args.room_size.min(self.args.clients),
+            self.args.senders,
+            self.args.rate,
+            self.store(),
+            self.per_second(t.sent),
+            self.per_second(t.received),
+            ms(t.delivery.value_at_quantile(0.5)),
+            ms(t.delivery.value_at_quantile(0.99)),
+            ms(t.delivery.max()),
+            ms(t.ack.value_at_quantile(0.99)),
+            t.lost(),
             cpu,
             rss,
         )
