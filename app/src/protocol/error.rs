@@ -109,7 +109,7 @@ error_codes! {
     WeakPassword => "weak_password",
     /// Potato: unknown account or wrong password (deliberately not told apart).
     IdentifyFailed => "identify_failed",
-    /// Too many failed password attempts; wait a minute.
+    /// Too many password attempts or registrations from here; wait and try again.
     Throttled => "throttled",
     /// The command needs you to be identified with an account.
     NotIdentified => "not_identified",
@@ -117,6 +117,10 @@ error_codes! {
     ChannelRegistered => "channel_registered",
     /// Celery: the channel is not registered.
     ChannelNotRegistered => "channel_not_registered",
+    /// The server is busy (too many password checks at once); try again in a moment.
+    Busy => "busy",
+    /// The store failed a write; the server acknowledges nothing more until it has restarted.
+    Unavailable => "unavailable",
     /// Something failed inside the server; nothing about it is disclosed.
     Internal => "internal",
 }

@@ -43,6 +43,8 @@ pub fn ending(code: &str) -> String {
         "timeout" => "the connection timed out",
         "too_big" => "a message was too large",
         "shutting_down" => "the server is restarting",
+        "unavailable" => "the server cannot save anything right now and is restarting",
+        "busy" => "the server is busy; try again in a moment",
         other => return other.replace('_', " "),
     };
     words.to_owned()
@@ -86,6 +88,7 @@ mod tests {
         assert!(is_final(None, "token_revoked"));
         assert!(is_final(Some("token_revoked"), "token_revoked"));
         assert!(!is_final(None, "shutting_down"));
+        assert!(!is_final(None, "unavailable"), "a failed store restarts: come back later");
         assert!(!is_final(None, ""));
         // A guest's nick may still be held by the dead session for a moment: try again.
         assert!(!is_final(Some("nick_in_use"), "nick_in_use"));
