@@ -5,7 +5,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// Who may see a user's real address in `/whois`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RealHostTo {
+    /// Only the user themself.
+    #[value(name = "self")]
+    OnlySelf,
+    /// The user and the operators of any channel the user is in.
+    ChannelOps,
+}
 
 /// Chattr: a realtime chat server that web applications plug into.
 #[derive(Debug, Clone, Parser)]
@@ -58,6 +68,15 @@ pub struct Config {
     #[arg(long, env = "CHATTR_SEND_QUEUE", default_value_t = 1024)]
     pub send_queue: usize,
 
+    /// Bytes queued for one connection before it counts as a slow consumer and is dropped.
+    #[arg(long, env = "CHATTR_SEND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub send_queue_bytes: usize,
+
+    /// Bytes queued over all connections past which connections holding more than their
+    /// share are dropped as slow consumers.
+    #[arg(long, env = "CHATTR_SEND_BUDGET_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub send_budget_bytes: usize,
+
     /// Frames a client may send in a burst before rate limiting starts.
     #[arg(long, env = "CHATTR_FLOOD_BURST", default_value_t = 10)]
     pub flood_burst: u32,
@@ -105,6 +124,15 @@ pub struct Config {
     /// Time someone on a nick registered with Potato has to identify before being renamed.
     #[arg(long, env = "CHATTR_NICK_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub nick_grace: Duration,
+
+    /// Potato registrations one address (an IPv4 address or an IPv6 /64) may make per hour.
+    #[arg(long, env = "CHATTR_REGISTRATIONS_PER_ADDRESS", default_value_t = 10)]
+    pub registrations_per_address: usize,
+
+    /// Who sees a user's real address in `/whois`: `self` (only the user) or `channel-ops`
+    /// (also the operators of a channel the user is in).
+    #[arg(long, env = "CHATTR_WHOIS_REAL_HOST", value_enum, default_value_t = RealHostTo::OnlySelf)]
+    pub whois_real_host: RealHostTo,
 
     /// Where the built UI (wasm, js, css, assets) is served from.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]

@@ -19,6 +19,7 @@ use app::protocol::{ErrorCode, ProtocolError, ServerEvent};
 use crate::auth::token::{unix_millis, TokenSigner};
 use crate::auth::{bearer, secret_matches};
 use crate::session::token_user;
+use crate::store::StoreError;
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -37,6 +38,18 @@ impl ApiError {
     fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error")
+    }
+
+    /// A store error: 503 `unavailable` once the store has failed, 500 `internal` otherwise.
+    fn store(context: &str, e: StoreError) -> Self {
+        tracing::error!(error = %e, "{context}");
+        let error = e.to_protocol("internal error");
+        let status = if error.code == ErrorCode::Unavailable {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Self { status, error }
     }
 }
 
@@ -92,21 +105,42 @@ fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8
             format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
         )
     };
-    // An object, not just anything serde could map onto the struct (such as `["alice"]`).
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(bad)?;
-    serde_json::from_value(serde_json::Value::Object(object)).map_err(bad)
+    // An object, not just anything serde could map onto the struct (such as `["alice"]`);
+    // parsed straight into the request, so a key given twice is refused, not silently merged.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            "the body must be a JSON object like {\"user\":\"alice\"}",
+        ));
+    }
+    serde_json::from_slice(body).map_err(bad)
+}
+
+/// Refuses a new app user whose name looks like another app user's: the two would be
+/// indistinguishable in the chat, and the nick can only belong to one of them.
+fn refuse_lookalike(app: &Inner, user: &str) -> Result<(), ApiError> {
+    match app.hub.app_user_lookalike(user) {
+        Some(other) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NickReserved,
+            format!("{user} looks like the existing user {other}; pick a name that looks different"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Issues a token for `user` and reserves the nick for that account.
 async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, SystemTime), ApiError> {
     validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
+    refuse_lookalike(app, user)?;
     let signer =
         app.signer.as_ref().ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
     let revoked_before = app
         .store
         .add_token_user(&fold(user), user)
         .await
-        .map_err(|e| ApiError::internal("storing token user failed", e))?;
+        .map_err(|e| ApiError::store("storing token user failed", e))?;
     app.hub.reserve_nick(user);
     // A token must read as issued after the user's last revocation, even within its millisecond.
     let mut now = SystemTime::now();
@@ -182,6 +216,9 @@ pub async fn get_legacy_token(
     if let Err(e) = validate_nick(&user) {
         return plain(StatusCode::BAD_REQUEST, format!("Error: {}", e.message));
     }
+    if let Err(e) = refuse_lookalike(app, &user) {
+        return plain(e.status, format!("Error: {}", e.error.message));
+    }
     let stored = async {
         let folded = fold(&user);
         app.store.add_token_user(&folded, &user).await?;
@@ -193,8 +230,8 @@ pub async fn get_legacy_token(
             plain(StatusCode::OK, token)
         }
         Err(e) => {
-            tracing::error!(error = %e, "storing a legacy token failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
+            let e = ApiError::store("storing a legacy token failed", e);
+            plain(e.status, format!("Error: {}", e.error.message))
         }
     }
 }
@@ -215,7 +252,7 @@ pub async fn get_legacy_user(
     }
     match token_user(app, &token).await {
         Ok(user) => plain(StatusCode::OK, user),
-        Err(e) if e.code == ErrorCode::Internal => {
+        Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => {
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
         }
         Err(_) => plain(StatusCode::NOT_FOUND, "Not Found"),
@@ -253,7 +290,7 @@ pub async fn post_revoke(
     app.store
         .revoke_tokens(&fold(&request.user), at_ms)
         .await
-        .map_err(|e| ApiError::internal("revoking tokens failed", e))?;
+        .map_err(|e| ApiError::store("revoking tokens failed", e))?;
     let sessions_closed = app.hub.revoke_app_user(&request.user);
     tracing::info!(user = %request.user, sessions_closed, "tokens revoked");
     Ok(Json(RevokeResponse {
@@ -264,9 +301,12 @@ pub async fn post_revoke(
 }
 
 /// # GET /healthz
-/// 200 `ok` when the store answers, 503 otherwise.
+/// 200 `ok` when the store answers and has not failed a write; 503 otherwise (`store failed`
+/// once a write failed: the server acknowledges nothing more and is about to exit).
 pub async fn healthz(State(app): State<AppState>) -> Response {
-    if app.inner.store.healthy().await {
+    if app.inner.store.failure().is_some() {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "store failed: acknowledging nothing; restarting")
+    } else if app.inner.store.healthy().await {
         plain(StatusCode::OK, "ok")
     } else {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")

@@ -8,6 +8,8 @@ pub mod chat;
 pub mod config;
 pub mod flood;
 pub mod http;
+pub mod net;
+pub mod security;
 pub mod services;
 pub mod session;
 pub mod store;
@@ -18,11 +20,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
-use axum::http::{HeaderValue, Method, Request};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, State};
+use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
+use futures::future::BoxFuture;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -36,9 +41,10 @@ use app::protocol::Limits;
 
 use auth::token::TokenSigner;
 use auth::Cloaker;
-use chat::{Close, Hub, HubSettings};
+use chat::{Close, Hub, HubSettings, SendBudget};
 pub use config::Config;
-use services::Throttle;
+use security::SecurityHeaders;
+use services::{Hasher, Throttle};
 use store::{Store, StoreError};
 use writer::MessageWriter;
 
@@ -49,8 +55,12 @@ pub struct Inner {
     pub store: Store,
     /// Stores chat messages, then delivers them.
     pub writer: MessageWriter,
-    /// Failed password attempts, for Potato.
+    /// Password attempts and registrations, for Potato.
     pub throttle: Throttle,
+    /// Runs argon2 with bounded concurrency and memory.
+    pub hasher: Hasher,
+    /// Bounds the output queued for clients, per connection and in all.
+    pub send_budget: Arc<SendBudget>,
     /// The shared secret, when configured; token endpoints are disabled without it.
     pub secret: Option<String>,
     pub signer: Option<TokenSigner>,
@@ -80,6 +90,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("stopped because the store failed a write ({0}); start again so that its recovery runs")]
+    StoreFailed(String),
 }
 
 impl AppState {
@@ -101,6 +113,7 @@ impl AppState {
             max_channels: config.max_channels,
             history_on_join: config.history_on_join,
             nick_grace: config.nick_grace,
+            ops_see_real_host: config.whois_real_host == config::RealHostTo::ChannelOps,
         };
         let hub = Hub::new(settings, cloaker);
         for user in store.token_users().await? {
@@ -108,7 +121,14 @@ impl AppState {
                 hub.reserve_nick(&user);
             }
         }
-        hub.load_registrations(store.account_names().await?, store.channels().await?);
+        let accounts = store
+            .account_names()
+            .await?
+            .into_iter()
+            .map(|a| chat::PotatoAccount::new(a.name, a.uid.unwrap_or_default()))
+            .collect();
+        hub.load_registrations(accounts, store.channels().await?);
+        hub.resume_message_ids(store.highest_message_id().await?);
         let writer = MessageWriter::start(store.clone(), hub.clone());
         let leptos = LeptosOptions::builder()
             .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into()))
@@ -116,12 +136,15 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
             .build();
+        let send_budget = SendBudget::new(config.send_queue_bytes, config.send_budget_bytes);
         let inner = Inner {
             config,
             hub,
             store,
             writer,
-            throttle: Throttle::new(services::MAX_PASSWORD_FAILURES, services::THROTTLE_WINDOW),
+            throttle: Throttle::new(),
+            hasher: Hasher::for_this_machine(),
+            send_budget,
             secret,
             signer,
             shutdown: CancellationToken::new(),
@@ -151,19 +174,55 @@ pub fn router(state: AppState) -> Router {
         .route("/api/revoke", post(http::post_revoke))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
-    let leptos = state.leptos.clone();
+    let headers = SecurityHeaders::new(&config.allowed_origins);
+    // Every rendered page, the not-found page included, carries its render's nonce policy.
+    let page = {
+        let headers = headers.clone();
+        move |options: LeptosOptions| {
+            headers.attach_page_policy();
+            app::shell(options)
+        }
+    };
+    let shell = {
+        let (page, leptos) = (page.clone(), state.leptos.clone());
+        move || page(leptos.clone())
+    };
     Router::new()
         .merge(browser_facing)
         .merge(server_to_server)
         .route("/ws", get(session::upgrade))
-        .leptos_routes(&state, routes, move || app::shell(leptos.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .leptos_routes(&state, routes, shell)
+        .fallback(static_files(leptos_axum::file_and_error_handler::<AppState, _>(page)))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn_with_state(headers, security::add_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let route = req.extensions().get::<MatchedPath>().map_or("<static>", MatchedPath::as_str);
             tracing::info_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
+}
+
+/// Static files and the UI's not-found page answer only `GET` and `HEAD`; anything else is
+/// `405 Method Not Allowed`.
+fn static_files<H, F>(
+    files: H,
+) -> impl Fn(Uri, State<AppState>, Request<Body>) -> BoxFuture<'static, Response> + Clone + Send + 'static
+where
+    H: Fn(Uri, State<AppState>, Request<Body>) -> F + Clone + Send + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    move |uri, state, req| {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            Box::pin(files(uri, state, req))
+        } else {
+            let refused = (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET, HEAD")],
+                "only GET and HEAD are allowed here",
+            );
+            Box::pin(std::future::ready(refused.into_response()))
+        }
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every session (close code
@@ -190,6 +249,23 @@ pub async fn serve_state(
         shutdown.await;
         token.cancel();
     });
+    // A failed store write means nothing more can be acknowledged: every session is closed
+    // at once (the UI reconnects later), `/healthz` says so for the shutdown grace, so load
+    // balancers see it, and then the server stops with an error so its supervisor restarts it
+    // and the store's recovery runs before anything is written again.
+    {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = inner.shutdown.cancelled() => {}
+                _ = inner.store.failed() => {
+                    inner.hub.close_all(Close::new(1011, "unavailable"));
+                    tokio::time::sleep(inner.config.shutdown_grace).await;
+                    inner.shutdown.cancel();
+                }
+            }
+        });
+    }
     // Upgraded WebSockets are out of hyper's hands, so they are closed here, not by axum.
     let closer = {
         let inner = inner.clone();
@@ -221,6 +297,9 @@ pub async fn serve_state(
     inner.sessions.close();
     if tokio::time::timeout(inner.config.shutdown_grace, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
+    }
+    if let Some(why) = inner.store.failure() {
+        return Err(ServeError::StoreFailed(why.to_owned()));
     }
     tracing::info!("chattrd stopped");
     Ok(())

@@ -13,7 +13,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use app::protocol::names::fold;
@@ -22,7 +21,7 @@ use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent}
 
 use crate::auth::token::TokenSigner;
 use crate::auth::AuthError;
-use crate::chat::{payload, Account, Close, ConnId, Effect, Identity, Outbox, Payload};
+use crate::chat::{payload, Account, Close, ConnId, Effect, Identity, Outbox, OutboxQueue};
 use crate::flood::{FloodControl, Verdict};
 use crate::services;
 use crate::store::StoreError;
@@ -42,6 +41,10 @@ pub async fn upgrade(
     let inner = app.inner;
     if inner.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response();
+    }
+    if inner.store.failure().is_some() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server cannot store anything and is restarting")
+            .into_response();
     }
     if !origin_allowed(&headers, &inner.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "this origin may not open a chat connection").into_response();
@@ -85,10 +88,12 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (outbox, queue) = Outbox::new(app.config.send_queue);
+    let (outbox, queue) = Outbox::new(app.config.send_queue, app.send_budget.clone());
+    let cfg = &app.config;
+    let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     let login = async {
         let identity = tokio::select! {
-            result = authenticate(&mut stream, app, ip) => result?,
+            result = authenticate(&mut stream, app, ip, &mut flood) => result?,
             _ = app.shutdown.cancelled() => {
                 return Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"))
             }
@@ -100,14 +105,16 @@ where
         Err(e) => return refuse(&mut sink, e).await,
     };
     let writer = tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval));
-    let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox).await;
-    outbox.close(close);
+    let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox, flood).await;
+    // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
         Some(c) if c.reason == "session_replaced" => None,
         Some(c) if quit_reason.is_none() => Some(describe(&c)),
         _ => quit_reason,
     };
+    // The nick is free before the client sees its close frame, so it can log in again at once.
     app.hub.disconnect(conn, quit_reason);
+    outbox.close(close);
     let _ = writer.await;
 }
 
@@ -133,7 +140,12 @@ fn describe(close: &Close) -> String {
 }
 
 /// Waits for the `auth` frame and resolves who is logging in.
-async fn authenticate<R, E>(stream: &mut R, app: &Inner, ip: IpAddr) -> Result<Identity, ProtocolError>
+async fn authenticate<R, E>(
+    stream: &mut R,
+    app: &Inner,
+    ip: IpAddr,
+    flood: &mut FloodControl,
+) -> Result<Identity, ProtocolError>
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
@@ -151,7 +163,13 @@ where
             Ok(Some(Ok(Message::Binary(_)))) => {
                 return Err(ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text"))
             }
-            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Ok(Message::Pong(_)))) => continue,
+            // Pings before `auth` count against the flood budget like any other frame.
+            Ok(Some(Ok(_))) => {
+                if flood.check(Instant::now()) == Verdict::Disconnect {
+                    return Err(ProtocolError::new(ErrorCode::Flood, "disconnected for flooding"));
+                }
+            }
         }
     };
     match ClientFrame::from_json(&text)? {
@@ -202,12 +220,8 @@ pub(crate) async fn token_user(app: &Inner, token: &str) -> Result<String, Proto
 }
 
 /// Moves queued events onto the socket and pings it, until the session closes.
-async fn write_loop<W>(
-    mut sink: W,
-    mut queue: mpsc::Receiver<Payload>,
-    outbox: Outbox,
-    ping_every: std::time::Duration,
-) where
+async fn write_loop<W>(mut sink: W, mut queue: OutboxQueue, outbox: Outbox, ping_every: std::time::Duration)
+where
     W: Sink<Message> + Unpin,
 {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -230,7 +244,7 @@ async fn write_loop<W>(
     }
     let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));
     if close.drain {
-        while let Ok(p) = queue.try_recv() {
+        while let Some(p) = queue.try_recv() {
             if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await, Ok(Ok(()))) {
                 return;
             }
@@ -246,13 +260,13 @@ async fn read_loop<R, E>(
     app: &Inner,
     conn: ConnId,
     outbox: &Outbox,
+    mut flood: FloodControl,
 ) -> (Close, Option<String>)
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
     let cfg = &app.config;
-    let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     // The writer pings every `ping_interval`; any frame (a pong included) proves the client lives.
     let liveness = cfg.ping_interval + cfg.ping_timeout;
     let mut last_data = Instant::now();
@@ -290,18 +304,14 @@ where
             }
             Ok(Some(Ok(message))) => message,
         };
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => {
-                outbox.send(
-                    &ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text, not binary").into(),
-                );
-                continue;
-            }
-            _ => continue,
-        };
-        last_data = Instant::now();
-        match flood.check(last_data) {
+        // Every frame the client chooses to send counts against its flood budget, whatever it
+        // holds: binary frames and WebSocket pings cost the server work too. Only pongs, which
+        // answer the server's own pings, are free.
+        if matches!(message, Message::Pong(_)) {
+            continue;
+        }
+        let now = Instant::now();
+        match flood.check(now) {
             Verdict::Allow => {}
             Verdict::Refuse => {
                 outbox
@@ -313,6 +323,17 @@ where
                 return (Close::error(ErrorCode::Flood), Some("flooding".into()));
             }
         }
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                outbox.send(
+                    &ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text, not binary").into(),
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        last_data = now;
         match handle_frame(app, conn, outbox, &text).await {
             Ok(None) => {}
             Ok(Some(reason)) => {
@@ -405,8 +426,7 @@ async fn run_command(
                     Effect::Save(key, record) => {
                         if let Err(e) = app.store.save_channel(&key, &record).await {
                             tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
-                            return Err(ProtocolError::new(
-                                ErrorCode::Internal,
+                            return Err(e.to_protocol(
                                 "the change is live but could not be saved; it will not survive a restart",
                             ));
                         }

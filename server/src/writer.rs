@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use app::protocol::{ErrorCode, ProtocolError};
 
 use crate::chat::{Hub, PreparedMessage};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Most messages stored in one transaction.
 const MAX_BATCH: usize = 256;
@@ -25,21 +25,26 @@ struct Job {
 /// empty.
 pub struct MessageWriter {
     jobs: mpsc::Sender<Job>,
+    store: Store,
 }
 
 impl MessageWriter {
     pub fn start(store: Store, hub: Arc<Hub>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(queue, store, hub));
-        Self { jobs }
+        tokio::spawn(run(queue, store.clone(), hub));
+        Self { jobs, store }
     }
 
     /// Stores and delivers a message; returns once it is both, or with an error when it could
     /// not be stored (then nobody got it).
     pub async fn submit(&self, message: PreparedMessage) -> Result<(), ProtocolError> {
         let (stored, done) = oneshot::channel();
-        let failed =
-            || ProtocolError::new(ErrorCode::Internal, "the message could not be stored, so it was not sent");
+        let failed = || match self.store.failure() {
+            Some(_) => StoreError::Failed(String::new()).to_protocol(""),
+            None => {
+                ProtocolError::new(ErrorCode::Internal, "the message could not be stored, so it was not sent")
+            }
+        };
         self.jobs.send(Job { message, stored }).await.map_err(|_| failed())?;
         match done.await {
             Ok(true) => Ok(()),
@@ -53,18 +58,37 @@ async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>) {
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<bool>>) =
             jobs.drain(..).map(|j| (j.message, j.stored)).unzip();
-        let ok = match store.append_messages(messages.iter().map(|m| &m.stored)).await {
-            Ok(()) => {
-                hub.deliver(&messages);
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, count = messages.len(), "storing messages failed; they were not sent");
-                false
-            }
-        };
-        for ack in acks {
+        let stored = store_batch(&store, &messages).await;
+        let delivered: Vec<PreparedMessage> =
+            messages.into_iter().zip(&stored).filter(|(_, ok)| **ok).map(|(m, _)| m).collect();
+        hub.deliver(&delivered);
+        for (ack, ok) in acks.into_iter().zip(stored) {
             let _ = ack.send(ok);
+        }
+    }
+}
+
+/// Stores a batch in one transaction; answers which messages are stored. When the batch is
+/// refused for something about one row (a duplicate id), each message is stored on its own,
+/// so one bad row does not fail the others.
+async fn store_batch(store: &Store, messages: &[PreparedMessage]) -> Vec<bool> {
+    match store.append_messages(messages.iter().map(|m| &m.stored)).await {
+        Ok(()) => vec![true; messages.len()],
+        Err(e) if e.is_about_the_data() && messages.len() > 1 => {
+            tracing::warn!(error = %e, count = messages.len(), "a batch of messages was refused; storing them one by one");
+            let mut stored = Vec::with_capacity(messages.len());
+            for m in messages {
+                let one = store.append_messages([&m.stored]).await;
+                if let Err(e) = &one {
+                    tracing::error!(error = %e, id = m.stored.message.id, "storing a message failed; it was not sent");
+                }
+                stored.push(one.is_ok());
+            }
+            stored
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = messages.len(), "storing messages failed; they were not sent");
+            vec![false; messages.len()]
         }
     }
 }

@@ -5,7 +5,7 @@
 //! equal. Folding applies Unicode NFKC and then lowercases, so `Ａlice`, `ALICE` and `alice` are
 //! one nick.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc, UnicodeNormalization};
 
 use super::error::{ErrorCode, ProtocolError};
 
@@ -63,6 +63,12 @@ pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
         nick.chars().find(|&c| is_forbidden_in_name(c) || !(c.is_alphanumeric() || "_-[]{}|^`\\".contains(c)))
     {
         return invalid(&format!("character {:?} is not allowed", bad.escape_unicode().to_string()));
+    }
+    // One spelling per name: a nick that NFKC would change (fullwidth letters, ligatures,
+    // compatibility forms) would show one name and be keyed as another.
+    if !is_nfkc(nick) {
+        let normal: String = nick.nfkc().collect();
+        return invalid(&format!("it is not in Unicode normal form (NFKC); write {normal} instead"));
     }
     if RESERVED_NICKS.contains(&fold(nick).as_str()) {
         return Err(ProtocolError::new(ErrorCode::NickReserved, format!("the nick {nick} is reserved")));
@@ -123,6 +129,10 @@ mod tests {
             ("<script>", Some(ErrorCode::InvalidNick)),
             ("abcdefghijklmnopqrstuvwxyz01234", Some(ErrorCode::InvalidNick)),
             ("Potato", Some(ErrorCode::NickReserved)),
+            ("\u{FF42}ob", Some(ErrorCode::InvalidNick)),
+            ("\u{FB01}ne", Some(ErrorCode::InvalidNick)),
+            ("e\u{301}mile", Some(ErrorCode::InvalidNick)),
+            ("\u{E9}mile", None),
             ("CELERY", Some(ErrorCode::NickReserved)),
         ];
         for (nick, want) in cases {

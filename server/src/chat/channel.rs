@@ -1,6 +1,7 @@
 //! A channel's state: members with their roles, modes, topic, bans and invites.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use app::protocol::{names::fold, ChatMessage, ErrorCode, Member, ProtocolError};
 use wildmatch::WildMatch;
@@ -24,6 +25,12 @@ pub struct Modes {
     pub invite_only: bool,
     /// +t: only ops may change the topic (on by default).
     pub topic_ops_only: bool,
+    /// +s: secret. Not listed, and its topic, members and existence are hidden from everyone
+    /// outside it (`/list`, `/names`, `/topic`, `/whois`).
+    pub secret: bool,
+    /// +p: private. Listed by name and size only; its topic and members are hidden from
+    /// everyone outside it, and `/whois` does not show it.
+    pub private: bool,
     /// +k: joining needs this key.
     pub key: Option<String>,
     /// +l: at most this many members.
@@ -32,7 +39,15 @@ pub struct Modes {
 
 impl Default for Modes {
     fn default() -> Self {
-        Self { moderated: false, invite_only: false, topic_ops_only: true, key: None, limit: None }
+        Self {
+            moderated: false,
+            invite_only: false,
+            topic_ops_only: true,
+            secret: false,
+            private: false,
+            key: None,
+            limit: None,
+        }
     }
 }
 
@@ -41,7 +56,13 @@ impl Modes {
     pub fn describe(&self) -> String {
         let mut flags = String::from("+");
         let mut args = Vec::new();
-        for (on, c) in [(self.invite_only, 'i'), (self.moderated, 'm'), (self.topic_ops_only, 't')] {
+        for (on, c) in [
+            (self.invite_only, 'i'),
+            (self.moderated, 'm'),
+            (self.private, 'p'),
+            (self.secret, 's'),
+            (self.topic_ops_only, 't'),
+        ] {
             if on {
                 flags.push(c);
             }
@@ -83,6 +104,20 @@ impl Ban {
     }
 }
 
+/// How long an invite stays good.
+pub const INVITE_TTL: Duration = Duration::from_secs(3600);
+/// Most invites one channel keeps; past that the oldest goes.
+const MAX_INVITES: usize = 200;
+
+/// Who an invite is for: the session that was invited, or — when that session was logged in to
+/// an account — the account, so the person can still use it from a new session. Never a nick:
+/// whoever takes the nick later is someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Invitee {
+    Session(ConnId),
+    Account(String),
+}
+
 /// One channel.
 #[derive(Debug, Clone)]
 pub struct Channel {
@@ -92,8 +127,8 @@ pub struct Channel {
     pub modes: Modes,
     pub topic: Option<Topic>,
     pub bans: Vec<Ban>,
-    /// Folded nicks invited and not yet joined.
-    pub invites: HashSet<String>,
+    /// Invites not used yet, with when they expire.
+    pub invites: HashMap<Invitee, Instant>,
     /// The newest stored messages, oldest first, sent to whoever joins.
     pub recent: VecDeque<ChatMessage>,
 }
@@ -106,7 +141,7 @@ impl Channel {
             modes: Modes::default(),
             topic: None,
             bans: Vec::new(),
-            invites: HashSet::new(),
+            invites: HashMap::new(),
             recent: VecDeque::new(),
         }
     }
@@ -118,6 +153,8 @@ impl Channel {
             moderated: record.flags.contains('m'),
             invite_only: record.flags.contains('i'),
             topic_ops_only: record.flags.contains('t'),
+            secret: record.flags.contains('s'),
+            private: record.flags.contains('p'),
             key: record.chan_key.clone(),
             limit: record.user_limit.and_then(|l| usize::try_from(l).ok()),
         };
@@ -133,11 +170,17 @@ impl Channel {
     /// Copies the state a registration keeps (topic, bans, modes) into `record`.
     pub fn save_into(&self, record: &mut ChannelRecord) {
         let m = &self.modes;
-        record.flags = [(m.moderated, 'm'), (m.invite_only, 'i'), (m.topic_ops_only, 't')]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, c)| *c)
-            .collect();
+        record.flags = [
+            (m.moderated, 'm'),
+            (m.invite_only, 'i'),
+            (m.topic_ops_only, 't'),
+            (m.secret, 's'),
+            (m.private, 'p'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, c)| *c)
+        .collect();
         record.chan_key = m.key.clone();
         record.user_limit = m.limit.and_then(|l| i64::try_from(l).ok());
         record.topic = self.topic.as_ref().map(|t| t.text.clone());
@@ -169,9 +212,42 @@ impl Channel {
         self.bans.iter().any(|b| b.matches_any(folded_masks))
     }
 
-    /// Why someone (known by these folded masks and folded nick, giving `key`) may not join.
-    pub fn refusal(&self, folded_masks: &[String], nick: &str, key: Option<&str>) -> Option<ProtocolError> {
-        let invited = self.invites.contains(nick);
+    /// Records an invite for `invitees` until `now + INVITE_TTL`.
+    pub fn invite(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
+        self.invites.retain(|_, expires| *expires > now);
+        for invitee in invitees {
+            if self.invites.len() >= MAX_INVITES {
+                let oldest = self.invites.iter().min_by_key(|(_, e)| **e).map(|(i, _)| i.clone());
+                if let Some(oldest) = oldest {
+                    self.invites.remove(&oldest);
+                }
+            }
+            self.invites.insert(invitee, now + INVITE_TTL);
+        }
+    }
+
+    /// Whether the session `conn` (logged in to the account `account`, a key, if any) holds an
+    /// invite that has not expired.
+    pub fn is_invited(&self, conn: ConnId, account: Option<&str>, now: Instant) -> bool {
+        let valid = |invitee: &Invitee| self.invites.get(invitee).is_some_and(|e| *e > now);
+        valid(&Invitee::Session(conn)) || account.is_some_and(|a| valid(&Invitee::Account(a.to_owned())))
+    }
+
+    /// Uses up the invites of a session and its account.
+    pub fn forget_invites(&mut self, conn: ConnId, account: Option<&str>) {
+        self.invites.remove(&Invitee::Session(conn));
+        if let Some(a) = account {
+            self.invites.remove(&Invitee::Account(a.to_owned()));
+        }
+    }
+
+    /// Why someone (known by these folded masks, `invited` or not, giving `key`) may not join.
+    pub fn refusal(
+        &self,
+        folded_masks: &[String],
+        invited: bool,
+        key: Option<&str>,
+    ) -> Option<ProtocolError> {
         let (code, why) = if self.is_banned(folded_masks) {
             (ErrorCode::Banned, format!("you are banned from {}", self.name))
         } else if self.modes.invite_only && !invited {
@@ -184,6 +260,11 @@ impl Channel {
             return None;
         };
         Some(ProtocolError::new(code, why))
+    }
+
+    /// Whether the channel hides its topic and members from those outside it (+s or +p).
+    pub fn is_hidden(&self) -> bool {
+        self.modes.secret || self.modes.private
     }
 
     /// Whether a member may speak under the current modes.
@@ -231,6 +312,8 @@ mod tests {
             moderated: true,
             invite_only: false,
             topic_ops_only: true,
+            secret: true,
+            private: false,
             key: Some("k".into()),
             limit: Some(9),
         };
@@ -239,7 +322,7 @@ mod tests {
         let mut rec =
             ChannelRecord { name: "#Rust".into(), founder: "potato:alice".into(), ..Default::default() };
         ch.save_into(&mut rec);
-        assert_eq!(rec.flags, "mt");
+        assert_eq!(rec.flags, "mts");
         let back = Channel::from_record(&rec);
         assert_eq!(back.modes, ch.modes);
         assert_eq!(back.topic, ch.topic);
@@ -261,6 +344,25 @@ mod tests {
             ch.remember(&m, 3);
         }
         assert_eq!(ch.recent.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn invites_are_for_a_session_or_an_account_and_expire() {
+        let t0 = Instant::now();
+        let mut ch = Channel::new("#i");
+        ch.invite([Invitee::Session(7), Invitee::Account("potato:bob".into())], t0);
+        assert!(ch.is_invited(7, None, t0));
+        assert!(ch.is_invited(8, Some("potato:bob"), t0));
+        assert!(!ch.is_invited(8, None, t0), "another session on any nick is not invited");
+        assert!(!ch.is_invited(8, Some("potato:carol"), t0));
+        assert!(!ch.is_invited(7, None, t0 + INVITE_TTL), "invites expire");
+        ch.forget_invites(8, Some("potato:bob"));
+        assert!(!ch.is_invited(9, Some("potato:bob"), t0));
+        assert!(ch.is_invited(7, None, t0));
+        for i in 0..1000 {
+            ch.invite([Invitee::Session(100 + i)], t0);
+        }
+        assert_eq!(ch.invites.len(), MAX_INVITES);
     }
 
     #[test]

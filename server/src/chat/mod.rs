@@ -5,6 +5,7 @@
 
 mod account;
 pub mod channel;
+pub mod names;
 pub mod outbox;
 mod services;
 
@@ -19,10 +20,11 @@ use app::protocol::{ChannelSummary, ChatMessage, Command, ErrorCode, Limits, Pro
 
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
-pub use account::Account;
-use channel::{Ban, Channel, Roles, Topic};
-pub use outbox::{payload, Close, Outbox, Payload};
-pub use services::{AccountInfo, ChannelInfo, OpListEdit};
+pub use account::{display_key, Account, PotatoAccount};
+use channel::{Ban, Channel, Invitee, Roles, Topic};
+use names::NameIndex;
+pub use outbox::{payload, Close, Outbox, OutboxQueue, Payload, SendBudget};
+pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
 
 /// Identifies one connection for its lifetime.
 pub type ConnId = u64;
@@ -54,6 +56,9 @@ pub struct HubSettings {
     pub history_on_join: usize,
     /// How long someone on a registered nick has to identify before being renamed.
     pub nick_grace: Duration,
+    /// Whether operators of a channel a user is in see the user's real address in `/whois`
+    /// (otherwise only the user does).
+    pub ops_see_real_host: bool,
 }
 
 /// What the caller must do after [`Hub::apply`] succeeded.
@@ -111,16 +116,18 @@ impl Client {
 #[derive(Default)]
 struct State {
     clients: HashMap<ConnId, Client>,
-    /// Folded nick → connection.
-    nicks: HashMap<String, ConnId>,
+    /// Nick → connection.
+    nicks: NameIndex<ConnId>,
     /// Folded channel name → channel.
     channels: HashMap<String, Channel>,
-    /// Folded nick → account: nicks of token users, which only that account may use.
-    reserved: HashMap<String, String>,
-    /// Folded nick → name: nicks registered with Potato.
-    registered: HashMap<String, String>,
+    /// Nicks of token users (the app user's name), which only that user may use.
+    reserved: NameIndex<String>,
+    /// Nicks registered with Potato, with their accounts.
+    registered: NameIndex<PotatoAccount>,
     /// Folded channel name → registration: channels registered with Celery.
     regs: HashMap<String, ChannelRecord>,
+    /// Nicks with a Potato registration in progress.
+    pending_registrations: NameIndex<()>,
     next_conn: ConnId,
     last_message_id: u64,
 }
@@ -149,7 +156,7 @@ impl State {
 
     fn conn_by_nick(&self, nick: &str) -> Result<ConnId> {
         self.nicks
-            .get(&fold(nick))
+            .get(nick)
             .copied()
             .ok_or_else(|| err(ErrorCode::NoSuchNick, format!("{nick} is not online")))
     }
@@ -164,6 +171,19 @@ impl State {
         self.channels
             .get_mut(&fold(name))
             .ok_or_else(|| err(ErrorCode::NoSuchChannel, format!("{name} does not exist")))
+    }
+
+    /// The channel, as far as `conn` may look into it: the topic and members of a secret or
+    /// private channel are for its members only, and a secret one does not exist for others.
+    fn visible_channel(&self, conn: ConnId, name: &str) -> Result<&Channel> {
+        let channel = self.channel(name)?;
+        if !channel.is_hidden() || channel.members.contains_key(&conn) {
+            return Ok(channel);
+        }
+        if channel.modes.secret {
+            return Err(err(ErrorCode::NoSuchChannel, format!("{name} does not exist")));
+        }
+        Err(err(ErrorCode::NotOnChannel, format!("{} is private; join it to see inside", channel.name)))
     }
 
     /// The channel, which the client must be in.
@@ -197,22 +217,23 @@ impl State {
         self.clients.get(&conn).map(|c| c.nick.clone()).unwrap_or_default()
     }
 
-    /// When `conn` sits on a nick registered with Potato that is not its own account's, warns
-    /// it and returns the folded nick, so the caller can start the grace timer.
+    /// When `conn` sits on a nick registered with Potato (or one that looks like it) that is
+    /// not its own account's, warns it and returns the nick, so the caller can start the grace
+    /// timer.
     fn check_registered_nick(&self, conn: ConnId, grace: Duration) -> Option<String> {
         let c = self.clients.get(&conn)?;
-        let key = fold(&c.nick);
-        let name = self.registered.get(&key)?;
-        if c.account.as_ref().is_some_and(|a| a.owns(&key)) {
+        let (key, account) = self.registered.find(&c.nick)?;
+        if c.account.as_ref().is_some_and(|a| a.owns(key)) {
             return None;
         }
+        let name = &account.name;
         let text = format!(
             "{name} is a registered nick. Identify with /potato identify {name} <password> within {}, \
              or you will be renamed.",
             humantime::format_duration(grace)
         );
         self.to_one(conn, &ServerEvent::Notice { from: app::protocol::command::POTATO.into(), text });
-        Some(key)
+        Some(c.nick.clone())
     }
 
     /// The registration of a channel, when the channel is registered.
@@ -298,6 +319,22 @@ impl State {
 
     /// Applies a role change to a member and tells the channel.
     fn set_role(&mut self, conn: ConnId, channel: &str, nick: &str, mode: char, on: bool) -> Result<()> {
+        if let Some(event) = self.change_role(conn, channel, nick, mode, on)? {
+            self.to_channel(self.channel(channel)?, &event);
+        }
+        Ok(())
+    }
+
+    /// Applies a role change to a member; returns the event to tell the channel, if anything
+    /// changed.
+    fn change_role(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        nick: &str,
+        mode: char,
+        on: bool,
+    ) -> Result<Option<ServerEvent>> {
         let ch = self.opped_channel(conn, channel)?;
         let target = self.member_by_nick(ch, nick)?;
         let by = self.nick_of(conn);
@@ -308,15 +345,13 @@ impl State {
             'o' => std::mem::replace(&mut roles.op, on) != on,
             _ => std::mem::replace(&mut roles.voice, on) != on,
         };
-        if changed {
-            let ch = self.channel(channel)?;
-            let modes = format!("{}{mode}", if on { '+' } else { '-' });
-            self.to_channel(
-                ch,
-                &ServerEvent::ModeChanged { channel: ch.name.clone(), by, modes, args: vec![target_nick] },
-            );
-        }
-        Ok(())
+        let modes = format!("{}{mode}", if on { '+' } else { '-' });
+        Ok(changed.then(|| ServerEvent::ModeChanged {
+            channel: ch.name.clone(),
+            by,
+            modes,
+            args: vec![target_nick],
+        }))
     }
 
     /// Turns `/ban` or `/unban`'s argument into a mask: masks are taken as they are, an online
@@ -335,7 +370,7 @@ impl State {
                 format!("{arg}!*@*")
             });
         }
-        Ok(match self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)) {
+        Ok(match self.nicks.get(arg).and_then(|c| self.clients.get(c)) {
             Some(c) => format!("*!*@{}", c.cloak),
             None => format!("{arg}!*@*"),
         })
@@ -359,7 +394,7 @@ impl State {
         self.opped_channel(conn, channel)?;
         let mask = self.mask_for(arg)?;
         // A nick that is online lifts every ban that covers them.
-        let user_masks = self.nicks.get(&fold(arg)).and_then(|c| self.clients.get(c)).map(Client::masks);
+        let user_masks = self.nicks.get(arg).and_then(|c| self.clients.get(c)).map(Client::masks);
         let ch = self.channel_mut(channel)?;
         let mut removed = Vec::new();
         ch.bans.retain(|b| {
@@ -404,36 +439,52 @@ impl Hub {
         &self.settings
     }
 
-    /// Reserves `account`'s nick for it alone (token users).
-    pub fn reserve_nick(&self, account: &str) {
-        self.lock().reserved.insert(fold(account), account.to_owned());
+    /// Makes every message id from now on larger than `highest`, the largest one stored.
+    pub fn resume_message_ids(&self, highest: u64) {
+        let mut st = self.lock();
+        st.last_message_id = st.last_message_id.max(highest);
     }
 
-    /// Logs a user in. A token user whose nick is held by an older session of the same
-    /// account takes it over (the old session is closed); anyone else gets `nick_in_use`.
+    /// Reserves `account`'s nick for it alone (token users).
+    pub fn reserve_nick(&self, account: &str) {
+        self.lock().reserved.insert(account, account.to_owned());
+    }
+
+    /// Logs a user in. A nick (or a look-alike of one) that an app user owns is theirs alone.
+    /// A token user whose nick is held by an older session of the same account takes it over
+    /// (the old session is closed); held by anyone else, the app user still takes it — the
+    /// app is authoritative — and the holder is renamed to a guest nick. Anyone else on a
+    /// taken nick gets `nick_in_use`.
     pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<ConnId> {
         validate_nick(&identity.nick)?;
-        let key = fold(&identity.nick);
         let mut st = self.lock();
-        if let Some(owner) = st.reserved.get(&key) {
-            if identity.account.as_ref().map(Account::key) != Some(Account::App(owner.clone()).key()) {
+        let app_user = match &identity.account {
+            Some(Account::App(name)) => Some(fold(name)),
+            _ => None,
+        };
+        if let Some((owner, _)) = st.reserved.find(&identity.nick) {
+            if app_user.as_deref() != Some(owner) {
                 return Err(err(
                     ErrorCode::NickReserved,
                     format!("the nick {} belongs to an account", identity.nick),
                 ));
             }
         }
-        if let Some(&holder) = st.nicks.get(&key) {
+        if let Some((_, &holder)) = st.nicks.find(&identity.nick) {
+            let holder_account = st.clients.get(&holder).and_then(|c| c.account.clone());
             let same_account = identity.account.is_some()
-                && st.clients.get(&holder).and_then(|c| c.account.as_ref()).map(Account::key)
-                    == identity.account.as_ref().map(Account::key);
-            if !same_account {
+                && holder_account.as_ref().map(Account::key) == identity.account.as_ref().map(Account::key);
+            if same_account {
+                let old = st.clients.get(&holder).map(|c| c.outbox.clone());
+                remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
+                if let Some(old) = old {
+                    old.close(Close::new(1000, "session_replaced"));
+                }
+            } else if app_user.is_some() && !matches!(holder_account, Some(Account::App(_))) {
+                let why = format!("the nick {} belongs to an app user who just logged in", identity.nick);
+                st.evict_nick(&identity.nick, None, &why);
+            } else {
                 return Err(err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick)));
-            }
-            let old = st.clients.get(&holder).map(|c| c.outbox.clone());
-            remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
-            if let Some(old) = old {
-                old.close(Close::new(1000, "session_replaced"));
             }
         }
         st.next_conn += 1;
@@ -448,7 +499,7 @@ impl Hub {
             limits: self.settings.limits.clone(),
         };
         outbox.send(&welcome);
-        st.nicks.insert(key, conn);
+        st.nicks.insert(&identity.nick, conn);
         st.clients.insert(
             conn,
             Client {
@@ -584,12 +635,13 @@ impl Hub {
             let ch = st.joined_channel(conn, target)?;
             return Ok((ch.name.clone(), Conversation::channel(&fold(&ch.name))));
         }
-        let key = fold(target);
-        let other = match st.nicks.get(&key).and_then(|c| st.clients.get(c)) {
+        let other = match st.nicks.get(target).and_then(|c| st.clients.get(c)) {
             Some(c) => c.party(),
-            None if st.registered.contains_key(&key) => Account::Potato(target.to_owned()).key(),
-            None if st.reserved.contains_key(&key) => Account::App(target.to_owned()).key(),
-            None => return Err(err(ErrorCode::NoSuchNick, format!("{target} is not online"))),
+            None => match (st.registered.get(target), st.reserved.get(target)) {
+                (Some(account), _) => account.key(),
+                (None, Some(user)) => Account::App(user.clone()).key(),
+                (None, None) => return Err(err(ErrorCode::NoSuchNick, format!("{target} is not online"))),
+            },
         };
         Ok((target.to_owned(), Conversation::private(&me.party(), &other)))
     }
@@ -634,7 +686,7 @@ impl Hub {
             }
             Command::Nick { nick } => done(change_nick(st, conn, &nick)),
             Command::Topic { channel, topic: None } => {
-                let event = State::topic_event(st.channel(&channel)?);
+                let event = State::topic_event(st.visible_channel(conn, &channel)?);
                 st.to_one(conn, &event);
                 Ok(Effect::Done)
             }
@@ -710,7 +762,7 @@ impl Hub {
                 st.set_role(conn, &channel, &nick, 'v', false).map(|()| Effect::Done)
             }
             Command::Mode { channel, modes: None, .. } => {
-                let event = st.members_event(st.channel(&channel)?);
+                let event = st.members_event(st.visible_channel(conn, &channel)?);
                 st.to_one(conn, &event);
                 Ok(Effect::Done)
             }
@@ -735,7 +787,9 @@ impl Hub {
                     nick: st.nick_of(target),
                     by: st.nick_of(conn),
                 };
-                st.channel_mut(&channel)?.invites.insert(fold(&nick));
+                let account = st.client(target)?.account.as_ref().map(Account::key);
+                let invitees = std::iter::once(Invitee::Session(target)).chain(account.map(Invitee::Account));
+                st.channel_mut(&channel)?.invite(invitees, Instant::now());
                 st.deliver(&HashSet::from([conn, target]), &event);
                 Ok(Effect::Done)
             }
@@ -751,11 +805,21 @@ impl Hub {
             Command::Whois { nick } => {
                 let target = st.conn_by_nick(&nick)?;
                 let t = st.client(target)?;
-                // Operators of a channel the user is in, and the user themself, see the real host.
+                // The user sees their own address; others see the cloak, unless the server lets
+                // operators of a channel the user is in see it too.
                 let sees_real_host = target == conn
-                    || t.channels.iter().any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn)));
-                let mut channels: Vec<String> =
-                    t.channels.iter().filter_map(|n| st.channels.get(n)).map(|ch| ch.name.clone()).collect();
+                    || (self.settings.ops_see_real_host
+                        && t.channels
+                            .iter()
+                            .any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn))));
+                // Secret and private channels show only to those who share them.
+                let mut channels: Vec<String> = t
+                    .channels
+                    .iter()
+                    .filter_map(|n| st.channels.get(n))
+                    .filter(|ch| !ch.is_hidden() || ch.members.contains_key(&conn))
+                    .map(|ch| ch.name.clone())
+                    .collect();
                 channels.sort();
                 let event = ServerEvent::Whois {
                     nick: t.nick.clone(),
@@ -770,13 +834,19 @@ impl Hub {
                 Ok(Effect::Done)
             }
             Command::List => {
+                // Secret channels are listed only to their members, private ones without a topic.
                 let mut channels: Vec<ChannelSummary> = st
                     .channels
                     .values()
+                    .filter(|ch| !ch.modes.secret || ch.members.contains_key(&conn))
                     .map(|ch| ChannelSummary {
                         channel: ch.name.clone(),
                         members: ch.members.len(),
-                        topic: ch.topic.as_ref().map(|t| t.text.clone()),
+                        topic: ch
+                            .topic
+                            .as_ref()
+                            .filter(|_| !ch.is_hidden() || ch.members.contains_key(&conn))
+                            .map(|t| t.text.clone()),
                     })
                     .collect();
                 channels.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.channel.cmp(&b.channel)));
@@ -784,7 +854,7 @@ impl Hub {
                 Ok(Effect::Done)
             }
             Command::Names { channel } => {
-                let event = st.members_event(st.channel(&channel)?);
+                let event = st.members_event(st.visible_channel(conn, &channel)?);
                 st.to_one(conn, &event);
                 Ok(Effect::Done)
             }
@@ -819,7 +889,6 @@ impl Hub {
             ));
         }
         let masks = client.masks();
-        let nick_key = fold(&client.nick);
         let account_key = client.account.as_ref().map(Account::key);
         let creating = !st.channels.contains_key(&folded);
         // A channel nobody is in is loaded afresh: its recent history first, from the store.
@@ -834,7 +903,11 @@ impl Hub {
             }
             st.channels.insert(folded.clone(), ch);
         }
-        if let Some(refusal) = st.channels.get(&folded).and_then(|ch| ch.refusal(&masks, &nick_key, key)) {
+        let refusal = st.channels.get(&folded).and_then(|ch| {
+            let invited = ch.is_invited(conn, account_key.as_deref(), Instant::now());
+            ch.refusal(&masks, invited, key)
+        });
+        if let Some(refusal) = refusal {
             if creating {
                 st.channels.remove(&folded);
             }
@@ -842,13 +915,13 @@ impl Hub {
         }
         // In a registered channel, ops come from its op list; elsewhere the first joiner is op.
         let op = match st.reg_of(&folded) {
-            Some(reg) => account_key.is_some_and(|k| reg.founder == k || reg.ops.contains(&k)),
+            Some(reg) => account_key.as_ref().is_some_and(|k| reg.founder == *k || reg.ops.contains(k)),
             None => creating,
         };
         let Some(ch) = st.channels.get_mut(&folded) else {
             return Err(err(ErrorCode::Internal, "the channel vanished"));
         };
-        ch.invites.remove(&nick_key);
+        ch.forget_invites(conn, account_key.as_deref());
         ch.members.insert(conn, Roles { op, voice: false });
         let mut cloak = String::new();
         if let Some(client) = st.clients.get_mut(&conn) {
@@ -890,30 +963,29 @@ fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
     for folded in channels {
         st.leave(conn, &folded);
     }
-    st.nicks.remove(&fold(&nick));
+    st.nicks.remove(&nick);
     st.clients.remove(&conn);
 }
 
 fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     validate_nick(nick)?;
-    let key = fold(nick);
     let client = st.client(conn)?;
     let old = client.nick.clone();
     if old == nick {
         return Ok(());
     }
-    if let Some(&holder) = st.nicks.get(&key) {
+    if let Some((_, &holder)) = st.nicks.find(nick) {
         if holder != conn {
             return Err(err(ErrorCode::NickInUse, format!("{nick} is already in use")));
         }
     }
-    if let Some(owner) = st.reserved.get(&key) {
-        if client.account.as_ref().map(Account::key) != Some(Account::App(owner.clone()).key()) {
+    if let Some((owner, _)) = st.reserved.find(nick) {
+        if !matches!(&client.account, Some(Account::App(name)) if fold(name) == owner) {
             return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
         }
     }
-    st.nicks.remove(&fold(&old));
-    st.nicks.insert(key, conn);
+    st.nicks.remove(&old);
+    st.nicks.insert(nick, conn);
     if let Some(c) = st.clients.get_mut(&conn) {
         c.nick = nick.to_owned();
     }
@@ -944,7 +1016,7 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
         match c {
             '+' => on = true,
             '-' => on = false,
-            'm' | 'i' | 't' => changes.push(ModeChange::Flag(c, on)),
+            'm' | 'i' | 't' | 's' | 'p' => changes.push(ModeChange::Flag(c, on)),
             'k' if on => {
                 let key = arg("+k")?;
                 if key.chars().count() > MAX_KEY_CHARS
@@ -973,7 +1045,7 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
             other => {
                 return Err(err(
                     ErrorCode::BadArguments,
-                    format!("unknown mode {other:?}; known: m i t k l o v b"),
+                    format!("unknown mode {other:?}; known: m i t s p k l o v b"),
                 ))
             }
         }
@@ -984,16 +1056,41 @@ fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
     Ok(changes)
 }
 
+/// Applies a `/mode` change as a whole: every part is checked and applied to the channel, and
+/// only when all of them succeed is the result kept and announced. A refused part leaves the
+/// channel exactly as it was.
 fn apply_modes(st: &mut State, conn: ConnId, channel: &str, modes: &str, args: &[String]) -> Result<()> {
     st.opped_channel(conn, channel)?;
     let changes = parse_modes(modes, args)?;
-    // Check every role target first so a bad nick changes nothing.
-    for change in &changes {
-        if let ModeChange::Role(_, _, nick) = change {
-            st.member_by_nick(st.channel(channel)?, nick)?;
+    let folded = fold(channel);
+    let before = st.channels.get(&folded).cloned();
+    match apply_mode_changes(st, conn, channel, changes) {
+        Ok(events) => {
+            let ch = st.channel(channel)?;
+            for event in &events {
+                st.to_channel(ch, event);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(before) = before {
+                st.channels.insert(folded, before);
+            }
+            Err(e)
         }
     }
+}
+
+/// Applies parsed mode changes in order, returning the events they make; on an error the
+/// caller restores the channel.
+fn apply_mode_changes(
+    st: &mut State,
+    conn: ConnId,
+    channel: &str,
+    changes: Vec<ModeChange>,
+) -> Result<Vec<ServerEvent>> {
     let by = st.nick_of(conn);
+    let mut events = Vec::new();
     let mut flags = String::new();
     let mut flag_args = Vec::new();
     let mut push = |on: bool, c: char, arg: Option<String>| {
@@ -1008,6 +1105,8 @@ fn apply_modes(st: &mut State, conn: ConnId, channel: &str, modes: &str, args: &
                 let slot = match c {
                     'm' => &mut modes.moderated,
                     'i' => &mut modes.invite_only,
+                    's' => &mut modes.secret,
+                    'p' => &mut modes.private,
                     _ => &mut modes.topic_ops_only,
                 };
                 if std::mem::replace(slot, on) != on {
@@ -1023,33 +1122,24 @@ fn apply_modes(st: &mut State, conn: ConnId, channel: &str, modes: &str, args: &
                 st.channel_mut(channel)?.modes.limit = limit;
                 push(limit.is_some(), 'l', limit.map(|l| l.to_string()));
             }
-            ModeChange::Role(c, on, nick) => st.set_role(conn, channel, &nick, c, on)?,
+            ModeChange::Role(c, on, nick) => events.extend(st.change_role(conn, channel, &nick, c, on)?),
             ModeChange::Ban(true, mask) => {
                 if let Some(mask) = st.add_ban(conn, channel, &mask)? {
-                    let ch = st.channel(channel)?;
-                    st.to_channel(
-                        ch,
-                        &ServerEvent::Banned { channel: ch.name.clone(), mask, by: by.clone() },
-                    );
+                    let name = st.channel(channel)?.name.clone();
+                    events.push(ServerEvent::Banned { channel: name, mask, by: by.clone() });
                 }
             }
             ModeChange::Ban(false, mask) => {
                 for mask in st.remove_bans(conn, channel, &mask)? {
-                    let ch = st.channel(channel)?;
-                    st.to_channel(
-                        ch,
-                        &ServerEvent::Unbanned { channel: ch.name.clone(), mask, by: by.clone() },
-                    );
+                    let name = st.channel(channel)?.name.clone();
+                    events.push(ServerEvent::Unbanned { channel: name, mask, by: by.clone() });
                 }
             }
         }
     }
     if !flags.is_empty() {
-        let ch = st.channel(channel)?;
-        st.to_channel(
-            ch,
-            &ServerEvent::ModeChanged { channel: ch.name.clone(), by, modes: flags, args: flag_args },
-        );
+        let name = st.channel(channel)?.name.clone();
+        events.push(ServerEvent::ModeChanged { channel: name, by, modes: flags, args: flag_args });
     }
-    Ok(())
+    Ok(events)
 }

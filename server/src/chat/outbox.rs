@@ -1,7 +1,10 @@
 //! A connection's outbound queue. The chat core pushes already-serialized events without ever
 //! waiting; the connection's writer task drains the queue onto the socket. A full queue means
 //! the client is not reading: it is closed as a slow consumer instead of slowing anyone else.
+//! Queues are bounded by count and by bytes, per connection and over the whole server (a
+//! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -39,9 +42,47 @@ impl Close {
     }
 }
 
+/// How much queued output the server holds, in bytes, over every connection.
+#[derive(Debug)]
+pub struct SendBudget {
+    /// Most bytes one connection may have queued.
+    per_connection: usize,
+    /// Bytes queued over all connections past which the connections holding more than their
+    /// share are dropped.
+    total_limit: usize,
+    total: AtomicUsize,
+    connections: AtomicUsize,
+}
+
+impl SendBudget {
+    pub fn new(per_connection: usize, total_limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            per_connection: per_connection.max(1),
+            total_limit: total_limit.max(1),
+            total: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes queued right now over all connections.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
 struct Shared {
     kill: CancellationToken,
     close: Mutex<Option<Close>>,
+    /// Bytes in this connection's queue.
+    bytes: AtomicUsize,
+    budget: Arc<SendBudget>,
+}
+
+impl Shared {
+    fn release(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.budget.total.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// The sending side of a connection's queue, held by the chat core.
@@ -51,17 +92,72 @@ pub struct Outbox {
     shared: Arc<Shared>,
 }
 
-impl Outbox {
-    /// A queue holding at most `capacity` events, and its receiving end for the writer task.
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Payload>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let shared = Arc::new(Shared { kill: CancellationToken::new(), close: Mutex::new(None) });
-        (Self { tx, shared }, rx)
+/// The receiving side, drained by the connection's writer task.
+pub struct OutboxQueue {
+    rx: mpsc::Receiver<Payload>,
+    shared: Arc<Shared>,
+}
+
+impl OutboxQueue {
+    /// The next queued event, once there is one; `None` when every sender is gone.
+    pub async fn recv(&mut self) -> Option<Payload> {
+        let p = self.rx.recv().await?;
+        self.shared.release(p.len());
+        Some(p)
     }
 
-    /// Queues an event without waiting. A full queue closes the connection.
+    /// The next queued event, if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Payload> {
+        let p = self.rx.try_recv().ok()?;
+        self.shared.release(p.len());
+        Some(p)
+    }
+}
+
+impl Drop for OutboxQueue {
+    fn drop(&mut self) {
+        self.rx.close();
+        while self.try_recv().is_some() {}
+        self.shared.budget.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Outbox {
+    /// A queue holding at most `capacity` events and the budget's share of bytes, and its
+    /// receiving end for the writer task.
+    pub fn new(capacity: usize, budget: Arc<SendBudget>) -> (Self, OutboxQueue) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        budget.connections.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            kill: CancellationToken::new(),
+            close: Mutex::new(None),
+            bytes: AtomicUsize::new(0),
+            budget,
+        });
+        (Self { tx, shared: shared.clone() }, OutboxQueue { rx, shared })
+    }
+
+    /// Queues an event without waiting. A connection whose queue is full, by count or by
+    /// bytes, is closed as a slow consumer; so is one holding more than its share of the
+    /// server's whole budget while the server is over it.
     pub fn push(&self, payload: Payload) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(payload) {
+        if self.is_closed() {
+            return;
+        }
+        let n = payload.len();
+        let shared = &self.shared;
+        let budget = &shared.budget;
+        let before = shared.bytes.fetch_add(n, Ordering::Relaxed);
+        let own = before + n;
+        let total = budget.total.fetch_add(n, Ordering::Relaxed) + n;
+        let share = budget.total_limit / budget.connections.load(Ordering::Relaxed).max(1);
+        // One event always fits an empty queue, however large (a history page can be bigger
+        // than a small budget); a queue that already holds some must stay within its bytes.
+        let too_much =
+            before > 0 && (own > budget.per_connection || (total > budget.total_limit && own > share));
+        let queued = !too_much && self.tx.try_send(payload).is_ok();
+        if !queued {
+            shared.release(n);
             self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
         }
     }
@@ -69,6 +165,11 @@ impl Outbox {
     /// Serializes and queues one event (for events with a single recipient).
     pub fn send(&self, event: &ServerEvent) {
         self.push(payload(event));
+    }
+
+    /// Bytes waiting in this connection's queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// Asks the connection to close. The first reason given wins.
@@ -101,9 +202,13 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    fn budget() -> Arc<SendBudget> {
+        SendBudget::new(1 << 20, 1 << 30)
+    }
+
     #[test]
     fn a_full_queue_closes_the_connection_as_a_slow_consumer() {
-        let (outbox, mut rx) = Outbox::new(2);
+        let (outbox, mut rx) = Outbox::new(2, budget());
         let p = payload(&ServerEvent::Pong { id: None });
         outbox.push(p.clone());
         outbox.push(p.clone());
@@ -113,14 +218,63 @@ mod tests {
         let close = outbox.close_reason().unwrap();
         assert_eq!(close.reason, "slow_consumer");
         assert!(!close.drain);
-        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_some());
     }
 
     #[test]
     fn the_first_close_reason_wins() {
-        let (outbox, _rx) = Outbox::new(1);
+        let (outbox, _rx) = Outbox::new(1, budget());
         outbox.close(Close::new(1000, "quit"));
         outbox.close(Close::error(ErrorCode::Flood));
         assert_eq!(outbox.close_reason().unwrap().reason, "quit");
+    }
+
+    fn bytes(n: usize) -> Payload {
+        Payload::from("x".repeat(n))
+    }
+
+    #[test]
+    fn a_queue_is_bounded_by_bytes_and_reading_frees_them() {
+        let budget = SendBudget::new(1000, 1 << 30);
+        let (outbox, mut rx) = Outbox::new(1000, budget.clone());
+        outbox.push(bytes(600));
+        outbox.push(bytes(300));
+        assert_eq!((outbox.queued_bytes(), budget.total()), (900, 900));
+        {
+            let (big, _big_rx) = Outbox::new(10, budget.clone());
+            big.push(bytes(5000));
+            assert!(!big.is_closed(), "one event always fits an empty queue");
+            big.push(bytes(1));
+            assert!(big.is_closed());
+        }
+        assert!(rx.try_recv().is_some());
+        assert_eq!(outbox.queued_bytes(), 300);
+        outbox.push(bytes(600));
+        assert!(!outbox.is_closed());
+        outbox.push(bytes(200));
+        assert!(outbox.is_closed(), "past 1000 bytes queued");
+        assert_eq!(outbox.close_reason().unwrap().reason, "slow_consumer");
+        drop(rx);
+        assert_eq!(budget.total(), 0, "a closed queue gives its bytes back");
+    }
+
+    #[test]
+    fn over_the_total_the_biggest_holders_are_dropped_and_small_ones_kept() {
+        let budget = SendBudget::new(10_000, 3000);
+        let queues: Vec<_> = (0..3).map(|_| Outbox::new(1000, budget.clone())).collect();
+        let (hog, small, other) = (&queues[0].0, &queues[1].0, &queues[2].0);
+        for _ in 0..5 {
+            hog.push(bytes(500));
+        }
+        small.push(bytes(200));
+        assert!(!hog.is_closed(), "under the total nobody is dropped");
+        // Past the total: whoever holds more than a third of it goes when it gets more.
+        other.push(bytes(400));
+        hog.push(bytes(10));
+        assert!(hog.is_closed());
+        small.push(bytes(10));
+        assert!(!small.is_closed());
+        drop(queues);
+        assert_eq!(budget.total(), 0);
     }
 }

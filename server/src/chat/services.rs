@@ -11,7 +11,7 @@ use app::protocol::command::{CELERY, POTATO};
 use app::protocol::names::fold;
 use app::protocol::{ErrorCode, ServerEvent};
 
-use super::{err, Account, Close, ConnId, Hub, Result, State};
+use super::{err, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
 use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
@@ -37,6 +37,20 @@ pub struct ChannelInfo {
     pub record: ChannelRecord,
 }
 
+/// A registration in progress; see [`Hub::potato_claim`].
+pub struct RegistrationClaim {
+    hub: std::sync::Weak<Hub>,
+    key: String,
+}
+
+impl Drop for RegistrationClaim {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.lock().pending_registrations.remove(&self.key);
+        }
+    }
+}
+
 impl State {
     fn notice(&self, conn: ConnId, from: &str, text: String) {
         self.to_one(conn, &ServerEvent::Notice { from: from.into(), text });
@@ -46,7 +60,7 @@ impl State {
     fn guest_nick(&self) -> String {
         loop {
             let nick = format!("Guest-{:05}", rand::random::<u32>() % 100_000);
-            if !self.nicks.contains_key(&fold(&nick)) {
+            if self.nicks.find(&nick).is_none() {
                 return nick;
             }
         }
@@ -56,16 +70,17 @@ impl State {
     fn force_nick(&mut self, conn: ConnId, new: &str) {
         let Some(c) = self.clients.get_mut(&conn) else { return };
         let old = std::mem::replace(&mut c.nick, new.to_owned());
-        self.nicks.remove(&fold(&old));
-        self.nicks.insert(fold(new), conn);
+        self.nicks.remove(&old);
+        self.nicks.insert(new, conn);
         let event = ServerEvent::NickChanged { old, new: new.to_owned() };
         self.deliver(&self.audience(conn), &event);
     }
 
-    /// Moves whoever sits on `folded` (other than `conn`) to a guest nick.
-    fn evict_nick(&mut self, folded: &str, conn: ConnId, why: &str) {
-        let Some(&holder) = self.nicks.get(folded) else { return };
-        if holder == conn {
+    /// Moves whoever sits on `nick` or a look-alike of it (other than `except`) to a guest
+    /// nick.
+    pub(super) fn evict_nick(&mut self, nick: &str, except: Option<ConnId>, why: &str) {
+        let Some((_, &holder)) = self.nicks.find(nick) else { return };
+        if Some(holder) == except {
             return;
         }
         let guest = self.guest_nick();
@@ -110,21 +125,20 @@ impl State {
     /// registered nick, or the account of someone online.
     fn resolve_account(&self, arg: &str) -> Option<String> {
         if let Some(rest) = arg.strip_prefix("app:") {
-            return self.reserved.contains_key(&fold(rest)).then(|| Account::App(rest.into()).key());
+            return self.reserved.get(rest).map(|user| Account::App(user.clone()).key());
         }
         if let Some(rest) = arg.strip_prefix("potato:") {
-            return self.registered.contains_key(&fold(rest)).then(|| Account::Potato(rest.into()).key());
+            return self.registered.get(rest).map(PotatoAccount::key);
         }
-        let folded = fold(arg);
-        if self.registered.contains_key(&folded) {
-            return Some(Account::Potato(arg.into()).key());
+        if let Some(account) = self.registered.get(arg) {
+            return Some(account.key());
         }
         if let Some(account) =
-            self.nicks.get(&folded).and_then(|c| self.clients.get(c)).and_then(|c| c.account.as_ref())
+            self.nicks.get(arg).and_then(|c| self.clients.get(c)).and_then(|c| c.account.as_ref())
         {
             return Some(account.key());
         }
-        self.reserved.contains_key(&folded).then(|| Account::App(arg.into()).key())
+        self.reserved.get(arg).map(|user| Account::App(user.clone()).key())
     }
 
     /// The caller's account key, which Celery needs.
@@ -145,9 +159,12 @@ impl State {
 
 impl Hub {
     /// Accounts and registered channels from the store, at startup.
-    pub fn load_registrations(&self, accounts: Vec<String>, channels: Vec<ChannelRecord>) {
+    pub fn load_registrations(&self, accounts: Vec<PotatoAccount>, channels: Vec<ChannelRecord>) {
         let mut st = self.lock();
-        st.registered.extend(accounts.into_iter().map(|name| (fold(&name), name)));
+        for account in accounts {
+            let name = account.name.clone();
+            st.registered.insert(&name, account);
+        }
         st.regs.extend(channels.into_iter().map(|rec| (fold(&rec.name), rec)));
     }
 
@@ -163,49 +180,82 @@ impl Hub {
         Ok((c.nick.clone(), c.account.clone()))
     }
 
-    /// Whether an app user owns the nick `folded`.
-    pub fn app_owns(&self, folded: &str) -> bool {
-        self.lock().reserved.contains_key(folded)
+    /// The address `conn` connected from.
+    pub fn peer(&self, conn: ConnId) -> Result<std::net::IpAddr> {
+        Ok(self.lock().client(conn)?.ip)
+    }
+
+    /// Claims `nick` for a Potato registration in progress, so a second registration of it
+    /// is refused before it hashes anything. `None` when it is registered or being registered.
+    /// The claim ends when the returned guard is dropped.
+    pub fn potato_claim(&self, nick: &str) -> Option<RegistrationClaim> {
+        let mut st = self.lock();
+        if st.registered.find(nick).is_some() || st.pending_registrations.find(nick).is_some() {
+            return None;
+        }
+        st.pending_registrations.insert(nick, ());
+        Some(RegistrationClaim { hub: self.me.clone(), key: nick.to_owned() })
+    }
+
+    /// Whether an app user owns `nick` or a look-alike of it.
+    pub fn app_owns(&self, nick: &str) -> bool {
+        self.lock().reserved.find(nick).is_some()
+    }
+
+    /// Whether `user` would be a new app user whose name looks like another app user's
+    /// (`Some(that user)`), which would make the two indistinguishable in the chat.
+    pub fn app_user_lookalike(&self, user: &str) -> Option<String> {
+        let st = self.lock();
+        let (folded, other) = st.reserved.find(user)?;
+        (folded != fold(user)).then(|| other.clone())
     }
 
     /// Potato stored a new account for `conn`'s nick: it now owns it and is identified.
-    pub fn potato_registered(&self, conn: ConnId, name: &str) {
+    pub fn potato_registered(&self, conn: ConnId, account: PotatoAccount) {
         let mut st = self.lock();
-        st.registered.insert(fold(name), name.to_owned());
+        st.registered.insert(&account.name.clone(), account.clone());
+        let account = Account::Potato(account);
+        st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
         if let Some(c) = st.clients.get_mut(&conn) {
-            c.account = Some(Account::Potato(name.to_owned()));
+            c.account = Some(account);
         }
-        st.to_one(conn, &ServerEvent::AccountChanged { account: Some(Account::Potato(name.into()).wire()) });
     }
 
-    /// `conn` proved it owns the Potato account `name`: it becomes that account and takes the
+    /// `conn` proved it owns the Potato account: it becomes that account and takes the
     /// nick, moving whoever sits on it to a guest nick (unless an app user owns it).
-    pub fn potato_identified(&self, conn: ConnId, name: &str) -> Result<()> {
+    pub fn potato_identified(&self, conn: ConnId, account: PotatoAccount) -> Result<()> {
         let mut st = self.lock();
         st.client(conn)?;
-        let folded = fold(name);
-        let account = Account::Potato(name.to_owned());
-        if let Some(c) = st.clients.get_mut(&conn) {
-            c.account = Some(account.clone());
-        }
+        let name = account.name.clone();
+        let account = Account::Potato(account);
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
-        if st.reserved.contains_key(&folded) {
+        if let Some(c) = st.clients.get_mut(&conn) {
+            c.account = Some(account);
+        }
+        if st.reserved.find(&name).is_some() {
             st.notice(conn, POTATO, format!("the nick {name} belongs to an app user; you keep your nick"));
-        } else if fold(&st.nick_of(conn)) != folded {
-            st.evict_nick(&folded, conn, &format!("{name} identified for the nick you were using"));
-            st.force_nick(conn, name);
+        } else if fold(&st.nick_of(conn)) != fold(&name) {
+            st.evict_nick(&name, Some(conn), &format!("{name} identified for the nick you were using"));
+            st.force_nick(conn, &name);
         }
         st.op_from_lists(conn);
         Ok(())
     }
 
-    /// Disconnects whoever other than `conn` uses the nick `folded`; returns their nick.
-    pub fn potato_ghost(&self, conn: ConnId, folded: &str) -> Result<String> {
+    /// Disconnects whoever other than `conn` uses `nick` (or a look-alike of it); returns their
+    /// nick. An app user's session is never disconnected this way: the app owns its nick.
+    pub fn potato_ghost(&self, conn: ConnId, nick: &str) -> Result<String> {
         let st = self.lock();
-        let holder = st.nicks.get(folded).copied().filter(|&h| h != conn);
+        let holder = st.nicks.find(nick).map(|(_, &h)| h).filter(|&h| h != conn);
         let Some(c) = holder.and_then(|h| st.clients.get(&h)) else {
             return Err(err(ErrorCode::NoSuchNick, "nobody else is using that nick"));
         };
+        if matches!(c.account, Some(Account::App(_))) {
+            return Err(err(
+                ErrorCode::NickReserved,
+                format!("{} is an app user; their app decides who uses that nick", c.nick),
+            ));
+        }
         c.outbox.send(&ServerEvent::Notice {
             from: POTATO.into(),
             text: "you were disconnected by the owner of this nick".into(),
@@ -215,11 +265,10 @@ impl Hub {
     }
 
     /// A Potato account was deleted, with the channels it founded.
-    pub fn potato_dropped(&self, name: &str, founded: &[String]) {
+    pub fn potato_dropped(&self, account: &PotatoAccount, founded: &[String]) {
         let mut st = self.lock();
-        let folded = fold(name);
-        st.registered.remove(&folded);
-        let key = Account::Potato(name.to_owned()).key();
+        st.registered.remove(&account.name);
+        let key = account.key();
         for reg in st.regs.values_mut() {
             reg.ops.retain(|k| *k != key);
             reg.trusted.retain(|k| *k != key);
@@ -252,13 +301,16 @@ impl Hub {
         AccountInfo { online_as }
     }
 
-    /// The grace period is over: if `conn` still sits on the registered nick `folded` without
-    /// being its account, it is renamed to a guest nick.
-    pub fn enforce_registered_nick(&self, conn: ConnId, folded: &str) {
+    /// The grace period is over: if `conn` still sits on `nick`, which is registered (or looks
+    /// like a registered nick), without being its account, it is renamed to a guest nick.
+    pub fn enforce_registered_nick(&self, conn: ConnId, nick: &str) {
         let mut st = self.lock();
         let Some(c) = st.clients.get(&conn) else { return };
-        let still_there = fold(&c.nick) == folded && st.registered.contains_key(folded);
-        if !still_there || c.account.as_ref().is_some_and(|a| a.owns(folded)) {
+        if fold(&c.nick) != fold(nick) {
+            return;
+        }
+        let Some((registered, _)) = st.registered.find(nick) else { return };
+        if c.account.as_ref().is_some_and(|a| a.owns(registered)) {
             return;
         }
         let guest = st.guest_nick();

@@ -11,20 +11,28 @@ use app::protocol::command::{CELERY, CELERY_COMMANDS, POTATO, POTATO_COMMANDS};
 use app::protocol::names::fold;
 use app::protocol::{CeleryRequest, ErrorCode, PotatoRequest, ProtocolError};
 
-use crate::chat::{Account, ConnId, OpListEdit};
+use crate::chat::{display_key, Account, ConnId, OpListEdit, PotatoAccount};
+use crate::net::address_group;
 use crate::store::{AccountRecord, StoreError};
 use crate::Inner;
-pub use throttle::Throttle;
+pub use password::Hasher;
+pub use throttle::{Limit, Throttle};
 
 type Result<T> = std::result::Result<T, ProtocolError>;
 
-/// Failed password attempts allowed per account and per connection within [`THROTTLE_WINDOW`].
-pub const MAX_PASSWORD_FAILURES: usize = 3;
-pub const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+const MINUTE: Duration = Duration::from_secs(60);
+/// Password attempts per connection, and per account from one address.
+pub const PASSWORD_ATTEMPTS: Limit = Limit { max: 3, window: MINUTE };
+/// Password attempts per address, whatever the accounts.
+pub const PASSWORD_ATTEMPTS_PER_ADDRESS: Limit = Limit { max: 10, window: MINUTE };
+/// Registrations per connection.
+pub const REGISTRATIONS: Limit = Limit { max: 3, window: Duration::from_secs(600) };
+/// The window of `CHATTR_REGISTRATIONS_PER_ADDRESS`.
+const HOUR: Duration = Duration::from_secs(3600);
 
 fn internal(e: StoreError) -> ProtocolError {
     tracing::error!(error = %e, "service store operation failed");
-    ProtocolError::new(ErrorCode::Internal, "the service is unavailable right now; try again")
+    e.to_protocol("the service is unavailable right now; try again")
 }
 
 fn date(unix_secs: i64) -> String {
@@ -36,36 +44,69 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Checks `password` against the account registered for the folded nick, counting failures
-/// per account and per connection. Unknown accounts and wrong passwords look the same.
+/// Checks `password` against the account registered for the folded nick. Every attempt is
+/// counted before the check (so parallel attempts cannot all get through) per connection, per
+/// account from this address, and per address, and given back when the password is right;
+/// limits are per address, so a stranger cannot lock the owner out. Unknown accounts and wrong
+/// passwords look the same and take the same time.
 async fn check_account_password(
     app: &Inner,
     conn: ConnId,
     folded: &str,
     password: String,
 ) -> Result<AccountRecord> {
-    let keys = [format!("account:{folded}"), format!("conn:{conn}")];
-    if !app.throttle.allowed(&keys, Instant::now()) {
+    let group = address_group(app.hub.peer(conn)?);
+    let keys = [
+        (format!("password-conn:{conn}"), PASSWORD_ATTEMPTS),
+        (format!("password-account:{folded}@{group}"), PASSWORD_ATTEMPTS),
+        (format!("password-address:{group}"), PASSWORD_ATTEMPTS_PER_ADDRESS),
+    ];
+    let Some(attempt) = app.throttle.reserve(&keys, Instant::now()) else {
         return Err(ProtocolError::new(
             ErrorCode::Throttled,
-            "too many failed attempts; wait a minute and try again",
+            "too many password attempts; wait a minute and try again",
         ));
-    }
+    };
     let record = app.store.account(folded).await.map_err(internal)?;
     let hash = record.as_ref().map(|r| r.password_hash.clone());
+    // The hash is checked whether or not the account exists (against a decoy when it does not).
+    let matches = app.hasher.verify(password, hash).await?;
     match record {
-        Some(record) if password::verify(password, hash).await => Ok(record),
-        _ => {
-            app.throttle.failed(&keys, Instant::now());
-            Err(ProtocolError::new(ErrorCode::IdentifyFailed, "unknown nick or wrong password"))
+        Some(record) if matches => {
+            app.throttle.refund(attempt);
+            Ok(record)
         }
+        _ => Err(ProtocolError::new(ErrorCode::IdentifyFailed, "unknown nick or wrong password")),
     }
 }
 
+/// The account a stored record is.
+fn potato_account(record: &AccountRecord) -> PotatoAccount {
+    PotatoAccount::new(record.name.clone(), record.uid.clone().unwrap_or_default())
+}
+
+/// Checks the password of the account the session is identified as, which must still be the
+/// account stored under its nick (not one dropped and registered again since).
+async fn check_own_password(
+    app: &Inner,
+    conn: ConnId,
+    account: &PotatoAccount,
+    password: String,
+) -> Result<()> {
+    let record = check_account_password(app, conn, &fold(&account.name), password).await?;
+    if potato_account(&record) != *account {
+        return Err(ProtocolError::new(
+            ErrorCode::NoSuchAccount,
+            format!("the account {} you identified as no longer exists", account.name),
+        ));
+    }
+    Ok(())
+}
+
 /// The Potato account the session is identified as.
-fn identified_potato(app: &Inner, conn: ConnId) -> Result<String> {
+fn identified_potato(app: &Inner, conn: ConnId) -> Result<PotatoAccount> {
     match app.hub.whoami(conn)?.1 {
-        Some(Account::Potato(name)) => Ok(name),
+        Some(Account::Potato(account)) => Ok(account),
         _ => Err(ProtocolError::new(
             ErrorCode::NotIdentified,
             "identify first: /potato identify <nick> <password>",
@@ -86,12 +127,12 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
                 ));
             }
             let folded = fold(&current);
-            if let Some(Account::Potato(name)) = account {
+            if let Some(Account::Potato(PotatoAccount { name, .. })) = account {
                 let code =
                     if fold(&name) == folded { ErrorCode::AccountExists } else { ErrorCode::BadArguments };
                 return Err(ProtocolError::new(code, format!("you are already identified as {name}")));
             }
-            if app.hub.app_owns(&folded) {
+            if app.hub.app_owns(&current) {
                 return Err(ProtocolError::new(
                     ErrorCode::NickReserved,
                     format!("{current} belongs to an app user"),
@@ -99,14 +140,40 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
             }
             password::check_password(&password.0)?;
             password::check_email(&email)?;
-            let hash = password::hash(password.0).await?;
-            if !app.store.create_account(&folded, &current, &email, &hash).await.map_err(internal)? {
-                return Err(ProtocolError::new(
-                    ErrorCode::AccountExists,
-                    format!("{current} is registered already"),
-                ));
+            // The cheap checks come before the expensive hash: a nick that is taken, or being
+            // registered right now, is refused without hashing anything.
+            let exists =
+                || ProtocolError::new(ErrorCode::AccountExists, format!("{current} is registered already"));
+            let Some(claim) = app.hub.potato_claim(&current) else { return Err(exists()) };
+            if app.store.account(&folded).await.map_err(internal)?.is_some() {
+                return Err(exists());
             }
-            app.hub.potato_registered(conn, &current);
+            let group = address_group(app.hub.peer(conn)?);
+            let keys = [
+                (format!("register-conn:{conn}"), REGISTRATIONS),
+                (
+                    format!("register-address:{group}"),
+                    Limit { max: app.config.registrations_per_address, window: HOUR },
+                ),
+            ];
+            let Some(_attempt) = app.throttle.reserve(&keys, Instant::now()) else {
+                return Err(ProtocolError::new(
+                    ErrorCode::Throttled,
+                    "too many registrations from here; try again later",
+                ));
+            };
+            let hash = app.hasher.hash(password.0).await?;
+            let account = PotatoAccount::new(current.clone(), PotatoAccount::new_uid());
+            if !app
+                .store
+                .create_account(&folded, &current, &email, &hash, &account.uid)
+                .await
+                .map_err(internal)?
+            {
+                return Err(exists());
+            }
+            app.hub.potato_registered(conn, account);
+            drop(claim);
             say(format!("{current} is now registered to you and you are identified. Next time: /potato identify {current} <password>"));
         }
         PotatoRequest::Identify { nick, password } => {
@@ -119,12 +186,12 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
             }
             let name = nick.unwrap_or(current);
             let record = check_account_password(app, conn, &fold(&name), password.0).await?;
-            app.hub.potato_identified(conn, &record.name)?;
+            app.hub.potato_identified(conn, potato_account(&record))?;
             say(format!("you are now identified as {}", record.name));
         }
         PotatoRequest::Disconnect { nick, password } => {
             let record = check_account_password(app, conn, &fold(&nick), password.0).await?;
-            let gone = app.hub.potato_ghost(conn, &fold(&record.name))?;
+            let gone = app.hub.potato_ghost(conn, &record.name)?;
             say(format!("{gone} was disconnected"));
         }
         PotatoRequest::Info { nick } => {
@@ -140,16 +207,18 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
                 Some(nick) => format!("online as {nick}"),
                 None => "not identified right now".into(),
             };
-            let own = matches!(app.hub.whoami(conn)?.1, Some(Account::Potato(n)) if fold(&n) == folded);
+            let own =
+                matches!(app.hub.whoami(conn)?.1, Some(Account::Potato(a)) if a == potato_account(&record));
             let email = if own { format!(", email {}", record.email) } else { String::new() };
             say(format!("{} was registered on {}; {online}{email}", record.name, date(record.created)));
         }
         PotatoRequest::Passwd { old, new } => {
-            let name = identified_potato(app, conn)?;
+            let account = identified_potato(app, conn)?;
+            let name = &account.name;
             password::check_password(&new.0)?;
-            check_account_password(app, conn, &fold(&name), old.0).await?;
-            let hash = password::hash(new.0).await?;
-            if !app.store.set_password(&fold(&name), &hash).await.map_err(internal)? {
+            check_own_password(app, conn, &account, old.0).await?;
+            let hash = app.hasher.hash(new.0).await?;
+            if !app.store.set_password(&fold(name), &hash).await.map_err(internal)? {
                 return Err(ProtocolError::new(
                     ErrorCode::NoSuchAccount,
                     format!("{name} is not registered"),
@@ -158,12 +227,11 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
             say("your password is changed".into());
         }
         PotatoRequest::Drop { password } => {
-            let name = identified_potato(app, conn)?;
-            let folded = fold(&name);
-            check_account_password(app, conn, &folded, password.0).await?;
-            let key = Account::Potato(name.clone()).key();
-            let founded = app.store.drop_account(&folded, &key).await.map_err(internal)?;
-            app.hub.potato_dropped(&name, &founded);
+            let account = identified_potato(app, conn)?;
+            let name = account.name.clone();
+            check_own_password(app, conn, &account, password.0).await?;
+            let founded = app.store.drop_account(&fold(&name), &account.key()).await.map_err(internal)?;
+            app.hub.potato_dropped(&account, &founded);
             let channels = if founded.is_empty() {
                 String::new()
             } else {
@@ -191,7 +259,7 @@ pub async fn celery(app: &Inner, conn: ConnId, request: CeleryRequest) -> Result
                 format!("{channel} is not registered"),
             ));
         }
-        Ok::<_, ProtocolError>((record.name, target))
+        Ok::<_, ProtocolError>((record.name, display_key(&target).to_owned()))
     };
     match request {
         CeleryRequest::Register { channel } => {
@@ -227,12 +295,18 @@ pub async fn celery(app: &Inner, conn: ConnId, request: CeleryRequest) -> Result
             let created =
                 app.store.channel_created(&info.key).await.map_err(internal)?.unwrap_or_else(now_secs);
             let r = &info.record;
-            let list = |l: &[String]| if l.is_empty() { "none".to_owned() } else { l.join(", ") };
+            let list = |l: &[String]| {
+                if l.is_empty() {
+                    "none".to_owned()
+                } else {
+                    l.iter().map(|k| display_key(k)).collect::<Vec<_>>().join(", ")
+                }
+            };
             say(format!(
                 "{} was registered on {} by {}; ops: {}; trusted: {}; topic: {}",
                 r.name,
                 date(created),
-                r.founder,
+                display_key(&r.founder),
                 list(&r.ops),
                 list(&r.trusted),
                 r.topic.as_deref().unwrap_or("none"),

@@ -1,51 +1,94 @@
-//! Failed-password throttling: at most a few failures per key (an account, a connection)
-//! within a sliding window. Time is passed in, so the rules are tested without waiting.
+//! Attempt throttling for Potato: at most so many attempts per key (a connection, an address,
+//! an account seen from one address) within a sliding window. An attempt is counted *before*
+//! the work it guards is done, so parallel attempts cannot all slip through before the first
+//! one fails; a successful password check gives its attempt back. Time is passed in, so the
+//! rules are tested without waiting.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct Throttle {
-    max_failures: usize,
+/// How many attempts a key allows within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: usize,
+    pub window: Duration,
+}
+
+/// Attempts counted against the keys they were reserved on.
+#[derive(Debug)]
+#[must_use = "an attempt is refunded or kept on purpose"]
+pub struct Attempt {
+    keys: Vec<String>,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Entry {
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    times: VecDeque<Instant>,
+}
+
+/// Counts attempts per key.
+#[derive(Default)]
+pub struct Throttle {
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl Throttle {
-    pub fn new(max_failures: usize, window: Duration) -> Self {
-        Self { max_failures, window, failures: Mutex::new(HashMap::new()) }
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether another attempt is allowed for every one of `keys` at `now`.
-    pub fn allowed(&self, keys: &[String], now: Instant) -> bool {
+    /// Counts an attempt at `now` against every key, if every key still allows one; `None`
+    /// (and nothing counted) otherwise.
+    pub fn reserve(&self, keys: &[(String, Limit)], now: Instant) -> Option<Attempt> {
         let mut map = self.lock();
-        keys.iter().all(|key| {
-            let Some(times) = map.get_mut(key) else { return true };
-            while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
-                times.pop_front();
+        // Forget what left every window, so the map holds only keys with recent attempts.
+        map.retain(|_, e| {
+            while e.times.front().is_some_and(|t| now.saturating_duration_since(*t) >= e.window) {
+                e.times.pop_front();
             }
-            if times.is_empty() {
-                map.remove(key);
-                return true;
-            }
-            times.len() < self.max_failures
-        })
+            !e.times.is_empty()
+        });
+        let full = keys.iter().any(|(key, limit)| map.get(key).is_some_and(|e| e.times.len() >= limit.max));
+        if full {
+            return None;
+        }
+        for (key, limit) in keys {
+            let entry = map.entry(key.clone()).or_default();
+            entry.window = entry.window.max(limit.window);
+            entry.times.push_back(now);
+        }
+        Some(Attempt { keys: keys.iter().map(|(k, _)| k.clone()).collect(), at: now })
     }
 
-    /// Records a failed attempt against every one of `keys`.
-    pub fn failed(&self, keys: &[String], now: Instant) {
+    /// Gives an attempt back (the password was right).
+    pub fn refund(&self, attempt: Attempt) {
         let mut map = self.lock();
-        for key in keys {
-            let times = map.entry(key.clone()).or_default();
-            times.push_back(now);
-            while times.len() > self.max_failures {
-                times.pop_front();
+        for key in &attempt.keys {
+            if let Some(entry) = map.get_mut(key) {
+                if let Some(i) = entry.times.iter().position(|t| *t == attempt.at) {
+                    entry.times.remove(i);
+                }
+                if entry.times.is_empty() {
+                    map.remove(key);
+                }
             }
         }
+    }
+
+    /// How many keys hold attempts (for tests: the map does not grow without bound).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -53,21 +96,54 @@ impl Throttle {
 mod tests {
     use super::*;
 
+    const THREE_A_MINUTE: Limit = Limit { max: 3, window: Duration::from_secs(60) };
+
+    fn keys(names: &[&str]) -> Vec<(String, Limit)> {
+        names.iter().map(|k| (k.to_string(), THREE_A_MINUTE)).collect()
+    }
+
     #[test]
-    fn three_failures_a_minute_then_a_wait() {
-        let t = Throttle::new(3, Duration::from_secs(60));
+    fn attempts_are_counted_before_they_are_checked() {
+        let t = Throttle::new();
         let t0 = Instant::now();
-        let keys = vec!["account:alice".to_owned(), "conn:1".to_owned()];
+        let k = keys(&["conn:1", "addr:a"]);
+        // Three attempts in flight at once: the fourth is refused although none failed yet.
+        let held: Vec<Attempt> = (0..3).map(|_| t.reserve(&k, t0).expect("allowed")).collect();
+        assert!(t.reserve(&k, t0).is_none());
+        // Another connection from the same address is held back too; another address is not.
+        assert!(t.reserve(&keys(&["conn:2", "addr:a"]), t0).is_none());
+        let other = t.reserve(&keys(&["conn:2", "addr:b"]), t0).expect("allowed");
+        // A right password gives its attempt back.
+        let mut held = held.into_iter();
+        t.refund(held.next().unwrap());
+        assert!(t.reserve(&k, t0).is_some());
+        drop((held, other));
+    }
+
+    #[test]
+    fn attempts_leave_the_window_and_the_map() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        let k = keys(&["conn:1"]);
         for i in 0..3 {
-            assert!(t.allowed(&keys, t0 + Duration::from_secs(i)));
-            t.failed(&keys, t0 + Duration::from_secs(i));
+            let _kept = t.reserve(&k, t0 + Duration::from_secs(i)).expect("allowed");
         }
-        assert!(!t.allowed(&keys, t0 + Duration::from_secs(10)));
-        // Another connection is held back on the same account, and this connection on others.
-        assert!(!t.allowed(&["account:alice".into(), "conn:2".into()], t0 + Duration::from_secs(10)));
-        assert!(!t.allowed(&["account:bob".into(), "conn:1".into()], t0 + Duration::from_secs(10)));
-        assert!(t.allowed(&["account:bob".into(), "conn:2".into()], t0 + Duration::from_secs(10)));
-        // The oldest failure leaves the window after a minute.
-        assert!(t.allowed(&keys, t0 + Duration::from_secs(60)));
+        assert!(t.reserve(&k, t0 + Duration::from_secs(10)).is_none());
+        // The oldest attempt leaves the window after a minute.
+        assert!(t.reserve(&k, t0 + Duration::from_secs(60)).is_some());
+        // Long after, nothing is kept for any key.
+        let _ = t.reserve(&keys(&["conn:2"]), t0 + Duration::from_secs(600));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn each_key_has_its_own_limit() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        let hour = Limit { max: 1, window: Duration::from_secs(3600) };
+        let k = vec![("register:addr".to_owned(), hour), ("conn:1".to_owned(), THREE_A_MINUTE)];
+        let _first = t.reserve(&k, t0).expect("allowed");
+        assert!(t.reserve(&k, t0 + Duration::from_secs(120)).is_none());
+        assert!(t.reserve(&k, t0 + Duration::from_secs(3600)).is_some());
     }
 }

@@ -13,11 +13,16 @@ pub struct AccountRecord {
     pub password_hash: String,
     /// Seconds since the Unix epoch.
     pub created: i64,
+    /// Made at registration, so a nick registered again is another account; `None` for
+    /// accounts older than ids.
+    pub uid: Option<String>,
 }
 
-#[derive(Debug, SurrealValue)]
-struct NameRow {
-    name: String,
+/// A registered nick and its registration id, as loaded at startup.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct AccountName {
+    pub name: String,
+    pub uid: Option<String>,
 }
 
 impl Store {
@@ -29,17 +34,20 @@ impl Store {
         name: &str,
         email: &str,
         password_hash: &str,
+        uid: &str,
     ) -> Result<bool> {
+        self.write(async {
         for _ in 0..5 {
             let result = self
                 .db()
                 .query(
-                    "CREATE type::record('account', $id) CONTENT { name: $name, email: $email, password_hash: $hash } RETURN NONE",
+                    "CREATE type::record('account', $id) CONTENT { name: $name, email: $email, password_hash: $hash, uid: $uid } RETURN NONE",
                 )
                 .bind(("id", key.to_owned()))
                 .bind(("name", name.to_owned()))
                 .bind(("email", email.to_owned()))
                 .bind(("hash", password_hash.to_owned()))
+                .bind(("uid", uid.to_owned()))
                 .await
                 .and_then(|r| r.check());
             match result {
@@ -61,6 +69,8 @@ impl Store {
             }
         }
         Err(StoreError::Corrupt(format!("registering {key} kept conflicting")))
+        })
+        .await
     }
 
     /// The account registered for `key` (a folded nick).
@@ -68,7 +78,7 @@ impl Store {
         let mut res = self
             .db()
             .query(
-                "SELECT name, email, password_hash, time::unix(created_at) AS created FROM ONLY type::record('account', $id)",
+                "SELECT name, email, password_hash, time::unix(created_at) AS created, uid FROM ONLY type::record('account', $id)",
             )
             .bind(("id", key.to_owned()))
             .await?
@@ -76,46 +86,51 @@ impl Store {
         Ok(res.take(0)?)
     }
 
-    /// The names of every registered nick, to protect them from the start.
-    pub async fn account_names(&self) -> Result<Vec<String>> {
-        let mut res = self.db().query("SELECT name FROM account").await?.check()?;
-        let rows: Vec<NameRow> = res.take(0)?;
-        Ok(rows.into_iter().map(|r| r.name).collect())
+    /// Every registered nick with its registration id, to protect them from the start.
+    pub async fn account_names(&self) -> Result<Vec<AccountName>> {
+        let mut res = self.db().query("SELECT name, uid FROM account").await?.check()?;
+        Ok(res.take(0)?)
     }
 
     /// Replaces an account's password hash. `Ok(false)` when the account is gone.
     pub async fn set_password(&self, key: &str, password_hash: &str) -> Result<bool> {
-        let mut res = self
-            .db()
-            .query("UPDATE type::record('account', $id) SET password_hash = $hash RETURN VALUE name")
-            .bind(("id", key.to_owned()))
-            .bind(("hash", password_hash.to_owned()))
-            .await?
-            .check()?;
-        let names: Vec<String> = res.take(0)?;
-        Ok(!names.is_empty())
+        self.write(async {
+            let mut res = self
+                .db()
+                .query("UPDATE type::record('account', $id) SET password_hash = $hash RETURN VALUE name")
+                .bind(("id", key.to_owned()))
+                .bind(("hash", password_hash.to_owned()))
+                .await?
+                .check()?;
+            let names: Vec<String> = res.take(0)?;
+            Ok(!names.is_empty())
+        })
+        .await
     }
 
     /// Deletes an account, the channels it founded, and its places on op lists, in one
     /// transaction. Returns the names of the channels that were dropped with it.
     pub async fn drop_account(&self, key: &str, account: &str) -> Result<Vec<String>> {
-        let mut res = self
-            .db()
-            .query(
-                "BEGIN TRANSACTION;
+        self.write(async {
+            let mut res = self
+                .db()
+                .query(
+                    "BEGIN TRANSACTION;
                  DELETE type::record('account', $id);
                  DELETE channel_reg WHERE founder = $account RETURN BEFORE;
                  UPDATE channel_reg SET ops -= $account, trusted -= $account
                      WHERE ops CONTAINS $account OR trusted CONTAINS $account RETURN NONE;
                  COMMIT TRANSACTION;",
-            )
-            .bind(("id", key.to_owned()))
-            .bind(("account", account.to_owned()))
-            .await?
-            .check()?;
-        // Statement 0 is BEGIN, 1 the account, 2 the founded channels.
-        let founded: Vec<super::ChannelRecord> = res.take(2)?;
-        Ok(founded.into_iter().map(|c| c.name).collect())
+                )
+                .bind(("id", key.to_owned()))
+                .bind(("account", account.to_owned()))
+                .await?
+                .check()?;
+            // Statement 0 is BEGIN, 1 the account, 2 the founded channels.
+            let founded: Vec<super::ChannelRecord> = res.take(2)?;
+            Ok(founded.into_iter().map(|c| c.name).collect())
+        })
+        .await
     }
 }
 
@@ -126,14 +141,19 @@ mod tests {
     #[tokio::test]
     async fn an_account_is_created_once_and_read_back() {
         let store = Store::open("mem://").await.unwrap();
-        assert!(store.create_account("alice", "Alice", "a@x.example", "$argon2id$fake").await.unwrap());
-        assert!(!store.create_account("alice", "ALICE", "b@x.example", "$argon2id$other").await.unwrap());
+        assert!(store.create_account("alice", "Alice", "a@x.example", "$argon2id$fake", "u1").await.unwrap());
+        assert!(!store
+            .create_account("alice", "ALICE", "b@x.example", "$argon2id$other", "u2")
+            .await
+            .unwrap());
         let acc = store.account("alice").await.unwrap().unwrap();
         assert_eq!((acc.name.as_str(), acc.email.as_str()), ("Alice", "a@x.example"));
         assert_eq!(acc.password_hash, "$argon2id$fake");
         assert!(acc.created > 1_700_000_000);
         assert!(store.account("bob").await.unwrap().is_none());
-        assert_eq!(store.account_names().await.unwrap(), vec!["Alice".to_owned()]);
+        assert_eq!(acc.uid.as_deref(), Some("u1"));
+        let names = store.account_names().await.unwrap();
+        assert_eq!((names[0].name.as_str(), names[0].uid.as_deref()), ("Alice", Some("u1")));
         assert!(store.set_password("alice", "$argon2id$new").await.unwrap());
         assert!(!store.set_password("bob", "$argon2id$new").await.unwrap());
         assert_eq!(store.account("alice").await.unwrap().unwrap().password_hash, "$argon2id$new");
@@ -151,7 +171,9 @@ mod tests {
                 .map(|i| {
                     let (store, key) = (store.clone(), key.clone());
                     tokio::spawn(async move {
-                        store.create_account(&key, &key, &format!("{i}@x.example"), &format!("h{i}")).await
+                        store
+                            .create_account(&key, &key, &format!("{i}@x.example"), &format!("h{i}"), "u")
+                            .await
                     })
                 })
                 .collect();

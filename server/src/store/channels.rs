@@ -29,36 +29,42 @@ pub struct ChannelRecord {
 impl Store {
     /// Registers a channel unless it is registered already (`Ok(false)` then).
     pub async fn create_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
-        let result = self
-            .db()
-            .query("CREATE type::record('channel_reg', $id) CONTENT $record RETURN NONE")
-            .bind(("id", key.to_owned()))
-            .bind(("record", record.clone()))
-            .await
-            .and_then(|r| r.check());
-        match result {
-            Ok(_) => Ok(true),
-            Err(_) if self.channel(key).await?.is_some() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.write(async {
+            let result = self
+                .db()
+                .query("CREATE type::record('channel_reg', $id) CONTENT $record RETURN NONE")
+                .bind(("id", key.to_owned()))
+                .bind(("record", record.clone()))
+                .await
+                .and_then(|r| r.check());
+            match result {
+                Ok(_) => Ok(true),
+                Err(_) if self.channel(key).await?.is_some() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// Writes a registered channel's state (after a topic, ban, mode or op list change) unless
     /// a newer revision is stored already. `Ok(false)` when it is not registered (any more).
     pub async fn save_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
-        let mut res = self
-            .db()
-            .query(
-                "UPDATE type::record('channel_reg', $id) MERGE $record WHERE rev < $rev RETURN NONE;
+        self.write(async {
+            let mut res = self
+                .db()
+                .query(
+                    "UPDATE type::record('channel_reg', $id) MERGE $record WHERE rev < $rev RETURN NONE;
                  SELECT VALUE name FROM ONLY type::record('channel_reg', $id);",
-            )
-            .bind(("id", key.to_owned()))
-            .bind(("rev", record.rev))
-            .bind(("record", record.clone()))
-            .await?
-            .check()?;
-        let name: Option<String> = res.take(1)?;
-        Ok(name.is_some())
+                )
+                .bind(("id", key.to_owned()))
+                .bind(("rev", record.rev))
+                .bind(("record", record.clone()))
+                .await?
+                .check()?;
+            let name: Option<String> = res.take(1)?;
+            Ok(name.is_some())
+        })
+        .await
     }
 
     /// The registered channel for `key` (a folded channel name).
@@ -91,14 +97,17 @@ impl Store {
 
     /// Unregisters a channel. `Ok(false)` when it was not registered.
     pub async fn drop_channel(&self, key: &str) -> Result<bool> {
-        let mut res = self
-            .db()
-            .query("DELETE type::record('channel_reg', $id) RETURN BEFORE")
-            .bind(("id", key.to_owned()))
-            .await?
-            .check()?;
-        let gone: Vec<ChannelRecord> = res.take(0)?;
-        Ok(!gone.is_empty())
+        self.write(async {
+            let mut res = self
+                .db()
+                .query("DELETE type::record('channel_reg', $id) RETURN BEFORE")
+                .bind(("id", key.to_owned()))
+                .await?
+                .check()?;
+            let gone: Vec<ChannelRecord> = res.take(0)?;
+            Ok(!gone.is_empty())
+        })
+        .await
     }
 }
 
@@ -145,7 +154,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_an_account_drops_its_channels_and_op_list_places() {
         let store = Store::open("mem://").await.unwrap();
-        store.create_account("alice", "alice", "a@x.example", "h").await.unwrap();
+        store.create_account("alice", "alice", "a@x.example", "h", "").await.unwrap();
         let founded =
             ChannelRecord { name: "#a".into(), founder: "potato:alice".into(), ..Default::default() };
         let other = ChannelRecord {

@@ -58,21 +58,51 @@ impl Store {
         &self,
         batch: impl IntoIterator<Item = &'a StoredMessage>,
     ) -> Result<()> {
-        let rows: Vec<Row> = batch
-            .into_iter()
-            .map(|m| Row {
-                id: to_i64(m.message.id),
-                conv: m.conversation.as_str().to_owned(),
-                mid: to_i64(m.message.id),
-                ts: to_i64(m.message.ts),
-                sender: m.message.from.clone(),
-                target: m.message.target.clone(),
-                text: m.message.text.clone(),
-                action: m.message.action,
-            })
-            .collect();
-        self.db().query("INSERT INTO message $rows RETURN NONE").bind(("rows", rows)).await?.check()?;
-        Ok(())
+        self.write(async {
+            let rows: Vec<Row> = batch
+                .into_iter()
+                .map(|m| Row {
+                    id: to_i64(m.message.id),
+                    conv: m.conversation.as_str().to_owned(),
+                    mid: to_i64(m.message.id),
+                    ts: to_i64(m.message.ts),
+                    sender: m.message.from.clone(),
+                    target: m.message.target.clone(),
+                    text: m.message.text.clone(),
+                    action: m.message.action,
+                })
+                .collect();
+            let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
+            // The highest id ever stored is kept with the messages, in the same transaction, so a
+            // restart never numbers a message at or below it, whatever the clock says.
+            self.db()
+                .query(
+                    "BEGIN;
+                 INSERT INTO message $rows RETURN NONE;
+                 UPSERT store_meta:messages SET high = math::max([high ?? 0, $high]) RETURN NONE;
+                 COMMIT;",
+                )
+                .bind(("rows", rows))
+                .bind(("high", high))
+                .await?
+                .check()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The highest message id ever stored (0 for none): new ids must be above it.
+    pub async fn highest_message_id(&self) -> Result<u64> {
+        let mut res = self.db().query("SELECT VALUE high FROM ONLY store_meta:messages").await?.check()?;
+        let high: Option<i64> = res.take(0)?;
+        if let Some(high) = high {
+            return Ok(u64::try_from(high).unwrap_or(0));
+        }
+        // A store written before the mark was kept: find the highest id once.
+        let mut res =
+            self.db().query("SELECT VALUE mid FROM message ORDER BY mid DESC LIMIT 1").await?.check()?;
+        let top: Vec<i64> = res.take(0)?;
+        Ok(top.first().and_then(|&m| u64::try_from(m).ok()).unwrap_or(0))
     }
 
     /// Up to `limit` messages of a conversation older than `before` (the newest when `None`),
@@ -111,12 +141,15 @@ impl Store {
 
     /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch).
     pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
-        self.db()
-            .query("DELETE message WHERE ts < $cutoff RETURN NONE")
-            .bind(("cutoff", to_i64(cutoff_ms)))
-            .await?
-            .check()?;
-        Ok(())
+        self.write(async {
+            self.db()
+                .query("DELETE message WHERE ts < $cutoff RETURN NONE")
+                .bind(("cutoff", to_i64(cutoff_ms)))
+                .await?
+                .check()?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -133,6 +166,24 @@ mod tests {
             text: text.into(),
             action: false,
         }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_id_fails_its_batch_and_the_highest_id_is_remembered() {
+        let store = Store::open("mem://").await.unwrap();
+        let c = Conversation::channel("#c");
+        assert_eq!(store.highest_message_id().await.unwrap(), 0);
+        let first = StoredMessage { conversation: c.clone(), message: msg(5, "#c", "five") };
+        store.append_messages([&first]).await.unwrap();
+        let dup = StoredMessage { conversation: c.clone(), message: msg(5, "#c", "again") };
+        let next = StoredMessage { conversation: c.clone(), message: msg(9, "#c", "nine") };
+        let err = store.append_messages([&next, &dup]).await.unwrap_err();
+        assert!(err.is_about_the_data(), "{err}");
+        assert_eq!(store.highest_message_id().await.unwrap(), 5, "the failed batch left nothing");
+        store.append_messages([&next]).await.unwrap();
+        assert_eq!(store.highest_message_id().await.unwrap(), 9);
+        assert_eq!(store.history(&c, None, 10).await.unwrap().len(), 2);
+        assert!(store.failure().is_none(), "a duplicate id is not a store failure");
     }
 
     #[tokio::test]
@@ -159,6 +210,8 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+
+        assert_eq!(store.highest_message_id().await.unwrap(), 31);
 
         store.prune_history(150).await.unwrap();
         let left = store.history(&rust, None, 100).await.unwrap();

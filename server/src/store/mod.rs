@@ -9,15 +9,18 @@ mod channels;
 mod history;
 mod tokens;
 
-pub use accounts::AccountRecord;
+pub use accounts::{AccountName, AccountRecord};
 pub use channels::ChannelRecord;
 pub use history::{Conversation, StoredMessage};
 
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use surrealdb::engine::any::{connect, Any};
 use surrealdb::types::SurrealValue;
 use surrealdb::Surreal;
+use tokio_util::sync::CancellationToken;
 
 /// Why the store failed. Shown to operators in logs, never to clients.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,40 @@ pub enum StoreError {
     Query(#[from] surrealdb::Error),
     #[error("store data is not as expected: {0}")]
     Corrupt(String),
+    #[error("the store failed a write earlier ({0}); nothing more is written until chattrd restarts")]
+    Failed(String),
+}
+
+impl StoreError {
+    /// The error a client gets: `unavailable` once the store has failed (nothing more is
+    /// written until a restart), `internal` with `message` otherwise.
+    pub fn to_protocol(&self, message: &str) -> app::protocol::ProtocolError {
+        use app::protocol::{ErrorCode, ProtocolError};
+        match self {
+            StoreError::Failed(_) => ProtocolError::new(
+                ErrorCode::Unavailable,
+                "the server cannot store anything right now and is restarting; nothing was saved",
+            ),
+            _ => ProtocolError::new(ErrorCode::Internal, message),
+        }
+    }
+
+    /// Whether the failure was about the data (a duplicate, a conflict), not the store.
+    pub fn is_about_the_data(&self) -> bool {
+        matches!(self, StoreError::Query(e) if Self::is_benign(e))
+    }
+
+    /// Whether the error says something about the data or the request (a record that exists,
+    /// a conflict to retry, a value the schema refuses), as opposed to the store itself
+    /// failing (I/O, a full disk, a lost connection). Only the latter poison the store.
+    fn is_benign(e: &surrealdb::Error) -> bool {
+        let text = e.to_string().to_ascii_lowercase();
+        e.is_already_exists()
+            || e.is_validation()
+            || text.contains("already exists")
+            || text.contains("conflict")
+            || text.contains("can be retried")
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -54,6 +91,7 @@ DEFINE FIELD IF NOT EXISTS name ON account TYPE string;
 DEFINE FIELD IF NOT EXISTS email ON account TYPE string;
 DEFINE FIELD IF NOT EXISTS password_hash ON account TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON account TYPE datetime DEFAULT time::now();
+DEFINE FIELD IF NOT EXISTS uid ON account TYPE option<string>;
 
 DEFINE TABLE IF NOT EXISTS channel_reg SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS name ON channel_reg TYPE string;
@@ -80,6 +118,9 @@ DEFINE FIELD IF NOT EXISTS text ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS action ON message TYPE bool;
 DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
 DEFINE INDEX IF NOT EXISTS message_ts ON message FIELDS ts;
+
+DEFINE TABLE IF NOT EXISTS store_meta SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS high ON store_meta TYPE option<int>;
 "#;
 
 /// How durable a write is once the store acknowledges it, for the startup log.
@@ -103,6 +144,22 @@ pub fn sync_mode(url: &str) -> String {
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
+    health: Arc<Health>,
+}
+
+/// Whether the store can still be trusted with writes.
+///
+/// An embedded engine whose write or sync failed (a full disk, an I/O error) may have left a
+/// torn record in its log; later commits that succeed are written after it and are dropped by
+/// recovery (see `docs/surrealkv-disk-full.md`). So the first such failure poisons the store:
+/// no write is attempted, and so nothing is acknowledged, until the process has restarted and
+/// recovery has run. Writes go through one gate, one at a time, so no write can commit after a
+/// failed one without seeing the failure first.
+#[derive(Default)]
+struct Health {
+    gate: tokio::sync::Mutex<()>,
+    failure: OnceLock<String>,
+    failed: CancellationToken,
 }
 
 #[derive(Debug, SurrealValue)]
@@ -130,7 +187,52 @@ impl Store {
         }
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.check()?;
-        Ok(Self { db })
+        Ok(Self { db, health: Arc::default() })
+    }
+
+    /// Runs one write (any number of statements) through the write gate: refused once the
+    /// store has failed, and failing the store when the write fails in a way that is not about
+    /// the data.
+    async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let _turn = self.health.gate.lock().await;
+        if let Some(why) = self.health.failure.get() {
+            return Err(StoreError::Failed(why.clone()));
+        }
+        let result = work.await;
+        if let Err(e) = &result {
+            let fatal = match e {
+                StoreError::Query(q) => !StoreError::is_benign(q),
+                StoreError::Corrupt(_) => false,
+                _ => true,
+            };
+            if fatal {
+                let why = e.to_string();
+                self.fail(&why);
+                return Err(StoreError::Failed(why));
+            }
+        }
+        result
+    }
+
+    /// Marks the store failed: every later write is refused.
+    fn fail(&self, why: &str) {
+        if self.health.failure.set(why.to_owned()).is_ok() {
+            tracing::error!(
+                error = why,
+                "the store failed a write: acknowledging nothing more; restart chattrd so that recovery runs"
+            );
+        }
+        self.health.failed.cancel();
+    }
+
+    /// Why the store failed, once it has.
+    pub fn failure(&self) -> Option<&str> {
+        self.health.failure.get().map(String::as_str)
+    }
+
+    /// Resolves once the store has failed.
+    pub async fn failed(&self) {
+        self.health.failed.cancelled().await;
     }
 
     /// The underlying database, for the submodules.
@@ -138,14 +240,18 @@ impl Store {
         &self.db
     }
 
-    /// Whether the database answers a trivial query within a second.
+    /// Whether the database answers a trivial query within a second and has not failed a write.
     pub async fn healthy(&self) -> bool {
+        if self.failure().is_some() {
+            return false;
+        }
         let probe = async { self.db.query("RETURN 1").await?.check() };
         matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Ok(_)))
     }
 
     /// The server's own secret key (for cloaks), created on first start and kept from then on.
     pub async fn server_key(&self) -> Result<[u8; 32]> {
+        self.write(async {
         let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
         // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
         let mut res = self
@@ -161,6 +267,8 @@ impl Store {
             .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
             .collect();
         bytes.try_into().map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
+        })
+        .await
     }
 }
 

@@ -25,6 +25,7 @@ impl Store {
     /// Binds an app-chosen token to a user (the legacy `/gettoken` route); `folded` is the
     /// user's folded name, by which a revocation finds the token.
     pub async fn bind_legacy_token(&self, token: &str, user: &str, folded: &str) -> Result<()> {
+        self.write(async {
         self.db()
             .query(
                 "UPSERT type::record('legacy_token', $id) CONTENT { user: $user, folded: $folded, created_at: time::now() }",
@@ -35,6 +36,8 @@ impl Store {
             .await?
             .check()?;
         Ok(())
+        })
+        .await
     }
 
     /// The user a legacy token was bound to.
@@ -53,17 +56,20 @@ impl Store {
     /// when the user's tokens were last revoked (milliseconds since the Unix epoch), if ever:
     /// a token issued now must say it was issued later than that.
     pub async fn add_token_user(&self, folded: &str, user: &str) -> Result<Option<i64>> {
-        let mut res = self
-            .db()
-            .query(
-                "INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() };
+        self.write(async {
+            let mut res = self
+                .db()
+                .query(
+                    "INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() };
                  SELECT VALUE revoked_before FROM ONLY type::record('token_user', $id);",
-            )
-            .bind(("id", folded.to_owned()))
-            .bind(("name", user.to_owned()))
-            .await?
-            .check()?;
-        Ok(res.take(1)?)
+                )
+                .bind(("id", folded.to_owned()))
+                .bind(("name", user.to_owned()))
+                .await?
+                .check()?;
+            Ok(res.take(1)?)
+        })
+        .await
     }
 
     /// When the tokens of the user `folded` were last revoked (milliseconds since the Unix
@@ -81,18 +87,21 @@ impl Store {
     /// Revokes every token the user `folded` holds: signed tokens issued up to `at_ms`, and
     /// all legacy tokens bound to the user (deleted). One transaction.
     pub async fn revoke_tokens(&self, folded: &str, at_ms: i64) -> Result<()> {
-        self.db()
-            .query(
-                "BEGIN;
+        self.write(async {
+            self.db()
+                .query(
+                    "BEGIN;
                  UPDATE type::record('token_user', $id) SET revoked_before = $at RETURN NONE;
                  DELETE legacy_token WHERE folded = $id RETURN NONE;
                  COMMIT;",
-            )
-            .bind(("id", folded.to_owned()))
-            .bind(("at", at_ms))
-            .await?
-            .check()?;
-        Ok(())
+                )
+                .bind(("id", folded.to_owned()))
+                .bind(("at", at_ms))
+                .await?
+                .check()?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every user that ever logged in through its app.

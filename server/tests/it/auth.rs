@@ -56,7 +56,55 @@ async fn guest_nicks_are_validated_and_unique_ignoring_case() {
     refused(&server, json!({"type":"auth","nick":"Celery"}), "nick_reserved").await;
     let _alice = server.guest("alice").await;
     refused(&server, json!({"type":"auth","nick":"ALICE"}), "nick_in_use").await;
-    refused(&server, json!({"type":"auth","nick":"Ａlice"}), "nick_in_use").await;
+    // A nick NFKC would change is refused outright: it would show as one name and be another.
+    refused(&server, json!({"type":"auth","nick":"Ａlice"}), "invalid_nick").await;
+}
+
+#[tokio::test]
+async fn look_alike_nicks_count_as_the_same_nick() {
+    let server = TestServer::start().await;
+    server.token("alice").await;
+    let lookalikes = [
+        "\u{430}lice",  // Cyrillic а
+        "alic\u{435}",  // Cyrillic е
+        "al\u{456}ce",  // Ukrainian і
+        "\u{13AA}LICE", // Cherokee Ꭺ
+        "aIice",        // capital I for l
+        "\u{E0}lice",   // à
+        "al\u{EF}ce",   // ï
+    ];
+    for nick in lookalikes {
+        refused(&server, json!({"type":"auth","nick":nick}), "nick_reserved").await;
+    }
+    // Combining marks on their own are not nick characters at all.
+    refused(&server, json!({"type":"auth","nick":"a\u{300}lice"}), "invalid_nick").await;
+    let _bob = server.guest("bob").await;
+    refused(&server, json!({"type":"auth","nick":"b\u{43E}b"}), "nick_in_use").await;
+    let mut carol = server.guest("carol").await;
+    carol.cmd("/nick B\u{41E}B").await; // Cyrillic О
+    carol.expect_error("nick_in_use").await;
+    // Different names that merely share letters are fine.
+    server.guest("alicia").await;
+}
+
+#[tokio::test]
+async fn app_user_names_are_one_spelling_each_and_never_look_like_another_app_user() {
+    let server = TestServer::start().await;
+    server.user("bob").await;
+    // Fullwidth b: NFKC folds it into bob, so it is refused rather than keyed as bob.
+    let (status, body) =
+        server.post_api("/api/token", Some(&format!("Bearer {SECRET}")), r#"{"user":"\uff42ob"}"#).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_nick")), "{body}");
+    let legacy = reqwest::get(server.url(&format!("/gettoken/%EF%BD%82ob/nil/{SECRET}"))).await.unwrap();
+    assert_eq!(legacy.status(), 400);
+    // A name that looks like an existing app user's is a conflict, not a second user.
+    let (status, body) =
+        server.post_api("/api/token", Some(&format!("Bearer {SECRET}")), r#"{"user":"b\u043eb"}"#).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("nick_reserved")), "{body}");
+    // Case is not a different user: BOB is bob.
+    let mut again = server.user("BOB").await;
+    again.cmd("/whois BOB").await;
+    assert_eq!(again.expect("whois").await["account"], "app:BOB");
 }
 
 #[tokio::test]

@@ -346,52 +346,135 @@ async fn keys_and_limits_guard_the_door() {
 #[tokio::test]
 async fn a_bad_mode_change_is_refused_whole() {
     let server = TestServer::start().await;
-    let mut alice = server.guest("alice").await;
-    alice.join("#c").await;
-    alice.cmd("/mode #c +mz").await;
-    alice.expect_error("bad_arguments").await;
-    alice.cmd("/mode #c +mo ghost").await;
-    alice.expect_error("no_such_nick").await;
-    alice.cmd("/mode #c +l many").await;
-    alice.expect_error("bad_arguments").await;
-    alice.cmd("/mode #c").await;
-    assert_eq!(alice.expect("members").await["modes"], "+t", "nothing changed");
-}
-
-#[tokio::test]
-async fn away_is_seen_by_channel_members_and_in_whois() {
-    let server = TestServer::start().await;
     let [mut alice, mut bob] = server.in_channel("#c", ["alice", "bob"]).await;
-    bob.cmd("/away lunch").await;
-    let away = alice.expect("away").await;
-    assert_eq!((away["nick"].as_str(), away["message"].as_str()), (Some("bob"), Some("lunch")));
-    alice.cmd("/names #c").await;
-    assert_eq!(member(&alice.expect("members").await, "bob").unwrap()["away"], true);
-    alice.cmd("/whois bob").await;
-    assert_eq!(alice.expect("whois").await["away"], "lunch");
-    bob.cmd("/away").await;
-    assert_eq!(alice.expect("away").await["message"], Value::Null);
+    alice.cmd("/ban #c *!*@kept.example").await;
+    alice.expect("banned").await;
+    bob.expect("banned").await;
+    for (line, code) in [
+        ("/mode #c +mz", "bad_arguments"),
+        ("/mode #c +mo ghost", "no_such_nick"),
+        ("/mode #c +l many", "bad_arguments"),
+        // Valid parts before and after a refused one change nothing either.
+        ("/mode #c +i-b nosuch!*@*", "no_such_ban"),
+        ("/mode #c +kv sesame ghost", "no_such_nick"),
+        ("/mode #c -b+mo *!*@kept.example ghost", "no_such_nick"),
+        ("/mode #c +ov bob nobody", "no_such_nick"),
+    ] {
+        alice.cmd(line).await;
+        alice.expect_error(code).await;
+    }
+    let events = bob.drain().await;
+    assert!(
+        !events.iter().any(|e| ["mode_changed", "banned", "unbanned"].contains(&e["type"].as_str().unwrap())),
+        "nothing was announced: {events:?}"
+    );
+    alice.cmd("/mode #c").await;
+    let members = alice.expect("members").await;
+    assert_eq!(members["modes"], "+t", "nothing changed");
+    assert_eq!(member(&members, "bob").unwrap()["op"], false);
+    // The ban is still there, and bob can still join without a key.
+    alice.cmd("/unban #c *!*@kept.example").await;
+    alice.expect("unbanned").await;
+    bob.cmd("/part #c").await;
+    bob.join("#c").await;
 }
 
 #[tokio::test]
-async fn whois_shows_ops_the_real_host_and_others_a_cloak() {
+async fn an_invite_is_for_the_person_not_the_nick_and_expires_with_their_session() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#club").await;
+    alice.cmd("/mode #club +ik sesame").await;
+    alice.expect("mode_changed").await;
+    alice.cmd("/invite bob #club").await;
+    bob.expect("invited").await;
+    // bob leaves without joining; someone else takes the nick.
+    bob.cmd("/quit").await;
+    bob.expect_close().await;
+    let mut impostor = server.guest("bob").await;
+    impostor.cmd("/join #club").await;
+    impostor.expect_error("invite_only").await;
+    // An invited session keeps its invite across a nick change.
+    let mut carol = server.guest("carol").await;
+    alice.cmd("/invite carol #club").await;
+    carol.expect("invited").await;
+    carol.cmd("/nick carol2").await;
+    carol.expect("nick_changed").await;
+    carol.join("#club").await;
+}
+
+#[tokio::test]
+async fn whois_shows_the_real_host_only_to_the_user_by_default() {
     let server = TestServer::start().await;
     let [mut alice, mut bob, mut carol] = server.in_channel("#c", ["alice", "bob", "carol"]).await;
-
-    alice.cmd("/whois bob").await;
-    let seen_by_op = alice.expect("whois").await;
-    assert_eq!(seen_by_op["host"], "127.0.0.1");
-    assert_eq!(seen_by_op["channels"], json!(["#c"]));
-
-    carol.cmd("/whois bob").await;
-    let seen_by_member = carol.expect("whois").await;
-    let cloak = seen_by_member["host"].as_str().unwrap();
-    assert!(cloak.ends_with(".cloak") && !cloak.contains("127"), "{cloak}");
-
+    for (asker, who) in [(&mut alice, "the channel's op"), (&mut carol, "a member")] {
+        asker.cmd("/whois bob").await;
+        let seen = asker.expect("whois").await;
+        let cloak = seen["host"].as_str().unwrap();
+        assert!(cloak.ends_with(".cloak") && !cloak.contains("127"), "{who} sees {cloak}");
+        assert_eq!(seen["channels"], json!(["#c"]));
+    }
     bob.cmd("/whois bob").await;
     assert_eq!(bob.expect("whois").await["host"], "127.0.0.1", "you see your own address");
     bob.cmd("/whois nobody").await;
     bob.expect_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn whois_shows_channel_ops_the_real_host_when_the_server_says_so() {
+    let server = TestServer::start_with(|c| c.whois_real_host = chattr::config::RealHostTo::ChannelOps).await;
+    let [mut alice, _bob, mut carol] = server.in_channel("#c", ["alice", "bob", "carol"]).await;
+    alice.cmd("/whois bob").await;
+    assert_eq!(alice.expect("whois").await["host"], "127.0.0.1");
+    carol.cmd("/whois bob").await;
+    assert!(carol.expect("whois").await["host"].as_str().unwrap().ends_with(".cloak"));
+}
+
+#[tokio::test]
+async fn secret_and_private_channels_keep_their_insides_to_their_members() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#hidden").await;
+    alice.join("#quiet").await;
+    alice.join("#open").await;
+    alice.cmd("/topic #hidden the plan").await;
+    alice.cmd("/topic #quiet the other plan").await;
+    alice.cmd("/mode #hidden +s").await;
+    assert_eq!(alice.expect("mode_changed").await["modes"], "+s");
+    alice.cmd("/mode #quiet +p").await;
+    assert_eq!(alice.expect("mode_changed").await["modes"], "+p");
+    alice.drain().await;
+
+    bob.cmd("/list").await;
+    assert_eq!(
+        bob.expect("list").await["channels"],
+        json!([{"channel":"#open","members":1},{"channel":"#quiet","members":1}]),
+        "a secret channel is not listed, a private one without its topic"
+    );
+    bob.cmd("/whois alice").await;
+    assert_eq!(bob.expect("whois").await["channels"], json!(["#open"]));
+    for (line, code) in [
+        ("/names #hidden", "no_such_channel"),
+        ("/topic #hidden", "no_such_channel"),
+        ("/mode #hidden", "no_such_channel"),
+        ("/names #quiet", "not_on_channel"),
+        ("/topic #quiet", "not_on_channel"),
+    ] {
+        bob.cmd(line).await;
+        bob.expect_error(code).await;
+    }
+    // Members see everything.
+    alice.cmd("/list").await;
+    let list = alice.expect("list").await;
+    assert_eq!(list["channels"].as_array().unwrap().len(), 3);
+    alice.cmd("/mode #hidden").await;
+    assert_eq!(alice.expect("members").await["modes"], "+st");
+    // Anyone may still join (the modes hide, they do not lock).
+    bob.join("#hidden").await;
+    bob.cmd("/topic #hidden").await;
+    assert_eq!(bob.expect("topic").await["topic"], "the plan");
 }
 
 #[tokio::test]

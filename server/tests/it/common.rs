@@ -64,11 +64,14 @@ pub fn test_config() -> Config {
     config.allowed_origins = vec![ALLOWED_ORIGIN.into()];
     config.flood_burst = 10_000;
     config.flood_rate = 10_000;
+    config.registrations_per_address = 10_000;
     config
 }
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's state, to look at what no client can see (how many hashes ran).
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -90,10 +93,10 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let state = AppState::new(config).await.expect("server state");
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(serve_state(state, listener, async {
+        let handle = tokio::spawn(serve_state(state.clone(), listener, async {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), handle: Some(handle) }
+        Self { addr, state, stop: Some(stop), handle: Some(handle) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -196,6 +199,27 @@ impl Client {
         Self::from_socket(ws)
     }
 
+    /// Connects from another loopback address (`127.0.0.2`, say), which the server sees as
+    /// another client address.
+    pub async fn connect_from(server: &TestServer, local: std::net::IpAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(local, 0)).unwrap();
+        let tcp = socket.connect(server.addr).await.expect("connects");
+        let (ws, _) = tokio_tungstenite::client_async(server.ws_url(), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket connects");
+        Self::from_socket(ws)
+    }
+
+    /// A guest logged in from another loopback address.
+    pub async fn guest_from(server: &TestServer, local: std::net::IpAddr, nick: &str) -> Self {
+        let mut c = Self::connect_from(server, local).await;
+        c.send(json!({"type":"auth","nick":nick})).await;
+        assert_eq!(c.expect("welcome").await["nick"], nick);
+        c.nick = nick.to_owned();
+        c
+    }
+
     pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self { ws, nick: String::new(), next_ping: 0 }
     }
@@ -223,6 +247,11 @@ impl Client {
         self.ws.send(Message::Text(frame.to_string().into())).await.is_ok()
     }
 
+    /// Sends a raw frame; `false` once the server has closed the connection.
+    pub async fn try_send(&mut self, message: Message) -> bool {
+        self.ws.send(message).await.is_ok()
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.ws.send(message).await.expect("send");
     }
@@ -247,6 +276,21 @@ impl Client {
                 Message::Text(text) => return serde_json::from_str(&text).expect("server sends JSON"),
                 Message::Close(frame) => panic!("{}: closed unexpectedly: {frame:?}", self.nick),
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next server event, or the close frame (`Err`) when the server closed instead.
+    pub async fn next_or_close(&mut self) -> Result<Value, Option<CloseFrame>> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no event within {WAIT:?}", self.nick));
+            match message {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("JSON")),
+                Some(Ok(Message::Close(frame))) => return Err(frame),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
             }
         }
     }

@@ -40,6 +40,9 @@ async fn the_token_api_refuses_bad_requests_with_stable_codes() {
         (Some(&good), r#"{"user":"alice","ttl_secs":0}"#, 400, "bad_arguments"),
         (Some(&good), r#"{"user":"has space"}"#, 400, "invalid_nick"),
         (Some(&good), r#"{"user":"potato"}"#, 400, "nick_reserved"),
+        // A key given twice is refused, not merged (the second `user` would win).
+        (Some(&good), r#"{"user":"mallory","user":"alice"}"#, 400, "bad_arguments"),
+        (Some(&good), r#"{"user":"alice","ttl_secs":60,"ttl_secs":99999}"#, 400, "bad_arguments"),
     ];
     for (auth, body, status, code) in cases {
         let (got_status, got) = post_token(&server, *auth, body).await;
@@ -149,4 +152,67 @@ async fn logs_never_contain_secrets_or_tokens() {
     for needle in [SECRET, token.as_str(), legacy, "a-wrong-secret-value"] {
         assert!(!logs.contains(needle), "the logs contain {needle}");
     }
+}
+
+#[tokio::test]
+async fn revoke_refuses_a_key_given_twice() {
+    let server = TestServer::start().await;
+    let (status, body) = server
+        .post_api("/api/revoke", Some(&format!("Bearer {SECRET}")), r#"{"user":"x","user":"alice"}"#)
+        .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_arguments")), "{body}");
+}
+
+#[tokio::test]
+async fn pages_carry_a_nonce_policy_and_every_response_the_browser_security_headers() {
+    let server = TestServer::start().await;
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    let headers = page.headers().clone();
+    let html = page.text().await.unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap().to_owned();
+    let nonce = csp
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("script-src 'self' 'nonce-"))
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("a nonce in {csp}"));
+    assert!(csp.contains("'wasm-unsafe-eval'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains(&format!("frame-ancestors 'self' {ALLOWED_ORIGIN}")), "{csp}");
+    // Every inline script of the page carries this response's nonce.
+    let scripts = html.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count(), scripts, "{html}");
+    // A second render has another nonce.
+    let again = reqwest::get(server.url("/")).await.unwrap();
+    assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(nonce));
+    for path in ["/", "/healthz", "/pkg/nothing.js", "/no/such/page"] {
+        let res = reqwest::get(server.url(path)).await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'self' "), "{path}");
+        assert!(h.get("x-frame-options").is_none(), "{path}: another origin may frame the UI");
+    }
+    let api = server.post_api("/api/token", None, "{}").await;
+    assert_eq!(api.0, 401);
+    // With no other origin allowed, nobody else may frame the UI, old browsers included.
+    let alone = TestServer::start_with(|c| c.allowed_origins = vec![]).await;
+    let res = reqwest::get(alone.url("/")).await.unwrap();
+    assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().ends_with("frame-ancestors 'self'"));
+}
+
+#[tokio::test]
+async fn static_files_and_pages_answer_only_get_and_head() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    for method in
+        [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::POST, reqwest::Method::PATCH]
+    {
+        for path in ["/favicon.ico", "/pkg/chattr.js", "/no/such/file"] {
+            let res = client.request(method.clone(), server.url(path)).send().await.unwrap();
+            assert_eq!(res.status(), 405, "{method} {path}");
+            assert_eq!(res.headers()["allow"], "GET, HEAD");
+        }
+    }
+    assert_ne!(client.head(server.url("/")).send().await.unwrap().status(), 405);
 }

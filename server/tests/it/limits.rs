@@ -190,3 +190,99 @@ async fn garbage_input_gets_errors_and_never_breaks_the_server() {
     c.join("#still-here").await;
     server.guest("another").await;
 }
+
+#[tokio::test]
+async fn binary_frames_and_websocket_pings_count_against_flood_control() {
+    let server = TestServer::start_with(|c| {
+        c.flood_burst = 5;
+        c.flood_rate = 1;
+        c.flood_strikes = 10;
+        c.auth_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut watcher = server.guest("watcher").await;
+    watcher.join("#c").await;
+    // Binary frames are refused, and a stream of them is flooding like any other.
+    let mut binary = server.guest("binary").await;
+    binary.join("#c").await;
+    for _ in 0..1000 {
+        if !binary.try_send(Message::Binary(vec![0; 1024].into())).await {
+            break;
+        }
+    }
+    let (events, close) = binary.events_until_close().await;
+    assert!(events.iter().any(|e| e["code"] == "flood"), "{events:?}");
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("flood"));
+    assert_eq!(watcher.expect("quit").await["reason"], "flooding");
+    // So are WebSocket pings, before and after login. (A client that floods may not get to
+    // read its close frame: the server closes with its frames unread, which resets the
+    // connection. What counts is that it is dropped, for flooding.)
+    let mut pinger = server.guest("pinger").await;
+    pinger.join("#c").await;
+    assert_eq!(watcher.expect("joined").await["nick"], "pinger");
+    for _ in 0..1000 {
+        if !pinger.try_send(Message::Ping(vec![1].into())).await {
+            break;
+        }
+    }
+    let quit = watcher.expect("quit").await;
+    assert_eq!((quit["nick"].as_str(), quit["reason"].as_str()), (Some("pinger"), Some("flooding")));
+    let mut anonymous = Client::connect(&server).await;
+    for _ in 0..1000 {
+        if !anonymous.try_send(Message::Ping(vec![1].into())).await {
+            break;
+        }
+    }
+    // Dropped long before the (one minute) auth timeout.
+    let (_, close) = anonymous.events_until_close().await;
+    if let Some(close) = close {
+        assert_eq!(close.reason.as_str(), "flood");
+    }
+}
+
+#[tokio::test]
+async fn clients_that_ask_for_big_pages_and_never_read_are_dropped_by_the_bytes_they_hold() {
+    let server = TestServer::start_with(|c| c.send_queue_bytes = 256 * 1024).await;
+    let mut writer = server.guest("writer").await;
+    writer.join("#big").await;
+    let text = "y".repeat(3000);
+    for _ in 0..100 {
+        writer.say("#big", &text).await;
+        writer.expect("message").await;
+    }
+    let mut hoarders = Vec::new();
+    for i in 0..3 {
+        let mut c = server.guest(&format!("hoarder{i}")).await;
+        c.join("#big").await;
+        writer.expect("joined").await;
+        hoarders.push(c);
+    }
+    // Each page is ~300 KB. A page is always accepted into an empty queue; once the socket
+    // is full and more wait, the connection is dropped — long before 1024 pages (300 MB) of
+    // a count-only bound.
+    for c in &mut hoarders {
+        for _ in 0..60 {
+            if !c
+                .try_send(Message::Text(
+                    json!({"type":"history","target":"#big","limit":100}).to_string().into(),
+                ))
+                .await
+            {
+                break;
+            }
+        }
+    }
+    let mut dropped = Vec::new();
+    while dropped.len() < 3 {
+        let quit = writer.expect("quit").await;
+        assert_eq!(quit["reason"], "connection too slow", "{quit}");
+        dropped.push(quit["nick"].as_str().unwrap().to_owned());
+    }
+    dropped.sort();
+    assert_eq!(dropped, ["hoarder0", "hoarder1", "hoarder2"]);
+    drop(hoarders);
+    // The writer still gets its pages, and the queued bytes went back to the budget.
+    writer.send(json!({"type":"history","target":"#big","limit":100})).await;
+    assert_eq!(writer.expect("history").await["messages"].as_array().unwrap().len(), 100);
+    assert!(server.state.inner.send_budget.total() < 1024 * 1024);
+}

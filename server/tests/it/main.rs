@@ -4,9 +4,11 @@
 mod auth;
 mod channels;
 mod common;
+mod disk;
 mod history;
 mod http;
 mod limits;
+mod memory;
 mod openapi;
 mod process;
 mod restart;

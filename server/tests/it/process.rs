@@ -16,6 +16,8 @@ pub struct Process {
     pub addr: String,
     /// What it logged up to listening.
     pub startup_log: Vec<String>,
+    /// Everything it logged after that.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Process {
@@ -24,9 +26,9 @@ impl Process {
     }
 
     /// [`Process::start`] with extra environment variables.
+    /// [`Process::start`] with extra environment variables, which win over the defaults here.
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chattrd"))
-            .envs(env.iter().copied())
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
             .env("CHATTR_SHARED_SECRET", SECRET)
@@ -34,6 +36,8 @@ impl Process {
             // These tests send faster than a person types.
             .env("CHATTR_FLOOD_BURST", "10000")
             .env("CHATTR_FLOOD_RATE", "10000")
+            .env("CHATTR_REGISTRATIONS_PER_ADDRESS", "10000")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -46,14 +50,34 @@ impl Process {
                 if let Some(addr) = line.split("addr=").nth(1) {
                     let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
                     // Keep draining the log so the process never blocks on a full pipe.
-                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                    return Ok(Self { child, addr, startup_log: seen });
+                    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                    let sink = log.clone();
+                    tokio::spawn(async move {
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            sink.lock().unwrap().push(line);
+                        }
+                    });
+                    return Ok(Self { child, addr, startup_log: seen, log });
                 }
             }
             seen.push(line);
         }
         let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits").expect("wait");
         Err(format!("chattrd exited ({status}) before listening: {}", seen.join("\n")))
+    }
+
+    /// What it logged since it started listening.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait()).await.expect("chattrd exits in time").expect("wait")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,6 +2,8 @@
 //! registered channels (op list, bans, topic) and history, and `kill -9` loses nothing the
 //! server acknowledged.
 
+use app::protocol::ChatMessage;
+use chattr::store::{Conversation, Store, StoredMessage};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -190,4 +192,79 @@ async fn a_revocation_holds_across_a_restart() {
     assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("token_revoked")));
     assert_eq!(login(fresh).await["type"], "welcome");
     assert!(second.terminate().await.success());
+}
+
+#[tokio::test]
+async fn after_the_clock_steps_back_new_messages_still_get_higher_ids_and_none_is_refused() {
+    // A store written while the clock was an hour ahead: that is what a clock stepped back
+    // (NTP, a restored VM) leaves behind.
+    let dir = tempdir();
+    let ahead_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+        as u64
+        + 3_600_000;
+    {
+        let store = Store::open(&format!("surrealkv://{}", dir.display())).await.unwrap();
+        let batch: Vec<StoredMessage> = (0..50)
+            .map(|i| StoredMessage {
+                conversation: Conversation::channel("#c"),
+                message: ChatMessage {
+                    id: (ahead_ms << 10) + i,
+                    ts: ahead_ms,
+                    from: "early".into(),
+                    target: "#c".into(),
+                    text: format!("from the future {i}"),
+                    action: false,
+                },
+            })
+            .collect();
+        store.append_messages(&batch).await.unwrap();
+    }
+    // The embedded store releases its directory shortly after its last handle is gone; there
+    // is no signal for that, so retry for a bounded time.
+    let mut attempts = 0;
+    let mut server = loop {
+        match Process::start(&dir).await {
+            Ok(p) => break p,
+            Err(e) if e.contains("in use by another chattrd process") && attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut alice = connect(&server.addr, "alice").await;
+    alice.join("#c").await;
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        alice.say("#c", &format!("now {i}")).await;
+        let event = alice.expect("message").await;
+        ids.push(event["id"].as_u64().unwrap());
+    }
+    assert!(ids[0] > (ahead_ms << 10) + 49, "new ids are above every stored one");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    alice.send(json!({"type":"history","target":"#c","limit":100})).await;
+    let page = alice.expect("history").await;
+    let texts: Vec<&str> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.last(), Some(&"now 399"), "new messages sort after the old ones");
+    assert!(server.terminate().await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_clean_stop_logs_no_errors() {
+    let dir = tempdir();
+    let mut server = Process::start(&dir).await.expect("start");
+    let mut alice = connect(&server.addr, "alice").await;
+    alice.nick = "alice".into();
+    alice.register(PW).await;
+    alice.join("#c").await;
+    alice.say("#c", "hello").await;
+    alice.expect("message").await;
+    assert!(server.terminate().await.success());
+    let log = server.log();
+    assert!(log.iter().any(|l| l.contains("chattrd stopped")), "{log:?}");
+    let errors: Vec<&String> = log.iter().filter(|l| l.contains("ERROR") || l.contains(" WARN ")).collect();
+    assert!(errors.is_empty(), "a clean stop pages nobody: {errors:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

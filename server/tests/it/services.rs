@@ -94,34 +94,94 @@ async fn identify_takes_the_account_and_its_nick_from_whoever_sits_on_it() {
 }
 
 #[tokio::test]
-async fn failed_identifies_look_alike_and_are_throttled_per_account_and_connection() {
+async fn failed_identifies_look_alike_and_are_throttled_per_connection_and_per_account_from_one_address() {
     let server = TestServer::start().await;
     let mut alice = server.guest("alice").await;
     alice.register(PW).await;
 
     let mut mallory = server.guest("mallory").await;
+    let hashes = server.state.inner.hasher.runs();
     mallory.cmd(&format!("/potato identify nobody {PW}")).await;
     let unknown = mallory.expect_error("identify_failed").await;
+    assert_eq!(
+        server.state.inner.hasher.runs(),
+        hashes + 1,
+        "an unknown nick costs a (decoy) hash like a wrong password, so timing tells nothing"
+    );
     mallory.cmd("/potato identify alice wrong-password").await;
     let wrong = mallory.expect_error("identify_failed").await;
     assert_eq!(unknown["message"], wrong["message"]);
     mallory.cmd("/potato identify alice wrong-again").await;
     mallory.expect_error("identify_failed").await;
-    // Three failures on this connection: even the right password waits now.
+    // Three attempts on this connection: even the right password waits now.
     mallory.cmd(&format!("/potato identify alice {PW}")).await;
     mallory.expect_error("throttled").await;
-    // alice's account saw two failures; one more from elsewhere and it is held back too.
+    // alice's account saw two failures from this address; one more and it is held back here.
     let mut eve = server.guest("eve").await;
     eve.cmd("/potato identify alice guess").await;
     eve.expect_error("identify_failed").await;
     let mut alice2 = server.guest("alice2").await;
     alice2.cmd(&format!("/potato identify alice {PW}")).await;
     alice2.expect_error("throttled").await;
+    // From another address the owner gets in: a stranger cannot lock them out.
+    let mut owner = Client::guest_from(&server, [127, 0, 0, 2].into(), "owner").await;
+    owner.identify("alice", PW).await;
     // Other accounts are unaffected for fresh connections.
     let mut bob = server.guest("bob").await;
     bob.register(PW).await;
     let mut bob2 = server.guest("bob2").await;
     bob2.identify("bob", PW).await;
+}
+
+#[tokio::test]
+async fn forty_identifies_at_once_are_counted_before_they_are_checked() {
+    let server = TestServer::start().await;
+    registered_and_gone(&server, "alice").await;
+    let mut guessers = Vec::new();
+    for i in 0..40 {
+        guessers.push(server.guest(&format!("guesser{i}")).await);
+    }
+    let hashes = server.state.inner.hasher.runs();
+    for (i, g) in guessers.iter_mut().enumerate() {
+        g.cmd(&format!("/potato identify alice wrong-guess-{i}")).await;
+    }
+    let mut failed = 0;
+    let mut throttled = 0;
+    for g in &mut guessers {
+        match g.expect("error").await["code"].as_str().unwrap() {
+            "identify_failed" => failed += 1,
+            "throttled" => throttled += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((failed, throttled), (3, 37), "three attempts per account from one address");
+    assert_eq!(server.state.inner.hasher.runs(), hashes + 3, "refused attempts cost no hash");
+}
+
+#[tokio::test]
+async fn registration_checks_the_cheap_things_before_hashing_and_is_throttled() {
+    let server = TestServer::start_with(|c| c.registrations_per_address = 3).await;
+    registered_and_gone(&server, "alice").await;
+    let hashes = server.state.inner.hasher.runs();
+    let mut squatter = server.guest("Alice").await;
+    squatter.cmd(&format!("/potato register {PW} a@mail.example")).await;
+    squatter.expect_error("account_exists").await;
+    squatter.cmd("/quit").await;
+    squatter.expect_close().await;
+    let mut lookalike = server.guest("\u{430}lice").await;
+    lookalike.cmd(&format!("/potato register {PW} a@mail.example")).await;
+    lookalike.expect_error("account_exists").await;
+    assert_eq!(server.state.inner.hasher.runs(), hashes, "a taken nick is refused before any hash");
+    // Per address: alice above and two more, then no more from here for an hour.
+    for nick in ["second", "third"] {
+        let mut c = server.guest(nick).await;
+        c.register(PW).await;
+    }
+    let mut fourth = server.guest("fourth").await;
+    fourth.cmd(&format!("/potato register {PW} a@mail.example")).await;
+    fourth.expect_error("throttled").await;
+    let mut elsewhere = Client::guest_from(&server, [127, 0, 0, 3].into(), "elsewhere").await;
+    elsewhere.register(PW).await;
 }
 
 #[tokio::test]
@@ -213,6 +273,57 @@ async fn an_app_users_nick_cannot_be_registered_with_potato() {
     alice.register(PW).await;
     dave.cmd(&format!("/potato identify alice {PW}")).await;
     dave.expect_error("bad_arguments").await;
+}
+
+#[tokio::test]
+async fn an_app_user_takes_their_nick_from_whoever_sits_on_it_and_cannot_be_ghosted() {
+    let server = TestServer::start().await;
+    // A Potato account registered before the app user ever logged in.
+    let mut early = server.guest("newbie").await;
+    early.register(PW).await;
+    early.join("#c").await;
+    let mut watcher = server.guest("watcher").await;
+    watcher.join("#c").await;
+    // The app user's first login moves the holder off the nick instead of failing.
+    let mut app_user = server.user("newbie").await;
+    let moved = early.expect("nick_changed").await;
+    assert_eq!(moved["old"], "newbie");
+    assert!(moved["new"].as_str().unwrap().starts_with("Guest-"));
+    assert_eq!(watcher.expect("nick_changed").await["old"], "newbie");
+    // The Potato owner of the same name cannot ghost the app user.
+    let mut owner = server.guest("owner").await;
+    owner.cmd(&format!("/potato disconnect newbie {PW}")).await;
+    owner.expect_error("nick_reserved").await;
+    app_user.cmd("/whois newbie").await;
+    assert_eq!(app_user.expect("whois").await["account"], "app:newbie");
+}
+
+#[tokio::test]
+async fn a_dropped_accounts_history_and_op_list_places_never_pass_to_the_next_owner() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    let mut bob = identified(&server, "bob").await;
+    bob.join("#c").await;
+    bob.cmd("/celery register #c").await;
+    bob.notice("Celery").await;
+    bob.cmd("/celery op #c alice").await;
+    bob.notice("Celery").await;
+    bob.say("alice", "for alice only").await;
+    alice.expect("message").await;
+    alice.cmd(&format!("/potato drop {PW}")).await;
+    assert!(alice.notice("Potato").await.contains("dropped"));
+    alice.cmd("/quit").await;
+    alice.expect_close().await;
+
+    // Someone else registers the nick.
+    let mut next = identified(&server, "alice").await;
+    next.send(json!({"type":"history","target":"bob"})).await;
+    assert_eq!(next.expect("history").await["messages"], json!([]), "the old PMs stay with the old account");
+    let members = next.join("#c").await;
+    assert_eq!(member(&members, "alice").unwrap()["op"], false, "the op list named the old account");
+    bob.cmd("/celery info #c").await;
+    let info = bob.notice("Celery").await;
+    assert!(info.contains("ops: none"), "{info}");
 }
 
 /// Registers `nick` with Potato from a session that then quits, leaving the nick free.
