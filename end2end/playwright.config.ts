@@ -5,6 +5,8 @@ import { defineConfig } from "@playwright/test";
 const port = Number(process.env.CHATTR_E2E_PORT ?? 3210);
 const bin = process.env.CHATTR_BIN ?? "../target/debug/chattrd";
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? "../target/site";
+// The origin of the host page in the embedding test, the one origin allowed to frame the UI.
+const hostPort = Number(process.env.CHATTR_E2E_HOST_PORT ?? 3211);
 
 export default defineConfig({
   testDir: "./tests",
@@ -35,6 +37,7 @@ export default defineConfig({
       CHATTR_ADDR: `127.0.0.1:${port}`,
       CHATTR_DB: "mem://",
       CHATTR_SHARED_SECRET: "e2e-shared-secret",
+      CHATTR_ALLOWED_ORIGINS: `http://127.0.0.1:${hostPort}`,
       // The tests type faster than people do.
       CHATTR_FLOOD_BURST: "1000",
       CHATTR_FLOOD_RATE: "1000",

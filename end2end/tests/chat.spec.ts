@@ -1,7 +1,9 @@
 import { test, expect } from "@playwright/test";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join, login, member, memberAction, open, send, SECRET } from "./helpers";
+
+/** The host page's port in the embedding test: playwright.config.ts allows its origin. */
+const hostPort = Number(process.env.CHATTR_E2E_HOST_PORT ?? 3211);
 
 test("two people chat in a channel and by private message", async ({ browser }) => {
   const alice = await login(browser, "alice");
@@ -244,11 +246,11 @@ test("an embedding page on another origin hands the token over with postMessage"
     response.setHeader("content-type", "text/html");
     response.end(hostPage);
   });
-  await new Promise<void>((ready) => host.listen(0, "127.0.0.1", ready));
+  // The one origin CHATTR_ALLOWED_ORIGINS lets frame the UI (frame-ancestors).
+  await new Promise<void>((ready) => host.listen(hostPort, "127.0.0.1", ready));
   try {
-    const { port } = host.address() as AddressInfo;
     const page = await (await browser.newContext()).newPage();
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(`http://127.0.0.1:${hostPort}/`);
     const chat = page.frameLocator("#chat");
     await expect(chat.getByTestId("me")).toHaveText("embedded");
     await expect(chat.locator(".identity .account")).toHaveText("app:embedded");

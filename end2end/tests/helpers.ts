@@ -6,12 +6,21 @@ import { join as joinPath } from "node:path";
 
 export const SECRET = "e2e-shared-secret";
 
-/** A fresh browser context (its own storage, like another person) on `baseURL`, hydrated. */
+/** A fresh browser context (its own storage, like another person) on `baseURL`, hydrated,
+ * with nothing refused by the page's Content-Security-Policy on the way. */
 export async function open(browser: Browser, options: BrowserContextOptions = {}, path = "/"): Promise<Page> {
   const context = await browser.newContext(options);
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      const w = window as unknown as { cspViolations?: string[] };
+      (w.cspViolations ??= []).push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
   const page = await context.newPage();
   await page.goto(path);
   await page.waitForSelector("body[data-hydrated]");
+  const violations = await page.evaluate(() => (window as unknown as { cspViolations?: string[] }).cspViolations ?? []);
+  expect(violations, "the page runs within its Content-Security-Policy").toEqual([]);
   return page;
 }
 
