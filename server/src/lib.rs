@@ -232,8 +232,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let (db, grace) = (config.db.clone(), config.shutdown_grace);
     let state = AppState::new(config).await?;
-    serve_state(state, listener, shutdown).await
+    let served = serve_state(state, listener, shutdown).await;
+    // Every handle on the store is gone now; let the embedded engine finish closing, and its
+    // tasks end, so it is dropped inside the runtime rather than as the process exits (which
+    // would leave its log unclosed and make it log errors).
+    if !store::wait_closed(&db, grace).await {
+        tracing::warn!("the store did not close within the shutdown grace period");
+    }
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    served
 }
 
 /// [`serve`] for an already built state.

@@ -14,6 +14,7 @@ pub use channels::ChannelRecord;
 pub use history::{Conversation, StoredMessage};
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ impl StoreError {
         match self {
             StoreError::Failed(_) => ProtocolError::new(
                 ErrorCode::Unavailable,
-                "the server cannot store anything right now and is restarting; nothing was saved",
+                "the server could not store this and is restarting; it may or may not have been saved",
             ),
             _ => ProtocolError::new(ErrorCode::Internal, message),
         }
@@ -140,6 +141,76 @@ pub fn sync_mode(url: &str) -> String {
     "decided by the SurrealDB server".into()
 }
 
+/// Lets surrealkv recover an existing data directory on its own, and close it cleanly, before
+/// SurrealDB opens it.
+///
+/// surrealkv 0.21.4 opens its active write-ahead log before it repairs a damaged one, and the
+/// repair then replaces that file: the process that ran the repair writes into a deleted file,
+/// and a crash before its first memtable flush loses everything it acknowledged. A failed
+/// repair also leaves `wal/repair_temp/` behind for the next one to trip on. So any repair
+/// happens here, in a handle whose data a clean close then writes into an SST, and SurrealDB
+/// starts on an intact log. See `docs/surrealkv-disk-full.md`.
+async fn recover_surrealkv(dir: &Path) -> Result<()> {
+    if !dir.join("wal").exists() {
+        return Ok(());
+    }
+    let failed = |what: &str, e: surrealkv::Error| {
+        let text = e.to_string();
+        if text.contains("locked") {
+            StoreError::Locked(dir.display().to_string())
+        } else {
+            StoreError::Corrupt(format!("{what} {}: {text}", dir.display()))
+        }
+    };
+    let stale = dir.join("wal").join("repair_temp");
+    if stale.exists() {
+        tracing::warn!(path = %stale.display(), "removing what an interrupted WAL repair left behind");
+        std::fs::remove_dir_all(&stale)
+            .map_err(|e| StoreError::Corrupt(format!("cannot remove {}: {e}", stale.display())))?;
+    }
+    // The options SurrealDB 3.3.5 opens `surrealkv://` with (surrealdb-kvs-surrealkv), at the
+    // smallest memory tier: they shape the files, and recovery must read them the same way.
+    let tree = surrealkv::TreeBuilder::new()
+        .with_enable_vlog(true)
+        .with_vlog_max_file_size(64 << 20)
+        .with_vlog_value_threshold(4 << 10)
+        .with_versioning(false, 0)
+        .with_versioned_index(false)
+        .with_max_memtable_size(64 << 20)
+        .with_block_cache_capacity(16 << 20)
+        .with_block_size(64 << 10)
+        .with_path(dir.to_path_buf())
+        .build()
+        .map_err(|e| failed("cannot recover the store at", e))?;
+    tree.close().await.map_err(|e| failed("cannot close the recovered store at", e))?;
+    // Dropping a closed tree would close it again in a background task, racing SurrealDB's
+    // open of the same directory; what it holds after a clean close is small, so keep it.
+    std::mem::forget(tree);
+    Ok(())
+}
+
+/// Waits, up to `within`, until the embedded engine at `url` has closed: SurrealDB closes it in
+/// a task of its own once the last handle is dropped, and the engine releases its lock on the
+/// directory last. A process that exits before then leaves its log unclosed (and the engine
+/// logs errors as the runtime goes away under it). Answers whether it closed in time; stores
+/// other than `surrealkv://` have nothing to wait for.
+pub async fn wait_closed(url: &str, within: Duration) -> bool {
+    let Some(rest) = url.strip_prefix("surrealkv://") else { return true };
+    let lock = Path::new(rest.split_once('?').map_or(rest, |(dir, _)| dir)).join("LOCK");
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        // The engine holds an exclusive flock on LOCK while it is open.
+        let free = std::fs::File::open(&lock).map_or(true, |f| f.try_lock().is_ok());
+        if free {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A handle on the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -175,6 +246,10 @@ impl Store {
 
     /// [`Store::open`], signing in as a root user first (for a SurrealDB server).
     pub async fn open_as(url: &str, root: Option<(String, String)>) -> Result<Self> {
+        if let Some(rest) = url.strip_prefix("surrealkv://") {
+            let dir = rest.split_once('?').map_or(rest, |(dir, _)| dir);
+            recover_surrealkv(Path::new(dir)).await?;
+        }
         let db = connect(url).await.map_err(|source| {
             if source.to_string().contains("already locked") {
                 StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())

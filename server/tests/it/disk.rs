@@ -53,14 +53,14 @@ async fn start(data: &Path) -> Process {
     Process::start_with(data, &[("CHATTR_SHUTDOWN_GRACE", "3s")]).await.expect("chattrd starts")
 }
 
-/// Sends messages until one is refused; answers the texts acknowledged and the refusal: an
-/// error event, or the close frame's reason when the session was closed first.
-async fn say_until_refused(c: &mut Client, prefix: &str) -> (Vec<String>, String) {
+/// Sends messages until one is refused; answers the texts acknowledged, the refusal (an error
+/// code, or the close frame's reason when the session was closed first) and the refused text.
+async fn say_until_refused(c: &mut Client, prefix: &str) -> (Vec<String>, String, String) {
     let mut acked = Vec::new();
     for i in 0..10_000 {
         let text = format!("{prefix} {i}");
         if !c.try_say("#log", &text).await {
-            return (acked, "closed".into());
+            return (acked, "closed".into(), text);
         }
         let event = loop {
             match c.next_or_close().await {
@@ -74,8 +74,8 @@ async fn say_until_refused(c: &mut Client, prefix: &str) -> (Vec<String>, String
                 assert_eq!(e["text"], text.as_str());
                 acked.push(text);
             }
-            Ok(e) => return (acked, e["code"].as_str().unwrap_or_default().to_owned()),
-            Err(reason) => return (acked, reason),
+            Ok(e) => return (acked, e["code"].as_str().unwrap_or_default().to_owned(), text),
+            Err(reason) => return (acked, reason, text),
         }
     }
     panic!("the disk never filled up");
@@ -139,7 +139,7 @@ async fn after_a_full_disk_nothing_more_is_acknowledged_and_nothing_acknowledged
         acked.push(format!("before {i}"));
     }
     let filler = disk.fill();
-    let (more, refusal) = say_until_refused(&mut alice, "filling").await;
+    let (more, refusal, failed) = say_until_refused(&mut alice, "filling").await;
     acked.extend(more);
     assert_eq!(refusal, "unavailable");
     let (status, text) = health(&first).await.expect("still answering during the grace period");
@@ -155,9 +155,15 @@ async fn after_a_full_disk_nothing_more_is_acknowledged_and_nothing_acknowledged
     assert!(first.log().iter().any(|l| l.contains("the store failed a write")), "{:?}", first.log());
 
     // 2. Restarted: everything acknowledged is there; new writes work and are acknowledged.
+    //    The write that failed has an unknown outcome (its bytes may have reached the log):
+    //    it may be there too, and nothing else is.
     let mut second = start(&data).await;
     assert_eq!(health(&second).await.map(|h| h.0), Some(200));
-    assert_eq!(history(&second.addr).await, acked);
+    let stored = history(&second.addr).await;
+    if stored.len() > acked.len() {
+        acked.push(failed);
+    }
+    assert_eq!(stored, acked);
     assert!(registered(&second.addr, "alice").await);
     let mut bob = connect(&second.addr, "bob").await;
     bob.nick = "bob".into();
@@ -185,18 +191,31 @@ async fn after_a_full_disk_nothing_more_is_acknowledged_and_nothing_acknowledged
     let carol_acked = matches!(&answer, Ok(e) if e["type"] == "account_changed");
     if !carol_acked {
         match &answer {
-            Ok(e) => assert_eq!(e["code"], "unavailable", "{e}"),
+            // `internal` when a read before the write failed on the full disk.
+            Ok(e) => assert!(["unavailable", "internal"].contains(&e["code"].as_str().unwrap()), "{e}"),
             Err(reason) => assert!(reason.as_deref().is_none_or(|r| r == "unavailable"), "{reason:?}"),
         }
-        let (more, _) = say_until_refused(&mut bob, "refused").await;
-        assert!(more.is_empty(), "nothing is acknowledged after the failure: {more:?}");
     }
+    // Until a write fails, writes are acknowledged (a failed read does not fail the store; the
+    // engine may still have room it set aside); from the failed write on, nothing is.
+    let (more, refusal, refused) = say_until_refused(&mut bob, "more").await;
+    acked.extend(more);
+    assert!(["unavailable", "closed"].contains(&refusal.as_str()), "{refusal}");
+    let (after, _, _) = say_until_refused(&mut bob, "after the failure").await;
+    assert!(after.is_empty(), "nothing is acknowledged after the failure: {after:?}");
     std::fs::remove_file(&filler).unwrap();
     second.kill().await;
 
     let third = start(&data).await;
-    assert_eq!(history(&third.addr).await, acked, "kill -9 after the failure lost nothing acknowledged");
+    let stored = history(&third.addr).await;
+    if stored.len() > acked.len() {
+        acked.push(refused);
+    }
+    assert_eq!(stored, acked, "kill -9 after the failure lost nothing acknowledged");
     assert!(registered(&third.addr, "bob").await);
-    assert_eq!(registered(&third.addr, "carol").await, carol_acked);
+    // Acknowledged, carol is registered; refused, the outcome was unknown.
+    if carol_acked {
+        assert!(registered(&third.addr, "carol").await);
+    }
     drop(third);
 }
