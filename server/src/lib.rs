@@ -3,6 +3,7 @@
 //! [`serve`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
+pub mod admission;
 pub mod auth;
 pub mod chat;
 pub mod config;
