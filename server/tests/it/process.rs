@@ -34,6 +34,9 @@ impl Process {
             // These tests send faster than a person types.
             .env("CHATTR_FLOOD_BURST", "10000")
             .env("CHATTR_FLOOD_RATE", "10000")
+            // Every client of these tests connects from 127.0.0.1.
+            .env("CHATTR_MAX_CONNS_PER_IP", "0")
+            .env("CHATTR_CONN_RATE_PER_IP", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
