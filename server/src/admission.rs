@@ -17,6 +17,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use crate::flood::Bucket;
+
 /// What the limits count: an IPv4 address, or the /64 prefix of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
@@ -79,9 +81,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 struct Entry {
     open: u32,
-    tokens: f64,
-    /// When `tokens` was last brought up to date.
-    last: Instant,
+    bucket: Bucket,
 }
 
 /// Open connections and connection buckets of every group that needs them.
@@ -121,13 +121,9 @@ impl Admission {
             self.sweep(now);
         }
         let (burst, per_second) = (self.burst, self.per_second);
-        let entry = self.groups.entry(group).or_insert(Entry { open: 0, tokens: burst, last: now });
-        if per_second > 0.0 {
-            entry.refill(now, burst, per_second);
-            if entry.tokens < 1.0 {
-                return Err(Refusal::TooFast);
-            }
-            entry.tokens -= 1.0;
+        let entry = self.groups.entry(group).or_insert(Entry { open: 0, bucket: Bucket::full(burst, now) });
+        if per_second > 0.0 && !entry.bucket.take(burst, per_second, now) {
+            return Err(Refusal::TooFast);
         }
         if self.max_open > 0 && entry.open >= self.max_open {
             return Err(Refusal::TooMany);
@@ -166,22 +162,9 @@ impl Admission {
 }
 
 impl Entry {
-    fn refill(&mut self, now: Instant, burst: f64, per_second: f64) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * per_second).min(burst);
-        self.last = now;
-    }
-
     /// Whether this entry still says something a fresh one would not.
     fn needed(&mut self, now: Instant, burst: f64, per_second: f64) -> bool {
-        if self.open > 0 {
-            return true;
-        }
-        if per_second == 0.0 {
-            return false;
-        }
-        self.refill(now, burst, per_second);
-        self.tokens < burst
+        self.open > 0 || (per_second > 0.0 && !self.bucket.is_full(burst, per_second, now))
     }
 }
 
