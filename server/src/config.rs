@@ -123,7 +123,7 @@ pub struct Config {
     pub conn_burst_per_ip: u32,
 
     /// Connections open at once, in all; further ones wait in the kernel's queue until one
-    /// closes. `0` takes the open-file limit less a reserve for the store.
+    /// closes. `0` takes the open-file limit less 256 descriptors kept for the store.
     #[arg(long, env = "CHATTR_MAX_CONNS", default_value_t = 0)]
     pub max_conns: usize,
 
