@@ -8,9 +8,9 @@
 //! address as the IPv4 address it is.
 //!
 //! The table holds a group while it has connections open or its bucket is still refilling,
-//! and no longer: so it never holds more than the open connections' groups plus the groups
-//! that connected within the last `burst / per_second` seconds. Time is passed in, which makes
-//! the rules testable without waiting.
+//! and is swept once a second: so it never holds more than the open connections' groups plus
+//! the groups that connected within the last `burst / per_second` seconds and one more. Time
+//! is passed in, which makes the rules testable without waiting.
 
 use std::collections::HashMap;
 use std::fmt;
