@@ -41,6 +41,10 @@ export default defineConfig({
       // The tests type faster than people do.
       CHATTR_FLOOD_BURST: "1000",
       CHATTR_FLOOD_RATE: "1000",
+      // Every browser context connects from 127.0.0.1, each with several connections per page
+      // load, and contexts are opened faster than people open tabs.
+      CHATTR_MAX_CONNS_PER_IP: "0",
+      CHATTR_CONN_RATE_PER_IP: "0",
       LEPTOS_SITE_ROOT: siteRoot,
       CHATTR_LOG: "warn",
     },

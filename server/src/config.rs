@@ -109,6 +109,43 @@ pub struct Config {
     #[arg(long, env = "CHATTR_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Time a client has to send a request's head (its line and headers), counted from when the
+    /// connection opens or its previous response was sent; a slower one is disconnected. `0s`
+    /// never does.
+    #[arg(long, env = "CHATTR_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Time an HTTP request may take until its response starts, reading the request body
+    /// included; then it is answered 408 and the connection closed. WebSockets, once upgraded,
+    /// are not subject to it. `0s` means no limit.
+    #[arg(long, env = "CHATTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Close an HTTP connection on which nothing was sent or received for this long, once no
+    /// request is in progress. `0s` never does. (The header timeout counts the wait for a next
+    /// request too, so this matters when it is the shorter.)
+    #[arg(long, env = "CHATTR_KEEPALIVE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// Connections one address may hold open at once (IPv6: one /64); more are closed at once.
+    /// `0` means no limit. Behind a reverse proxy every connection comes from the proxy.
+    #[arg(long, env = "CHATTR_MAX_CONNS_PER_IP", default_value_t = 32)]
+    pub max_conns_per_ip: u32,
+
+    /// New connections one address (IPv6: one /64) may open per second once its burst is
+    /// spent; more are closed at once. `0` means no limit.
+    #[arg(long, env = "CHATTR_CONN_RATE_PER_IP", default_value_t = 5)]
+    pub conn_rate_per_ip: u32,
+
+    /// New connections one address (IPv6: one /64) may open in a burst.
+    #[arg(long, env = "CHATTR_CONN_BURST_PER_IP", default_value_t = 20)]
+    pub conn_burst_per_ip: u32,
+
+    /// Connections open at once, in all; further ones wait in the kernel's queue until one
+    /// closes. `0` takes the open-file limit less 256 descriptors kept for the store.
+    #[arg(long, env = "CHATTR_MAX_CONNS", default_value_t = 0)]
+    pub max_conns: usize,
+
     /// Channels one user may be in at once.
     #[arg(long, env = "CHATTR_MAX_CHANNELS", default_value_t = 100)]
     pub max_channels: usize,

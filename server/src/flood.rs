@@ -1,6 +1,7 @@
 //! Per-connection flood control: a token bucket (a burst, then a steady rate) plus a strike
 //! count, so a client that keeps pushing past the limit is disconnected. Time is passed in,
-//! which makes the rules testable without waiting.
+//! which makes the rules testable without waiting. [`Bucket`] also meters new connections
+//! (see [`crate::admission`]).
 
 use std::time::{Duration, Instant};
 
@@ -17,13 +18,50 @@ pub enum Verdict {
 /// How long refused frames are counted before the count starts over.
 const STRIKE_WINDOW: Duration = Duration::from_secs(10);
 
+/// A token bucket's level. Its size (`burst`) and refill rate are passed in, so that many
+/// buckets with the same ones need not each store them.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(burst: f64, now: Instant) -> Self {
+        Self { tokens: burst, last: now }
+    }
+
+    /// Takes a token if there is one.
+    pub fn take(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
+        self.refill(burst, per_second, now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the bucket has refilled to its size by `now`.
+    pub fn is_full(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
+        self.refill(burst, per_second, now);
+        self.tokens >= burst
+    }
+
+    fn refill(&mut self, burst: f64, per_second: f64, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * per_second).min(burst);
+        self.last = now;
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FloodControl {
     burst: f64,
     per_second: f64,
     max_strikes: u32,
-    tokens: f64,
-    last: Instant,
+    bucket: Bucket,
     strikes: u32,
     window_start: Instant,
 }
@@ -36,8 +74,7 @@ impl FloodControl {
             burst: f64::from(burst.max(1)),
             per_second: f64::from(per_second),
             max_strikes: max_strikes.max(1),
-            tokens: f64::from(burst.max(1)),
-            last: now,
+            bucket: Bucket::full(f64::from(burst.max(1)), now),
             strikes: 0,
             window_start: now,
         }
@@ -48,11 +85,7 @@ impl FloodControl {
         if self.per_second == 0.0 {
             return Verdict::Allow;
         }
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.bucket.take(self.burst, self.per_second, now) {
             return Verdict::Allow;
         }
         if now.saturating_duration_since(self.window_start) > STRIKE_WINDOW {

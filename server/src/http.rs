@@ -312,3 +312,27 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
     }
 }
+
+/// Answers 408, and closes the connection, when a request has not produced its response
+/// within `limit`, reading its body included: a body trickled in byte by byte cannot hold a
+/// connection. A WebSocket upgrade answers at once, so sessions are not subject to it.
+pub async fn request_timeout(
+    State(limit): State<Option<Duration>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(limit) = limit else {
+        return next.run(request).await;
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response =
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::Timeout, "the request took too long")
+                    .into_response();
+            // What is left of the body is not worth reading.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            response
+        }
+    }
+}

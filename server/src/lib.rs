@@ -3,12 +3,13 @@
 //! [`serve`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
+pub mod admission;
 pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod flood;
 pub mod http;
-pub mod net;
+pub mod listener;
 pub mod security;
 pub mod services;
 pub mod session;
@@ -16,16 +17,15 @@ pub mod store;
 pub mod writer;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, State};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use futures::future::BoxFuture;
 use leptos::prelude::LeptosOptions;
@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         let (page, leptos) = (page.clone(), state.leptos.clone());
         move || page(leptos.clone())
     };
+    let request_timeout = Some(config.request_timeout).filter(|t| !t.is_zero());
     Router::new()
         .merge(browser_facing)
         .merge(server_to_server)
@@ -194,7 +195,8 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, shell)
         .fallback(static_files(leptos_axum::file_and_error_handler::<AppState, _>(page)))
         .layer(DefaultBodyLimit::max(16 * 1024))
-        .layer(axum::middleware::from_fn_with_state(headers, security::add_headers))
+        .layer(middleware::from_fn_with_state(request_timeout, http::request_timeout))
+        .layer(middleware::from_fn_with_state(headers, security::add_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let route = req.extensions().get::<MatchedPath>().map_or("<static>", MatchedPath::as_str);
             tracing::info_span!("http", method = %req.method(), route)
@@ -279,12 +281,14 @@ pub async fn serve_state(
             }
         });
     }
-    // Upgraded WebSockets are out of hyper's hands, so they are closed here, not by axum.
+    // Upgraded WebSockets are out of hyper's hands, so they are closed here, not by the
+    // listener. Answers when shutdown began.
     let closer = {
         let inner = inner.clone();
         async move {
             inner.shutdown.cancelled().await;
             inner.hub.close_all(Close::new(1001, "shutting_down"));
+            Instant::now()
         }
     };
     if !inner.config.history_max_age.is_zero() {
@@ -296,19 +300,12 @@ pub async fn serve_state(
             inner.shutdown.clone(),
         ));
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Chat frames are small and wanted now: no Nagle delay (it would hold a sender's echo until
-    // the client's delayed ACK, about 40 ms, as the benchmark showed).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let served = axum::serve(listener, app).with_graceful_shutdown(inner.shutdown.clone().cancelled_owned());
-    let (served, ()) = tokio::join!(served, closer);
-    served?;
+    let settings = listener::Settings::from_config(&inner.config);
+    let served = listener::serve(listener, router(state), settings, inner.shutdown.clone());
+    let ((), stopping) = tokio::join!(served, closer);
     inner.sessions.close();
-    if tokio::time::timeout(inner.config.shutdown_grace, inner.sessions.wait()).await.is_err() {
+    let grace_left = inner.config.shutdown_grace.saturating_sub(stopping.elapsed());
+    if tokio::time::timeout(grace_left, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
     }
     if let Some(why) = inner.store.failure() {

@@ -11,8 +11,8 @@ use app::protocol::command::{CELERY, CELERY_COMMANDS, POTATO, POTATO_COMMANDS};
 use app::protocol::names::fold;
 use app::protocol::{CeleryRequest, ErrorCode, PotatoRequest, ProtocolError};
 
+use crate::admission::Group;
 use crate::chat::{display_key, Account, ConnId, OpListEdit, PotatoAccount};
-use crate::net::address_group;
 use crate::store::{AccountRecord, StoreError};
 use crate::Inner;
 pub use password::Hasher;
@@ -55,7 +55,7 @@ async fn check_account_password(
     folded: &str,
     password: String,
 ) -> Result<AccountRecord> {
-    let group = address_group(app.hub.peer(conn)?);
+    let group = Group::of(app.hub.peer(conn)?);
     let keys = [
         (format!("password-conn:{conn}"), PASSWORD_ATTEMPTS),
         (format!("password-account:{folded}@{group}"), PASSWORD_ATTEMPTS),
@@ -148,7 +148,7 @@ pub async fn potato(app: &Inner, conn: ConnId, request: PotatoRequest) -> Result
             if app.store.account(&folded).await.map_err(internal)?.is_some() {
                 return Err(exists());
             }
-            let group = address_group(app.hub.peer(conn)?);
+            let group = Group::of(app.hub.peer(conn)?);
             let keys = [
                 (format!("register-conn:{conn}"), REGISTRATIONS),
                 (

@@ -56,8 +56,10 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Test defaults: a secret, one allowed origin, and flood control loose enough that tests
-/// sending many commands are not throttled (the flood tests set their own).
+/// Test defaults: a secret, one allowed origin, flood control loose enough that tests
+/// sending many commands are not throttled (the flood tests set their own), and no
+/// per-address connection limits, since every test client connects from 127.0.0.1 (the tests
+/// of those limits set their own).
 pub fn test_config() -> Config {
     let mut config = Config::for_tests();
     config.shared_secret = Some(SECRET.into());
@@ -65,6 +67,8 @@ pub fn test_config() -> Config {
     config.flood_burst = 10_000;
     config.flood_rate = 10_000;
     config.registrations_per_address = 10_000;
+    config.max_conns_per_ip = 0;
+    config.conn_rate_per_ip = 0;
     config
 }
 

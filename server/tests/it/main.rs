@@ -4,6 +4,7 @@
 mod auth;
 mod channels;
 mod common;
+mod connections;
 mod disk;
 mod history;
 mod http;

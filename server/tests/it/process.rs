@@ -37,6 +37,9 @@ impl Process {
             .env("CHATTR_FLOOD_BURST", "10000")
             .env("CHATTR_FLOOD_RATE", "10000")
             .env("CHATTR_REGISTRATIONS_PER_ADDRESS", "10000")
+            // Every client of these tests connects from 127.0.0.1.
+            .env("CHATTR_MAX_CONNS_PER_IP", "0")
+            .env("CHATTR_CONN_RATE_PER_IP", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -30,11 +30,13 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "chattr-bench", version, about)]
 struct Args {
-    /// The chattrd to load (host:port); ignored with --spawn. It must let guests in and have
-    /// flood control raised above --rate (CHATTR_FLOOD_BURST, CHATTR_FLOOD_RATE).
+    /// The chattrd to load (host:port); ignored with --spawn. It must let guests in, have
+    /// flood control raised above --rate (CHATTR_FLOOD_BURST, CHATTR_FLOOD_RATE), and let one
+    /// address hold --clients connections (CHATTR_MAX_CONNS_PER_IP=0 CHATTR_CONN_RATE_PER_IP=0).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: String,
-    /// Start this chattrd binary for the run instead: free port, fresh store, flood control off.
+    /// Start this chattrd binary for the run instead: free port, fresh store, flood control and
+    /// per-address connection limits off.
     #[arg(long)]
     spawn: Option<PathBuf>,
     /// The spawned server's store: `disk` (surrealkv, fsync on every commit) or `mem`.

@@ -1,5 +1,6 @@
-//! A chattrd the benchmark starts for itself: on a free port, with a fresh store and flood
-//! control out of the way, and what it cost (CPU time, peak memory) read from `/proc`.
+//! A chattrd the benchmark starts for itself: on a free port, with a fresh store, flood control
+//! and the per-address connection limits out of the way (every client connects from
+//! 127.0.0.1), and what it cost (CPU time, peak memory) read from `/proc`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -40,6 +41,8 @@ impl Spawned {
             .env("CHATTR_GUESTS", "true")
             .env("CHATTR_FLOOD_BURST", "1000000")
             .env("CHATTR_FLOOD_RATE", "1000000")
+            .env("CHATTR_MAX_CONNS_PER_IP", "0")
+            .env("CHATTR_CONN_RATE_PER_IP", "0")
             .env("CHATTR_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
