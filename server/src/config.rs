@@ -162,9 +162,15 @@ pub struct Config {
     #[arg(long, env = "CHATTR_NICK_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub nick_grace: Duration,
 
-    /// Potato registrations one address (an IPv4 address or an IPv6 /64) may make per hour.
+    /// Potato registrations one address (an IPv4 address or an IPv6 /64) may make per hour;
+    /// `0` means no limit (behind a reverse proxy every client has the proxy's address).
     #[arg(long, env = "CHATTR_REGISTRATIONS_PER_ADDRESS", default_value_t = 10)]
     pub registrations_per_address: usize,
+
+    /// Potato password attempts one address may make per minute, whatever the accounts; `0`
+    /// means no limit (per connection and per account from one address, 3 a minute, always).
+    #[arg(long, env = "CHATTR_PASSWORD_ATTEMPTS_PER_ADDRESS", default_value_t = 10)]
+    pub password_attempts_per_address: usize,
 
     /// Who sees a user's real address in `/whois`: `self` (only the user) or `channel-ops`
     /// (also the operators of a channel the user is in).

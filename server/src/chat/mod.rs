@@ -222,10 +222,15 @@ impl State {
     /// timer.
     fn check_registered_nick(&self, conn: ConnId, grace: Duration) -> Option<String> {
         let c = self.clients.get(&conn)?;
-        let (key, account) = self.registered.find(&c.nick)?;
-        if c.account.as_ref().is_some_and(|a| a.owns(key)) {
+        // An app user owns their nick: the app is authoritative, Potato never renames them.
+        if matches!(&c.account, Some(Account::App(n)) if fold(n) == fold(&c.nick)) {
             return None;
         }
+        let (_, account) = self
+            .registered
+            .find_all(&c.nick)
+            .into_iter()
+            .find(|(key, _)| !c.account.as_ref().is_some_and(|a| a.owns(key)))?;
         let name = &account.name;
         let text = format!(
             "{name} is a registered nick. Identify with /potato identify {name} <password> within {}, \
@@ -462,30 +467,43 @@ impl Hub {
             Some(Account::App(name)) => Some(fold(name)),
             _ => None,
         };
-        if let Some((owner, _)) = st.reserved.find(&identity.nick) {
-            if app_user.as_deref() != Some(owner) {
-                return Err(err(
-                    ErrorCode::NickReserved,
-                    format!("the nick {} belongs to an account", identity.nick),
-                ));
-            }
+        let reserved_for_others =
+            st.reserved.find_all(&identity.nick).iter().any(|(owner, _)| app_user.as_deref() != Some(*owner));
+        if reserved_for_others || names::is_service_name(&identity.nick) {
+            return Err(err(
+                ErrorCode::NickReserved,
+                format!("the nick {} belongs to an account", identity.nick),
+            ));
         }
-        if let Some((_, &holder)) = st.nicks.find(&identity.nick) {
-            let holder_account = st.clients.get(&holder).and_then(|c| c.account.clone());
-            let same_account = identity.account.is_some()
-                && holder_account.as_ref().map(Account::key) == identity.account.as_ref().map(Account::key);
-            if same_account {
-                let old = st.clients.get(&holder).map(|c| c.outbox.clone());
-                remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
-                if let Some(old) = old {
-                    old.close(Close::new(1000, "session_replaced"));
-                }
-            } else if app_user.is_some() && !matches!(holder_account, Some(Account::App(_))) {
-                let why = format!("the nick {} belongs to an app user who just logged in", identity.nick);
-                st.evict_nick(&identity.nick, None, &why);
+        // Everyone on the nick or a look-alike of it: an older session of the same account is
+        // replaced, anyone but another app user is moved off for an app user; otherwise the
+        // nick is taken. All are checked before anything changes.
+        let mut replaced = Vec::new();
+        let mut moved = Vec::new();
+        for (_, &holder) in st.nicks.find_all(&identity.nick) {
+            let account = st.clients.get(&holder).and_then(|c| c.account.as_ref());
+            if identity.account.is_some()
+                && account.map(Account::key) == identity.account.as_ref().map(Account::key)
+            {
+                replaced.push(holder);
+            } else if app_user.is_some() && !matches!(account, Some(Account::App(_))) {
+                moved.push(holder);
             } else {
                 return Err(err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick)));
             }
+        }
+        for holder in replaced {
+            let old = st.clients.get(&holder).map(|c| c.outbox.clone());
+            remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
+            if let Some(old) = old {
+                old.close(Close::new(1000, "session_replaced"));
+            }
+        }
+        for holder in moved {
+            st.evict(
+                holder,
+                &format!("the nick {} belongs to an app user who just logged in", identity.nick),
+            );
         }
         st.next_conn += 1;
         let conn = st.next_conn;
@@ -974,15 +992,18 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     if old == nick {
         return Ok(());
     }
-    if let Some((_, &holder)) = st.nicks.find(nick) {
-        if holder != conn {
-            return Err(err(ErrorCode::NickInUse, format!("{nick} is already in use")));
-        }
+    // Every nick the new spelling is or looks like counts, not only the first found (which
+    // may be the caller's own when only the case changes).
+    if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
+        return Err(err(ErrorCode::NickInUse, format!("{nick} is already in use")));
     }
-    if let Some((owner, _)) = st.reserved.find(nick) {
-        if !matches!(&client.account, Some(Account::App(name)) if fold(name) == owner) {
-            return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
-        }
+    let not_mine = st
+        .reserved
+        .find_all(nick)
+        .iter()
+        .any(|(owner, _)| !matches!(&client.account, Some(Account::App(name)) if fold(name) == *owner));
+    if not_mine || names::is_service_name(nick) {
+        return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
     }
     st.nicks.remove(&old);
     st.nicks.insert(nick, conn);

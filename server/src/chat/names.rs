@@ -6,6 +6,7 @@
 //! marks are all taken too.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_security::confusable_detection::skeleton;
@@ -21,6 +22,20 @@ pub fn lookalike_keys(name: &str) -> [String; 3] {
         format!("u:{}", skel(&name.to_uppercase())),
         format!("w:{}", fold(&skel(name))),
     ]
+}
+
+/// Whether `nick` is, or looks like, the name of a built-in service or the server itself
+/// (`Роtato` with Cyrillic letters would take private messages meant for Potato).
+pub fn is_service_name(nick: &str) -> bool {
+    static SERVICES: OnceLock<NameIndex<()>> = OnceLock::new();
+    let services = SERVICES.get_or_init(|| {
+        let mut index = NameIndex::default();
+        for name in app::protocol::names::RESERVED_NICKS {
+            index.insert(name, ());
+        }
+        index
+    });
+    !services.find_all(nick).is_empty()
 }
 
 /// Names and what they map to, found by their folded form or by looking alike.
@@ -90,6 +105,24 @@ impl<V> NameIndex<V> {
             .map(|(k, (v, _))| (k.as_str(), v))
     }
 
+    /// Every name that is `name` or looks like it (the relation is not transitive, so there
+    /// can be several), with their folded forms. A check that a name is free must look at all
+    /// of them: the caller's own entry among them says nothing about the others.
+    pub fn find_all(&self, name: &str) -> Vec<(&str, &V)> {
+        let folded = fold(name);
+        let mut found: Vec<(&str, &V)> = Vec::new();
+        let owners = std::iter::once(&folded)
+            .chain(lookalike_keys(name).iter().filter_map(|k| self.by_look.get(k)).collect::<Vec<_>>());
+        for owner in owners {
+            if let Some((k, (v, _))) = self.by_fold.get_key_value(owner) {
+                if !found.iter().any(|(f, _)| *f == k.as_str()) {
+                    found.push((k.as_str(), v));
+                }
+            }
+        }
+        found
+    }
+
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.by_fold.values().map(|(v, _)| v)
     }
@@ -136,6 +169,25 @@ mod tests {
         // Exact lookups do not match look-alikes.
         assert!(names.get("\u{430}lice").is_none());
         assert_eq!(names.get("ALICE"), Some(&1));
+    }
+
+    #[test]
+    fn all_the_names_a_spelling_looks_like_are_found_not_just_its_own() {
+        let mut names = NameIndex::default();
+        names.insert("alice", 1);
+        names.insert("aiice", 2);
+        // `aIice` folds like `aiice` but looks like `alice`.
+        let all: Vec<i32> = names.find_all("aIice").into_iter().map(|(_, v)| *v).collect();
+        assert_eq!(all, vec![2, 1]);
+        assert!(names.find_all("bob").is_empty());
+    }
+
+    #[test]
+    fn service_names_and_their_look_alikes_are_taken() {
+        assert!(is_service_name("Potato"));
+        assert!(is_service_name("\u{420}\u{43E}tato"), "Cyrillic Р and о");
+        assert!(is_service_name("CELERY"));
+        assert!(!is_service_name("potatoes"));
     }
 
     #[test]

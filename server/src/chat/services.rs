@@ -56,11 +56,14 @@ impl State {
         self.to_one(conn, &ServerEvent::Notice { from: from.into(), text });
     }
 
-    /// A free `Guest-NNNNN` nick.
+    /// A free `Guest-NNNNN` nick: nobody's, and no look-alike of a registered or app user's.
     fn guest_nick(&self) -> String {
         loop {
             let nick = format!("Guest-{:05}", rand::random::<u32>() % 100_000);
-            if self.nicks.find(&nick).is_none() {
+            let taken = !self.nicks.find_all(&nick).is_empty()
+                || !self.registered.find_all(&nick).is_empty()
+                || !self.reserved.find_all(&nick).is_empty();
+            if !taken {
                 return nick;
             }
         }
@@ -76,13 +79,18 @@ impl State {
         self.deliver(&self.audience(conn), &event);
     }
 
-    /// Moves whoever sits on `nick` or a look-alike of it (other than `except`) to a guest
-    /// nick.
-    pub(super) fn evict_nick(&mut self, nick: &str, except: Option<ConnId>, why: &str) {
-        let Some((_, &holder)) = self.nicks.find(nick) else { return };
-        if Some(holder) == except {
-            return;
+    /// Moves everyone who sits on `nick` or a look-alike of it (other than `except`) to a
+    /// guest nick.
+    fn evict_nick(&mut self, nick: &str, except: Option<ConnId>, why: &str) {
+        let holders: Vec<ConnId> =
+            self.nicks.find_all(nick).into_iter().map(|(_, &h)| h).filter(|&h| Some(h) != except).collect();
+        for holder in holders {
+            self.evict(holder, why);
         }
+    }
+
+    /// Moves `holder` to a guest nick, telling them why.
+    pub(super) fn evict(&mut self, holder: ConnId, why: &str) {
         let guest = self.guest_nick();
         self.notice(holder, POTATO, format!("{why}; you are now {guest}"));
         self.force_nick(holder, &guest);
@@ -190,7 +198,7 @@ impl Hub {
     /// The claim ends when the returned guard is dropped.
     pub fn potato_claim(&self, nick: &str) -> Option<RegistrationClaim> {
         let mut st = self.lock();
-        if st.registered.find(nick).is_some() || st.pending_registrations.find(nick).is_some() {
+        if !st.registered.find_all(nick).is_empty() || !st.pending_registrations.find_all(nick).is_empty() {
             return None;
         }
         st.pending_registrations.insert(nick, ());
@@ -199,15 +207,15 @@ impl Hub {
 
     /// Whether an app user owns `nick` or a look-alike of it.
     pub fn app_owns(&self, nick: &str) -> bool {
-        self.lock().reserved.find(nick).is_some()
+        !self.lock().reserved.find_all(nick).is_empty()
     }
 
     /// Whether `user` would be a new app user whose name looks like another app user's
     /// (`Some(that user)`), which would make the two indistinguishable in the chat.
     pub fn app_user_lookalike(&self, user: &str) -> Option<String> {
         let st = self.lock();
-        let (folded, other) = st.reserved.find(user)?;
-        (folded != fold(user)).then(|| other.clone())
+        let folded = fold(user);
+        st.reserved.find_all(user).into_iter().find(|(f, _)| *f != folded).map(|(_, other)| other.clone())
     }
 
     /// Potato stored a new account for `conn`'s nick: it now owns it and is identified.
@@ -232,7 +240,7 @@ impl Hub {
         if let Some(c) = st.clients.get_mut(&conn) {
             c.account = Some(account);
         }
-        if st.reserved.find(&name).is_some() {
+        if !st.reserved.find_all(&name).is_empty() {
             st.notice(conn, POTATO, format!("the nick {name} belongs to an app user; you keep your nick"));
         } else if fold(&st.nick_of(conn)) != fold(&name) {
             st.evict_nick(&name, Some(conn), &format!("{name} identified for the nick you were using"));
@@ -246,7 +254,7 @@ impl Hub {
     /// nick. An app user's session is never disconnected this way: the app owns its nick.
     pub fn potato_ghost(&self, conn: ConnId, nick: &str) -> Result<String> {
         let st = self.lock();
-        let holder = st.nicks.find(nick).map(|(_, &h)| h).filter(|&h| h != conn);
+        let holder = st.nicks.find_all(nick).into_iter().map(|(_, &h)| h).find(|&h| h != conn);
         let Some(c) = holder.and_then(|h| st.clients.get(&h)) else {
             return Err(err(ErrorCode::NoSuchNick, "nobody else is using that nick"));
         };
@@ -309,8 +317,15 @@ impl Hub {
         if fold(&c.nick) != fold(nick) {
             return;
         }
-        let Some((registered, _)) = st.registered.find(nick) else { return };
-        if c.account.as_ref().is_some_and(|a| a.owns(registered)) {
+        if matches!(&c.account, Some(Account::App(n)) if fold(n) == fold(nick)) {
+            return;
+        }
+        let foreign = st
+            .registered
+            .find_all(nick)
+            .iter()
+            .any(|(registered, _)| !c.account.as_ref().is_some_and(|a| a.owns(registered)));
+        if !foreign {
             return;
         }
         let guest = st.guest_nick();
@@ -339,9 +354,24 @@ impl Hub {
     }
 
     /// A registered channel as it is now.
-    pub fn celery_info(&self, channel: &str) -> Result<ChannelInfo> {
+    /// Of a secret or private channel (`+s`/`+p`, live or kept while empty), only its members,
+    /// founder and listed ops learn anything; to others a secret one is not registered at all.
+    pub fn celery_info(&self, conn: ConnId, channel: &str) -> Result<ChannelInfo> {
         let st = self.lock();
         let (key, record) = st.registration(channel)?;
+        let live = st.channels.get(&key);
+        let hidden = live.map_or_else(|| record.flags.contains(['s', 'p']), |ch| ch.is_hidden());
+        let me = st.clients.get(&conn).and_then(|c| c.account.as_ref()).map(Account::key);
+        let inside = live.is_some_and(|ch| ch.members.contains_key(&conn))
+            || me.is_some_and(|k| record.founder == k || record.ops.contains(&k));
+        if hidden && !inside {
+            let secret = live.map_or_else(|| record.flags.contains('s'), |ch| ch.modes.secret);
+            return Err(if secret {
+                err(ErrorCode::ChannelNotRegistered, format!("{channel} is not registered"))
+            } else {
+                err(ErrorCode::NotOnChannel, format!("{} is private; join it to see inside", record.name))
+            });
+        }
         Ok(ChannelInfo { key, record: record.clone() })
     }
 

@@ -23,8 +23,6 @@ type Result<T> = std::result::Result<T, ProtocolError>;
 const MINUTE: Duration = Duration::from_secs(60);
 /// Password attempts per connection, and per account from one address.
 pub const PASSWORD_ATTEMPTS: Limit = Limit { max: 3, window: MINUTE };
-/// Password attempts per address, whatever the accounts.
-pub const PASSWORD_ATTEMPTS_PER_ADDRESS: Limit = Limit { max: 10, window: MINUTE };
 /// Registrations per connection.
 pub const REGISTRATIONS: Limit = Limit { max: 3, window: Duration::from_secs(600) };
 /// The window of `CHATTR_REGISTRATIONS_PER_ADDRESS`.
@@ -56,10 +54,11 @@ async fn check_account_password(
     password: String,
 ) -> Result<AccountRecord> {
     let group = Group::of(app.hub.peer(conn)?);
+    let per_address = Limit { max: app.config.password_attempts_per_address, window: MINUTE };
     let keys = [
         (format!("password-conn:{conn}"), PASSWORD_ATTEMPTS),
         (format!("password-account:{folded}@{group}"), PASSWORD_ATTEMPTS),
-        (format!("password-address:{group}"), PASSWORD_ATTEMPTS_PER_ADDRESS),
+        (format!("password-address:{group}"), per_address),
     ];
     let Some(attempt) = app.throttle.reserve(&keys, Instant::now()) else {
         return Err(ProtocolError::new(
@@ -70,13 +69,27 @@ async fn check_account_password(
     let record = app.store.account(folded).await.map_err(internal)?;
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     // The hash is checked whether or not the account exists (against a decoy when it does not).
-    let matches = app.hasher.verify(password, hash).await?;
+    let matches = match app.hasher.verify(password, hash).await {
+        Ok(matches) => matches,
+        Err(busy) => {
+            // Nothing was checked: the attempt is not counted against anyone.
+            app.throttle.refund(attempt);
+            return Err(busy);
+        }
+    };
+    let failed = || ProtocolError::new(ErrorCode::IdentifyFailed, "unknown nick or wrong password");
     match record {
         Some(record) if matches => {
             app.throttle.refund(attempt);
+            // The account may have been dropped (and the nick registered again) while the hash
+            // ran: the password proves the account it was checked against, nothing newer.
+            let now = app.store.account(folded).await.map_err(internal)?;
+            if now.as_ref().map(|r| &r.uid) != Some(&record.uid) {
+                return Err(failed());
+            }
             Ok(record)
         }
-        _ => Err(ProtocolError::new(ErrorCode::IdentifyFailed, "unknown nick or wrong password")),
+        _ => Err(failed()),
     }
 }
 
@@ -291,7 +304,7 @@ pub async fn celery(app: &Inner, conn: ConnId, request: CeleryRequest) -> Result
             say(format!("{target} may no longer change the op list of {name}"));
         }
         CeleryRequest::Info { channel } => {
-            let info = app.hub.celery_info(&channel)?;
+            let info = app.hub.celery_info(conn, &channel)?;
             let created =
                 app.store.channel_created(&info.key).await.map_err(internal)?.unwrap_or_else(now_secs);
             let r = &info.record;

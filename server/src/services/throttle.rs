@@ -29,10 +29,19 @@ struct Entry {
     times: VecDeque<Instant>,
 }
 
+impl Entry {
+    fn forget_before(&mut self, now: Instant) {
+        while self.times.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.window) {
+            self.times.pop_front();
+        }
+    }
+}
+
 /// Counts attempts per key.
 #[derive(Default)]
 pub struct Throttle {
     entries: Mutex<HashMap<String, Entry>>,
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 impl Throttle {
@@ -45,21 +54,30 @@ impl Throttle {
     }
 
     /// Counts an attempt at `now` against every key, if every key still allows one; `None`
-    /// (and nothing counted) otherwise.
+    /// (and nothing counted) otherwise. A limit of `max: 0` is no limit: its key is skipped.
     pub fn reserve(&self, keys: &[(String, Limit)], now: Instant) -> Option<Attempt> {
+        let keys: Vec<&(String, Limit)> = keys.iter().filter(|(_, l)| l.max > 0).collect();
         let mut map = self.lock();
-        // Forget what left every window, so the map holds only keys with recent attempts.
-        map.retain(|_, e| {
-            while e.times.front().is_some_and(|t| now.saturating_duration_since(*t) >= e.window) {
-                e.times.pop_front();
+        // Forget what left every window, at most once a second, so the map holds only keys
+        // with recent attempts without being walked on every attempt.
+        let mut sweep = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if sweep.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+            *sweep = Some(now);
+            map.retain(|_, e| {
+                e.forget_before(now);
+                !e.times.is_empty()
+            });
+        }
+        for (key, _) in &keys {
+            if let Some(e) = map.get_mut(key) {
+                e.forget_before(now);
             }
-            !e.times.is_empty()
-        });
+        }
         let full = keys.iter().any(|(key, limit)| map.get(key).is_some_and(|e| e.times.len() >= limit.max));
         if full {
             return None;
         }
-        for (key, limit) in keys {
+        for (key, limit) in &keys {
             let entry = map.entry(key.clone()).or_default();
             entry.window = entry.window.max(limit.window);
             entry.times.push_back(now);
@@ -134,6 +152,11 @@ mod tests {
         // Long after, nothing is kept for any key.
         let _ = t.reserve(&keys(&["conn:2"]), t0 + Duration::from_secs(600));
         assert_eq!(t.len(), 1);
+        // A limit of 0 is no limit.
+        let off = vec![("address:a".to_owned(), Limit { max: 0, window: Duration::from_secs(60) })];
+        for _ in 0..100 {
+            let _kept = t.reserve(&off, t0 + Duration::from_secs(600)).expect("no limit");
+        }
     }
 
     #[test]

@@ -139,17 +139,29 @@ impl Store {
             .collect())
     }
 
-    /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch).
+    /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch), a few
+    /// hundred per transaction, so other writes never wait long behind it.
     pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
-        self.write(async {
-            self.db()
-                .query("DELETE message WHERE ts < $cutoff RETURN NONE")
-                .bind(("cutoff", to_i64(cutoff_ms)))
-                .await?
-                .check()?;
-            Ok(())
-        })
-        .await
+        loop {
+            let deleted: Option<i64> = self
+                .write(async {
+                    let mut res = self
+                        .db()
+                        .query(
+                            "LET $ids = (SELECT VALUE id FROM message WHERE ts < $cutoff LIMIT 500);
+                             DELETE $ids RETURN NONE;
+                             RETURN array::len($ids);",
+                        )
+                        .bind(("cutoff", to_i64(cutoff_ms)))
+                        .await?
+                        .check()?;
+                    Ok(res.take(2)?)
+                })
+                .await?;
+            if deleted.unwrap_or(0) == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 

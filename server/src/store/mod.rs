@@ -124,6 +124,9 @@ DEFINE TABLE IF NOT EXISTS store_meta SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS high ON store_meta TYPE option<int>;
 "#;
 
+/// Longest a single write may take before the store counts as failed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How durable a write is once the store acknowledges it, for the startup log.
 pub fn sync_mode(url: &str) -> String {
     if url.starts_with("mem:") {
@@ -163,11 +166,17 @@ async fn recover_surrealkv(dir: &Path) -> Result<()> {
         }
     };
     let stale = dir.join("wal").join("repair_temp");
+    // Only while holding the directory's lock: a running chattrd may be repairing right now.
+    let lock = std::fs::File::open(dir.join("LOCK")).ok();
+    if lock.as_ref().is_some_and(|f| f.try_lock().is_err()) {
+        return Err(StoreError::Locked(dir.display().to_string()));
+    }
     if stale.exists() {
         tracing::warn!(path = %stale.display(), "removing what an interrupted WAL repair left behind");
         std::fs::remove_dir_all(&stale)
             .map_err(|e| StoreError::Corrupt(format!("cannot remove {}: {e}", stale.display())))?;
     }
+    drop(lock);
     // The options SurrealDB 3.3.5 opens `surrealkv://` with (surrealdb-kvs-surrealkv), at the
     // smallest memory tier: they shape the files, and recovery must read them the same way.
     let tree = surrealkv::TreeBuilder::new()
@@ -273,7 +282,13 @@ impl Store {
         if let Some(why) = self.health.failure.get() {
             return Err(StoreError::Failed(why.clone()));
         }
-        let result = work.await;
+        // A write that hangs (a SurrealDB server that stopped answering) would hold the gate
+        // forever; after this long it counts as failed.
+        let Ok(result) = tokio::time::timeout(WRITE_TIMEOUT, work).await else {
+            let why = format!("a write did not finish within {WRITE_TIMEOUT:?}");
+            self.fail(&why);
+            return Err(StoreError::Failed(why));
+        };
         if let Err(e) = &result {
             let fatal = match e {
                 StoreError::Query(q) => !StoreError::is_benign(q),

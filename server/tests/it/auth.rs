@@ -83,6 +83,18 @@ async fn look_alike_nicks_count_as_the_same_nick() {
     let mut carol = server.guest("carol").await;
     carol.cmd("/nick B\u{41E}B").await; // Cyrillic О
     carol.expect_error("nick_in_use").await;
+    // Changing only the case of your own nick is checked like any other change: `aiice` is
+    // not a look-alike of alice, `aIice` is.
+    let mut mallory = server.guest("aiice").await;
+    mallory.cmd("/nick aIice").await;
+    mallory.expect_error("nick_reserved").await;
+    let _bill = server.guest("bill").await;
+    mallory.cmd("/nick biII").await;
+    mallory.expect_error("nick_in_use").await;
+    // Nor can anyone pose as a service.
+    refused(&server, json!({"type":"auth","nick":"\u{420}\u{43E}tato"}), "nick_reserved").await;
+    mallory.cmd("/nick C\u{435}lery").await;
+    mallory.expect_error("nick_reserved").await;
     // Different names that merely share letters are fine.
     server.guest("alicia").await;
 }

@@ -299,6 +299,40 @@ async fn an_app_user_takes_their_nick_from_whoever_sits_on_it_and_cannot_be_ghos
 }
 
 #[tokio::test]
+async fn an_app_user_on_a_look_alike_of_a_registered_nick_is_never_renamed() {
+    let server = TestServer::start_with(|c| c.nick_grace = std::time::Duration::from_millis(200)).await;
+    registered_and_gone(&server, "alice").await;
+    let mut app_user = server.user("\u{430}lice").await;
+    // Past the grace period: the app is authoritative for its user's nick.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let events = app_user.drain().await;
+    assert!(!events.iter().any(|e| e["type"] == "nick_changed" || e["type"] == "notice"), "{events:?}");
+}
+
+#[tokio::test]
+async fn celery_tells_outsiders_nothing_about_a_secret_channel() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    alice.join("#hidden").await;
+    alice.cmd("/celery register #hidden").await;
+    alice.notice("Celery").await;
+    alice.cmd("/mode #hidden +s").await;
+    alice.expect("mode_changed").await;
+    let mut outsider = server.guest("outsider").await;
+    outsider.cmd("/celery info #hidden").await;
+    outsider.expect_error("channel_not_registered").await;
+    alice.cmd("/celery info #hidden").await;
+    assert!(alice.notice("Celery").await.contains("#hidden was registered"));
+    // Kept while empty, it stays secret.
+    alice.cmd("/part #hidden").await;
+    alice.expect("parted").await;
+    outsider.cmd("/celery info #hidden").await;
+    outsider.expect_error("channel_not_registered").await;
+    alice.cmd("/celery info #hidden").await;
+    assert!(alice.notice("Celery").await.contains("#hidden was registered"), "the founder still sees it");
+}
+
+#[tokio::test]
 async fn a_dropped_accounts_history_and_op_list_places_never_pass_to_the_next_owner() {
     let server = TestServer::start().await;
     let mut alice = identified(&server, "alice").await;
