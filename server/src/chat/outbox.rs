@@ -78,46 +78,61 @@ struct Shared {
     budget: Arc<SendBudget>,
 }
 
-impl Shared {
-    fn release(&self, n: usize) {
-        self.bytes.fetch_sub(n, Ordering::Relaxed);
-        self.budget.total.fetch_sub(n, Ordering::Relaxed);
+/// A queued event, counted against its connection and the budget for as long as it exists:
+/// however it leaves the queue (read by the writer, refused, or dropped with a closed queue),
+/// its bytes are given back exactly once.
+struct Queued {
+    payload: Payload,
+    shared: Arc<Shared>,
+}
+
+impl Queued {
+    fn new(payload: Payload, shared: &Arc<Shared>) -> (Self, usize, usize) {
+        let n = payload.len();
+        let before = shared.bytes.fetch_add(n, Ordering::Relaxed);
+        let total = shared.budget.total.fetch_add(n, Ordering::Relaxed) + n;
+        (Self { payload, shared: shared.clone() }, before, total)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let n = self.payload.len();
+        self.shared.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.shared.budget.total.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
 /// The sending side of a connection's queue, held by the chat core.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Payload>,
+    tx: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
 }
 
 /// The receiving side, drained by the connection's writer task.
 pub struct OutboxQueue {
-    rx: mpsc::Receiver<Payload>,
+    rx: mpsc::Receiver<Queued>,
     shared: Arc<Shared>,
 }
 
 impl OutboxQueue {
     /// The next queued event, once there is one; `None` when every sender is gone.
     pub async fn recv(&mut self) -> Option<Payload> {
-        let p = self.rx.recv().await?;
-        self.shared.release(p.len());
-        Some(p)
+        Some(self.rx.recv().await?.payload.clone())
     }
 
     /// The next queued event, if one is waiting.
     pub fn try_recv(&mut self) -> Option<Payload> {
-        let p = self.rx.try_recv().ok()?;
-        self.shared.release(p.len());
-        Some(p)
+        Some(self.rx.try_recv().ok()?.payload.clone())
     }
 }
 
 impl Drop for OutboxQueue {
     fn drop(&mut self) {
+        // What is still queued, or sent while the queue closes, goes with the channel, and
+        // gives its bytes back as it does.
         self.rx.close();
-        while self.try_recv().is_some() {}
         self.shared.budget.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -145,19 +160,16 @@ impl Outbox {
             return;
         }
         let n = payload.len();
-        let shared = &self.shared;
-        let budget = &shared.budget;
-        let before = shared.bytes.fetch_add(n, Ordering::Relaxed);
+        let (queued, before, total) = Queued::new(payload, &self.shared);
+        let budget = &self.shared.budget;
         let own = before + n;
-        let total = budget.total.fetch_add(n, Ordering::Relaxed) + n;
         let share = budget.total_limit / budget.connections.load(Ordering::Relaxed).max(1);
         // One event always fits an empty queue, however large (a history page can be bigger
         // than a small budget); a queue that already holds some must stay within its bytes.
         let too_much =
             before > 0 && (own > budget.per_connection || (total > budget.total_limit && own > share));
-        let queued = !too_much && self.tx.try_send(payload).is_ok();
-        if !queued {
-            shared.release(n);
+        // Refused, the event is dropped here and gives its bytes back.
+        if too_much || self.tx.try_send(queued).is_err() {
             self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
         }
     }

@@ -137,8 +137,9 @@ fn assert_cut_off(result: Trickled, head: &[u8], started: Instant, header_timeou
     assert!(started.elapsed() >= header_timeout, "closed after {:?}", started.elapsed());
 }
 
-#[tokio::test]
-async fn a_request_head_sent_byte_by_byte_is_cut_off_at_the_header_timeout() {
+/// Sends `head` a byte at a time to a server with a short header timeout and checks it is cut
+/// off; answers the server, for the test to check it still serves others.
+async fn slow_head_is_cut_off(head: &[u8]) -> TestServer {
     let header_timeout = Duration::from_millis(400);
     let server = TestServer::start_with(|c| {
         c.header_timeout = header_timeout;
@@ -147,23 +148,20 @@ async fn a_request_head_sent_byte_by_byte_is_cut_off_at_the_header_timeout() {
     .await;
     let started = Instant::now();
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    let result = trickle(&mut slow, HOME).await;
-    assert_cut_off(result, HOME, started, header_timeout);
+    let result = trickle(&mut slow, head).await;
+    assert_cut_off(result, head, started, header_timeout);
+    server
+}
+
+#[tokio::test]
+async fn a_request_head_sent_byte_by_byte_is_cut_off_at_the_header_timeout() {
+    let server = slow_head_is_cut_off(HOME).await;
     assert!(try_connection(&server).await.1, "the server still serves others");
 }
 
 #[tokio::test]
 async fn a_websocket_upgrade_sent_byte_by_byte_is_cut_off_at_the_header_timeout() {
-    let header_timeout = Duration::from_millis(400);
-    let server = TestServer::start_with(|c| {
-        c.header_timeout = header_timeout;
-        c.keepalive_timeout = Duration::from_secs(60);
-    })
-    .await;
-    let started = Instant::now();
-    let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    let result = trickle(&mut slow, UPGRADE).await;
-    assert_cut_off(result, UPGRADE, started, header_timeout);
+    let server = slow_head_is_cut_off(UPGRADE).await;
     server.guest("after").await;
 }
 
