@@ -36,9 +36,15 @@ impl Store {
         password_hash: &str,
         uid: &str,
     ) -> Result<bool> {
-        self.write(async {
+        let key = key.to_owned();
+        let name = name.to_owned();
+        let email = email.to_owned();
+        let password_hash = password_hash.to_owned();
+        let uid = uid.to_owned();
+        let store = self.clone();
+        self.write(async move {
         for _ in 0..5 {
-            let result = self
+            let result = store
                 .db()
                 .query(
                     "CREATE type::record('account', $id) CONTENT { name: $name, email: $email, password_hash: $hash, uid: $uid } RETURN NONE",
@@ -55,7 +61,7 @@ impl Store {
                 Err(e) => {
                     // Whether it lost to an existing record or to a concurrent transaction, the
                     // record tells: if it is there, someone else registered the nick.
-                    if self.account(key).await?.is_some() {
+                    if store.account(&key).await?.is_some() {
                         return Ok(false);
                     }
                     let text = e.to_string();
@@ -94,8 +100,11 @@ impl Store {
 
     /// Replaces an account's password hash. `Ok(false)` when the account is gone.
     pub async fn set_password(&self, key: &str, password_hash: &str) -> Result<bool> {
-        self.write(async {
-            let mut res = self
+        let key = key.to_owned();
+        let password_hash = password_hash.to_owned();
+        let store = self.clone();
+        self.write(async move {
+            let mut res = store
                 .db()
                 .query("UPDATE type::record('account', $id) SET password_hash = $hash RETURN VALUE name")
                 .bind(("id", key.to_owned()))
@@ -111,8 +120,11 @@ impl Store {
     /// Deletes an account, the channels it founded, and its places on op lists, in one
     /// transaction. Returns the names of the channels that were dropped with it.
     pub async fn drop_account(&self, key: &str, account: &str) -> Result<Vec<String>> {
-        self.write(async {
-            let mut res = self
+        let key = key.to_owned();
+        let account = account.to_owned();
+        let store = self.clone();
+        self.write(async move {
+            let mut res = store
                 .db()
                 .query(
                     "BEGIN TRANSACTION;

@@ -29,8 +29,11 @@ pub struct ChannelRecord {
 impl Store {
     /// Registers a channel unless it is registered already (`Ok(false)` then).
     pub async fn create_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
-        self.write(async {
-            let result = self
+        let key = key.to_owned();
+        let record = record.clone();
+        let store = self.clone();
+        self.write(async move {
+            let result = store
                 .db()
                 .query("CREATE type::record('channel_reg', $id) CONTENT $record RETURN NONE")
                 .bind(("id", key.to_owned()))
@@ -39,7 +42,7 @@ impl Store {
                 .and_then(|r| r.check());
             match result {
                 Ok(_) => Ok(true),
-                Err(_) if self.channel(key).await?.is_some() => Ok(false),
+                Err(_) if store.channel(&key).await?.is_some() => Ok(false),
                 Err(e) => Err(e.into()),
             }
         })
@@ -49,8 +52,11 @@ impl Store {
     /// Writes a registered channel's state (after a topic, ban, mode or op list change) unless
     /// a newer revision is stored already. `Ok(false)` when it is not registered (any more).
     pub async fn save_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
-        self.write(async {
-            let mut res = self
+        let key = key.to_owned();
+        let record = record.clone();
+        let store = self.clone();
+        self.write(async move {
+            let mut res = store
                 .db()
                 .query(
                     "UPDATE type::record('channel_reg', $id) MERGE $record WHERE rev < $rev RETURN NONE;
@@ -97,8 +103,10 @@ impl Store {
 
     /// Unregisters a channel. `Ok(false)` when it was not registered.
     pub async fn drop_channel(&self, key: &str) -> Result<bool> {
-        self.write(async {
-            let mut res = self
+        let key = key.to_owned();
+        let store = self.clone();
+        self.write(async move {
+            let mut res = store
                 .db()
                 .query("DELETE type::record('channel_reg', $id) RETURN BEFORE")
                 .bind(("id", key.to_owned()))

@@ -58,7 +58,9 @@ impl Store {
         &self,
         batch: impl IntoIterator<Item = &'a StoredMessage>,
     ) -> Result<()> {
-        self.write(async {
+        let batch: Vec<StoredMessage> = batch.into_iter().cloned().collect();
+        let store = self.clone();
+        self.write(async move {
             let rows: Vec<Row> = batch
                 .into_iter()
                 .map(|m| Row {
@@ -75,7 +77,8 @@ impl Store {
             let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
             // The highest id ever stored is kept with the messages, in the same transaction, so a
             // restart never numbers a message at or below it, whatever the clock says.
-            self.db()
+            store
+                .db()
                 .query(
                     "BEGIN;
                  INSERT INTO message $rows RETURN NONE;
@@ -143,9 +146,10 @@ impl Store {
     /// hundred per transaction, so other writes never wait long behind it.
     pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
         loop {
+            let store = self.clone();
             let deleted: Option<i64> = self
-                .write(async {
-                    let mut res = self
+                .write(async move {
+                    let mut res = store
                         .db()
                         .query(
                             "LET $ids = (SELECT VALUE id FROM message WHERE ts < $cutoff LIMIT 500);

@@ -276,8 +276,20 @@ impl Store {
 
     /// Runs one write (any number of statements) through the write gate: refused once the
     /// store has failed, and failing the store when the write fails in a way that is not about
-    /// the data.
-    async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+    /// the data. The write runs in a task of its own, so a caller that gives up (a request
+    /// timed out, a session ended) never leaves a write half-watched: every write's outcome is
+    /// seen, and the gate stays shut until it is.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::spawn(async move { store.gated(work).await })
+            .await
+            .map_err(|e| StoreError::Failed(format!("a write task ended abnormally: {e}")))?
+    }
+
+    async fn gated<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let _turn = self.health.gate.lock().await;
         if let Some(why) = self.health.failure.get() {
             return Err(StoreError::Failed(why.clone()));
@@ -341,10 +353,11 @@ impl Store {
 
     /// The server's own secret key (for cloaks), created on first start and kept from then on.
     pub async fn server_key(&self) -> Result<[u8; 32]> {
-        self.write(async {
+        let store = self.clone();
+        self.write(async move {
         let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
         // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
-        let mut res = self
+        let mut res = store
             .db
             .query("INSERT IGNORE INTO server_key { id: 'cloak', key: $key }; SELECT key FROM ONLY server_key:cloak;")
             .bind(("key", fresh))

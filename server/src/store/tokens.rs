@@ -25,12 +25,16 @@ impl Store {
     /// Binds an app-chosen token to a user (the legacy `/gettoken` route); `folded` is the
     /// user's folded name, by which a revocation finds the token.
     pub async fn bind_legacy_token(&self, token: &str, user: &str, folded: &str) -> Result<()> {
-        self.write(async {
-        self.db()
+        let token = token.to_owned();
+        let user = user.to_owned();
+        let folded = folded.to_owned();
+        let store = self.clone();
+        self.write(async move {
+        store.db()
             .query(
                 "UPSERT type::record('legacy_token', $id) CONTENT { user: $user, folded: $folded, created_at: time::now() }",
             )
-            .bind(("id", token_id(token)))
+            .bind(("id", token_id(&token)))
             .bind(("user", user.to_owned()))
             .bind(("folded", folded.to_owned()))
             .await?
@@ -56,8 +60,11 @@ impl Store {
     /// when the user's tokens were last revoked (milliseconds since the Unix epoch), if ever:
     /// a token issued now must say it was issued later than that.
     pub async fn add_token_user(&self, folded: &str, user: &str) -> Result<Option<i64>> {
-        self.write(async {
-            let mut res = self
+        let folded = folded.to_owned();
+        let user = user.to_owned();
+        let store = self.clone();
+        self.write(async move {
+            let mut res = store
                 .db()
                 .query(
                     "INSERT IGNORE INTO token_user { id: $id, name: $name, created_at: time::now() };
@@ -87,8 +94,11 @@ impl Store {
     /// Revokes every token the user `folded` holds: signed tokens issued up to `at_ms`, and
     /// all legacy tokens bound to the user (deleted). One transaction.
     pub async fn revoke_tokens(&self, folded: &str, at_ms: i64) -> Result<()> {
-        self.write(async {
-            self.db()
+        let folded = folded.to_owned();
+        let store = self.clone();
+        self.write(async move {
+            store
+                .db()
                 .query(
                     "BEGIN;
                  UPDATE type::record('token_user', $id) SET revoked_before = $at RETURN NONE;
