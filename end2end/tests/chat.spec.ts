@@ -258,3 +258,31 @@ test("an embedding page on another origin hands the token over with postMessage"
     host.close();
   }
 });
+
+test("a taken nick keeps you on the form, and the nick you pick next is your one session", async ({ browser }) => {
+  const holder = await login(browser, "holder");
+  const context = await browser.newContext();
+  // Fake timers that run as usual, so the test can jump past any reconnect a first attempt
+  // scheduled instead of waiting for it.
+  await context.clock.install();
+  const page = await context.newPage();
+  await page.goto("/");
+  await page.waitForSelector("body[data-hydrated]");
+  await page.getByLabel("Nick").fill("holder");
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await expect(page.getByTestId("status")).toContainText("someone is using that nick");
+  await expect(page.getByRole("button", { name: "Start chatting" })).toBeVisible();
+
+  await page.getByLabel("Nick").fill("second");
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await expect(page.getByTestId("me")).toHaveText("second");
+  // Past every retry delay: nothing from the first attempt may open a second socket.
+  await page.clock.fastForward(60_000);
+  await join(holder, "#one-session");
+  await join(page, "#one-session");
+  await send(page, "only one of me");
+  await expect(holder.locator(".line.message").last()).toContainText("only one of me");
+  await expect(page.getByTestId("status")).toHaveText("Connected");
+  await expect(member(holder, "second")).toHaveCount(1);
+  await expect(holder.locator(".members .member")).toHaveCount(2);
+});

@@ -109,9 +109,16 @@ impl Ctx {
 
     /// Logs in: connects, sends `auth`, then identifies or registers with Potato as asked;
     /// reconnects by itself from then on.
+    /// One session per tab: a new login closes the socket of the one before and makes its
+    /// pending reconnect (and its socket's callbacks) stale.
     pub fn start(&self, auth: ClientFrame, potato: Potato) {
+        self.link.update_value(|link| {
+            if let Some(old) = link.take() {
+                socket::close(&old);
+            }
+        });
         self.session.update_value(|s| {
-            *s = Session { auth: Some(auth), potato, generation: s.generation, ..Default::default() }
+            *s = Session { auth: Some(auth), potato, generation: s.generation + 1, ..Default::default() }
         });
         self.connect_now();
     }
@@ -221,7 +228,11 @@ impl Ctx {
         self.link.set_value(None);
         self.state.update(|s| s.disconnected());
         let (over, login_error) = self.session.with_value(|s| (s.over, s.login_error.clone()));
-        if over || reconnect::is_final(login_error.as_deref(), &reason) {
+        // A first login the server turned down stays on the form with its error; a reconnect
+        // retries (the old session may still hold the nick until the server notices it is gone).
+        let first_login = self.state.with_untracked(|s| s.me.is_none());
+        let refused_at_first = first_login && login_error.is_some();
+        if over || refused_at_first || reconnect::is_final(login_error.as_deref(), &reason) {
             let why =
                 login_error.or((!reason.is_empty()).then_some(reason)).unwrap_or_else(|| "closed".into());
             self.status.set(Status::Offline(why));
@@ -235,7 +246,16 @@ impl Ctx {
         let delay = reconnect::delay_ms(attempt, browser::random());
         self.status.set(Status::Reconnecting(delay));
         let ctx = *self;
-        set_timeout(move || ctx.connect_now(), std::time::Duration::from_millis(delay.into()));
+        // Only if nothing connected since: a new login (or another retry) makes this one stale.
+        let generation = self.session.with_value(|s| s.generation);
+        set_timeout(
+            move || {
+                if ctx.session.with_value(|s| s.generation) == generation {
+                    ctx.connect_now();
+                }
+            },
+            std::time::Duration::from_millis(delay.into()),
+        );
     }
 }
 

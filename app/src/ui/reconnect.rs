@@ -38,6 +38,7 @@ pub fn ending(code: &str) -> String {
         "guests_disabled" => "this chat only admits users of its site",
         "invalid_nick" => "that nick is not allowed",
         "nick_reserved" => "that nick belongs to someone else",
+        "nick_in_use" => "someone is using that nick; pick another",
         "flood" => "too many messages too fast",
         "slow_consumer" => "the connection could not keep up",
         "timeout" => "the connection timed out",
