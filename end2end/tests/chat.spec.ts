@@ -286,3 +286,24 @@ test("a taken nick keeps you on the form, and the nick you pick next is your one
   await expect(member(holder, "second")).toHaveCount(1);
   await expect(holder.locator(".members .member")).toHaveCount(2);
 });
+
+test("before the page is interactive the login form is inert, so nothing typed is lost to a reload", async ({ browser }) => {
+  const page = await (await browser.newContext()).newPage();
+  // Hold the WebAssembly back, as a slow phone would.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/pkg/*.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto("/");
+  await expect(page.locator("#login")).toBeDisabled();
+  await expect(page.locator("#login")).toHaveText("Loading…");
+  await expect(page.getByLabel("Nick")).toBeDisabled();
+  release();
+  await page.waitForSelector("body[data-hydrated]");
+  await page.getByLabel("Nick").fill("early-bird");
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await expect(page.getByTestId("me")).toHaveText("early-bird");
+  expect(page.url()).not.toContain("nick=");
+});

@@ -26,6 +26,10 @@ pub fn Login() -> impl IntoView {
     let nick = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
+    // Server-rendered, the form is inert until the page is hydrated (effects run only then):
+    // submitted earlier, it would reload the page as `GET /?nick=…` and lose what was typed.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let nick = nick.get_untracked().trim().to_owned();
@@ -62,14 +66,16 @@ pub fn Login() -> impl IntoView {
         })
     };
     let submit_label = move || match mode.get() {
+        _ if !ready.get() => "Loading…",
         Mode::Guest => "Start chatting",
         Mode::SignIn => "Sign in",
         Mode::Register => "Register",
     };
     view! {
         <main class="login-page">
-            <form class="login" on:submit=on_submit aria-labelledby="login-title">
+            <form class="login" on:submit=on_submit aria-labelledby="login-title" aria-busy=move || (!ready.get()).to_string()>
                 <h1 id="login-title">"Chattr"</h1>
+                <fieldset class="login-fields" disabled=move || !ready.get()>
                 <div class="tabs" role="tablist" aria-label="How to log in">
                     {tab(Mode::Guest, "Guest")}
                     {tab(Mode::SignIn, "Sign in")}
@@ -95,6 +101,7 @@ pub fn Login() -> impl IntoView {
                     <input id="email" name="email" type="email" autocomplete="email" required bind:value=email/>
                 </Show>
                 <button type="submit" id="login">{submit_label}</button>
+                </fieldset>
                 <ul class="login-errors" role="alert">
                     <For each=errors key=|e| e.clone() let:error>
                         <li>{error}</li>
