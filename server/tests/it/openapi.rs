@@ -4,7 +4,7 @@
 //! a body the documented schema accepts. A refused request changes nothing: a user named in
 //! it is still free for a guest to take. A token the server hands out resolves to its user.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use jsonschema::{Draft, Validator};
@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 use app::protocol::names::{fold, validate_nick};
 use app::protocol::ErrorCode;
+
+use chattr::chat::names::NameIndex;
 
 use crate::common::{Client, TestServer, SECRET};
 
@@ -222,10 +224,10 @@ struct Probe {
     server: TestServer,
     spec: Spec,
     http: reqwest::Client,
-    /// Folded names of users that got a token: their nicks are reserved from then on.
-    issued: Mutex<HashSet<String>>,
+    /// Users that got a token: their nicks (and look-alikes of them) are reserved from then on.
+    issued: Mutex<NameIndex<()>>,
     /// Guests that proved a nick free, by folded nick; they stay connected.
-    guests: Mutex<HashMap<String, Client>>,
+    guests: Mutex<HashMap<String, (String, Client)>>,
 }
 
 impl Probe {
@@ -251,7 +253,7 @@ impl Probe {
         if (answer.status, answer.body.as_str()) != (200, user) {
             return Err(format!("the token for {user:?} resolves to {answer:?}"));
         }
-        self.issued.lock().unwrap().insert(fold(user));
+        self.issued.lock().unwrap().insert(user, ());
         Ok(())
     }
 
@@ -263,8 +265,16 @@ impl Probe {
             return Ok(());
         };
         let folded = fold(user);
-        if self.issued.lock().unwrap().contains(&folded) || self.guests.lock().unwrap().contains_key(&folded)
-        {
+        // A nick that is, or looks like, one given out already is not free, and rightly so.
+        let guests_look_alike = {
+            let guests = self.guests.lock().unwrap();
+            let mut names = NameIndex::default();
+            for (name, _) in guests.values() {
+                names.insert(name, ());
+            }
+            !names.find_all(user).is_empty()
+        };
+        if !self.issued.lock().unwrap().find_all(user).is_empty() || guests_look_alike {
             return Ok(());
         }
         let guest = self.rt.block_on(async {
@@ -276,7 +286,7 @@ impl Probe {
             }
             Ok(guest)
         })?;
-        self.guests.lock().unwrap().insert(folded, guest);
+        self.guests.lock().unwrap().insert(folded, (user.to_owned(), guest));
         Ok(())
     }
 }
