@@ -20,14 +20,52 @@ test("register a nick through the form, then sign in to it from another browser"
   await second.getByLabel("Nick").fill("regina");
   await second.getByLabel("Password").fill("wrong-password-here");
   await second.getByRole("button", { name: "Sign in" }).click();
-  await expect(second.locator(".line.error").last()).toContainText("unknown nick or wrong password");
-  // The account panel signs in from the chat.
+  // A refused sign-in stays on the form, with the reason and the nick as typed.
+  await expect(second.locator(".login-errors")).toContainText("unknown nick or wrong password");
+  await expect(second.getByRole("tab", { name: "Sign in" })).toHaveAttribute("aria-selected", "true");
+  await expect(second.getByLabel("Nick")).toHaveValue("regina");
+  await expect(second.getByTestId("me")).toHaveCount(0);
+  // In as a guest, the account panel signs in from the chat.
+  await second.getByRole("tab", { name: "Guest" }).click();
+  await second.getByLabel("Nick").fill("visitor");
+  await second.getByRole("button", { name: "Start chatting" }).click();
+  await expect(second.getByTestId("me")).toHaveText("visitor");
   await second.getByRole("button", { name: "Account" }).click();
   await second.getByLabel("Nick", { exact: true }).fill("regina");
   await second.getByLabel("Password").fill(PASSWORD);
   await second.getByRole("button", { name: "Sign in" }).click();
   await expect(second.getByTestId("me")).toHaveText("regina");
   await expect(second.locator(".identity .account")).toHaveText("potato:regina");
+});
+
+test("a refused registration creates no session: the form says why and keeps what was typed", async ({ browser }) => {
+  const page = await open(browser);
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Nick").fill("rejected");
+  // Too short: refused by the form itself, even past the browser's own `minlength`.
+  await page.getByLabel("Password").evaluate((el: HTMLInputElement) => el.removeAttribute("minlength"));
+  await page.getByLabel("Password").fill("short");
+  await page.getByLabel("Email").fill("rejected@mail.example");
+  await page.getByRole("button", { name: "Register" }).click();
+  await expect(page.locator(".login-errors")).toContainText("8 to 128 characters");
+  // Refused by the server (the nick is registered already): back on the form, no session.
+  const owner = await open(browser);
+  await owner.getByRole("tab", { name: "Register" }).click();
+  await owner.getByLabel("Nick").fill("takenreg");
+  await owner.getByLabel("Password").fill(PASSWORD);
+  await owner.getByLabel("Email").fill("owner@mail.example");
+  await owner.getByRole("button", { name: "Register" }).click();
+  await expect(owner.locator(".identity .account")).toHaveText("potato:takenreg");
+  await owner.getByLabel("Message", { exact: true }).fill("/quit");
+  await owner.getByLabel("Message", { exact: true }).press("Enter");
+  await expect(owner.getByTestId("status")).toContainText("Disconnected");
+  await page.getByLabel("Nick").fill("takenreg");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Register" }).click();
+  await expect(page.locator(".login-errors")).toContainText("registered already");
+  await expect(page.getByLabel("Nick")).toHaveValue("takenreg");
+  await expect(page.getByTestId("me")).toHaveCount(0);
+  await expect(page.getByTestId("status")).not.toContainText("reconnecting");
 });
 
 test("a registered channel and its op list survive a restart, and the UI reconnects by itself", async ({ browser }) => {

@@ -7,8 +7,10 @@ use super::state::LineKind;
 use super::{Ctx, Potato, StatusLine};
 use crate::protocol::ClientFrame;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+/// How the form logs in; kept in [`Ctx`] so a refused login comes back to the same tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Mode {
+    #[default]
     Guest,
     SignIn,
     Register,
@@ -22,20 +24,45 @@ fn temporary_nick() -> String {
 #[component]
 pub fn Login() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let mode = RwSignal::new(Mode::Guest);
-    let nick = RwSignal::new(String::new());
+    // The last login's tab and nick, so a refused one comes back as it was typed.
+    let mode = ctx.login_mode;
+    let nick = RwSignal::new(ctx.login_nick.get_untracked());
     let password = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     // Server-rendered, the form is inert until the page is hydrated (effects run only then):
     // submitted earlier, it would reload the page as `GET /?nick=…` and lose what was typed.
     let ready = RwSignal::new(false);
     Effect::new(move |_| ready.set(true));
+    // What the form itself refuses, before anything is sent: the browser's own checks
+    // (`minlength`) do not run on values written back by the page.
+    let refused = RwSignal::new(None::<String>);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let nick = nick.get_untracked().trim().to_owned();
         let password = password.get_untracked();
+        refused.set(None);
+        ctx.login_nick.set(nick.clone());
         if nick.is_empty() {
             return;
+        }
+        let m = mode.get_untracked();
+        let chars = password.chars().count();
+        if m != Mode::Guest && !(8..=128).contains(&chars) {
+            refused.set(Some("A password has 8 to 128 characters.".into()));
+            return;
+        }
+        if m == Mode::Register {
+            let email = email.get_untracked();
+            let looks_right = email.trim().split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+            if !looks_right {
+                refused.set(Some("An email address looks like name@example.com.".into()));
+                return;
+            }
         }
         let auth = |nick: String| ClientFrame::Auth { token: None, nick: Some(nick) };
         match mode.get_untracked() {
@@ -61,9 +88,11 @@ pub fn Login() -> impl IntoView {
         }
     };
     let errors = move || {
-        ctx.state.with(|s| {
+        let mut errors = ctx.state.with(|s| {
             s.server.iter().filter(|l| l.kind == LineKind::Error).map(|l| l.text.clone()).collect::<Vec<_>>()
-        })
+        });
+        errors.extend(refused.get());
+        errors
     };
     let submit_label = move || match mode.get() {
         _ if !ready.get() => "Loading…",

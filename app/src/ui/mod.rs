@@ -54,6 +54,9 @@ struct Session {
     login_error: Option<String>,
     /// The user quit: no reconnecting.
     over: bool,
+    /// A first login's Potato step (identify or register) has not succeeded yet: the session
+    /// is not the user's until it has, and a refusal sends them back to the form.
+    potato_pending: bool,
     /// Which socket is current; callbacks of older ones are ignored.
     generation: u64,
 }
@@ -69,6 +72,9 @@ pub(crate) struct Ctx {
     pub notifications: RwSignal<bool>,
     /// `light`, `dark` or `system`.
     pub theme: RwSignal<String>,
+    /// The login form's tab and nick, kept while the chat is shown.
+    login_mode: RwSignal<login::Mode>,
+    login_nick: RwSignal<String>,
 }
 
 impl Ctx {
@@ -185,10 +191,12 @@ impl Ctx {
         match &event {
             ServerEvent::Welcome { .. } => {
                 self.status.set(Status::Online);
+                let first_login = self.state.with_untracked(|s| s.me.is_none());
                 self.session.update_value(|s| s.attempt = 0);
                 // Identify first: the server handles frames in order, so the rejoins below
                 // already count as the account (and get its ops).
                 if let Some(frame) = self.potato_command() {
+                    self.session.update_value(|s| s.potato_pending = first_login);
                     self.send(frame);
                 }
                 // After a reconnect: back into every channel (the server resends recent
@@ -203,6 +211,7 @@ impl Ctx {
                 }
             }
             ServerEvent::AccountChanged { account: Some(account) } => {
+                self.session.update_value(|s| s.potato_pending = false);
                 // Registered: identify from now on.
                 if let Some(nick) = account.strip_prefix("potato:") {
                     self.session.update_value(|s| {
@@ -215,6 +224,24 @@ impl Ctx {
             ServerEvent::Error { code, .. } if self.status.get_untracked() != Status::Online => {
                 let code = code.as_str().to_owned();
                 self.session.update_value(|s| s.login_error = Some(code));
+            }
+            ServerEvent::Error { code, .. } if self.session.with_value(|s| s.potato_pending) => {
+                // The sign-in or registration was refused: no session was wanted without it.
+                // Back to the form, which shows the error; nothing reconnects.
+                let code = code.as_str().to_owned();
+                self.session.update_value(|s| {
+                    s.potato_pending = false;
+                    s.over = true;
+                    s.login_error = Some(code);
+                });
+                self.link.update_value(|link| {
+                    if let Some(link) = link.take() {
+                        socket::close(&link);
+                    }
+                });
+                let _ = self.state.try_update(|s| s.apply(event.clone()));
+                self.state.update(|s| s.logged_out());
+                return;
             }
             _ => {}
         }
@@ -269,6 +296,8 @@ pub fn App() -> impl IntoView {
         session: StoredValue::new(Session::default()),
         notifications: RwSignal::new(false),
         theme: RwSignal::new("system".into()),
+        login_mode: RwSignal::new(login::Mode::default()),
+        login_nick: RwSignal::new(String::new()),
     };
     provide_context(ctx);
     // Browser-only setup, once the page is interactive.

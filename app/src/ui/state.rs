@@ -321,6 +321,12 @@ impl ChatState {
         (conv, line)
     }
 
+    /// Back to the login form: nobody is logged in; what the server said (its errors) stays.
+    pub fn logged_out(&mut self) {
+        self.me = None;
+        self.account = None;
+    }
+
     /// Applies one server event; returns an alert for mentions and private messages.
     pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
