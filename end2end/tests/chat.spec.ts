@@ -307,3 +307,19 @@ test("before the page is interactive the login form is inert, so nothing typed i
   await expect(page.getByTestId("me")).toHaveText("early-bird");
   expect(page.url()).not.toContain("nick=");
 });
+
+test("log out and /quit return to the login form with the nick filled in", async ({ browser }) => {
+  const page = await login(browser, "goodbye");
+  await join(page, "#exit");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page.getByRole("button", { name: "Start chatting" })).toBeEnabled();
+  await expect(page.getByLabel("Nick")).toHaveValue("goodbye");
+  await expect(page.getByTestId("status")).toContainText("you left the chat");
+  // Back in at once, as a fresh session: no old conversations come back.
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await expect(page.getByTestId("me")).toHaveText("goodbye");
+  await expect(page.locator(".conversations li")).toHaveCount(0);
+  await page.getByLabel("Message", { exact: true }).fill("/quit");
+  await page.getByLabel("Message", { exact: true }).press("Enter");
+  await expect(page.getByLabel("Nick")).toHaveValue("goodbye");
+});

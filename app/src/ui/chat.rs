@@ -119,6 +119,9 @@ fn Sidebar() -> impl IntoView {
                 <button type="button" class="link-button" on:click=move |_| panels.account.set(true)>
                     "Account"
                 </button>
+                <button type="button" class="link-button" on:click=move |_| ctx.log_out()>
+                    "Log out"
+                </button>
             </header>
             <ul class="conversations">
                 <For each=conversations key=|c| c.clone() let:((name, unread, mentions))>

@@ -113,6 +113,12 @@ impl Ctx {
         }
     }
 
+    /// Leaves the chat (`/quit`); the page goes back to the login form with the nick filled in.
+    pub fn log_out(&self) {
+        self.session.update_value(|s| s.over = true);
+        self.send(ClientFrame::Command { line: "/quit".into(), target: None });
+    }
+
     /// Logs in: connects, sends `auth`, then identifies or registers with Potato as asked;
     /// reconnects by itself from then on.
     /// One session per tab: a new login closes the socket of the one before and makes its
@@ -260,9 +266,18 @@ impl Ctx {
         let first_login = self.state.with_untracked(|s| s.me.is_none());
         let refused_at_first = first_login && login_error.is_some();
         if over || refused_at_first || reconnect::is_final(login_error.as_deref(), &reason) {
-            let why =
-                login_error.or((!reason.is_empty()).then_some(reason)).unwrap_or_else(|| "closed".into());
+            let why = login_error
+                .clone()
+                .or((!reason.is_empty()).then_some(reason))
+                .unwrap_or_else(|| "closed".into());
             self.status.set(Status::Offline(why));
+            // The user left (log out, `/quit`): back to a fresh login form, nick filled in.
+            if over && login_error.is_none() {
+                if let Some(me) = self.state.with_untracked(|s| s.me.clone()) {
+                    self.login_nick.set(me);
+                }
+                self.state.set(ChatState::default());
+            }
             return;
         }
         let mut attempt = 0;
