@@ -43,38 +43,39 @@ impl Store {
         let uid = uid.to_owned();
         let store = self.clone();
         self.write(async move {
-        for _ in 0..5 {
-            let result = store
-                .db()
-                .query(
-                    "CREATE type::record('account', $id) CONTENT { name: $name, email: $email, password_hash: $hash, uid: $uid } RETURN NONE",
-                )
-                .bind(("id", key.to_owned()))
-                .bind(("name", name.to_owned()))
-                .bind(("email", email.to_owned()))
-                .bind(("hash", password_hash.to_owned()))
-                .bind(("uid", uid.to_owned()))
-                .await
-                .and_then(|r| r.check());
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) => {
-                    // Whether it lost to an existing record or to a concurrent transaction, the
-                    // record tells: if it is there, someone else registered the nick.
-                    if store.account(&key).await?.is_some() {
-                        return Ok(false);
-                    }
-                    let text = e.to_string();
-                    if !(text.contains("conflict")
-                        || text.contains("retry")
-                        || text.contains("already exists"))
-                    {
-                        return Err(StoreError::Query(e));
+            for _ in 0..5 {
+                let result = store
+                    .db()
+                    .query(
+                        "CREATE type::record('account', $id)
+                     CONTENT { name: $name, email: $email, password_hash: $hash, uid: $uid } RETURN NONE",
+                    )
+                    .bind(("id", key.to_owned()))
+                    .bind(("name", name.to_owned()))
+                    .bind(("email", email.to_owned()))
+                    .bind(("hash", password_hash.to_owned()))
+                    .bind(("uid", uid.to_owned()))
+                    .await
+                    .and_then(|r| r.check());
+                match result {
+                    Ok(_) => return Ok(true),
+                    Err(e) => {
+                        // Whether it lost to an existing record or to a concurrent transaction, the
+                        // record tells: if it is there, someone else registered the nick.
+                        if store.account(&key).await?.is_some() {
+                            return Ok(false);
+                        }
+                        let text = e.to_string();
+                        if !(text.contains("conflict")
+                            || text.contains("retry")
+                            || text.contains("already exists"))
+                        {
+                            return Err(StoreError::Query(e));
+                        }
                     }
                 }
             }
-        }
-        Err(StoreError::Corrupt(format!("registering {key} kept conflicting")))
+            Err(StoreError::Corrupt(format!("registering {key} kept conflicting")))
         })
         .await
     }

@@ -144,6 +144,12 @@ pub fn sync_mode(url: &str) -> String {
     "decided by the SurrealDB server".into()
 }
 
+/// The data directory of an embedded on-disk store (`surrealkv://<dir>[?options]`).
+fn surrealkv_dir(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("surrealkv://")?;
+    Some(Path::new(rest.split_once('?').map_or(rest, |(dir, _)| dir)))
+}
+
 /// Lets surrealkv recover an existing data directory on its own, and close it cleanly, before
 /// SurrealDB opens it.
 ///
@@ -204,8 +210,8 @@ async fn recover_surrealkv(dir: &Path) -> Result<()> {
 /// logs errors as the runtime goes away under it). Answers whether it closed in time; stores
 /// other than `surrealkv://` have nothing to wait for.
 pub async fn wait_closed(url: &str, within: Duration) -> bool {
-    let Some(rest) = url.strip_prefix("surrealkv://") else { return true };
-    let lock = Path::new(rest.split_once('?').map_or(rest, |(dir, _)| dir)).join("LOCK");
+    let Some(dir) = surrealkv_dir(url) else { return true };
+    let lock = dir.join("LOCK");
     let deadline = tokio::time::Instant::now() + within;
     loop {
         // The engine holds an exclusive flock on LOCK while it is open.
@@ -255,9 +261,8 @@ impl Store {
 
     /// [`Store::open`], signing in as a root user first (for a SurrealDB server).
     pub async fn open_as(url: &str, root: Option<(String, String)>) -> Result<Self> {
-        if let Some(rest) = url.strip_prefix("surrealkv://") {
-            let dir = rest.split_once('?').map_or(rest, |(dir, _)| dir);
-            recover_surrealkv(Path::new(dir)).await?;
+        if let Some(dir) = surrealkv_dir(url) {
+            recover_surrealkv(dir).await?;
         }
         let db = connect(url).await.map_err(|source| {
             if source.to_string().contains("already locked") {
@@ -355,21 +360,24 @@ impl Store {
     pub async fn server_key(&self) -> Result<[u8; 32]> {
         let store = self.clone();
         self.write(async move {
-        let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-        // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
-        let mut res = store
-            .db
-            .query("INSERT IGNORE INTO server_key { id: 'cloak', key: $key }; SELECT key FROM ONLY server_key:cloak;")
-            .bind(("key", fresh))
-            .await?
-            .check()?;
-        let row: Option<KeyRow> = res.take(1)?;
-        let hex = row.ok_or_else(|| StoreError::Corrupt("server key missing".into()))?.key;
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .collect();
-        bytes.try_into().map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
+            let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            // INSERT IGNORE keeps an existing key; the SELECT then reads whichever key won.
+            let mut res = store
+                .db
+                .query(
+                    "INSERT IGNORE INTO server_key { id: 'cloak', key: $key };
+                 SELECT key FROM ONLY server_key:cloak;",
+                )
+                .bind(("key", fresh))
+                .await?
+                .check()?;
+            let row: Option<KeyRow> = res.take(1)?;
+            let hex = row.ok_or_else(|| StoreError::Corrupt("server key missing".into()))?.key;
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect();
+            bytes.try_into().map_err(|_| StoreError::Corrupt("server key has the wrong length".into()))
         })
         .await
     }

@@ -30,16 +30,18 @@ impl Store {
         let folded = folded.to_owned();
         let store = self.clone();
         self.write(async move {
-        store.db()
-            .query(
-                "UPSERT type::record('legacy_token', $id) CONTENT { user: $user, folded: $folded, created_at: time::now() }",
-            )
-            .bind(("id", token_id(&token)))
-            .bind(("user", user.to_owned()))
-            .bind(("folded", folded.to_owned()))
-            .await?
-            .check()?;
-        Ok(())
+            store
+                .db()
+                .query(
+                    "UPSERT type::record('legacy_token', $id)
+                 CONTENT { user: $user, folded: $folded, created_at: time::now() }",
+                )
+                .bind(("id", token_id(&token)))
+                .bind(("user", user.to_owned()))
+                .bind(("folded", folded.to_owned()))
+                .await?
+                .check()?;
+            Ok(())
         })
         .await
     }
