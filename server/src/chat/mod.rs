@@ -221,24 +221,29 @@ impl State {
     /// not its own account's, warns it and returns the nick, so the caller can start the grace
     /// timer.
     fn check_registered_nick(&self, conn: ConnId, grace: Duration) -> Option<String> {
-        let c = self.clients.get(&conn)?;
-        // An app user owns their nick: the app is authoritative, Potato never renames them.
-        if matches!(&c.account, Some(Account::App(n)) if fold(n) == fold(&c.nick)) {
-            return None;
-        }
-        let (_, account) = self
-            .registered
-            .find_all(&c.nick)
-            .into_iter()
-            .find(|(key, _)| !c.account.as_ref().is_some_and(|a| a.owns(key)))?;
-        let name = &account.name;
+        let name = &self.foreign_registration(conn)?.name;
         let text = format!(
             "{name} is a registered nick. Identify with /potato identify {name} <password> within {}, \
              or you will be renamed.",
             humantime::format_duration(grace)
         );
         self.to_one(conn, &ServerEvent::Notice { from: app::protocol::command::POTATO.into(), text });
-        Some(c.nick.clone())
+        Some(self.nick_of(conn))
+    }
+
+    /// The Potato account whose nick (or a look-alike of it) `conn` sits on without being it:
+    /// what nick protection acts on. An app user on their own nick has none: the app is
+    /// authoritative, and Potato never renames them.
+    fn foreign_registration(&self, conn: ConnId) -> Option<&PotatoAccount> {
+        let c = self.clients.get(&conn)?;
+        if matches!(&c.account, Some(Account::App(n)) if fold(n) == fold(&c.nick)) {
+            return None;
+        }
+        self.registered
+            .find_all(&c.nick)
+            .into_iter()
+            .find(|(key, _)| !c.account.as_ref().is_some_and(|a| a.owns(key)))
+            .map(|(_, account)| account)
     }
 
     /// The registration of a channel, when the channel is registered.

@@ -85,24 +85,10 @@ impl<V> NameIndex<V> {
         self.by_fold.get(&fold(name)).map(|(v, _)| v)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
-        self.by_fold.get_mut(&fold(name)).map(|(v, _)| v)
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_fold.contains_key(&fold(name))
-    }
-
-    /// The name that is `name` or looks like it: its folded form and value.
+    /// The name that is `name` or looks like it (its own folded form first): its folded form
+    /// and value.
     pub fn find(&self, name: &str) -> Option<(&str, &V)> {
-        if let Some((k, (v, _))) = self.by_fold.get_key_value(&fold(name)) {
-            return Some((k, v));
-        }
-        lookalike_keys(name)
-            .iter()
-            .filter_map(|key| self.by_look.get(key))
-            .find_map(|owner| self.by_fold.get_key_value(owner))
-            .map(|(k, (v, _))| (k.as_str(), v))
+        self.find_all(name).into_iter().next()
     }
 
     /// Every name that is `name` or looks like it (the relation is not transitive, so there
@@ -121,10 +107,6 @@ impl<V> NameIndex<V> {
             }
         }
         found
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.by_fold.values().map(|(v, _)| v)
     }
 
     pub fn len(&self) -> usize {

@@ -314,18 +314,7 @@ impl Hub {
     pub fn enforce_registered_nick(&self, conn: ConnId, nick: &str) {
         let mut st = self.lock();
         let Some(c) = st.clients.get(&conn) else { return };
-        if fold(&c.nick) != fold(nick) {
-            return;
-        }
-        if matches!(&c.account, Some(Account::App(n)) if fold(n) == fold(nick)) {
-            return;
-        }
-        let foreign = st
-            .registered
-            .find_all(nick)
-            .iter()
-            .any(|(registered, _)| !c.account.as_ref().is_some_and(|a| a.owns(registered)));
-        if !foreign {
+        if fold(&c.nick) != fold(nick) || st.foreign_registration(conn).is_none() {
             return;
         }
         let guest = st.guest_nick();
