@@ -158,6 +158,12 @@ pub struct Config {
     #[arg(long, env = "CHATTR_HISTORY_MAX_AGE", default_value = "0s", value_parser = humantime::parse_duration)]
     pub history_max_age: Duration,
 
+    /// How long a session whose connection dropped is held for the client to resume it (a
+    /// reload, a network change): its nick, channels and roles stay and nobody sees it quit.
+    /// `0s` ends sessions when their connection does.
+    #[arg(long, env = "CHATTR_RESUME_GRACE", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub resume_grace: Duration,
+
     /// Time someone on a nick registered with Potato has to identify before being renamed.
     #[arg(long, env = "CHATTR_NICK_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub nick_grace: Duration,

@@ -113,6 +113,8 @@ impl AppState {
             max_channels: config.max_channels,
             history_on_join: config.history_on_join,
             nick_grace: config.nick_grace,
+            resume_grace: config.resume_grace,
+            max_held_per_address: config.max_conns_per_ip as usize,
             ops_see_real_host: config.whois_real_host == config::RealHostTo::ChannelOps,
         };
         let hub = Hub::new(settings, cloaker);

@@ -15,13 +15,16 @@ use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::timeout;
 
+use app::protocol::frames::validate_txn;
 use app::protocol::names::fold;
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent};
 
 use crate::auth::token::TokenSigner;
 use crate::auth::AuthError;
-use crate::chat::{payload, Account, Close, ConnId, Effect, Identity, Outbox, OutboxQueue};
+use crate::chat::{
+    payload, Account, Attached, Close, ConnId, Effect, Identity, Outbox, OutboxQueue, Prepared,
+};
 use crate::flood::{FloodControl, Verdict};
 use crate::services;
 use crate::store::StoreError;
@@ -81,6 +84,14 @@ fn close_message(close: &Close) -> Message {
     Message::Close(Some(CloseFrame { code: close.code, reason: close.reason.clone().into() }))
 }
 
+/// How a logged-in connection came to be.
+enum Login {
+    /// A new session.
+    Fresh(Attached),
+    /// A held or still connected session, taken over.
+    Resumed(Box<crate::chat::Resumed>),
+}
+
 /// Runs a session to its end.
 pub async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
 where
@@ -92,30 +103,65 @@ where
     let cfg = &app.config;
     let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     let login = async {
-        let identity = tokio::select! {
-            result = authenticate(&mut stream, app, ip, &mut flood) => result?,
+        let request = tokio::select! {
+            result = read_auth(&mut stream, app, &mut flood) => result?,
             _ = app.shutdown.cancelled() => {
                 return Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"))
             }
         };
-        app.hub.connect(identity, outbox.clone())
+        if let Some(secret) = &request.resume {
+            if let Some(resumed) = app.hub.resume(secret, &outbox) {
+                return Ok(Login::Resumed(Box::new(resumed)));
+            }
+        }
+        let identity = identify(request, app, ip).await?;
+        app.hub.connect(identity, outbox.clone()).map(Login::Fresh)
     };
-    let conn = match login.await {
-        Ok(conn) => conn,
+    let (attached, outbox, queue) = match login.await {
+        Ok(Login::Fresh(attached)) => (attached, outbox, queue),
+        Ok(Login::Resumed(resumed)) => {
+            // The welcome goes first, ahead of whatever the held session has queued.
+            let sent = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&resumed.welcome)))).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                app.hub.release(resumed.attached, Some("connection closed".into()), true);
+                return;
+            }
+            match resumed.held {
+                Some((held, held_queue)) => (resumed.attached, held, held_queue),
+                None => (resumed.attached, outbox, queue),
+            }
+        }
         Err(e) => return refuse(&mut sink, e).await,
     };
     let writer = tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval));
-    let (close, quit_reason) = read_loop(&mut stream, app, conn, &outbox, flood).await;
+    let ending = read_loop(&mut stream, app, attached.conn, &outbox, flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
         Some(c) if c.reason == "session_replaced" => None,
-        Some(c) if quit_reason.is_none() => Some(describe(&c)),
-        _ => quit_reason,
+        Some(c) if ending.quit.is_none() => Some(describe(&c)),
+        _ => ending.quit,
     };
-    // The nick is free before the client sees its close frame, so it can log in again at once.
-    app.hub.disconnect(conn, quit_reason);
-    outbox.close(close);
+    // The nick is free (or the session held) before the client sees its close frame, so it
+    // can log in again, or resume, at once.
+    app.hub.release(attached, quit_reason, ending.hold);
+    outbox.close(ending.close);
     let _ = writer.await;
+}
+
+/// How a connection ended.
+struct Ending {
+    close: Close,
+    /// The quit message others see.
+    quit: Option<String>,
+    /// The connection dropped without the user or the server ending the session: it is held
+    /// for the client to resume.
+    hold: bool,
+}
+
+impl Ending {
+    fn new(close: Close, quit: Option<&str>, hold: bool) -> Self {
+        Self { close, quit: quit.map(str::to_owned), hold }
+    }
 }
 
 /// Answers a failed login with its error, then closes the socket (code 1008, reason = the code).
@@ -139,13 +185,19 @@ fn describe(close: &Close) -> String {
     }
 }
 
-/// Waits for the `auth` frame and resolves who is logging in.
-async fn authenticate<R, E>(
+/// What an `auth` frame asks for.
+struct AuthRequest {
+    token: Option<String>,
+    nick: Option<String>,
+    resume: Option<String>,
+}
+
+/// Waits for the `auth` frame.
+async fn read_auth<R, E>(
     stream: &mut R,
     app: &Inner,
-    ip: IpAddr,
     flood: &mut FloodControl,
-) -> Result<Identity, ProtocolError>
+) -> Result<AuthRequest, ProtocolError>
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
@@ -173,11 +225,25 @@ where
         }
     };
     match ClientFrame::from_json(&text)? {
-        ClientFrame::Auth { token: Some(token), nick: None } => {
+        ClientFrame::Auth { token: Some(_), nick: Some(_), .. } => {
+            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes either a token or a nick"))
+        }
+        ClientFrame::Auth { token: None, nick: None, resume: None } => {
+            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes a token, a nick or a resume secret"))
+        }
+        ClientFrame::Auth { token, nick, resume } => Ok(AuthRequest { token, nick, resume }),
+        _ => Err(ProtocolError::new(ErrorCode::NotAuthenticated, "the first frame must be auth")),
+    }
+}
+
+/// Resolves who a (not resumed) login is.
+async fn identify(request: AuthRequest, app: &Inner, ip: IpAddr) -> Result<Identity, ProtocolError> {
+    match request {
+        AuthRequest { token: Some(token), .. } => {
             let user = token_user(app, &token).await?;
             Ok(Identity { nick: user.clone(), account: Some(Account::App(user)), ip })
         }
-        ClientFrame::Auth { token: None, nick: Some(nick) } => {
+        AuthRequest { nick: Some(nick), .. } => {
             if !app.config.guests {
                 return Err(ProtocolError::new(
                     ErrorCode::GuestsDisabled,
@@ -186,10 +252,10 @@ where
             }
             Ok(Identity { nick, account: None, ip })
         }
-        ClientFrame::Auth { .. } => {
-            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes either a token or a nick"))
-        }
-        _ => Err(ProtocolError::new(ErrorCode::NotAuthenticated, "the first frame must be auth")),
+        AuthRequest { .. } => Err(ProtocolError::new(
+            ErrorCode::ResumeFailed,
+            "that session is over; log in again with a token or a nick",
+        )),
     }
 }
 
@@ -253,15 +319,14 @@ where
     let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
 }
 
-/// Reads frames until the client leaves or must be dropped; returns how to close and, for a
-/// `/quit`, the user's reason.
+/// Reads frames until the client leaves or must be dropped; returns how it ended.
 async fn read_loop<R, E>(
     stream: &mut R,
     app: &Inner,
     conn: ConnId,
     outbox: &Outbox,
     mut flood: FloodControl,
-) -> (Close, Option<String>)
+) -> Ending
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -276,7 +341,10 @@ where
         let wait = idle_left.map_or(liveness, |left| left.min(liveness));
         let next = tokio::select! {
             biased;
-            _ = outbox.closed() => return (outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed")), None),
+            _ = outbox.closed() => {
+                let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));
+                return Ending::new(close, None, false);
+            }
             next = timeout(wait, stream.next()) => next,
         };
         let message = match next {
@@ -288,10 +356,11 @@ where
                     ("no answer to pings", "ping timeout")
                 };
                 outbox.send(&ProtocolError::new(ErrorCode::Timeout, why).into());
-                return (Close::error(ErrorCode::Timeout), Some(quit.into()));
+                // A client that stopped answering may come back; an idle one was let go.
+                return Ending::new(Close::error(ErrorCode::Timeout), Some(quit), !idle);
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
-                return (Close::new(1000, "closed"), Some("connection closed".into()))
+                return Ending::new(Close::new(1000, "closed"), Some("connection closed"), true)
             }
             Ok(Some(Err(e))) => {
                 let e = e.to_string();
@@ -300,7 +369,7 @@ where
                 let close =
                     if too_big { Close::new(1009, "too_big") } else { Close::new(1002, "protocol_error") };
                 let reason = if too_big { "frame too large" } else { "connection error" };
-                return (close, Some(reason.into()));
+                return Ending::new(close, Some(reason), !too_big);
             }
             Ok(Some(Ok(message))) => message,
         };
@@ -320,7 +389,7 @@ where
             }
             Verdict::Disconnect => {
                 outbox.send(&ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into());
-                return (Close::error(ErrorCode::Flood), Some("flooding".into()));
+                return Ending::new(Close::error(ErrorCode::Flood), Some("flooding"), false);
             }
         }
         let text = match message {
@@ -334,12 +403,28 @@ where
             _ => continue,
         };
         last_data = now;
-        match handle_frame(app, conn, outbox, &text).await {
+        let frame = match ClientFrame::from_json(&text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                outbox.send(&e.into());
+                continue;
+            }
+        };
+        // Errors about the frame carry its transaction id, once it is known to be one.
+        let txn = match frame.txn().map(|t| validate_txn(t).map(|()| t.to_owned())).transpose() {
+            Ok(txn) => txn,
+            Err(e) => {
+                outbox.send(&e.into());
+                continue;
+            }
+        };
+        match handle_frame(app, conn, outbox, frame).await {
             Ok(None) => {}
             Ok(Some(reason)) => {
-                return (Close::new(1000, "quit"), Some(reason.unwrap_or_else(|| "quit".into())))
+                let reason = reason.unwrap_or_else(|| "quit".into());
+                return Ending::new(Close::new(1000, "quit"), Some(&reason), false);
             }
-            Err(e) => outbox.send(&e.into()),
+            Err(e) => outbox.send(&ServerEvent::Error { code: e.code, message: e.message, txn }),
         }
     }
 }
@@ -354,18 +439,18 @@ async fn handle_frame(
     app: &Inner,
     conn: ConnId,
     outbox: &Outbox,
-    text: &str,
+    frame: ClientFrame,
 ) -> Result<Option<Option<String>>, ProtocolError> {
-    match ClientFrame::from_json(text)? {
+    match frame {
         ClientFrame::Auth { .. } => {
             Err(ProtocolError::new(ErrorCode::AlreadyAuthenticated, "you are already logged in"))
         }
-        ClientFrame::Message { target, text } => match Command::for_service(&target, &text, None) {
-            Some(command) => run_command(app, conn, command?).await,
-            None => send_message(app, conn, &target, &text, false).await,
+        ClientFrame::Message { target, text, txn } => match Command::for_service(&target, &text, None) {
+            Some(command) => run_command(app, conn, command?, txn.as_deref()).await,
+            None => send_message(app, conn, &target, &text, false, txn.as_deref()).await,
         },
-        ClientFrame::Command { line, target } => {
-            run_command(app, conn, Command::parse(&line, target.as_deref())?).await
+        ClientFrame::Command { line, target, txn } => {
+            run_command(app, conn, Command::parse(&line, target.as_deref())?, txn.as_deref()).await
         }
         ClientFrame::History { target, before, limit } => {
             let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
@@ -391,16 +476,20 @@ async fn send_message(
     target: &str,
     text: &str,
     action: bool,
+    txn: Option<&str>,
 ) -> Result<Option<Option<String>>, ProtocolError> {
-    let prepared = app.hub.prepare_message(conn, target, text, action)?;
-    app.writer.submit(prepared).await?;
+    if let Prepared::New(message) = app.hub.prepare_message(conn, target, text, action, txn)? {
+        app.writer.submit(message).await?;
+    }
     Ok(None)
 }
 
+/// Runs a command; `txn` is the frame's transaction id, which messages it sends carry.
 async fn run_command(
     app: &Inner,
     conn: ConnId,
     command: Command,
+    txn: Option<&str>,
 ) -> Result<Option<Option<String>>, ProtocolError> {
     match command {
         Command::Quit { reason } => {
@@ -410,10 +499,10 @@ async fn run_command(
             Ok(Some(reason))
         }
         Command::Msg { target, text } => match Command::for_service(&target, &text, None) {
-            Some(command) => Box::pin(run_command(app, conn, command?)).await,
-            None => send_message(app, conn, &target, &text, false).await,
+            Some(command) => Box::pin(run_command(app, conn, command?, None)).await,
+            None => send_message(app, conn, &target, &text, false, txn).await,
         },
-        Command::Me { target, text } => send_message(app, conn, &target, &text, true).await,
+        Command::Me { target, text } => send_message(app, conn, &target, &text, true, txn).await,
         Command::Potato { request } => services::potato(app, conn, request).await.map(|()| None),
         Command::Celery { request } => services::celery(app, conn, request).await.map(|()| None),
         command => {

@@ -41,6 +41,9 @@ error_codes! {
     TokenExpired => "token_expired",
     /// The app revoked this user's tokens; it must issue a new one.
     TokenRevoked => "token_revoked",
+    /// `auth` asked to resume a session that is over (or never was) and gave nothing to log in
+    /// with instead.
+    ResumeFailed => "resume_failed",
     /// Guest (nick only) logins are switched off on this server.
     GuestsDisabled => "guests_disabled",
     /// The nick breaks the naming rules.

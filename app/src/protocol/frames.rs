@@ -11,20 +11,37 @@ use super::error::{ErrorCode, ProtocolError};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// The first frame of every session: a login token from the host app, or a guest nick.
+    /// `resume` is the secret of an earlier `welcome`: while that session is still held (its
+    /// connection open, or dropped less than the resume grace ago) the new connection takes it
+    /// over, nick, account, channels and roles unchanged; otherwise the token or nick logs in
+    /// afresh. `resume` alone either resumes or fails with `resume_failed`.
     Auth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nick: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
-    /// A message to a channel (`#name`) or to a nick (a private message).
-    Message { target: String, text: String },
+    /// A message to a channel (`#name`) or to a nick (a private message). `txn` is a
+    /// client-chosen id (at most 64 printable ASCII characters): the echo of the stored message
+    /// and any error about this frame carry it, and a message resent with a `txn` the session
+    /// already stored is acknowledged again instead of being sent twice.
+    Message {
+        target: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
+    },
     /// A slash command line, parsed by [`super::Command::parse`]. `target` is the channel or
     /// nick the user is looking at; commands like `/me` or `/topic` without a channel use it.
+    /// `txn` as for `message`.
     Command {
         line: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
     },
     /// Asks for stored messages of a channel you are in, or of your private conversation with a
     /// nick: the `limit` (default 50, at most 100) newest ones older than message id `before`
@@ -43,6 +60,9 @@ pub enum ClientFrame {
     },
 }
 
+/// Longest client transaction id (`txn`), in bytes.
+pub const MAX_TXN_BYTES: usize = 64;
+
 impl ClientFrame {
     /// Parses one text frame, turning any serde failure into a client-safe error.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
@@ -50,6 +70,26 @@ impl ClientFrame {
             ProtocolError::new(ErrorCode::InvalidFrame, format!("not a valid client frame: {e}"))
         })
     }
+
+    /// The client's transaction id, if the frame carries one.
+    pub fn txn(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Message { txn, .. } | ClientFrame::Command { txn, .. } => txn.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a client transaction id: 1 to [`MAX_TXN_BYTES`] printable ASCII characters.
+pub fn validate_txn(txn: &str) -> Result<(), ProtocolError> {
+    let printable = txn.bytes().all(|b| b.is_ascii_graphic());
+    if txn.is_empty() || txn.len() > MAX_TXN_BYTES || !printable {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidFrame,
+            format!("txn is 1 to {MAX_TXN_BYTES} printable ASCII characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// A message in a channel or a private message, live or from history. For a PM, `target` is
@@ -65,6 +105,9 @@ pub struct ChatMessage {
     pub text: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
+    /// On the sender's own echo only: the `txn` its `message` frame carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<String>,
 }
 
 /// One member of a channel as shown in a member list.
@@ -106,7 +149,10 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
-    /// Login succeeded. `host` is your own cloaked host as others see it.
+    /// Login succeeded. `host` is your own cloaked host as others see it. `resume` is this
+    /// session's secret for `auth`'s `resume` (a new one with every `welcome`); `resumed` says
+    /// this connection took over a held session: its channels are kept, each one's state
+    /// (`topic`, `members`, `history`) follows, after any events queued while it was away.
     Welcome {
         nick: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +161,10 @@ pub enum ServerEvent {
         server: String,
         version: String,
         limits: Limits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        resumed: bool,
     },
     /// A message in a channel or a private message. The sender gets its own messages back with
     /// their `id` once they are stored: that echo is the acknowledgement.
@@ -130,8 +180,13 @@ pub enum ServerEvent {
     },
     /// Informational text from the server or a service (`from`), not part of any conversation.
     Notice { from: String, text: String },
-    /// A refused request.
-    Error { code: ErrorCode, message: String },
+    /// A refused request; `txn` is the refused frame's, if it had one.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
+    },
     /// Someone (maybe you) joined a channel.
     Joined { channel: String, nick: String, host: String },
     /// Someone (maybe you) left a channel.
@@ -223,6 +278,6 @@ impl ServerEvent {
 
 impl From<ProtocolError> for ServerEvent {
     fn from(e: ProtocolError) -> Self {
-        ServerEvent::Error { code: e.code, message: e.message }
+        ServerEvent::Error { code: e.code, message: e.message, txn: None }
     }
 }

@@ -35,6 +35,8 @@ mod tests {
                 server: "chattr".into(),
                 version: "0.1.0".into(),
                 limits,
+                resume: Some("r3sume".into()),
+                resumed: true,
             },
             ServerEvent::Message(ChatMessage {
                 id: 7,
@@ -43,6 +45,7 @@ mod tests {
                 target: "#r".into(),
                 text: "hi".into(),
                 action: false,
+                txn: None,
             }),
             ServerEvent::History {
                 target: "#r".into(),
@@ -53,6 +56,7 @@ mod tests {
                     target: "#r".into(),
                     text: "earlier".into(),
                     action: false,
+                    txn: None,
                 }],
                 more: true,
             },
@@ -65,9 +69,10 @@ mod tests {
                 target: "bob".into(),
                 text: "waves".into(),
                 action: true,
+                txn: None,
             }),
             ServerEvent::Notice { from: "server".into(), text: "hello".into() },
-            ServerEvent::Error { code: ErrorCode::NotOp, message: "no".into() },
+            ServerEvent::Error { code: ErrorCode::NotOp, message: "no".into(), txn: None },
             ServerEvent::Joined { channel: "#r".into(), nick: "a".into(), host: "h".into() },
             ServerEvent::Parted { channel: "#r".into(), nick: "a".into(), reason: Some("bye".into()) },
             ServerEvent::Quit { nick: "a".into(), reason: None },
@@ -114,6 +119,16 @@ mod tests {
     }
 
     #[test]
+    fn transaction_ids_are_short_printable_ascii() {
+        assert!(frames::validate_txn("c1-7").is_ok());
+        assert!(frames::validate_txn(&"x".repeat(frames::MAX_TXN_BYTES)).is_ok());
+        for bad in ["", " ", "a b", "é", "\n"] {
+            assert_eq!(frames::validate_txn(bad).unwrap_err().code, ErrorCode::InvalidFrame, "{bad:?}");
+        }
+        assert!(frames::validate_txn(&"x".repeat(frames::MAX_TXN_BYTES + 1)).is_err());
+    }
+
+    #[test]
     fn a_message_event_is_a_flat_object() {
         let ev = ServerEvent::Message(ChatMessage {
             id: 7,
@@ -122,6 +137,7 @@ mod tests {
             target: "#r".into(),
             text: "hi".into(),
             action: false,
+            txn: None,
         });
         assert_eq!(
             serde_json::to_value(&ev).unwrap(),
@@ -190,22 +206,33 @@ mod tests {
     #[test]
     fn client_frames_match_the_documented_contract() {
         let cases = [
-            (json!({"type":"auth","token":"t"}), ClientFrame::Auth { token: Some("t".into()), nick: None }),
+            (
+                json!({"type":"auth","token":"t"}),
+                ClientFrame::Auth { token: Some("t".into()), nick: None, resume: None },
+            ),
             (
                 json!({"type":"auth","nick":"bob"}),
-                ClientFrame::Auth { token: None, nick: Some("bob".into()) },
+                ClientFrame::Auth { token: None, nick: Some("bob".into()), resume: None },
             ),
             (
                 json!({"type":"message","target":"#r","text":"hi"}),
-                ClientFrame::Message { target: "#r".into(), text: "hi".into() },
+                ClientFrame::Message { target: "#r".into(), text: "hi".into(), txn: None },
             ),
             (
                 json!({"type":"command","line":"/join #rust"}),
-                ClientFrame::Command { line: "/join #rust".into(), target: None },
+                ClientFrame::Command { line: "/join #rust".into(), target: None, txn: None },
+            ),
+            (
+                json!({"type":"auth","nick":"bob","resume":"s"}),
+                ClientFrame::Auth { token: None, nick: Some("bob".into()), resume: Some("s".into()) },
+            ),
+            (
+                json!({"type":"message","target":"#r","text":"hi","txn":"c1-7"}),
+                ClientFrame::Message { target: "#r".into(), text: "hi".into(), txn: Some("c1-7".into()) },
             ),
             (
                 json!({"type":"command","line":"/me hi","target":"#r"}),
-                ClientFrame::Command { line: "/me hi".into(), target: Some("#r".into()) },
+                ClientFrame::Command { line: "/me hi".into(), target: Some("#r".into()), txn: None },
             ),
             (json!({"type":"ping","id":3}), ClientFrame::Ping { id: Some(3) }),
             (
@@ -247,7 +274,7 @@ mod tests {
 
         #[test]
         fn messages_round_trip_for_any_text(target in "\\PC{0,20}", text in "\\PC{0,200}") {
-            let frame = ClientFrame::Message { target, text };
+            let frame = ClientFrame::Message { target, text, txn: None };
             let json = serde_json::to_string(&frame).unwrap();
             prop_assert_eq!(ClientFrame::from_json(&json).unwrap(), frame);
         }

@@ -150,3 +150,65 @@ pub fn random() -> f64 {
     #[cfg(not(feature = "hydrate"))]
     0.5
 }
+
+/// Which of the browser's stores a record lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Per browser, kept until cleared.
+    Local,
+    /// Per tab, kept across reloads, gone with the tab.
+    Tab,
+}
+
+#[cfg(feature = "hydrate")]
+fn storage(store: Store) -> Option<web_sys::Storage> {
+    let window = web_sys::window()?;
+    match store {
+        Store::Local => window.local_storage().ok().flatten(),
+        Store::Tab => window.session_storage().ok().flatten(),
+    }
+}
+
+/// A remembered record, if there is one and it still reads.
+pub fn load<T: serde::de::DeserializeOwned>(store: Store, key: &str) -> Option<T> {
+    #[cfg(feature = "hydrate")]
+    {
+        let text = storage(store)?.get_item(key).ok().flatten()?;
+        serde_json::from_str(&text).ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (store, key);
+        None
+    }
+}
+
+/// Remembers a record (a full or unavailable store just does not remember).
+pub fn save<T: serde::Serialize>(store: Store, key: &str, value: &T) {
+    #[cfg(feature = "hydrate")]
+    if let (Some(storage), Ok(text)) = (storage(store), serde_json::to_string(value)) {
+        let _ = storage.set_item(key, &text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (store, key, value);
+}
+
+/// Forgets a record.
+pub fn forget(store: Store, key: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(storage) = storage(store) {
+        let _ = storage.remove_item(key);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (store, key);
+}
+
+/// Milliseconds since the Unix epoch, by the browser's clock.
+pub fn now_ms() -> u64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as u64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    0
+}

@@ -5,9 +5,9 @@ use leptos::html;
 use leptos::prelude::*;
 
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{clock, grouped, Line, LineKind};
+use super::state::{clock, grouped, Delivery, Line, LineKind};
 use super::text::{segments, Segment};
-use super::{browser, Ctx, StatusLine};
+use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::names::is_channel;
 use crate::protocol::Member;
 
@@ -217,6 +217,7 @@ fn Pane() -> impl IntoView {
                 </button>
             </div>
             <TopicBar/>
+            <ConnectionBanner/>
             <Show when=move || panels.settings.get() && is_chan()>
                 <ChannelSettings/>
             </Show>
@@ -474,7 +475,7 @@ fn Lines() -> impl IntoView {
         <ol class="lines" node_ref=list on:scroll=on_scroll aria-live="polite" aria-label="Messages" tabindex="0">
             <For
                 each=shown
-                key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention)
+                key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention, s.line.delivery.clone())
                 let:item
             >
                 <LineView item offset/>
@@ -484,9 +485,34 @@ fn Lines() -> impl IntoView {
     .into_any()
 }
 
+/// A refused message of yours: the reason and what to do about it.
+fn delivery_view(delivery: Delivery) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    match delivery {
+        Delivery::Sent | Delivery::Pending(_) => ().into_any(),
+        Delivery::Failed { txn, why } => {
+            let (retry, edit) = (txn.clone(), txn);
+            view! {
+                <span class="delivery failed" role="alert">
+                    <span class="why">{format!("Not sent: {why}")}</span>
+                    <button type="button" class="link-button" on:click=move |_| ctx.retry(&retry)>"Retry"</button>
+                    <button type="button" class="link-button" on:click=move |_| ctx.edit(&edit)>"Edit"</button>
+                </span>
+            }
+            .into_any()
+        }
+    }
+}
+
 #[component]
 fn LineView(item: Shown, offset: i64) -> impl IntoView {
     let Shown { line, grouped, divider } = item;
+    let delivery = line.delivery.clone();
+    let state = match &delivery {
+        Delivery::Sent => "",
+        Delivery::Pending(_) => "pending",
+        Delivery::Failed { .. } => "failed",
+    };
     let kind = match line.kind {
         LineKind::Message => "message",
         LineKind::Action => "action",
@@ -507,13 +533,21 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
         .into_any(),
         LineKind::System | LineKind::Error => view! { <span class="text">{line.text.clone()}</span> }.into_any(),
     };
+    // A message not sent yet shows a clock where its time will be.
+    let time = if matches!(delivery, Delivery::Pending(_)) {
+        view! { <span class="ts" title="Not sent yet" role="img" aria-label="not sent yet">"🕓"</span> }
+            .into_any()
+    } else {
+        view! { <time class="ts">{time}</time> }.into_any()
+    };
     view! {
         <Show when=move || divider>
             <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
         </Show>
-        <li class=format!("line {kind}") class:grouped=grouped class:mention=line.mention>
-            <time class="ts">{time}</time>
+        <li class=format!("line {kind} {state}") class:grouped=grouped class:mention=line.mention>
+            {time}
             {body}
+            {delivery_view(delivery)}
         </li>
     }
     .into_any()
@@ -522,27 +556,53 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
 #[component]
 fn Composer() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let input = RwSignal::new(String::new());
-    let field = NodeRef::<html::Input>::new();
+    let current = move || ctx.state.with(|s| s.current.clone()).unwrap_or_default();
+    // The text being written is the open conversation's draft.
+    let input = Signal::derive(move || ctx.draft(&current()));
+    let set_draft = move |text: String| {
+        ctx.set_draft(&ctx.state.with_untracked(|s| s.current.clone()).unwrap_or_default(), text)
+    };
+    let field = NodeRef::<html::Textarea>::new();
     let recall = StoredValue::new(Recall::default());
     // The Tab cycle: the text and cursor before the first press, and how many presses.
     let tab_cycle = StoredValue::new(None::<(String, usize, usize)>);
     let hints = move || suggestions(&input.get());
+    let max_bytes = move || ctx.state.with(|s| s.max_text_bytes);
+    // Near the limit, how many bytes are left.
+    let left = move || {
+        let max = max_bytes();
+        let left = max as i64 - input.get().len() as i64;
+        (max > 0 && left < 200).then_some(left)
+    };
+    // The field grows with its text, up to the height the stylesheet allows.
+    let fit = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(el) = field.get_untracked() {
+            let style = web_sys::HtmlElement::style(&el);
+            let _ = style.set_property("height", "auto");
+            let _ = style.set_property("height", &format!("{}px", el.scroll_height()));
+        }
+    };
+    Effect::new(move |_| {
+        input.track();
+        fit();
+    });
     let send = move || {
         let text = input.get_untracked();
         if text.trim().is_empty() {
             return;
         }
         recall.update_value(|r| r.push(&text));
-        ctx.submit_input(text);
-        input.set(String::new());
+        if ctx.submit_input(text) {
+            set_draft(String::new());
+        }
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         send();
     };
     let set_input = move |text: String, cursor: Option<usize>| {
-        input.set(text.clone());
+        set_draft(text.clone());
         if let Some(el) = field.get() {
             el.set_value(&text);
             let at = cursor.unwrap_or(text.len()) as u32;
@@ -554,9 +614,16 @@ fn Composer() -> impl IntoView {
         if key != "Tab" {
             tab_cycle.set_value(None);
         }
+        let text = input.get_untracked();
+        let multiline = text.contains('\n');
         match key.as_str() {
+            // Enter sends; Shift+Enter (and Enter while composing with an input method)
+            // starts a new line.
+            "Enter" if !ev.shift_key() && !ev.is_composing() => {
+                ev.prevent_default();
+                send();
+            }
             "Tab" if !ev.shift_key() => {
-                let text = input.get_untracked();
                 if let Some(first) = suggestions(&text).first() {
                     ev.prevent_default();
                     set_input(first.complete.clone(), None);
@@ -576,14 +643,14 @@ fn Composer() -> impl IntoView {
                     set_input(completed, Some(at));
                 }
             }
-            "ArrowUp" if !ev.alt_key() => {
-                let text = input.get_untracked();
+            // Recall earlier lines, unless moving between the lines of what is written.
+            "ArrowUp" if !ev.alt_key() && !multiline => {
                 if let Some(line) = recall.try_update_value(|r| r.up(&text)).flatten() {
                     ev.prevent_default();
                     set_input(line, None);
                 }
             }
-            "ArrowDown" if !ev.alt_key() => {
+            "ArrowDown" if !ev.alt_key() && !multiline => {
                 if let Some(line) = recall.try_update_value(|r| r.down()).flatten() {
                     ev.prevent_default();
                     set_input(line, None);
@@ -611,15 +678,26 @@ fn Composer() -> impl IntoView {
                 </ul>
             </Show>
             <label class="visually-hidden" for="message-input">"Message"</label>
-            <input
+            <textarea
                 id="message-input"
                 node_ref=field
+                rows="1"
                 autocomplete="off"
-                placeholder="Message, or / for commands"
+                placeholder="Message, or / for commands (Shift+Enter for a new line)"
                 prop:value=move || input.get()
-                on:input=move |ev| input.set(event_target_value(&ev))
+                on:input=move |ev| set_draft(event_target_value(&ev))
                 on:keydown=on_keydown
-            />
+            ></textarea>
+            <Show when=move || left().is_some()>
+                <span
+                    class="byte-counter"
+                    class:over=move || left().is_some_and(|l| l < 0)
+                    data-testid="byte-counter"
+                    aria-live="polite"
+                >
+                    {move || left().map(|l| if l < 0 { format!("{} bytes too long", -l) } else { format!("{l} bytes left") })}
+                </span>
+            </Show>
             <button type="submit">"Send"</button>
         </form>
     }
@@ -633,9 +711,15 @@ fn Members() -> impl IntoView {
     let members =
         move || ctx.state.with(|s| s.current_conversation().map(|c| c.members.clone()).unwrap_or_default());
     let count = move || members().len();
+    let stale = move || ctx.state.with(|s| s.current_conversation().is_some_and(|c| c.stale));
     view! {
-        <aside class="members" aria-label="Members">
-            <h2 class="members-title">{move || format!("Members ({})", count())}</h2>
+        <aside class="members" class:stale=stale aria-label="Members">
+            <h2 class="members-title">
+                {move || format!("Members ({})", count())}
+                <Show when=stale>
+                    <span class="stale-note" data-testid="members-stale">" · as of the last connection"</span>
+                </Show>
+            </h2>
             <ul>
                 <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
                     <MemberItem member menu/>

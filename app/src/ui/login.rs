@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use super::state::LineKind;
 use super::{Ctx, Potato, StatusLine};
 use crate::protocol::ClientFrame;
 
@@ -41,6 +40,7 @@ pub fn Login() -> impl IntoView {
         let nick = nick.get_untracked().trim().to_owned();
         let password = password.get_untracked();
         refused.set(None);
+        ctx.login_problem.set(None);
         ctx.login_nick.set(nick.clone());
         if nick.is_empty() {
             return;
@@ -64,7 +64,7 @@ pub fn Login() -> impl IntoView {
                 return;
             }
         }
-        let auth = |nick: String| ClientFrame::Auth { token: None, nick: Some(nick) };
+        let auth = |nick: String| ClientFrame::Auth { token: None, nick: Some(nick), resume: None };
         match mode.get_untracked() {
             Mode::Guest => ctx.start(auth(nick), Potato::None),
             Mode::SignIn => ctx.start(auth(temporary_nick()), Potato::Identify { nick, password }),
@@ -87,13 +87,7 @@ pub fn Login() -> impl IntoView {
             </button>
         }
     };
-    let errors = move || {
-        let mut errors = ctx.state.with(|s| {
-            s.server.iter().filter(|l| l.kind == LineKind::Error).map(|l| l.text.clone()).collect::<Vec<_>>()
-        });
-        errors.extend(refused.get());
-        errors
-    };
+    let errors = move || ctx.login_problem.get().into_iter().chain(refused.get()).collect::<Vec<_>>();
     let submit_label = move || match mode.get() {
         _ if !ready.get() => "Loading…",
         Mode::Guest => "Start chatting",

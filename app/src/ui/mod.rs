@@ -7,23 +7,33 @@ mod chat;
 pub mod input;
 mod login;
 pub mod reconnect;
+pub mod saved;
 pub mod socket;
 pub mod state;
 pub mod text;
 
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
 
+use crate::protocol::names::fold;
 use crate::protocol::{ClientFrame, ErrorCode, ServerEvent};
-use state::{ChatState, PAGE};
+use browser::Store;
+use saved::{Place, Resume, SavedLogin};
+use state::{ChatState, Outgoing, PAGE};
 
-/// Where the connection stands, shown in the status line.
+/// Storage keys of the remembered records (see `saved`).
+const PLACE_KEY: &str = "chattr-place";
+const RESUME_KEY: &str = "chattr-resume";
+
+/// Where the connection stands, shown in the status line and the connection banner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Idle,
     Connecting,
     Online,
-    /// Waiting this many milliseconds before the next attempt.
-    Reconnecting(u32),
+    /// The next attempt is due at this time (ms since the epoch).
+    Reconnecting(u64),
     Offline(String),
 }
 
@@ -54,9 +64,13 @@ struct Session {
     login_error: Option<String>,
     /// The user quit: no reconnecting.
     over: bool,
+    /// A `welcome` arrived: the session exists, and a failure from now on reconnects.
+    established: bool,
     /// A first login's Potato step (identify or register) has not succeeded yet: the session
     /// is not the user's until it has, and a refusal sends them back to the form.
     potato_pending: bool,
+    /// The server's secret for resuming this session on the next connection.
+    resume: Option<String>,
     /// Which socket is current; callbacks of older ones are ignored.
     generation: u64,
 }
@@ -66,8 +80,12 @@ struct Session {
 pub(crate) struct Ctx {
     pub state: RwSignal<ChatState>,
     pub status: RwSignal<Status>,
+    /// The clock (ms since the epoch), ticking while a countdown is shown.
+    pub now: RwSignal<u64>,
     link: StoredValue<Option<socket::Link>>,
     session: StoredValue<Session>,
+    /// Unsent text per conversation (folded name), kept across reloads.
+    pub drafts: RwSignal<BTreeMap<String, String>>,
     /// Desktop notifications on.
     pub notifications: RwSignal<bool>,
     /// `light`, `dark` or `system`.
@@ -75,6 +93,10 @@ pub(crate) struct Ctx {
     /// The login form's tab and nick, kept while the chat is shown.
     login_mode: RwSignal<login::Mode>,
     login_nick: RwSignal<String>,
+    /// Why the last login went back to the form, in words.
+    login_problem: RwSignal<Option<String>>,
+    /// Transaction ids: this page's random prefix and a counter.
+    txns: StoredValue<(String, u64)>,
 }
 
 impl Ctx {
@@ -88,59 +110,203 @@ impl Ctx {
 
     pub fn command(&self, line: impl Into<String>) {
         let target = self.state.with_untracked(|s| s.current.clone());
-        self.send(ClientFrame::Command { line: line.into(), target });
+        self.send(ClientFrame::Command { line: line.into(), target, txn: None });
+    }
+
+    fn online(&self) -> bool {
+        self.status.get_untracked() == Status::Online
+    }
+
+    fn next_txn(&self) -> String {
+        self.txns
+            .try_update_value(|(prefix, n)| {
+                *n += 1;
+                format!("{prefix}-{n}")
+            })
+            .unwrap_or_default()
+    }
+
+    /// The draft of a conversation.
+    pub fn draft(&self, conversation: &str) -> String {
+        self.drafts.with(|d| d.get(&fold(conversation)).cloned().unwrap_or_default())
+    }
+
+    pub fn set_draft(&self, conversation: &str, text: String) {
+        self.drafts.update(|d| {
+            if text.is_empty() {
+                d.remove(&fold(conversation));
+            } else {
+                d.insert(fold(conversation), text);
+            }
+        });
+    }
+
+    /// A message of yours: shown at once (greyed), sent now or, while offline, as soon as the
+    /// session is back; the echo or an error settles it.
+    fn send_message(&self, target: String, text: String, action: bool) {
+        let out = Outgoing { txn: self.next_txn(), target, text, action };
+        self.state.update(|s| s.add_pending(&out, browser::now_ms()));
+        if self.online() {
+            self.send(out.frame());
+        }
+    }
+
+    /// Sends a failed message again.
+    pub fn retry(&self, txn: &str) {
+        if let Some(out) = self.state.try_update(|s| s.retry(txn)).flatten() {
+            if self.online() {
+                self.send(out.frame());
+            }
+        }
+    }
+
+    /// Takes a failed message back into its conversation's composer.
+    pub fn edit(&self, txn: &str) {
+        if let Some((conversation, text)) = self.state.try_update(|s| s.withdraw(txn)).flatten() {
+            self.set_draft(&conversation, text);
+        }
     }
 
     /// Sends what the user typed: a slash command, or a message to the open conversation.
-    pub fn submit_input(&self, text: String) {
+    /// Answers whether it was taken (the composer clears) or refused (the text stays).
+    pub fn submit_input(&self, text: String) -> bool {
         let current = self.state.with_untracked(|s| s.current.clone());
+        let refuse = |why: &str| {
+            self.state.update(|s| {
+                s.apply(ServerEvent::Error { code: ErrorCode::BadArguments, message: why.into(), txn: None });
+            });
+            false
+        };
         if let Some(line) = text.strip_prefix('/').filter(|rest| !rest.starts_with('/')) {
-            if line.trim_start().to_ascii_lowercase().starts_with("quit") {
+            let lower = line.trim_start().to_ascii_lowercase();
+            // `/me` is a message: it waits while offline like any other.
+            if let (Some(action), Some(target)) =
+                (line.trim_start().get(3..).filter(|_| lower.starts_with("me ")), &current)
+            {
+                self.send_message(target.clone(), action.to_owned(), true);
+                return true;
+            }
+            if !self.online() {
+                return refuse("You are offline; commands can be sent once the connection is back");
+            }
+            if lower.starts_with("quit") {
                 self.session.update_value(|s| s.over = true);
             }
-            self.send(ClientFrame::Command { line: format!("/{line}"), target: current });
+            self.send(ClientFrame::Command { line: format!("/{line}"), target: current, txn: None });
+            true
         } else if let Some(target) = current {
             // "//text" sends "/text" as a message.
             let text = text.strip_prefix('/').map(str::to_owned).unwrap_or(text);
-            self.send(ClientFrame::Message { target, text });
+            self.send_message(target, text, false);
+            true
         } else {
-            self.state.update(|s| {
-                s.apply(ServerEvent::Error {
-                    code: ErrorCode::BadArguments,
-                    message: "join a channel first: /join #channel".into(),
-                });
-            });
+            refuse("Join a channel first: /join #channel")
         }
     }
 
     /// Leaves the chat (`/quit`); the page goes back to the login form with the nick filled in.
     pub fn log_out(&self) {
         self.session.update_value(|s| s.over = true);
-        self.send(ClientFrame::Command { line: "/quit".into(), target: None });
+        browser::forget(Store::Tab, RESUME_KEY);
+        if self.link.with_value(Option::is_some) {
+            self.send(ClientFrame::Command { line: "/quit".into(), target: None, txn: None });
+        } else {
+            // Offline: nothing to tell the server (it lets the held session go after the
+            // resume grace); a fresh form now.
+            self.log_in_again();
+            self.state.set(ChatState::default());
+        }
     }
 
     /// Logs in: connects, sends `auth`, then identifies or registers with Potato as asked;
     /// reconnects by itself from then on.
-    /// One session per tab: a new login closes the socket of the one before and makes its
-    /// pending reconnect (and its socket's callbacks) stale.
+    /// One session per tab: a new login ends the one before (it quits, its socket closes) and
+    /// makes its pending reconnect (and its socket's callbacks) stale.
     pub fn start(&self, auth: ClientFrame, potato: Potato) {
         self.link.update_value(|link| {
             if let Some(old) = link.take() {
+                socket::send(&old, &ClientFrame::Command { line: "/quit".into(), target: None, txn: None });
                 socket::close(&old);
             }
         });
+        self.login_problem.set(None);
         self.session.update_value(|s| {
             *s = Session { auth: Some(auth), potato, generation: s.generation + 1, ..Default::default() }
         });
         self.connect_now();
     }
 
-    /// The `auth` frame for the next connection: a guest comes back under the nick they had.
+    /// After a reload: puts back where the user was and resumes the tab's session.
+    fn restore(&self, resume: Resume, place: Option<Place>) {
+        self.state.update(|s| {
+            s.me = Some(resume.nick.clone());
+            if let Some(place) = &place {
+                place.restore_into(s);
+            }
+            for out in &resume.outgoing {
+                s.add_pending(out, browser::now_ms());
+            }
+        });
+        if resume.login == SavedLogin::Account {
+            self.login_mode.set(login::Mode::SignIn);
+        }
+        self.login_nick.set(resume.nick.clone());
+        self.session.update_value(|s| {
+            *s = Session {
+                auth: Some(resume.auth()),
+                resume: Some(resume.secret.clone()),
+                generation: s.generation + 1,
+                ..Default::default()
+            }
+        });
+        self.connect_now();
+    }
+
+    /// Reconnects at once instead of waiting for the countdown.
+    pub fn reconnect_now(&self) {
+        if matches!(self.status.get_untracked(), Status::Reconnecting(_)) {
+            self.connect_now();
+        }
+    }
+
+    /// Back to the login form, with the nick last typed (or resumed) filled in; `problem`
+    /// says why, if it was not the user's choice.
+    pub fn back_to_form(&self, problem: Option<String>) {
+        self.session.update_value(|s| {
+            s.over = true;
+            s.generation += 1;
+        });
+        self.link.update_value(|link| {
+            if let Some(link) = link.take() {
+                socket::close(&link);
+            }
+        });
+        browser::forget(Store::Tab, RESUME_KEY);
+        self.login_problem.set(problem);
+        self.status.set(Status::Idle);
+        self.state.update(|s| s.logged_out());
+    }
+
+    /// After the session ended for good (replaced, ghosted, revoked): the login form, with
+    /// the nick the session had.
+    pub fn log_in_again(&self) {
+        if let Some(me) = self.state.with_untracked(|s| s.me.clone()) {
+            self.login_nick.set(me);
+        }
+        self.back_to_form(None);
+    }
+
+    /// The `auth` frame for the next connection: the session's resume secret, and a guest
+    /// comes back under the nick they had.
     fn auth_frame(&self) -> Option<ClientFrame> {
         let me = self.state.with_untracked(|s| s.me.clone());
+        let resume = self.session.with_value(|s| s.resume.clone());
         self.session.with_value(|s| s.auth.clone()).map(|auth| match auth {
-            ClientFrame::Auth { nick: Some(_), token: None } if me.is_some() => {
-                ClientFrame::Auth { nick: me, token: None }
+            ClientFrame::Auth { nick: Some(nick), token: None, .. } => {
+                ClientFrame::Auth { nick: me.or(Some(nick)), token: None, resume }
+            }
+            ClientFrame::Auth { token, nick, resume: saved } => {
+                ClientFrame::Auth { token, nick, resume: resume.or(saved) }
             }
             other => other,
         })
@@ -153,7 +319,31 @@ impl Ctx {
             Potato::Identify { nick, password } => format!("/potato identify {nick} {password}"),
             Potato::Register { password, email } => format!("/potato register {password} {email}"),
         };
-        Some(ClientFrame::Command { line, target: None })
+        Some(ClientFrame::Command { line, target: None, txn: None })
+    }
+
+    /// Remembers the session for a reload of this tab, and where the user is for this browser.
+    fn remember(&self) {
+        let (secret, over, token) = self.session.with_value(|s| {
+            let token = match &s.auth {
+                Some(ClientFrame::Auth { token: Some(t), .. }) => Some(t.clone()),
+                _ => None,
+            };
+            (s.resume.clone(), s.over, token)
+        });
+        let drafts = self.drafts.get_untracked();
+        self.state.with_untracked(|s| {
+            if s.me.is_some() {
+                browser::save(Store::Local, PLACE_KEY, &Place::of(s, &drafts));
+            }
+            let (Some(secret), Some(nick), false) = (secret, s.me.clone(), over) else { return };
+            let login = match (&s.account, token) {
+                (Some(a), _) if a.starts_with("potato:") => SavedLogin::Account,
+                (_, Some(token)) => SavedLogin::Token { token },
+                _ => SavedLogin::Guest,
+            };
+            browser::save(Store::Tab, RESUME_KEY, &Resume { secret, nick, login, outgoing: s.outgoing() });
+        });
     }
 
     fn connect_now(&self) {
@@ -193,28 +383,47 @@ impl Ctx {
         let _ = (ctx, generation, Self::on_event, Self::on_close, Self::auth_frame);
     }
 
+    fn on_welcome(&self, resumed: bool, resume: Option<String>) {
+        self.status.set(Status::Online);
+        let first_login = !self.session.with_value(|s| s.established);
+        self.session.update_value(|s| {
+            s.attempt = 0;
+            s.established = true;
+            s.resume = resume;
+        });
+        // A resumed session is still identified, in its channels, with its roles: the server
+        // sends each channel's state. Otherwise identify first (the server handles frames in
+        // order, so the rejoins below already count as the account and get its ops), then
+        // rejoin every channel (the server resends recent history, which fills the gap).
+        if !resumed {
+            if let Some(frame) = self.potato_command() {
+                self.session.update_value(|s| s.potato_pending = first_login);
+                self.send(frame);
+            }
+            for channel in self.state.with_untracked(|s| s.channels()) {
+                self.send(ClientFrame::Command { line: format!("/join {channel}"), target: None, txn: None });
+            }
+        }
+        for nick in self.state.with_untracked(|s| s.private_conversations()) {
+            self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });
+        }
+        // Then what was typed while offline, in order; the server drops repeats of any it
+        // stored before the connection went.
+        for out in self.state.with_untracked(|s| s.outgoing()) {
+            self.send(out.frame());
+        }
+    }
+
     fn on_event(&self, event: ServerEvent) {
         match &event {
-            ServerEvent::Welcome { .. } => {
-                self.status.set(Status::Online);
-                let first_login = self.state.with_untracked(|s| s.me.is_none());
-                self.session.update_value(|s| s.attempt = 0);
-                // Identify first: the server handles frames in order, so the rejoins below
-                // already count as the account (and get its ops).
-                if let Some(frame) = self.potato_command() {
-                    self.session.update_value(|s| s.potato_pending = first_login);
-                    self.send(frame);
-                }
-                // After a reconnect: back into every channel (the server resends recent
-                // history, which fills the gap) and the gap of private conversations.
-                let (channels, private) =
-                    self.state.with_untracked(|s| (s.channels(), s.private_conversations()));
-                for channel in channels {
-                    self.send(ClientFrame::Command { line: format!("/join {channel}"), target: None });
-                }
-                for nick in private {
-                    self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });
-                }
+            ServerEvent::Welcome { resumed, resume, .. } => {
+                let (resumed, resume) = (*resumed, resume.clone());
+                self.state.update(|s| {
+                    s.apply(event);
+                });
+                self.on_welcome(resumed, resume);
+                self.remember();
+                return;
             }
             ServerEvent::AccountChanged { account: Some(account) } => {
                 self.session.update_value(|s| s.potato_pending = false);
@@ -230,24 +439,37 @@ impl Ctx {
             ServerEvent::Error { code, .. } if self.status.get_untracked() != Status::Online => {
                 let code = code.as_str().to_owned();
                 self.session.update_value(|s| s.login_error = Some(code));
+                return;
             }
-            ServerEvent::Error { code, .. } if self.session.with_value(|s| s.potato_pending) => {
+            ServerEvent::Error { code, message, txn: None }
+                if self.session.with_value(|s| s.potato_pending) =>
+            {
                 // The sign-in or registration was refused: no session was wanted without it.
                 // Back to the form, which shows the error; nothing reconnects.
-                let code = code.as_str().to_owned();
-                self.session.update_value(|s| {
-                    s.potato_pending = false;
-                    s.over = true;
-                    s.login_error = Some(code);
-                });
-                self.link.update_value(|link| {
-                    if let Some(link) = link.take() {
-                        socket::close(&link);
-                    }
-                });
-                let _ = self.state.try_update(|s| s.apply(event.clone()));
-                self.state.update(|s| s.logged_out());
+                self.session.update_value(|s| s.potato_pending = false);
+                self.back_to_form(Some(reconnect::refusal(*code, message)));
                 return;
+            }
+            ServerEvent::Error {
+                code: ErrorCode::TooLong | ErrorCode::InvalidText | ErrorCode::EmptyText,
+                txn: Some(txn),
+                ..
+            } => {
+                // A message refused for its text goes back into the composer to be fixed,
+                // unless something else is being written there.
+                let conversation = self.state.with_untracked(|s| {
+                    s.conversations
+                        .iter()
+                        .find(|c| c.lines.iter().any(|l| l.delivery.txn() == Some(txn.as_str())))
+                        .map(|c| c.name.clone())
+                });
+                if conversation.is_some_and(|c| self.draft(&c).is_empty()) {
+                    self.state.update(|s| {
+                        s.apply(event.clone());
+                    });
+                    self.edit(txn);
+                    return;
+                }
             }
             _ => {}
         }
@@ -260,16 +482,22 @@ impl Ctx {
     fn on_close(&self, reason: String) {
         self.link.set_value(None);
         self.state.update(|s| s.disconnected());
-        let (over, login_error) = self.session.with_value(|s| (s.over, s.login_error.clone()));
-        // A first login the server turned down stays on the form with its error; a reconnect
-        // retries (the old session may still hold the nick until the server notices it is gone).
-        let first_login = self.state.with_untracked(|s| s.me.is_none());
-        let refused_at_first = first_login && login_error.is_some();
-        if over || refused_at_first || reconnect::is_final(login_error.as_deref(), &reason) {
+        let (over, login_error, established) =
+            self.session.with_value(|s| (s.over, s.login_error.clone(), s.established));
+        // A first login the server turned down goes back to the form with its error; a
+        // reconnect retries (the old session may still hold the nick until the server notices
+        // it is gone).
+        if !established && login_error.is_some() {
+            let why = login_error.unwrap_or_default();
+            self.back_to_form(Some(reconnect::ending(&why)));
+            return;
+        }
+        if over || reconnect::is_final(login_error.as_deref(), &reason) {
             let why = login_error
                 .clone()
                 .or((!reason.is_empty()).then_some(reason))
                 .unwrap_or_else(|| "closed".into());
+            browser::forget(Store::Tab, RESUME_KEY);
             self.status.set(Status::Offline(why));
             // The user left (log out, `/quit`): back to a fresh login form, nick filled in.
             if over && login_error.is_none() {
@@ -286,7 +514,9 @@ impl Ctx {
             s.attempt += 1;
         });
         let delay = reconnect::delay_ms(attempt, browser::random());
-        self.status.set(Status::Reconnecting(delay));
+        let now = browser::now_ms();
+        self.now.set(now);
+        self.status.set(Status::Reconnecting(now + u64::from(delay)));
         let ctx = *self;
         // Only if nothing connected since: a new login (or another retry) makes this one stale.
         let generation = self.session.with_value(|s| s.generation);
@@ -307,28 +537,65 @@ pub fn App() -> impl IntoView {
     let ctx = Ctx {
         state: RwSignal::new(ChatState::default()),
         status: RwSignal::new(Status::Idle),
+        now: RwSignal::new(0),
         link: StoredValue::new(None),
         session: StoredValue::new(Session::default()),
+        drafts: RwSignal::new(BTreeMap::new()),
         notifications: RwSignal::new(false),
         theme: RwSignal::new("system".into()),
         login_mode: RwSignal::new(login::Mode::default()),
         login_nick: RwSignal::new(String::new()),
+        login_problem: RwSignal::new(None),
+        txns: StoredValue::new((String::new(), 0)),
     };
     provide_context(ctx);
     // Browser-only setup, once the page is interactive.
     Effect::new(move |_| {
         ctx.theme.set(browser::load_theme());
         ctx.notifications.set(browser::notifications_granted());
+        // Transaction ids must not repeat across reloads: a random prefix per page.
+        let prefix = format!("{:x}", (browser::random() * 2f64.powi(48)) as u64);
+        ctx.txns.set_value((prefix, 0));
+        let place: Option<Place> = browser::load(Store::Local, PLACE_KEY);
+        if let Some(place) = &place {
+            ctx.login_nick.set(place.nick.clone());
+            ctx.drafts.set(place.drafts.clone());
+        }
         if let Some(token) = browser::take_fragment_token() {
-            ctx.start(ClientFrame::Auth { token: Some(token), nick: None }, Potato::None);
+            ctx.start(ClientFrame::Auth { token: Some(token), nick: None, resume: None }, Potato::None);
+        } else if let Some(resume) = browser::load::<Resume>(Store::Tab, RESUME_KEY) {
+            ctx.restore(resume, place);
         }
         browser::listen_for_host_token(move |token| {
             if ctx.state.with_untracked(|s| s.me.is_none()) {
-                ctx.start(ClientFrame::Auth { token: Some(token), nick: None }, Potato::None);
+                ctx.start(ClientFrame::Auth { token: Some(token), nick: None, resume: None }, Potato::None);
             }
         });
     });
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
+    // Remember the session and the user's place whenever they change.
+    Effect::new(move |_| {
+        ctx.state.track();
+        ctx.drafts.track();
+        ctx.remember();
+    });
+    // The countdown ticks while a reconnect is waiting.
+    #[cfg(feature = "hydrate")]
+    {
+        let tick = set_interval_with_handle(
+            move || {
+                if matches!(ctx.status.get_untracked(), Status::Reconnecting(_)) {
+                    ctx.now.set(browser::now_ms());
+                }
+            },
+            std::time::Duration::from_millis(250),
+        );
+        on_cleanup(move || {
+            if let Ok(tick) = tick {
+                tick.clear();
+            }
+        });
+    }
     let logged_in = move || ctx.state.with(|s| s.me.is_some());
     view! {
         <div class="chattr">
@@ -341,24 +608,60 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The connection state, always visible.
+/// The connection state in words; `None` when there is nothing to say (online, or never
+/// connected).
+fn status_text(status: &Status, now: u64) -> Option<String> {
+    Some(match status {
+        Status::Idle | Status::Online => return None,
+        Status::Connecting => "Connecting…".to_owned(),
+        Status::Reconnecting(at) => {
+            let secs = at.saturating_sub(now).div_ceil(1000);
+            format!("Connection lost. Reconnecting in {secs} s…")
+        }
+        Status::Offline(why) => format!("Disconnected: {}.", reconnect::ending(why)),
+    })
+}
+
+/// The connection state in the sidebar, always there (and read out when it changes).
 #[component]
 pub(crate) fn StatusLine() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let status = move || ctx.status.get();
     let text = move || match status() {
-        Status::Idle => "Not connected".to_owned(),
-        Status::Connecting => "Connecting…".to_owned(),
         Status::Online => "Connected".to_owned(),
-        Status::Reconnecting(ms) => {
-            format!("Connection lost; reconnecting in {:.0} s…", (ms as f64 / 1000.0).ceil())
-        }
-        Status::Offline(why) => format!("Disconnected: {}", reconnect::ending(&why)),
+        // The countdown ticks in the banner; here it would be read out every second.
+        Status::Reconnecting(_) => "Reconnecting…".to_owned(),
+        other => status_text(&other, 0).unwrap_or_default(),
     };
     let class = move || match status() {
         Status::Online => "status online",
         Status::Connecting | Status::Reconnecting(_) => "status connecting",
-        Status::Idle | Status::Offline(_) => "status offline",
+        Status::Idle => "status idle",
+        Status::Offline(_) => "status offline",
     };
     view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> }.into_any()
+}
+
+/// Over the conversation whenever the connection is not up: what is happening, a live
+/// countdown to the next attempt, and a way to act now.
+#[component]
+pub(crate) fn ConnectionBanner() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let text = move || status_text(&ctx.status.get(), ctx.now.get());
+    let waiting = move || matches!(ctx.status.get(), Status::Reconnecting(_));
+    let ended = move || matches!(ctx.status.get(), Status::Offline(_));
+    view! {
+        <Show when=move || text().is_some()>
+            <div class="connection-banner" class:ended=ended data-testid="connection-banner">
+                <span>{text}</span>
+                <Show when=waiting>
+                    <button type="button" on:click=move |_| ctx.reconnect_now()>"Reconnect now"</button>
+                </Show>
+                <Show when=ended>
+                    <button type="button" on:click=move |_| ctx.log_in_again()>"Log in again"</button>
+                </Show>
+            </div>
+        </Show>
+    }
+    .into_any()
 }

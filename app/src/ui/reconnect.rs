@@ -13,9 +13,12 @@ pub fn delay_ms(attempt: u32, jitter: f64) -> u32 {
     (capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u32
 }
 
+use crate::protocol::ErrorCode;
+
 /// Login refusals that a retry cannot fix.
 const FINAL_LOGIN_ERRORS: &[&str] = &[
     "auth_failed",
+    "resume_failed",
     "token_expired",
     "token_revoked",
     "guests_disabled",
@@ -35,6 +38,7 @@ pub fn ending(code: &str) -> String {
         "token_revoked" => "your login was ended by the site you came from",
         "token_expired" => "your login has expired; reload the page you came from",
         "auth_failed" => "the login was refused",
+        "resume_failed" => "your session has ended; log in again",
         "guests_disabled" => "this chat only admits users of its site",
         "invalid_nick" => "that nick is not allowed",
         "nick_reserved" => "that nick belongs to someone else",
@@ -56,6 +60,18 @@ pub fn ending(code: &str) -> String {
     words.to_owned()
 }
 
+/// A refused request in plain words: the server's own message, which is written for people,
+/// except where a code says more (or the message says too little).
+pub fn refusal(code: ErrorCode, message: &str) -> String {
+    match code {
+        ErrorCode::Internal => "something went wrong on the server; try again".to_owned(),
+        ErrorCode::RateLimited => "too many messages too fast; wait a moment and retry".to_owned(),
+        ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::Throttled => ending(code.as_str()),
+        _ if message.trim().is_empty() => ending(code.as_str()),
+        _ => message.to_owned(),
+    }
+}
+
 /// Whether the session is over for good. `login_error` is the error code the server sent
 /// before `welcome`, if any; `close_reason` the close frame's reason.
 pub fn is_final(login_error: Option<&str>, close_reason: &str) -> bool {
@@ -75,6 +91,13 @@ mod tests {
         assert_eq!(delay_ms(10, 1.0), MAX_DELAY_MS);
         assert_eq!(delay_ms(u32::MAX, 1.0), MAX_DELAY_MS);
         assert_eq!(delay_ms(2, 0.0), 1000);
+    }
+
+    #[test]
+    fn refusals_read_as_words_without_codes() {
+        assert_eq!(refusal(ErrorCode::NotOnChannel, "you are not in #a"), "you are not in #a");
+        assert_eq!(refusal(ErrorCode::Internal, "db: oops"), "something went wrong on the server; try again");
+        assert_eq!(refusal(ErrorCode::NickInUse, ""), "someone is using that nick; pick another");
     }
 
     #[test]

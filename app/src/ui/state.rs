@@ -22,6 +22,58 @@ pub struct Line {
     pub text: String,
     /// The line mentions you (or is a private message to you).
     pub mention: bool,
+    /// For your own messages: whether the server has stored it yet.
+    pub delivery: Delivery,
+}
+
+/// Where one of your messages stands.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Delivery {
+    /// Stored and delivered (or not yours).
+    #[default]
+    Sent,
+    /// Waiting to be sent or acknowledged, under this transaction id.
+    Pending(String),
+    /// Refused (the reason in words), under this transaction id; may be retried.
+    Failed { txn: String, why: String },
+}
+
+impl Delivery {
+    pub fn txn(&self) -> Option<&str> {
+        match self {
+            Delivery::Sent => None,
+            Delivery::Pending(txn) | Delivery::Failed { txn, .. } => Some(txn),
+        }
+    }
+}
+
+/// A message of yours not yet acknowledged: what to (re)send after each login.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Outgoing {
+    pub txn: String,
+    pub target: String,
+    pub text: String,
+    #[serde(default)]
+    pub action: bool,
+}
+
+impl Outgoing {
+    /// The frame that sends it.
+    pub fn frame(&self) -> ClientFrame {
+        if self.action {
+            ClientFrame::Command {
+                line: format!("/me {}", self.text),
+                target: Some(self.target.clone()),
+                txn: Some(self.txn.clone()),
+            }
+        } else {
+            ClientFrame::Message {
+                target: self.target.clone(),
+                text: self.text.clone(),
+                txn: Some(self.txn.clone()),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +110,11 @@ pub struct Conversation {
     pub oldest_id: Option<u64>,
     /// Whether older stored messages may exist.
     pub more: bool,
+    /// The member list is from before the connection dropped.
+    pub stale: bool,
+    /// The newest message id you have seen here, as remembered across reloads: newer ones
+    /// arriving with history count as unread.
+    pub read_upto: Option<u64>,
 }
 
 impl Conversation {
@@ -92,6 +149,10 @@ pub struct ChatState {
     pub current: Option<String>,
     /// Lines that belong to no conversation (server notices, errors before any join).
     pub server: Vec<Line>,
+    /// Whether the connection is up and the session logged in.
+    pub online: bool,
+    /// The longest message the server takes, in bytes (0 until it said).
+    pub max_text_bytes: usize,
     next_seq: u64,
 }
 
@@ -134,7 +195,16 @@ pub fn clock(ts_ms: u64, utc_offset_minutes: i64) -> String {
 impl ChatState {
     fn line(&mut self, ts: u64, kind: LineKind, from: &str, text: String) -> Line {
         self.next_seq += 1;
-        Line { seq: self.next_seq, id: None, ts, kind, from: from.to_owned(), text, mention: false }
+        Line {
+            seq: self.next_seq,
+            id: None,
+            ts,
+            kind,
+            from: from.to_owned(),
+            text,
+            mention: false,
+            delivery: Delivery::Sent,
+        }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -302,11 +372,95 @@ impl ChatState {
         }
     }
 
-    /// The connection dropped: who is where is unknown until the server says again.
+    /// The connection dropped: member lists are kept, marked stale, until the server says again.
     pub fn disconnected(&mut self) {
+        self.online = false;
         for conv in &mut self.conversations {
-            conv.members.clear();
+            conv.stale = true;
         }
+    }
+
+    /// Shows a message of yours at once, greyed until the server acknowledges it.
+    pub fn add_pending(&mut self, out: &Outgoing, now_ms: u64) {
+        let me = self.me.clone().unwrap_or_default();
+        let kind = if out.action { LineKind::Action } else { LineKind::Message };
+        let mut line = self.line(now_ms, kind, &me, out.text.clone());
+        line.delivery = Delivery::Pending(out.txn.clone());
+        self.push(&out.target, line, false);
+    }
+
+    /// Your messages not yet acknowledged (pending, not failed), oldest first.
+    pub fn outgoing(&self) -> Vec<Outgoing> {
+        let mut out: Vec<(u64, Outgoing)> = Vec::new();
+        for conv in &self.conversations {
+            for line in &conv.lines {
+                if let Delivery::Pending(txn) = &line.delivery {
+                    out.push((
+                        line.seq,
+                        Outgoing {
+                            txn: txn.clone(),
+                            target: conv.name.clone(),
+                            text: line.text.clone(),
+                            action: line.kind == LineKind::Action,
+                        },
+                    ));
+                }
+            }
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        out.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// The line of yours sent under `txn`.
+    fn line_by_txn(&mut self, txn: &str) -> Option<(usize, usize)> {
+        self.conversations.iter().enumerate().find_map(|(c, conv)| {
+            conv.lines.iter().position(|l| l.delivery.txn() == Some(txn)).map(|l| (c, l))
+        })
+    }
+
+    /// Marks a failed message pending again, for resending; answers what to send.
+    pub fn retry(&mut self, txn: &str) -> Option<Outgoing> {
+        let (c, l) = self.line_by_txn(txn)?;
+        let conv = &mut self.conversations[c];
+        let line = &mut conv.lines[l];
+        line.delivery = Delivery::Pending(txn.to_owned());
+        Some(Outgoing {
+            txn: txn.to_owned(),
+            target: conv.name.clone(),
+            text: line.text.clone(),
+            action: line.kind == LineKind::Action,
+        })
+    }
+
+    /// Takes a failed or pending message back out of the conversation (to edit it); answers
+    /// its conversation and text.
+    pub fn withdraw(&mut self, txn: &str) -> Option<(String, String)> {
+        let (c, l) = self.line_by_txn(txn)?;
+        let conv = &mut self.conversations[c];
+        let line = conv.lines.remove(l);
+        Some((conv.name.clone(), line.text))
+    }
+
+    /// The newest message id in each conversation, for remembering where you read up to.
+    pub fn read_positions(&self) -> Vec<(String, u64)> {
+        self.conversations
+            .iter()
+            .filter_map(|c| {
+                let newest = c.lines.iter().filter_map(|l| l.id).max().or(c.read_upto)?;
+                // What arrived while you looked elsewhere is not read yet.
+                let read = match c.first_unread {
+                    Some(seq) => c
+                        .lines
+                        .iter()
+                        .take_while(|l| l.seq != seq)
+                        .filter_map(|l| l.id)
+                        .max()
+                        .or(c.read_upto)?,
+                    None => newest,
+                };
+                Some((c.name.clone(), read))
+            })
+            .collect()
     }
 
     fn message_line(&mut self, m: ChatMessage) -> (String, Line) {
@@ -325,17 +479,39 @@ impl ChatState {
     pub fn logged_out(&mut self) {
         self.me = None;
         self.account = None;
+        self.online = false;
     }
 
     /// Applies one server event; returns an alert for mentions and private messages.
     pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
-            ServerEvent::Welcome { nick, account, .. } => {
+            ServerEvent::Welcome { nick, account, limits, .. } => {
                 self.me = Some(nick);
                 self.account = account;
+                self.online = true;
+                self.max_text_bytes = limits.max_text_bytes;
+                // Private conversations have no member list to refresh.
+                for conv in self.conversations.iter_mut().filter(|c| !c.is_channel()) {
+                    conv.stale = false;
+                }
             }
             ServerEvent::AccountChanged { account } => self.account = account,
             ServerEvent::Message(m) => {
+                // The echo of a message of yours: the greyed line becomes the stored one.
+                if let Some((c, l)) = m.txn.as_deref().and_then(|t| self.line_by_txn(t)) {
+                    let conv = &mut self.conversations[c];
+                    if conv.ids.contains(&m.id) {
+                        conv.lines.remove(l);
+                        return None;
+                    }
+                    let line = &mut conv.lines[l];
+                    line.id = Some(m.id);
+                    line.ts = m.ts;
+                    line.delivery = Delivery::Sent;
+                    let line = line.clone();
+                    conv.note(&line);
+                    return None;
+                }
                 let (conv, line) = self.message_line(m);
                 if self.conversation(&conv).is_some_and(|c| line.id.is_some_and(|id| c.ids.contains(&id))) {
                     return None;
@@ -357,11 +533,27 @@ impl ChatState {
                     .filter(|m| !known.contains(&m.id))
                     .map(|m| self.message_line(m).1)
                     .collect();
+                let is_current = self.is_current(&target);
+                let me = self.me.clone();
                 let conv = self.conversation_mut(&target);
                 for line in &lines {
                     conv.note(line);
                 }
                 conv.more = more;
+                // After a reload: what came in since you last read here is unread.
+                if let Some(read) = conv.read_upto {
+                    let mine = |l: &Line| me.as_deref().is_some_and(|me| fold(me) == fold(&l.from));
+                    for line in lines.iter().filter(|l| l.id.is_some_and(|id| id > read) && !mine(l)) {
+                        if is_current {
+                            conv.marker.get_or_insert(line.seq);
+                        } else {
+                            conv.unread += 1;
+                            conv.mentions += u32::from(line.mention);
+                            conv.first_unread.get_or_insert(line.seq);
+                        }
+                    }
+                    conv.read_upto = None;
+                }
                 // Older than everything shown (on join, when paging back): above it all, in
                 // order. Otherwise (the gap after a reconnect): before the first newer message.
                 let oldest_shown = conv.lines.iter().filter_map(|l| l.id).min();
@@ -381,15 +573,22 @@ impl ChatState {
                 conv.lines.truncate(MAX_LINES);
             }
             ServerEvent::Notice { from, text } => self.in_view(LineKind::Notice, &from, text),
-            ServerEvent::Error { code, message } => {
-                self.in_view(LineKind::Error, "", format!("{message} ({})", code.as_str()))
+            ServerEvent::Error { code, message, txn } => {
+                if let Some((c, l)) = txn.as_deref().and_then(|t| self.line_by_txn(t)) {
+                    let line = &mut self.conversations[c].lines[l];
+                    let why = super::reconnect::refusal(code, &message);
+                    line.delivery = Delivery::Failed { txn: txn.unwrap_or_default(), why };
+                    return None;
+                }
+                self.in_view(LineKind::Error, "", super::reconnect::refusal(code, &message))
             }
             ServerEvent::Joined { channel, nick, .. } => {
                 if self.is_me(&nick) {
-                    // A rejoin after a reconnect keeps the view where it is.
-                    if self.conversation(&channel).is_none() {
-                        self.open(&channel);
+                    // A rejoin after a reconnect keeps the view where it is, without a line.
+                    if self.conversation(&channel).is_some() {
+                        return None;
                     }
+                    self.open(&channel);
                 } else {
                     let conv = self.conversation_mut(&channel);
                     if !conv.members.iter().any(|m| fold(&m.nick) == fold(&nick)) {
@@ -492,6 +691,7 @@ impl ChatState {
                 let conv = self.conversation_mut(&channel);
                 conv.members = members;
                 conv.modes = modes;
+                conv.stale = false;
             }
             ServerEvent::Away { nick, message } => {
                 let away = message.is_some();
@@ -538,6 +738,7 @@ mod tests {
             target: target.into(),
             text: text.into(),
             action: false,
+            txn: None,
         })
     }
 
@@ -556,6 +757,7 @@ mod tests {
             target: "#r".into(),
             text: text.into(),
             action: false,
+            txn: None,
         };
         s.apply(ServerEvent::Message(m(3, "live")));
         s.apply(ServerEvent::History {
@@ -599,6 +801,7 @@ mod tests {
             target: "#r".into(),
             text: format!("m{id}"),
             action: false,
+            txn: None,
         };
         s.apply(joined("#r", "bob"));
         s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
@@ -625,6 +828,7 @@ mod tests {
             from: from.into(),
             text: String::new(),
             mention: false,
+            delivery: Delivery::Sent,
         };
         assert!(grouped(Some(&line("a", 1_000)), &line("a", 60_000)));
         assert!(!grouped(Some(&line("a", 1_000)), &line("b", 2_000)));

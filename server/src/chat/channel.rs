@@ -340,6 +340,7 @@ mod tests {
                 target: "#r".into(),
                 text: "x".into(),
                 action: false,
+                txn: None,
             };
             ch.remember(&m, 3);
         }

@@ -7,9 +7,10 @@ mod account;
 pub mod channel;
 pub mod names;
 pub mod outbox;
+mod resume;
 mod services;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,9 +25,11 @@ pub use account::{display_key, Account, PotatoAccount};
 use channel::{Ban, Channel, Invitee, Roles, Topic};
 use names::NameIndex;
 pub use outbox::{payload, Close, Outbox, OutboxQueue, Payload, SendBudget};
+pub use resume::{Attached, Resumed};
 pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
 
-/// Identifies one connection for its lifetime.
+/// Identifies one session for its lifetime, which a resumed session carries over from one
+/// connection to the next.
 pub type ConnId = u64;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
@@ -59,6 +62,12 @@ pub struct HubSettings {
     /// Whether operators of a channel a user is in see the user's real address in `/whois`
     /// (otherwise only the user does).
     pub ops_see_real_host: bool,
+    /// How long a session whose connection dropped is held (nick, channels, roles, queued
+    /// events) for the client to resume it; zero quits it at once.
+    pub resume_grace: Duration,
+    /// Most sessions held at once for one address (IPv4, or IPv6 /64); past it the longest
+    /// held one quits. Zero: no limit.
+    pub max_held_per_address: usize,
 }
 
 /// What the caller must do after [`Hub::apply`] succeeded.
@@ -79,7 +88,21 @@ pub struct PreparedMessage {
     from: ConnId,
     /// For a private message, the recipient.
     to: Option<ConnId>,
+    /// The sender's transaction id, echoed back to it alone.
+    txn: Option<String>,
 }
+
+/// What [`Hub::prepare_message`] made of a message.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A new message, to store and then deliver.
+    New(PreparedMessage),
+    /// The session stored this transaction already; its echo was sent again.
+    Repeat,
+}
+
+/// Messages with a transaction id remembered per session, to acknowledge a resent one again.
+const REMEMBERED_TXNS: usize = 64;
 
 struct Client {
     nick: String,
@@ -95,6 +118,14 @@ struct Client {
     away: Option<String>,
     signon: u64,
     last_active: Instant,
+    /// Finds the secret that resumes this session on a new connection.
+    resume: resume::ResumeKey,
+    /// Counts the connections that carried this session: one that was taken over cannot end it.
+    attachment: u64,
+    /// While no connection carries the session: the queue holding its events, and since when.
+    parked: Option<(OutboxQueue, Instant)>,
+    /// The echoes of the last messages stored with a transaction id, oldest first.
+    sent: VecDeque<ChatMessage>,
 }
 
 impl Client {
@@ -128,6 +159,8 @@ struct State {
     regs: HashMap<String, ChannelRecord>,
     /// Nicks with a Potato registration in progress.
     pending_registrations: NameIndex<()>,
+    /// Resume secret (hashed) → session.
+    resumes: HashMap<resume::ResumeKey, ConnId>,
     next_conn: ConnId,
     last_message_id: u64,
 }
@@ -307,6 +340,22 @@ impl State {
         }
     }
 
+    /// What a member learns of a channel on joining: its topic (if set), its members and
+    /// modes, and up to `history` recent messages.
+    fn channel_state(&self, channel: &Channel, history: usize) -> Vec<ServerEvent> {
+        let mut events = Vec::with_capacity(3);
+        if channel.topic.is_some() {
+            events.push(State::topic_event(channel));
+        }
+        events.push(self.members_event(channel));
+        if history > 0 {
+            let messages: Vec<ChatMessage> = channel.recent.iter().cloned().collect();
+            let more = messages.len() >= history;
+            events.push(ServerEvent::History { target: channel.name.clone(), messages, more });
+        }
+        events
+    }
+
     fn next_message_id(&mut self) -> u64 {
         // Ids grow with time so they stay unique across restarts, and stay below 2^53 so
         // JavaScript reads them exactly.
@@ -465,7 +514,7 @@ impl Hub {
     /// (the old session is closed); held by anyone else, the app user still takes it — the
     /// app is authoritative — and the holder is renamed to a guest nick. Anyone else on a
     /// taken nick gets `nick_in_use`.
-    pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<ConnId> {
+    pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
         validate_nick(&identity.nick)?;
         let mut st = self.lock();
         let app_user = match &identity.account {
@@ -513,15 +562,8 @@ impl Hub {
         st.next_conn += 1;
         let conn = st.next_conn;
         let cloak = self.cloaker.cloak(identity.ip);
-        let welcome = ServerEvent::Welcome {
-            nick: identity.nick.clone(),
-            account: identity.account.as_ref().map(Account::wire),
-            host: cloak.clone(),
-            server: "chattr".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            limits: self.settings.limits.clone(),
-        };
-        outbox.send(&welcome);
+        let (secret, resume) = resume::new_secret();
+        st.resumes.insert(resume, conn);
         st.nicks.insert(&identity.nick, conn);
         st.clients.insert(
             conn,
@@ -536,18 +578,33 @@ impl Hub {
                 away: None,
                 signon: now_ms(),
                 last_active: Instant::now(),
+                resume,
+                attachment: 0,
+                parked: None,
+                sent: VecDeque::new(),
             },
         );
+        let welcome = self.welcome(&st, conn, secret, false);
+        st.to_one(conn, &welcome);
         let protect = st.check_registered_nick(conn, self.settings.nick_grace);
         drop(st);
         self.protect(conn, protect);
-        Ok(conn)
+        Ok(Attached { conn, attachment: 0 })
     }
 
-    /// Logs a connection out, telling everyone who shared a channel with it.
-    pub fn disconnect(&self, conn: ConnId, reason: Option<String>) {
-        let mut st = self.lock();
-        remove_client(&mut st, conn, reason);
+    /// The `welcome` of a session, with its new resume secret.
+    fn welcome(&self, st: &State, conn: ConnId, resume: String, resumed: bool) -> ServerEvent {
+        let c = &st.clients[&conn];
+        ServerEvent::Welcome {
+            nick: c.nick.clone(),
+            account: c.account.as_ref().map(Account::wire),
+            host: c.cloak.clone(),
+            server: "chattr".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            limits: self.settings.limits.clone(),
+            resume: Some(resume),
+            resumed,
+        }
     }
 
     /// Closes every connection (server shutdown).
@@ -562,15 +619,19 @@ impl Hub {
     /// the error and a close frame. Answers how many sessions were closed.
     pub fn revoke_app_user(&self, user: &str) -> usize {
         let key = Account::App(user.to_owned()).key();
-        let st = self.lock();
+        let mut st = self.lock();
         let revoked = ProtocolError::new(ErrorCode::TokenRevoked, "your login was revoked by the app");
-        let mut closed = 0;
-        for c in st.clients.values().filter(|c| c.account.as_ref().map(Account::key).as_ref() == Some(&key)) {
-            c.outbox.send(&ServerEvent::from(revoked.clone()));
-            c.outbox.close(Close::error(ErrorCode::TokenRevoked));
-            closed += 1;
+        let sessions: Vec<ConnId> = st
+            .clients
+            .iter()
+            .filter(|(_, c)| c.account.as_ref().map(Account::key).as_ref() == Some(&key))
+            .map(|(&conn, _)| conn)
+            .collect();
+        for &conn in &sessions {
+            st.to_one(conn, &ServerEvent::from(revoked.clone()));
+            st.end_session(conn, Close::error(ErrorCode::TokenRevoked), "login revoked");
         }
-        closed
+        sessions.len()
     }
 
     /// How many users are online.
@@ -580,16 +641,22 @@ impl Hub {
 
     /// Checks and numbers a message (or a `/me` action) to a channel or a nick. Nothing is
     /// delivered yet: the message is stored first, then [`Hub::deliver`]ed.
+    /// A `txn` the session already stored is not sent again: its echo is repeated instead.
     pub fn prepare_message(
         &self,
         conn: ConnId,
         target: &str,
         text: &str,
         action: bool,
-    ) -> Result<PreparedMessage> {
+        txn: Option<&str>,
+    ) -> Result<Prepared> {
         validate_text("message", text, self.settings.limits.max_text_bytes, true)?;
         let mut st = self.lock();
         let from = st.client(conn)?;
+        if let Some(echo) = txn.and_then(|t| from.sent.iter().find(|m| m.txn.as_deref() == Some(t))) {
+            st.to_one(conn, &ServerEvent::Message(echo.clone()));
+            return Ok(Prepared::Repeat);
+        }
         let from_nick = from.nick.clone();
         let (conversation, target, to) = if is_channel(target) {
             let ch = st.joined_channel(conn, target)?;
@@ -616,35 +683,45 @@ impl Hub {
             target,
             text: text.to_owned(),
             action,
+            txn: None,
         };
         if let Some(c) = st.clients.get_mut(&conn) {
             c.last_active = Instant::now();
         }
-        Ok(PreparedMessage { stored: StoredMessage { conversation, message }, from: conn, to })
+        Ok(Prepared::New(PreparedMessage {
+            stored: StoredMessage { conversation, message },
+            from: conn,
+            to,
+            txn: txn.map(str::to_owned),
+        }))
     }
 
     /// Delivers stored messages, in order, to whoever is in the conversation now; the sender
-    /// always gets its echo.
+    /// always gets its echo, with its transaction id.
     pub fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
         let cap = self.settings.history_on_join;
         for m in batch {
             let event = ServerEvent::Message(m.stored.message.clone());
             match m.to {
-                Some(to) => st.deliver(&HashSet::from([m.from, to]), &event),
+                Some(to) if to != m.from => st.to_one(to, &event),
+                Some(_) => {}
                 None => {
                     let folded = m.stored.conversation.as_str().to_owned();
-                    let Some(ch) = st.channels.get_mut(&folded) else {
-                        st.to_one(m.from, &event);
-                        continue;
-                    };
-                    ch.remember(&m.stored.message, cap);
-                    let ch = &st.channels[&folded];
-                    st.to_channel(ch, &event);
-                    if !ch.members.contains_key(&m.from) {
-                        st.to_one(m.from, &event);
+                    if let Some(ch) = st.channels.get_mut(&folded) {
+                        ch.remember(&m.stored.message, cap);
+                        let ch = &st.channels[&folded];
+                        st.deliver(ch.members.keys().filter(|&&c| c != m.from), &event);
                     }
                 }
+            }
+            let echo = ChatMessage { txn: m.txn.clone(), ..m.stored.message.clone() };
+            st.to_one(m.from, &ServerEvent::Message(echo.clone()));
+            if let Some(c) = st.clients.get_mut(&m.from).filter(|_| echo.txn.is_some()) {
+                if c.sent.len() == REMEMBERED_TXNS {
+                    c.sent.pop_front();
+                }
+                c.sent.push_back(echo);
             }
         }
     }
@@ -954,14 +1031,8 @@ impl Hub {
         let ch = st.channel(channel)?;
         let joined = ServerEvent::Joined { channel: ch.name.clone(), nick: st.nick_of(conn), host: cloak };
         st.to_channel(ch, &joined);
-        if ch.topic.is_some() {
-            st.to_one(conn, &State::topic_event(ch));
-        }
-        st.to_one(conn, &st.members_event(ch));
-        if self.settings.history_on_join > 0 {
-            let messages: Vec<ChatMessage> = ch.recent.iter().cloned().collect();
-            let more = messages.len() >= self.settings.history_on_join;
-            st.to_one(conn, &ServerEvent::History { target: ch.name.clone(), messages, more });
+        for event in st.channel_state(ch, self.settings.history_on_join) {
+            st.to_one(conn, &event);
         }
         Ok(Effect::Done)
     }
@@ -978,6 +1049,8 @@ fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
     let Some(client) = st.clients.get(&conn) else {
         return;
     };
+    let resume = client.resume;
+    st.resumes.remove(&resume);
     let channels: Vec<String> = client.channels.iter().cloned().collect();
     let mut audience = st.audience(conn);
     audience.remove(&conn);

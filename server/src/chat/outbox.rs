@@ -152,6 +152,11 @@ impl Outbox {
         (Self { tx, shared: shared.clone() }, OutboxQueue { rx, shared })
     }
 
+    /// A new queue like this one (same capacity, same budget), and its receiving end.
+    pub fn sibling(&self) -> (Self, OutboxQueue) {
+        Self::new(self.tx.max_capacity(), self.shared.budget.clone())
+    }
+
     /// Queues an event without waiting. A connection whose queue is full, by count or by
     /// bytes, is closed as a slow consumer; so is one holding more than its share of the
     /// server's whole budget while the server is over it.

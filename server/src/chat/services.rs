@@ -253,9 +253,9 @@ impl Hub {
     /// Disconnects whoever other than `conn` uses `nick` (or a look-alike of it); returns their
     /// nick. An app user's session is never disconnected this way: the app owns its nick.
     pub fn potato_ghost(&self, conn: ConnId, nick: &str) -> Result<String> {
-        let st = self.lock();
+        let mut st = self.lock();
         let holder = st.nicks.find_all(nick).into_iter().map(|(_, &h)| h).find(|&h| h != conn);
-        let Some(c) = holder.and_then(|h| st.clients.get(&h)) else {
+        let Some((holder, c)) = holder.and_then(|h| st.clients.get(&h).map(|c| (h, c))) else {
             return Err(err(ErrorCode::NoSuchNick, "nobody else is using that nick"));
         };
         if matches!(c.account, Some(Account::App(_))) {
@@ -264,12 +264,13 @@ impl Hub {
                 format!("{} is an app user; their app decides who uses that nick", c.nick),
             ));
         }
+        let ghost = c.nick.clone();
         c.outbox.send(&ServerEvent::Notice {
             from: POTATO.into(),
             text: "you were disconnected by the owner of this nick".into(),
         });
-        c.outbox.close(Close::new(1000, "ghosted"));
-        Ok(c.nick.clone())
+        st.end_session(holder, Close::new(1000, "ghosted"), "disconnected by the owner of the nick");
+        Ok(ghost)
     }
 
     /// A Potato account was deleted, with the channels it founded.

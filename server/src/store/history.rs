@@ -138,6 +138,7 @@ impl Store {
                 target: r.target,
                 text: r.text,
                 action: r.action,
+                txn: None,
             })
             .collect())
     }
@@ -181,6 +182,7 @@ mod tests {
             target: target.into(),
             text: text.into(),
             action: false,
+            txn: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod memory;
 mod openapi;
 mod process;
 mod restart;
+mod resume;
 mod services;
 mod shutdown;
 mod surreal_server;

@@ -1,0 +1,174 @@
+import { test, expect, type Page } from "@playwright/test";
+import { join, login, member, open, send, Server } from "./helpers";
+
+/** The composer. */
+const composer = (page: Page) => page.getByLabel("Message", { exact: true });
+
+test("a reload keeps the session: nick, channels, roles, drafts, private history and what is unread", async ({ browser }) => {
+  const me = await login(browser, "reloader");
+  const friend = await login(browser, "friend");
+  await join(me, "#stay");
+  await join(friend, "#stay");
+  await expect(member(me, "reloader")).toContainText("@");
+  // A private conversation, then back to #stay with half a sentence in the composer.
+  await send(friend, "/msg reloader a private word");
+  await me.getByRole("button", { name: /^friend,/ }).click();
+  await expect(me.locator(".line.message").last()).toContainText("a private word");
+  await me.getByRole("button", { name: "#stay" }).click();
+  await composer(me).fill("half a thought");
+  // Something arrives in the private conversation while #stay is on screen.
+  await send(friend, "/msg reloader while you look elsewhere");
+  await expect(me.getByRole("button", { name: /^friend, 1 unread/ })).toBeVisible();
+
+  await me.reload();
+  await me.waitForSelector("body[data-hydrated]");
+  await expect(me.getByTestId("me")).toHaveText("reloader");
+  await expect(me.getByTestId("status")).toHaveText("Connected");
+  await expect(me.locator(".topic-bar .title")).toHaveText("#stay");
+  await expect(composer(me)).toHaveValue("half a thought");
+  await expect(member(me, "reloader")).toContainText("@");
+  await expect(member(me, "friend")).toBeVisible();
+  await expect(me.getByRole("button", { name: /^friend, 1 unread/ })).toBeVisible();
+  await me.getByRole("button", { name: /^friend,/ }).click();
+  await expect(me.locator(".line.message", { hasText: "a private word" })).toHaveCount(1);
+  await expect(me.getByTestId("new-messages")).toBeVisible();
+  // The same session: others saw no quit and no join, and it still talks.
+  await expect(friend.locator(".line.system", { hasText: "reloader" })).toHaveCount(0);
+  await me.getByRole("button", { name: "#stay" }).click();
+  await composer(me).fill("still me after a reload");
+  await composer(me).press("Enter");
+  await expect(friend.locator(".line.message").last()).toContainText("still me after a reload");
+  await expect(me.locator(".line.system", { hasText: "reloader joined" })).toHaveCount(0);
+});
+
+test("a Potato user is still signed in after a reload", async ({ browser }) => {
+  const page = await open(browser);
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Nick").fill("steady");
+  await page.getByLabel("Password").fill("correct-horse-battery");
+  await page.getByLabel("Email").fill("steady@mail.example");
+  await page.getByRole("button", { name: "Register" }).click();
+  await expect(page.locator(".identity .account")).toHaveText("potato:steady");
+  await page.reload();
+  await page.waitForSelector("body[data-hydrated]");
+  await expect(page.getByTestId("status")).toHaveText("Connected");
+  await expect(page.locator(".identity .account")).toHaveText("potato:steady");
+  await expect(page.getByTestId("me")).toHaveText("steady");
+  // Logging out forgets the session: a reload shows the form.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page.getByLabel("Nick")).toHaveValue("steady");
+  await page.reload();
+  await page.waitForSelector("body[data-hydrated]");
+  await expect(page.getByRole("button", { name: "Start chatting" })).toBeEnabled();
+  await expect(page.getByTestId("me")).toHaveCount(0);
+});
+
+test("offline: a banner counts down, members stay, messages wait and go once the server is back", async ({ browser }) => {
+  test.setTimeout(90_000);
+  const server = new Server(3340 + Math.floor(Math.random() * 50));
+  await server.start();
+  try {
+    const typist = await login(browser, "typist", { baseURL: server.url });
+    const reader = await login(browser, "reader", { baseURL: server.url });
+    await join(typist, "#queue");
+    await join(reader, "#queue");
+    await expect(member(typist, "reader")).toBeVisible();
+
+    await server.stop();
+    const banner = typist.getByTestId("connection-banner");
+    await expect(banner).toContainText(/Connection lost\. Reconnecting in \d+ s/);
+    await expect(banner.getByRole("button", { name: "Reconnect now" })).toBeVisible();
+    // The member list stays, marked as old.
+    await expect(typist.getByTestId("members-stale")).toBeVisible();
+    await expect(member(typist, "reader")).toBeVisible();
+    // The countdown ticks: once a wait of several seconds is shown, it goes down.
+    const seconds = async () => Number((await banner.textContent())?.match(/in (\d+) s/)?.[1] ?? -1);
+    await expect.poll(seconds, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    const first = await seconds();
+    await expect.poll(seconds).toBeLessThan(first);
+
+    // A message typed now waits, greyed with a clock; a command is refused and kept.
+    await composer(typist).fill("typed while offline");
+    await composer(typist).press("Enter");
+    await expect(composer(typist)).toHaveValue("");
+    const pending = typist.locator(".line.pending", { hasText: "typed while offline" });
+    await expect(pending).toBeVisible();
+    await expect(pending.getByRole("img", { name: "not sent yet" })).toBeVisible();
+    await composer(typist).fill("/topic not now");
+    await composer(typist).press("Enter");
+    await expect(typist.locator(".line.error").last()).toContainText("You are offline");
+    await expect(composer(typist)).toHaveValue("/topic not now");
+
+    // Once the next attempt is a while away, the server comes back and "Reconnect now" goes
+    // at once instead of waiting.
+    await expect.poll(seconds, { timeout: 40_000 }).toBeGreaterThanOrEqual(8);
+    await server.start();
+    expect(await seconds()).toBeGreaterThanOrEqual(4);
+    await banner.getByRole("button", { name: "Reconnect now" }).click();
+    await expect(typist.getByTestId("status")).toHaveText("Connected", { timeout: 3_000 });
+    await expect(banner).toHaveCount(0);
+    await expect(pending).toHaveCount(0);
+    await expect(typist.locator(".line.message", { hasText: "typed while offline" })).toHaveCount(1);
+    await expect(reader.locator(".line.message", { hasText: "typed while offline" })).toHaveCount(1, { timeout: 30_000 });
+    await expect(typist.getByTestId("members-stale")).toHaveCount(0);
+    // No join line of one's own for the rejoin.
+    await expect(typist.locator(".line.system", { hasText: "typist joined" })).toHaveCount(1);
+  } finally {
+    await server.dispose();
+  }
+});
+
+test("a refused message says why and can be retried or taken back to edit", async ({ browser }) => {
+  const sender = await login(browser, "sender");
+  const gone = await login(browser, "goner");
+  await send(sender, "/msg goner hello");
+  await sender.getByRole("button", { name: /^goner/ }).click();
+  await expect(sender.locator(".line.message", { hasText: "hello" })).toBeVisible();
+  await gone.getByRole("button", { name: "Log out" }).click();
+  await expect(gone.getByLabel("Nick")).toHaveValue("goner");
+
+  await composer(sender).fill("are you there?");
+  await composer(sender).press("Enter");
+  const failed = sender.locator(".line.failed", { hasText: "are you there?" });
+  await expect(failed).toContainText("Not sent: goner is not online");
+  await expect(failed.locator(".ts")).toHaveCount(1);
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await expect(failed).toContainText("Not sent: goner is not online");
+  await failed.getByRole("button", { name: "Edit" }).click();
+  await expect(failed).toHaveCount(0);
+  await expect(composer(sender)).toHaveValue("are you there?");
+});
+
+test("the composer: Shift+Enter for new lines, a draft per conversation, a byte counter, a refused text kept", async ({ browser }) => {
+  const writer = await login(browser, "writer");
+  const listener = await login(browser, "listener");
+  await join(writer, "#lines");
+  await join(listener, "#lines");
+  await composer(writer).fill("first line");
+  await composer(writer).press("Shift+Enter");
+  await composer(writer).pressSequentially("second line");
+  await expect(composer(writer)).toHaveValue("first line\nsecond line");
+  await composer(writer).press("Enter");
+  const received = listener.locator(".line.message").last();
+  await expect(received).toContainText("first line\nsecond line", { useInnerText: true });
+
+  // A draft per conversation.
+  await composer(writer).fill("for #lines");
+  await join(writer, "#other");
+  await expect(composer(writer)).toHaveValue("");
+  await composer(writer).fill("for #other");
+  await writer.getByRole("button", { name: "#lines" }).click();
+  await expect(composer(writer)).toHaveValue("for #lines");
+  await writer.getByRole("button", { name: "#other" }).click();
+  await expect(composer(writer)).toHaveValue("for #other");
+
+  // Near the limit a counter appears; over it, the server's refusal leaves the text in place.
+  await composer(writer).fill("x".repeat(3950));
+  await expect(writer.getByTestId("byte-counter")).toHaveText("50 bytes left");
+  await composer(writer).fill("y".repeat(4010));
+  await expect(writer.getByTestId("byte-counter")).toHaveText("10 bytes too long");
+  await composer(writer).press("Enter");
+  await expect(composer(writer)).toHaveValue("y".repeat(4010));
+  await expect(writer.locator(".line.failed")).toHaveCount(0);
+  await expect(listener.locator(".line.message", { hasText: "yyyy" })).toHaveCount(0);
+});

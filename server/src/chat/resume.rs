@@ -1,0 +1,164 @@
+//! Sessions that outlive their connection. Every `welcome` carries a resume secret. A
+//! connection that drops (a reload, a phone switching networks) leaves its session held for
+//! the resume grace: the nick, channels, roles and away state stay, nobody sees a quit, and
+//! events for it wait in a queue. A new connection that presents the secret takes the session
+//! over, gets what it missed and then each channel's state; a session nobody resumes quits
+//! when the grace is over. The secret also takes over a session whose connection is still open
+//! (a tab the server has not seen go): that connection is closed as replaced.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use app::protocol::ServerEvent;
+
+use std::time::Instant;
+
+use super::{remove_client, Close, ConnId, Hub, Outbox, OutboxQueue, State};
+use crate::admission::Group;
+
+/// What a resume secret is found by: its SHA-256, so the table holds no usable secret.
+pub(super) type ResumeKey = [u8; 32];
+
+/// A fresh resume secret (192 random bits) and its key.
+pub(super) fn new_secret() -> (String, ResumeKey) {
+    let secret = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
+    let key = key_of(&secret);
+    (secret, key)
+}
+
+fn key_of(secret: &str) -> ResumeKey {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A connection carrying a session: which session, and which of its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached {
+    pub conn: ConnId,
+    pub attachment: u64,
+}
+
+/// A session a new connection took over.
+pub struct Resumed {
+    pub attached: Attached,
+    /// To send before anything else the session has queued.
+    pub welcome: ServerEvent,
+    /// The session's held queue and its sending side, when events waited for it there; the
+    /// connection drains it instead of its own. Otherwise its own queue holds the channels'
+    /// state.
+    pub held: Option<(Outbox, OutboxQueue)>,
+}
+
+impl State {
+    /// Ends a session for a reason of the server's (ghosted, revoked): a connected one is
+    /// closed and quits as its connection ends; a held one quits now.
+    pub(super) fn end_session(&mut self, conn: ConnId, close: Close, reason: &str) {
+        match self.clients.get(&conn) {
+            Some(c) if c.parked.is_some() => remove_client(self, conn, Some(reason.to_owned())),
+            Some(c) => c.outbox.close(close),
+            None => {}
+        }
+    }
+
+    /// The state of every channel `conn` is in, as a join sends it: topic, members, history.
+    fn channel_states(&self, conn: ConnId, history: usize) -> Vec<ServerEvent> {
+        let Some(client) = self.clients.get(&conn) else { return Vec::new() };
+        let mut names: Vec<&String> = client.channels.iter().collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|folded| self.channels.get(folded))
+            .flat_map(|ch| self.channel_state(ch, history))
+            .collect()
+    }
+}
+
+impl Hub {
+    /// How many sessions are held, waiting for their client to resume them.
+    pub fn held_sessions(&self) -> usize {
+        self.lock().clients.values().filter(|c| c.parked.is_some()).count()
+    }
+
+    /// Takes over the session `secret` resumes, for a connection whose own queue is `outbox`.
+    /// `None` when no session has that secret (it quit, its grace ran out, or the server
+    /// restarted).
+    pub fn resume(&self, secret: &str, outbox: &Outbox) -> Option<Resumed> {
+        let mut st = self.lock();
+        let old_key = key_of(secret);
+        let conn = *st.resumes.get(&old_key)?;
+        let (secret, key) = new_secret();
+        st.resumes.remove(&old_key);
+        st.resumes.insert(key, conn);
+        let client = st.clients.get_mut(&conn)?;
+        client.resume = key;
+        client.attachment += 1;
+        let attached = Attached { conn, attachment: client.attachment };
+        let held = match client.parked.take() {
+            Some((queue, _)) if !client.outbox.is_closed() => Some((client.outbox.clone(), queue)),
+            parked => {
+                // Either another connection still carries the session, and is replaced, or
+                // what waited overflowed its queue and is dropped: the client fills the gap
+                // from history.
+                if parked.is_none() {
+                    client.outbox.close(Close { drain: false, ..Close::new(1000, "session_replaced") });
+                }
+                client.outbox = outbox.clone();
+                None
+            }
+        };
+        let welcome = self.welcome(&st, conn, secret, true);
+        for event in st.channel_states(conn, self.settings.history_on_join) {
+            st.to_one(conn, &event);
+        }
+        Some(Resumed { attached, welcome, held })
+    }
+
+    /// A connection ends its hold on its session (unless another connection took it over).
+    /// With `hold` (the connection dropped; the client may come back) and a resume grace, the
+    /// session stays, its events queued, until it is resumed or the grace is over; otherwise
+    /// the user quits now with `reason`.
+    pub fn release(&self, attached: Attached, reason: Option<String>, hold: bool) {
+        let mut st = self.lock();
+        let Some(client) = st.clients.get_mut(&attached.conn) else { return };
+        if client.attachment != attached.attachment {
+            return;
+        }
+        let grace = self.settings.resume_grace;
+        if !hold || grace.is_zero() {
+            remove_client(&mut st, attached.conn, reason);
+            return;
+        }
+        let (outbox, queue) = client.outbox.sibling();
+        client.outbox = outbox;
+        client.parked = Some((queue, Instant::now()));
+        let group = Group::of(client.ip);
+        // One address cannot keep nicks held without end by connecting and dropping: past
+        // its share, the session held longest goes.
+        let cap = self.settings.max_held_per_address;
+        let held_here = || {
+            st.clients.iter().filter_map(move |(&conn, c)| {
+                c.parked.as_ref().filter(|_| Group::of(c.ip) == group).map(|(_, since)| (*since, conn))
+            })
+        };
+        if cap > 0 && held_here().count() > cap {
+            if let Some((_, oldest)) = held_here().min() {
+                remove_client(&mut st, oldest, Some("connection closed".into()));
+            }
+        }
+        drop(st);
+        let hub = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(hub) = hub.upgrade() {
+                let mut st = hub.lock();
+                let still_held = st
+                    .clients
+                    .get(&attached.conn)
+                    .is_some_and(|c| c.attachment == attached.attachment && c.parked.is_some());
+                if still_held {
+                    remove_client(&mut st, attached.conn, reason);
+                }
+            }
+        });
+    }
+}
