@@ -99,6 +99,8 @@ test("a registered channel and its op list survive a restart, and the UI reconne
     await founder.getByRole("button", { name: "Save topic" }).click();
     await expect(helper.getByTestId("topic")).toHaveText("kept across restarts");
     await send(founder, "said before the restart");
+    // Acknowledged (no longer pending) before the server goes.
+    await expect(founder.locator(".line.message", { hasText: "said before the restart" })).not.toHaveClass(/pending/);
 
     await server.stop();
     await expect(founder.getByTestId("connection-banner")).toContainText("Reconnecting in");

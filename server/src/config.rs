@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long, env = "CHATTR_SHARED_SECRET", hide_env_values = true)]
     pub shared_secret: Option<String>,
 
+    /// Comma-separated channels the UI offers a newcomer to join with one click (announced in
+    /// `welcome`); empty offers none.
+    #[arg(long, env = "CHATTR_DEFAULT_CHANNELS", value_delimiter = ',', default_value = "#lobby", value_parser = channel_name)]
+    pub default_channels: Vec<String>,
+
     /// Comma-separated origins (e.g. `https://app.example`) allowed to open the WebSocket and
     /// to call the browser-facing HTTP endpoints. The server's own origin is always allowed.
     #[arg(long, env = "CHATTR_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -200,4 +205,13 @@ impl Config {
         config.db = "mem://".into();
         config
     }
+}
+
+/// A channel name as the protocol allows it (spaces around it ignored; empty for none).
+fn channel_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if !name.is_empty() {
+        app::protocol::names::validate_channel(name).map_err(|e| e.message)?;
+    }
+    Ok(name.to_owned())
 }

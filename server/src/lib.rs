@@ -115,6 +115,7 @@ impl AppState {
             nick_grace: config.nick_grace,
             resume_grace: config.resume_grace,
             max_held_per_address: config.max_conns_per_ip as usize,
+            default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
             ops_see_real_host: config.whois_real_host == config::RealHostTo::ChannelOps,
         };
         let hub = Hub::new(settings, cloaker);

@@ -424,7 +424,9 @@ where
                 let reason = reason.unwrap_or_else(|| "quit".into());
                 return Ending::new(Close::new(1000, "quit"), Some(&reason), false);
             }
-            Err(e) => outbox.send(&ServerEvent::Error { code: e.code, message: e.message, txn }),
+            Err(e) => {
+                outbox.send(&ServerEvent::Error { code: e.code, message: e.message, txn, nicks: e.nicks })
+            }
         }
     }
 }

@@ -134,10 +134,18 @@ error_codes! {
 pub struct ProtocolError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `nick_in_use` and `nick_reserved`: free nicks to offer instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nicks: Vec<String>,
 }
 
 impl ProtocolError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), nicks: Vec::new() }
+    }
+
+    /// The error, offering these nicks instead.
+    pub fn with_nicks(self, nicks: Vec<String>) -> Self {
+        Self { nicks, ..self }
     }
 }

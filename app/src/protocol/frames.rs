@@ -153,6 +153,7 @@ pub enum ServerEvent {
     /// session's secret for `auth`'s `resume` (a new one with every `welcome`); `resumed` says
     /// this connection took over a held session: its channels are kept, each one's state
     /// (`topic`, `members`, `history`) follows, after any events queued while it was away.
+    /// `default_channels` are channels to offer a newcomer.
     Welcome {
         nick: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +166,9 @@ pub enum ServerEvent {
         resume: Option<String>,
         #[serde(default, skip_serializing_if = "is_false")]
         resumed: bool,
+        /// Channels this server suggests to newcomers (`CHATTR_DEFAULT_CHANNELS`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        default_channels: Vec<String>,
     },
     /// A message in a channel or a private message. The sender gets its own messages back with
     /// their `id` once they are stored: that echo is the acknowledgement.
@@ -180,12 +184,15 @@ pub enum ServerEvent {
     },
     /// Informational text from the server or a service (`from`), not part of any conversation.
     Notice { from: String, text: String },
-    /// A refused request; `txn` is the refused frame's, if it had one.
+    /// A refused request; `txn` is the refused frame's, if it had one. A nick refused as
+    /// taken comes with free `nicks` to offer instead.
     Error {
         code: ErrorCode,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         txn: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nicks: Vec<String>,
     },
     /// Someone (maybe you) joined a channel.
     Joined { channel: String, nick: String, host: String },
@@ -278,6 +285,6 @@ impl ServerEvent {
 
 impl From<ProtocolError> for ServerEvent {
     fn from(e: ProtocolError) -> Self {
-        ServerEvent::Error { code: e.code, message: e.message, txn: None }
+        ServerEvent::Error { code: e.code, message: e.message, txn: None, nicks: e.nicks }
     }
 }

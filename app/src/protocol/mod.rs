@@ -37,6 +37,7 @@ mod tests {
                 limits,
                 resume: Some("r3sume".into()),
                 resumed: true,
+                default_channels: vec!["#lobby".into()],
             },
             ServerEvent::Message(ChatMessage {
                 id: 7,
@@ -72,7 +73,12 @@ mod tests {
                 txn: None,
             }),
             ServerEvent::Notice { from: "server".into(), text: "hello".into() },
-            ServerEvent::Error { code: ErrorCode::NotOp, message: "no".into(), txn: None },
+            ServerEvent::Error {
+                code: ErrorCode::NotOp,
+                message: "no".into(),
+                txn: None,
+                nicks: vec!["alice_".into()],
+            },
             ServerEvent::Joined { channel: "#r".into(), nick: "a".into(), host: "h".into() },
             ServerEvent::Parted { channel: "#r".into(), nick: "a".into(), reason: Some("bye".into()) },
             ServerEvent::Quit { nick: "a".into(), reason: None },

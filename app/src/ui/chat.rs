@@ -4,11 +4,13 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use super::dialog::Modal;
 use super::input::{complete_nick, suggestions, Recall};
 use super::state::{clock, grouped, Delivery, Line, LineKind};
 use super::text::{segments, Segment};
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
-use crate::protocol::names::is_channel;
+use crate::protocol::command::COMMANDS;
+use crate::protocol::names::{fold, is_channel};
 use crate::protocol::Member;
 
 /// Which side panels are open (on a phone they cover the conversation).
@@ -74,6 +76,176 @@ pub fn Chat() -> impl IntoView {
             <Show when=move || panels.account.get()>
                 <AccountPanel/>
             </Show>
+            <Show when=move || ctx.state.with(|s| s.browsing)>
+                <ChannelBrowser/>
+            </Show>
+            <Show when=move || ctx.state.with(|s| s.helping)>
+                <HelpDialog/>
+            </Show>
+            <Invitations/>
+        </div>
+    }
+    .into_any()
+}
+
+/// Joins a channel (or shows it, when already in).
+fn join_channel(ctx: Ctx, channel: &str) {
+    if ctx.state.with_untracked(|s| s.conversation(channel).is_some()) {
+        ctx.state.update(|s| s.open(channel));
+    } else {
+        ctx.command(format!("/join {channel}"));
+    }
+}
+
+/// The first thing after logging in, while no conversation is open: where to go next.
+#[component]
+fn WelcomeView() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let me = move || ctx.state.with(|s| s.me.clone().unwrap_or_default());
+    let defaults = move || ctx.state.with(|s| s.default_channels.clone());
+    let common = ["join", "msg", "nick", "me", "away", "list"];
+    view! {
+        <section class="welcome" aria-labelledby="welcome-title" data-testid="welcome">
+            <h2 id="welcome-title">{move || format!("Welcome, {}!", me())}</h2>
+            <p>"Pick a channel to start talking."</p>
+            <div class="row">
+                <For each=defaults key=|c| c.clone() let:channel>
+                    <button type="button" on:click={
+                        let channel = channel.clone();
+                        move |_| join_channel(ctx, &channel)
+                    }>{format!("Join {channel}")}</button>
+                </For>
+                <button type="button" class="secondary" on:click=move |_| ctx.command("/list")>
+                    "Browse channels"
+                </button>
+            </div>
+            <p class="hint">"Or type a command below. Some to start with:"</p>
+            <dl class="command-help">
+                {COMMANDS
+                    .iter()
+                    .filter(|c| common.contains(&c.name))
+                    .map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> })
+                    .collect_view()}
+            </dl>
+            <button type="button" class="link-button" on:click=move |_| ctx.state.update(|s| s.helping = true)>
+                "All commands (/help)"
+            </button>
+        </section>
+    }
+    .into_any()
+}
+
+/// The channels on the server, from `/list`: name, topic, members, and a button to join.
+#[component]
+fn ChannelBrowser() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let filter = RwSignal::new(String::new());
+    let close = move || ctx.state.update(|s| s.browsing = false);
+    let channels = move || {
+        let wanted = fold(filter.get().trim());
+        ctx.state.with(|s| {
+            s.channel_list
+                .iter()
+                .flatten()
+                .filter(|c| {
+                    wanted.is_empty()
+                        || fold(&c.channel).contains(&wanted)
+                        || c.topic.as_deref().is_some_and(|t| fold(t).contains(&wanted))
+                })
+                .map(|c| (c.clone(), s.conversation(&c.channel).is_some()))
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <Modal label="Channels" on_close=move |()| close() class="channel-browser">
+            <h2>"Channels"</h2>
+            <label for="channel-filter">"Find a channel"</label>
+            <input id="channel-filter" autocomplete="off" placeholder="name or topic" bind:value=filter/>
+            <ul class="channel-list" data-testid="channel-list">
+                <For each=channels key=|(c, joined)| (c.channel.clone(), c.members, c.topic.clone(), *joined) let:item>
+                    {
+                        let (summary, joined) = item;
+                        let name = summary.channel.clone();
+                        let people = if summary.members == 1 { "1 person".to_owned() } else { format!("{} people", summary.members) };
+                        view! {
+                            <li class="channel-row">
+                                <div class="channel-info">
+                                    <strong>{summary.channel.clone()}</strong>
+                                    <span class="hint">{people}</span>
+                                    <span class="topic">{summary.topic.clone().unwrap_or_default()}</span>
+                                </div>
+                                <button
+                                    type="button"
+                                    aria-label=format!("{} {}", if joined { "Open" } else { "Join" }, summary.channel)
+                                    on:click=move |_| {
+                                        join_channel(ctx, &name);
+                                        close();
+                                    }
+                                >
+                                    {if joined { "Open" } else { "Join" }}
+                                </button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <Show when=move || channels().is_empty()>
+                <p class="hint">"No channels match. Type a name in the sidebar's Join box to create one."</p>
+            </Show>
+            <div class="row">
+                <button type="button" class="secondary" on:click=move |_| ctx.command("/list")>"Refresh"</button>
+                <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
+            </div>
+        </Modal>
+    }
+    .into_any()
+}
+
+/// `/help`: every command with its usage.
+#[component]
+fn HelpDialog() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let close = move || ctx.state.update(|s| s.helping = false);
+    view! {
+        <Modal label="Commands" on_close=move |()| close() class="help-dialog">
+            <h2>"Commands"</h2>
+            <dl class="command-help">
+                {COMMANDS.iter().map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> }).collect_view()}
+            </dl>
+            <p class="hint">"Services: /potato help (your nick), /celery help (channels)."</p>
+            <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
+        </Modal>
+    }
+    .into_any()
+}
+
+/// Invitations to channels, wherever you are, with a way to accept.
+#[component]
+fn Invitations() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let invites = move || ctx.state.with(|s| s.invites.clone());
+    let dismiss = move |channel: &str| {
+        let key = fold(channel);
+        ctx.state.update(|s| s.invites.retain(|(c, _)| fold(c) != key));
+    };
+    view! {
+        <div class="toasts" role="status" aria-live="polite">
+            <For each=invites key=|i| i.clone() let:invite>
+                {
+                    let (channel, by) = invite;
+                    let (join, skip) = (channel.clone(), channel.clone());
+                    view! {
+                        <div class="toast" data-testid="invitation">
+                            <span>{format!("{by} invited you to {channel}")}</span>
+                            <button type="button" on:click=move |_| {
+                                ctx.command(format!("/join {join}"));
+                                dismiss(&join);
+                            }>"Join"</button>
+                            <button type="button" class="secondary" on:click=move |_| dismiss(&skip)>"Dismiss"</button>
+                        </div>
+                    }
+                }
+            </For>
         </div>
     }
     .into_any()
@@ -134,6 +306,10 @@ fn Sidebar() -> impl IntoView {
                     <input id="join-channel" placeholder="#channel" autocomplete="off" bind:value=join/>
                     <button type="submit">"Join"</button>
                 </div>
+                <button type="button" class="link-button" on:click=move |_| {
+                    ctx.command("/list");
+                    panels.sidebar.set(false);
+                }>"Browse channels"</button>
             </form>
             <footer class="settings">
                 <label for="theme">"Theme"</label>
@@ -220,6 +396,9 @@ fn Pane() -> impl IntoView {
             <ConnectionBanner/>
             <Show when=move || panels.settings.get() && is_chan()>
                 <ChannelSettings/>
+            </Show>
+            <Show when=move || current().is_none()>
+                <WelcomeView/>
             </Show>
             <Lines/>
             <Composer/>
@@ -366,7 +545,7 @@ fn AccountPanel() -> impl IntoView {
         panels.account.set(false);
     };
     view! {
-        <div class="modal" role="dialog" aria-modal="true" aria-labelledby="account-title">
+        <Modal label="Your nick" on_close=move |()| panels.account.set(false)>
             <form class="account-form" on:submit=identify>
                 <h2 id="account-title">"Your nick"</h2>
                 <p class="hint">
@@ -384,7 +563,7 @@ fn AccountPanel() -> impl IntoView {
                     <button type="button" class="secondary" on:click=move |_| panels.account.set(false)>"Close"</button>
                 </div>
             </form>
-        </div>
+        </Modal>
     }
     .into_any()
 }

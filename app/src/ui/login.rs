@@ -130,6 +130,21 @@ pub fn Login() -> impl IntoView {
                         <li>{error}</li>
                     </For>
                 </ul>
+                <Show when=move || !ctx.login_nicks.with(Vec::is_empty)>
+                    <p class="nick-suggestions" data-testid="free-nicks">
+                        "Free nicks: "
+                        <For each=move || ctx.login_nicks.get() key=|n| n.clone() let:free>
+                            <button type="button" class="link-button" on:click={
+                                let free = free.clone();
+                                move |_| {
+                                    nick.set(free.clone());
+                                    ctx.login_nicks.set(Vec::new());
+                                }
+                            }>{free.clone()}</button>
+                            " "
+                        </For>
+                    </p>
+                </Show>
                 <StatusLine/>
             </form>
         </main>

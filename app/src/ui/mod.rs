@@ -4,6 +4,7 @@
 
 mod browser;
 mod chat;
+mod dialog;
 pub mod input;
 mod login;
 pub mod reconnect;
@@ -95,6 +96,8 @@ pub(crate) struct Ctx {
     login_nick: RwSignal<String>,
     /// Why the last login went back to the form, in words.
     login_problem: RwSignal<Option<String>>,
+    /// Free nicks the server offered when the one asked for was taken.
+    login_nicks: RwSignal<Vec<String>>,
     /// Transaction ids: this page's random prefix and a counter.
     txns: StoredValue<(String, u64)>,
 }
@@ -173,7 +176,12 @@ impl Ctx {
         let current = self.state.with_untracked(|s| s.current.clone());
         let refuse = |why: &str| {
             self.state.update(|s| {
-                s.apply(ServerEvent::Error { code: ErrorCode::BadArguments, message: why.into(), txn: None });
+                s.apply(ServerEvent::Error {
+                    code: ErrorCode::BadArguments,
+                    message: why.into(),
+                    txn: None,
+                    nicks: Vec::new(),
+                });
             });
             false
         };
@@ -184,6 +192,11 @@ impl Ctx {
                 (line.trim_start().get(3..).filter(|_| lower.starts_with("me ")), &current)
             {
                 self.send_message(target.clone(), action.to_owned(), true);
+                return true;
+            }
+            // `/help` is answered here: the commands with their usage.
+            if lower.trim_end() == "help" {
+                self.state.update(|s| s.helping = true);
                 return true;
             }
             if !self.online() {
@@ -230,6 +243,7 @@ impl Ctx {
             }
         });
         self.login_problem.set(None);
+        self.login_nicks.set(Vec::new());
         self.session.update_value(|s| {
             *s = Session { auth: Some(auth), potato, generation: s.generation + 1, ..Default::default() }
         });
@@ -436,12 +450,13 @@ impl Ctx {
                     });
                 }
             }
-            ServerEvent::Error { code, .. } if self.status.get_untracked() != Status::Online => {
+            ServerEvent::Error { code, nicks, .. } if self.status.get_untracked() != Status::Online => {
                 let code = code.as_str().to_owned();
                 self.session.update_value(|s| s.login_error = Some(code));
+                self.login_nicks.set(nicks.clone());
                 return;
             }
-            ServerEvent::Error { code, message, txn: None }
+            ServerEvent::Error { code, message, txn: None, .. }
                 if self.session.with_value(|s| s.potato_pending) =>
             {
                 // The sign-in or registration was refused: no session was wanted without it.
@@ -546,6 +561,7 @@ pub fn App() -> impl IntoView {
         login_mode: RwSignal::new(login::Mode::default()),
         login_nick: RwSignal::new(String::new()),
         login_problem: RwSignal::new(None),
+        login_nicks: RwSignal::new(Vec::new()),
         txns: StoredValue::new((String::new(), 0)),
     };
     provide_context(ctx);

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::protocol::names::{fold, is_channel};
-use crate::protocol::{ChatMessage, ClientFrame, Member, ServerEvent};
+use crate::protocol::{ChannelSummary, ChatMessage, ClientFrame, Member, ServerEvent};
 
 use super::text::mentions;
 
@@ -153,6 +153,16 @@ pub struct ChatState {
     pub online: bool,
     /// The longest message the server takes, in bytes (0 until it said).
     pub max_text_bytes: usize,
+    /// Channels the server suggests to newcomers.
+    pub default_channels: Vec<String>,
+    /// The last `/list` answer, shown in the channel browser; `None` until one came.
+    pub channel_list: Option<Vec<ChannelSummary>>,
+    /// Whether the channel browser is open.
+    pub browsing: bool,
+    /// Whether the command help is open.
+    pub helping: bool,
+    /// Invitations to you not yet acted on: (channel, who invited).
+    pub invites: Vec<(String, String)>,
     next_seq: u64,
 }
 
@@ -485,11 +495,12 @@ impl ChatState {
     /// Applies one server event; returns an alert for mentions and private messages.
     pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
-            ServerEvent::Welcome { nick, account, limits, .. } => {
+            ServerEvent::Welcome { nick, account, limits, default_channels, .. } => {
                 self.me = Some(nick);
                 self.account = account;
                 self.online = true;
                 self.max_text_bytes = limits.max_text_bytes;
+                self.default_channels = default_channels;
                 // Private conversations have no member list to refresh.
                 for conv in self.conversations.iter_mut().filter(|c| !c.is_channel()) {
                     conv.stale = false;
@@ -573,7 +584,7 @@ impl ChatState {
                 conv.lines.truncate(MAX_LINES);
             }
             ServerEvent::Notice { from, text } => self.in_view(LineKind::Notice, &from, text),
-            ServerEvent::Error { code, message, txn } => {
+            ServerEvent::Error { code, message, txn, .. } => {
                 if let Some((c, l)) = txn.as_deref().and_then(|t| self.line_by_txn(t)) {
                     let line = &mut self.conversations[c].lines[l];
                     let why = super::reconnect::refusal(code, &message);
@@ -584,6 +595,7 @@ impl ChatState {
             }
             ServerEvent::Joined { channel, nick, .. } => {
                 if self.is_me(&nick) {
+                    self.invites.retain(|(c, _)| fold(c) != fold(&channel));
                     // A rejoin after a reconnect keeps the view where it is, without a line.
                     if self.conversation(&channel).is_some() {
                         return None;
@@ -702,8 +714,13 @@ impl ChatState {
                 }
             }
             ServerEvent::Invited { channel, nick, by } => {
-                let line = self.line(0, LineKind::System, &by, format!("{by} invited {nick} to {channel}"));
-                self.server.push(line);
+                if self.is_me(&nick) {
+                    // Shown where you are, with a way to accept; once is enough.
+                    self.invites.retain(|(c, _)| fold(c) != fold(&channel));
+                    self.invites.push((channel, by));
+                } else {
+                    self.in_view(LineKind::System, "", format!("you invited {nick} to {channel}"));
+                }
             }
             ServerEvent::Whois { nick, account, host, channels, away, idle_secs, .. } => {
                 let account = account.map(|a| format!(", account {a}")).unwrap_or_default();
@@ -712,12 +729,13 @@ impl ChatState {
                     format!("{nick} is {host}{account}, in {}, idle {idle_secs}s{away}", channels.join(" "));
                 self.in_view(LineKind::System, "", text);
             }
-            ServerEvent::List { channels } => {
-                for c in channels {
-                    let text = format!("{} ({} users) {}", c.channel, c.members, c.topic.unwrap_or_default());
-                    let line = self.line(0, LineKind::System, "", text);
-                    self.server.push(line);
-                }
+            ServerEvent::List { mut channels } => {
+                // Busiest first, then by name.
+                channels.sort_by(|a, b| {
+                    b.members.cmp(&a.members).then_with(|| fold(&a.channel).cmp(&fold(&b.channel)))
+                });
+                self.channel_list = Some(channels);
+                self.browsing = true;
             }
             ServerEvent::Pong { .. } => {}
         }
@@ -859,6 +877,26 @@ mod tests {
         assert!(s.may_set_topic("#a"));
         s.cycle(1);
         assert_eq!(s.current.as_deref(), Some("#a"));
+    }
+
+    #[test]
+    fn invitations_wait_until_acted_on_and_list_answers_open_the_browser() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        let invite =
+            |by: &str| ServerEvent::Invited { channel: "#club".into(), nick: "bob".into(), by: by.into() };
+        s.apply(invite("alice"));
+        s.apply(invite("carol"));
+        assert_eq!(s.invites, [("#club".to_owned(), "carol".to_owned())], "one invitation per channel");
+        s.apply(joined("#club", "bob"));
+        assert!(s.invites.is_empty(), "joining accepts it");
+        s.apply(ServerEvent::Invited { channel: "#x".into(), nick: "dave".into(), by: "bob".into() });
+        assert!(s.invites.is_empty());
+        assert!(s.conversation("#club").unwrap().lines.iter().any(|l| l.text == "you invited dave to #x"));
+        let summary = |name: &str, members| ChannelSummary { channel: name.into(), members, topic: None };
+        s.apply(ServerEvent::List { channels: vec![summary("#b", 1), summary("#a", 1), summary("#big", 9)] });
+        assert!(s.browsing);
+        let names: Vec<&str> = s.channel_list.as_ref().unwrap().iter().map(|c| c.channel.as_str()).collect();
+        assert_eq!(names, ["#big", "#a", "#b"]);
     }
 
     #[test]

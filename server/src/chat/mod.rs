@@ -65,6 +65,8 @@ pub struct HubSettings {
     /// How long a session whose connection dropped is held (nick, channels, roles, queued
     /// events) for the client to resume it; zero quits it at once.
     pub resume_grace: Duration,
+    /// Channels offered to newcomers in `welcome`.
+    pub default_channels: Vec<String>,
     /// Most sessions held at once for one address (IPv4, or IPv6 /64); past it the longest
     /// held one quits. Zero: no limit.
     pub max_held_per_address: usize,
@@ -515,8 +517,11 @@ impl Hub {
     /// app is authoritative — and the holder is renamed to a guest nick. Anyone else on a
     /// taken nick gets `nick_in_use`.
     pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
-        validate_nick(&identity.nick)?;
         let mut st = self.lock();
+        validate_nick(&identity.nick).map_err(|e| match e.code {
+            ErrorCode::NickReserved => e.with_nicks(st.free_nicks_like(&identity.nick)),
+            _ => e,
+        })?;
         let app_user = match &identity.account {
             Some(Account::App(name)) => Some(fold(name)),
             _ => None,
@@ -524,10 +529,9 @@ impl Hub {
         let reserved_for_others =
             st.reserved.find_all(&identity.nick).iter().any(|(owner, _)| app_user.as_deref() != Some(*owner));
         if reserved_for_others || names::is_service_name(&identity.nick) {
-            return Err(err(
-                ErrorCode::NickReserved,
-                format!("the nick {} belongs to an account", identity.nick),
-            ));
+            let error =
+                err(ErrorCode::NickReserved, format!("the nick {} belongs to an account", identity.nick));
+            return Err(error.with_nicks(st.free_nicks_like(&identity.nick)));
         }
         // Everyone on the nick or a look-alike of it: an older session of the same account is
         // replaced, anyone but another app user is moved off for an app user; otherwise the
@@ -543,7 +547,8 @@ impl Hub {
             } else if app_user.is_some() && !matches!(account, Some(Account::App(_))) {
                 moved.push(holder);
             } else {
-                return Err(err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick)));
+                let error = err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick));
+                return Err(error.with_nicks(st.free_nicks_like(&identity.nick)));
             }
         }
         for holder in replaced {
@@ -604,6 +609,7 @@ impl Hub {
             limits: self.settings.limits.clone(),
             resume: Some(resume),
             resumed,
+            default_channels: self.settings.default_channels.clone(),
         }
     }
 
@@ -1073,7 +1079,8 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     // Every nick the new spelling is or looks like counts, not only the first found (which
     // may be the caller's own when only the case changes).
     if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
-        return Err(err(ErrorCode::NickInUse, format!("{nick} is already in use")));
+        let error = err(ErrorCode::NickInUse, format!("{nick} is already in use"));
+        return Err(error.with_nicks(st.free_nicks_like(nick)));
     }
     let not_mine = st
         .reserved

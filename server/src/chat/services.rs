@@ -8,10 +8,10 @@
 use std::collections::HashSet;
 
 use app::protocol::command::{CELERY, POTATO};
-use app::protocol::names::fold;
+use app::protocol::names::{fold, validate_nick, MAX_NICK_CHARS};
 use app::protocol::{ErrorCode, ServerEvent};
 
-use super::{err, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
+use super::{err, names, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
 use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
@@ -67,6 +67,27 @@ impl State {
                 return nick;
             }
         }
+    }
+
+    /// Whether nobody has `nick` or a look-alike of it (online, registered, an app user's), and
+    /// it is not a service's.
+    fn nick_free(&self, nick: &str) -> bool {
+        self.nicks.find_all(nick).is_empty()
+            && self.registered.find_all(nick).is_empty()
+            && self.reserved.find_all(nick).is_empty()
+            && !names::is_service_name(nick)
+    }
+
+    /// Up to three free nicks like `nick`, to offer when it is taken: `nick_`, `nick2`, …
+    pub(super) fn free_nicks_like(&self, nick: &str) -> Vec<String> {
+        // Room for a two-character ending within the longest nick.
+        let base: String = nick.chars().take(MAX_NICK_CHARS - 2).collect();
+        let endings = ["_".to_owned(), "-".to_owned()].into_iter().chain((2..100).map(|n| n.to_string()));
+        endings
+            .map(|end| format!("{base}{end}"))
+            .filter(|n| validate_nick(n).is_ok() && self.nick_free(n))
+            .take(3)
+            .collect()
     }
 
     /// Renames `conn` without the checks of `/nick` (the caller made sure `new` is free).

@@ -311,3 +311,55 @@ async fn the_app_revokes_a_users_tokens_and_ends_their_sessions() {
     bob.say("#c", "still here").await;
     assert_eq!(bob.expect("message").await["text"], "still here");
 }
+
+#[tokio::test]
+async fn a_taken_nick_is_refused_with_free_ones_to_pick_from() {
+    let server = TestServer::start().await;
+    let _alice = server.guest("alice").await;
+    let _alice_ = server.guest("alice_").await;
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":"alice"})).await;
+    let error = c.expect_error("nick_in_use").await;
+    let offered: Vec<String> = error["nicks"]
+        .as_array()
+        .expect("free nicks")
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(offered, ["alice-", "alice2", "alice3"], "alice_ is taken, so not offered");
+    // Each offered nick works.
+    let _ = server.guest(&offered[0]).await;
+    // A service's look-alike is refused as reserved, with nicks that are free.
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":"potato"})).await;
+    let error = c.expect_error("nick_reserved").await;
+    assert_eq!(error["nicks"][0], "potato_");
+    // So is a /nick to a taken one.
+    let mut bob = server.guest("bob").await;
+    bob.cmd("/nick alice").await;
+    let error = bob.expect_error("nick_in_use").await;
+    assert_eq!(error["nicks"][0], "alice2", "alice- was taken meanwhile");
+    // A nick as long as allowed gets offers that still fit.
+    let long = "n".repeat(30);
+    let _holder = server.guest(&long).await;
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":long})).await;
+    let error = c.expect_error("nick_in_use").await;
+    assert_eq!(error["nicks"][0], format!("{}_", "n".repeat(28)));
+}
+
+#[tokio::test]
+async fn welcome_names_the_channels_to_offer_newcomers() {
+    let server = TestServer::start().await;
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":"newcomer"})).await;
+    assert_eq!(c.expect("welcome").await["default_channels"], json!(["#lobby"]));
+    let server = TestServer::start_with(|c| c.default_channels = vec!["#help".into(), "#rust".into()]).await;
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":"newcomer"})).await;
+    assert_eq!(c.expect("welcome").await["default_channels"], json!(["#help", "#rust"]));
+    let server = TestServer::start_with(|c| c.default_channels = vec![]).await;
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","nick":"newcomer"})).await;
+    assert!(c.expect("welcome").await.get("default_channels").is_none());
+}
