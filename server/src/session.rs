@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 
 use app::protocol::frames::validate_txn;
 use app::protocol::names::fold;
@@ -133,7 +134,9 @@ where
         }
         Err(e) => return refuse(&mut sink, e).await,
     };
-    let writer = tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval));
+    let reading_done = CancellationToken::new();
+    let writer =
+        tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval, reading_done.clone()));
     let ending = read_loop(&mut stream, app, attached.conn, &outbox, flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
@@ -145,6 +148,7 @@ where
     // can log in again, or resume, at once.
     app.hub.release(attached, quit_reason, ending.hold);
     outbox.close(ending.close);
+    reading_done.cancel();
     let _ = writer.await;
 }
 
@@ -285,16 +289,34 @@ pub(crate) async fn token_user(app: &Inner, token: &str) -> Result<String, Proto
     }
 }
 
-/// Moves queued events onto the socket and pings it, until the session closes.
-async fn write_loop<W>(mut sink: W, mut queue: OutboxQueue, outbox: Outbox, ping_every: std::time::Duration)
-where
+/// Moves queued events onto the socket and pings it, until the session closes. A close that
+/// delivers what is queued (a shutdown, a quit) waits for the reader to be done with the frame
+/// it was handling, so the answer to it (a message's echo, once stored) still goes out.
+async fn write_loop<W>(
+    mut sink: W,
+    mut queue: OutboxQueue,
+    outbox: Outbox,
+    ping_every: std::time::Duration,
+    reading_done: CancellationToken,
+) where
     W: Sink<Message> + Unpin,
 {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    loop {
+    // A close ends the loop at once unless it delivers what is queued; then the reader's end
+    // does.
+    // Whether the close (if any) is one that ends the loop at once; a delivering one is waited
+    // out until the reader is done.
+    let waiting_for_close = |outbox: &Outbox| !outbox.is_closed() || outbox.discards();
+    'sending: loop {
         let frame = tokio::select! {
             biased;
-            _ = outbox.closed() => break,
+            _ = reading_done.cancelled() => break,
+            _ = outbox.closed(), if waiting_for_close(&outbox) => {
+                if outbox.discards() {
+                    break;
+                }
+                continue;
+            }
             next = queue.recv() => match next {
                 Some(p) => Message::Text(p),
                 None => break,
@@ -302,10 +324,24 @@ where
             _ = ping.tick() => Message::Ping(Bytes::new()),
         };
         // A client that stops reading blocks this send; the close request must still get through.
-        tokio::select! {
-            biased;
-            _ = outbox.closed() => break,
-            sent = sink.send(frame) => if sent.is_err() { return },
+        let send = sink.send(frame);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                biased;
+                _ = reading_done.cancelled() => break 'sending,
+                _ = outbox.closed(), if waiting_for_close(&outbox) => {
+                    if outbox.discards() {
+                        break 'sending;
+                    }
+                }
+                sent = &mut send => {
+                    if sent.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
         }
     }
     let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));

@@ -4,7 +4,7 @@
 //! Queues are bounded by count and by bytes, per connection and over the whole server (a
 //! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -73,6 +73,10 @@ impl SendBudget {
 struct Shared {
     kill: CancellationToken,
     close: Mutex<Option<Close>>,
+    /// Closed without delivering what is queued: nothing more is taken. (A close that
+    /// delivers still takes events, such as the echo of a message being stored as the close
+    /// came, until the connection's writer has sent what it has.)
+    discard: AtomicBool,
     /// Bytes in this connection's queue.
     bytes: AtomicUsize,
     budget: Arc<SendBudget>,
@@ -146,6 +150,7 @@ impl Outbox {
         let shared = Arc::new(Shared {
             kill: CancellationToken::new(),
             close: Mutex::new(None),
+            discard: AtomicBool::new(false),
             bytes: AtomicUsize::new(0),
             budget,
         });
@@ -161,7 +166,7 @@ impl Outbox {
     /// bytes, is closed as a slow consumer; so is one holding more than its share of the
     /// server's whole budget while the server is over it.
     pub fn push(&self, payload: Payload) {
-        if self.is_closed() {
+        if self.shared.discard.load(Ordering::Relaxed) {
             return;
         }
         let n = payload.len();
@@ -192,11 +197,17 @@ impl Outbox {
     /// Asks the connection to close. The first reason given wins.
     pub fn close(&self, close: Close) {
         let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(close);
+        let chosen = slot.get_or_insert(close);
+        if !chosen.drain {
+            self.shared.discard.store(true, Ordering::Relaxed);
         }
         drop(slot);
         self.shared.kill.cancel();
+    }
+
+    /// Whether a close was asked for that drops what is queued (and takes nothing more).
+    pub fn discards(&self) -> bool {
+        self.shared.discard.load(Ordering::Relaxed)
     }
 
     /// Whether a close was asked for.

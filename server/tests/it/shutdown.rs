@@ -53,3 +53,45 @@ async fn sigterm_drains_clients_exits_zero_and_the_data_dir_reopens() {
     assert_eq!(user.text().await.unwrap(), "alice");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A message the server stored while it was shutting down is acknowledged to its sender before
+/// the close frame: a client never has to resend (and so duplicate) what was stored.
+#[tokio::test]
+async fn every_message_stored_during_a_shutdown_is_acknowledged_before_the_close() {
+    use app::protocol::names::fold;
+    use chattr::store::Conversation;
+    use serde_json::json;
+
+    for round in 0..10 {
+        let mut server = TestServer::start().await;
+        let mut alice = server.guest("alice").await;
+        alice.join("#r").await;
+        // A stream of messages, the server stopping in the middle of it (after the first
+        // echo): one is being stored when the stop comes.
+        for i in 0..40 {
+            alice.send(json!({"type":"message","target":"#r","text":format!("warm-up {i}"),"txn":format!("w{i}")})).await;
+        }
+        let first = alice.expect("message").await;
+        server.stop().await.expect("a clean stop");
+        let (mut events, close) = alice.events_until_close().await;
+        events.insert(0, first);
+        assert_eq!(close.expect("a close frame").reason.as_str(), "shutting_down");
+        let echoed: Vec<&str> = events.iter().filter_map(|e| e["txn"].as_str()).collect();
+        let stored = server
+            .state
+            .inner
+            .store
+            .history(&Conversation::channel(&fold("#r")), None, 50)
+            .await
+            .expect("history reads after the stop");
+        let stored: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+        assert!(!stored.is_empty());
+        for (i, text) in stored.iter().enumerate() {
+            let txn = format!("w{i}");
+            assert!(
+                echoed.contains(&txn.as_str()),
+                "round {round}: {text:?} stored but not acknowledged: {events:?}"
+            );
+        }
+    }
+}
