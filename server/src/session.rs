@@ -111,7 +111,7 @@ where
             }
         };
         if let Some(secret) = &request.resume {
-            if let Some(resumed) = app.hub.resume(secret, &outbox) {
+            if let Some(resumed) = app.hub.resume(secret, &outbox, ip) {
                 return Ok(Login::Resumed(Box::new(resumed)));
             }
         }
@@ -124,7 +124,8 @@ where
             // The welcome goes first, ahead of whatever the held session has queued.
             let sent = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&resumed.welcome)))).await;
             if !matches!(sent, Ok(Ok(()))) {
-                app.hub.release(resumed.attached, Some("connection closed".into()), true);
+                let unsent = resumed.held.map(|(_, queue)| queue);
+                app.hub.release(resumed.attached, Some("connection closed".into()), true, unsent);
                 return;
             }
             match resumed.held {
@@ -134,9 +135,15 @@ where
         }
         Err(e) => return refuse(&mut sink, e).await,
     };
-    let reading_done = CancellationToken::new();
-    let writer =
-        tokio::spawn(write_loop(sink, queue, outbox.clone(), app.config.ping_interval, reading_done.clone()));
+    let (reading_done, connection_lost) = (CancellationToken::new(), CancellationToken::new());
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue,
+        outbox.clone(),
+        app.config.ping_interval,
+        reading_done.clone(),
+        connection_lost.clone(),
+    ));
     let ending = read_loop(&mut stream, app, attached.conn, &outbox, flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
@@ -144,9 +151,16 @@ where
         Some(c) if ending.quit.is_none() => Some(describe(&c)),
         _ => ending.quit,
     };
-    // The nick is free (or the session held) before the client sees its close frame, so it
-    // can log in again, or resume, at once.
-    app.hub.release(attached, quit_reason, ending.hold);
+    if ending.hold {
+        // The connection is gone: the writer stops where it is, and the held session keeps
+        // what it had not sent yet.
+        connection_lost.cancel();
+        let unsent = writer.await.ok();
+        app.hub.release(attached, quit_reason, true, unsent);
+        return;
+    }
+    // The nick is free before the client sees its close frame, so it can log in again at once.
+    app.hub.release(attached, quit_reason, false, None);
     outbox.close(ending.close);
     reading_done.cancel();
     let _ = writer.await;
@@ -291,14 +305,18 @@ pub(crate) async fn token_user(app: &Inner, token: &str) -> Result<String, Proto
 
 /// Moves queued events onto the socket and pings it, until the session closes. A close that
 /// delivers what is queued (a shutdown, a quit) waits for the reader to be done with the frame
-/// it was handling, so the answer to it (a message's echo, once stored) still goes out.
+/// it was handling, so the answer to it (a message's echo, once stored) still goes out. When
+/// the connection is lost, or a write fails, it stops at once. Gives the queue back, with
+/// whatever it did not send.
 async fn write_loop<W>(
     mut sink: W,
     mut queue: OutboxQueue,
     outbox: Outbox,
     ping_every: std::time::Duration,
     reading_done: CancellationToken,
-) where
+    connection_lost: CancellationToken,
+) -> OutboxQueue
+where
     W: Sink<Message> + Unpin,
 {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -310,6 +328,7 @@ async fn write_loop<W>(
     'sending: loop {
         let frame = tokio::select! {
             biased;
+            _ = connection_lost.cancelled() => return queue,
             _ = reading_done.cancelled() => break,
             _ = outbox.closed(), if waiting_for_close(&outbox) => {
                 if outbox.discards() {
@@ -329,6 +348,7 @@ async fn write_loop<W>(
         loop {
             tokio::select! {
                 biased;
+                _ = connection_lost.cancelled() => return queue,
                 _ = reading_done.cancelled() => break 'sending,
                 _ = outbox.closed(), if waiting_for_close(&outbox) => {
                     if outbox.discards() {
@@ -337,7 +357,7 @@ async fn write_loop<W>(
                 }
                 sent = &mut send => {
                     if sent.is_err() {
-                        return;
+                        return queue;
                     }
                     break;
                 }
@@ -348,11 +368,12 @@ async fn write_loop<W>(
     if close.drain {
         while let Some(p) = queue.try_recv() {
             if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await, Ok(Ok(()))) {
-                return;
+                return queue;
             }
         }
     }
     let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+    queue
 }
 
 /// Reads frames until the client leaves or must be dropped; returns how it ended.
@@ -517,7 +538,12 @@ async fn send_message(
     txn: Option<&str>,
 ) -> Result<Option<Option<String>>, ProtocolError> {
     if let Prepared::New(message) = app.hub.prepare_message(conn, target, text, action, txn)? {
-        app.writer.submit(message).await?;
+        if let Err(e) = app.writer.submit(message).await {
+            if let Some(txn) = txn {
+                app.hub.not_stored(conn, txn);
+            }
+            return Err(e);
+        }
     }
     Ok(None)
 }

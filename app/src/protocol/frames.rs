@@ -166,6 +166,9 @@ pub enum ServerEvent {
         resume: Option<String>,
         #[serde(default, skip_serializing_if = "is_false")]
         resumed: bool,
+        /// For a resumed session: the channels it is in.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        channels: Vec<String>,
         /// Channels this server suggests to newcomers (`CHATTR_DEFAULT_CHANNELS`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         default_channels: Vec<String>,

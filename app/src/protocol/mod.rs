@@ -37,6 +37,7 @@ mod tests {
                 limits,
                 resume: Some("r3sume".into()),
                 resumed: true,
+                channels: vec!["#rust".into()],
                 default_channels: vec!["#lobby".into()],
             },
             ServerEvent::Message(ChatMessage {

@@ -495,12 +495,27 @@ impl ChatState {
     /// Applies one server event; returns an alert for mentions and private messages.
     pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
-            ServerEvent::Welcome { nick, account, limits, default_channels, .. } => {
+            ServerEvent::Welcome { nick, account, limits, default_channels, resumed, channels, .. } => {
                 self.me = Some(nick);
                 self.account = account;
                 self.online = true;
                 self.max_text_bytes = limits.max_text_bytes;
                 self.default_channels = default_channels;
+                // A resumed session says where it still is: a channel it left meanwhile (kicked
+                // while away) goes.
+                if resumed {
+                    let gone: Vec<String> = self
+                        .channels()
+                        .into_iter()
+                        .filter(|c| !channels.iter().any(|kept| fold(kept) == fold(c)))
+                        .collect();
+                    for channel in gone {
+                        self.remove(&channel);
+                        let line =
+                            self.line(0, LineKind::System, "", format!("you are no longer in {channel}"));
+                        self.server.push(line);
+                    }
+                }
                 // Private conversations have no member list to refresh.
                 for conv in self.conversations.iter_mut().filter(|c| !c.is_channel()) {
                     conv.stale = false;
@@ -897,6 +912,37 @@ mod tests {
         assert!(s.browsing);
         let names: Vec<&str> = s.channel_list.as_ref().unwrap().iter().map(|c| c.channel.as_str()).collect();
         assert_eq!(names, ["#big", "#a", "#b"]);
+    }
+
+    #[test]
+    fn a_resumed_session_drops_the_channels_it_is_no_longer_in() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        s.apply(joined("#kept", "bob"));
+        s.apply(joined("#lost", "bob"));
+        s.apply(msg("amy", "bob", "a pm"));
+        let welcome = |resumed, channels: &[&str]| ServerEvent::Welcome {
+            nick: "bob".into(),
+            account: None,
+            host: "h".into(),
+            server: "chattr".into(),
+            version: "0".into(),
+            limits: crate::protocol::Limits {
+                max_text_bytes: 4000,
+                max_frame_bytes: 16384,
+                burst: 10,
+                per_second: 2,
+            },
+            resume: Some("s".into()),
+            resumed,
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            default_channels: vec![],
+        };
+        s.apply(welcome(false, &[]));
+        assert_eq!(s.channels(), ["#kept", "#lost"], "a fresh login rejoins instead");
+        s.apply(welcome(true, &["#KEPT"]));
+        assert_eq!(s.channels(), ["#kept"]);
+        assert!(s.conversation("amy").is_some(), "private conversations stay");
+        assert!(s.server.iter().any(|l| l.text == "you are no longer in #lost"));
     }
 
     #[test]

@@ -128,6 +128,8 @@ struct Client {
     parked: Option<(OutboxQueue, Instant)>,
     /// The echoes of the last messages stored with a transaction id, oldest first.
     sent: VecDeque<ChatMessage>,
+    /// Transaction ids of messages being stored right now.
+    storing: HashSet<String>,
 }
 
 impl Client {
@@ -587,6 +589,7 @@ impl Hub {
                 attachment: 0,
                 parked: None,
                 sent: VecDeque::new(),
+                storing: HashSet::new(),
             },
         );
         let welcome = self.welcome(&st, conn, secret, false);
@@ -600,6 +603,14 @@ impl Hub {
     /// The `welcome` of a session, with its new resume secret.
     fn welcome(&self, st: &State, conn: ConnId, resume: String, resumed: bool) -> ServerEvent {
         let c = &st.clients[&conn];
+        // A resumed session says which channels it is still in (it may have been kicked while
+        // away); a new one is in none.
+        let mut channels: Vec<String> = if resumed {
+            c.channels.iter().filter_map(|f| st.channels.get(f)).map(|ch| ch.name.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        channels.sort_by_key(|name| fold(name));
         ServerEvent::Welcome {
             nick: c.nick.clone(),
             account: c.account.as_ref().map(Account::wire),
@@ -609,6 +620,7 @@ impl Hub {
             limits: self.settings.limits.clone(),
             resume: Some(resume),
             resumed,
+            channels,
             default_channels: self.settings.default_channels.clone(),
         }
     }
@@ -663,6 +675,10 @@ impl Hub {
             st.to_one(conn, &ServerEvent::Message(echo.clone()));
             return Ok(Prepared::Repeat);
         }
+        // Sent again while the first is being stored: that one's echo will answer both.
+        if txn.is_some_and(|t| from.storing.contains(t)) {
+            return Ok(Prepared::Repeat);
+        }
         let from_nick = from.nick.clone();
         let (conversation, target, to) = if is_channel(target) {
             let ch = st.joined_channel(conn, target)?;
@@ -693,6 +709,9 @@ impl Hub {
         };
         if let Some(c) = st.clients.get_mut(&conn) {
             c.last_active = Instant::now();
+            if let Some(t) = txn {
+                c.storing.insert(t.to_owned());
+            }
         }
         Ok(Prepared::New(PreparedMessage {
             stored: StoredMessage { conversation, message },
@@ -724,11 +743,19 @@ impl Hub {
             let echo = ChatMessage { txn: m.txn.clone(), ..m.stored.message.clone() };
             st.to_one(m.from, &ServerEvent::Message(echo.clone()));
             if let Some(c) = st.clients.get_mut(&m.from).filter(|_| echo.txn.is_some()) {
+                c.storing.remove(echo.txn.as_deref().unwrap_or_default());
                 if c.sent.len() == REMEMBERED_TXNS {
                     c.sent.pop_front();
                 }
                 c.sent.push_back(echo);
             }
+        }
+    }
+
+    /// A message with transaction id `txn` could not be stored: a resend is a new attempt.
+    pub fn not_stored(&self, conn: ConnId, txn: &str) {
+        if let Some(c) = self.lock().clients.get_mut(&conn) {
+            c.storing.remove(txn);
         }
     }
 

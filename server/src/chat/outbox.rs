@@ -79,6 +79,8 @@ struct Shared {
     discard: AtomicBool,
     /// Bytes in this connection's queue.
     bytes: AtomicUsize,
+    /// Most bytes this queue may hold.
+    max_bytes: usize,
     budget: Arc<SendBudget>,
 }
 
@@ -145,6 +147,12 @@ impl Outbox {
     /// A queue holding at most `capacity` events and the budget's share of bytes, and its
     /// receiving end for the writer task.
     pub fn new(capacity: usize, budget: Arc<SendBudget>) -> (Self, OutboxQueue) {
+        let max_bytes = budget.per_connection;
+        Self::with_limit(capacity, budget, max_bytes)
+    }
+
+    /// [`Outbox::new`] with a byte limit of its own, below the budget's per-connection one.
+    fn with_limit(capacity: usize, budget: Arc<SendBudget>, max_bytes: usize) -> (Self, OutboxQueue) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         budget.connections.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
@@ -152,14 +160,16 @@ impl Outbox {
             close: Mutex::new(None),
             discard: AtomicBool::new(false),
             bytes: AtomicUsize::new(0),
+            max_bytes: max_bytes.clamp(1, budget.per_connection),
             budget,
         });
         (Self { tx, shared: shared.clone() }, OutboxQueue { rx, shared })
     }
 
-    /// A new queue like this one (same capacity, same budget), and its receiving end.
-    pub fn sibling(&self) -> (Self, OutboxQueue) {
-        Self::new(self.tx.max_capacity(), self.shared.budget.clone())
+    /// A new queue like this one (same capacity, same budget) holding at most `max_bytes`,
+    /// and its receiving end.
+    pub fn sibling(&self, max_bytes: usize) -> (Self, OutboxQueue) {
+        Self::with_limit(self.tx.max_capacity(), self.shared.budget.clone(), max_bytes)
     }
 
     /// Queues an event without waiting. A connection whose queue is full, by count or by
@@ -177,9 +187,11 @@ impl Outbox {
         // One event always fits an empty queue, however large (a history page can be bigger
         // than a small budget); a queue that already holds some must stay within its bytes.
         let too_much =
-            before > 0 && (own > budget.per_connection || (total > budget.total_limit && own > share));
-        // Refused, the event is dropped here and gives its bytes back.
-        if too_much || self.tx.try_send(queued).is_err() {
+            before > 0 && (own > self.shared.max_bytes || (total > budget.total_limit && own > share));
+        // Refused, the event is dropped here and gives its bytes back. A queue whose reader is
+        // gone belongs to a connection that is ending anyway: not a slow consumer.
+        let full = too_much || matches!(self.tx.try_send(queued), Err(mpsc::error::TrySendError::Full(_)));
+        if full {
             self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
         }
     }
@@ -247,6 +259,19 @@ mod tests {
         assert_eq!(close.reason, "slow_consumer");
         assert!(!close.drain);
         assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_queue_whose_reader_is_gone_is_not_a_slow_consumer_and_a_sibling_has_its_own_limit() {
+        let (outbox, rx) = Outbox::new(2, budget());
+        drop(rx);
+        outbox.push(payload(&ServerEvent::Pong { id: None }));
+        assert!(!outbox.is_closed(), "the connection is ending, not slow");
+        let (held, _held_rx) = outbox.sibling(100);
+        held.push(bytes(80));
+        held.push(bytes(30));
+        assert!(held.discards(), "past its own 100 bytes");
+        assert_eq!(held.close_reason().unwrap().reason, "slow_consumer");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! events for it wait in a queue. A new connection that presents the secret takes the session
 //! over, gets what it missed and then each channel's state; a session nobody resumes quits
 //! when the grace is over. The secret also takes over a session whose connection is still open
-//! (a tab the server has not seen go): that connection is closed as replaced.
+//! (a tab the server has not seen go): that connection is closed as replaced. The secret stays
+//! the same for the session's life, so a resume cut off before its `welcome` arrived can be
+//! tried again.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,10 +14,15 @@ use sha2::{Digest, Sha256};
 
 use app::protocol::ServerEvent;
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use super::{remove_client, Close, ConnId, Hub, Outbox, OutboxQueue, State};
 use crate::admission::Group;
+
+/// Most bytes a held session's queue keeps (far below a live connection's): a held session
+/// cannot pin much of the server's send budget.
+const HELD_QUEUE_BYTES: usize = 256 * 1024;
 
 /// What a resume secret is found by: its SHA-256, so the table holds no usable secret.
 pub(super) type ResumeKey = [u8; 32];
@@ -50,13 +57,13 @@ pub struct Resumed {
 }
 
 impl State {
-    /// Ends a session for a reason of the server's (ghosted, revoked): a connected one is
-    /// closed and quits as its connection ends; a held one quits now.
+    /// Ends a session for a reason of the server's (ghosted, revoked) at once: it quits, its
+    /// secret stops working, and a connection carrying it is closed.
     pub(super) fn end_session(&mut self, conn: ConnId, close: Close, reason: &str) {
-        match self.clients.get(&conn) {
-            Some(c) if c.parked.is_some() => remove_client(self, conn, Some(reason.to_owned())),
-            Some(c) => c.outbox.close(close),
-            None => {}
+        if let Some(c) = self.clients.get(&conn) {
+            let outbox = c.outbox.clone();
+            remove_client(self, conn, Some(reason.to_owned()));
+            outbox.close(close);
         }
     }
 
@@ -79,19 +86,22 @@ impl Hub {
         self.lock().clients.values().filter(|c| c.parked.is_some()).count()
     }
 
-    /// Takes over the session `secret` resumes, for a connection whose own queue is `outbox`.
-    /// `None` when no session has that secret (it quit, its grace ran out, or the server
-    /// restarted).
-    pub fn resume(&self, secret: &str, outbox: &Outbox) -> Option<Resumed> {
+    /// Takes over the session `secret` resumes, for a connection from `ip` whose own queue is
+    /// `outbox`. `None` when no session has that secret (it quit, its grace ran out, the server
+    /// restarted) or the server is closing the connection that carries it (flooding, a slow
+    /// consumer).
+    pub fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Option<Resumed> {
         let mut st = self.lock();
-        let old_key = key_of(secret);
-        let conn = *st.resumes.get(&old_key)?;
-        let (secret, key) = new_secret();
-        st.resumes.remove(&old_key);
-        st.resumes.insert(key, conn);
+        let conn = *st.resumes.get(&key_of(secret))?;
+        let cloak = self.cloaker.cloak(ip);
         let client = st.clients.get_mut(&conn)?;
-        client.resume = key;
+        if client.parked.is_none() && client.outbox.is_closed() {
+            return None;
+        }
         client.attachment += 1;
+        // The session is where its connection is now.
+        client.ip = ip;
+        client.cloak = cloak;
         let attached = Attached { conn, attachment: client.attachment };
         let held = match client.parked.take() {
             Some((queue, _)) if !client.outbox.is_closed() => Some((client.outbox.clone(), queue)),
@@ -106,7 +116,7 @@ impl Hub {
                 None
             }
         };
-        let welcome = self.welcome(&st, conn, secret, true);
+        let welcome = self.welcome(&st, conn, secret.to_owned(), true);
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
         }
@@ -116,8 +126,15 @@ impl Hub {
     /// A connection ends its hold on its session (unless another connection took it over).
     /// With `hold` (the connection dropped; the client may come back) and a resume grace, the
     /// session stays, its events queued, until it is resumed or the grace is over; otherwise
-    /// the user quits now with `reason`.
-    pub fn release(&self, attached: Attached, reason: Option<String>, hold: bool) {
+    /// the user quits now with `reason`. `unsent` is the connection's queue with what it had
+    /// not sent yet, which the held session keeps, ahead of anything newer.
+    pub fn release(
+        &self,
+        attached: Attached,
+        reason: Option<String>,
+        hold: bool,
+        unsent: Option<OutboxQueue>,
+    ) {
         let mut st = self.lock();
         let Some(client) = st.clients.get_mut(&attached.conn) else { return };
         if client.attachment != attached.attachment {
@@ -128,7 +145,14 @@ impl Hub {
             remove_client(&mut st, attached.conn, reason);
             return;
         }
-        let (outbox, queue) = client.outbox.sibling();
+        let (outbox, queue) = client.outbox.sibling(HELD_QUEUE_BYTES);
+        // Under the lock nothing new can come in between: the old queue's events first.
+        if let Some(mut unsent) = unsent {
+            while let Some(payload) = unsent.try_recv() {
+                outbox.push(payload);
+            }
+        }
+        client.outbox.close(Close { drain: false, ..Close::new(1000, "held") });
         client.outbox = outbox;
         client.parked = Some((queue, Instant::now()));
         let group = Group::of(client.ip);

@@ -67,8 +67,8 @@ async fn a_dropped_guest_resumes_with_nick_channels_roles_missed_events_and_priv
         login(&server, json!({"type":"auth","nick":"someone_else","resume":before})).await;
     assert_eq!(welcome["resumed"], true);
     assert_eq!(welcome["nick"], "alice", "the session's nick, not the fallback's");
-    let after = secret(&welcome);
-    assert_ne!(after, before, "each welcome rotates the secret");
+    assert_eq!(welcome["channels"], json!(["#r"]), "the channels it is still in");
+    assert_eq!(secret(&welcome), before, "the secret is the session's, for its whole life");
     // What was missed comes first, in order, then the channel's state.
     let events = alice.drain().await;
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
@@ -88,10 +88,6 @@ async fn a_dropped_guest_resumes_with_nick_channels_roles_missed_events_and_priv
     let texts: Vec<&str> =
         history["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
     assert_eq!(texts, ["a pm before the drop", "psst"]);
-    // The old secret is spent; only the new one resumes.
-    let mut stale = Client::connect(&server).await;
-    stale.send(json!({"type":"auth","resume":before})).await;
-    stale.expect_error("resume_failed").await;
 }
 
 #[tokio::test]
@@ -262,4 +258,113 @@ async fn one_address_holds_only_so_many_sessions_and_the_longest_held_goes_first
     assert_eq!(quit["nick"], "first");
     bob.assert_no("quit").await;
     assert_eq!(server.state.inner.hub.held_sessions(), 2);
+}
+
+#[tokio::test]
+async fn a_resume_cut_off_before_its_welcome_can_be_tried_again() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(30)).await;
+    let (alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
+    drop(alice);
+    until_held(&server, 1).await;
+    for _ in 0..3 {
+        // The connection dies right after asking, its welcome unread.
+        let mut c = Client::connect(&server).await;
+        c.send(json!({"type":"auth","resume":secret(&welcome)})).await;
+        drop(c);
+        until_held(&server, 1).await;
+    }
+    let (_alice, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    assert_eq!((again["resumed"].as_bool(), again["nick"].as_str()), (Some(true), Some("alice")));
+}
+
+#[tokio::test]
+async fn ghosting_or_revoking_a_connected_session_ends_it_at_once_and_its_secret_with_it() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(30)).await;
+    let token = server.token("erin").await;
+    let (mut erin, welcome) = login(&server, json!({"type":"auth","token":token})).await;
+    erin.join("#r").await;
+    // Its reader busy with a password check while the revoke comes.
+    erin.cmd("/potato identify nobody some-password-1").await;
+    let auth = format!("Bearer {}", crate::common::SECRET);
+    let (status, _) = server.post_api("/api/revoke", Some(&auth), r#"{"user":"erin"}"#).await;
+    assert_eq!(status, 200);
+    // Before the old connection has even been closed, the secret is dead.
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","resume":secret(&welcome)})).await;
+    c.expect_error("resume_failed").await;
+    assert_eq!(erin.expect_close().await.map(|c| c.reason.to_string()).as_deref(), Some("token_revoked"));
+
+    let (mut carol, welcome) = login(&server, json!({"type":"auth","nick":"carol"})).await;
+    carol.register("carrot-cake-9").await;
+    let mut owner = server.guest("carol_2").await;
+    carol.cmd("/potato identify nobody some-password-1").await;
+    owner.cmd("/potato disconnect carol carrot-cake-9").await;
+    assert!(owner.notice("Potato").await.contains("carol was disconnected"));
+    let mut c = Client::connect(&server).await;
+    c.send(json!({"type":"auth","resume":secret(&welcome)})).await;
+    c.expect_error("resume_failed").await;
+    assert_eq!(server.state.inner.hub.held_sessions(), 0);
+}
+
+#[tokio::test]
+async fn a_connection_reset_with_messages_in_flight_is_held_not_ended() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(30)).await;
+    let mut bob = server.guest("bob").await;
+    bob.join("#r").await;
+    for round in 0..10 {
+        let nick = format!("flaky{round}");
+        let (mut c, welcome) = login(&server, json!({"type":"auth","nick":nick})).await;
+        c.join("#r").await;
+        for i in 0..3 {
+            c.send(
+                json!({"type":"message","target":"#r","text":format!("{nick} {i}"),"txn":format!("t{i}")}),
+            )
+            .await;
+        }
+        drop(c);
+        until_held(&server, 1).await;
+        let (mut c, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+        assert_eq!(again["resumed"], true, "round {round}");
+        c.cmd("/quit").await;
+        let quit = bob.expect("quit").await;
+        assert_eq!((quit["nick"].as_str(), quit["reason"].as_str()), (Some(nick.as_str()), Some("quit")));
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_resent_while_the_first_is_being_stored_is_delivered_once() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(30)).await;
+    let mut bob = server.guest("bob").await;
+    bob.join("#r").await;
+    let (mut alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
+    alice.join("#r").await;
+    bob.expect("joined").await;
+    for round in 0..10 {
+        let frame =
+            json!({"type":"message","target":"#r","text":format!("once {round}"),"txn":format!("r{round}")});
+        alice.send(frame.clone()).await;
+        // At once, from a new connection taking the session over.
+        let (next, _) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+        alice = next;
+        alice.send(frame).await;
+        let echo = alice.expect("message").await;
+        assert_eq!(echo["txn"], format!("r{round}"));
+        assert_eq!(bob.expect("message").await["text"], format!("once {round}"));
+    }
+    let extra = bob.drain().await;
+    assert!(!extra.iter().any(|e| e["type"] == "message"), "each message once: {extra:?}");
+}
+
+#[tokio::test]
+async fn a_resumed_session_is_where_its_new_connection_is() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(30)).await;
+    let (alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
+    drop(alice);
+    until_held(&server, 1).await;
+    let mut c = Client::connect_from(&server, "127.0.0.2".parse().unwrap()).await;
+    c.send(json!({"type":"auth","resume":secret(&welcome)})).await;
+    let again = c.expect("welcome").await;
+    assert_ne!(again["host"], welcome["host"], "a new address, a new cloak");
+    c.cmd("/whois alice").await;
+    assert_eq!(c.expect("whois").await["host"], "127.0.0.2");
 }

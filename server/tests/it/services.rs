@@ -223,12 +223,17 @@ async fn disconnect_ghosts_whoever_uses_your_nick() {
     me.cmd("/potato disconnect alice wrong-password").await;
     me.expect_error("identify_failed").await;
     me.cmd(&format!("/potato ghost alice {PW}")).await;
-    assert!(me.notice("Potato").await.contains("alice was disconnected"));
+    // The ghost is gone (everyone sees it quit) by the time Potato confirms.
+    let seen = me.drain().await;
+    let quit = seen.iter().find(|e| e["type"] == "quit").expect("a quit");
+    assert_eq!(quit["reason"], "disconnected by the owner of the nick");
+    let confirmed =
+        seen.iter().position(|e| e["type"] == "notice" && e["from"] == "Potato").expect("a notice");
+    assert!(seen[confirmed]["text"].as_str().unwrap().contains("alice was disconnected"));
+    assert!(seen.iter().position(|e| e["type"] == "quit").unwrap() < confirmed);
     let (events, close) = squatter.events_until_close().await;
     assert!(events.iter().any(|e| e["type"] == "notice" && e["from"] == "Potato"));
     assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("ghosted"));
-    let quit = me.expect("quit").await;
-    assert_eq!(quit["reason"], "disconnected by the owner of the nick");
     me.cmd(&format!("/potato ghost alice {PW}")).await;
     me.expect_error("no_such_nick").await;
 }
