@@ -63,8 +63,8 @@ if $want_test; then
     apt-get update -qq
     apt-get install -y -qq chromium
   fi
-  if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
-    say "installing the Playwright packages (no browser download: Debian's Chromium is used)"
+  if [ ! -d "$root/end2end/node_modules/@playwright/test" ] || [ ! -d "$root/end2end/node_modules/@axe-core/playwright" ]; then
+    say "installing the Playwright and axe-core packages (no browser download: Debian's Chromium is used)"
     (cd "$root/end2end" && npm ci --no-audit --no-fund)
   fi
 fi

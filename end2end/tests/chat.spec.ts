@@ -96,6 +96,18 @@ test("the composer suggests commands, completes nicks and recalls lines", async 
   await expect(alice.getByRole("listbox", { name: "Commands" })).toContainText("Show or set the topic");
   await input.press("Tab");
   await expect(input).toHaveValue("/topic ");
+  // ↑/↓ choose among the suggestions (focus stays in the field), Enter takes the chosen one.
+  await input.fill("/p");
+  const options = alice.getByRole("listbox", { name: "Commands" }).getByRole("option");
+  await expect(options).toHaveCount(2);
+  await input.press("ArrowDown");
+  await expect(options.nth(0)).toHaveAttribute("aria-selected", "true");
+  await input.press("ArrowDown");
+  await expect(options.nth(1)).toHaveAttribute("aria-selected", "true");
+  await expect(input).toHaveAttribute("aria-activedescendant", "suggestion-1");
+  await expect(input).toBeFocused();
+  await input.press("Enter");
+  await expect(input).toHaveValue("/potato ");
   await input.fill("bob");
   await input.press("Tab");
   await expect(input).toHaveValue("bobbin: ");

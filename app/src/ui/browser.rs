@@ -212,3 +212,16 @@ pub fn now_ms() -> u64 {
     #[cfg(not(feature = "hydrate"))]
     0
 }
+
+/// Whether the window is phone-narrow (the one-column layout).
+pub fn is_narrow() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.inner_width().ok())
+            .and_then(|w| w.as_f64())
+            .is_some_and(|w| w <= 720.0)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
+}

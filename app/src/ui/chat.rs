@@ -4,7 +4,7 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use super::dialog::Modal;
+use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
 use super::state::{clock, grouped, Delivery, Line, LineKind};
 use super::text::{segments, Segment};
@@ -70,6 +70,12 @@ pub fn Chat() -> impl IntoView {
     let _ = ctx;
     view! {
         <div class="layout" class:show-sidebar=move || panels.sidebar.get() class:show-members=move || panels.members.get()>
+            <h1 class="visually-hidden">"Chattr"</h1>
+            // New messages read out as they come (the list itself stays quiet, so history
+            // loading is not read out).
+            <div class="visually-hidden" role="status" aria-live="polite" data-testid="announcer">
+                {move || ctx.state.with(|s| s.announcement.clone())}
+            </div>
             <Sidebar/>
             <Pane/>
             <Members/>
@@ -421,6 +427,12 @@ fn TopicBar() -> impl IntoView {
         draft.set(topic().unwrap_or_default());
         editing.set(true);
     };
+    let topic_field = NodeRef::<html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = topic_field.get() {
+            let _ = el.focus();
+        }
+    });
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some(channel) = current() {
@@ -453,9 +465,14 @@ fn TopicBar() -> impl IntoView {
                     }
                 }
             >
-                <form class="topic-edit" on:submit=save>
+                <form class="topic-edit" on:submit=save on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                    if ev.key() == "Escape" {
+                        ev.prevent_default();
+                        editing.set(false);
+                    }
+                }>
                     <label class="visually-hidden" for="topic-input">"Topic"</label>
-                    <input id="topic-input" maxlength="390" bind:value=draft/>
+                    <input id="topic-input" maxlength="390" node_ref=topic_field bind:value=draft/>
                     <button type="submit">"Save topic"</button>
                     <button type="button" class="secondary" on:click=move |_| editing.set(false)>"Cancel"</button>
                 </form>
@@ -592,7 +609,7 @@ fn render_text(text: String) -> impl IntoView {
 #[component]
 fn Lines() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let list = NodeRef::<html::Ol>::new();
+    let list = NodeRef::<html::Div>::new();
     let offset = browser::utc_offset_minutes();
     // Distance from the bottom to keep when older lines are put above, and whether to follow
     // new lines (the reader is at the bottom).
@@ -651,7 +668,8 @@ fn Lines() -> impl IntoView {
         }
     };
     view! {
-        <ol class="lines" node_ref=list on:scroll=on_scroll aria-live="polite" aria-label="Messages" tabindex="0">
+        <div class="lines" node_ref=list on:scroll=on_scroll role="log" aria-live="off" aria-label="Messages" tabindex="0">
+        <ol class="line-list">
             <For
                 each=shown
                 key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention, s.line.delivery.clone())
@@ -660,6 +678,7 @@ fn Lines() -> impl IntoView {
                 <LineView item offset/>
             </For>
         </ol>
+        </div>
     }
     .into_any()
 }
@@ -705,6 +724,8 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
             <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
         }
         .into_any(),
+        // A line grouped under the one before shows no author, but still says it to a screen
+        // reader.
         LineKind::Message | LineKind::Notice => view! {
             <span class="from" class:hidden=grouped>{line.from.clone()}</span>
             <span class="text">{render_text(line.text.clone())}</span>
@@ -746,6 +767,13 @@ fn Composer() -> impl IntoView {
     // The Tab cycle: the text and cursor before the first press, and how many presses.
     let tab_cycle = StoredValue::new(None::<(String, usize, usize)>);
     let hints = move || suggestions(&input.get());
+    let numbered_hints = move || hints().into_iter().enumerate().collect::<Vec<_>>();
+    // The suggestion chosen with ↑/↓, if any; a change to the text starts over.
+    let chosen = RwSignal::new(None::<usize>);
+    Effect::new(move |_| {
+        input.track();
+        chosen.set(None);
+    });
     let max_bytes = move || ctx.state.with(|s| s.max_text_bytes);
     // Near the limit, how many bytes are left.
     let left = move || {
@@ -765,6 +793,17 @@ fn Composer() -> impl IntoView {
     Effect::new(move |_| {
         input.track();
         fit();
+    });
+    // After login and on every change of conversation the composer is where typing goes (on
+    // a phone, where focus would pop the keyboard up, only when asked).
+    Effect::new(move |shown: Option<(bool, Option<String>)>| {
+        let now = (field.get().is_some(), ctx.state.with(|s| s.current.clone()));
+        if shown.as_ref() != Some(&now) && !browser::is_narrow() {
+            if let Some(el) = field.get_untracked() {
+                let _ = el.focus();
+            }
+        }
+        now
     });
     let send = move || {
         let text = input.get_untracked();
@@ -795,7 +834,25 @@ fn Composer() -> impl IntoView {
         }
         let text = input.get_untracked();
         let multiline = text.contains('\n');
+        let offered = suggestions(&text);
+        // ↑/↓ move through the suggestions while there are some; Enter or Tab takes one.
+        let step = |delta: isize| {
+            let n = offered.len() as isize;
+            let next = chosen
+                .get_untracked()
+                .map_or(if delta > 0 { 0 } else { n - 1 }, |i| (i as isize + delta).rem_euclid(n));
+            chosen.set(Some(next as usize));
+        };
         match key.as_str() {
+            "ArrowDown" | "ArrowUp" if !offered.is_empty() && !ev.alt_key() => {
+                ev.prevent_default();
+                step(if key == "ArrowDown" { 1 } else { -1 });
+            }
+            "Enter" | "Tab" if chosen.get_untracked().is_some_and(|i| i < offered.len()) => {
+                ev.prevent_default();
+                let i = chosen.get_untracked().unwrap_or(0);
+                set_input(offered[i].complete.clone(), None);
+            }
             // Enter sends; Shift+Enter (and Enter while composing with an input method)
             // starts a new line.
             "Enter" if !ev.shift_key() && !ev.is_composing() => {
@@ -842,17 +899,30 @@ fn Composer() -> impl IntoView {
     view! {
         <form class="composer" on:submit=on_submit>
             <Show when=move || !hints().is_empty()>
-                <ul class="suggestions" role="listbox" aria-label="Commands">
-                    <For each=hints key=|h| h.complete.clone() let:hint>
-                        <li role="option">
-                            <button type="button" class="suggestion" on:click={
-                                let complete = hint.complete.clone();
-                                move |_| set_input(complete.clone(), None)
-                            }>
-                                <code>{hint.usage}</code>
-                                <span class="help">{hint.help}</span>
-                            </button>
-                        </li>
+                <ul class="suggestions" id="command-suggestions" role="listbox" aria-label="Commands">
+                    <For each=numbered_hints key=|(i, h)| (*i, h.complete.clone()) let:item>
+                        {
+                            let (i, hint) = item;
+                            let complete = hint.complete.clone();
+                            view! {
+                                // Chosen with the keyboard from the message field (which keeps
+                                // focus), or with a click.
+                                <li
+                                    role="option"
+                                    id=format!("suggestion-{i}")
+                                    class="suggestion"
+                                    class:chosen=move || chosen.get() == Some(i)
+                                    aria-selected=move || (chosen.get() == Some(i)).to_string()
+                                    on:mousedown=move |ev| {
+                                        ev.prevent_default();
+                                        set_input(complete.clone(), None);
+                                    }
+                                >
+                                    <code>{hint.usage}</code>
+                                    <span class="help">{hint.help}</span>
+                                </li>
+                            }
+                        }
                     </For>
                 </ul>
             </Show>
@@ -863,6 +933,8 @@ fn Composer() -> impl IntoView {
                 rows="1"
                 autocomplete="off"
                 placeholder="Message, or / for commands (Shift+Enter for a new line)"
+                aria-controls=move || (!hints().is_empty()).then_some("command-suggestions")
+                aria-activedescendant=move || chosen.get().map(|i| format!("suggestion-{i}"))
                 prop:value=move || input.get()
                 on:input=move |ev| set_draft(event_target_value(&ev))
                 on:keydown=on_keydown
@@ -891,6 +963,25 @@ fn Members() -> impl IntoView {
         move || ctx.state.with(|s| s.current_conversation().map(|c| c.members.clone()).unwrap_or_default());
     let count = move || members().len();
     let stale = move || ctx.state.with(|s| s.current_conversation().is_some_and(|c| c.stale));
+    // A click anywhere but in a member's menu (or on a member) closes the open menu.
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let handle = window_event_listener(leptos::ev::mousedown, move |ev| {
+            if menu.get_untracked().is_none() {
+                return;
+            }
+            let inside = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|e| e.closest(".member-menu, .member-name").ok().flatten())
+                .is_some();
+            if !inside {
+                menu.set(None);
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
     view! {
         <aside class="members" class:stale=stale aria-label="Members">
             <h2 class="members-title">
@@ -936,6 +1027,28 @@ fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
         menu.update(|m| *m = if m.as_deref() == Some(n.as_str()) { None } else { Some(n.clone()) })
     };
     let i_am_op = move || ctx.state.with(|s| s.current.as_deref().is_some_and(|c| s.is_op(c)));
+    let trigger = NodeRef::<html::Button>::new();
+    let menu_el = NodeRef::<html::Div>::new();
+    // An opened menu takes focus; ↑/↓/Home/End move in it, Escape closes it and goes back.
+    Effect::new(move |_| {
+        if open() {
+            if let Some(el) = menu_el.get() {
+                focus_first(Some(el.into()));
+            }
+        }
+    });
+    let on_menu_key = move |ev: leptos::ev::KeyboardEvent| {
+        let key = ev.key();
+        if key == "Escape" {
+            ev.prevent_default();
+            menu.set(None);
+            if let Some(b) = trigger.get_untracked() {
+                let _ = b.focus();
+            }
+        } else if menu_key(menu_el.get_untracked(), &key) {
+            ev.prevent_default();
+        }
+    };
     let act = move |verb: &'static str| {
         move |_| {
             let channel = ctx.state.with_untracked(|s| s.current.clone().unwrap_or_default());
@@ -957,6 +1070,7 @@ fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
             <button
                 type="button"
                 class="member-name"
+                node_ref=trigger
                 aria-haspopup="menu"
                 aria-expanded=move || open().to_string()
                 aria-label=format!("{nick}{role_name}{away}")
@@ -966,7 +1080,7 @@ fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
                 {nick.clone()}
             </button>
             <Show when=open>
-                <div class="member-menu" role="menu" aria-label=format!("Actions for {nick}")>
+                <div class="member-menu" role="menu" aria-label=format!("Actions for {nick}") node_ref=menu_el on:keydown=on_menu_key>
                     <button type="button" role="menuitem" on:click=message>"Message"</button>
                     <button type="button" role="menuitem" on:click=whois>"Whois"</button>
                     <Show when=i_am_op>

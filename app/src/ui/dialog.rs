@@ -1,6 +1,7 @@
 //! A modal dialog that behaves as keyboard and screen-reader users expect: it takes focus (the
 //! first field or button in it), keeps Tab and Shift+Tab inside, closes on Escape or a click
-//! on the backdrop, and gives focus back to what had it before.
+//! on the backdrop, and gives focus back to what had it before. Also the arrow-key moves of a
+//! menu.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -100,4 +101,43 @@ pub fn Modal(
         </div>
     }
     .into_any()
+}
+
+/// Moves focus within a menu for an arrow key (↓ ↑ Home End); answers whether the key was one.
+pub fn menu_key(menu: Option<leptos::web_sys::HtmlDivElement>, key: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        let Some(menu) = menu else { return false };
+        let items = focusables(&menu);
+        if items.is_empty() {
+            return false;
+        }
+        let active = web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element());
+        let at = items.iter().position(|i| active.as_ref().is_some_and(|a| js_sys::Object::is(i, a)));
+        let n = items.len();
+        let next = match (key, at) {
+            ("ArrowDown", Some(i)) => (i + 1) % n,
+            ("ArrowUp", Some(i)) => (i + n - 1) % n,
+            ("ArrowDown" | "Home", _) => 0,
+            ("ArrowUp" | "End", _) => n - 1,
+            _ => return false,
+        };
+        let _ = items[next].focus();
+        true
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (menu, key);
+        false
+    }
+}
+
+/// Focuses the first field or button in `root`, if any.
+pub fn focus_first(root: Option<leptos::web_sys::HtmlElement>) {
+    #[cfg(feature = "hydrate")]
+    if let Some(first) = root.and_then(|r| focusables(&r).into_iter().next()) {
+        let _ = first.focus();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = root;
 }

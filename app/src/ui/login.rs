@@ -74,19 +74,65 @@ pub fn Login() -> impl IntoView {
             }
         }
     };
+    // Tabs as the pattern has them: the chosen one is the one Tab reaches, ←/→ (and Home/End)
+    // move between them, and they control the fields below.
+    const MODES: [Mode; 3] = [Mode::Guest, Mode::SignIn, Mode::Register];
+    let on_tab_key = move |ev: leptos::ev::KeyboardEvent| {
+        let at = MODES.iter().position(|&m| m == mode.get_untracked()).unwrap_or(0);
+        let next = match ev.key().as_str() {
+            "ArrowRight" => (at + 1) % MODES.len(),
+            "ArrowLeft" => (at + MODES.len() - 1) % MODES.len(),
+            "Home" => 0,
+            "End" => MODES.len() - 1,
+            _ => return,
+        };
+        ev.prevent_default();
+        mode.set(MODES[next]);
+        #[cfg(feature = "hydrate")]
+        if let Some(tab) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&format!("login-tab-{next}")))
+        {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(tab) = tab.dyn_into::<web_sys::HtmlElement>() {
+                let _ = tab.focus();
+            }
+        }
+    };
     let tab = move |m: Mode, label: &'static str| {
+        let i = MODES.iter().position(|&x| x == m).unwrap_or(0);
         view! {
             <button
                 type="button"
                 role="tab"
+                id=format!("login-tab-{i}")
+                aria-controls="login-panel"
                 aria-selected=move || (mode.get() == m).to_string()
+                tabindex=move || if mode.get() == m { "0" } else { "-1" }
                 class:active=move || mode.get() == m
                 on:click=move |_| mode.set(m)
+                on:keydown=on_tab_key
             >
                 {label}
             </button>
         }
     };
+    let panel_label = move || {
+        let i = MODES.iter().position(|&x| x == mode.get()).unwrap_or(0);
+        format!("login-tab-{i}")
+    };
+    // The nick field takes focus once the form works.
+    let nick_field = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if ready.get() {
+            // Once the form is enabled, after this update.
+            request_animation_frame(move || {
+                if let Some(el) = nick_field.get_untracked() {
+                    let _ = el.focus();
+                }
+            });
+        }
+    });
     let errors = move || ctx.login_problem.get().into_iter().chain(refused.get()).collect::<Vec<_>>();
     let submit_label = move || match mode.get() {
         _ if !ready.get() => "Loading…",
@@ -104,8 +150,9 @@ pub fn Login() -> impl IntoView {
                     {tab(Mode::SignIn, "Sign in")}
                     {tab(Mode::Register, "Register")}
                 </div>
+                <div id="login-panel" role="tabpanel" aria-labelledby=panel_label class="login-panel">
                 <label for="nick">"Nick"</label>
-                <input id="nick" name="nick" autocomplete="nickname" maxlength="30" required bind:value=nick/>
+                <input id="nick" name="nick" autocomplete="nickname" maxlength="30" required node_ref=nick_field bind:value=nick/>
                 <Show when=move || mode.get() != Mode::Guest>
                     <label for="password">"Password"</label>
                     <input
@@ -124,6 +171,7 @@ pub fn Login() -> impl IntoView {
                     <input id="email" name="email" type="email" autocomplete="email" required bind:value=email/>
                 </Show>
                 <button type="submit" id="login">{submit_label}</button>
+                </div>
                 </fieldset>
                 <ul class="login-errors" role="alert">
                     <For each=errors key=|e| e.clone() let:error>

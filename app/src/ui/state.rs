@@ -163,6 +163,8 @@ pub struct ChatState {
     pub helping: bool,
     /// Invitations to you not yet acted on: (channel, who invited).
     pub invites: Vec<(String, String)>,
+    /// The last message that arrived live, in words, for screen readers (history is not).
+    pub announcement: String,
     next_seq: u64,
 }
 
@@ -543,6 +545,10 @@ impl ChatState {
                     return None;
                 }
                 let from_me = self.is_me(&line.from);
+                if !from_me {
+                    let place = if self.is_current(&conv) { String::new() } else { format!(" in {conv}") };
+                    self.announcement = format!("{}{place}: {}", line.from, line.text);
+                }
                 let alert = line.mention.then(|| Alert {
                     conversation: conv.clone(),
                     from: line.from.clone(),

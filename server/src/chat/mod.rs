@@ -1079,16 +1079,23 @@ fn check_reason(reason: Option<&str>) -> Result<()> {
 }
 
 fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
+    remove_client_telling(st, conn, reason, true);
+}
+
+/// Removes a client; `tell` says whether those who share a channel with it see it quit.
+fn remove_client_telling(st: &mut State, conn: ConnId, reason: Option<String>, tell: bool) {
     let Some(client) = st.clients.get(&conn) else {
         return;
     };
     let resume = client.resume;
     st.resumes.remove(&resume);
     let channels: Vec<String> = client.channels.iter().cloned().collect();
-    let mut audience = st.audience(conn);
-    audience.remove(&conn);
     let nick = st.nick_of(conn);
-    st.deliver(&audience, &ServerEvent::Quit { nick: nick.clone(), reason });
+    if tell {
+        let mut audience = st.audience(conn);
+        audience.remove(&conn);
+        st.deliver(&audience, &ServerEvent::Quit { nick: nick.clone(), reason });
+    }
     for folded in channels {
         st.leave(conn, &folded);
     }

@@ -17,7 +17,7 @@ use app::protocol::ServerEvent;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::{remove_client, Close, ConnId, Hub, Outbox, OutboxQueue, State};
+use super::{remove_client, remove_client_telling, Close, ConnId, Hub, Outbox, OutboxQueue, State};
 use crate::admission::Group;
 
 /// Most bytes a held session's queue keeps (far below a live connection's): a held session
@@ -138,6 +138,11 @@ impl Hub {
         let mut st = self.lock();
         let Some(client) = st.clients.get_mut(&attached.conn) else { return };
         if client.attachment != attached.attachment {
+            return;
+        }
+        // When the whole server stops, nobody is told that everyone else left.
+        if client.outbox.close_reason().is_some_and(|c| c.reason == "shutting_down") {
+            remove_client_telling(&mut st, attached.conn, reason, false);
             return;
         }
         let grace = self.settings.resume_grace;

@@ -16,8 +16,10 @@ async fn shutdown_sends_every_client_a_close_frame_and_serve_returns() {
         clients.push(c);
     }
     server.stop().await.expect("a clean stop");
-    let closes = join_all(clients.iter_mut().map(|c| c.expect_close())).await;
-    for close in closes {
+    let closes = join_all(clients.iter_mut().map(|c| c.events_until_close())).await;
+    for (events, close) in closes {
+        // Nobody is told that everyone else left: the whole server is going.
+        assert!(!events.iter().any(|e| e["type"] == "quit"), "{events:?}");
         let close = close.expect("a close frame");
         assert_eq!(u16::from(close.code), 1001);
         assert_eq!(close.reason.as_str(), "shutting_down");
