@@ -5,13 +5,14 @@ pub mod protocol;
 pub mod ui;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::StaticSegment;
 
 pub use ui::App;
 
-/// The HTML document around the app, rendered by the server.
+/// The HTML document around the app, rendered by the server. The stylesheet, script and wasm
+/// are referred to by the names the build gave them (content-hashed in a release build).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -20,6 +21,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HashedStylesheet id="leptos" options=options.clone()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -36,7 +38,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn Root() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/chattr.css"/>
         <Title text="Chattr"/>
         <Router>
             <Routes fallback=|| "Page not found.">

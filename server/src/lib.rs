@@ -4,6 +4,7 @@
 //! tests run the real server on `127.0.0.1:0`.
 
 pub mod admission;
+pub mod assets;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -70,10 +71,11 @@ pub struct Inner {
     pub sessions: TaskTracker,
 }
 
-/// The axum state: the shared server and the UI's build options.
+/// The axum state: the shared server, the built UI and its Leptos options.
 #[derive(Clone)]
 pub struct AppState {
     pub inner: Arc<Inner>,
+    pub site: Arc<assets::Site>,
     pub leptos: LeptosOptions,
 }
 
@@ -133,12 +135,9 @@ impl AppState {
         hub.load_registrations(accounts, store.channels().await?);
         hub.resume_message_ids(store.highest_message_id().await?);
         let writer = MessageWriter::start(store.clone(), hub.clone());
-        let leptos = LeptosOptions::builder()
-            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into()))
-            .site_root(config.site_root.to_string_lossy().into_owned())
-            .site_pkg_dir("pkg")
-            .site_addr(config.addr)
-            .build();
+        let output_name = std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into());
+        let site = assets::Site::find(&config.site_root, &output_name);
+        let leptos = site.leptos_options(&output_name, config.addr);
         let send_budget = SendBudget::new(config.send_queue_bytes, config.send_budget_bytes);
         let inner = Inner {
             config,
@@ -153,7 +152,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };
-        Ok(Self { inner: Arc::new(inner), leptos })
+        Ok(Self { inner: Arc::new(inner), site: Arc::new(site), leptos })
     }
 }
 
@@ -196,8 +195,9 @@ pub fn router(state: AppState) -> Router {
         .merge(server_to_server)
         .route("/ws", get(session::upgrade))
         .leptos_routes(&state, routes, shell)
-        .fallback(static_files(leptos_axum::file_and_error_handler::<AppState, _>(page)))
+        .fallback(static_files(assets::files_or(leptos_axum::file_and_error_handler::<AppState, _>(page))))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(middleware::from_fn(assets::revalidate_pages))
         .layer(middleware::from_fn_with_state(request_timeout, http::request_timeout))
         .layer(middleware::from_fn_with_state(headers, security::add_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -208,7 +208,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Static files and the UI's not-found page answer only `GET` and `HEAD`; anything else is
-/// `405 Method Not Allowed`.
+/// `405 Method Not Allowed`. The files are served by [`assets::files_or`].
 fn static_files<H, F>(
     files: H,
 ) -> impl Fn(Uri, State<AppState>, Request<Body>) -> BoxFuture<'static, Response> + Clone + Send + 'static
