@@ -5,9 +5,7 @@ pub mod protocol;
 pub mod ui;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_meta::HashedStylesheet;
 
 pub use ui::App;
 
@@ -24,7 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HashedStylesheet id="leptos" options=options.clone()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
+                <title>Chattr</title>
             </head>
             <body>
                 <Root/>
@@ -33,16 +31,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The body content, shared by server rendering and hydration.
+/// The body content, shared by server rendering and hydration. Chattr is one page, so there is
+/// no router (chattrd answers other paths with a plain not-found page), and the head is the
+/// shell's alone (no leptos_meta context): each would add their hydration code to the wasm.
 #[component]
 pub fn Root() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        <Title text="Chattr"/>
-        <Router>
-            <Routes fallback=|| "Page not found.">
-                <Route path=StaticSegment("") view=App/>
-            </Routes>
-        </Router>
-    }
+    view! { <App/> }
 }

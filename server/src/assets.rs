@@ -13,17 +13,17 @@
 //! --release --precompress`). A request gets the best one its `Accept-Encoding` allows, with
 //! `Content-Encoding` and the type of the original file, and `Vary: Accept-Encoding`; without
 //! one, the plain file.
+//!
+//! The UI is one page, at `/`; any other path that is no file gets a plain not-found page.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
-use futures::future::BoxFuture;
+use axum::response::{Html, IntoResponse, Response};
 use leptos::prelude::LeptosOptions;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
@@ -162,43 +162,46 @@ impl Site {
 }
 
 /// The router's fallback: a file of the site root, in the best encoding the request accepts,
-/// with its cache policy; anything else goes to `not_found` (the UI's not-found page).
-pub fn files_or<H, F>(
-    not_found: H,
-) -> impl Fn(Uri, State<AppState>, Request<Body>) -> BoxFuture<'static, Response> + Clone + Send + 'static
-where
-    H: Fn(Uri, State<AppState>, Request<Body>) -> F + Clone + Send + 'static,
-    F: Future<Output = Response> + Send + 'static,
-{
-    move |uri, State(state): State<AppState>, req: Request<Body>| {
-        let not_found = not_found.clone();
-        Box::pin(async move {
-            let site = state.site.clone();
-            let (parts, body) = req.into_parts();
-            // The method, the path and the conditional, range and encoding headers all count;
-            // static requests have no body.
-            let probe = Request::from_parts(parts.clone(), Body::empty());
-            let files = ServeDir::new(&site.root)
-                .precompressed_br()
-                .precompressed_gzip()
-                .append_index_html_on_directories(false);
-            let Ok(res) = files.oneshot(probe).await;
-            if res.status() == StatusCode::NOT_FOUND {
-                return not_found(uri, State(state), Request::from_parts(parts, body)).await;
-            }
-            let mut res = res.map(Body::new);
-            let fresh = matches!(
-                res.status(),
-                StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
-            );
-            let h = res.headers_mut();
-            if fresh {
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static(site.cache_policy(uri.path())));
-            }
-            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-            res
-        })
+/// with its cache policy, or else the not-found page. Only `GET` and `HEAD` are answered;
+/// anything else is `405 Method Not Allowed`.
+pub async fn files(State(state): State<AppState>, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let refused = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            "only GET and HEAD are allowed here",
+        );
+        return refused.into_response();
     }
+    let path = req.uri().path().to_owned();
+    // The method, the path and the conditional, range and encoding headers all count; a body,
+    // if any, does not.
+    let (parts, _) = req.into_parts();
+    let files = ServeDir::new(&state.site.root)
+        .precompressed_br()
+        .precompressed_gzip()
+        .append_index_html_on_directories(false);
+    let Ok(res) = files.oneshot(Request::from_parts(parts, Body::empty())).await;
+    if res.status() == StatusCode::NOT_FOUND {
+        return not_found();
+    }
+    let mut res = res.map(Body::new);
+    let fresh =
+        matches!(res.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED);
+    let h = res.headers_mut();
+    if fresh {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(state.site.cache_policy(&path)));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    res
+}
+
+/// A plain page for any other path: the UI is a single page, at `/`.
+pub fn not_found() -> Response {
+    const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <title>Not found · Chattr</title></head><body><p>Page not found. \
+        <a href=\"/\">Go to Chattr</a></p></body></html>";
+    (StatusCode::NOT_FOUND, Html(PAGE)).into_response()
 }
 
 /// Middleware: a page (HTML) is revalidated on every visit, unless its handler said otherwise.

@@ -21,14 +21,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, State};
-use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
+use axum::http::{HeaderValue, Method, Request};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures::future::BoxFuture;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -177,17 +174,13 @@ pub fn router(state: AppState) -> Router {
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     let headers = SecurityHeaders::new(&config.allowed_origins);
-    // Every rendered page, the not-found page included, carries its render's nonce policy.
-    let page = {
-        let headers = headers.clone();
-        move |options: LeptosOptions| {
-            headers.attach_page_policy();
-            app::shell(options)
-        }
-    };
+    // Every rendered page carries its render's nonce policy.
     let shell = {
-        let (page, leptos) = (page.clone(), state.leptos.clone());
-        move || page(leptos.clone())
+        let (headers, leptos) = (headers.clone(), state.leptos.clone());
+        move || {
+            headers.attach_page_policy();
+            app::shell(leptos.clone())
+        }
     };
     let request_timeout = Some(config.request_timeout).filter(|t| !t.is_zero());
     Router::new()
@@ -195,7 +188,7 @@ pub fn router(state: AppState) -> Router {
         .merge(server_to_server)
         .route("/ws", get(session::upgrade))
         .leptos_routes(&state, routes, shell)
-        .fallback(static_files(assets::files_or(leptos_axum::file_and_error_handler::<AppState, _>(page))))
+        .fallback(assets::files)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn(assets::revalidate_pages))
         .layer(middleware::from_fn_with_state(request_timeout, http::request_timeout))
@@ -205,29 +198,6 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
-}
-
-/// Static files and the UI's not-found page answer only `GET` and `HEAD`; anything else is
-/// `405 Method Not Allowed`. The files are served by [`assets::files_or`].
-fn static_files<H, F>(
-    files: H,
-) -> impl Fn(Uri, State<AppState>, Request<Body>) -> BoxFuture<'static, Response> + Clone + Send + 'static
-where
-    H: Fn(Uri, State<AppState>, Request<Body>) -> F + Clone + Send + 'static,
-    F: Future<Output = Response> + Send + 'static,
-{
-    move |uri, state, req| {
-        if req.method() == Method::GET || req.method() == Method::HEAD {
-            Box::pin(files(uri, state, req))
-        } else {
-            let refused = (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::ALLOW, "GET, HEAD")],
-                "only GET and HEAD are allowed here",
-            );
-            Box::pin(std::future::ready(refused.into_response()))
-        }
-    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every session (close code

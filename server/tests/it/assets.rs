@@ -66,8 +66,10 @@ async fn the_page_refers_to_the_hashed_files_and_is_revalidated() {
     assert!(!html.contains("/pkg/chattr.js") && !html.contains("/pkg/chattr.css"), "{html}");
     assert_eq!(header(&headers, "cache-control"), "no-cache");
     assert_eq!(header(&headers, "content-encoding"), "", "pages are rendered, not precompressed");
-    let (status, headers, _) = get(&server, "/no/such/page", None).await;
+    // Other paths get a plain page: the UI is a single page at `/`.
+    let (status, headers, html) = get(&server, "/no/such/page", None).await;
     assert_eq!((status, header(&headers, "cache-control")), (404, "no-cache"));
+    assert!(html.contains("Page not found") && !html.contains("<script"), "{html}");
     std::fs::remove_dir_all(root).unwrap();
 }
 
