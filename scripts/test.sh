@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, unit and property tests, the black-box
-# server tests, then the Playwright suite in Debian's Chromium against the freshly built UI.
+# server tests, then the Playwright suite in Debian's Chromium against the freshly built UI
+# (a release build of it, as run.sh serves it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh --test
+scripts/bootstrap.sh --test --release
+export PATH="${CHATTR_TOOLS_DIR:-$HOME/.cache/chattr-tools}/node_modules/.bin:$PATH"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
+# The built UI; cargo-leptos writes its list of hashed names there too, where chattrd looks.
+site="$PWD/target/site"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -29,8 +33,10 @@ cargo build -p chattr-bench
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --store disk \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
 
-step "build the UI (wasm, css, assets into target/site)"
-cargo leptos build --frontend-only
+step "build the UI as released (wasm-opt, hashed names, .br and .gz; into target/site)"
+# The end-to-end suite runs on the release bundle: assets.spec.ts holds it to its size budget.
+LEPTOS_SITE_ROOT="$site" LEPTOS_HASH_FILE_NAME="$site/hash.txt" \
+  cargo leptos build --release --frontend-only --precompress
 
 step "end-to-end tests (Playwright, Debian's Chromium)"
-(cd end2end && CHATTR_BIN="$target/debug/chattrd" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)
+(cd end2end && CHATTR_BIN="$target/debug/chattrd" LEPTOS_SITE_ROOT="$site" npx playwright test)

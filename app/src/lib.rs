@@ -5,13 +5,12 @@ pub mod protocol;
 pub mod ui;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_meta::HashedStylesheet;
 
 pub use ui::App;
 
-/// The HTML document around the app, rendered by the server.
+/// The HTML document around the app, rendered by the server. The stylesheet, script and wasm
+/// are referred to by the names the build gave them (content-hashed in a release build).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -20,9 +19,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HashedStylesheet id="leptos" options=options.clone()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
+                <title>Chattr</title>
             </head>
             <body>
                 <Root/>
@@ -31,17 +31,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The body content, shared by server rendering and hydration.
+/// The body content, shared by server rendering and hydration. Chattr is one page, so there is
+/// no router (chattrd answers other paths with a plain not-found page), and the head is the
+/// shell's alone (no leptos_meta context): each would add their hydration code to the wasm.
 #[component]
 pub fn Root() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        <Stylesheet id="leptos" href="/pkg/chattr.css"/>
-        <Title text="Chattr"/>
-        <Router>
-            <Routes fallback=|| "Page not found.">
-                <Route path=StaticSegment("") view=App/>
-            </Routes>
-        </Router>
-    }
+    view! { <App/> }
 }

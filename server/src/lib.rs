@@ -4,6 +4,7 @@
 //! tests run the real server on `127.0.0.1:0`.
 
 pub mod admission;
+pub mod assets;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -20,14 +21,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, State};
-use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
+use axum::http::{HeaderValue, Method, Request};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures::future::BoxFuture;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -70,10 +68,11 @@ pub struct Inner {
     pub sessions: TaskTracker,
 }
 
-/// The axum state: the shared server and the UI's build options.
+/// The axum state: the shared server, the built UI and its Leptos options.
 #[derive(Clone)]
 pub struct AppState {
     pub inner: Arc<Inner>,
+    pub site: Arc<assets::Site>,
     pub leptos: LeptosOptions,
 }
 
@@ -133,12 +132,9 @@ impl AppState {
         hub.load_registrations(accounts, store.channels().await?);
         hub.resume_message_ids(store.highest_message_id().await?);
         let writer = MessageWriter::start(store.clone(), hub.clone());
-        let leptos = LeptosOptions::builder()
-            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into()))
-            .site_root(config.site_root.to_string_lossy().into_owned())
-            .site_pkg_dir("pkg")
-            .site_addr(config.addr)
-            .build();
+        let output_name = std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into());
+        let site = assets::Site::find(&config.site_root, &output_name);
+        let leptos = site.leptos_options(&output_name, config.addr);
         let send_budget = SendBudget::new(config.send_queue_bytes, config.send_budget_bytes);
         let inner = Inner {
             config,
@@ -153,7 +149,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };
-        Ok(Self { inner: Arc::new(inner), leptos })
+        Ok(Self { inner: Arc::new(inner), site: Arc::new(site), leptos })
     }
 }
 
@@ -178,17 +174,13 @@ pub fn router(state: AppState) -> Router {
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     let headers = SecurityHeaders::new(&config.allowed_origins);
-    // Every rendered page, the not-found page included, carries its render's nonce policy.
-    let page = {
-        let headers = headers.clone();
-        move |options: LeptosOptions| {
-            headers.attach_page_policy();
-            app::shell(options)
-        }
-    };
+    // Every rendered page carries its render's nonce policy.
     let shell = {
-        let (page, leptos) = (page.clone(), state.leptos.clone());
-        move || page(leptos.clone())
+        let (headers, leptos) = (headers.clone(), state.leptos.clone());
+        move || {
+            headers.attach_page_policy();
+            app::shell(leptos.clone())
+        }
     };
     let request_timeout = Some(config.request_timeout).filter(|t| !t.is_zero());
     Router::new()
@@ -196,8 +188,9 @@ pub fn router(state: AppState) -> Router {
         .merge(server_to_server)
         .route("/ws", get(session::upgrade))
         .leptos_routes(&state, routes, shell)
-        .fallback(static_files(leptos_axum::file_and_error_handler::<AppState, _>(page)))
+        .fallback(assets::files)
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(middleware::from_fn(assets::revalidate_pages))
         .layer(middleware::from_fn_with_state(request_timeout, http::request_timeout))
         .layer(middleware::from_fn_with_state(headers, security::add_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -205,29 +198,6 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
-}
-
-/// Static files and the UI's not-found page answer only `GET` and `HEAD`; anything else is
-/// `405 Method Not Allowed`.
-fn static_files<H, F>(
-    files: H,
-) -> impl Fn(Uri, State<AppState>, Request<Body>) -> BoxFuture<'static, Response> + Clone + Send + 'static
-where
-    H: Fn(Uri, State<AppState>, Request<Body>) -> F + Clone + Send + 'static,
-    F: Future<Output = Response> + Send + 'static,
-{
-    move |uri, state, req| {
-        if req.method() == Method::GET || req.method() == Method::HEAD {
-            Box::pin(files(uri, state, req))
-        } else {
-            let refused = (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::ALLOW, "GET, HEAD")],
-                "only GET and HEAD are allowed here",
-            );
-            Box::pin(std::future::ready(refused.into_response()))
-        }
-    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every session (close code

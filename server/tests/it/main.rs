@@ -1,6 +1,7 @@
 //! Black-box tests of `chattrd`: the real server on 127.0.0.1:0 with real clients. One test
 //! binary (so the server and its dependencies are linked once), one module per area.
 
+mod assets;
 mod auth;
 mod channels;
 mod common;
