@@ -5,7 +5,7 @@
 //! equal. Folding applies Unicode NFKC and then lowercases, so `Ａlice`, `ALICE` and `alice` are
 //! one nick.
 
-use unicode_normalization::{is_nfkc, UnicodeNormalization};
+use unicode_normalization::is_nfkc;
 
 use super::error::{ErrorCode, ProtocolError};
 
@@ -19,7 +19,21 @@ pub const RESERVED_NICKS: &[&str] = &["potato", "celery", "server", "chattr", "n
 
 /// The case-folded form of a name: the key for uniqueness and lookups.
 pub fn fold(name: &str) -> String {
-    name.nfkc().flat_map(char::to_lowercase).collect()
+    nfkc(name).chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Unicode NFKC. In the browser it is the browser's own (`String.prototype.normalize`): the
+/// crate's composition tables would be a sixth of the WebAssembly. The server, which decides
+/// what a name is, uses the crate.
+#[cfg(not(all(target_arch = "wasm32", feature = "hydrate")))]
+fn nfkc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc().collect()
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "hydrate"))]
+fn nfkc(s: &str) -> String {
+    js_sys::JsString::from(s).normalize("NFKC").into()
 }
 
 /// Characters no name may contain: controls, whitespace, separators the protocol gives meaning
@@ -67,7 +81,7 @@ pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
     // One spelling per name: a nick that NFKC would change (fullwidth letters, ligatures,
     // compatibility forms) would show one name and be keyed as another.
     if !is_nfkc(nick) {
-        let normal: String = nick.nfkc().collect();
+        let normal = nfkc(nick);
         return invalid(&format!("it is not in Unicode normal form (NFKC); write {normal} instead"));
     }
     if RESERVED_NICKS.contains(&fold(nick).as_str()) {

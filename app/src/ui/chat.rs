@@ -79,6 +79,18 @@ pub fn Chat() -> impl IntoView {
             <Sidebar/>
             <Pane/>
             <Members/>
+            // On a phone, behind an open panel: a tap outside closes it.
+            <Show when=move || panels.sidebar.get() || panels.members.get()>
+                <div
+                    class="scrim"
+                    data-testid="scrim"
+                    aria-hidden="true"
+                    on:click=move |_| {
+                        panels.sidebar.set(false);
+                        panels.members.set(false);
+                    }
+                ></div>
+            </Show>
             <Show when=move || panels.account.get()>
                 <AccountPanel/>
             </Show>
@@ -387,11 +399,44 @@ fn Pane() -> impl IntoView {
     let panels = expect_context::<Panels>();
     let current = move || ctx.state.with(|s| s.current.clone());
     let is_chan = move || current().is_some_and(|c| is_channel(&c));
+    // Unread lines and mentions in conversations other than the one on screen.
+    let elsewhere = move || {
+        ctx.state.with(|s| {
+            s.conversations
+                .iter()
+                .filter(|c| s.current.as_deref() != Some(c.name.as_str()))
+                .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
+        })
+    };
     view! {
         <main class="pane">
             <div class="mobile-bar">
-                <button type="button" aria-label="Conversations" on:click=move |_| panels.sidebar.update(|v| *v = !*v)>
+                <button
+                    type="button"
+                    class="menu-button"
+                    aria-label=move || {
+                        let (unread, mentions) = elsewhere();
+                        match (unread, mentions) {
+                            (0, _) => "Conversations".to_owned(),
+                            (u, 0) => format!("Conversations, {u} unread elsewhere"),
+                            (u, m) => format!("Conversations, {u} unread elsewhere, {m} mentioning you"),
+                        }
+                    }
+                    on:click=move |_| panels.sidebar.update(|v| *v = !*v)
+                >
                     "☰"
+                    // What waits in other conversations, on a phone where the list is hidden.
+                    <Show when=move || { elsewhere().0 > 0 }>
+                        <span
+                            class="badge"
+                            class:mention=move || { elsewhere().1 > 0 }
+                            class:unread=move || { elsewhere().1 == 0 }
+                            data-testid="menu-badge"
+                            aria-hidden="true"
+                        >
+                            {move || { let (u, m) = elsewhere(); if m > 0 { m } else { u } }}
+                        </span>
+                    </Show>
                 </button>
                 <strong>{move || current().unwrap_or_default()}</strong>
                 <button type="button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
