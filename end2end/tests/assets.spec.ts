@@ -6,7 +6,7 @@ import { brotliDecompressSync, gunzipSync } from "node:zlib";
 // as a release: `cargo leptos build --release --precompress`, hashed names).
 
 /** What the browser downloads before the page is interactive: compressed wasm + js, in bytes.
- * The goal is 300 kB (issue #10); the UI is at 344 kB, so this is the ceiling it may not grow
+ * The goal is 300 kB (issue #10); the UI is at 348 kB, so this is the ceiling it may not grow
  * past until the type-erased views (`.into_any()`) are cut, which brings it under the goal. */
 const BUDGET = 350_000;
 

@@ -52,15 +52,28 @@ test("an op kicks and bans from the member list", async ({ browser }) => {
 
   await memberAction(op, "rowdy", "Voice");
   await expect(member(op, "rowdy")).toContainText("+");
-  await memberAction(op, "rowdy", "Kick");
+  // Kick asks for a reason and a confirmation; Cancel changes nothing.
+  await memberAction(op, "rowdy", "Kick…");
+  const kick = op.getByRole("dialog", { name: "Kick rowdy from #mod" });
+  await expect(op.getByLabel("Reason (shown to everyone)")).toBeFocused();
+  await kick.getByRole("button", { name: "Cancel" }).click();
+  await expect(kick).toHaveCount(0);
+  await expect(member(op, "rowdy")).toBeVisible();
+  await memberAction(op, "rowdy", "Kick…");
+  await op.getByLabel("Reason (shown to everyone)").fill("cool down");
+  await kick.getByRole("button", { name: "Kick rowdy" }).click();
   await expect(member(op, "rowdy")).toHaveCount(0);
-  await expect(other.locator(".line.error").last()).toContainText("you were kicked from #mod by opal");
+  await expect(other.locator(".line.error").last()).toContainText("you were kicked from #mod by opal (cool down)");
 
+  // Ban removes them and keeps them out; the event names the person.
   await join(other, "#mod");
   await expect(member(op, "rowdy")).toBeVisible();
-  await memberAction(op, "rowdy", "Ban");
-  await expect(op.locator(".line.system").last()).toContainText("opal banned");
-  await memberAction(op, "rowdy", "Kick");
+  await memberAction(op, "rowdy", "Ban…");
+  await op.getByLabel("Reason (shown to everyone)").fill("spam");
+  await op.getByRole("dialog", { name: "Ban rowdy from #mod" }).getByRole("button", { name: "Ban rowdy" }).click();
+  await expect(member(op, "rowdy")).toHaveCount(0);
+  await expect(op.locator(".line.system", { hasText: "opal banned rowdy (*!*@" })).toHaveCount(1);
+  await expect(op.locator(".line.system").last()).toContainText("rowdy was kicked by opal (spam)");
   await other.getByLabel("Join a channel").fill("#mod");
   await other.getByRole("button", { name: "Join", exact: true }).click();
   await expect(other.locator(".line.error").last()).toContainText("you are banned from #mod");

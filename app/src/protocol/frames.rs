@@ -222,8 +222,14 @@ pub enum ServerEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// A ban mask was added to a channel.
-    Banned { channel: String, mask: String, by: String },
+    /// A ban mask was added to a channel; `nick` is who it was set on, when named by nick.
+    Banned {
+        channel: String,
+        mask: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<String>,
+    },
     /// A ban mask was removed from a channel.
     Unbanned { channel: String, mask: String, by: String },
     /// Channel or member modes changed, e.g. `"+o"` with `["bob"]` or `"+mt"` with `[]`.

@@ -85,7 +85,12 @@ mod tests {
             ServerEvent::Quit { nick: "a".into(), reason: None },
             ServerEvent::NickChanged { old: "a".into(), new: "b".into() },
             ServerEvent::Kicked { channel: "#r".into(), nick: "b".into(), by: "a".into(), reason: None },
-            ServerEvent::Banned { channel: "#r".into(), mask: "b!*@*".into(), by: "a".into() },
+            ServerEvent::Banned {
+                channel: "#r".into(),
+                mask: "*!*@c.cloak".into(),
+                by: "a".into(),
+                nick: Some("b".into()),
+            },
             ServerEvent::Unbanned { channel: "#r".into(), mask: "b!*@*".into(), by: "a".into() },
             ServerEvent::ModeChanged {
                 channel: "#r".into(),

@@ -583,6 +583,54 @@ fn ChannelSettings() -> impl IntoView {
     .into_any()
 }
 
+/// Kick or ban, asked for from a member's menu: with a reason, confirmed. A ban also removes
+/// the user from the channel (and keeps them out).
+#[component]
+fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let reason = RwSignal::new(String::new());
+    let (verb, nick) = confirm.get_untracked().unwrap_or(("kick", String::new()));
+    let channel = ctx.state.with_untracked(|s| s.current.clone().unwrap_or_default());
+    let close = move || confirm.set(None);
+    let (title, action) = if verb == "ban" {
+        (format!("Ban {nick} from {channel}"), format!("Ban {nick}"))
+    } else {
+        (format!("Kick {nick} from {channel}"), format!("Kick {nick}"))
+    };
+    let explain = if verb == "ban" {
+        "They are removed from the channel and cannot come back (their address is banned) until an operator lifts the ban."
+    } else {
+        "They are removed from the channel and may join again."
+    };
+    let on_submit = {
+        let (channel, nick) = (channel.clone(), nick.clone());
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let why = reason.get_untracked().trim().to_owned();
+            if verb == "ban" {
+                ctx.command(format!("/ban {channel} {nick}"));
+            }
+            ctx.command(format!("/kick {channel} {nick} {why}").trim_end().to_owned());
+            close();
+        }
+    };
+    view! {
+        <Modal label=title.clone() on_close=move |()| close()>
+            <form class="account-form" on:submit=on_submit>
+                <h2>{title.clone()}</h2>
+                <p class="hint">{explain}</p>
+                <label for="moderation-reason">"Reason (shown to everyone)"</label>
+                <input id="moderation-reason" maxlength="300" autocomplete="off" bind:value=reason/>
+                <div class="row">
+                    <button type="submit" class="danger-button">{action}</button>
+                    <button type="button" class="secondary" on:click=move |_| close()>"Cancel"</button>
+                </div>
+            </form>
+        </Modal>
+    }
+    .into_any()
+}
+
 /// Potato from a panel, for a guest already chatting.
 #[component]
 fn AccountPanel() -> impl IntoView {
@@ -1004,6 +1052,8 @@ fn Composer() -> impl IntoView {
 fn Members() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let menu = RwSignal::new(None::<String>);
+    // A kick or ban waiting for its reason and confirmation: (verb, nick).
+    let confirm = RwSignal::new(None::<(&'static str, String)>);
     let members =
         move || ctx.state.with(|s| s.current_conversation().map(|c| c.members.clone()).unwrap_or_default());
     let count = move || members().len();
@@ -1037,16 +1087,23 @@ fn Members() -> impl IntoView {
             </h2>
             <ul>
                 <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
-                    <MemberItem member menu/>
+                    <MemberItem member menu confirm/>
                 </For>
             </ul>
+            <Show when=move || confirm.with(Option::is_some)>
+                <ModerationDialog confirm/>
+            </Show>
         </aside>
     }
     .into_any()
 }
 
 #[component]
-fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
+fn MemberItem(
+    member: Member,
+    menu: RwSignal<Option<String>>,
+    confirm: RwSignal<Option<(&'static str, String)>>,
+) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let nick = member.nick.clone();
     let role = if member.op {
@@ -1135,8 +1192,14 @@ fn MemberItem(member: Member, menu: RwSignal<Option<String>>) -> impl IntoView {
                         <button type="button" role="menuitem" on:click=act(if is_voiced { "devoice" } else { "voice" })>
                             {if is_voiced { "Devoice" } else { "Voice" }}
                         </button>
-                        <button type="button" role="menuitem" class="danger" on:click=act("kick")>"Kick"</button>
-                        <button type="button" role="menuitem" class="danger" on:click=act("ban")>"Ban"</button>
+                        <button type="button" role="menuitem" class="danger" on:click=move |_| {
+                            menu.set(None);
+                            confirm.set(Some(("kick", name.get_value())));
+                        }>"Kick…"</button>
+                        <button type="button" role="menuitem" class="danger" on:click=move |_| {
+                            menu.set(None);
+                            confirm.set(Some(("ban", name.get_value())));
+                        }>"Ban…"</button>
                     </Show>
                 </div>
             </Show>

@@ -673,7 +673,10 @@ impl ChatState {
                     self.system(&channel, format!("{old} is now known as {new}"));
                 }
             }
-            ServerEvent::Banned { channel, mask, by } => self.system(&channel, format!("{by} banned {mask}")),
+            ServerEvent::Banned { channel, mask, by, nick } => {
+                let whom = nick.map(|n| format!("{n} ({mask})")).unwrap_or(mask);
+                self.system(&channel, format!("{by} banned {whom}"))
+            }
             ServerEvent::Unbanned { channel, mask, by } => {
                 self.system(&channel, format!("{by} unbanned {mask}"))
             }

@@ -250,6 +250,11 @@ impl State {
         Ok(target)
     }
 
+    /// The nick as its user spells it, when `name` is the nick of someone online.
+    fn online_nick(&self, name: &str) -> Option<String> {
+        self.nicks.get(name).map(|&c| self.nick_of(c))
+    }
+
     fn nick_of(&self, conn: ConnId) -> String {
         self.clients.get(&conn).map(|c| c.nick.clone()).unwrap_or_default()
     }
@@ -863,12 +868,11 @@ impl Hub {
                 Ok(Effect::Done)
             }
             Command::Ban { channel, mask } => {
+                let nick = st.online_nick(&mask);
                 if let Some(mask) = st.add_ban(conn, &channel, &mask)? {
                     let ch = st.channel(&channel)?;
-                    st.to_channel(
-                        ch,
-                        &ServerEvent::Banned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
-                    );
+                    let by = st.nick_of(conn);
+                    st.to_channel(ch, &ServerEvent::Banned { channel: ch.name.clone(), mask, by, nick });
                 }
                 Ok(st.save_reg(&channel))
             }
@@ -1264,9 +1268,10 @@ fn apply_mode_changes(
             }
             ModeChange::Role(c, on, nick) => events.extend(st.change_role(conn, channel, &nick, c, on)?),
             ModeChange::Ban(true, mask) => {
+                let nick = st.online_nick(&mask);
                 if let Some(mask) = st.add_ban(conn, channel, &mask)? {
                     let name = st.channel(channel)?.name.clone();
-                    events.push(ServerEvent::Banned { channel: name, mask, by: by.clone() });
+                    events.push(ServerEvent::Banned { channel: name, mask, by: by.clone(), nick });
                 }
             }
             ModeChange::Ban(false, mask) => {

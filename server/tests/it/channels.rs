@@ -206,6 +206,7 @@ async fn banned_users_can_neither_speak_nor_join_until_unbanned() {
     let mask = banned["mask"].as_str().unwrap().to_owned();
     assert!(mask.starts_with("*!*@") && mask.ends_with(".cloak"), "{mask}");
     assert!(!mask.contains("127.0.0.1"), "a ban never shows the real address");
+    assert_eq!(banned["nick"], "bob", "a ban set by nick names the person");
     bob.say("#c", "can I talk?").await;
     bob.expect_error("banned").await;
     alice.assert_no("message").await;
@@ -233,7 +234,9 @@ async fn bans_take_nick_masks_with_wildcards() {
     let mut troll = server.guest("troll42").await;
     alice.join("#c").await;
     alice.cmd("/ban #c troll*!*@*").await;
-    assert_eq!(alice.expect("banned").await["mask"], "troll*!*@*");
+    let banned = alice.expect("banned").await;
+    assert_eq!(banned["mask"], "troll*!*@*");
+    assert!(banned.get("nick").is_none(), "a mask names nobody");
     troll.cmd("/join #c").await;
     troll.expect_error("banned").await;
     alice.cmd("/mode #c -b troll*!*@*").await;
