@@ -120,7 +120,11 @@ where
     };
     let (attached, outbox, queue) = match login.await {
         Ok(Login::Fresh(attached)) => (attached, outbox, queue),
-        Ok(Login::Resumed(resumed)) => {
+        Ok(Login::Resumed(mut resumed)) => {
+            // A resumed session goes on with the flood allowance it had, not a fresh one.
+            if let Some(saved) = resumed.flood.take() {
+                flood = saved;
+            }
             // The welcome goes first, ahead of whatever the held session has queued.
             let sent = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&resumed.welcome)))).await;
             if !matches!(sent, Ok(Ok(()))) {
@@ -144,7 +148,7 @@ where
         reading_done.clone(),
         connection_lost.clone(),
     ));
-    let ending = read_loop(&mut stream, app, attached.conn, &outbox, flood).await;
+    let ending = read_loop(&mut stream, app, attached.conn, &outbox, &mut flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
         Some(c) if c.reason == "session_replaced" => None,
@@ -157,6 +161,7 @@ where
         connection_lost.cancel();
         let unsent = writer.await.ok();
         app.hub.release(attached, quit_reason, true, unsent);
+        app.hub.keep_flood_state(attached, flood);
         return;
     }
     // The nick is free before the client sees its close frame, so it can log in again at once.
@@ -382,7 +387,7 @@ async fn read_loop<R, E>(
     app: &Inner,
     conn: ConnId,
     outbox: &Outbox,
-    mut flood: FloodControl,
+    flood: &mut FloodControl,
 ) -> Ending
 where
     R: Stream<Item = Result<Message, E>> + Unpin,

@@ -130,6 +130,8 @@ struct Client {
     sent: VecDeque<ChatMessage>,
     /// Transaction ids of messages being stored right now.
     storing: HashSet<String>,
+    /// While held: the flood allowance its connection had, for the one that resumes it.
+    flood: Option<crate::flood::FloodControl>,
 }
 
 impl Client {
@@ -595,6 +597,7 @@ impl Hub {
                 parked: None,
                 sent: VecDeque::new(),
                 storing: HashSet::new(),
+                flood: None,
             },
         );
         let welcome = self.welcome(&st, conn, secret, false);

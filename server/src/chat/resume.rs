@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use super::{remove_client, remove_client_telling, Close, ConnId, Hub, Outbox, OutboxQueue, State};
 use crate::admission::Group;
+use crate::flood::FloodControl;
 
 /// Most bytes a held session's queue keeps (far below a live connection's): a held session
 /// cannot pin much of the server's send budget.
@@ -54,6 +55,8 @@ pub struct Resumed {
     /// connection drains it instead of its own. Otherwise its own queue holds the channels'
     /// state.
     pub held: Option<(Outbox, OutboxQueue)>,
+    /// The flood allowance the session's last connection left, to go on with.
+    pub flood: Option<FloodControl>,
 }
 
 impl State {
@@ -116,11 +119,23 @@ impl Hub {
                 None
             }
         };
+        let flood = client.flood.take();
         let welcome = self.welcome(&st, conn, secret.to_owned(), true);
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
         }
-        Some(Resumed { attached, welcome, held })
+        Some(Resumed { attached, welcome, held, flood })
+    }
+
+    /// Keeps a held session's flood allowance for the connection that resumes it, so dropping
+    /// and resuming does not start a fresh one.
+    pub fn keep_flood_state(&self, attached: Attached, flood: FloodControl) {
+        let mut st = self.lock();
+        if let Some(c) = st.clients.get_mut(&attached.conn) {
+            if c.attachment == attached.attachment && c.parked.is_some() {
+                c.flood = Some(flood);
+            }
+        }
     }
 
     /// A connection ends its hold on its session (unless another connection took it over).

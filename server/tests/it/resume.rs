@@ -368,3 +368,31 @@ async fn a_resumed_session_is_where_its_new_connection_is() {
     c.cmd("/whois alice").await;
     assert_eq!(c.expect("whois").await["host"], "127.0.0.2");
 }
+
+#[tokio::test]
+async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
+    let server = TestServer::start_with(|c| {
+        c.resume_grace = Duration::from_secs(30);
+        c.flood_burst = 4;
+        c.flood_rate = 1;
+        c.flood_strikes = 100;
+    })
+    .await;
+    let (mut alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
+    alice.join("#r").await;
+    // The join and three messages spend the burst.
+    for i in 0..3 {
+        alice.say("#r", &format!("m{i}")).await;
+    }
+    for _ in 0..3 {
+        alice.expect("message").await;
+    }
+    drop(alice);
+    until_held(&server, 1).await;
+    let (mut alice, _) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    alice.say("#r", "again 1").await;
+    alice.say("#r", "again 2").await;
+    // A fresh allowance would take both; the one the session had refills one a second.
+    let error = alice.expect("error").await;
+    assert_eq!(error["code"], "rate_limited", "{error}");
+}
