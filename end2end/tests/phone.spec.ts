@@ -16,9 +16,12 @@ test("on a phone: a badge on ☰ for what waits elsewhere, a scrim that closes p
   const badge = page.getByTestId("menu-badge");
   await expect(badge).toHaveText("1");
   await expect(page.getByRole("button", { name: "Conversations, 1 unread elsewhere" })).toBeVisible();
+  await expect(page).toHaveTitle("(1) Chattr");
   await send(other, "thumb: look");
   await expect(badge).toHaveText("1");
   await expect(badge).toHaveClass(/mention/);
+  // The tab's title says so too, mentions first.
+  await expect(page).toHaveTitle("(1!) (2) Chattr");
 
   // A panel opens over a scrim; a tap on the scrim closes it.
   await page.getByRole("button", { name: /^Conversations/ }).click();

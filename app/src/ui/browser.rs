@@ -225,3 +225,13 @@ pub fn is_narrow() -> bool {
     #[cfg(not(feature = "hydrate"))]
     false
 }
+
+/// Sets the document's title (the tab's label).
+pub fn set_title(title: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(title);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = title;
+}

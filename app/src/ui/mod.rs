@@ -589,6 +589,21 @@ pub fn App() -> impl IntoView {
         });
     });
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
+    // The tab's title carries the unread count (mentions first), to be seen from other tabs.
+    Effect::new(move |_| {
+        let (unread, mentions) = ctx.state.with(|s| {
+            s.conversations
+                .iter()
+                .filter(|c| s.current.as_deref() != Some(c.name.as_str()))
+                .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
+        });
+        let title = match (unread, mentions) {
+            (0, _) => "Chattr".to_owned(),
+            (u, 0) => format!("({u}) Chattr"),
+            (u, m) => format!("({m}!) ({u}) Chattr"),
+        };
+        browser::set_title(&title);
+    });
     // Remember the session and the user's place whenever they change.
     Effect::new(move |_| {
         ctx.state.track();
