@@ -24,7 +24,7 @@ use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent}
 use crate::auth::token::TokenSigner;
 use crate::auth::AuthError;
 use crate::chat::{
-    payload, Account, Attached, Close, ConnId, Effect, Identity, Outbox, OutboxQueue, Prepared,
+    payload, Account, Attached, Close, ConnId, Effect, Identity, Left, Outbox, OutboxQueue, Prepared,
 };
 use crate::flood::{FloodControl, Verdict};
 use crate::services;
@@ -129,7 +129,11 @@ where
             let sent = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&resumed.welcome)))).await;
             if !matches!(sent, Ok(Ok(()))) {
                 let unsent = resumed.held.map(|(_, queue)| queue);
-                app.hub.release(resumed.attached, Some("connection closed".into()), true, unsent);
+                app.hub.release(
+                    resumed.attached,
+                    Some("connection closed".into()),
+                    Some(Left { unsent, flood }),
+                );
                 return;
             }
             match resumed.held {
@@ -160,12 +164,11 @@ where
         // what it had not sent yet.
         connection_lost.cancel();
         let unsent = writer.await.ok();
-        app.hub.release(attached, quit_reason, true, unsent);
-        app.hub.keep_flood_state(attached, flood);
+        app.hub.release(attached, quit_reason, Some(Left { unsent, flood }));
         return;
     }
     // The nick is free before the client sees its close frame, so it can log in again at once.
-    app.hub.release(attached, quit_reason, false, None);
+    app.hub.release(attached, quit_reason, None);
     outbox.close(ending.close);
     reading_done.cancel();
     let _ = writer.await;
@@ -325,8 +328,6 @@ where
     W: Sink<Message> + Unpin,
 {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    // A close ends the loop at once unless it delivers what is queued; then the reader's end
-    // does.
     // Whether the close (if any) is one that ends the loop at once; a delivering one is waited
     // out until the reader is done.
     let waiting_for_close = |outbox: &Outbox| !outbox.is_closed() || outbox.discards();

@@ -25,7 +25,7 @@ pub use account::{display_key, Account, PotatoAccount};
 use channel::{Ban, Channel, Invitee, Roles, Topic};
 use names::NameIndex;
 pub use outbox::{payload, Close, Outbox, OutboxQueue, Payload, SendBudget};
-pub use resume::{Attached, Resumed};
+pub use resume::{Attached, Left, Resumed};
 pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
 
 /// Identifies one session for its lifetime, which a resumed session carries over from one
@@ -124,14 +124,12 @@ struct Client {
     resume: resume::ResumeKey,
     /// Counts the connections that carried this session: one that was taken over cannot end it.
     attachment: u64,
-    /// While no connection carries the session: the queue holding its events, and since when.
-    parked: Option<(OutboxQueue, Instant)>,
+    /// While no connection carries the session: what it keeps for the one that resumes it.
+    held: Option<resume::Held>,
     /// The echoes of the last messages stored with a transaction id, oldest first.
     sent: VecDeque<ChatMessage>,
     /// Transaction ids of messages being stored right now.
     storing: HashSet<String>,
-    /// While held: the flood allowance its connection had, for the one that resumes it.
-    flood: Option<crate::flood::FloodControl>,
 }
 
 impl Client {
@@ -594,10 +592,9 @@ impl Hub {
                 last_active: Instant::now(),
                 resume,
                 attachment: 0,
-                parked: None,
+                held: None,
                 sent: VecDeque::new(),
                 storing: HashSet::new(),
-                flood: None,
             },
         );
         let welcome = self.welcome(&st, conn, secret, false);

@@ -39,6 +39,22 @@ fn key_of(secret: &str) -> ResumeKey {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// What a connection that dropped leaves to its session, to be held.
+pub struct Left {
+    /// Its queue, with what it had not sent yet.
+    pub unsent: Option<OutboxQueue>,
+    /// Its flood allowance, so dropping and resuming does not refill it.
+    pub flood: FloodControl,
+}
+
+/// What a held session keeps for the connection that resumes it.
+pub(super) struct Held {
+    /// Events that came for it meanwhile.
+    queue: OutboxQueue,
+    since: Instant,
+    flood: FloodControl,
+}
+
 /// A connection carrying a session: which session, and which of its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attached {
@@ -86,7 +102,7 @@ impl State {
 impl Hub {
     /// How many sessions are held, waiting for their client to resume them.
     pub fn held_sessions(&self) -> usize {
-        self.lock().clients.values().filter(|c| c.parked.is_some()).count()
+        self.lock().clients.values().filter(|c| c.held.is_some()).count()
     }
 
     /// Takes over the session `secret` resumes, for a connection from `ip` whose own queue is
@@ -98,7 +114,7 @@ impl Hub {
         let conn = *st.resumes.get(&key_of(secret))?;
         let cloak = self.cloaker.cloak(ip);
         let client = st.clients.get_mut(&conn)?;
-        if client.parked.is_none() && client.outbox.is_closed() {
+        if client.held.is_none() && client.outbox.is_closed() {
             return None;
         }
         client.attachment += 1;
@@ -106,20 +122,21 @@ impl Hub {
         client.ip = ip;
         client.cloak = cloak;
         let attached = Attached { conn, attachment: client.attachment };
-        let held = match client.parked.take() {
-            Some((queue, _)) if !client.outbox.is_closed() => Some((client.outbox.clone(), queue)),
-            parked => {
+        let (held, flood) = match client.held.take() {
+            Some(Held { queue, flood, .. }) if !client.outbox.is_closed() => {
+                (Some((client.outbox.clone(), queue)), Some(flood))
+            }
+            kept => {
                 // Either another connection still carries the session, and is replaced, or
                 // what waited overflowed its queue and is dropped: the client fills the gap
                 // from history.
-                if parked.is_none() {
+                if kept.is_none() {
                     client.outbox.close(Close { drain: false, ..Close::new(1000, "session_replaced") });
                 }
                 client.outbox = outbox.clone();
-                None
+                (None, kept.map(|k| k.flood))
             }
         };
-        let flood = client.flood.take();
         let welcome = self.welcome(&st, conn, secret.to_owned(), true);
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
@@ -127,29 +144,11 @@ impl Hub {
         Some(Resumed { attached, welcome, held, flood })
     }
 
-    /// Keeps a held session's flood allowance for the connection that resumes it, so dropping
-    /// and resuming does not start a fresh one.
-    pub fn keep_flood_state(&self, attached: Attached, flood: FloodControl) {
-        let mut st = self.lock();
-        if let Some(c) = st.clients.get_mut(&attached.conn) {
-            if c.attachment == attached.attachment && c.parked.is_some() {
-                c.flood = Some(flood);
-            }
-        }
-    }
-
     /// A connection ends its hold on its session (unless another connection took it over).
-    /// With `hold` (the connection dropped; the client may come back) and a resume grace, the
-    /// session stays, its events queued, until it is resumed or the grace is over; otherwise
-    /// the user quits now with `reason`. `unsent` is the connection's queue with what it had
-    /// not sent yet, which the held session keeps, ahead of anything newer.
-    pub fn release(
-        &self,
-        attached: Attached,
-        reason: Option<String>,
-        hold: bool,
-        unsent: Option<OutboxQueue>,
-    ) {
+    /// With what it `left` (the connection dropped; the client may come back) and a resume
+    /// grace, the session stays, its events queued (the connection's unsent ones first), until
+    /// it is resumed or the grace is over; otherwise the user quits now with `reason`.
+    pub fn release(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
         let mut st = self.lock();
         let Some(client) = st.clients.get_mut(&attached.conn) else { return };
         if client.attachment != attached.attachment {
@@ -161,10 +160,10 @@ impl Hub {
             return;
         }
         let grace = self.settings.resume_grace;
-        if !hold || grace.is_zero() {
+        let Some(Left { unsent, flood }) = left.filter(|_| !grace.is_zero()) else {
             remove_client(&mut st, attached.conn, reason);
             return;
-        }
+        };
         let (outbox, queue) = client.outbox.sibling(HELD_QUEUE_BYTES);
         // Under the lock nothing new can come in between: the old queue's events first.
         if let Some(mut unsent) = unsent {
@@ -174,14 +173,14 @@ impl Hub {
         }
         client.outbox.close(Close { drain: false, ..Close::new(1000, "held") });
         client.outbox = outbox;
-        client.parked = Some((queue, Instant::now()));
+        client.held = Some(Held { queue, since: Instant::now(), flood });
         let group = Group::of(client.ip);
         // One address cannot keep nicks held without end by connecting and dropping: past
         // its share, the session held longest goes.
         let cap = self.settings.max_held_per_address;
         let held_here = || {
             st.clients.iter().filter_map(move |(&conn, c)| {
-                c.parked.as_ref().filter(|_| Group::of(c.ip) == group).map(|(_, since)| (*since, conn))
+                c.held.as_ref().filter(|_| Group::of(c.ip) == group).map(|held| (held.since, conn))
             })
         };
         if cap > 0 && held_here().count() > cap {
@@ -198,7 +197,7 @@ impl Hub {
                 let still_held = st
                     .clients
                     .get(&attached.conn)
-                    .is_some_and(|c| c.attachment == attached.attachment && c.parked.is_some());
+                    .is_some_and(|c| c.attachment == attached.attachment && c.held.is_some());
                 if still_held {
                     remove_client(&mut st, attached.conn, reason);
                 }
