@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{clock, grouped, Delivery, Line, LineKind};
+use super::state::{clock, grouped, ChatState, Delivery, Line, LineKind};
 use super::text::{segments, Segment};
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::command::COMMANDS;
@@ -115,6 +115,19 @@ fn join_channel(ctx: Ctx, channel: &str) {
     }
 }
 
+/// The commands whose names `shown` picks, with their usage and help.
+fn command_list(shown: impl Fn(&str) -> bool) -> impl IntoView {
+    view! {
+        <dl class="command-help">
+            {COMMANDS
+                .iter()
+                .filter(|c| shown(c.name))
+                .map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> })
+                .collect_view()}
+        </dl>
+    }
+}
+
 /// The first thing after logging in, while no conversation is open: where to go next.
 #[component]
 fn WelcomeView() -> impl IntoView {
@@ -138,13 +151,7 @@ fn WelcomeView() -> impl IntoView {
                 </button>
             </div>
             <p class="hint">"Or type a command below. Some to start with:"</p>
-            <dl class="command-help">
-                {COMMANDS
-                    .iter()
-                    .filter(|c| common.contains(&c.name))
-                    .map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> })
-                    .collect_view()}
-            </dl>
+            {command_list(|name| common.contains(&name))}
             <button type="button" class="link-button" on:click=move |_| ctx.state.update(|s| s.helping = true)>
                 "All commands (/help)"
             </button>
@@ -227,9 +234,7 @@ fn HelpDialog() -> impl IntoView {
     view! {
         <Modal label="Commands" on_close=move |()| close() class="help-dialog">
             <h2>"Commands"</h2>
-            <dl class="command-help">
-                {COMMANDS.iter().map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> }).collect_view()}
-            </dl>
+            {command_list(|_| true)}
             <p class="hint">"Services: /potato help (your nick), /celery help (channels)."</p>
             <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
         </Modal>
@@ -400,14 +405,7 @@ fn Pane() -> impl IntoView {
     let current = move || ctx.state.with(|s| s.current.clone());
     let is_chan = move || current().is_some_and(|c| is_channel(&c));
     // Unread lines and mentions in conversations other than the one on screen.
-    let elsewhere = move || {
-        ctx.state.with(|s| {
-            s.conversations
-                .iter()
-                .filter(|c| s.current.as_deref() != Some(c.name.as_str()))
-                .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
-        })
-    };
+    let elsewhere = move || ctx.state.with(ChatState::unread_elsewhere);
     view! {
         <main class="pane">
             <div class="mobile-bar">

@@ -472,16 +472,8 @@ impl Ctx {
             } => {
                 // A message refused for its text goes back into the composer to be fixed,
                 // unless something else is being written there.
-                let conversation = self.state.with_untracked(|s| {
-                    s.conversations
-                        .iter()
-                        .find(|c| c.lines.iter().any(|l| l.delivery.txn() == Some(txn.as_str())))
-                        .map(|c| c.name.clone())
-                });
+                let conversation = self.state.with_untracked(|s| s.conversation_of_txn(txn));
                 if conversation.is_some_and(|c| self.draft(&c).is_empty()) {
-                    self.state.update(|s| {
-                        s.apply(event.clone());
-                    });
                     self.edit(txn);
                     return;
                 }
@@ -591,12 +583,7 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
     // The tab's title carries the unread count (mentions first), to be seen from other tabs.
     Effect::new(move |_| {
-        let (unread, mentions) = ctx.state.with(|s| {
-            s.conversations
-                .iter()
-                .filter(|c| s.current.as_deref() != Some(c.name.as_str()))
-                .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
-        });
+        let (unread, mentions) = ctx.state.with(ChatState::unread_elsewhere);
         let title = match (unread, mentions) {
             (0, _) => "Chattr".to_owned(),
             (u, 0) => format!("({u}) Chattr"),

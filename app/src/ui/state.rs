@@ -423,11 +423,24 @@ impl ChatState {
         out.into_iter().map(|(_, o)| o).collect()
     }
 
-    /// The line of yours sent under `txn`.
-    fn line_by_txn(&mut self, txn: &str) -> Option<(usize, usize)> {
+    /// The line of yours sent under `txn`: the conversation's index and the line's.
+    fn line_by_txn(&self, txn: &str) -> Option<(usize, usize)> {
         self.conversations.iter().enumerate().find_map(|(c, conv)| {
             conv.lines.iter().position(|l| l.delivery.txn() == Some(txn)).map(|l| (c, l))
         })
+    }
+
+    /// Unread lines and mentions of you in the conversations not on screen.
+    pub fn unread_elsewhere(&self) -> (u32, u32) {
+        self.conversations
+            .iter()
+            .filter(|c| !self.is_current(&c.name))
+            .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
+    }
+
+    /// The conversation holding the message of yours sent under `txn`.
+    pub fn conversation_of_txn(&self, txn: &str) -> Option<String> {
+        self.line_by_txn(txn).map(|(c, _)| self.conversations[c].name.clone())
     }
 
     /// Marks a failed message pending again, for resending; answers what to send.
