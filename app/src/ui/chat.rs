@@ -1,12 +1,14 @@
 //! The chat view: the sidebar of conversations, the open conversation (topic bar, lines,
 //! composer) and the member list, plus the channel settings and account panels.
 
+use leptos::either::{Either, EitherOf3};
 use leptos::html;
 use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
 use super::state::{clock, grouped, ChatState, Delivery, Line, LineKind};
+use super::switch::{show, show_else};
 use super::text::{segments, Segment};
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::command::COMMANDS;
@@ -80,7 +82,7 @@ pub fn Chat() -> impl IntoView {
             <Pane/>
             <Members/>
             // On a phone, behind an open panel: a tap outside closes it.
-            <Show when=move || panels.sidebar.get() || panels.members.get()>
+            {show(move || panels.sidebar.get() || panels.members.get(), move || view! {
                 <div
                     class="scrim"
                     data-testid="scrim"
@@ -90,20 +92,19 @@ pub fn Chat() -> impl IntoView {
                         panels.members.set(false);
                     }
                 ></div>
-            </Show>
-            <Show when=move || panels.account.get()>
+            })}
+            {show(move || panels.account.get(), move || view! {
                 <AccountPanel/>
-            </Show>
-            <Show when=move || ctx.state.with(|s| s.browsing)>
+            })}
+            {show(move || ctx.state.with(|s| s.browsing), move || view! {
                 <ChannelBrowser/>
-            </Show>
-            <Show when=move || ctx.state.with(|s| s.helping)>
+            })}
+            {show(move || ctx.state.with(|s| s.helping), move || view! {
                 <HelpDialog/>
-            </Show>
+            })}
             <Invitations/>
         </div>
     }
-    .into_any()
 }
 
 /// Joins a channel (or shows it, when already in).
@@ -151,13 +152,12 @@ fn WelcomeView() -> impl IntoView {
                 </button>
             </div>
             <p class="hint">"Or type a command below. Some to start with:"</p>
-            {command_list(|name| common.contains(&name))}
+            {command_list(move |name| common.contains(&name))}
             <button type="button" class="link-button" on:click=move |_| ctx.state.update(|s| s.helping = true)>
                 "All commands (/help)"
             </button>
         </section>
     }
-    .into_any()
 }
 
 /// The channels on the server, from `/list`: name, topic, members, and a button to join.
@@ -214,16 +214,15 @@ fn ChannelBrowser() -> impl IntoView {
                     }
                 </For>
             </ul>
-            <Show when=move || channels().is_empty()>
+            {show(move || channels().is_empty(), move || view! {
                 <p class="hint">"No channels match. Type a name in the sidebar's Join box to create one."</p>
-            </Show>
+            })}
             <div class="row">
                 <button type="button" class="secondary" on:click=move |_| ctx.command("/list")>"Refresh"</button>
                 <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
             </div>
         </Modal>
     }
-    .into_any()
 }
 
 /// `/help`: every command with its usage.
@@ -239,7 +238,6 @@ fn HelpDialog() -> impl IntoView {
             <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
         </Modal>
     }
-    .into_any()
 }
 
 /// Invitations to channels, wherever you are, with a way to accept.
@@ -271,7 +269,6 @@ fn Invitations() -> impl IntoView {
             </For>
         </div>
     }
-    .into_any()
 }
 
 #[component]
@@ -353,7 +350,6 @@ fn Sidebar() -> impl IntoView {
             </footer>
         </nav>
     }
-    .into_any()
 }
 
 #[component]
@@ -386,16 +382,15 @@ fn ConversationItem(name: String, unread: u32, mentions: u32) -> impl IntoView {
                 on:click=open
             >
                 <span class="name">{name}</span>
-                <Show when=move || { mentions > 0 }>
+                {show(move || { mentions > 0 }, move || view! {
                     <span class="badge mention" data-testid="mention-badge">{mentions}</span>
-                </Show>
-                <Show when=move || { unread > 0 && mentions == 0 }>
+                })}
+                {show(move || { unread > 0 && mentions == 0 }, move || view! {
                     <span class="badge unread" data-testid="unread-badge">{unread}</span>
-                </Show>
+                })}
             </button>
         </li>
     }
-    .into_any()
 }
 
 #[component]
@@ -424,7 +419,7 @@ fn Pane() -> impl IntoView {
                 >
                     "☰"
                     // What waits in other conversations, on a phone where the list is hidden.
-                    <Show when=move || { elsewhere().0 > 0 }>
+                    {show(move || { elsewhere().0 > 0 }, move || view! {
                         <span
                             class="badge"
                             class:mention=move || { elsewhere().1 > 0 }
@@ -434,7 +429,7 @@ fn Pane() -> impl IntoView {
                         >
                             {move || { let (u, m) = elsewhere(); if m > 0 { m } else { u } }}
                         </span>
-                    </Show>
+                    })}
                 </button>
                 <strong>{move || current().unwrap_or_default()}</strong>
                 <button type="button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
@@ -443,17 +438,16 @@ fn Pane() -> impl IntoView {
             </div>
             <TopicBar/>
             <ConnectionBanner/>
-            <Show when=move || panels.settings.get() && is_chan()>
+            {show(move || panels.settings.get() && is_chan(), move || view! {
                 <ChannelSettings/>
-            </Show>
-            <Show when=move || current().is_none()>
+            })}
+            {show(move || current().is_none(), move || view! {
                 <WelcomeView/>
-            </Show>
+            })}
             <Lines/>
             <Composer/>
         </main>
     }
-    .into_any()
 }
 
 #[component]
@@ -497,17 +491,7 @@ fn TopicBar() -> impl IntoView {
     view! {
         <header class="topic-bar">
             <h2 class="title">{move || current().unwrap_or_else(|| "No conversation".into())}</h2>
-            <Show
-                when=move || editing.get()
-                fallback=move || {
-                    view! {
-                        <span class="topic-text" data-testid="topic">{move || topic().unwrap_or_default()}</span>
-                        <Show when=may_edit>
-                            <button type="button" class="link-button" on:click=start_edit>"Edit topic"</button>
-                        </Show>
-                    }
-                }
-            >
+            {show_else(move || editing.get(), move || view! {
                 <form class="topic-edit" on:submit=save on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                     if ev.key() == "Escape" {
                         ev.prevent_default();
@@ -519,9 +503,14 @@ fn TopicBar() -> impl IntoView {
                     <button type="submit">"Save topic"</button>
                     <button type="button" class="secondary" on:click=move |_| editing.set(false)>"Cancel"</button>
                 </form>
-            </Show>
+            }, move || view! {
+                <span class="topic-text" data-testid="topic">{move || topic().unwrap_or_default()}</span>
+                {show(may_edit, move || view! {
+                    <button type="button" class="link-button" on:click=start_edit>"Edit topic"</button>
+                })}
+            })}
             <div class="topic-actions">
-                <Show when=is_chan>
+                {show(is_chan, move || view! {
                     <button
                         type="button"
                         class="secondary"
@@ -530,16 +519,15 @@ fn TopicBar() -> impl IntoView {
                     >
                         "Channel settings"
                     </button>
-                </Show>
-                <Show when=move || current().is_some()>
+                })}
+                {show(move || current().is_some(), move || view! {
                     <button type="button" class="secondary" on:click=leave>
                         {move || if is_chan() { "Leave" } else { "Close" }}
                     </button>
-                </Show>
+                })}
             </div>
         </header>
     }
-    .into_any()
 }
 
 /// Celery from a panel: register the channel, show it, and edit its op list.
@@ -578,7 +566,6 @@ fn ChannelSettings() -> impl IntoView {
             </div>
         </section>
     }
-    .into_any()
 }
 
 /// Kick or ban, asked for from a member's menu: with a reason, confirmed. A ban also removes
@@ -626,7 +613,6 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
             </form>
         </Modal>
     }
-    .into_any()
 }
 
 /// Potato from a panel, for a guest already chatting.
@@ -673,7 +659,6 @@ fn AccountPanel() -> impl IntoView {
             </form>
         </Modal>
     }
-    .into_any()
 }
 
 /// One rendered line with what it needs from its neighbours.
@@ -688,10 +673,10 @@ fn render_text(text: String) -> impl IntoView {
     segments(&text)
         .into_iter()
         .map(|seg| match seg {
-            Segment::Text(t) => t.into_any(),
+            Segment::Text(t) => Either::Left(t),
             Segment::Link(url) => {
                 let href = url.clone();
-                view! { <a href=href target="_blank" rel="noopener noreferrer">{url}</a> }.into_any()
+                Either::Right(view! { <a href=href target="_blank" rel="noopener noreferrer">{url}</a> })
             }
         })
         .collect_view()
@@ -771,24 +756,22 @@ fn Lines() -> impl IntoView {
         </ol>
         </div>
     }
-    .into_any()
 }
 
 /// A refused message of yours: the reason and what to do about it.
 fn delivery_view(delivery: Delivery) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     match delivery {
-        Delivery::Sent | Delivery::Pending(_) => ().into_any(),
+        Delivery::Sent | Delivery::Pending(_) => None,
         Delivery::Failed { txn, why } => {
             let (retry, edit) = (txn.clone(), txn);
-            view! {
+            Some(view! {
                 <span class="delivery failed" role="alert">
                     <span class="why">{format!("Not sent: {why}")}</span>
                     <button type="button" class="link-button" on:click=move |_| ctx.retry(&retry)>"Retry"</button>
                     <button type="button" class="link-button" on:click=move |_| ctx.edit(&edit)>"Edit"</button>
                 </span>
-            }
-            .into_any()
+            })
         }
     }
 }
@@ -811,37 +794,37 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
     };
     let time = (line.ts > 0).then(|| clock(line.ts, offset));
     let body = match line.kind {
-        LineKind::Action => view! {
+        LineKind::Action => EitherOf3::A(view! {
             <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
-        }
-        .into_any(),
+        }),
         // A line grouped under the one before shows no author, but still says it to a screen
         // reader.
-        LineKind::Message | LineKind::Notice => view! {
+        LineKind::Message | LineKind::Notice => EitherOf3::B(view! {
             <span class="from" class:hidden=grouped>{line.from.clone()}</span>
             <span class="text">{render_text(line.text.clone())}</span>
+        }),
+        LineKind::System | LineKind::Error => {
+            EitherOf3::C(view! { <span class="text">{line.text.clone()}</span> })
         }
-        .into_any(),
-        LineKind::System | LineKind::Error => view! { <span class="text">{line.text.clone()}</span> }.into_any(),
     };
     // A message not sent yet shows a clock where its time will be.
     let time = if matches!(delivery, Delivery::Pending(_)) {
-        view! { <span class="ts" title="Not sent yet" role="img" aria-label="not sent yet">"🕓"</span> }
-            .into_any()
+        Either::Left(
+            view! { <span class="ts" title="Not sent yet" role="img" aria-label="not sent yet">"🕓"</span> },
+        )
     } else {
-        view! { <time class="ts">{time}</time> }.into_any()
+        Either::Right(view! { <time class="ts">{time}</time> })
     };
     view! {
-        <Show when=move || divider>
+        {show(move || divider, move || view! {
             <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
-        </Show>
+        })}
         <li class=format!("line {kind} {state}") class:grouped=grouped class:mention=line.mention>
             {time}
             {body}
             {delivery_view(delivery)}
         </li>
     }
-    .into_any()
 }
 
 #[component]
@@ -989,7 +972,7 @@ fn Composer() -> impl IntoView {
     };
     view! {
         <form class="composer" on:submit=on_submit>
-            <Show when=move || !hints().is_empty()>
+            {show(move || !hints().is_empty(), move || view! {
                 <ul class="suggestions" id="command-suggestions" role="listbox" aria-label="Commands">
                     <For each=numbered_hints key=|(i, h)| (*i, h.complete.clone()) let:item>
                         {
@@ -1016,7 +999,7 @@ fn Composer() -> impl IntoView {
                         }
                     </For>
                 </ul>
-            </Show>
+            })}
             <label class="visually-hidden" for="message-input">"Message"</label>
             <textarea
                 id="message-input"
@@ -1030,7 +1013,7 @@ fn Composer() -> impl IntoView {
                 on:input=move |ev| set_draft(event_target_value(&ev))
                 on:keydown=on_keydown
             ></textarea>
-            <Show when=move || left().is_some()>
+            {show(move || left().is_some(), move || view! {
                 <span
                     class="byte-counter"
                     class:over=move || left().is_some_and(|l| l < 0)
@@ -1039,11 +1022,10 @@ fn Composer() -> impl IntoView {
                 >
                     {move || left().map(|l| if l < 0 { format!("{} bytes too long", -l) } else { format!("{l} bytes left") })}
                 </span>
-            </Show>
+            })}
             <button type="submit">"Send"</button>
         </form>
     }
-    .into_any()
 }
 
 #[component]
@@ -1079,21 +1061,20 @@ fn Members() -> impl IntoView {
         <aside class="members" class:stale=stale aria-label="Members">
             <h2 class="members-title">
                 {move || format!("Members ({})", count())}
-                <Show when=stale>
+                {show(stale, move || view! {
                     <span class="stale-note" data-testid="members-stale">" · as of the last connection"</span>
-                </Show>
+                })}
             </h2>
             <ul>
                 <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
                     <MemberItem member menu confirm/>
                 </For>
             </ul>
-            <Show when=move || confirm.with(Option::is_some)>
+            {show(move || confirm.with(Option::is_some), move || view! {
                 <ModerationDialog confirm/>
-            </Show>
+            })}
         </aside>
     }
-    .into_any()
 }
 
 #[component]
@@ -1179,11 +1160,11 @@ fn MemberItem(
                 <span class="role">{role}</span>
                 {nick.clone()}
             </button>
-            <Show when=open>
+            {show(open, move || view! {
                 <div class="member-menu" role="menu" aria-label=format!("Actions for {nick}") node_ref=menu_el on:keydown=on_menu_key>
                     <button type="button" role="menuitem" on:click=message>"Message"</button>
                     <button type="button" role="menuitem" on:click=whois>"Whois"</button>
-                    <Show when=i_am_op>
+                    {show(i_am_op, move || view! {
                         <button type="button" role="menuitem" on:click=act(if is_op { "deop" } else { "op" })>
                             {if is_op { "Deop" } else { "Op" }}
                         </button>
@@ -1198,10 +1179,9 @@ fn MemberItem(
                             menu.set(None);
                             confirm.set(Some(("ban", name.get_value())));
                         }>"Ban…"</button>
-                    </Show>
+                    })}
                 </div>
-            </Show>
+            })}
         </li>
     }
-    .into_any()
 }

@@ -19,7 +19,7 @@ fn focusables(root: &web_sys::Element) -> Vec<web_sys::HtmlElement> {
 }
 
 #[component]
-pub fn Modal(
+pub fn Modal<C: IntoView + 'static>(
     /// The dialog's accessible name.
     #[prop(into)]
     label: String,
@@ -29,8 +29,10 @@ pub fn Modal(
     /// A class for the dialog box.
     #[prop(optional, into)]
     class: String,
-    children: Children,
+    /// Typed, not erased: each erased view carries its own render code into the bundle.
+    children: TypedChildren<C>,
 ) -> impl IntoView {
+    let children = children.into_inner();
     let dialog = NodeRef::<html::Div>::new();
     #[cfg(feature = "hydrate")]
     {
@@ -100,7 +102,6 @@ pub fn Modal(
             </div>
         </div>
     }
-    .into_any()
 }
 
 /// Moves focus within a menu for an arrow key (↓ ↑ Home End); answers whether the key was one.

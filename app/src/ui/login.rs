@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::switch::show;
 use super::{Ctx, Potato, StatusLine};
 use crate::protocol::ClientFrame;
 
@@ -153,7 +154,7 @@ pub fn Login() -> impl IntoView {
                 <div id="login-panel" role="tabpanel" aria-labelledby=panel_label class="login-panel">
                 <label for="nick">"Nick"</label>
                 <input id="nick" name="nick" autocomplete="nickname" maxlength="30" required node_ref=nick_field bind:value=nick/>
-                <Show when=move || mode.get() != Mode::Guest>
+                {show(move || mode.get() != Mode::Guest, move || view! {
                     <label for="password">"Password"</label>
                     <input
                         id="password"
@@ -165,11 +166,11 @@ pub fn Login() -> impl IntoView {
                         autocomplete=move || if mode.get() == Mode::Register { "new-password" } else { "current-password" }
                         bind:value=password
                     />
-                </Show>
-                <Show when=move || mode.get() == Mode::Register>
+                })}
+                {show(move || mode.get() == Mode::Register, move || view! {
                     <label for="email">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="email" required bind:value=email/>
-                </Show>
+                })}
                 <button type="submit" id="login">{submit_label}</button>
                 </div>
                 </fieldset>
@@ -178,7 +179,7 @@ pub fn Login() -> impl IntoView {
                         <li>{error}</li>
                     </For>
                 </ul>
-                <Show when=move || !ctx.login_nicks.with(Vec::is_empty)>
+                {show(move || !ctx.login_nicks.with(Vec::is_empty), move || view! {
                     <p class="nick-suggestions" data-testid="free-nicks">
                         "Free nicks: "
                         <For each=move || ctx.login_nicks.get() key=|n| n.clone() let:free>
@@ -192,10 +193,9 @@ pub fn Login() -> impl IntoView {
                             " "
                         </For>
                     </p>
-                </Show>
+                })}
                 <StatusLine/>
             </form>
         </main>
     }
-    .into_any()
 }

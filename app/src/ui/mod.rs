@@ -11,6 +11,7 @@ pub mod reconnect;
 pub mod saved;
 pub mod socket;
 pub mod state;
+mod switch;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::protocol::{ClientFrame, ErrorCode, ServerEvent};
 use browser::Store;
 use saved::{Place, Resume, SavedLogin};
 use state::{ChatState, Outgoing, PAGE};
+use switch::{show, show_else};
 
 /// Storage keys of the remembered records (see `saved`).
 const PLACE_KEY: &str = "chattr-place";
@@ -617,11 +619,7 @@ pub fn App() -> impl IntoView {
     let logged_in = move || ctx.state.with(|s| s.me.is_some());
     view! {
         <div class="chattr">
-            // Each component's view is type-erased (`into_any`): nesting their concrete types
-            // makes rustc's layout computation overflow its recursion limit.
-            <Show when=logged_in fallback=|| view! { <login::Login/> }>
-                <chat::Chat/>
-            </Show>
+            {show_else(logged_in, || view! { <chat::Chat/> }, || view! { <login::Login/> })}
         </div>
     }
 }
@@ -657,7 +655,7 @@ pub(crate) fn StatusLine() -> impl IntoView {
         Status::Idle => "status idle",
         Status::Offline(_) => "status offline",
     };
-    view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> }.into_any()
+    view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> }
 }
 
 /// Over the conversation whenever the connection is not up: what is happening, a live
@@ -669,17 +667,16 @@ pub(crate) fn ConnectionBanner() -> impl IntoView {
     let waiting = move || matches!(ctx.status.get(), Status::Reconnecting(_));
     let ended = move || matches!(ctx.status.get(), Status::Offline(_));
     view! {
-        <Show when=move || text().is_some()>
+        {show(move || text().is_some(), move || view! {
             <div class="connection-banner" class:ended=ended data-testid="connection-banner">
                 <span>{text}</span>
-                <Show when=waiting>
+                {show(waiting, move || view! {
                     <button type="button" on:click=move |_| ctx.reconnect_now()>"Reconnect now"</button>
-                </Show>
-                <Show when=ended>
+                })}
+                {show(ended, move || view! {
                     <button type="button" on:click=move |_| ctx.log_in_again()>"Log in again"</button>
-                </Show>
+                })}
             </div>
-        </Show>
+        })}
     }
-    .into_any()
 }
