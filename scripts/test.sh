@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test --release
 export PATH="${CHATTR_TOOLS_DIR:-$HOME/.cache/chattr-tools}/node_modules/.bin:$PATH"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
+# Incremental data for the server crate (SurrealDB's generics, with debug info) grows by about
+# 10 GB per session and rustc keeps two while it builds: without it a change costs a minute or
+# two of compiling, with it the cached target dir fills the disk.
+export CARGO_INCREMENTAL=0
 # The built UI; cargo-leptos writes its list of hashed names there too, where chattrd looks.
 site="$PWD/target/site"
 

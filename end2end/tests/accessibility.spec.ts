@@ -106,8 +106,19 @@ test("keyboard: focus goes where typing goes, tabs and menus take arrow keys, Es
   // The topic editor (for the channel's op) takes focus and Escape cancels it.
   await friend.getByRole("button", { name: "Edit topic" }).click();
   await expect(friend.getByLabel("Topic")).toBeFocused();
+  // A wide editor: the field takes most of the conversation's width.
+  const field = await friend.getByLabel("Topic").boundingBox();
+  const bar = await friend.locator(".topic-bar").boundingBox();
+  expect(field!.width).toBeGreaterThan(bar!.width * 0.6);
   await friend.getByLabel("Topic").fill("never saved");
   await friend.keyboard.press("Escape");
   await expect(friend.getByLabel("Topic")).toHaveCount(0);
   await expect(friend.getByTestId("topic")).not.toHaveText("never saved");
+  // Links in a topic can be followed.
+  await friend.getByRole("button", { name: "Edit topic" }).click();
+  await friend.getByLabel("Topic").fill("rules at https://example.com/rules");
+  await friend.getByLabel("Topic").press("Enter");
+  const link = friend.getByTestId("topic").getByRole("link", { name: "https://example.com/rules" });
+  await expect(link).toHaveAttribute("href", "https://example.com/rules");
+  await expect(link).toHaveAttribute("rel", "noopener noreferrer");
 });

@@ -27,6 +27,13 @@ test("two people chat in a channel and by private message", async ({ browser }) 
   // A private message from the member list.
   await memberAction(bob, "alice", "Message");
   await expect(bob.locator(".topic-bar .title")).toHaveText("alice");
+  // A private conversation has no member list; it says whether the other person is around.
+  await expect(bob.locator(".members")).toBeHidden();
+  await expect(bob.getByTestId("presence")).toHaveText("online");
+  await send(alice, "/away making tea");
+  await expect(bob.getByTestId("presence")).toHaveText("away: making tea");
+  await send(alice, "/away");
+  await expect(bob.getByTestId("presence")).toHaveText("online");
   await send(bob, "just between us");
   await expect(alice.getByRole("button", { name: /^bob, 1 unread, 1 mentioning you$/ })).toBeVisible();
   await expect(alice.getByTestId("mention-badge")).toHaveText("1");
@@ -36,6 +43,12 @@ test("two people chat in a channel and by private message", async ({ browser }) 
   await send(alice, "sure");
   await expect(bob.locator(".line.message").last()).toContainText("sure");
   await alice.getByRole("button", { name: "#lobby" }).click();
+  await expect(alice.locator(".members")).toBeVisible();
+  // The away message shows on hover in the member list.
+  await send(bob, "/away back soon");
+  await expect(alice.locator(".members .member", { hasText: "bob" })).toHaveAttribute("title", "away: back soon");
+  await send(bob, "/away");
+  await expect(alice.locator(".members .member", { hasText: "bob" })).not.toHaveAttribute("title", /away/);
   await alice.screenshot({ path: "../docs/screenshots/chat.png" });
 });
 

@@ -1,7 +1,19 @@
-import { test, expect } from "@playwright/test";
+import { test, expect, Browser, Page } from "@playwright/test";
 import { join, login, member, open, send, Server } from "./helpers";
 
 const PASSWORD = "correct-horse-battery";
+
+/** Registers `nick` with Potato through the login form; the page is then chatting as it. */
+async function signUp(browser: Browser, nick: string, baseURL?: string): Promise<Page> {
+  const page = await open(browser, baseURL ? { baseURL } : {});
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Nick").fill(nick);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Email").fill(`${nick}@mail.example`);
+  await page.getByRole("button", { name: "Register" }).click();
+  await expect(page.locator(".identity .account")).toHaveText(`potato:${nick}`);
+  return page;
+}
 
 test("register a nick through the form, then sign in to it from another browser", async ({ browser }) => {
   const first = await open(browser);
@@ -31,9 +43,18 @@ test("register a nick through the form, then sign in to it from another browser"
   await second.getByRole("button", { name: "Start chatting" }).click();
   await expect(second.getByTestId("me")).toHaveText("visitor");
   await second.getByRole("button", { name: "Account" }).click();
-  await second.getByLabel("Nick", { exact: true }).fill("regina");
-  await second.getByLabel("Password").fill(PASSWORD);
-  await second.getByRole("button", { name: "Sign in" }).click();
+  // Two forms: registering the nick in use, checked before anything is sent…
+  const panel = second.getByRole("dialog", { name: "Your nick" });
+  await expect(panel.getByRole("heading", { name: "Register visitor, the nick you are using" })).toBeVisible();
+  await panel.getByLabel("New password (8 characters or more)").fill("short");
+  await panel.getByLabel("Email").fill("visitor@mail.example");
+  await panel.getByRole("button", { name: "Register", exact: true }).click();
+  await expect(panel.getByTestId("account-problem")).toHaveText("The password needs 8 characters or more.");
+  await expect(second.locator(".identity .account")).toHaveText("guest");
+  // …and signing in to a registered one.
+  await panel.getByLabel("Nick", { exact: true }).fill("regina");
+  await panel.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await panel.getByRole("button", { name: "Sign in" }).click();
   await expect(second.getByTestId("me")).toHaveText("regina");
   await expect(second.locator(".identity .account")).toHaveText("potato:regina");
 });
@@ -74,24 +95,14 @@ test("a registered channel and its op list survive a restart, and the UI reconne
   const server = new Server(3290 + Math.floor(Math.random() * 50));
   await server.start();
   try {
-    const signUp = async (nick: string) => {
-      const page = await open(browser, { baseURL: server.url });
-      await page.getByRole("tab", { name: "Register" }).click();
-      await page.getByLabel("Nick").fill(nick);
-      await page.getByLabel("Password").fill(PASSWORD);
-      await page.getByLabel("Email").fill(`${nick}@mail.example`);
-      await page.getByRole("button", { name: "Register" }).click();
-      await expect(page.locator(".identity .account")).toHaveText(`potato:${nick}`);
-      return page;
-    };
-    const founder = await signUp("founder");
-    const helper = await signUp("helper");
+    const founder = await signUp(browser, "founder", server.url);
+    const helper = await signUp(browser, "helper", server.url);
     await join(founder, "#kept");
     await join(helper, "#kept");
     await founder.getByRole("button", { name: "Channel settings" }).click();
     await founder.getByRole("button", { name: "Register channel" }).click();
     await expect(founder.locator(".line.notice").last()).toContainText("#kept is registered to you");
-    await founder.getByLabel("Account on the op list").fill("helper");
+    await founder.getByLabel("Account to add to the op list").fill("helper");
     await founder.getByRole("button", { name: "Add to op list" }).click();
     await expect(member(helper, "helper")).toContainText("@");
     await founder.getByRole("button", { name: "Edit topic" }).click();
@@ -113,6 +124,8 @@ test("a registered channel and its op list survive a restart, and the UI reconne
       await expect(member(page, nick)).toContainText("@");
       await expect(page.getByTestId("topic")).toHaveText("kept across restarts");
     }
+    // The panel still shows the registration (it came back with the channel's state).
+    await expect(founder.getByTestId("op-list").locator(".chip > span:first-child")).toHaveText(["helper"]);
     // History was not repeated by the rejoin.
     await expect(helper.locator(".line.message", { hasText: "said before the restart" })).toHaveCount(1);
     await send(helper, "back again");
@@ -120,4 +133,75 @@ test("a registered channel and its op list survive a restart, and the UI reconne
   } finally {
     await server.dispose();
   }
+});
+
+test("the channel panel: the registration with its op list as chips, the bans with Unban, and only what you may do", async ({ browser }) => {
+  test.setTimeout(60_000);
+  const founder = await signUp(browser, "panelfounder");
+  const listed = await signUp(browser, "panellisted");
+  const guest = await login(browser, "panelguest");
+  for (const page of [founder, listed, guest]) await join(page, "#panel");
+  const settings = async (page: Page) => {
+    await page.getByRole("button", { name: "Channel settings" }).click();
+    return page.getByTestId("channel-settings");
+  };
+  const g = await settings(guest);
+  const f = await settings(founder);
+  const l = await settings(listed);
+  // Not registered: the op may register; a guest is told what it takes.
+  await expect(g.getByTestId("registration")).toContainText("Not registered");
+  await expect(g.getByRole("button", { name: "Register channel" })).toHaveCount(0);
+  await expect(g).toContainText("sign in to a registered nick");
+  await expect(l.getByRole("button", { name: "Register channel" })).toHaveCount(0);
+  await f.getByRole("button", { name: "Register channel" }).click();
+  // Everyone's panel follows at once, without asking.
+  for (const panel of [f, l, g]) await expect(panel.getByTestId("registration")).toContainText("founder panelfounder");
+  await f.getByLabel("Account to add to the op list").fill("panellisted");
+  await f.getByRole("button", { name: "Add to op list" }).click();
+  await expect(member(listed, "panellisted")).toContainText("@");
+  for (const panel of [f, l, g]) await expect(panel.getByTestId("op-list").locator(".chip")).toHaveCount(1);
+  await expect(f.getByTestId("op-list")).toContainText("panellisted");
+  // Only the founder (and trusted ops) may change the list; only the founder trusts or drops.
+  await expect(f.getByRole("button", { name: "Remove panellisted from the op list" })).toBeVisible();
+  await expect(l.getByRole("button", { name: "Remove panellisted from the op list" })).toHaveCount(0);
+  await expect(l.getByLabel("Account to add to the op list")).toHaveCount(0);
+  await expect(g.getByRole("button", { name: /^Drop registration/ })).toHaveCount(0);
+  await f.getByRole("button", { name: "Let panellisted edit the op list" }).click();
+  await expect(l.getByRole("button", { name: "Remove panellisted from the op list" })).toBeVisible();
+  await expect(l.getByTestId("op-list")).toContainText("may edit the list");
+  await expect(l.getByRole("button", { name: /^Drop registration/ })).toHaveCount(0);
+
+  // Bans: listed with who set them; ops may lift one, others only see them.
+  await expect(g.getByTestId("ban-list")).toHaveText("Nobody is banned.");
+  await founder.getByLabel("Message", { exact: true }).fill("/ban #panel spammer!*@*");
+  await founder.getByLabel("Message", { exact: true }).press("Enter");
+  await founder.getByLabel("Message", { exact: true }).fill("/ban #panel flooder!*@*");
+  await founder.getByLabel("Message", { exact: true }).press("Enter");
+  for (const panel of [f, g]) await expect(panel.getByTestId("ban-list").locator(".ban")).toHaveCount(2);
+  await expect(g.getByTestId("ban-list").locator(".ban").first()).toContainText("spammer!*@* · set by panelfounder");
+  await expect(g.getByRole("button", { name: /^Unban/ })).toHaveCount(0);
+  await f.getByRole("button", { name: "Unban spammer!*@*" }).click();
+  for (const panel of [f, g]) await expect(panel.getByTestId("ban-list").locator(".ban")).toHaveText([/flooder!\*@\*/]);
+  // A panel opened later asks for the list itself; the answer stays in the panel.
+  const late = await login(browser, "panellate");
+  await join(late, "#panel");
+  const lines = await late.locator(".line").count();
+  const p = await settings(late);
+  await expect(p.getByTestId("ban-list").locator(".ban")).toHaveText([/flooder/]);
+  await expect(late.locator(".line")).toHaveCount(lines);
+  // Typed, /bans answers in the conversation.
+  await late.getByLabel("Message", { exact: true }).fill("/bans");
+  await late.getByLabel("Message", { exact: true }).press("Enter");
+  await expect(late.locator(".line.system").last()).toContainText("bans in #panel: flooder!*@*, set by panelfounder");
+
+  await founder.screenshot({ path: "../docs/screenshots/channel-panel.png" });
+
+  // Removing a chip takes the account off the list (and its op status).
+  await f.getByRole("button", { name: "Remove panellisted from the op list" }).click();
+  await expect(l.getByTestId("op-list").locator(".chip")).toHaveCount(0);
+  await expect(member(founder, "panellisted")).not.toContainText("@");
+  // Dropping asks first.
+  await f.getByRole("button", { name: "Drop registration…" }).click();
+  await f.getByRole("button", { name: "Drop registration", exact: true }).click();
+  for (const panel of [f, l, g]) await expect(panel.getByTestId("registration")).toContainText("Not registered");
 });

@@ -50,6 +50,10 @@ pub enum Command {
         channel: String,
         mask: String,
     },
+    /// Asks for a channel's bans (also `/mode #channel +b` with no mask).
+    Bans {
+        channel: String,
+    },
     Op {
         channel: String,
         nick: String,
@@ -251,6 +255,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         help: "Ban a nick or a nick!user@host mask (ops)",
     },
     CommandHelp { name: "unban", usage: "/unban [#channel] <nick|mask>", help: "Lift a ban (ops)" },
+    CommandHelp { name: "bans", usage: "/bans [#channel]", help: "List a channel's bans" },
     CommandHelp { name: "op", usage: "/op [#channel] <nick>", help: "Make someone a channel operator (ops)" },
     CommandHelp { name: "deop", usage: "/deop [#channel] <nick>", help: "Take operator status away (ops)" },
     CommandHelp {
@@ -436,10 +441,14 @@ impl Command {
                 end(&mut args)?;
                 Command::List
             }
-            "names" => {
+            "names" | "bans" => {
                 let channel = channel(&mut args)?;
                 end(&mut args)?;
-                Command::Names { channel }
+                if help.name == "bans" {
+                    Command::Bans { channel }
+                } else {
+                    Command::Names { channel }
+                }
             }
             "quit" => Command::Quit { reason: args.remainder().map(owned) },
             "potato" => Command::Potato { request: parse_potato(&mut args)? },
@@ -579,6 +588,7 @@ mod tests {
             ),
             ("/ban #rust bob", Command::Ban { channel: "#rust".into(), mask: "bob".into() }),
             ("/unban #rust *!*@x", Command::Unban { channel: "#rust".into(), mask: "*!*@x".into() }),
+            ("/bans #rust", Command::Bans { channel: "#rust".into() }),
             ("/op #rust bob", Command::Op { channel: "#rust".into(), nick: "bob".into() }),
             ("/deop #rust bob", Command::Deop { channel: "#rust".into(), nick: "bob".into() }),
             ("/voice #rust bob", Command::Voice { channel: "#rust".into(), nick: "bob".into() }),
@@ -683,6 +693,7 @@ mod tests {
             Ok(Command::Kick { channel: "#rust".into(), nick: "bob".into(), reason: None })
         );
         assert_eq!(Command::parse("/part", ctx), Ok(Command::Part { channel: "#rust".into(), reason: None }));
+        assert_eq!(Command::parse("/bans", ctx), Ok(Command::Bans { channel: "#rust".into() }));
         assert_eq!(
             Command::parse("/me waves", ctx),
             Ok(Command::Me { target: "#rust".into(), text: "waves".into() })

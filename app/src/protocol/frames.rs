@@ -120,6 +120,9 @@ pub struct Member {
     pub voice: bool,
     #[serde(default)]
     pub away: bool,
+    /// What they said when they went away, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away_message: Option<String>,
 }
 
 /// One line of a `/list` answer.
@@ -129,6 +132,20 @@ pub struct ChannelSummary {
     pub members: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+}
+
+/// One ban of a `ban_list`. `nick`, `by` and `at` (ms since the epoch) are known for bans set
+/// since the server started; bans restored from a registered channel have the mask only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanEntry {
+    pub mask: String,
+    /// Who the ban was set on, when named by nick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
 }
 
 /// Limits the server enforces, announced in `welcome` so clients can check input early.
@@ -232,6 +249,22 @@ pub enum ServerEvent {
     },
     /// A ban mask was removed from a channel.
     Unbanned { channel: String, mask: String, by: String },
+    /// A channel's bans, in answer to `/bans` (or `/mode #channel +b` with no mask).
+    BanList { channel: String, bans: Vec<BanEntry> },
+    /// A channel's registration with Celery: with the channel's state on joining a registered
+    /// channel, and to its members whenever it changes. `founder: null` says it is not (or no
+    /// longer) registered. Accounts read `potato:alice` or `app:alice`.
+    Registration {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        founder: Option<String>,
+        /// The op list: accounts opped on joining (besides the founder).
+        #[serde(default)]
+        ops: Vec<String>,
+        /// Those on the op list who may change it too.
+        #[serde(default)]
+        trusted: Vec<String>,
+    },
     /// Channel or member modes changed, e.g. `"+o"` with `["bob"]` or `"+mt"` with `[]`.
     ModeChanged { channel: String, by: String, modes: String, args: Vec<String> },
     /// A channel's topic: sent on join, on `/topic #chan`, and to everyone when it changes.

@@ -10,7 +10,7 @@ pub mod text;
 
 pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
-pub use frames::{ChannelSummary, ChatMessage, ClientFrame, Limits, Member, ServerEvent};
+pub use frames::{BanEntry, ChannelSummary, ChatMessage, ClientFrame, Limits, Member, ServerEvent};
 
 #[cfg(test)]
 mod tests {
@@ -92,6 +92,25 @@ mod tests {
                 nick: Some("b".into()),
             },
             ServerEvent::Unbanned { channel: "#r".into(), mask: "b!*@*".into(), by: "a".into() },
+            ServerEvent::BanList {
+                channel: "#r".into(),
+                bans: vec![
+                    BanEntry {
+                        mask: "*!*@c.cloak".into(),
+                        nick: Some("b".into()),
+                        by: Some("a".into()),
+                        at: Some(3),
+                    },
+                    BanEntry { mask: "d!*@*".into(), nick: None, by: None, at: None },
+                ],
+            },
+            ServerEvent::Registration {
+                channel: "#r".into(),
+                founder: Some("potato:a".into()),
+                ops: vec!["app:b".into()],
+                trusted: vec![],
+            },
+            ServerEvent::Registration { channel: "#r".into(), founder: None, ops: vec![], trusted: vec![] },
             ServerEvent::ModeChanged {
                 channel: "#r".into(),
                 by: "a".into(),
@@ -107,7 +126,13 @@ mod tests {
             ServerEvent::Members {
                 channel: "#r".into(),
                 modes: "+t".into(),
-                members: vec![Member { nick: "a".into(), op: true, voice: false, away: false }],
+                members: vec![Member {
+                    nick: "a".into(),
+                    op: true,
+                    voice: false,
+                    away: false,
+                    away_message: None,
+                }],
             },
             ServerEvent::Away { nick: "a".into(), message: Some("lunch".into()) },
             ServerEvent::Invited { channel: "#r".into(), nick: "b".into(), by: "a".into() },
@@ -187,6 +212,8 @@ mod tests {
             "kicked",
             "banned",
             "unbanned",
+            "ban_list",
+            "registration",
             "mode_changed",
             "topic",
             "members",

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
 use super::state::{clock, grouped, ChatState, Delivery, Line, LineKind};
-use super::switch::{show, show_else};
+use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::command::COMMANDS;
@@ -70,8 +70,14 @@ pub fn Chat() -> impl IntoView {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ctx;
-    view! {
-        <div class="layout" class:show-sidebar=move || panels.sidebar.get() class:show-members=move || panels.members.get()>
+    component(view! {
+        <div
+            class="layout"
+            class:show-sidebar=move || panels.sidebar.get()
+            class:show-members=move || panels.members.get()
+            // A private conversation has no member list.
+            class:private=move || ctx.state.with(|s| s.current.as_deref().is_some_and(|c| !is_channel(c)))
+        >
             <h1 class="visually-hidden">"Chattr"</h1>
             // New messages read out as they come (the list itself stays quiet, so history
             // loading is not read out).
@@ -104,7 +110,7 @@ pub fn Chat() -> impl IntoView {
             })}
             <Invitations/>
         </div>
-    }
+    })
 }
 
 /// Joins a channel (or shows it, when already in).
@@ -136,7 +142,7 @@ fn WelcomeView() -> impl IntoView {
     let me = move || ctx.state.with(|s| s.me.clone().unwrap_or_default());
     let defaults = move || ctx.state.with(|s| s.default_channels.clone());
     let common = ["join", "msg", "nick", "me", "away", "list"];
-    view! {
+    component(view! {
         <section class="welcome" aria-labelledby="welcome-title" data-testid="welcome">
             <h2 id="welcome-title">{move || format!("Welcome, {}!", me())}</h2>
             <p>"Pick a channel to start talking."</p>
@@ -157,7 +163,7 @@ fn WelcomeView() -> impl IntoView {
                 "All commands (/help)"
             </button>
         </section>
-    }
+    })
 }
 
 /// The channels on the server, from `/list`: name, topic, members, and a button to join.
@@ -181,7 +187,7 @@ fn ChannelBrowser() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    view! {
+    component(view! {
         <Modal label="Channels" on_close=move |()| close() class="channel-browser">
             <h2>"Channels"</h2>
             <label for="channel-filter">"Find a channel"</label>
@@ -222,7 +228,7 @@ fn ChannelBrowser() -> impl IntoView {
                 <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
             </div>
         </Modal>
-    }
+    })
 }
 
 /// `/help`: every command with its usage.
@@ -230,14 +236,14 @@ fn ChannelBrowser() -> impl IntoView {
 fn HelpDialog() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let close = move || ctx.state.update(|s| s.helping = false);
-    view! {
+    component(view! {
         <Modal label="Commands" on_close=move |()| close() class="help-dialog">
             <h2>"Commands"</h2>
             {command_list(|_| true)}
             <p class="hint">"Services: /potato help (your nick), /celery help (channels)."</p>
             <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
         </Modal>
-    }
+    })
 }
 
 /// Invitations to channels, wherever you are, with a way to accept.
@@ -249,7 +255,7 @@ fn Invitations() -> impl IntoView {
         let key = fold(channel);
         ctx.state.update(|s| s.invites.retain(|(c, _)| fold(c) != key));
     };
-    view! {
+    component(view! {
         <div class="toasts" role="status" aria-live="polite">
             <For each=invites key=|i| i.clone() let:invite>
                 {
@@ -268,7 +274,7 @@ fn Invitations() -> impl IntoView {
                 }
             </For>
         </div>
-    }
+    })
 }
 
 #[component]
@@ -303,7 +309,7 @@ fn Sidebar() -> impl IntoView {
             ctx.notifications.set(false);
         }
     };
-    view! {
+    component(view! {
         <nav class="sidebar" aria-label="Conversations">
             <header class="identity">
                 <span class="me" data-testid="me">{me}</span>
@@ -349,7 +355,7 @@ fn Sidebar() -> impl IntoView {
                 <StatusLine/>
             </footer>
         </nav>
-    }
+    })
 }
 
 #[component]
@@ -372,7 +378,7 @@ fn ConversationItem(name: String, unread: u32, mentions: u32) -> impl IntoView {
         (u, 0) => format!("{name}, {u} unread"),
         (u, m) => format!("{name}, {u} unread, {m} mentioning you"),
     };
-    view! {
+    component(view! {
         <li>
             <button
                 class=format!("conversation {kind}")
@@ -390,7 +396,7 @@ fn ConversationItem(name: String, unread: u32, mentions: u32) -> impl IntoView {
                 })}
             </button>
         </li>
-    }
+    })
 }
 
 #[component]
@@ -401,7 +407,7 @@ fn Pane() -> impl IntoView {
     let is_chan = move || current().is_some_and(|c| is_channel(&c));
     // Unread lines and mentions in conversations other than the one on screen.
     let elsewhere = move || ctx.state.with(ChatState::unread_elsewhere);
-    view! {
+    component(view! {
         <main class="pane">
             <div class="mobile-bar">
                 <button
@@ -432,7 +438,7 @@ fn Pane() -> impl IntoView {
                     })}
                 </button>
                 <strong>{move || current().unwrap_or_default()}</strong>
-                <button type="button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
+                <button type="button" class="members-button" aria-label="Members" on:click=move |_| panels.members.update(|v| *v = !*v)>
                     "Members"
                 </button>
             </div>
@@ -447,7 +453,7 @@ fn Pane() -> impl IntoView {
             <Lines/>
             <Composer/>
         </main>
-    }
+    })
 }
 
 #[component]
@@ -488,7 +494,7 @@ fn TopicBar() -> impl IntoView {
             }
         }
     };
-    view! {
+    component(view! {
         <header class="topic-bar">
             <h2 class="title">{move || current().unwrap_or_else(|| "No conversation".into())}</h2>
             {show_else(move || editing.get(), move || view! {
@@ -504,7 +510,16 @@ fn TopicBar() -> impl IntoView {
                     <button type="button" class="secondary" on:click=move |_| editing.set(false)>"Cancel"</button>
                 </form>
             }, move || view! {
-                <span class="topic-text" data-testid="topic">{move || topic().unwrap_or_default()}</span>
+                <span class="topic-text" data-testid="topic">{move || render_text(topic().unwrap_or_default())}</span>
+                // Of a private conversation: whether the other person is around.
+                {show(move || current().is_some_and(|c| !is_channel(&c)), move || view! {
+                    <span class="presence" data-testid="presence">
+                        {move || ctx.state.with(|s| {
+                            let nick = s.current.clone().unwrap_or_default();
+                            s.presence(&nick).unwrap_or_else(|| "in none of your channels".to_owned())
+                        })}
+                    </span>
+                })}
                 {show(may_edit, move || view! {
                     <button type="button" class="link-button" on:click=start_edit>"Edit topic"</button>
                 })}
@@ -527,45 +542,200 @@ fn TopicBar() -> impl IntoView {
                 })}
             </div>
         </header>
+    })
+}
+
+/// How an account reads in the channel panel: `alice` for a Potato account, `bob (app)` for
+/// one an app logged in.
+fn account_words(key: &str) -> String {
+    match key.split_once(':') {
+        Some(("potato", name)) => name.to_owned(),
+        Some(("app", name)) => format!("{name} (app)"),
+        _ => key.to_owned(),
     }
 }
 
-/// Celery from a panel: register the channel, show it, and edit its op list.
+/// The channel's panel: its registration with Celery (founder, the op list as chips) and its
+/// bans, each with only the actions you may take.
 #[component]
 fn ChannelSettings() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
+    let channel = Memo::new(move |_| ctx.state.with(|s| s.current.clone().unwrap_or_default()));
+    // The bans are asked for when the panel opens, for each channel it shows and after each
+    // reconnect; the answer goes to the panel only.
+    let online = Memo::new(move |_| ctx.state.with(|s| s.online));
+    Effect::new(move |_| {
+        let channel = channel.get();
+        if online.get() {
+            ctx.state.update(|s| s.ask_bans(&channel));
+            ctx.command(format!("/bans {channel}"));
+        }
+    });
+    let registration =
+        move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.registration.clone()));
+    let rights = move || ctx.state.with(|s| s.celery_rights(&channel.get()));
+    let i_am_op = move || ctx.state.with(|s| s.is_op(&channel.get()));
+    let bans = move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.bans.clone()));
+    let celery = move |line: String| ctx.command(format!("/celery {line}"));
     let account = RwSignal::new(String::new());
-    let channel = move || ctx.state.with(|s| s.current.clone().unwrap_or_default());
-    let op_list = move |verb: &'static str| {
-        move |_| {
-            let who = account.get_untracked().trim().to_owned();
-            if !who.is_empty() {
-                ctx.command(format!("/celery {verb} {} {who}", channel()));
-                account.set(String::new());
-            }
+    let add_op = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let who = account.get_untracked().trim().to_owned();
+        if !who.is_empty() {
+            celery(format!("op {} {who}", channel.get_untracked()));
+            account.set(String::new());
         }
     };
-    view! {
-        <section class="channel-settings" aria-label="Channel settings">
-            <p class="hint">
-                "Registering a channel with Celery keeps its topic, bans and modes, and opps the accounts on its op list when they join. You need an account and operator status."
-            </p>
-            <div class="row">
-                <button type="button" on:click=move |_| ctx.command(format!("/celery register {}", channel()))>
-                    "Register channel"
-                </button>
-                <button type="button" class="secondary" on:click=move |_| ctx.command(format!("/celery info {}", channel()))>
-                    "Show registration"
-                </button>
-            </div>
-            <label for="op-account">"Account on the op list"</label>
-            <div class="row">
-                <input id="op-account" placeholder="nick or account" autocomplete="off" bind:value=account/>
-                <button type="button" on:click=op_list("op")>"Add to op list"</button>
-                <button type="button" class="secondary" on:click=op_list("deop")>"Remove from op list"</button>
-            </div>
+    let dropping = RwSignal::new(false);
+    let ops = move || {
+        registration().map_or_else(Vec::new, |r| {
+            r.ops.iter().map(|k| (k.clone(), r.trusted.contains(k))).collect::<Vec<_>>()
+        })
+    };
+    component(view! {
+        <section class="channel-settings" aria-label="Channel settings" data-testid="channel-settings">
+            <h3>"Registration"</h3>
+            {show_else(
+                move || registration().is_some(),
+                move || view! {
+                    <p data-testid="registration">
+                        "Registered with Celery; founder "
+                        <strong>{move || registration().map(|r| account_words(&r.founder)).unwrap_or_default()}</strong>
+                        ". Its topic, bans and modes are kept."
+                    </p>
+                    <h4 id="op-list-title">"Op list"</h4>
+                    <p class="hint">"These accounts become operators when they join."</p>
+                    <ul class="chips" aria-labelledby="op-list-title" data-testid="op-list">
+                        <For each=ops key=|op| op.clone() let:op>
+                            {
+                                let (key, trusted) = op;
+                                let name = account_words(&key);
+                                let (untrust, trust, deop) = (key.clone(), key.clone(), key);
+                                view! {
+                                    <li class="chip">
+                                        <span>{name.clone()}</span>
+                                        {trusted.then_some(view! { <span class="hint">" · may edit the list"</span> })}
+                                        {show(move || rights().founder, {
+                                            let (untrust, trust, name) = (untrust.clone(), trust.clone(), name.clone());
+                                            move || {
+                                                let (untrust, trust) = (untrust.clone(), trust.clone());
+                                                if trusted {
+                                                    Either::Left(view! {
+                                                        <button type="button" class="link-button" aria-label=format!("Stop {name} editing the op list")
+                                                            on:click=move |_| celery(format!("untrust {} {untrust}", channel.get_untracked()))>"Untrust"</button>
+                                                    })
+                                                } else {
+                                                    Either::Right(view! {
+                                                        <button type="button" class="link-button" aria-label=format!("Let {name} edit the op list")
+                                                            on:click=move |_| celery(format!("trust {} {trust}", channel.get_untracked()))>"Trust"</button>
+                                                    })
+                                                }
+                                            }
+                                        })}
+                                        {show(move || rights().edit_ops, {
+                                            let (deop, name) = (deop.clone(), name.clone());
+                                            move || {
+                                                let deop = deop.clone();
+                                                view! {
+                                                    <button type="button" class="chip-remove" aria-label=format!("Remove {name} from the op list")
+                                                        on:click=move |_| celery(format!("deop {} {deop}", channel.get_untracked()))>"×"</button>
+                                                }
+                                            }
+                                        })}
+                                    </li>
+                                }
+                            }
+                        </For>
+                    </ul>
+                    {show(move || ops().is_empty(), || view! { <p class="hint">"Nobody is on it yet."</p> })}
+                    {show(move || rights().edit_ops, move || view! {
+                        <form class="row" on:submit=add_op>
+                            <label class="visually-hidden" for="op-account">"Account to add to the op list"</label>
+                            <input id="op-account" placeholder="nick or account" autocomplete="off" bind:value=account/>
+                            <button type="submit">"Add to op list"</button>
+                        </form>
+                    })}
+                    {show(move || rights().founder, move || view! {
+                        {show_else(
+                            move || dropping.get(),
+                            move || view! {
+                                <p class="row" role="alert">
+                                    "Drop the registration? The channel keeps nothing once it empties."
+                                    <button type="button" class="danger-button" on:click=move |_| {
+                                        dropping.set(false);
+                                        celery(format!("drop {}", channel.get_untracked()));
+                                    }>"Drop registration"</button>
+                                    <button type="button" class="secondary" on:click=move |_| dropping.set(false)>"Cancel"</button>
+                                </p>
+                            },
+                            move || view! {
+                                <div class="row">
+                                    <button type="button" class="secondary" on:click=move |_| dropping.set(true)>"Drop registration…"</button>
+                                </div>
+                            },
+                        )}
+                    })}
+                },
+                move || view! {
+                    <p class="hint" data-testid="registration">
+                        "Not registered. Registering a channel with Celery keeps its topic, bans and modes, and makes the accounts on its op list operators when they join."
+                    </p>
+                    {show_else(
+                        move || rights().register,
+                        move || view! {
+                            <div class="row">
+                                <button type="button" on:click=move |_| celery(format!("register {}", channel.get_untracked()))>
+                                    "Register channel"
+                                </button>
+                            </div>
+                        },
+                        move || view! {
+                            <p class="hint">
+                                {move || if ctx.state.with(|s| s.account.is_none()) {
+                                    "To register it, sign in to a registered nick (Account) and be an operator here."
+                                } else {
+                                    "To register it, be an operator here."
+                                }}
+                            </p>
+                        },
+                    )}
+                },
+            )}
+            <h3 id="ban-list-title">"Bans"</h3>
+            {show_else(
+                move || bans().is_some_and(|b| !b.is_empty()),
+                move || view! {
+                    <ul class="ban-list" aria-labelledby="ban-list-title" data-testid="ban-list">
+                        <For each=move || bans().unwrap_or_default() key=|b| b.mask.clone() let:ban>
+                            {
+                                let mask = ban.mask.clone();
+                                let whom = ban.nick.clone().map_or_else(|| mask.clone(), |n| format!("{n} ({mask})"));
+                                let by = ban.by.clone().map(|b| format!(" · set by {b}"));
+                                view! {
+                                    <li class="ban">
+                                        <span class="mask">{whom.clone()}</span>
+                                        <span class="hint">{by}</span>
+                                        {show(i_am_op, move || {
+                                            let mask = mask.clone();
+                                            view! {
+                                                <button type="button" class="link-button" aria-label=format!("Unban {whom}")
+                                                    on:click=move |_| ctx.command(format!("/unban {} {mask}", channel.get_untracked()))>"Unban"</button>
+                                            }
+                                        })}
+                                    </li>
+                                }
+                            }
+                        </For>
+                    </ul>
+                },
+                move || view! {
+                    <p class="hint" data-testid="ban-list">
+                        {move || if bans().is_some() { "Nobody is banned." } else { "Loading…" }}
+                    </p>
+                },
+            )}
         </section>
-    }
+    })
 }
 
 /// Kick or ban, asked for from a member's menu: with a reason, confirmed. A ban also removes
@@ -599,7 +769,7 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
             close();
         }
     };
-    view! {
+    component(view! {
         <Modal label=title.clone() on_close=move |()| close()>
             <form class="account-form" on:submit=on_submit>
                 <h2>{title.clone()}</h2>
@@ -612,53 +782,78 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
                 </div>
             </form>
         </Modal>
-    }
+    })
 }
 
-/// Potato from a panel, for a guest already chatting.
+/// Potato from a panel, for someone already chatting: two forms, one to sign in to a
+/// registered nick, one to register the nick in use.
 #[component]
 fn AccountPanel() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let panels = expect_context::<Panels>();
-    let nick = RwSignal::new(ctx.state.with_untracked(|s| s.me.clone().unwrap_or_default()));
+    let me = ctx.state.with_untracked(|s| s.me.clone().unwrap_or_default());
+    let nick = RwSignal::new(me.clone());
     let password = RwSignal::new(String::new());
+    let new_password = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
+    // What keeps the registration from going out, in words (checked here too: the browser's
+    // own `minlength` is not reliable once a field's value is written from code).
+    let problem = RwSignal::new(None::<&'static str>);
+    let close = move || panels.account.set(false);
     let identify = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         ctx.command(format!("/potato identify {} {}", nick.get_untracked().trim(), password.get_untracked()));
         password.set(String::new());
-        panels.account.set(false);
+        close();
     };
-    let register = move |_| {
+    let register = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if new_password.with_untracked(|p| p.chars().count() < 8) {
+            problem.set(Some("The password needs 8 characters or more."));
+            return;
+        }
+        if !email.with_untracked(|e| e.trim().contains('@')) {
+            problem.set(Some("An email address looks like name@example.com."));
+            return;
+        }
         ctx.command(format!(
             "/potato register {} {}",
-            password.get_untracked(),
+            new_password.get_untracked(),
             email.get_untracked().trim()
         ));
-        password.set(String::new());
-        panels.account.set(false);
+        new_password.set(String::new());
+        close();
     };
-    view! {
-        <Modal label="Your nick" on_close=move |()| panels.account.set(false)>
-            <form class="account-form" on:submit=identify>
-                <h2 id="account-title">"Your nick"</h2>
-                <p class="hint">
-                    "Sign in to a registered nick, or register the one you are using (needs an email address)."
-                </p>
+    component(view! {
+        <Modal label="Your nick" on_close=move |()| close()>
+            <h2>"Your nick"</h2>
+            <form class="account-form" on:submit=identify aria-labelledby="sign-in-title">
+                <h3 id="sign-in-title">"Sign in to a registered nick"</h3>
                 <label for="account-nick">"Nick"</label>
-                <input id="account-nick" autocomplete="username" bind:value=nick/>
+                <input id="account-nick" autocomplete="username" required bind:value=nick/>
                 <label for="account-password">"Password"</label>
-                <input id="account-password" type="password" minlength="8" autocomplete="current-password" bind:value=password/>
-                <label for="account-email">"Email (to register)"</label>
-                <input id="account-email" type="email" autocomplete="email" bind:value=email/>
+                <input id="account-password" type="password" required autocomplete="current-password" bind:value=password/>
                 <div class="row">
                     <button type="submit">"Sign in"</button>
-                    <button type="button" on:click=register>"Register this nick"</button>
-                    <button type="button" class="secondary" on:click=move |_| panels.account.set(false)>"Close"</button>
                 </div>
             </form>
+            <form class="account-form" on:submit=register aria-labelledby="register-title">
+                <h3 id="register-title">{format!("Register {me}, the nick you are using")}</h3>
+                <p class="hint">"Nobody else can use it then, and Celery can list you as a channel operator."</p>
+                <label for="account-new-password">"New password (8 characters or more)"</label>
+                <input id="account-new-password" type="password" required minlength="8" autocomplete="new-password" bind:value=new_password/>
+                <label for="account-email">"Email"</label>
+                <input id="account-email" type="email" required autocomplete="email" bind:value=email/>
+                {move || problem.get().map(|p| view! { <p class="field-error" role="alert" data-testid="account-problem">{p}</p> })}
+                <div class="row">
+                    <button type="submit">"Register"</button>
+                </div>
+            </form>
+            <div class="row">
+                <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
+            </div>
         </Modal>
-    }
+    })
 }
 
 /// One rendered line with what it needs from its neighbours.
@@ -743,7 +938,7 @@ fn Lines() -> impl IntoView {
             }
         }
     };
-    view! {
+    component(view! {
         <div class="lines" node_ref=list on:scroll=on_scroll role="log" aria-live="off" aria-label="Messages" tabindex="0">
         <ol class="line-list">
             <For
@@ -755,7 +950,7 @@ fn Lines() -> impl IntoView {
             </For>
         </ol>
         </div>
-    }
+    })
 }
 
 /// A refused message of yours: the reason and what to do about it.
@@ -815,7 +1010,7 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
     } else {
         Either::Right(view! { <time class="ts">{time}</time> })
     };
-    view! {
+    component(view! {
         {show(move || divider, move || view! {
             <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
         })}
@@ -824,7 +1019,7 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
             {body}
             {delivery_view(delivery)}
         </li>
-    }
+    })
 }
 
 #[component]
@@ -970,7 +1165,7 @@ fn Composer() -> impl IntoView {
             _ => {}
         }
     };
-    view! {
+    component(view! {
         <form class="composer" on:submit=on_submit>
             {show(move || !hints().is_empty(), move || view! {
                 <ul class="suggestions" id="command-suggestions" role="listbox" aria-label="Commands">
@@ -1025,7 +1220,7 @@ fn Composer() -> impl IntoView {
             })}
             <button type="submit">"Send"</button>
         </form>
-    }
+    })
 }
 
 #[component]
@@ -1057,7 +1252,7 @@ fn Members() -> impl IntoView {
         });
         on_cleanup(move || handle.remove());
     }
-    view! {
+    component(view! {
         <aside class="members" class:stale=stale aria-label="Members">
             <h2 class="members-title">
                 {move || format!("Members ({})", count())}
@@ -1066,7 +1261,7 @@ fn Members() -> impl IntoView {
                 })}
             </h2>
             <ul>
-                <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away) let:member>
+                <For each=members key=|m| (m.nick.clone(), m.op, m.voice, m.away_message.clone(), m.away) let:member>
                     <MemberItem member menu confirm/>
                 </For>
             </ul>
@@ -1074,7 +1269,7 @@ fn Members() -> impl IntoView {
                 <ModerationDialog confirm/>
             })}
         </aside>
-    }
+    })
 }
 
 #[component]
@@ -1099,7 +1294,13 @@ fn MemberItem(
     } else {
         ""
     };
-    let away = if member.away { ", away" } else { "" };
+    let away = match (member.away, &member.away_message) {
+        (false, _) => String::new(),
+        (true, Some(why)) => format!(", away: {why}"),
+        (true, None) => ", away".to_owned(),
+    };
+    // The away message on hover.
+    let title = away.strip_prefix(", ").map(str::to_owned);
     // Copy handles, so the menu's buttons can be rebuilt each time it opens.
     let name = StoredValue::new(nick.clone());
     let open = move || name.with_value(|n| menu.get().as_deref() == Some(n.as_str()));
@@ -1146,8 +1347,8 @@ fn MemberItem(
         menu.set(None);
     };
     let (is_op, is_voiced) = (member.op, member.voice);
-    view! {
-        <li class="member" class:away=member.away class:op=member.op>
+    component(view! {
+        <li class="member" class:away=member.away class:op=member.op title=title>
             <button
                 type="button"
                 class="member-name"
@@ -1183,5 +1384,5 @@ fn MemberItem(
                 </div>
             })}
         </li>
-    }
+    })
 }

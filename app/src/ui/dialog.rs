@@ -6,6 +6,8 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use super::switch::component;
+
 /// What can take focus inside a dialog.
 #[cfg(feature = "hydrate")]
 const FOCUSABLE: &str = "input:not([disabled]), textarea:not([disabled]), select:not([disabled]), \
@@ -88,7 +90,7 @@ pub fn Modal<C: IntoView + 'static>(
             on_close.run(());
         }
     };
-    view! {
+    component(view! {
         <div class="modal" on:click=on_backdrop>
             <div
                 class=format!("dialog {class}")
@@ -101,7 +103,7 @@ pub fn Modal<C: IntoView + 'static>(
                 {children()}
             </div>
         </div>
-    }
+    })
 }
 
 /// Moves focus within a menu for an arrow key (↓ ↑ Home End); answers whether the key was one.

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::switch::show;
+use super::switch::{component, show};
 use super::{Ctx, Potato, StatusLine};
 use crate::protocol::ClientFrame;
 
@@ -141,7 +141,7 @@ pub fn Login() -> impl IntoView {
         Mode::SignIn => "Sign in",
         Mode::Register => "Register",
     };
-    view! {
+    component(view! {
         <main class="login-page">
             <form class="login" on:submit=on_submit aria-labelledby="login-title" aria-busy=move || (!ready.get()).to_string()>
                 <h1 id="login-title">"Chattr"</h1>
@@ -197,5 +197,5 @@ pub fn Login() -> impl IntoView {
                 <StatusLine/>
             </form>
         </main>
-    }
+    })
 }

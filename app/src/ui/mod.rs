@@ -23,7 +23,7 @@ use crate::protocol::{ClientFrame, ErrorCode, ServerEvent};
 use browser::Store;
 use saved::{Place, Resume, SavedLogin};
 use state::{ChatState, Outgoing, PAGE};
-use switch::{show, show_else};
+use switch::{component, show, show_else};
 
 /// Storage keys of the remembered records (see `saved`).
 const PLACE_KEY: &str = "chattr-place";
@@ -617,11 +617,11 @@ pub fn App() -> impl IntoView {
         });
     }
     let logged_in = move || ctx.state.with(|s| s.me.is_some());
-    view! {
+    component(view! {
         <div class="chattr">
             {show_else(logged_in, || view! { <chat::Chat/> }, || view! { <login::Login/> })}
         </div>
-    }
+    })
 }
 
 /// The connection state in words; `None` when there is nothing to say (online, or never
@@ -655,7 +655,7 @@ pub(crate) fn StatusLine() -> impl IntoView {
         Status::Idle => "status idle",
         Status::Offline(_) => "status offline",
     };
-    view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> }
+    component(view! { <div class=class role="status" aria-live="polite" data-testid="status">{text}</div> })
 }
 
 /// Over the conversation whenever the connection is not up: what is happening, a live
@@ -666,7 +666,7 @@ pub(crate) fn ConnectionBanner() -> impl IntoView {
     let text = move || status_text(&ctx.status.get(), ctx.now.get());
     let waiting = move || matches!(ctx.status.get(), Status::Reconnecting(_));
     let ended = move || matches!(ctx.status.get(), Status::Offline(_));
-    view! {
+    component(view! {
         {show(move || text().is_some(), move || view! {
             <div class="connection-banner" class:ended=ended data-testid="connection-banner">
                 <span>{text}</span>
@@ -678,5 +678,5 @@ pub(crate) fn ConnectionBanner() -> impl IntoView {
                 })}
             </div>
         })}
-    }
+    })
 }

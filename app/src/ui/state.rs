@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::protocol::names::{fold, is_channel};
-use crate::protocol::{ChannelSummary, ChatMessage, ClientFrame, Member, ServerEvent};
+use crate::protocol::{BanEntry, ChannelSummary, ChatMessage, ClientFrame, Member, ServerEvent};
 
 use super::text::mentions;
 
@@ -115,6 +115,43 @@ pub struct Conversation {
     /// The newest message id you have seen here, as remembered across reloads: newer ones
     /// arriving with history count as unread.
     pub read_upto: Option<u64>,
+    /// A channel's bans, once asked for (kept current by `banned` and `unbanned`).
+    pub bans: Option<Vec<BanEntry>>,
+    /// The ban list was asked for by the channel panel: it is shown there, not as a line.
+    pub bans_asked: bool,
+    /// A channel's registration with Celery; `None` when it has none.
+    pub registration: Option<Registration>,
+}
+
+/// A channel's registration as the channel panel shows it. Accounts read `potato:alice`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registration {
+    pub founder: String,
+    pub ops: Vec<String>,
+    pub trusted: Vec<String>,
+}
+
+/// What Celery lets you do with a channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CeleryRights {
+    /// Register it: it is not registered, and you have an account and are an operator there.
+    pub register: bool,
+    /// Change its op list: you founded it or are trusted on its op list.
+    pub edit_ops: bool,
+    /// Trust others, drop the registration: you founded it.
+    pub founder: bool,
+}
+
+/// One ban in words: `mask (nick), set by by`.
+fn ban_words(ban: &BanEntry) -> String {
+    let mut text = ban.mask.clone();
+    if let Some(nick) = &ban.nick {
+        text.push_str(&format!(" ({nick})"));
+    }
+    if let Some(by) = &ban.by {
+        text.push_str(&format!(", set by {by}"));
+    }
+    text
 }
 
 impl Conversation {
@@ -277,6 +314,38 @@ impl ChatState {
         self.my_membership(channel).is_some_and(|m| m.op)
     }
 
+    /// How `nick` is, as the channels you share with them show it: `online`, `away` or
+    /// `away: <their message>`; `None` when none of your channels lists them.
+    pub fn presence(&self, nick: &str) -> Option<String> {
+        let key = fold(nick);
+        let m = self
+            .conversations
+            .iter()
+            .filter(|c| c.is_channel())
+            .flat_map(|c| &c.members)
+            .find(|m| fold(&m.nick) == key)?;
+        Some(match (m.away, &m.away_message) {
+            (false, _) => "online".to_owned(),
+            (true, Some(why)) => format!("away: {why}"),
+            (true, None) => "away".to_owned(),
+        })
+    }
+
+    /// What Celery lets you do with `channel`, as the channel panel offers it.
+    pub fn celery_rights(&self, channel: &str) -> CeleryRights {
+        let Some(conv) = self.conversation(channel) else { return CeleryRights::default() };
+        let me = self.account.as_deref().map(fold);
+        let is = |key: &String| me.as_deref() == Some(fold(key).as_str());
+        match &conv.registration {
+            None => CeleryRights { register: me.is_some() && self.is_op(channel), ..Default::default() },
+            Some(r) => CeleryRights {
+                register: false,
+                edit_ops: is(&r.founder) || r.trusted.iter().any(is),
+                founder: is(&r.founder),
+            },
+        }
+    }
+
     /// Whether you may change the topic of `channel` (anyone unless `+t`, else ops).
     pub fn may_set_topic(&self, channel: &str) -> bool {
         let Some(conv) = self.conversation(channel) else { return false };
@@ -319,6 +388,13 @@ impl ChatState {
         if conv.lines.len() > MAX_LINES {
             conv.lines.remove(0);
             conv.more = true;
+        }
+    }
+
+    /// The channel panel asks for `channel`'s bans: the answer goes to the panel only.
+    pub fn ask_bans(&mut self, channel: &str) {
+        if self.conversation(channel).is_some() {
+            self.conversation_mut(channel).bans_asked = true;
         }
     }
 
@@ -643,6 +719,7 @@ impl ChatState {
                             op: false,
                             voice: false,
                             away: false,
+                            away_message: None,
                         });
                     }
                 }
@@ -687,11 +764,19 @@ impl ChatState {
                 }
             }
             ServerEvent::Banned { channel, mask, by, nick } => {
-                let whom = nick.map(|n| format!("{n} ({mask})")).unwrap_or(mask);
-                self.system(&channel, format!("{by} banned {whom}"))
+                let whom = nick.as_ref().map_or_else(|| mask.clone(), |n| format!("{n} ({mask})"));
+                self.system(&channel, format!("{by} banned {whom}"));
+                // A ban list on show follows.
+                if let Some(bans) = self.conversation_mut(&channel).bans.as_mut() {
+                    bans.retain(|b| fold(&b.mask) != fold(&mask));
+                    bans.push(BanEntry { mask, nick, by: Some(by), at: None });
+                }
             }
             ServerEvent::Unbanned { channel, mask, by } => {
-                self.system(&channel, format!("{by} unbanned {mask}"))
+                self.system(&channel, format!("{by} unbanned {mask}"));
+                if let Some(bans) = self.conversation_mut(&channel).bans.as_mut() {
+                    bans.retain(|b| fold(&b.mask) != fold(&mask));
+                }
             }
             ServerEvent::ModeChanged { channel, by, modes, args } => {
                 let conv = self.conversation_mut(&channel);
@@ -743,10 +828,10 @@ impl ChatState {
                 conv.stale = false;
             }
             ServerEvent::Away { nick, message } => {
-                let away = message.is_some();
                 for conv in &mut self.conversations {
                     for m in conv.members.iter_mut().filter(|m| fold(&m.nick) == fold(&nick)) {
-                        m.away = away;
+                        m.away = message.is_some();
+                        m.away_message.clone_from(&message);
                     }
                 }
             }
@@ -773,6 +858,29 @@ impl ChatState {
                 });
                 self.channel_list = Some(channels);
                 self.browsing = true;
+            }
+            ServerEvent::BanList { channel, bans } => {
+                let quiet = self.conversation(&channel).is_some_and(|c| c.bans_asked);
+                if !quiet {
+                    let text = if bans.is_empty() {
+                        format!("{channel} has no bans")
+                    } else {
+                        let list: Vec<String> = bans.iter().map(ban_words).collect();
+                        format!("bans in {channel}: {}", list.join("; "))
+                    };
+                    self.in_view(LineKind::System, "", text);
+                }
+                if self.conversation(&channel).is_some() {
+                    let conv = self.conversation_mut(&channel);
+                    conv.bans = Some(bans);
+                    conv.bans_asked = false;
+                }
+            }
+            ServerEvent::Registration { channel, founder, ops, trusted } => {
+                if self.conversation(&channel).is_some() {
+                    self.conversation_mut(&channel).registration =
+                        founder.map(|founder| Registration { founder, ops, trusted });
+                }
             }
             ServerEvent::Pong { .. } => {}
         }
@@ -901,7 +1009,13 @@ mod tests {
         s.apply(ServerEvent::Members {
             channel: "#a".into(),
             modes: "+t".into(),
-            members: vec![Member { nick: "bob".into(), op: false, voice: false, away: false }],
+            members: vec![Member {
+                nick: "bob".into(),
+                op: false,
+                voice: false,
+                away: false,
+                away_message: None,
+            }],
         });
         assert!(!s.may_set_topic("#a"));
         s.apply(ServerEvent::ModeChanged {
@@ -999,8 +1113,8 @@ mod tests {
             channel: "#a".into(),
             modes: "+t".into(),
             members: vec![
-                Member { nick: "alice".into(), op: true, voice: false, away: false },
-                Member { nick: "bob".into(), op: false, voice: false, away: false },
+                Member { nick: "alice".into(), op: true, voice: false, away: false, away_message: None },
+                Member { nick: "bob".into(), op: false, voice: false, away: false, away_message: None },
             ],
         });
         s.apply(ServerEvent::NickChanged { old: "bob".into(), new: "bobby".into() });
@@ -1027,5 +1141,81 @@ mod tests {
             reason: None,
         });
         assert!(s.conversation("#a").is_none());
+    }
+
+    #[test]
+    fn the_ban_list_asked_by_the_panel_stays_in_the_panel_and_follows_bans() {
+        let mut s = ChatState { me: Some("op".into()), ..Default::default() };
+        s.apply(joined("#r", "op"));
+        s.open("#r");
+        let lines = |s: &ChatState| s.conversation("#r").unwrap().lines.len();
+        let before = lines(&s);
+        s.ask_bans("#r");
+        let entry = |mask: &str| BanEntry { mask: mask.into(), nick: None, by: None, at: None };
+        s.apply(ServerEvent::BanList { channel: "#r".into(), bans: vec![entry("a!*@*")] });
+        assert_eq!(lines(&s), before, "asked by the panel: no line");
+        let ban = ServerEvent::Banned {
+            channel: "#r".into(),
+            mask: "*!*@c.cloak".into(),
+            by: "op".into(),
+            nick: Some("bob".into()),
+        };
+        s.apply(ban);
+        s.apply(ServerEvent::Unbanned { channel: "#r".into(), mask: "A!*@*".into(), by: "op".into() });
+        let bans = s.conversation("#r").unwrap().bans.clone().unwrap();
+        assert_eq!(bans.len(), 1);
+        assert_eq!((bans[0].mask.as_str(), bans[0].nick.as_deref()), ("*!*@c.cloak", Some("bob")));
+        // Typed (`/bans`), the answer is a line too.
+        let before = lines(&s);
+        s.apply(ServerEvent::BanList { channel: "#r".into(), bans: vec![] });
+        assert_eq!(lines(&s), before + 1);
+        assert_eq!(s.conversation("#r").unwrap().lines.last().unwrap().text, "#r has no bans");
+    }
+
+    #[test]
+    fn celery_rights_follow_the_registration_and_your_account() {
+        let mut s = ChatState { me: Some("Alice".into()), ..Default::default() };
+        s.apply(joined("#r", "Alice"));
+        let me_op = |op: bool| ServerEvent::Members {
+            channel: "#r".into(),
+            modes: "+nt".into(),
+            members: vec![Member { nick: "Alice".into(), op, voice: false, away: false, away_message: None }],
+        };
+        s.apply(me_op(true));
+        assert_eq!(s.celery_rights("#r"), CeleryRights::default(), "a guest may not register");
+        s.account = Some("potato:Alice".into());
+        assert!(s.celery_rights("#r").register);
+        s.apply(me_op(false));
+        assert!(!s.celery_rights("#r").register, "only an op may register");
+        let registration = |founder: Option<&str>, trusted: &[&str]| ServerEvent::Registration {
+            channel: "#r".into(),
+            founder: founder.map(Into::into),
+            ops: vec!["potato:bob".into(), "potato:alice".into()],
+            trusted: trusted.iter().map(|&t| t.into()).collect(),
+        };
+        s.apply(registration(Some("potato:alice"), &[]));
+        assert_eq!(s.celery_rights("#r"), CeleryRights { register: false, edit_ops: true, founder: true });
+        s.apply(registration(Some("potato:bob"), &[]));
+        assert_eq!(s.celery_rights("#r"), CeleryRights::default(), "on the op list, not trusted");
+        s.apply(registration(Some("potato:bob"), &["potato:alice"]));
+        assert_eq!(s.celery_rights("#r"), CeleryRights { register: false, edit_ops: true, founder: false });
+        s.apply(registration(None, &[]));
+        assert_eq!(s.conversation("#r").unwrap().registration, None, "dropped");
+    }
+
+    #[test]
+    fn presence_comes_from_the_channels_you_share_with_the_away_message() {
+        let mut s = ChatState { me: Some("me".into()), ..Default::default() };
+        s.apply(joined("#r", "me"));
+        s.apply(msg("Bob", "me", "hi"));
+        assert_eq!(s.presence("bob"), None, "no shared channel lists bob: nothing is claimed");
+        s.apply(joined("#r", "Bob"));
+        assert_eq!(s.presence("bob").as_deref(), Some("online"));
+        s.apply(ServerEvent::Away { nick: "BOB".into(), message: Some("lunch".into()) });
+        assert_eq!(s.presence("bob").as_deref(), Some("away: lunch"));
+        let bob = s.conversation("#r").unwrap().members.iter().find(|m| m.nick == "Bob").cloned().unwrap();
+        assert_eq!((bob.away, bob.away_message.as_deref()), (true, Some("lunch")));
+        s.apply(ServerEvent::Away { nick: "bob".into(), message: None });
+        assert_eq!(s.presence("bob").as_deref(), Some("online"));
     }
 }

@@ -1,6 +1,10 @@
-//! `<Show>` without its type erasure. Leptos's `Show` takes its children as an `AnyView`,
-//! and every erased view brings its own copy of the build, hydrate and diff code into the
-//! bundle; these keep each view's concrete type (as an `Option` or an `Either`) instead.
+//! Where views keep their types and where they lose them. In the browser every type-erased
+//! view (`AnyView`: `.into_any()`, Leptos's `<Show>`, `Children`) brings its own copy of the
+//! build, hydrate and diff code into the bundle, so there views keep their concrete types:
+//! `show` and `show_else` replace `<Show>` with an `Option` or an `Either`. On the server the
+//! opposite holds: rendering is generic over the whole tree's type, and with every view typed
+//! the debug info of those nested types alone runs to gigabytes, so `component` erases each
+//! component's view there. Both render the same HTML.
 
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -30,4 +34,16 @@ where
 {
     let when = Memo::new(move |_| when());
     move || if when.get() { Either::Left(view()) } else { Either::Right(otherwise()) }
+}
+
+/// A component's view, type-erased: the server's side.
+#[cfg(feature = "ssr")]
+pub fn component<V: IntoView + 'static>(view: V) -> AnyView {
+    view.into_any()
+}
+
+/// A component's view, with its type: the browser's side.
+#[cfg(not(feature = "ssr"))]
+pub fn component<V: IntoView>(view: V) -> V {
+    view
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use app::protocol::{names::fold, ChatMessage, ErrorCode, Member, ProtocolError};
+use app::protocol::{names::fold, BanEntry, ChatMessage, ErrorCode, Member, ProtocolError};
 use wildmatch::WildMatch;
 
 use super::ConnId;
@@ -86,16 +86,30 @@ pub struct Topic {
     pub set_at: u64,
 }
 
-/// A ban mask (`nick!user@host` with `*` and `?` wildcards), kept in its folded form too.
+/// A ban mask (`nick!user@host` with `*` and `?` wildcards), kept in its folded form too, and
+/// what is known of how it came: who it was set on and by, and when (ms since the epoch). A
+/// registered channel stores the mask only.
 #[derive(Debug, Clone)]
 pub struct Ban {
     pub mask: String,
     folded: WildMatch,
+    pub nick: Option<String>,
+    pub by: Option<String>,
+    pub at: Option<u64>,
 }
 
 impl Ban {
     pub fn new(mask: &str) -> Self {
-        Self { mask: mask.to_owned(), folded: WildMatch::new(&fold(mask)) }
+        Self { mask: mask.to_owned(), folded: WildMatch::new(&fold(mask)), nick: None, by: None, at: None }
+    }
+
+    /// A ban set now by `by`, on `nick` when it was named by nick.
+    pub fn set(mask: &str, nick: Option<String>, by: String, at: u64) -> Self {
+        Self { nick, by: Some(by), at: Some(at), ..Self::new(mask) }
+    }
+
+    pub fn entry(&self) -> BanEntry {
+        BanEntry { mask: self.mask.clone(), nick: self.nick.clone(), by: self.by.clone(), at: self.at }
     }
 
     /// Whether the ban covers a user known by these (already folded) masks.
@@ -276,13 +290,20 @@ impl Channel {
     }
 
     /// The member list, ops first, then voiced, then by nick.
-    pub fn member_list(&self, nick_of: impl Fn(ConnId) -> Option<(String, bool)>) -> Vec<Member> {
+    /// The members as clients see them; `nick_of` gives a member's nick and away message.
+    pub fn member_list(&self, nick_of: impl Fn(ConnId) -> Option<(String, Option<String>)>) -> Vec<Member> {
         let mut members: Vec<Member> = self
             .members
             .iter()
             .filter_map(|(&conn, roles)| {
-                let (nick, away) = nick_of(conn)?;
-                Some(Member { nick, op: roles.op, voice: roles.voice, away })
+                let (nick, away_message) = nick_of(conn)?;
+                Some(Member {
+                    nick,
+                    op: roles.op,
+                    voice: roles.voice,
+                    away: away_message.is_some(),
+                    away_message,
+                })
             })
             .collect();
         members.sort_by_cached_key(|m| (!m.op, !m.voice, fold(&m.nick)));

@@ -336,7 +336,7 @@ impl State {
 
     fn members_event(&self, channel: &Channel) -> ServerEvent {
         let members =
-            channel.member_list(|conn| self.clients.get(&conn).map(|c| (c.nick.clone(), c.away.is_some())));
+            channel.member_list(|conn| self.clients.get(&conn).map(|c| (c.nick.clone(), c.away.clone())));
         ServerEvent::Members { channel: channel.name.clone(), modes: channel.modes.describe(), members }
     }
 
@@ -349,14 +349,28 @@ impl State {
         }
     }
 
+    /// The channel's registration with Celery as its members see it (`founder: None` when it
+    /// has none): always part of its state, so a client never keeps a dropped one.
+    fn registration_event(&self, channel: &Channel) -> ServerEvent {
+        let reg = self.regs.get(&fold(&channel.name));
+        let shown = |keys: &[String]| keys.iter().map(|k| display_key(k).to_owned()).collect();
+        ServerEvent::Registration {
+            channel: channel.name.clone(),
+            founder: reg.map(|r| display_key(&r.founder).to_owned()),
+            ops: reg.map_or_else(Vec::new, |r| shown(&r.ops)),
+            trusted: reg.map_or_else(Vec::new, |r| shown(&r.trusted)),
+        }
+    }
+
     /// What a member learns of a channel on joining: its topic (if set), its members and
     /// modes, and up to `history` recent messages.
     fn channel_state(&self, channel: &Channel, history: usize) -> Vec<ServerEvent> {
-        let mut events = Vec::with_capacity(3);
+        let mut events = Vec::with_capacity(4);
         if channel.topic.is_some() {
             events.push(State::topic_event(channel));
         }
         events.push(self.members_event(channel));
+        events.push(self.registration_event(channel));
         if history > 0 {
             let messages: Vec<ChatMessage> = channel.recent.iter().cloned().collect();
             let more = messages.len() >= history;
@@ -444,9 +458,18 @@ impl State {
         })
     }
 
-    fn add_ban(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Option<String>> {
+    /// Adds a ban on `arg` (a mask, or a nick: `nick` is then the person's as shown); answers
+    /// the mask added, or `None` when the channel had it already.
+    fn add_ban(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        arg: &str,
+        nick: Option<String>,
+    ) -> Result<Option<String>> {
         self.opped_channel(conn, channel)?;
         let mask = self.mask_for(arg)?;
+        let by = self.nick_of(conn);
         let ch = self.channel_mut(channel)?;
         if ch.bans.iter().any(|b| fold(&b.mask) == fold(&mask)) {
             return Ok(None);
@@ -454,8 +477,16 @@ impl State {
         if ch.bans.len() >= MAX_BANS {
             return Err(err(ErrorCode::BanListFull, format!("{} already has {MAX_BANS} bans", ch.name)));
         }
-        ch.bans.push(Ban::new(&mask));
+        ch.bans.push(Ban::set(&mask, nick, by, now_ms()));
         Ok(Some(mask))
+    }
+
+    /// Sends `conn` the bans of `channel`.
+    fn ban_list(&self, conn: ConnId, channel: &str) -> Result<()> {
+        let ch = self.visible_channel(conn, channel)?;
+        let bans = ch.bans.iter().map(Ban::entry).collect();
+        self.to_one(conn, &ServerEvent::BanList { channel: ch.name.clone(), bans });
+        Ok(())
     }
 
     fn remove_bans(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Vec<String>> {
@@ -869,7 +900,7 @@ impl Hub {
             }
             Command::Ban { channel, mask } => {
                 let nick = st.online_nick(&mask);
-                if let Some(mask) = st.add_ban(conn, &channel, &mask)? {
+                if let Some(mask) = st.add_ban(conn, &channel, &mask, nick.clone())? {
                     let ch = st.channel(&channel)?;
                     let by = st.nick_of(conn);
                     st.to_channel(ch, &ServerEvent::Banned { channel: ch.name.clone(), mask, by, nick });
@@ -897,6 +928,13 @@ impl Hub {
             }
             Command::Devoice { channel, nick } => {
                 st.set_role(conn, &channel, &nick, 'v', false).map(|()| Effect::Done)
+            }
+            Command::Bans { channel } => st.ban_list(conn, &channel).map(|()| Effect::Done),
+            // `/mode #channel +b` (or `b`) with no mask lists the bans, as on IRC.
+            Command::Mode { channel, modes: Some(modes), args }
+                if args.is_empty() && modes.trim_start_matches('+') == "b" =>
+            {
+                st.ban_list(conn, &channel).map(|()| Effect::Done)
             }
             Command::Mode { channel, modes: None, .. } => {
                 let event = st.members_event(st.visible_channel(conn, &channel)?);
@@ -1269,7 +1307,7 @@ fn apply_mode_changes(
             ModeChange::Role(c, on, nick) => events.extend(st.change_role(conn, channel, &nick, c, on)?),
             ModeChange::Ban(true, mask) => {
                 let nick = st.online_nick(&mask);
-                if let Some(mask) = st.add_ban(conn, channel, &mask)? {
+                if let Some(mask) = st.add_ban(conn, channel, &mask, nick.clone())? {
                     let name = st.channel(channel)?.name.clone();
                     events.push(ServerEvent::Banned { channel: name, mask, by: by.clone(), nick });
                 }

@@ -11,7 +11,7 @@ use app::protocol::command::{CELERY, POTATO};
 use app::protocol::names::{fold, validate_nick, MAX_NICK_CHARS};
 use app::protocol::{ErrorCode, ServerEvent};
 
-use super::{err, names, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
+use super::{display_key, err, names, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
 use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
@@ -54,6 +54,12 @@ impl Drop for RegistrationClaim {
 impl State {
     fn notice(&self, conn: ConnId, from: &str, text: String) {
         self.to_one(conn, &ServerEvent::Notice { from: from.into(), text });
+    }
+
+    fn registration_changed(&self, key: &str) {
+        if let Some(ch) = self.channels.get(key) {
+            self.to_channel(ch, &self.registration_event(ch));
+        }
     }
 
     /// A free `Guest-NNNNN` nick: nobody's, and no look-alike of a registered or app user's.
@@ -361,7 +367,9 @@ impl Hub {
 
     /// Celery stored a channel's registration.
     pub fn celery_registered(&self, key: &str, record: ChannelRecord) {
-        self.lock().regs.insert(key.to_owned(), record);
+        let mut st = self.lock();
+        st.regs.insert(key.to_owned(), record);
+        st.registration_changed(key);
     }
 
     /// A registered channel as it is now.
@@ -402,7 +410,14 @@ impl Hub {
 
     /// Celery removed a channel's registration.
     pub fn celery_dropped(&self, key: &str) {
-        self.lock().regs.remove(key);
+        let mut st = self.lock();
+        st.regs.remove(key);
+        st.registration_changed(key);
+    }
+
+    /// Tells the members of a channel (by folded name) its registration as it is now.
+    pub fn celery_changed(&self, key: &str) {
+        self.lock().registration_changed(key);
     }
 
     /// Changes a registered channel's op list (the founder; trusted ops for op and deop) and
@@ -428,8 +443,14 @@ impl Hub {
                 format!("you may not change the op list of {}", record.name),
             ));
         }
-        let target = st
-            .resolve_account(account)
+        // An entry is taken off as the list shows it (`potato:alice`), even when its account
+        // has since been dropped and so no longer resolves.
+        let listed = matches!(edit, OpListEdit::Deop | OpListEdit::Untrust)
+            .then(|| record.ops.iter().chain(&record.trusted).find(|k| fold(display_key(k)) == fold(account)))
+            .flatten()
+            .cloned();
+        let target = listed
+            .or_else(|| st.resolve_account(account))
             .ok_or_else(|| err(ErrorCode::NoSuchAccount, format!("no account is called {account}")))?;
         if target == record.founder && edit != OpListEdit::Op {
             return Err(err(ErrorCode::BadArguments, "the founder is always op"));

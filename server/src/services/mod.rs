@@ -272,6 +272,7 @@ pub async fn celery(app: &Inner, conn: ConnId, request: CeleryRequest) -> Result
                 format!("{channel} is not registered"),
             ));
         }
+        app.hub.celery_changed(&key);
         Ok::<_, ProtocolError>((record.name, display_key(&target).to_owned()))
     };
     match request {

@@ -554,3 +554,34 @@ async fn messages_are_checked_for_length_and_content() {
     alice.say("#c", "line one\nline two").await;
     assert_eq!(alice.expect("message").await["text"], "line one\nline two");
 }
+
+#[tokio::test]
+async fn away_reaches_everyone_sharing_a_channel_and_members_carry_the_message() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#a").await;
+    bob.join("#a").await;
+    bob.cmd("/away gone for lunch").await;
+    assert_eq!(alice.expect("away").await, json!({"type":"away","nick":"bob","message":"gone for lunch"}));
+    let mut carol = server.guest("carol").await;
+    let members = carol.join("#a").await;
+    let entry = member(&members, "bob").unwrap();
+    assert_eq!(
+        (entry["away"].as_bool(), entry["away_message"].as_str()),
+        (Some(true), Some("gone for lunch"))
+    );
+    // Too long, or with control characters: refused, and nothing changes.
+    for (bad, code) in [("x".repeat(301), "too_long"), ("a\u{7}b".to_owned(), "invalid_text")] {
+        bob.cmd(&format!("/away {bad}")).await;
+        bob.expect_error(code).await;
+    }
+    carol.cmd("/names #a").await;
+    let names = carol.expect("members").await;
+    assert_eq!(member(&names, "bob").unwrap()["away_message"], "gone for lunch");
+    bob.cmd("/away").await;
+    assert_eq!(carol.expect("away").await, json!({"type":"away","nick":"bob"}));
+    carol.cmd("/names #a").await;
+    let names = carol.expect("members").await;
+    assert_eq!(member(&names, "bob").unwrap(), &json!({"nick":"bob","op":false,"voice":false,"away":false}));
+}

@@ -404,8 +404,14 @@ impl Client {
     pub async fn join(&mut self, channel: &str) -> Value {
         self.cmd(&format!("/join {channel}")).await;
         let members = self.expect("members").await;
+        let registration = self.next_event().await;
+        assert_eq!(
+            registration["type"], "registration",
+            "{}: the registration follows the members",
+            self.nick
+        );
         let history = self.next_event().await;
-        assert_eq!(history["type"], "history", "{}: history follows the member list", self.nick);
+        assert_eq!(history["type"], "history", "{}: history follows the registration", self.nick);
         members
     }
 }

@@ -33,8 +33,12 @@ async fn joiners_get_the_last_messages_before_live_traffic_and_can_page_back() {
     bob.cmd("/join #h").await;
     let events = bob.drain().await;
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["joined", "members", "history"], "history right after the member list");
-    let history = &events[2];
+    assert_eq!(
+        kinds,
+        ["joined", "members", "registration", "history"],
+        "history right after the channel's state"
+    );
+    let history = &events[3];
     assert_eq!(history["target"], "#h");
     assert_eq!(texts(history), ["m4", "m5", "m6", "m7", "m8"]);
     assert_eq!(history["more"], true);

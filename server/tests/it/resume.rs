@@ -72,7 +72,7 @@ async fn a_dropped_guest_resumes_with_nick_channels_roles_missed_events_and_priv
     // What was missed comes first, in order, then the channel's state.
     let events = alice.drain().await;
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(kinds, ["message", "message", "topic", "members", "history"], "{events:?}");
+    assert_eq!(kinds, ["message", "message", "topic", "members", "registration", "history"], "{events:?}");
     assert_eq!(events[0]["text"], "while you were away");
     assert_eq!((events[1]["text"].as_str(), events[1]["from"].as_str()), (Some("psst"), Some("bob")));
     assert_eq!(events[2]["topic"], "the resumable room");

@@ -516,6 +516,111 @@ async fn a_registered_channel_keeps_its_topic_bans_and_modes_while_empty() {
     assert_eq!(carol.expect("topic").await["topic"], Value::Null);
 }
 
+/// The next `registration` event's founder and op list (`None`: not registered).
+async fn registration(c: &mut Client) -> (Option<String>, Value, Value) {
+    let r = c.expect("registration").await;
+    (r["founder"].as_str().map(str::to_owned), r["ops"].clone(), r["trusted"].clone())
+}
+
+#[tokio::test]
+async fn members_see_the_registration_on_join_and_every_change_to_it() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    let mut carol = identified(&server, "carol").await;
+    let mut bob = server.guest("bob").await;
+    alice.join("#p").await;
+    assert_eq!(registration_on_join(&mut bob, "#p").await, (None, json!([]), json!([])));
+    carol.join("#p").await;
+
+    alice.cmd("/celery register #p").await;
+    let registered = (Some("potato:alice".to_owned()), json!([]), json!([]));
+    for c in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(registration(c).await, registered, "{}", c.nick);
+    }
+    alice.cmd("/celery trust #p carol").await;
+    let trusted = (Some("potato:alice".to_owned()), json!(["potato:carol"]), json!(["potato:carol"]));
+    assert_eq!(registration(&mut bob).await, trusted);
+    // Someone joining later gets it with the channel's state.
+    let mut dave = server.guest("dave").await;
+    assert_eq!(registration_on_join(&mut dave, "#p").await, trusted);
+    // Refused edits change nothing and tell nobody.
+    bob.cmd("/celery op #p alice").await;
+    bob.expect_error("not_identified").await;
+    carol.cmd("/celery deop #p potato:carol").await;
+    let off = (Some("potato:alice".to_owned()), json!([]), json!([]));
+    assert_eq!(registration(&mut dave).await, off, "an entry comes off as the list shows it");
+    let told = bob.drain().await;
+    assert_eq!(
+        told.iter().filter(|e| e["type"] == "registration").count(),
+        1,
+        "only the one change: {told:?}"
+    );
+    alice.cmd("/celery drop #p").await;
+    assert_eq!(registration(&mut dave).await, (None, json!([]), json!([])));
+    // Not in the channel: not told.
+    let mut erin = identified(&server, "erin").await;
+    erin.join("#elsewhere").await;
+    erin.cmd("/celery register #elsewhere").await;
+    erin.notice("Celery").await;
+    let seen = dave.drain().await;
+    assert!(seen.iter().all(|e| e["type"] != "registration"), "{seen:?}");
+}
+
+/// Joins `channel` and returns the registration that comes with its state.
+async fn registration_on_join(c: &mut Client, channel: &str) -> (Option<String>, Value, Value) {
+    c.cmd(&format!("/join {channel}")).await;
+    c.expect("members").await;
+    let r = registration(c).await;
+    c.expect("history").await;
+    r
+}
+
+#[tokio::test]
+async fn the_ban_list_says_who_set_each_ban_on_whom_and_when() {
+    let server = TestServer::start().await;
+    let mut alice = server.guest("alice").await;
+    let mut bob = server.guest("bob").await;
+    let mut outsider = server.guest("outsider").await;
+    alice.join("#b").await;
+    bob.join("#b").await;
+    bob.cmd("/bans #b").await;
+    assert_eq!(bob.expect("ban_list").await, json!({"type":"ban_list","channel":"#b","bans":[]}));
+
+    alice.cmd("/ban #b dave!*@*").await;
+    alice.expect("banned").await;
+    alice.cmd("/mode #b +b erin").await;
+    alice.expect("banned").await;
+    // By nick, online: the person's address (every test client shares it, so last).
+    alice.cmd("/ban #b outsider").await;
+    alice.expect("banned").await;
+    for ask in ["/bans #b", "/mode #b +b"] {
+        bob.cmd(ask).await;
+        let list = bob.expect("ban_list").await;
+        let bans = list["bans"].as_array().unwrap();
+        let masks: Vec<&str> = bans.iter().map(|b| b["mask"].as_str().unwrap()).collect();
+        assert_eq!(masks[..2], ["dave!*@*", "erin!*@*"], "{ask}: {list}");
+        assert!(masks[2].starts_with("*!*@"), "{list}");
+        assert!(bans
+            .iter()
+            .all(|b| b["by"] == "alice" && b["at"].as_u64().is_some_and(|t| t > 1_700_000_000_000)));
+        assert_eq!(bans[2]["nick"], "outsider");
+        assert_eq!(bans[0].get("nick"), None);
+    }
+    // One lifted, one left; bad asks refused.
+    alice.cmd("/unban #b dave!*@*").await;
+    alice.expect("unbanned").await;
+    bob.cmd("/bans #b").await;
+    assert_eq!(bob.expect("ban_list").await["bans"].as_array().unwrap().len(), 2);
+    bob.cmd("/bans #b extra").await;
+    bob.expect_error("bad_arguments").await;
+    bob.cmd("/bans #nowhere").await;
+    bob.expect_error("no_such_channel").await;
+    alice.cmd("/mode #b +s").await;
+    alice.expect("mode_changed").await;
+    outsider.cmd("/bans #b").await;
+    outsider.expect_error("no_such_channel").await;
+}
+
 #[tokio::test]
 async fn both_services_list_their_commands() {
     let server = TestServer::start().await;
