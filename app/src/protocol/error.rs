@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident => $wire:literal, )*) => {
         /// The stable error codes of the protocol, each with its wire spelling.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
-            $( $(#[$doc])* #[serde(rename = $wire)] $variant, )*
+            $( $(#[$doc])* $variant, )*
         }
 
         impl ErrorCode {
@@ -22,6 +22,25 @@ macro_rules! error_codes {
             }
         }
     };
+}
+
+// By its wire spelling, looked up in `ALL`: serde's derive would generate a matcher of its own
+// for every spelling, which the browser bundle pays for.
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == wire)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {wire:?}")))
+    }
 }
 
 error_codes! {
