@@ -33,14 +33,19 @@ pub fn set_theme(theme: &str) {
     let _ = theme;
 }
 
-/// Minutes to add to UTC for local time.
-pub fn utc_offset_minutes() -> i64 {
+/// Minutes to add to UTC for local time at `ts_ms` (ms since the epoch): the offset moves
+/// with daylight saving time.
+pub fn utc_offset_minutes(ts_ms: u64) -> i64 {
     #[cfg(feature = "hydrate")]
     {
-        -(js_sys::Date::new_0().get_timezone_offset() as i64)
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
+        -(date.get_timezone_offset() as i64)
     }
     #[cfg(not(feature = "hydrate"))]
-    0
+    {
+        let _ = ts_ms;
+        0
+    }
 }
 
 /// Whether desktop notifications are allowed.

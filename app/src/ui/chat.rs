@@ -7,9 +7,10 @@ use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{clock, grouped, ChatState, Delivery, Line, LineKind};
+use super::state::{arrange, ChatState, Delivery, LineKind, Shown};
 use super::switch::{show, show_else};
 use super::text::{segments, Segment};
+use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::command::COMMANDS;
 use crate::protocol::names::{fold, is_channel};
@@ -661,14 +662,6 @@ fn AccountPanel() -> impl IntoView {
     }
 }
 
-/// One rendered line with what it needs from its neighbours.
-#[derive(Clone, PartialEq)]
-struct Shown {
-    line: Line,
-    grouped: bool,
-    divider: bool,
-}
-
 fn render_text(text: String) -> impl IntoView {
     segments(&text)
         .into_iter()
@@ -686,31 +679,28 @@ fn render_text(text: String) -> impl IntoView {
 fn Lines() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let list = NodeRef::<html::Div>::new();
-    let offset = browser::utc_offset_minutes();
     // Distance from the bottom to keep when older lines are put above, and whether to follow
     // new lines (the reader is at the bottom).
     let anchor = StoredValue::new(None::<i32>);
     let follow = StoredValue::new(true);
     let shown = move || {
+        // The UTC offset at each line's time (it moves with daylight saving time), asked of
+        // the browser once per hour of lines.
+        let mut zone = (u64::MAX, 0);
+        let mut offset_at = move |ts: u64| {
+            if zone.0 != ts / 3_600_000 {
+                zone = (ts / 3_600_000, browser::utc_offset_minutes(ts));
+            }
+            zone.1
+        };
+        let now = browser::now_ms();
+        let today = time::day(now, offset_at(now));
         ctx.state.with(|s| {
             // With no conversation open, the server's lines (errors, notices) show instead.
-            let (lines, marker) = match s.current_conversation() {
-                Some(conv) => (&conv.lines, conv.marker),
-                None => (&s.server, None),
-            };
-            let mut prev: Option<&Line> = None;
-            lines
-                .iter()
-                .map(|line| {
-                    let item = Shown {
-                        line: line.clone(),
-                        grouped: grouped(prev, line),
-                        divider: marker == Some(line.seq),
-                    };
-                    prev = Some(line);
-                    item
-                })
-                .collect::<Vec<_>>()
+            match s.current_conversation() {
+                Some(conv) => arrange(&conv.lines, conv.marker, today, offset_at),
+                None => arrange(&s.server, None, today, offset_at),
+            }
         })
     };
     let current = move || ctx.state.with(|s| s.current.clone());
@@ -745,15 +735,15 @@ fn Lines() -> impl IntoView {
     };
     view! {
         <div class="lines" node_ref=list on:scroll=on_scroll role="log" aria-live="off" aria-label="Messages" tabindex="0">
-        <ol class="line-list">
-            <For
-                each=shown
-                key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention, s.line.delivery.clone())
-                let:item
-            >
-                <LineView item offset/>
-            </For>
-        </ol>
+            <ol class="line-list">
+                <For
+                    each=shown
+                    key=|s| (s.line.seq, s.grouped, s.divider, s.day.clone(), s.line.mention, s.line.delivery.clone())
+                    let:item
+                >
+                    <LineView item/>
+                </For>
+            </ol>
         </div>
     }
 }
@@ -777,8 +767,8 @@ fn delivery_view(delivery: Delivery) -> impl IntoView {
 }
 
 #[component]
-fn LineView(item: Shown, offset: i64) -> impl IntoView {
-    let Shown { line, grouped, divider } = item;
+fn LineView(item: Shown) -> impl IntoView {
+    let Shown { line, grouped, divider, day, offset } = item;
     let delivery = line.delivery.clone();
     let state = match &delivery {
         Delivery::Sent => "",
@@ -792,7 +782,6 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
         LineKind::Notice => "notice",
         LineKind::Error => "error",
     };
-    let time = (line.ts > 0).then(|| clock(line.ts, offset));
     let body = match line.kind {
         LineKind::Action => EitherOf3::A(view! {
             <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
@@ -807,16 +796,27 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
             EitherOf3::C(view! { <span class="text">{line.text.clone()}</span> })
         }
     };
-    // A message not sent yet shows a clock where its time will be.
+    // A message not sent yet shows a clock where its time will be. Every other line has its
+    // time, and the full date and time on hover.
     let time = if matches!(delivery, Delivery::Pending(_)) {
         Either::Left(
             view! { <span class="ts" title="Not sent yet" role="img" aria-label="not sent yet">"🕓"</span> },
         )
     } else {
-        Either::Right(view! { <time class="ts">{time}</time> })
+        let ts = (line.ts > 0).then_some(line.ts);
+        Either::Right(view! {
+            <time
+                class="ts"
+                datetime=ts.map(time::iso)
+                title=ts.map(|ts| time::full(ts, offset))
+            >
+                {ts.map(|ts| time::clock(ts, offset))}
+            </time>
+        })
     };
     view! {
-        {show(move || divider, move || view! {
+        {day.map(|day| view! { <li class="day" data-testid="day">{day}</li> })}
+        {divider.then(|| view! {
             <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
         })}
         <li class=format!("line {kind} {state}") class:grouped=grouped class:mention=line.mention>

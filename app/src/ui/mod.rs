@@ -13,6 +13,7 @@ pub mod socket;
 pub mod state;
 mod switch;
 pub mod text;
+pub mod time;
 
 use std::collections::BTreeMap;
 
@@ -178,6 +179,7 @@ impl Ctx {
         let current = self.state.with_untracked(|s| s.current.clone());
         let refuse = |why: &str| {
             self.state.update(|s| {
+                s.now = browser::now_ms();
                 s.apply(ServerEvent::Error {
                     code: ErrorCode::BadArguments,
                     message: why.into(),
@@ -431,6 +433,8 @@ impl Ctx {
     }
 
     fn on_event(&self, event: ServerEvent) {
+        // The time of the lines this event makes, when it carries none of its own.
+        self.state.update_untracked(|s| s.now = browser::now_ms());
         match &event {
             ServerEvent::Welcome { resumed, resume, .. } => {
                 let (resumed, resume) = (*resumed, resume.clone());
