@@ -100,3 +100,75 @@ test("after the New messages divider the first line names its author again", asy
   await send(alice, "four");
   await expect(line("four")).toHaveClass(/grouped/);
 });
+
+/** The colour class of a nick: FNV-1a of the case-folded nick, over the palette's 8 colours. */
+function nickColour(nick: string) {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(nick.toLowerCase(), "utf8")) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return `nick-c${h % 8}`;
+}
+
+test("authors' names have a stable colour of their own, readable in both themes", async ({ browser }) => {
+  const [one, two] = ["hue-one", "hue-two"];
+  expect(nickColour(one), "the two nicks hash to different colours").not.toBe(nickColour(two));
+  const first = await login(browser, one);
+  const second = await login(browser, two);
+  await join(first, "#hues");
+  await join(second, "#hues");
+  await send(first, "a line");
+  await send(second, "an answer");
+  await send(first, "/me waves");
+  for (const page of [first, second]) {
+    await expect(page.locator(".line.message .from", { hasText: one })).toHaveClass(new RegExp(`\\b${nickColour(one)}\\b`));
+    await expect(page.locator(".line.message .from", { hasText: two })).toHaveClass(new RegExp(`\\b${nickColour(two)}\\b`));
+    await expect(page.locator(".line.action .from")).toHaveClass(new RegExp(`\\b${nickColour(one)}\\b`));
+  }
+  const [c1, c2] = await Promise.all(
+    [one, two].map((n) => second.locator(".line.message .from", { hasText: n }).evaluate((e) => getComputedStyle(e).color)),
+  );
+  expect(c1).not.toBe(c2);
+
+  // Every colour of the palette, on a plain and on a mention line, in each theme: all
+  // different, each at least 4.5:1 against what is behind it.
+  for (const theme of ["light", "dark"]) {
+    await second.evaluate((t) => document.documentElement.setAttribute("data-theme", t), theme);
+    const palette = await second.evaluate(() => {
+      const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
+      const luminance = (c: string) => {
+        const [r, g, b] = rgb(c).map((v) => {
+          const s = v / 255;
+          return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const contrast = (a: string, b: string) => {
+        const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+        return (hi + 0.05) / (lo + 0.05);
+      };
+      const list = document.querySelector(".line-list")!;
+      const page = getComputedStyle(document.body).backgroundColor;
+      const found: { colour: string; worst: number }[] = [];
+      for (let i = 0; i < 8; i++) {
+        let worst = Infinity;
+        let colour = "";
+        for (const mention of [false, true]) {
+          const li = document.createElement("li");
+          li.className = `line message${mention ? " mention" : ""}`;
+          const from = document.createElement("span");
+          from.className = `from nick-c${i}`;
+          from.textContent = "probe";
+          li.append(from);
+          list.append(li);
+          colour = getComputedStyle(from).color;
+          const behind = mention ? getComputedStyle(li).backgroundColor : page;
+          worst = Math.min(worst, contrast(colour, behind));
+          li.remove();
+        }
+        found.push({ colour, worst });
+      }
+      return found;
+    });
+    expect(new Set(palette.map((p) => p.colour)).size, `${theme}: eight different colours`).toBe(8);
+    for (const [i, p] of palette.entries()) expect(p.worst, `${theme}: nick-c${i} (${p.colour})`).toBeGreaterThanOrEqual(4.5);
+  }
+});

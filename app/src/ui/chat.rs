@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{arrange, ChatState, Delivery, LineKind, Shown};
+use super::state::{arrange, nick_colour, ChatState, Delivery, LineKind, Shown};
 use super::switch::{show, show_else};
 use super::text::{segments, Segment};
 use super::time;
@@ -782,14 +782,19 @@ fn LineView(item: Shown) -> impl IntoView {
         LineKind::Notice => "notice",
         LineKind::Error => "error",
     };
+    // People's names in their colour; a service's (a notice) in the accent colour.
+    let from_class = match line.kind {
+        LineKind::Notice => "from".to_owned(),
+        _ => format!("from nick-c{}", nick_colour(&line.from)),
+    };
     let body = match line.kind {
         LineKind::Action => EitherOf3::A(view! {
-            <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
+            <span class="text"><span class=from_class>{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
         }),
         // A line grouped under the one before shows no author, but still says it to a screen
         // reader.
         LineKind::Message | LineKind::Notice => EitherOf3::B(view! {
-            <span class="from" class:hidden=grouped>{line.from.clone()}</span>
+            <span class=from_class class:hidden=grouped>{line.from.clone()}</span>
             <span class="text">{render_text(line.text.clone())}</span>
         }),
         LineKind::System | LineKind::Error => {

@@ -178,6 +178,17 @@ pub const PAGE: u32 = 50;
 /// Consecutive messages from one sender within this many milliseconds are grouped.
 const GROUP_WINDOW_MS: u64 = 5 * 60 * 1000;
 
+/// How many colours authors' names come in: `nick-c0`… in the stylesheet, each readable on
+/// the message background in both themes.
+pub const NICK_COLOURS: u32 = 8;
+
+/// The colour of an author's name, from a hash (FNV-1a) of the case-folded nick: the same in
+/// every line, session and browser.
+pub fn nick_colour(nick: &str) -> u32 {
+    let hash = fold(nick).bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % NICK_COLOURS
+}
+
 /// Whether `line` continues `prev` (same sender, close in time) and so is shown without the
 /// sender's name.
 pub fn grouped(prev: Option<&Line>, line: &Line) -> bool {
@@ -963,6 +974,17 @@ mod tests {
         let shown = arrange(&[line(1, "a", d), line(2, "b", 0), line(3, "a", d + 1)], None, 20_000, |_| 0);
         let days: Vec<Option<&str>> = shown.iter().map(|s| s.day.as_deref()).collect();
         assert_eq!(days, [Some("Today"), None, None]);
+    }
+
+    #[test]
+    fn nick_colours_are_stable_case_blind_and_spread() {
+        assert_eq!(nick_colour("Alice"), nick_colour("alice"));
+        assert_eq!(nick_colour("ALICE"), nick_colour("alice"));
+        let used: HashSet<u32> = (0..64).map(|i| nick_colour(&format!("user{i}"))).collect();
+        assert_eq!(used.len(), NICK_COLOURS as usize, "64 nicks use every colour");
+        assert!(used.iter().all(|&c| c < NICK_COLOURS));
+        // As end2end/tests/lines.spec.ts works them out.
+        assert_eq!((nick_colour("hue-one"), nick_colour("hue-two"), nick_colour("alice")), (0, 6, 7));
     }
 
     #[test]
