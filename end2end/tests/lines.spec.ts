@@ -172,3 +172,29 @@ test("authors' names have a stable colour of their own, readable in both themes"
     for (const [i, p] of palette.entries()) expect(p.worst, `${theme}: nick-c${i} (${p.colour})`).toBeGreaterThanOrEqual(4.5);
   }
 });
+
+test("the tab's icon carries the unread count, mentions first, and goes back once read", async ({ browser }) => {
+  const reader = await login(browser, "iconreader");
+  const writer = await login(browser, "iconwriter");
+  await join(reader, "#icon-a");
+  await join(writer, "#icon-a");
+  await join(reader, "#icon-b");
+  const icon = reader.locator('head link[rel="icon"]');
+  await expect(icon).toHaveAttribute("href", "/favicon.svg");
+  await send(writer, "something");
+  await expect(reader).toHaveTitle("(1) Chattr");
+  await expect(icon).toHaveAttribute("href", "/badges/unread-1.svg");
+  await send(writer, "iconreader: look");
+  await send(writer, "and more");
+  await expect(reader).toHaveTitle("(1!) (3) Chattr");
+  await expect(icon).toHaveAttribute("href", "/badges/mention-1.svg");
+  // The icon is there to be shown, and within the page's Content-Security-Policy.
+  const res = await reader.request.get("/badges/mention-1.svg");
+  expect(res.status()).toBe(200);
+  expect(res.headers()["content-type"]).toContain("image/svg+xml");
+  expect(await res.text()).toContain(">1</text>");
+  expect(await reader.evaluate(() => (window as unknown as { cspViolations?: string[] }).cspViolations ?? [])).toEqual([]);
+  await reader.getByRole("button", { name: /^#icon-a,/ }).click();
+  await expect(reader).toHaveTitle("Chattr");
+  await expect(icon).toHaveAttribute("href", "/favicon.svg");
+});

@@ -587,7 +587,8 @@ pub fn App() -> impl IntoView {
         });
     });
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
-    // The tab's title carries the unread count (mentions first), to be seen from other tabs.
+    // The tab's title and icon carry the unread count (mentions first), to be seen from other
+    // tabs.
     Effect::new(move |_| {
         let (unread, mentions) = ctx.state.with(ChatState::unread_elsewhere);
         let title = match (unread, mentions) {
@@ -596,6 +597,7 @@ pub fn App() -> impl IntoView {
             (u, m) => format!("({m}!) ({u}) Chattr"),
         };
         browser::set_title(&title);
+        browser::set_favicon(&favicon(unread, mentions));
     });
     // Remember the session and the user's place whenever they change.
     Effect::new(move |_| {
@@ -625,6 +627,23 @@ pub fn App() -> impl IntoView {
         <div class="chattr">
             {show_else(logged_in, || view! { <chat::Chat/> }, || view! { <login::Login/> })}
         </div>
+    }
+}
+
+/// The tab's icon: the plain one, or one with a badge of the unread count elsewhere (the
+/// mentions, in their colour, when there are any), up to "9+". The badged icons are files of
+/// their own (`public/badges`, made by `scripts/badges.sh`): the page's Content-Security-Policy
+/// allows images from the server only, not `data:` URLs.
+fn favicon(unread: u32, mentions: u32) -> String {
+    let (kind, n) = match (unread, mentions) {
+        (0, _) => return "/favicon.svg".to_owned(),
+        (u, 0) => ("unread", u),
+        (_, m) => ("mention", m),
+    };
+    if n > 9 {
+        format!("/badges/{kind}-9plus.svg")
+    } else {
+        format!("/badges/{kind}-{n}.svg")
     }
 }
 
@@ -682,5 +701,25 @@ pub(crate) fn ConnectionBanner() -> impl IntoView {
                 })}
             </div>
         })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::favicon;
+
+    #[test]
+    fn the_tab_icon_badges_the_unread_count_mentions_first() {
+        assert_eq!(favicon(0, 0), "/favicon.svg");
+        assert_eq!(favicon(3, 0), "/badges/unread-3.svg");
+        assert_eq!(favicon(5, 2), "/badges/mention-2.svg");
+        assert_eq!(favicon(12, 0), "/badges/unread-9plus.svg");
+        assert_eq!(favicon(40, 10), "/badges/mention-9plus.svg");
+        // Every icon it names exists.
+        let public = concat!(env!("CARGO_MANIFEST_DIR"), "/../public");
+        for (u, m) in [(0, 0), (10, 0), (10, 10)].into_iter().chain((1..=9).flat_map(|n| [(n, 0), (n, n)])) {
+            let path = format!("{public}{}", favicon(u, m));
+            assert!(std::path::Path::new(&path).is_file(), "{path}");
+        }
     }
 }
