@@ -1,5 +1,5 @@
-import { test, expect, type Browser, type BrowserContextOptions, type Page } from "@playwright/test";
-import { join, login, send } from "./helpers";
+import { test, expect, type Browser, type BrowserContextOptions, type Page, type WebSocketRoute } from "@playwright/test";
+import { join, login, open, send } from "./helpers";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -29,6 +29,28 @@ function expectedDates(page: Page, datetime: string) {
     const clock = `${two(d.getHours())}:${two(d.getMinutes())}`;
     return { date, clock, full: `${date} at ${clock}:${two(d.getSeconds())}` };
   }, datetime);
+}
+
+/** Posts `count` messages ("entry 1"…) to `channel` as `nick`, straight over a WebSocket of
+ * the page's own, each acknowledged before the next. */
+async function post(page: Page, nick: string, channel: string, count: number) {
+  await page.evaluate(
+    async ({ nick, channel, count }) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`);
+      await new Promise((ready) => (ws.onopen = ready));
+      const next = () => new Promise<any>((got) => (ws.onmessage = (e) => got(JSON.parse(e.data))));
+      ws.send(JSON.stringify({ type: "auth", nick }));
+      await next();
+      ws.send(JSON.stringify({ type: "command", line: `/join ${channel}` }));
+      for (let e = await next(); e.type !== "history"; e = await next()) {}
+      for (let i = 1; i <= count; i++) {
+        ws.send(JSON.stringify({ type: "message", target: channel, text: `entry ${i}` }));
+        for (let e = await next(); !(e.type === "message" && e.text === `entry ${i}`); e = await next()) {}
+      }
+      ws.close();
+    },
+    { nick, channel, count },
+  );
 }
 
 test("every line has its time, with the full date and time on hover, and each day its separator", async ({ browser }) => {
@@ -197,4 +219,64 @@ test("the tab's icon carries the unread count, mentions first, and goes back onc
   await reader.getByRole("button", { name: /^#icon-a,/ }).click();
   await expect(reader).toHaveTitle("Chattr");
   await expect(icon).toHaveAttribute("href", "/favicon.svg");
+});
+
+test("paging back shows that older messages are loading, and the beginning once there are no more", async ({ browser }) => {
+  const writer = await login(browser, "pagewriter");
+  await join(writer, "#pages");
+  await post(writer, "pagebulk", "#pages", 60);
+
+  // The reader's socket goes through the test, which can hold back the server's history pages.
+  const reader = await open(browser);
+  let holding = false;
+  const held: string[] = [];
+  let asked = 0;
+  let client: WebSocketRoute | undefined;
+  await reader.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    client = ws;
+    ws.onMessage((m) => {
+      if (typeof m === "string" && JSON.parse(m).type === "history") asked += 1;
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      if (holding && typeof m === "string" && JSON.parse(m).type === "history") held.push(m);
+      else ws.send(m);
+    });
+  });
+  await reader.getByLabel("Nick").fill("pagereader");
+  await reader.getByRole("button", { name: "Start chatting" }).click();
+  await expect(reader.getByTestId("me")).toHaveText("pagereader");
+  await join(reader, "#pages");
+  await expect(reader.locator(".line.message")).toHaveCount(50);
+  await expect(reader.locator(".line.message").last()).toContainText("entry 60");
+  // Older messages exist: no beginning yet, and nothing loading.
+  await expect(reader.getByTestId("beginning")).toHaveCount(0);
+  await expect(reader.getByTestId("loading-older")).toHaveCount(0);
+
+  holding = true;
+  await reader.locator(".lines").evaluate((el) => (el.scrollTop = 0));
+  const loading = reader.getByTestId("loading-older");
+  await expect(loading).toHaveText("Loading older messages…");
+  await expect(loading).toHaveAttribute("role", "status");
+  await expect.poll(() => held.length).toBe(1);
+  await expect(reader.locator(".line.message")).toHaveCount(50);
+  // Scrolling on while it loads asks for nothing more (counted below).
+  await reader.locator(".lines").evaluate((el) => el.dispatchEvent(new Event("scroll")));
+
+  holding = false;
+  for (const m of held.splice(0)) client?.send(m);
+  await expect(reader.locator(".line.message")).toHaveCount(60);
+  await expect(loading).toHaveCount(0);
+  await expect(reader.locator(".line.message").first()).toContainText("entry 1");
+  const beginning = reader.getByTestId("beginning");
+  await expect(beginning).toHaveText("Beginning of #pages");
+  // At the very top, above the first line.
+  expect(await reader.locator(".lines").evaluate((el) => el.firstElementChild?.getAttribute("data-testid"))).toBe("beginning");
+  expect(held).toEqual([]);
+  expect(asked, "one page asked for").toBe(1);
+
+  // A channel with few messages is whole from the start.
+  await join(reader, "#pages-few");
+  await expect(reader.getByTestId("beginning")).toHaveText("Beginning of #pages-few");
 });

@@ -704,19 +704,28 @@ fn Lines() -> impl IntoView {
         })
     };
     let current = move || ctx.state.with(|s| s.current.clone());
+    let loading = move || ctx.state.with(|s| s.current_conversation().is_some_and(|c| c.loading));
+    // The name of the conversation whose first message is shown, if it is.
+    let at_beginning =
+        move || ctx.state.with(|s| s.current_conversation().filter(|c| !c.more).map(|c| c.name.clone()));
     // A new conversation starts at its bottom.
     Effect::new(move |_| {
         current();
         follow.set_value(true);
+        anchor.set_value(None);
     });
     // After lines change: keep the reader's place when older lines came in above, or follow.
     Effect::new(move |_| {
         shown();
+        let waiting = loading();
         if let Some(el) = list.get() {
             request_animation_frame(move || {
                 if let Some(from_bottom) = anchor.get_value() {
                     el.set_scroll_top(el.scroll_height() - from_bottom);
-                    anchor.set_value(None);
+                    // Held until the page asked for has come.
+                    if !waiting {
+                        anchor.set_value(None);
+                    }
                 } else if follow.get_value() {
                     el.set_scroll_top(el.scroll_height());
                 }
@@ -727,7 +736,15 @@ fn Lines() -> impl IntoView {
         let Some(el) = list.get() else { return };
         follow.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 40);
         if el.scroll_top() < 40 && anchor.get_value().is_none() {
-            if let Some(frame) = ctx.state.with_untracked(|s| s.current.as_deref().and_then(|c| s.older(c))) {
+            // The lines change (and are laid out again) only when a page is asked for.
+            let frame = ctx
+                .state
+                .try_maybe_update(|s| {
+                    let frame = s.current.clone().and_then(|c| s.page_back(&c));
+                    (frame.is_some(), frame)
+                })
+                .flatten();
+            if let Some(frame) = frame {
                 anchor.set_value(Some(el.scroll_height() - el.scroll_top()));
                 ctx.send(frame);
             }
@@ -735,6 +752,13 @@ fn Lines() -> impl IntoView {
     };
     view! {
         <div class="lines" node_ref=list on:scroll=on_scroll role="log" aria-live="off" aria-label="Messages" tabindex="0">
+            {move || at_beginning().map(|name| {
+                let what = if is_channel(&name) { name } else { format!("your conversation with {name}") };
+                view! { <p class="beginning" data-testid="beginning">{format!("Beginning of {what}")}</p> }
+            })}
+            {show(loading, || view! {
+                <p class="paging" role="status" data-testid="loading-older">"Loading older messages…"</p>
+            })}
             <ol class="line-list">
                 <For
                     each=shown

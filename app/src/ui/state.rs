@@ -110,6 +110,8 @@ pub struct Conversation {
     pub oldest_id: Option<u64>,
     /// Whether older stored messages may exist.
     pub more: bool,
+    /// An older page was asked for and has not come yet.
+    pub loading: bool,
     /// The member list is from before the connection dropped.
     pub stale: bool,
     /// The newest message id you have seen here, as remembered across reloads: newer ones
@@ -358,6 +360,18 @@ impl ChatState {
         })
     }
 
+    /// Asks for the page before the oldest message shown: the frame to send, unless there is
+    /// nothing older or a page is already on its way. The conversation shows it is loading
+    /// until the page comes (or the connection drops).
+    pub fn page_back(&mut self, name: &str) -> Option<ClientFrame> {
+        if self.conversation(name)?.loading {
+            return None;
+        }
+        let frame = self.older(name)?;
+        self.conversation_mut(name).loading = true;
+        Some(frame)
+    }
+
     /// Appends a line. `counts` marks lines that count as unread when not on screen.
     fn push(&mut self, conversation: &str, line: Line, counts: bool) {
         let is_current = self.is_current(conversation);
@@ -444,6 +458,8 @@ impl ChatState {
         self.online = false;
         for conv in &mut self.conversations {
             conv.stale = true;
+            // A page asked for is not coming on this connection.
+            conv.loading = false;
         }
     }
 
@@ -628,6 +644,7 @@ impl ChatState {
             ServerEvent::History { target, messages, more } => {
                 // Stored messages go before what is on screen, skipping any already shown.
                 let known = self.conversation(&target).map(|c| c.ids.clone()).unwrap_or_default();
+                let oldest_sent = messages.iter().map(|m| m.id).min();
                 let lines: Vec<Line> = messages
                     .into_iter()
                     .filter(|m| !known.contains(&m.id))
@@ -636,10 +653,16 @@ impl ChatState {
                 let is_current = self.is_current(&target);
                 let me = self.me.clone();
                 let conv = self.conversation_mut(&target);
+                // Whether there is more before this page, unless it only fills a gap above
+                // newer lines (after a reconnect): that says nothing about older ones.
+                let fills_gap = oldest_sent.zip(conv.oldest_id).is_some_and(|(sent, shown)| sent > shown);
+                if !fills_gap {
+                    conv.more = more;
+                }
+                conv.loading = false;
                 for line in &lines {
                     conv.note(line);
                 }
-                conv.more = more;
                 // After a reload: what came in since you last read here is unread.
                 if let Some(read) = conv.read_upto {
                     let mine = |l: &Line| me.as_deref().is_some_and(|me| fold(me) == fold(&l.from));
@@ -992,6 +1015,36 @@ mod tests {
         let mut s = ChatState { me: Some("bob".into()), now: 1_234_000, ..Default::default() };
         s.apply(joined("#r", "bob"));
         assert_eq!(s.conversation("#r").unwrap().lines[0].ts, 1_234_000);
+    }
+
+    #[test]
+    fn a_page_back_is_asked_for_once_until_it_comes_and_the_beginning_is_known() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        let m = |id: u64| ChatMessage {
+            id,
+            ts: id,
+            from: "alice".into(),
+            target: "#r".into(),
+            text: format!("m{id}"),
+            action: false,
+            txn: None,
+        };
+        s.apply(joined("#r", "bob"));
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
+        assert!(s.page_back("#r").is_some());
+        assert!(s.conversation("#r").unwrap().loading);
+        assert_eq!(s.page_back("#r"), None, "one page at a time");
+        // The connection dropped: the page is not coming; asking again is possible.
+        s.disconnected();
+        assert!(!s.conversation("#r").unwrap().loading);
+        assert!(s.page_back("#r").is_some());
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(3), m(4)], more: false });
+        let conv = s.conversation("#r").unwrap();
+        assert!(!conv.loading && !conv.more);
+        // The recent messages resent after a reconnect fill a gap; they say nothing of older ones.
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(6), m(7)], more: true });
+        assert!(!s.conversation("#r").unwrap().more);
+        assert_eq!(s.page_back("#r"), None, "the beginning was reached");
     }
 
     #[test]
