@@ -152,6 +152,12 @@ test("the channel panel: the registration with its op list as chips, the bans wi
   await expect(g.getByTestId("registration")).toContainText("Not registered");
   await expect(g.getByRole("button", { name: "Register channel" })).toHaveCount(0);
   await expect(g).toContainText("sign in to a registered nick");
+  // Typed anyway, the refusal leads to the account forms.
+  await send(guest, "/celery register #panel");
+  await guest.locator(".line.error").last().getByRole("button", { name: "Sign in or register" }).click();
+  await expect(guest.getByRole("dialog", { name: "Your nick" })).toBeVisible();
+  await guest.keyboard.press("Escape");
+  await expect(guest.getByRole("dialog", { name: "Your nick" })).toHaveCount(0);
   await expect(l.getByRole("button", { name: "Register channel" })).toHaveCount(0);
   await f.getByRole("button", { name: "Register channel" }).click();
   // Everyone's panel follows at once, without asking.

@@ -1,6 +1,7 @@
 //! The few browser facilities the UI uses beyond the DOM it renders: local storage for the
-//! theme, desktop notifications, the local time zone, the URL fragment and `postMessage` for a
-//! host app's login token. In the server build every function is a harmless no-op.
+//! theme, desktop notifications, the local time zone, the tab's title and icon, the URL
+//! fragment and `postMessage` for a host app's login token. In the server build every function
+//! is a harmless no-op.
 
 /// The light/dark choice: `"light"`, `"dark"`, or `"system"` (follow the OS).
 pub fn load_theme() -> String {
@@ -33,14 +34,19 @@ pub fn set_theme(theme: &str) {
     let _ = theme;
 }
 
-/// Minutes to add to UTC for local time.
-pub fn utc_offset_minutes() -> i64 {
+/// Minutes to add to UTC for local time at `ts_ms` (ms since the epoch): the offset moves
+/// with daylight saving time.
+pub fn utc_offset_minutes(ts_ms: u64) -> i64 {
     #[cfg(feature = "hydrate")]
     {
-        -(js_sys::Date::new_0().get_timezone_offset() as i64)
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
+        -(date.get_timezone_offset() as i64)
     }
     #[cfg(not(feature = "hydrate"))]
-    0
+    {
+        let _ = ts_ms;
+        0
+    }
 }
 
 /// Whether desktop notifications are allowed.
@@ -224,6 +230,21 @@ pub fn is_narrow() -> bool {
     }
     #[cfg(not(feature = "hydrate"))]
     false
+}
+
+/// Points the page's icon (`<link rel="icon">`) at `href`, if it is not there already.
+pub fn set_favicon(href: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let link = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector("link[rel~='icon']").ok().flatten());
+        if let Some(link) = link.filter(|l| l.get_attribute("href").as_deref() != Some(href)) {
+            let _ = link.set_attribute("href", href);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = href;
 }
 
 /// Sets the document's title (the tab's label).

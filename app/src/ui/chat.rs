@@ -7,9 +7,10 @@ use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{clock, grouped, ChatState, Delivery, Line, LineKind};
+use super::state::{arrange, nick_colour, ChatState, Delivery, LineKind, Shown};
 use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
+use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
 use crate::protocol::command::COMMANDS;
 use crate::protocol::names::{fold, is_channel};
@@ -856,14 +857,6 @@ fn AccountPanel() -> impl IntoView {
     })
 }
 
-/// One rendered line with what it needs from its neighbours.
-#[derive(Clone, PartialEq)]
-struct Shown {
-    line: Line,
-    grouped: bool,
-    divider: bool,
-}
-
 fn render_text(text: String) -> impl IntoView {
     segments(&text)
         .into_iter()
@@ -881,47 +874,53 @@ fn render_text(text: String) -> impl IntoView {
 fn Lines() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let list = NodeRef::<html::Div>::new();
-    let offset = browser::utc_offset_minutes();
     // Distance from the bottom to keep when older lines are put above, and whether to follow
     // new lines (the reader is at the bottom).
     let anchor = StoredValue::new(None::<i32>);
     let follow = StoredValue::new(true);
     let shown = move || {
+        // The UTC offset at each line's time (it moves with daylight saving time), asked of
+        // the browser once per hour of lines.
+        let mut zone = (u64::MAX, 0);
+        let mut offset_at = move |ts: u64| {
+            if zone.0 != ts / 3_600_000 {
+                zone = (ts / 3_600_000, browser::utc_offset_minutes(ts));
+            }
+            zone.1
+        };
+        let now = browser::now_ms();
+        let today = time::day(now, offset_at(now));
         ctx.state.with(|s| {
             // With no conversation open, the server's lines (errors, notices) show instead.
-            let (lines, marker) = match s.current_conversation() {
-                Some(conv) => (&conv.lines, conv.marker),
-                None => (&s.server, None),
-            };
-            let mut prev: Option<&Line> = None;
-            lines
-                .iter()
-                .map(|line| {
-                    let item = Shown {
-                        line: line.clone(),
-                        grouped: grouped(prev, line),
-                        divider: marker == Some(line.seq),
-                    };
-                    prev = Some(line);
-                    item
-                })
-                .collect::<Vec<_>>()
+            match s.current_conversation() {
+                Some(conv) => arrange(&conv.lines, conv.marker, today, offset_at),
+                None => arrange(&s.server, None, today, offset_at),
+            }
         })
     };
     let current = move || ctx.state.with(|s| s.current.clone());
+    let loading = move || ctx.state.with(|s| s.current_conversation().is_some_and(|c| c.loading));
+    // The name of the conversation whose first message is shown, if it is.
+    let at_beginning =
+        move || ctx.state.with(|s| s.current_conversation().filter(|c| !c.more).map(|c| c.name.clone()));
     // A new conversation starts at its bottom.
     Effect::new(move |_| {
         current();
         follow.set_value(true);
+        anchor.set_value(None);
     });
     // After lines change: keep the reader's place when older lines came in above, or follow.
     Effect::new(move |_| {
         shown();
+        let waiting = loading();
         if let Some(el) = list.get() {
             request_animation_frame(move || {
                 if let Some(from_bottom) = anchor.get_value() {
                     el.set_scroll_top(el.scroll_height() - from_bottom);
-                    anchor.set_value(None);
+                    // Held until the page asked for has come.
+                    if !waiting {
+                        anchor.set_value(None);
+                    }
                 } else if follow.get_value() {
                     el.set_scroll_top(el.scroll_height());
                 }
@@ -932,7 +931,15 @@ fn Lines() -> impl IntoView {
         let Some(el) = list.get() else { return };
         follow.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 40);
         if el.scroll_top() < 40 && anchor.get_value().is_none() {
-            if let Some(frame) = ctx.state.with_untracked(|s| s.current.as_deref().and_then(|c| s.older(c))) {
+            // The lines change (and are laid out again) only when a page is asked for.
+            let frame = ctx
+                .state
+                .try_maybe_update(|s| {
+                    let frame = s.current.clone().and_then(|c| s.page_back(&c));
+                    (frame.is_some(), frame)
+                })
+                .flatten();
+            if let Some(frame) = frame {
                 anchor.set_value(Some(el.scroll_height() - el.scroll_top()));
                 ctx.send(frame);
             }
@@ -940,15 +947,22 @@ fn Lines() -> impl IntoView {
     };
     component(view! {
         <div class="lines" node_ref=list on:scroll=on_scroll role="log" aria-live="off" aria-label="Messages" tabindex="0">
-        <ol class="line-list">
-            <For
-                each=shown
-                key=|s| (s.line.seq, s.grouped, s.divider, s.line.mention, s.line.delivery.clone())
-                let:item
-            >
-                <LineView item offset/>
-            </For>
-        </ol>
+            {move || at_beginning().map(|name| {
+                let what = if is_channel(&name) { name } else { format!("your conversation with {name}") };
+                view! { <p class="beginning" data-testid="beginning">{format!("Beginning of {what}")}</p> }
+            })}
+            {show(loading, || view! {
+                <p class="paging" role="status" data-testid="loading-older">"Loading older messages…"</p>
+            })}
+            <ol class="line-list">
+                <For
+                    each=shown
+                    key=|s| (s.line.seq, s.grouped, s.divider, s.day.clone(), s.line.mention, s.line.delivery.clone())
+                    let:item
+                >
+                    <LineView item/>
+                </For>
+            </ol>
         </div>
     })
 }
@@ -972,8 +986,8 @@ fn delivery_view(delivery: Delivery) -> impl IntoView {
 }
 
 #[component]
-fn LineView(item: Shown, offset: i64) -> impl IntoView {
-    let Shown { line, grouped, divider } = item;
+fn LineView(item: Shown) -> impl IntoView {
+    let Shown { line, grouped, divider, day, offset } = item;
     let delivery = line.delivery.clone();
     let state = match &delivery {
         Delivery::Sent => "",
@@ -987,36 +1001,64 @@ fn LineView(item: Shown, offset: i64) -> impl IntoView {
         LineKind::Notice => "notice",
         LineKind::Error => "error",
     };
-    let time = (line.ts > 0).then(|| clock(line.ts, offset));
+    // People's names in their colour; a service's (a notice) in the accent colour.
+    let from_class = match line.kind {
+        LineKind::Notice => "from".to_owned(),
+        _ => format!("from nick-c{}", nick_colour(&line.from)),
+    };
     let body = match line.kind {
         LineKind::Action => EitherOf3::A(view! {
-            <span class="text"><span class="from">{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
+            <span class="text"><span class=from_class>{line.from.clone()}</span>" "{render_text(line.text.clone())}</span>
         }),
         // A line grouped under the one before shows no author, but still says it to a screen
         // reader.
         LineKind::Message | LineKind::Notice => EitherOf3::B(view! {
-            <span class="from" class:hidden=grouped>{line.from.clone()}</span>
+            <span class=from_class class:hidden=grouped>{line.from.clone()}</span>
             <span class="text">{render_text(line.text.clone())}</span>
         }),
         LineKind::System | LineKind::Error => {
             EitherOf3::C(view! { <span class="text">{line.text.clone()}</span> })
         }
     };
-    // A message not sent yet shows a clock where its time will be.
+    // A line that tells how to identify or register (Potato's notices, Celery's refusals)
+    // leads to the forms that do it.
+    let to_account = (matches!(line.kind, LineKind::Notice | LineKind::Error)
+        && (line.text.contains("/potato identify") || line.text.contains("/potato register")))
+    .then(|| {
+        let panels = expect_context::<Panels>();
+        view! {
+            <button type="button" class="link-button account-link" on:click=move |_| panels.account.set(true)>
+                "Sign in or register"
+            </button>
+        }
+    });
+    // A message not sent yet shows a clock where its time will be. Every other line has its
+    // time, and the full date and time on hover.
     let time = if matches!(delivery, Delivery::Pending(_)) {
         Either::Left(
             view! { <span class="ts" title="Not sent yet" role="img" aria-label="not sent yet">"🕓"</span> },
         )
     } else {
-        Either::Right(view! { <time class="ts">{time}</time> })
+        let ts = (line.ts > 0).then_some(line.ts);
+        Either::Right(view! {
+            <time
+                class="ts"
+                datetime=ts.map(time::iso)
+                title=ts.map(|ts| time::full(ts, offset))
+            >
+                {ts.map(|ts| time::clock(ts, offset))}
+            </time>
+        })
     };
     component(view! {
-        {show(move || divider, move || view! {
+        {day.map(|day| view! { <li class="day" data-testid="day">{day}</li> })}
+        {divider.then(|| view! {
             <li class="divider" role="separator" data-testid="new-messages">"New messages"</li>
         })}
         <li class=format!("line {kind} {state}") class:grouped=grouped class:mention=line.mention>
             {time}
             {body}
+            {to_account}
             {delivery_view(delivery)}
         </li>
     })

@@ -13,6 +13,7 @@ pub mod socket;
 pub mod state;
 mod switch;
 pub mod text;
+pub mod time;
 
 use std::collections::BTreeMap;
 
@@ -178,6 +179,7 @@ impl Ctx {
         let current = self.state.with_untracked(|s| s.current.clone());
         let refuse = |why: &str| {
             self.state.update(|s| {
+                s.now = browser::now_ms();
                 s.apply(ServerEvent::Error {
                     code: ErrorCode::BadArguments,
                     message: why.into(),
@@ -431,6 +433,8 @@ impl Ctx {
     }
 
     fn on_event(&self, event: ServerEvent) {
+        // The time of the lines this event makes, when it carries none of its own.
+        self.state.update_untracked(|s| s.now = browser::now_ms());
         match &event {
             ServerEvent::Welcome { resumed, resume, .. } => {
                 let (resumed, resume) = (*resumed, resume.clone());
@@ -583,7 +587,8 @@ pub fn App() -> impl IntoView {
         });
     });
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
-    // The tab's title carries the unread count (mentions first), to be seen from other tabs.
+    // The tab's title and icon carry the unread count (mentions first), to be seen from other
+    // tabs.
     Effect::new(move |_| {
         let (unread, mentions) = ctx.state.with(ChatState::unread_elsewhere);
         let title = match (unread, mentions) {
@@ -592,6 +597,7 @@ pub fn App() -> impl IntoView {
             (u, m) => format!("({m}!) ({u}) Chattr"),
         };
         browser::set_title(&title);
+        browser::set_favicon(&favicon(unread, mentions));
     });
     // Remember the session and the user's place whenever they change.
     Effect::new(move |_| {
@@ -622,6 +628,23 @@ pub fn App() -> impl IntoView {
             {show_else(logged_in, || view! { <chat::Chat/> }, || view! { <login::Login/> })}
         </div>
     })
+}
+
+/// The tab's icon: the plain one, or one with a badge of the unread count elsewhere (the
+/// mentions, in their colour, when there are any), up to "9+". The badged icons are files of
+/// their own (`public/badges`, made by `scripts/badges.sh`): the page's Content-Security-Policy
+/// allows images from the server only, not `data:` URLs.
+fn favicon(unread: u32, mentions: u32) -> String {
+    let (kind, n) = match (unread, mentions) {
+        (0, _) => return "/favicon.svg".to_owned(),
+        (u, 0) => ("unread", u),
+        (_, m) => ("mention", m),
+    };
+    if n > 9 {
+        format!("/badges/{kind}-9plus.svg")
+    } else {
+        format!("/badges/{kind}-{n}.svg")
+    }
 }
 
 /// The connection state in words; `None` when there is nothing to say (online, or never
@@ -679,4 +702,24 @@ pub(crate) fn ConnectionBanner() -> impl IntoView {
             </div>
         })}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::favicon;
+
+    #[test]
+    fn the_tab_icon_badges_the_unread_count_mentions_first() {
+        assert_eq!(favicon(0, 0), "/favicon.svg");
+        assert_eq!(favicon(3, 0), "/badges/unread-3.svg");
+        assert_eq!(favicon(5, 2), "/badges/mention-2.svg");
+        assert_eq!(favicon(12, 0), "/badges/unread-9plus.svg");
+        assert_eq!(favicon(40, 10), "/badges/mention-9plus.svg");
+        // Every icon it names exists.
+        let public = concat!(env!("CARGO_MANIFEST_DIR"), "/../public");
+        for (u, m) in [(0, 0), (10, 0), (10, 10)].into_iter().chain((1..=9).flat_map(|n| [(n, 0), (n, n)])) {
+            let path = format!("{public}{}", favicon(u, m));
+            assert!(std::path::Path::new(&path).is_file(), "{path}");
+        }
+    }
 }

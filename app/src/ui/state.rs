@@ -110,6 +110,8 @@ pub struct Conversation {
     pub oldest_id: Option<u64>,
     /// Whether older stored messages may exist.
     pub more: bool,
+    /// An older page was asked for and has not come yet.
+    pub loading: bool,
     /// The member list is from before the connection dropped.
     pub stale: bool,
     /// The newest message id you have seen here, as remembered across reloads: newer ones
@@ -202,6 +204,9 @@ pub struct ChatState {
     pub invites: Vec<(String, String)>,
     /// The last message that arrived live, in words, for screen readers (history is not).
     pub announcement: String,
+    /// The browser's clock (ms since the epoch) when the event being applied came: the time
+    /// of the lines the server sends without one (joins, errors, answers).
+    pub now: u64,
     next_seq: u64,
 }
 
@@ -211,6 +216,17 @@ pub const MAX_LINES: usize = 2000;
 pub const PAGE: u32 = 50;
 /// Consecutive messages from one sender within this many milliseconds are grouped.
 const GROUP_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// How many colours authors' names come in: `nick-c0`… in the stylesheet, each readable on
+/// the message background in both themes.
+pub const NICK_COLOURS: u32 = 8;
+
+/// The colour of an author's name, from a hash (FNV-1a) of the case-folded nick: the same in
+/// every line, session and browser.
+pub fn nick_colour(nick: &str) -> u32 {
+    let hash = fold(nick).bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % NICK_COLOURS
+}
 
 /// Whether `line` continues `prev` (same sender, close in time) and so is shown without the
 /// sender's name.
@@ -224,6 +240,53 @@ pub fn grouped(prev: Option<&Line>, line: &Line) -> bool {
     })
 }
 
+/// One line as shown, with what it needs from its neighbours and the calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub line: Line,
+    /// Shown under the line before, without the author's name.
+    pub grouped: bool,
+    /// The "new messages" divider goes above it.
+    pub divider: bool,
+    /// A day separator goes above it, saying this ("Today", "Yesterday", a date).
+    pub day: Option<String>,
+    /// The UTC offset (minutes) at the line's time, for its clock.
+    pub offset: i64,
+}
+
+/// Lays out lines: a day separator above the first line of each local day, the "new
+/// messages" divider above `marker`, and lines grouped under the one before, except right
+/// after a separator or the divider (where the author is named again). `offset_at` answers
+/// the UTC offset at a time, `today` is the local day now (see [`super::time::day`]).
+pub fn arrange(
+    lines: &[Line],
+    marker: Option<u64>,
+    today: i64,
+    mut offset_at: impl FnMut(u64) -> i64,
+) -> Vec<Shown> {
+    let mut prev: Option<&Line> = None;
+    let mut last_day = None;
+    lines
+        .iter()
+        .map(|line| {
+            let offset = if line.ts > 0 { offset_at(line.ts) } else { 0 };
+            let day = (line.ts > 0).then(|| super::time::day(line.ts, offset));
+            let new_day = day.filter(|d| last_day != Some(*d));
+            last_day = day.or(last_day);
+            let divider = marker == Some(line.seq);
+            let shown = Shown {
+                line: line.clone(),
+                grouped: !divider && new_day.is_none() && grouped(prev, line),
+                divider,
+                day: new_day.map(|d| super::time::day_label(d, today)),
+                offset,
+            };
+            prev = Some(line);
+            shown
+        })
+        .collect()
+}
+
 /// Turns a channel flag on or off in a mode string like `+nt` (arguments after a space stay).
 fn set_flag(modes: &mut String, flag: char, on: bool) {
     let (flags, args) = modes.split_once(' ').map_or((modes.as_str(), ""), |(f, a)| (f, a));
@@ -234,20 +297,14 @@ fn set_flag(modes: &mut String, flag: char, on: bool) {
     *modes = if args.is_empty() { format!("+{flags}") } else { format!("+{flags} {args}") };
 }
 
-/// `HH:MM` of a timestamp (ms since the epoch) at a UTC offset in minutes.
-pub fn clock(ts_ms: u64, utc_offset_minutes: i64) -> String {
-    let minutes = (ts_ms / 60_000) as i64 + utc_offset_minutes;
-    let of_day = minutes.rem_euclid(24 * 60);
-    format!("{:02}:{:02}", of_day / 60, of_day % 60)
-}
-
 impl ChatState {
+    /// A new line; one without a time of its own (`ts` 0) gets the time it came.
     fn line(&mut self, ts: u64, kind: LineKind, from: &str, text: String) -> Line {
         self.next_seq += 1;
         Line {
             seq: self.next_seq,
             id: None,
-            ts,
+            ts: if ts == 0 { self.now } else { ts },
             kind,
             from: from.to_owned(),
             text,
@@ -372,6 +429,18 @@ impl ChatState {
         })
     }
 
+    /// Asks for the page before the oldest message shown: the frame to send, unless there is
+    /// nothing older or a page is already on its way. The conversation shows it is loading
+    /// until the page comes (or the connection drops).
+    pub fn page_back(&mut self, name: &str) -> Option<ClientFrame> {
+        if self.conversation(name)?.loading {
+            return None;
+        }
+        let frame = self.older(name)?;
+        self.conversation_mut(name).loading = true;
+        Some(frame)
+    }
+
     /// Appends a line. `counts` marks lines that count as unread when not on screen.
     fn push(&mut self, conversation: &str, line: Line, counts: bool) {
         let is_current = self.is_current(conversation);
@@ -465,6 +534,8 @@ impl ChatState {
         self.online = false;
         for conv in &mut self.conversations {
             conv.stale = true;
+            // A page asked for is not coming on this connection.
+            conv.loading = false;
         }
     }
 
@@ -649,6 +720,7 @@ impl ChatState {
             ServerEvent::History { target, messages, more } => {
                 // Stored messages go before what is on screen, skipping any already shown.
                 let known = self.conversation(&target).map(|c| c.ids.clone()).unwrap_or_default();
+                let oldest_sent = messages.iter().map(|m| m.id).min();
                 let lines: Vec<Line> = messages
                     .into_iter()
                     .filter(|m| !known.contains(&m.id))
@@ -657,10 +729,16 @@ impl ChatState {
                 let is_current = self.is_current(&target);
                 let me = self.me.clone();
                 let conv = self.conversation_mut(&target);
+                // Whether there is more before this page, unless it only fills a gap above
+                // newer lines (after a reconnect): that says nothing about older ones.
+                let fills_gap = oldest_sent.zip(conv.oldest_id).is_some_and(|(sent, shown)| sent > shown);
+                if !fills_gap {
+                    conv.more = more;
+                }
+                conv.loading = false;
                 for line in &lines {
                     conv.note(line);
                 }
-                conv.more = more;
                 // After a reload: what came in since you last read here is unread.
                 if let Some(read) = conv.read_upto {
                     let mine = |l: &Line| me.as_deref().is_some_and(|me| fold(me) == fold(&l.from));
@@ -981,10 +1059,9 @@ mod tests {
         assert_eq!(texts, ["m3", "m4", "m5", "m6", "bob joined #r", "m7", "m8", "m9"]);
     }
 
-    #[test]
-    fn lines_group_by_sender_and_clocks_read_local_time() {
-        let line = |from: &str, ts: u64| Line {
-            seq: 0,
+    fn line(seq: u64, from: &str, ts: u64) -> Line {
+        Line {
+            seq,
             id: None,
             ts,
             kind: LineKind::Message,
@@ -992,14 +1069,90 @@ mod tests {
             text: String::new(),
             mention: false,
             delivery: Delivery::Sent,
+        }
+    }
+
+    #[test]
+    fn lines_group_by_sender() {
+        assert!(grouped(Some(&line(0, "a", 1_000)), &line(0, "a", 60_000)));
+        assert!(!grouped(Some(&line(0, "a", 1_000)), &line(0, "b", 2_000)));
+        assert!(!grouped(Some(&line(0, "a", 0)), &line(0, "a", 6 * 60_000)));
+        assert!(!grouped(None, &line(0, "a", 0)));
+    }
+
+    #[test]
+    fn days_are_separated_and_grouping_restarts_after_a_separator_or_the_divider() {
+        const DAY: u64 = 86_400_000;
+        // Local days an hour east of UTC: 22:58 UTC is 23:58, three minutes later is tomorrow.
+        let (d, late) = (20_000 * DAY, 20_000 * DAY + 22 * 3_600_000 + 58 * 60_000);
+        let lines = [
+            line(1, "amy", d + 60_000),
+            line(2, "amy", d + 120_000),
+            line(3, "amy", d + 180_000),
+            line(4, "amy", late),
+            line(5, "amy", late + 3 * 60_000),
+            line(6, "amy", late + 4 * 60_000),
+        ];
+        let shown = arrange(&lines, Some(3), 20_001, |_| 60);
+        let days: Vec<Option<&str>> = shown.iter().map(|s| s.day.as_deref()).collect();
+        assert_eq!(days, [Some("Yesterday"), None, None, None, Some("Today"), None]);
+        let grouped: Vec<bool> = shown.iter().map(|s| s.grouped).collect();
+        // 3 is the first unread (the divider), 5 the first of a day, 4 came long after 3.
+        assert_eq!(grouped, [false, true, false, false, false, true]);
+        assert!(shown[2].divider && shown.iter().filter(|s| s.divider).count() == 1);
+        assert!(shown.iter().all(|s| s.offset == 60));
+        // A line of unknown time neither starts a day nor counts as one.
+        let shown = arrange(&[line(1, "a", d), line(2, "b", 0), line(3, "a", d + 1)], None, 20_000, |_| 0);
+        let days: Vec<Option<&str>> = shown.iter().map(|s| s.day.as_deref()).collect();
+        assert_eq!(days, [Some("Today"), None, None]);
+    }
+
+    #[test]
+    fn nick_colours_are_stable_case_blind_and_spread() {
+        assert_eq!(nick_colour("Alice"), nick_colour("alice"));
+        assert_eq!(nick_colour("ALICE"), nick_colour("alice"));
+        let used: HashSet<u32> = (0..64).map(|i| nick_colour(&format!("user{i}"))).collect();
+        assert_eq!(used.len(), NICK_COLOURS as usize, "64 nicks use every colour");
+        assert!(used.iter().all(|&c| c < NICK_COLOURS));
+        // As end2end/tests/lines.spec.ts works them out.
+        assert_eq!((nick_colour("hue-one"), nick_colour("hue-two"), nick_colour("alice")), (0, 6, 7));
+    }
+
+    #[test]
+    fn lines_without_a_time_of_their_own_get_the_time_they_came() {
+        let mut s = ChatState { me: Some("bob".into()), now: 1_234_000, ..Default::default() };
+        s.apply(joined("#r", "bob"));
+        assert_eq!(s.conversation("#r").unwrap().lines[0].ts, 1_234_000);
+    }
+
+    #[test]
+    fn a_page_back_is_asked_for_once_until_it_comes_and_the_beginning_is_known() {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        let m = |id: u64| ChatMessage {
+            id,
+            ts: id,
+            from: "alice".into(),
+            target: "#r".into(),
+            text: format!("m{id}"),
+            action: false,
+            txn: None,
         };
-        assert!(grouped(Some(&line("a", 1_000)), &line("a", 60_000)));
-        assert!(!grouped(Some(&line("a", 1_000)), &line("b", 2_000)));
-        assert!(!grouped(Some(&line("a", 0)), &line("a", 6 * 60_000)));
-        assert!(!grouped(None, &line("a", 0)));
-        assert_eq!(clock(0, 0), "00:00");
-        assert_eq!(clock(13 * 3_600_000 + 5 * 60_000, 60), "14:05");
-        assert_eq!(clock(30 * 60_000, -60), "23:30");
+        s.apply(joined("#r", "bob"));
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
+        assert!(s.page_back("#r").is_some());
+        assert!(s.conversation("#r").unwrap().loading);
+        assert_eq!(s.page_back("#r"), None, "one page at a time");
+        // The connection dropped: the page is not coming; asking again is possible.
+        s.disconnected();
+        assert!(!s.conversation("#r").unwrap().loading);
+        assert!(s.page_back("#r").is_some());
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(3), m(4)], more: false });
+        let conv = s.conversation("#r").unwrap();
+        assert!(!conv.loading && !conv.more);
+        // The recent messages resent after a reconnect fill a gap; they say nothing of older ones.
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(6), m(7)], more: true });
+        assert!(!s.conversation("#r").unwrap().more);
+        assert_eq!(s.page_back("#r"), None, "the beginning was reached");
     }
 
     #[test]
