@@ -208,6 +208,7 @@ test("the channel panel: the registration with its op list as chips, the bans wi
   await expect(member(founder, "panellisted")).not.toContainText("@");
   // Dropping asks first.
   await f.getByRole("button", { name: "Drop registration…" }).click();
+  await expect(f.getByRole("alert")).toContainText("Drop the registration of #panel?");
   await f.getByRole("button", { name: "Drop registration", exact: true }).click();
   for (const panel of [f, l, g]) await expect(panel.getByTestId("registration")).toContainText("Not registered");
 });

@@ -441,14 +441,15 @@ impl Command {
                 end(&mut args)?;
                 Command::List
             }
-            "names" | "bans" => {
+            "names" => {
                 let channel = channel(&mut args)?;
                 end(&mut args)?;
-                if help.name == "bans" {
-                    Command::Bans { channel }
-                } else {
-                    Command::Names { channel }
-                }
+                Command::Names { channel }
+            }
+            "bans" => {
+                let channel = channel(&mut args)?;
+                end(&mut args)?;
+                Command::Bans { channel }
             }
             "quit" => Command::Quit { reason: args.remainder().map(owned) },
             "potato" => Command::Potato { request: parse_potato(&mut args)? },

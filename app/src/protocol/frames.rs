@@ -135,7 +135,8 @@ pub struct ChannelSummary {
 }
 
 /// One ban of a `ban_list`. `nick`, `by` and `at` (ms since the epoch) are known for bans set
-/// since the server started; bans restored from a registered channel have the mask only.
+/// while the channel was alive; a registered channel keeps only the masks while it is empty
+/// and across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanEntry {
     pub mask: String,

@@ -588,6 +588,12 @@ fn ChannelSettings() -> impl IntoView {
         }
     };
     let dropping = RwSignal::new(false);
+    // What was begun for one channel does not carry over to the next.
+    Effect::new(move |_| {
+        channel.track();
+        dropping.set(false);
+        account.set(String::new());
+    });
     let ops = move || {
         registration().map_or_else(Vec::new, |r| {
             r.ops.iter().map(|k| (k.clone(), r.trusted.contains(k))).collect::<Vec<_>>()
@@ -661,7 +667,7 @@ fn ChannelSettings() -> impl IntoView {
                             move || dropping.get(),
                             move || view! {
                                 <p class="row" role="alert">
-                                    "Drop the registration? The channel keeps nothing once it empties."
+                                    {move || format!("Drop the registration of {}? The channel keeps nothing once it empties.", channel.get())}
                                     <button type="button" class="danger-button" on:click=move |_| {
                                         dropping.set(false);
                                         celery(format!("drop {}", channel.get_untracked()));
@@ -731,7 +737,11 @@ fn ChannelSettings() -> impl IntoView {
                 },
                 move || view! {
                     <p class="hint" data-testid="ban-list">
-                        {move || if bans().is_some() { "Nobody is banned." } else { "Loading…" }}
+                        {move || ctx.state.with(|s| match s.current_conversation() {
+                            Some(c) if c.bans.is_some() => "Nobody is banned.",
+                            Some(c) if c.bans_asked => "Loading…",
+                            _ => "The ban list could not be loaded.",
+                        })}
                     </p>
                 },
             )}
@@ -1020,10 +1030,10 @@ fn LineView(item: Shown) -> impl IntoView {
             EitherOf3::C(view! { <span class="text">{line.text.clone()}</span> })
         }
     };
-    // A line that tells how to identify or register (Potato's notices, Celery's refusals)
-    // leads to the forms that do it.
+    // A line that asks you to identify (Potato's warning on a registered nick, a refusal for
+    // want of an account) leads to the forms that do it.
     let to_account = (matches!(line.kind, LineKind::Notice | LineKind::Error)
-        && (line.text.contains("/potato identify") || line.text.contains("/potato register")))
+        && (line.text.contains("Identify with /potato identify") || line.text.starts_with("identify first")))
     .then(|| {
         let panels = expect_context::<Panels>();
         view! {

@@ -779,6 +779,12 @@ impl ChatState {
                     line.delivery = Delivery::Failed { txn: txn.unwrap_or_default(), why };
                     return None;
                 }
+                // Perhaps the refusal of a history page or a ban list (they carry no id): stop
+                // waiting for them, or paging back and the panel would wait for good.
+                for conv in &mut self.conversations {
+                    conv.loading = false;
+                    conv.bans_asked = false;
+                }
                 self.in_view(LineKind::Error, "", super::reconnect::refusal(code, &message))
             }
             ServerEvent::Joined { channel, nick, .. } => {
@@ -1370,5 +1376,25 @@ mod tests {
         assert_eq!((bob.away, bob.away_message.as_deref()), (true, Some("lunch")));
         s.apply(ServerEvent::Away { nick: "bob".into(), message: None });
         assert_eq!(s.presence("bob").as_deref(), Some("online"));
+    }
+
+    #[test]
+    fn a_refusal_ends_the_wait_for_a_history_page_or_a_ban_list() {
+        let mut s = ChatState { me: Some("me".into()), ..Default::default() };
+        s.apply(joined("#r", "me"));
+        s.apply(ServerEvent::History { target: "#r".into(), messages: vec![], more: true });
+        s.conversation_mut("#r").oldest_id = Some(10);
+        assert!(s.page_back("#r").is_some());
+        s.ask_bans("#r");
+        let refusal = ServerEvent::Error {
+            code: crate::protocol::ErrorCode::RateLimited,
+            message: "slow down".into(),
+            txn: None,
+            nicks: vec![],
+        };
+        s.apply(refusal);
+        let conv = s.conversation("#r").unwrap();
+        assert!(!conv.loading && !conv.bans_asked);
+        assert!(s.page_back("#r").is_some(), "paging back works again");
     }
 }

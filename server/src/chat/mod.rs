@@ -458,16 +458,16 @@ impl State {
         })
     }
 
-    /// Adds a ban on `arg` (a mask, or a nick: `nick` is then the person's as shown); answers
-    /// the mask added, or `None` when the channel had it already.
+    /// Adds a ban on `arg` (a mask, or the nick of someone online, who the ban then names);
+    /// answers the mask added and that nick, or `None` when the channel had the mask already.
     fn add_ban(
         &mut self,
         conn: ConnId,
         channel: &str,
         arg: &str,
-        nick: Option<String>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, Option<String>)>> {
         self.opped_channel(conn, channel)?;
+        let nick = self.online_nick(arg);
         let mask = self.mask_for(arg)?;
         let by = self.nick_of(conn);
         let ch = self.channel_mut(channel)?;
@@ -477,8 +477,8 @@ impl State {
         if ch.bans.len() >= MAX_BANS {
             return Err(err(ErrorCode::BanListFull, format!("{} already has {MAX_BANS} bans", ch.name)));
         }
-        ch.bans.push(Ban::set(&mask, nick, by, now_ms()));
-        Ok(Some(mask))
+        ch.bans.push(Ban::set(&mask, nick.clone(), by, now_ms()));
+        Ok(Some((mask, nick)))
     }
 
     /// Sends `conn` the bans of `channel`.
@@ -899,8 +899,7 @@ impl Hub {
                 Ok(Effect::Done)
             }
             Command::Ban { channel, mask } => {
-                let nick = st.online_nick(&mask);
-                if let Some(mask) = st.add_ban(conn, &channel, &mask, nick.clone())? {
+                if let Some((mask, nick)) = st.add_ban(conn, &channel, &mask)? {
                     let ch = st.channel(&channel)?;
                     let by = st.nick_of(conn);
                     st.to_channel(ch, &ServerEvent::Banned { channel: ch.name.clone(), mask, by, nick });
@@ -930,7 +929,7 @@ impl Hub {
                 st.set_role(conn, &channel, &nick, 'v', false).map(|()| Effect::Done)
             }
             Command::Bans { channel } => st.ban_list(conn, &channel).map(|()| Effect::Done),
-            // `/mode #channel +b` (or `b`) with no mask lists the bans, as on IRC.
+            // `/mode #channel +b` with no mask lists the bans, as on IRC.
             Command::Mode { channel, modes: Some(modes), args }
                 if args.is_empty() && modes.trim_start_matches('+') == "b" =>
             {
@@ -1306,8 +1305,7 @@ fn apply_mode_changes(
             }
             ModeChange::Role(c, on, nick) => events.extend(st.change_role(conn, channel, &nick, c, on)?),
             ModeChange::Ban(true, mask) => {
-                let nick = st.online_nick(&mask);
-                if let Some(mask) = st.add_ban(conn, channel, &mask, nick.clone())? {
+                if let Some((mask, nick)) = st.add_ban(conn, channel, &mask)? {
                     let name = st.channel(channel)?.name.clone();
                     events.push(ServerEvent::Banned { channel: name, mask, by: by.clone(), nick });
                 }

@@ -305,12 +305,25 @@ impl Hub {
         let mut st = self.lock();
         st.registered.remove(&account.name);
         let key = account.key();
-        for reg in st.regs.values_mut() {
+        // Channels whose registration changes: those it was listed on, and those it founded.
+        let mut changed: Vec<String> = Vec::new();
+        for (channel, reg) in &mut st.regs {
+            let listed = reg.ops.len() + reg.trusted.len();
             reg.ops.retain(|k| *k != key);
             reg.trusted.retain(|k| *k != key);
+            if reg.ops.len() + reg.trusted.len() != listed {
+                changed.push(channel.clone());
+            }
         }
         for channel in founded {
-            st.regs.remove(&fold(channel));
+            let folded = fold(channel);
+            st.regs.remove(&folded);
+            changed.push(folded);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for channel in &changed {
+            st.registration_changed(channel);
         }
         let logged_in: Vec<ConnId> = st
             .clients

@@ -566,6 +566,36 @@ async fn members_see_the_registration_on_join_and_every_change_to_it() {
     assert!(seen.iter().all(|e| e["type"] != "registration"), "{seen:?}");
 }
 
+#[tokio::test]
+async fn dropping_an_account_tells_members_of_the_channels_it_founded_or_was_listed_on() {
+    let server = TestServer::start().await;
+    let mut alice = identified(&server, "alice").await;
+    let mut bob = identified(&server, "bob").await;
+    let mut carol = server.guest("carol").await;
+    alice.join("#p").await;
+    alice.cmd("/celery register #p").await;
+    alice.notice("Celery").await;
+    bob.join("#q").await;
+    bob.cmd("/celery register #q").await;
+    bob.notice("Celery").await;
+    bob.cmd("/celery trust #q alice").await;
+    bob.notice("Celery").await;
+    carol.join("#p").await;
+    carol.join("#q").await;
+    alice.cmd(&format!("/potato drop {PW}")).await;
+    assert!(alice.notice("Potato").await.contains("dropped"));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let r = carol.expect("registration").await;
+        seen.push((r["channel"].as_str().unwrap().to_owned(), r["founder"].clone(), r["ops"].clone()));
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [("#p".to_owned(), Value::Null, json!([])), ("#q".to_owned(), json!("potato:bob"), json!([])),]
+    );
+}
+
 /// Joins `channel` and returns the registration that comes with its state.
 async fn registration_on_join(c: &mut Client, channel: &str) -> (Option<String>, Value, Value) {
     c.cmd(&format!("/join {channel}")).await;
