@@ -989,6 +989,19 @@ mod tests {
         })
     }
 
+    /// A message of alice's in #r as stored, its time the same as its id.
+    fn stored(id: u64, text: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: id,
+            from: "alice".into(),
+            target: "#r".into(),
+            text: text.into(),
+            action: false,
+            txn: None,
+        }
+    }
+
     fn joined(channel: &str, nick: &str) -> ServerEvent {
         ServerEvent::Joined { channel: channel.into(), nick: nick.into(), host: "h".into() }
     }
@@ -997,15 +1010,7 @@ mod tests {
     fn history_goes_before_live_lines_and_never_repeats_them() {
         let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
         s.apply(joined("#r", "bob"));
-        let m = |id: u64, text: &str| ChatMessage {
-            id,
-            ts: id,
-            from: "alice".into(),
-            target: "#r".into(),
-            text: text.into(),
-            action: false,
-            txn: None,
-        };
+        let m = stored;
         s.apply(ServerEvent::Message(m(3, "live")));
         s.apply(ServerEvent::History {
             target: "#r".into(),
@@ -1041,15 +1046,7 @@ mod tests {
     #[test]
     fn paging_back_and_gap_filling_put_history_where_it_belongs() {
         let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
-        let m = |id: u64| ChatMessage {
-            id,
-            ts: id,
-            from: "alice".into(),
-            target: "#r".into(),
-            text: format!("m{id}"),
-            action: false,
-            txn: None,
-        };
+        let m = |id: u64| stored(id, &format!("m{id}"));
         s.apply(joined("#r", "bob"));
         s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
         assert_eq!(
@@ -1134,15 +1131,7 @@ mod tests {
     #[test]
     fn a_page_back_is_asked_for_once_until_it_comes_and_the_beginning_is_known() {
         let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
-        let m = |id: u64| ChatMessage {
-            id,
-            ts: id,
-            from: "alice".into(),
-            target: "#r".into(),
-            text: format!("m{id}"),
-            action: false,
-            txn: None,
-        };
+        let m = |id: u64| stored(id, &format!("m{id}"));
         s.apply(joined("#r", "bob"));
         s.apply(ServerEvent::History { target: "#r".into(), messages: vec![m(5), m(6)], more: true });
         assert!(s.page_back("#r").is_some());
