@@ -42,6 +42,12 @@ test("the chat, its welcome and its dialogs have no serious accessibility findin
   await page.locator(".members .member-name", { hasText: "a11y-friend" }).click();
   expect(await findings(page)).toEqual([]);
   await page.keyboard.press("Escape");
+  // The channel panel, with a ban in its list (the op sees Unban).
+  await send(page, "/ban #a11y nobody!*@*");
+  await page.getByRole("button", { name: "Channel settings" }).click();
+  await expect(page.getByTestId("ban-list").locator(".ban")).toHaveCount(1);
+  await inBothThemes(page, async () => expect(await findings(page)).toEqual([]));
+  await page.getByRole("button", { name: "Channel settings" }).click();
   for (const [button, dialog] of [["Browse channels", "Channels"], ["Account", "Your nick"]]) {
     await page.getByRole("button", { name: button }).click();
     await expect(page.getByRole("dialog", { name: dialog })).toBeVisible();
