@@ -45,7 +45,7 @@ test("a Potato user is still signed in after a reload", async ({ browser }) => {
   const page = await open(browser);
   await page.getByRole("tab", { name: "Register" }).click();
   await page.getByLabel("Nick").fill("steady");
-  await page.getByLabel("Password").fill("correct-horse-battery");
+  await page.getByLabel("Password").fill('a pass phrase with "quotes" and ünïcødé');
   await page.getByLabel("Email").fill("steady@mail.example");
   await page.getByRole("button", { name: "Register" }).click();
   await expect(page.locator(".identity .account")).toHaveText("potato:steady");

@@ -1,7 +1,8 @@
 import { test, expect, Browser, Page } from "@playwright/test";
 import { join, login, member, open, send, Server } from "./helpers";
 
-const PASSWORD = "correct-horse-battery";
+/** Spaces, quotes and letters beyond ASCII: forms send commands as data, so it goes as typed. */
+const PASSWORD = 'correct horse "battery" stäple';
 
 /** Registers `nick` with Potato through the login form; the page is then chatting as it. */
 async function signUp(browser: Browser, nick: string, baseURL?: string): Promise<Page> {

@@ -517,6 +517,7 @@ async fn handle_frame(
         ClientFrame::Command { line, target, txn } => {
             run_command(app, conn, Command::parse(&line, target.as_deref())?, txn.as_deref()).await
         }
+        ClientFrame::Run { command, txn } => run_command(app, conn, command, txn.as_deref()).await,
         ClientFrame::History { target, before, limit } => {
             let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
             let (target, conversation) = app.hub.history_conversation(conn, &target)?;

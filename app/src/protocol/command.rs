@@ -482,6 +482,45 @@ fn words<'a>(args: &mut Args<'a>) -> Vec<&'a str> {
     std::iter::from_fn(|| args.next()).collect()
 }
 
+/// The words left, where a word that starts with `"` runs to the next `"` that is not escaped
+/// (inside, a backslash takes the next character as it is: `\"`, `\\`): how a typed
+/// `/potato` line carries a password with spaces. A quote anywhere else is an ordinary
+/// character, so unquoted passwords read as they always did.
+fn quoted_words(args: &mut Args) -> Result<Vec<String>, ProtocolError> {
+    let bad = |why: &str| ProtocolError::new(ErrorCode::BadArguments, why.to_owned());
+    let mut words = Vec::new();
+    let mut rest = std::mem::take(&mut args.rest).trim_start();
+    while !rest.is_empty() {
+        if let Some(body) = rest.strip_prefix('"') {
+            let mut word = String::new();
+            let mut chars = body.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => word.extend(chars.next().map(|(_, escaped)| escaped)),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => word.push(c),
+                }
+            }
+            let end = end.ok_or_else(|| bad("a quoted word needs its closing quote"))?;
+            rest = &body[end..];
+            if rest.starts_with(|c: char| !c.is_whitespace()) {
+                return Err(bad("a closing quote must end its word"));
+            }
+            words.push(word);
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            words.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    Ok(words)
+}
+
 fn sub_usage(table: &[SubcommandHelp], sub: &str) -> ProtocolError {
     let usage = table.iter().find(|(name, ..)| *name == sub).map_or("", |(_, usage, _)| usage);
     ProtocolError::new(ErrorCode::BadArguments, format!("usage: {usage}"))
@@ -499,27 +538,25 @@ fn unknown_sub(service: &str, table: &[SubcommandHelp], sub: &str) -> ProtocolEr
 fn parse_potato(args: &mut Args) -> Result<PotatoRequest, ProtocolError> {
     let sub = args.next().unwrap_or("help").to_ascii_lowercase();
     let sub = if sub == "ghost" { "disconnect".to_owned() } else { sub };
-    let w = words(args);
+    let w = quoted_words(args)?;
     let usage = || sub_usage(POTATO_COMMANDS, &sub);
-    let pw = |s: &str| Password(s.to_owned());
+    let pw = |s: &String| Password(s.clone());
     let request = match (sub.as_str(), w.as_slice()) {
         ("register", [password, email]) => {
-            PotatoRequest::Register { nick: None, password: pw(password), email: (*email).to_owned() }
+            PotatoRequest::Register { nick: None, password: pw(password), email: email.clone() }
         }
-        ("register", [nick, password, email]) => PotatoRequest::Register {
-            nick: Some((*nick).to_owned()),
-            password: pw(password),
-            email: (*email).to_owned(),
-        },
+        ("register", [nick, password, email]) => {
+            PotatoRequest::Register { nick: Some(nick.clone()), password: pw(password), email: email.clone() }
+        }
         ("identify", [password]) => PotatoRequest::Identify { nick: None, password: pw(password) },
         ("identify", [nick, password]) => {
-            PotatoRequest::Identify { nick: Some((*nick).to_owned()), password: pw(password) }
+            PotatoRequest::Identify { nick: Some(nick.clone()), password: pw(password) }
         }
         ("disconnect", [nick, password]) => {
-            PotatoRequest::Disconnect { nick: (*nick).to_owned(), password: pw(password) }
+            PotatoRequest::Disconnect { nick: nick.clone(), password: pw(password) }
         }
         ("info", []) => PotatoRequest::Info { nick: None },
-        ("info", [nick]) => PotatoRequest::Info { nick: Some((*nick).to_owned()) },
+        ("info", [nick]) => PotatoRequest::Info { nick: Some(nick.clone()) },
         ("passwd", [old, new]) => PotatoRequest::Passwd { old: pw(old), new: pw(new) },
         ("drop", [password]) => PotatoRequest::Drop { password: pw(password) },
         ("help", []) => PotatoRequest::Help,
@@ -684,6 +721,49 @@ mod tests {
     fn passwords_never_show_in_debug_output() {
         let cmd = p("/potato identify alice s3cr3t-pw").unwrap();
         assert!(!format!("{cmd:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_potato_password_may_be_quoted_to_hold_spaces_and_quotes() {
+        let identify = |line: &str| match Command::parse(line, None) {
+            Ok(Command::Potato { request: PotatoRequest::Identify { nick, password } }) => {
+                Ok((nick, password.0))
+            }
+            other => Err(other),
+        };
+        let some = |nick: &str, pw: &str| Ok((Some(nick.to_owned()), pw.to_owned()));
+        assert_eq!(identify(r#"/potato identify alice "alice secret""#), some("alice", "alice secret"));
+        assert_eq!(
+            identify(r#"/potato identify alice "say \"hi\" \\o/ ünïcødé""#),
+            some("alice", r#"say "hi" \o/ ünïcødé"#)
+        );
+        assert_eq!(
+            identify(r#"/potato identify "alice" pass"word"#),
+            some("alice", r#"pass"word"#),
+            "quotes inside a word are plain"
+        );
+        assert_eq!(identify("/potato identify alice plain-word"), some("alice", "plain-word"));
+        assert_eq!(identify(r#"/potato identify """#), Ok((None, String::new())));
+        for bad in [
+            r#"/potato identify alice "open"#,
+            r#"/potato identify alice "a"b"#,
+            r#"/potato identify alice "x\"#,
+        ] {
+            assert_eq!(Command::parse(bad, None).unwrap_err().code, ErrorCode::BadArguments, "{bad}");
+        }
+        let register = Command::parse(r#"/potato register "two words" me@example.com"#, None);
+        assert_eq!(
+            register,
+            Ok(Command::Potato {
+                request: PotatoRequest::Register {
+                    nick: None,
+                    password: Password("two words".into()),
+                    email: "me@example.com".into()
+                }
+            })
+        );
+        // Too many words stays a usage error, quoted or not.
+        assert!(Command::parse(r#"/potato identify alice "a b" c"#, None).is_err());
     }
 
     #[test]

@@ -43,6 +43,14 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         txn: Option<String>,
     },
+    /// A command as data, for programs and forms: the same [`super::Command`] a typed line
+    /// parses to, so nothing in it needs quoting (a password may hold spaces and quotes).
+    /// `txn` as for `message`.
+    Run {
+        command: super::Command,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        txn: Option<String>,
+    },
     /// Asks for stored messages of a channel you are in, or of your private conversation with a
     /// nick: the `limit` (default 50, at most 100) newest ones older than message id `before`
     /// (newest first when left out). Answered by a `history` event.

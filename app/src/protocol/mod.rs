@@ -224,6 +224,7 @@ mod tests {
             "pong",
             "auth",
             "command",
+            "run",
             "ping",
         ] {
             assert!(
@@ -272,6 +273,22 @@ mod tests {
             (
                 json!({"type":"command","line":"/me hi","target":"#r"}),
                 ClientFrame::Command { line: "/me hi".into(), target: Some("#r".into()), txn: None },
+            ),
+            (
+                json!({"type":"run","command":{"command":"join","channel":"#rust","key":null}}),
+                ClientFrame::Run { command: Command::Join { channel: "#rust".into(), key: None }, txn: None },
+            ),
+            (
+                json!({"type":"run","command":{"command":"potato","request":{"action":"identify","nick":"alice","password":"a \"b\" ü"}},"txn":"t-1"}),
+                ClientFrame::Run {
+                    command: Command::Potato {
+                        request: PotatoRequest::Identify {
+                            nick: Some("alice".into()),
+                            password: Password("a \"b\" ü".into()),
+                        },
+                    },
+                    txn: Some("t-1".into()),
+                },
             ),
             (json!({"type":"ping","id":3}), ClientFrame::Ping { id: Some(3) }),
             (

@@ -12,9 +12,10 @@ use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
 use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
-use crate::protocol::command::COMMANDS;
+use crate::protocol::command::{COMMANDS, POTATO};
 use crate::protocol::names::{fold, is_channel};
 use crate::protocol::Member;
+use crate::protocol::{CeleryRequest, Command, ErrorCode, Password, PotatoRequest};
 
 /// Which side panels are open (on a phone they cover the conversation).
 #[derive(Clone, Copy)]
@@ -119,7 +120,7 @@ fn join_channel(ctx: Ctx, channel: &str) {
     if ctx.state.with_untracked(|s| s.conversation(channel).is_some()) {
         ctx.state.update(|s| s.open(channel));
     } else {
-        ctx.command(format!("/join {channel}"));
+        ctx.run(Command::Join { channel: channel.to_owned(), key: None });
     }
 }
 
@@ -154,7 +155,7 @@ fn WelcomeView() -> impl IntoView {
                         move |_| join_channel(ctx, &channel)
                     }>{format!("Join {channel}")}</button>
                 </For>
-                <button type="button" class="secondary" on:click=move |_| ctx.command("/list")>
+                <button type="button" class="secondary" on:click=move |_| ctx.run(Command::List)>
                     "Browse channels"
                 </button>
             </div>
@@ -225,7 +226,7 @@ fn ChannelBrowser() -> impl IntoView {
                 <p class="hint">"No channels match. Type a name in the sidebar's Join box to create one."</p>
             })}
             <div class="row">
-                <button type="button" class="secondary" on:click=move |_| ctx.command("/list")>"Refresh"</button>
+                <button type="button" class="secondary" on:click=move |_| ctx.run(Command::List)>"Refresh"</button>
                 <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
             </div>
         </Modal>
@@ -266,7 +267,7 @@ fn Invitations() -> impl IntoView {
                         <div class="toast" data-testid="invitation">
                             <span>{format!("{by} invited you to {channel}")}</span>
                             <button type="button" on:click=move |_| {
-                                ctx.command(format!("/join {join}"));
+                                ctx.run(Command::Join { channel: join.clone(), key: None });
                                 dismiss(&join);
                             }>"Join"</button>
                             <button type="button" class="secondary" on:click=move |_| dismiss(&skip)>"Dismiss"</button>
@@ -292,7 +293,7 @@ fn Sidebar() -> impl IntoView {
         if !channel.starts_with('#') {
             channel.insert(0, '#');
         }
-        ctx.command(format!("/join {channel}"));
+        ctx.run(Command::Join { channel, key: None });
         join.set(String::new());
         panels.sidebar.set(false);
     };
@@ -334,7 +335,7 @@ fn Sidebar() -> impl IntoView {
                     <button type="submit">"Join"</button>
                 </div>
                 <button type="button" class="link-button" on:click=move |_| {
-                    ctx.command("/list");
+                    ctx.run(Command::List);
                     panels.sidebar.set(false);
                 }>"Browse channels"</button>
             </form>
@@ -481,15 +482,16 @@ fn TopicBar() -> impl IntoView {
         ev.prevent_default();
         if let Some(channel) = current() {
             let text = draft.get_untracked();
-            let text = if text.trim().is_empty() { "-".to_owned() } else { text };
-            ctx.command(format!("/topic {channel} {text}"));
+            // Nothing but spaces clears the topic.
+            let text = if text.trim().is_empty() { String::new() } else { text };
+            ctx.run(Command::Topic { channel, topic: Some(text) });
         }
         editing.set(false);
     };
     let leave = move |_| {
         if let Some(name) = current() {
             if is_channel(&name) {
-                ctx.command(format!("/part {name}"));
+                ctx.run(Command::Part { channel: name, reason: None });
             } else {
                 ctx.state.update(|s| s.remove(&name));
             }
@@ -569,7 +571,7 @@ fn ChannelSettings() -> impl IntoView {
         let channel = channel.get();
         if online.get() {
             ctx.state.update(|s| s.ask_bans(&channel));
-            ctx.command(format!("/bans {channel}"));
+            ctx.run(Command::Bans { channel });
         }
     });
     let registration =
@@ -577,13 +579,13 @@ fn ChannelSettings() -> impl IntoView {
     let rights = move || ctx.state.with(|s| s.celery_rights(&channel.get()));
     let i_am_op = move || ctx.state.with(|s| s.is_op(&channel.get()));
     let bans = move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.bans.clone()));
-    let celery = move |line: String| ctx.command(format!("/celery {line}"));
+    let celery = move |request: CeleryRequest| ctx.run(Command::Celery { request });
     let account = RwSignal::new(String::new());
     let add_op = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let who = account.get_untracked().trim().to_owned();
         if !who.is_empty() {
-            celery(format!("op {} {who}", channel.get_untracked()));
+            celery(CeleryRequest::Op { channel: channel.get_untracked(), account: who });
             account.set(String::new());
         }
     };
@@ -629,12 +631,12 @@ fn ChannelSettings() -> impl IntoView {
                                                 if trusted {
                                                     Either::Left(view! {
                                                         <button type="button" class="link-button" aria-label=format!("Stop {name} editing the op list")
-                                                            on:click=move |_| celery(format!("untrust {} {untrust}", channel.get_untracked()))>"Untrust"</button>
+                                                            on:click=move |_| celery(CeleryRequest::Untrust { channel: channel.get_untracked(), account: untrust.clone() })>"Untrust"</button>
                                                     })
                                                 } else {
                                                     Either::Right(view! {
                                                         <button type="button" class="link-button" aria-label=format!("Let {name} edit the op list")
-                                                            on:click=move |_| celery(format!("trust {} {trust}", channel.get_untracked()))>"Trust"</button>
+                                                            on:click=move |_| celery(CeleryRequest::Trust { channel: channel.get_untracked(), account: trust.clone() })>"Trust"</button>
                                                     })
                                                 }
                                             }
@@ -645,7 +647,7 @@ fn ChannelSettings() -> impl IntoView {
                                                 let deop = deop.clone();
                                                 view! {
                                                     <button type="button" class="chip-remove" aria-label=format!("Remove {name} from the op list")
-                                                        on:click=move |_| celery(format!("deop {} {deop}", channel.get_untracked()))>"×"</button>
+                                                        on:click=move |_| celery(CeleryRequest::Deop { channel: channel.get_untracked(), account: deop.clone() })>"×"</button>
                                                 }
                                             }
                                         })}
@@ -670,7 +672,7 @@ fn ChannelSettings() -> impl IntoView {
                                     {move || format!("Drop the registration of {}? The channel keeps nothing once it empties.", channel.get())}
                                     <button type="button" class="danger-button" on:click=move |_| {
                                         dropping.set(false);
-                                        celery(format!("drop {}", channel.get_untracked()));
+                                        celery(CeleryRequest::Drop { channel: channel.get_untracked() });
                                     }>"Drop registration"</button>
                                     <button type="button" class="secondary" on:click=move |_| dropping.set(false)>"Cancel"</button>
                                 </p>
@@ -691,7 +693,7 @@ fn ChannelSettings() -> impl IntoView {
                         move || rights().register,
                         move || view! {
                             <div class="row">
-                                <button type="button" on:click=move |_| celery(format!("register {}", channel.get_untracked()))>
+                                <button type="button" on:click=move |_| celery(CeleryRequest::Register { channel: channel.get_untracked() })>
                                     "Register channel"
                                 </button>
                             </div>
@@ -726,7 +728,7 @@ fn ChannelSettings() -> impl IntoView {
                                             let mask = mask.clone();
                                             view! {
                                                 <button type="button" class="link-button" aria-label=format!("Unban {whom}")
-                                                    on:click=move |_| ctx.command(format!("/unban {} {mask}", channel.get_untracked()))>"Unban"</button>
+                                                    on:click=move |_| ctx.run(Command::Unban { channel: channel.get_untracked(), mask: mask.clone() })>"Unban"</button>
                                             }
                                         })}
                                     </li>
@@ -774,9 +776,10 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
             ev.prevent_default();
             let why = reason.get_untracked().trim().to_owned();
             if verb == "ban" {
-                ctx.command(format!("/ban {channel} {nick}"));
+                ctx.run(Command::Ban { channel: channel.clone(), mask: nick.clone() });
             }
-            ctx.command(format!("/kick {channel} {nick} {why}").trim_end().to_owned());
+            let reason = (!why.is_empty()).then_some(why);
+            ctx.run(Command::Kick { channel: channel.clone(), nick: nick.clone(), reason });
             close();
         }
     };
@@ -813,7 +816,8 @@ fn AccountPanel() -> impl IntoView {
     let close = move || panels.account.set(false);
     let identify = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        ctx.command(format!("/potato identify {} {}", nick.get_untracked().trim(), password.get_untracked()));
+        let (nick, secret) = (nick.get_untracked().trim().to_owned(), Password(password.get_untracked()));
+        ctx.run(Command::Potato { request: PotatoRequest::Identify { nick: Some(nick), password: secret } });
         password.set(String::new());
         close();
     };
@@ -827,11 +831,9 @@ fn AccountPanel() -> impl IntoView {
             problem.set(Some("An email address looks like name@example.com."));
             return;
         }
-        ctx.command(format!(
-            "/potato register {} {}",
-            new_password.get_untracked(),
-            email.get_untracked().trim()
-        ));
+        let (password, email) =
+            (Password(new_password.get_untracked()), email.get_untracked().trim().to_owned());
+        ctx.run(Command::Potato { request: PotatoRequest::Register { nick: None, password, email } });
         new_password.set(String::new());
         close();
     };
@@ -1030,10 +1032,12 @@ fn LineView(item: Shown) -> impl IntoView {
             EitherOf3::C(view! { <span class="text">{line.text.clone()}</span> })
         }
     };
-    // A line that asks you to identify (Potato's warning on a registered nick, a refusal for
-    // want of an account) leads to the forms that do it.
-    let to_account = (matches!(line.kind, LineKind::Notice | LineKind::Error)
-        && (line.text.contains("Identify with /potato identify") || line.text.starts_with("identify first")))
+    // A line that asks you to identify (a refusal for want of an account, Potato's warning
+    // to whoever sits on a registered nick) leads to the forms that do it.
+    let to_account = (line.code == Some(ErrorCode::NotIdentified)
+        || (line.kind == LineKind::Notice
+            && line.from == POTATO
+            && line.text.contains("Identify with /potato identify")))
     .then(|| {
         let panels = expect_context::<Panels>();
         view! {
@@ -1383,10 +1387,10 @@ fn MemberItem(
             ev.prevent_default();
         }
     };
-    let act = move |verb: &'static str| {
+    let act = move |role: fn(String, String) -> Command| {
         move |_| {
             let channel = ctx.state.with_untracked(|s| s.current.clone().unwrap_or_default());
-            ctx.command(format!("/{verb} {channel} {}", name.get_value()));
+            ctx.run(role(channel, name.get_value()));
             menu.set(None);
         }
     };
@@ -1395,7 +1399,7 @@ fn MemberItem(
         menu.set(None);
     };
     let whois = move |_| {
-        ctx.command(format!("/whois {}", name.get_value()));
+        ctx.run(Command::Whois { nick: name.get_value() });
         menu.set(None);
     };
     let (is_op, is_voiced) = (member.op, member.voice);
@@ -1418,10 +1422,10 @@ fn MemberItem(
                     <button type="button" role="menuitem" on:click=message>"Message"</button>
                     <button type="button" role="menuitem" on:click=whois>"Whois"</button>
                     {show(i_am_op, move || view! {
-                        <button type="button" role="menuitem" on:click=act(if is_op { "deop" } else { "op" })>
+                        <button type="button" role="menuitem" on:click=act(if is_op { |channel, nick| Command::Deop { channel, nick } } else { |channel, nick| Command::Op { channel, nick } })>
                             {if is_op { "Deop" } else { "Op" }}
                         </button>
-                        <button type="button" role="menuitem" on:click=act(if is_voiced { "devoice" } else { "voice" })>
+                        <button type="button" role="menuitem" on:click=act(if is_voiced { |channel, nick| Command::Devoice { channel, nick } } else { |channel, nick| Command::Voice { channel, nick } })>
                             {if is_voiced { "Devoice" } else { "Voice" }}
                         </button>
                         <button type="button" role="menuitem" class="danger" on:click=move |_| {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 
 use crate::protocol::names::fold;
-use crate::protocol::{ClientFrame, ErrorCode, ServerEvent};
+use crate::protocol::{ClientFrame, Command, ErrorCode, Password, PotatoRequest, ServerEvent};
 use browser::Store;
 use saved::{Place, Resume, SavedLogin};
 use state::{ChatState, Outgoing, PAGE};
@@ -114,9 +114,9 @@ impl Ctx {
         });
     }
 
-    pub fn command(&self, line: impl Into<String>) {
-        let target = self.state.with_untracked(|s| s.current.clone());
-        self.send(ClientFrame::Command { line: line.into(), target, txn: None });
+    /// Sends a command as data (a form's or a button's): nothing in it needs quoting.
+    pub fn run(&self, command: Command) {
+        self.send(ClientFrame::Run { command, txn: None });
     }
 
     fn online(&self) -> bool {
@@ -226,7 +226,7 @@ impl Ctx {
         self.session.update_value(|s| s.over = true);
         browser::forget(Store::Tab, RESUME_KEY);
         if self.link.with_value(Option::is_some) {
-            self.send(ClientFrame::Command { line: "/quit".into(), target: None, txn: None });
+            self.run(Command::Quit { reason: None });
         } else {
             // Offline: nothing to tell the server (it lets the held session go after the
             // resume grace); a fresh form now.
@@ -242,7 +242,7 @@ impl Ctx {
     pub fn start(&self, auth: ClientFrame, potato: Potato) {
         self.link.update_value(|link| {
             if let Some(old) = link.take() {
-                socket::send(&old, &ClientFrame::Command { line: "/quit".into(), target: None, txn: None });
+                socket::send(&old, &ClientFrame::Run { command: Command::Quit { reason: None }, txn: None });
                 socket::close(&old);
             }
         });
@@ -332,12 +332,16 @@ impl Ctx {
 
     /// The Potato command to send after a welcome.
     fn potato_command(&self) -> Option<ClientFrame> {
-        let line = match self.session.with_value(|s| s.potato.clone()) {
+        let request = match self.session.with_value(|s| s.potato.clone()) {
             Potato::None => return None,
-            Potato::Identify { nick, password } => format!("/potato identify {nick} {password}"),
-            Potato::Register { password, email } => format!("/potato register {password} {email}"),
+            Potato::Identify { nick, password } => {
+                PotatoRequest::Identify { nick: Some(nick), password: Password(password) }
+            }
+            Potato::Register { password, email } => {
+                PotatoRequest::Register { nick: None, password: Password(password), email }
+            }
         };
-        Some(ClientFrame::Command { line, target: None, txn: None })
+        Some(ClientFrame::Run { command: Command::Potato { request }, txn: None })
     }
 
     /// Remembers the session for a reload of this tab, and where the user is for this browser.
@@ -419,7 +423,7 @@ impl Ctx {
                 self.send(frame);
             }
             for channel in self.state.with_untracked(|s| s.channels()) {
-                self.send(ClientFrame::Command { line: format!("/join {channel}"), target: None, txn: None });
+                self.run(Command::Join { channel, key: None });
             }
         }
         for nick in self.state.with_untracked(|s| s.private_conversations()) {

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use crate::protocol::names::{fold, is_channel};
-use crate::protocol::{BanEntry, ChannelSummary, ChatMessage, ClientFrame, Member, ServerEvent};
+use crate::protocol::{
+    BanEntry, ChannelSummary, ChatMessage, ClientFrame, Command, ErrorCode, Member, ServerEvent,
+};
 
 use super::text::mentions;
 
@@ -24,6 +26,8 @@ pub struct Line {
     pub mention: bool,
     /// For your own messages: whether the server has stored it yet.
     pub delivery: Delivery,
+    /// For a refusal: its code, for what the line offers to do about it.
+    pub code: Option<ErrorCode>,
 }
 
 /// Where one of your messages stands.
@@ -61,9 +65,8 @@ impl Outgoing {
     /// The frame that sends it.
     pub fn frame(&self) -> ClientFrame {
         if self.action {
-            ClientFrame::Command {
-                line: format!("/me {}", self.text),
-                target: Some(self.target.clone()),
+            ClientFrame::Run {
+                command: Command::Me { target: self.target.clone(), text: self.text.clone() },
                 txn: Some(self.txn.clone()),
             }
         } else {
@@ -310,6 +313,7 @@ impl ChatState {
             text,
             mention: false,
             delivery: Delivery::Sent,
+            code: None,
         }
     }
 
@@ -523,6 +527,11 @@ impl ChatState {
     /// A line for the conversation on screen, or the server lines when there is none.
     fn in_view(&mut self, kind: LineKind, from: &str, text: String) {
         let line = self.line(0, kind, from, text);
+        self.show(line);
+    }
+
+    /// Puts a line where the user is looking.
+    fn show(&mut self, line: Line) {
         match self.current.clone() {
             Some(c) => self.push(&c, line, false),
             None => self.server.push(line),
@@ -785,7 +794,9 @@ impl ChatState {
                     conv.loading = false;
                     conv.bans_asked = false;
                 }
-                self.in_view(LineKind::Error, "", super::reconnect::refusal(code, &message))
+                let mut line = self.line(0, LineKind::Error, "", super::reconnect::refusal(code, &message));
+                line.code = Some(code);
+                self.show(line);
             }
             ServerEvent::Joined { channel, nick, .. } => {
                 if self.is_me(&nick) {
@@ -1072,6 +1083,7 @@ mod tests {
             text: String::new(),
             mention: false,
             delivery: Delivery::Sent,
+            code: None,
         }
     }
 

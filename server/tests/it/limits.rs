@@ -180,6 +180,21 @@ async fn garbage_input_gets_errors_and_never_breaks_the_server() {
         r#"{"type":"auth","nick":"again"}"#,
         "\u{0}\u{1}\u{2}",
         "{\"type\":\"message\",\"target\":\"#c\",\"text\":\"\\ud800\"}",
+        // Commands as data skip the parser's checks: the core's must hold on their own.
+        r##"{"type":"run"}"##,
+        r##"{"type":"run","command":{"command":"fly"}}"##,
+        r##"{"type":"run","command":{"command":"join","channel":""}}"##,
+        r##"{"type":"run","command":{"command":"join","channel":"# spaced out"}}"##,
+        r##"{"type":"run","command":{"command":"mode","channel":"#x","modes":"","args":[]}}"##,
+        r##"{"type":"run","command":{"command":"mode","channel":"#x","modes":"zq","args":[]}}"##,
+        r##"{"type":"run","command":{"command":"nick","nick":"two words"}}"##,
+        r##"{"type":"run","command":{"command":"msg","target":"","text":""}}"##,
+        r##"{"type":"run","command":{"command":"kick","channel":"#x","nick":""}}"##,
+        r##"{"type":"run","command":{"command":"ban","channel":"#x","mask":"a b"}}"##,
+        r##"{"type":"run","command":{"command":"away","message":"bell\u0007"}}"##,
+        r##"{"type":"run","command":{"command":"potato","request":{"action":"register","nick":"not me","password":"x","email":"e"}}}"##,
+        r##"{"type":"run","command":{"command":"potato","request":{"action":"identify","password":""}}}"##,
+        r##"{"type":"run","command":{"command":"celery","request":{"action":"op","channel":"","account":""}}}"##,
     ];
     for g in garbage {
         c.send_raw(Message::Text(g.into())).await;

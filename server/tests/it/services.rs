@@ -365,6 +365,40 @@ async fn a_dropped_accounts_history_and_op_list_places_never_pass_to_the_next_ow
     assert!(info.contains("ops: none"), "{info}");
 }
 
+#[tokio::test]
+async fn passwords_with_spaces_quotes_and_other_scripts_work_typed_and_as_data() {
+    let server = TestServer::start().await;
+    let potato = |request: Value| json!({"type":"run","command":{"command":"potato","request":request}});
+    // Registered as data, identified with a typed line that quotes the password.
+    let secret = r#"alice "secret" ünï ☃"#;
+    let mut alice = server.guest("alice").await;
+    alice.send(potato(json!({"action":"register","password":secret,"email":"alice@mail.example"}))).await;
+    assert_eq!(alice.expect("account_changed").await["account"], "potato:alice");
+    alice.cmd("/quit").await;
+    alice.expect_close().await;
+    let mut again = server.guest("someone").await;
+    // The old way to lose it: unquoted, the words after the nick are too many.
+    again.cmd(&format!("/potato identify alice {secret}")).await;
+    again.expect_error("bad_arguments").await;
+    // One word of it is not the password (the old bug stored only the last word).
+    again.cmd("/potato identify alice ☃").await;
+    again.expect_error("identify_failed").await;
+    again.cmd(r#"/potato identify alice "alice \"secret\" ünï ☃""#).await;
+    assert_eq!(again.expect("account_changed").await["account"], "potato:alice");
+
+    // Registered with a typed, quoted line, identified as data.
+    let mut bob = server.guest("bob").await;
+    bob.cmd(r#"/potato register "bob's pass phrase" bob@mail.example"#).await;
+    assert_eq!(bob.expect("account_changed").await["account"], "potato:bob");
+    bob.cmd("/quit").await;
+    bob.expect_close().await;
+    let mut other = server.guest("other").await;
+    other.send(potato(json!({"action":"identify","nick":"bob","password":"bob's pass"}))).await;
+    other.expect_error("identify_failed").await;
+    other.send(potato(json!({"action":"identify","nick":"bob","password":"bob's pass phrase"}))).await;
+    assert_eq!(other.expect("account_changed").await["account"], "potato:bob");
+}
+
 /// Registers `nick` with Potato from a session that then quits, leaving the nick free.
 async fn registered_and_gone(server: &TestServer, nick: &str) {
     let mut owner = server.guest(nick).await;
