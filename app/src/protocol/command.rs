@@ -1,13 +1,15 @@
-//! Slash commands: the [`Command`] enum and its parser, shared by the server (which applies
-//! commands) and the UI (which completes and checks them as the user types).
+//! Slash commands: the [`Command`] enum and [`COMMANDS`], the one table of them (names,
+//! aliases, usage, help, parser), shared by the server (which parses typed lines and applies
+//! commands) and the UI (which suggests them as the user types and sends its own as data). The
+//! parser itself is in `parse`, left out of the browser build.
 //!
 //! A line is `/name arg arg… [rest of line]`. Where a command takes a channel first, the
 //! channel may be left out and the context — the channel the user is looking at — is used.
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ErrorCode, ProtocolError};
-use super::names::is_channel;
+#[cfg(not(target_arch = "wasm32"))]
+mod parse;
 
 /// A parsed slash command. Imperative names; the server answers with past-tense events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,387 +218,106 @@ pub const CELERY_COMMANDS: &[SubcommandHelp] = &[
     ("help", "/celery help", "List Celery's commands"),
 ];
 
-/// Usage and a one-line help for one command, for error messages and UI completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One command: its names, usage and help (for error messages, the UI's suggestions and the
+/// protocol document's test) and its parser. [`COMMANDS`] is the one list of them.
+#[derive(Clone, Copy)]
 pub struct CommandHelp {
     pub name: &'static str,
+    /// Other spellings the parser takes.
+    pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub help: &'static str,
+    #[cfg(not(target_arch = "wasm32"))]
+    parse: fn(&mut parse::Line<'_>) -> Result<Command, super::ProtocolError>,
+}
+
+impl std::fmt::Debug for CommandHelp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandHelp").field("name", &self.name).field("usage", &self.usage).finish()
+    }
+}
+
+/// A [`CommandHelp`]: name, aliases, usage, help, and the function in [`parse`] that parses
+/// its arguments (left out of the browser build, which never parses a line).
+macro_rules! command {
+    ($name:literal $(| $alias:literal)*, $usage:literal, $help:literal, $parse:ident) => {
+        CommandHelp {
+            name: $name,
+            aliases: &[$($alias),*],
+            usage: $usage,
+            help: $help,
+            #[cfg(not(target_arch = "wasm32"))]
+            parse: parse::$parse,
+        }
+    };
 }
 
 /// Every command the parser knows, in the order the UI lists them.
 pub const COMMANDS: &[CommandHelp] = &[
-    CommandHelp {
-        name: "join",
-        usage: "/join #channel [key]",
-        help: "Join a channel (created if empty; you become its op)",
-    },
-    CommandHelp { name: "part", usage: "/part [#channel] [reason]", help: "Leave a channel" },
-    CommandHelp {
-        name: "msg",
-        usage: "/msg <nick|#channel> <text>",
-        help: "Send a private message or a message to a channel",
-    },
-    CommandHelp { name: "me", usage: "/me <action>", help: "Describe an action in the current conversation" },
-    CommandHelp { name: "nick", usage: "/nick <new nick>", help: "Change your nick" },
-    CommandHelp {
-        name: "topic",
-        usage: "/topic [#channel] [text | -]",
-        help: "Show or set the topic; '-' clears it",
-    },
-    CommandHelp {
-        name: "kick",
-        usage: "/kick [#channel] <nick> [reason]",
-        help: "Remove someone from a channel (ops)",
-    },
-    CommandHelp {
-        name: "ban",
-        usage: "/ban [#channel] <nick|mask>",
-        help: "Ban a nick or a nick!user@host mask (ops)",
-    },
-    CommandHelp { name: "unban", usage: "/unban [#channel] <nick|mask>", help: "Lift a ban (ops)" },
-    CommandHelp { name: "bans", usage: "/bans [#channel]", help: "List a channel's bans" },
-    CommandHelp { name: "op", usage: "/op [#channel] <nick>", help: "Make someone a channel operator (ops)" },
-    CommandHelp { name: "deop", usage: "/deop [#channel] <nick>", help: "Take operator status away (ops)" },
-    CommandHelp {
-        name: "voice",
-        usage: "/voice [#channel] <nick>",
-        help: "Let someone speak in a moderated channel (ops)",
-    },
-    CommandHelp { name: "devoice", usage: "/devoice [#channel] <nick>", help: "Take voice away (ops)" },
-    CommandHelp {
-        name: "mode",
-        usage: "/mode [#channel] [(+|-)modes] [args…]",
-        help: "Show or change modes: m i t k l o v b (ops)",
-    },
-    CommandHelp { name: "invite", usage: "/invite <nick> [#channel]", help: "Invite someone to a channel" },
-    CommandHelp {
-        name: "away",
-        usage: "/away [message]",
-        help: "Mark yourself away, or back without a message",
-    },
-    CommandHelp { name: "whois", usage: "/whois <nick>", help: "Show who someone is" },
-    CommandHelp { name: "list", usage: "/list", help: "List channels" },
-    CommandHelp { name: "names", usage: "/names [#channel]", help: "List a channel's members" },
-    CommandHelp { name: "quit", usage: "/quit [reason]", help: "Disconnect" },
-    CommandHelp {
-        name: "potato",
-        usage: "/potato <register|identify|disconnect|info|passwd|drop|help> …",
-        help: "Potato, the nickname service: register and identify your nick",
-    },
-    CommandHelp {
-        name: "celery",
-        usage: "/celery <register|op|deop|trust|untrust|info|drop|help> [#channel] …",
-        help: "Celery, the channel service: register a channel and keep its ops",
-    },
+    command!(
+        "join" | "j",
+        "/join #channel [key]",
+        "Join a channel (created if empty; you become its op)",
+        join
+    ),
+    command!("part" | "leave", "/part [#channel] [reason]", "Leave a channel", part),
+    command!(
+        "msg" | "query",
+        "/msg <nick|#channel> <text>",
+        "Send a private message or a message to a channel",
+        msg
+    ),
+    command!("me", "/me <action>", "Describe an action in the current conversation", me),
+    command!("nick", "/nick <new nick>", "Change your nick", nick),
+    command!("topic", "/topic [#channel] [text | -]", "Show or set the topic; '-' clears it", topic),
+    command!("kick", "/kick [#channel] <nick> [reason]", "Remove someone from a channel (ops)", kick),
+    command!("ban", "/ban [#channel] <nick|mask>", "Ban a nick or a nick!user@host mask (ops)", ban),
+    command!("unban", "/unban [#channel] <nick|mask>", "Lift a ban (ops)", unban),
+    command!("bans", "/bans [#channel]", "List a channel's bans", bans),
+    command!("op", "/op [#channel] <nick>", "Make someone a channel operator (ops)", op),
+    command!("deop", "/deop [#channel] <nick>", "Take operator status away (ops)", deop),
+    command!("voice", "/voice [#channel] <nick>", "Let someone speak in a moderated channel (ops)", voice),
+    command!("devoice", "/devoice [#channel] <nick>", "Take voice away (ops)", devoice),
+    command!(
+        "mode",
+        "/mode [#channel] [(+|-)modes] [args…]",
+        "Show or change modes: m i t k l o v b (ops)",
+        mode
+    ),
+    command!("invite", "/invite <nick> [#channel]", "Invite someone to a channel", invite),
+    command!("away", "/away [message]", "Mark yourself away, or back without a message", away),
+    command!("whois" | "w", "/whois <nick>", "Show who someone is", whois),
+    command!("list", "/list", "List channels", list),
+    command!("names", "/names [#channel]", "List a channel's members", names),
+    command!("quit", "/quit [reason]", "Disconnect", quit),
+    command!(
+        "potato" | "ns",
+        "/potato <register|identify|disconnect|info|passwd|drop|help> …",
+        "Potato, the nickname service: register and identify your nick",
+        potato
+    ),
+    command!(
+        "celery" | "cs",
+        "/celery <register|op|deop|trust|untrust|info|drop|help> [#channel] …",
+        "Celery, the channel service: register a channel and keep its ops",
+        celery
+    ),
 ];
-
-/// Other spellings the parser accepts.
-const ALIASES: &[(&str, &str)] =
-    &[("j", "join"), ("leave", "part"), ("query", "msg"), ("w", "whois"), ("ns", "potato"), ("cs", "celery")];
 
 /// The nicks of the services, as they sign their replies.
 pub const POTATO: &str = "Potato";
 pub const CELERY: &str = "Celery";
 
-/// The help entry for a command name (or alias), case-insensitively.
+/// The entry for a command name or alias, case-insensitively.
 pub fn help_for(name: &str) -> Option<&'static CommandHelp> {
     let name = name.to_ascii_lowercase();
-    let name = ALIASES.iter().find(|(a, _)| *a == name).map_or(name.as_str(), |(_, n)| n);
-    COMMANDS.iter().find(|c| c.name == name)
-}
-
-/// The words of a command line, with the rest of the line available at any point.
-struct Args<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Args<'a> {
-    fn next(&mut self) -> Option<&'a str> {
-        let s = self.rest.trim_start();
-        if s.is_empty() {
-            self.rest = s;
-            return None;
-        }
-        let end = s.find(char::is_whitespace).unwrap_or(s.len());
-        let (word, rest) = s.split_at(end);
-        self.rest = rest;
-        Some(word)
-    }
-
-    /// The next word if it names a channel, without consuming anything otherwise.
-    fn next_channel(&mut self) -> Option<&'a str> {
-        let save = self.rest;
-        match self.next() {
-            Some(w) if is_channel(w) => Some(w),
-            _ => {
-                self.rest = save;
-                None
-            }
-        }
-    }
-
-    /// Everything left, trimmed; `None` when nothing is left.
-    fn remainder(&mut self) -> Option<&'a str> {
-        let s = self.rest.trim();
-        self.rest = "";
-        (!s.is_empty()).then_some(s)
-    }
-}
-
-impl Command {
-    /// Parses a slash command line. `context` is the conversation the user is looking at: a
-    /// channel (`#rust`) or a nick; it fills in a left-out channel or `/me`'s target.
-    pub fn parse(line: &str, context: Option<&str>) -> Result<Command, ProtocolError> {
-        let line = line.trim();
-        let Some(body) = line.strip_prefix('/') else {
-            return Err(ProtocolError::new(ErrorCode::UnknownCommand, "a command starts with '/'"));
-        };
-        let mut args = Args { rest: body };
-        let name = args.next().unwrap_or("");
-        let help = help_for(name).ok_or_else(|| {
-            let shown: String = name.chars().take(32).collect();
-            ProtocolError::new(ErrorCode::UnknownCommand, format!("unknown command /{shown}"))
-        })?;
-        let usage = || ProtocolError::new(ErrorCode::BadArguments, format!("usage: {}", help.usage));
-        let context_channel = context.filter(|c| is_channel(c));
-        // The channel given first, or the one in context.
-        let channel = |args: &mut Args| -> Result<String, ProtocolError> {
-            args.next_channel().or(context_channel).map(str::to_owned).ok_or_else(usage)
-        };
-        let owned = |s: &str| s.to_owned();
-        // Commands with a fixed number of words refuse anything after them.
-        let end = |args: &mut Args| if args.remainder().is_some() { Err(usage()) } else { Ok(()) };
-
-        let cmd = match help.name {
-            "join" => {
-                let channel = args.next().ok_or_else(usage)?.to_owned();
-                let key = args.next().map(owned);
-                end(&mut args)?;
-                Command::Join { channel, key }
-            }
-            "part" => Command::Part { channel: channel(&mut args)?, reason: args.remainder().map(owned) },
-            "msg" => {
-                let target = args.next().ok_or_else(usage)?.to_owned();
-                let text = args.remainder().ok_or_else(usage)?.to_owned();
-                Command::Msg { target, text }
-            }
-            "me" => {
-                let target = context.ok_or_else(usage)?.to_owned();
-                Command::Me { target, text: args.remainder().ok_or_else(usage)?.to_owned() }
-            }
-            "nick" => {
-                let nick = args.next().ok_or_else(usage)?.to_owned();
-                end(&mut args)?;
-                Command::Nick { nick }
-            }
-            "topic" => {
-                let channel = channel(&mut args)?;
-                let topic = args.remainder().map(|t| if t == "-" { String::new() } else { t.to_owned() });
-                Command::Topic { channel, topic }
-            }
-            "kick" => {
-                let channel = channel(&mut args)?;
-                let nick = args.next().ok_or_else(usage)?.to_owned();
-                Command::Kick { channel, nick, reason: args.remainder().map(owned) }
-            }
-            "ban" | "unban" | "op" | "deop" | "voice" | "devoice" => {
-                let channel = channel(&mut args)?;
-                let who = args.next().ok_or_else(usage)?.to_owned();
-                end(&mut args)?;
-                match help.name {
-                    "ban" => Command::Ban { channel, mask: who },
-                    "unban" => Command::Unban { channel, mask: who },
-                    "op" => Command::Op { channel, nick: who },
-                    "deop" => Command::Deop { channel, nick: who },
-                    "voice" => Command::Voice { channel, nick: who },
-                    _ => Command::Devoice { channel, nick: who },
-                }
-            }
-            "mode" => {
-                let channel = channel(&mut args)?;
-                let modes = args.next().map(owned);
-                if modes.as_deref().is_some_and(|m| !m.starts_with(['+', '-'])) {
-                    return Err(usage());
-                }
-                let mut rest = Vec::new();
-                while let Some(a) = args.next() {
-                    rest.push(a.to_owned());
-                }
-                Command::Mode { channel, modes, args: rest }
-            }
-            "invite" => {
-                let nick = args.next().ok_or_else(usage)?.to_owned();
-                let channel = channel(&mut args)?;
-                end(&mut args)?;
-                Command::Invite { nick, channel }
-            }
-            "away" => Command::Away { message: args.remainder().map(owned) },
-            "whois" => {
-                let nick = args.next().ok_or_else(usage)?.to_owned();
-                end(&mut args)?;
-                Command::Whois { nick }
-            }
-            "list" => {
-                end(&mut args)?;
-                Command::List
-            }
-            "names" => {
-                let channel = channel(&mut args)?;
-                end(&mut args)?;
-                Command::Names { channel }
-            }
-            "bans" => {
-                let channel = channel(&mut args)?;
-                end(&mut args)?;
-                Command::Bans { channel }
-            }
-            "quit" => Command::Quit { reason: args.remainder().map(owned) },
-            "potato" => Command::Potato { request: parse_potato(&mut args)? },
-            "celery" => Command::Celery { request: parse_celery(&mut args, context_channel)? },
-            other => {
-                return Err(ProtocolError::new(
-                    ErrorCode::UnknownCommand,
-                    format!("unknown command /{other}"),
-                ))
-            }
-        };
-        Ok(cmd)
-    }
-}
-
-impl Command {
-    /// `/msg Potato text` and `/msg Celery text` are service commands: the command they stand
-    /// for, or `None` when `target` is not a service.
-    pub fn for_service(
-        target: &str,
-        text: &str,
-        context: Option<&str>,
-    ) -> Option<Result<Command, ProtocolError>> {
-        let service = [POTATO, CELERY].into_iter().find(|s| s.eq_ignore_ascii_case(target))?;
-        Some(Command::parse(&format!("/{} {text}", service.to_ascii_lowercase()), context))
-    }
-}
-
-fn words<'a>(args: &mut Args<'a>) -> Vec<&'a str> {
-    std::iter::from_fn(|| args.next()).collect()
-}
-
-/// The words left, where a word that starts with `"` runs to the next `"` that is not escaped
-/// (inside, a backslash takes the next character as it is: `\"`, `\\`): how a typed
-/// `/potato` line carries a password with spaces. A quote anywhere else is an ordinary
-/// character, so unquoted passwords read as they always did.
-fn quoted_words(args: &mut Args) -> Result<Vec<String>, ProtocolError> {
-    let bad = |why: &str| ProtocolError::new(ErrorCode::BadArguments, why.to_owned());
-    let mut words = Vec::new();
-    let mut rest = std::mem::take(&mut args.rest).trim_start();
-    while !rest.is_empty() {
-        if let Some(body) = rest.strip_prefix('"') {
-            let mut word = String::new();
-            let mut chars = body.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => word.extend(chars.next().map(|(_, escaped)| escaped)),
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => word.push(c),
-                }
-            }
-            let end = end.ok_or_else(|| bad("a quoted word needs its closing quote"))?;
-            rest = &body[end..];
-            if rest.starts_with(|c: char| !c.is_whitespace()) {
-                return Err(bad("a closing quote must end its word"));
-            }
-            words.push(word);
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            words.push(rest[..end].to_owned());
-            rest = &rest[end..];
-        }
-        rest = rest.trim_start();
-    }
-    Ok(words)
-}
-
-fn sub_usage(table: &[SubcommandHelp], sub: &str) -> ProtocolError {
-    let usage = table.iter().find(|(name, ..)| *name == sub).map_or("", |(_, usage, _)| usage);
-    ProtocolError::new(ErrorCode::BadArguments, format!("usage: {usage}"))
-}
-
-fn unknown_sub(service: &str, table: &[SubcommandHelp], sub: &str) -> ProtocolError {
-    let names: Vec<&str> = table.iter().map(|(name, ..)| *name).collect();
-    let shown: String = sub.chars().take(32).collect();
-    ProtocolError::new(
-        ErrorCode::UnknownCommand,
-        format!("{service} has no command {shown:?}; try: {}", names.join(", ")),
-    )
-}
-
-fn parse_potato(args: &mut Args) -> Result<PotatoRequest, ProtocolError> {
-    let sub = args.next().unwrap_or("help").to_ascii_lowercase();
-    let sub = if sub == "ghost" { "disconnect".to_owned() } else { sub };
-    let w = quoted_words(args)?;
-    let usage = || sub_usage(POTATO_COMMANDS, &sub);
-    let pw = |s: &String| Password(s.clone());
-    let request = match (sub.as_str(), w.as_slice()) {
-        ("register", [password, email]) => {
-            PotatoRequest::Register { nick: None, password: pw(password), email: email.clone() }
-        }
-        ("register", [nick, password, email]) => {
-            PotatoRequest::Register { nick: Some(nick.clone()), password: pw(password), email: email.clone() }
-        }
-        ("identify", [password]) => PotatoRequest::Identify { nick: None, password: pw(password) },
-        ("identify", [nick, password]) => {
-            PotatoRequest::Identify { nick: Some(nick.clone()), password: pw(password) }
-        }
-        ("disconnect", [nick, password]) => {
-            PotatoRequest::Disconnect { nick: nick.clone(), password: pw(password) }
-        }
-        ("info", []) => PotatoRequest::Info { nick: None },
-        ("info", [nick]) => PotatoRequest::Info { nick: Some(nick.clone()) },
-        ("passwd", [old, new]) => PotatoRequest::Passwd { old: pw(old), new: pw(new) },
-        ("drop", [password]) => PotatoRequest::Drop { password: pw(password) },
-        ("help", []) => PotatoRequest::Help,
-        (name, _) if POTATO_COMMANDS.iter().any(|(n, ..)| *n == name) => return Err(usage()),
-        (name, _) => return Err(unknown_sub(POTATO, POTATO_COMMANDS, name)),
-    };
-    Ok(request)
-}
-
-fn parse_celery(args: &mut Args, context_channel: Option<&str>) -> Result<CeleryRequest, ProtocolError> {
-    let sub = args.next().unwrap_or("help").to_ascii_lowercase();
-    if sub == "help" {
-        return if args.remainder().is_some() {
-            Err(sub_usage(CELERY_COMMANDS, "help"))
-        } else {
-            Ok(CeleryRequest::Help)
-        };
-    }
-    if !CELERY_COMMANDS.iter().any(|(n, ..)| *n == sub) {
-        return Err(unknown_sub(CELERY, CELERY_COMMANDS, &sub));
-    }
-    let usage = || sub_usage(CELERY_COMMANDS, &sub);
-    let channel = args.next_channel().or(context_channel).map(str::to_owned).ok_or_else(usage)?;
-    let w = words(args);
-    let request = match (sub.as_str(), w.as_slice()) {
-        ("register", []) => CeleryRequest::Register { channel },
-        ("info", []) => CeleryRequest::Info { channel },
-        ("drop", []) => CeleryRequest::Drop { channel },
-        ("op", [account]) => CeleryRequest::Op { channel, account: (*account).to_owned() },
-        ("deop", [account]) => CeleryRequest::Deop { channel, account: (*account).to_owned() },
-        ("trust", [account]) => CeleryRequest::Trust { channel, account: (*account).to_owned() },
-        ("untrust", [account]) => CeleryRequest::Untrust { channel, account: (*account).to_owned() },
-        _ => return Err(usage()),
-    };
-    Ok(request)
+    COMMANDS.iter().find(|c| c.name == name || c.aliases.contains(&name.as_str()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{ErrorCode, ProtocolError};
 
     fn p(line: &str) -> Result<Command, ProtocolError> {
         Command::parse(line, None)

@@ -194,6 +194,9 @@ mod tests {
         }
         for c in COMMANDS {
             assert!(doc.contains(&format!("`/{}", c.name)), "docs/protocol.md lacks /{}", c.name);
+            for alias in c.aliases {
+                assert!(doc.contains(&format!("`/{alias}`")), "docs/protocol.md lacks the alias /{alias}");
+            }
         }
         for (name, ..) in command::POTATO_COMMANDS.iter().chain(command::CELERY_COMMANDS) {
             assert!(doc.contains(name), "docs/protocol.md lacks the service command {name}");
