@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use app::protocol::ErrorCode;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
 use axum::http::{HeaderValue, Method, Request};
 use axum::middleware;
@@ -247,7 +248,7 @@ pub async fn serve_state(
             tokio::select! {
                 _ = inner.shutdown.cancelled() => {}
                 _ = inner.store.failed() => {
-                    inner.hub.close_all(Close::new(1011, "unavailable"));
+                    inner.hub.close_all(Close::error(ErrorCode::Unavailable));
                     tokio::time::sleep(inner.config.shutdown_grace).await;
                     inner.shutdown.cancel();
                 }
@@ -260,7 +261,7 @@ pub async fn serve_state(
         let inner = inner.clone();
         async move {
             inner.shutdown.cancelled().await;
-            inner.hub.close_all(Close::new(1001, "shutting_down"));
+            inner.hub.close_all(Close::error(ErrorCode::ShuttingDown));
             Instant::now()
         }
     };

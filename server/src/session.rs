@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use app::protocol::frames::validate_txn;
 use app::protocol::names::fold;
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
-use app::protocol::{ClientFrame, Command, ErrorCode, ProtocolError, ServerEvent};
+use app::protocol::{ClientFrame, CloseReason, Command, ErrorCode, ProtocolError, ServerEvent};
 
 use crate::auth::token::TokenSigner;
 use crate::auth::AuthError;
@@ -82,7 +82,7 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 fn close_message(close: &Close) -> Message {
-    Message::Close(Some(CloseFrame { code: close.code, reason: close.reason.clone().into() }))
+    Message::Close(Some(CloseFrame { code: close.reason.code(), reason: close.reason.as_str().into() }))
 }
 
 /// How a logged-in connection came to be.
@@ -155,7 +155,7 @@ where
     let ending = read_loop(&mut stream, app, attached.conn, &outbox, &mut flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
-        Some(c) if c.reason == "session_replaced" => None,
+        Some(c) if c.reason == CloseReason::SessionReplaced => None,
         Some(c) if ending.quit.is_none() => Some(describe(&c)),
         _ => ending.quit,
     };
@@ -199,16 +199,17 @@ async fn refuse<W: Sink<Message> + Unpin>(sink: &mut W, error: ProtocolError) {
 
 /// The quit message others see for a close the user did not ask for.
 fn describe(close: &Close) -> String {
-    match close.reason.as_str() {
-        "slow_consumer" => "connection too slow".into(),
-        "flood" => "flooding".into(),
-        "timeout" => "ping timeout".into(),
-        "shutting_down" => "server shutting down".into(),
-        "too_big" => "frame too large".into(),
-        "ghosted" => "disconnected by the owner of the nick".into(),
-        "token_revoked" => "login revoked".into(),
-        _ => "connection closed".into(),
+    match close.reason {
+        CloseReason::Error(ErrorCode::SlowConsumer) => "connection too slow",
+        CloseReason::Error(ErrorCode::Flood) => "flooding",
+        CloseReason::Error(ErrorCode::Timeout) => "ping timeout",
+        CloseReason::Error(ErrorCode::ShuttingDown) => "server shutting down",
+        CloseReason::TooBig => "frame too large",
+        CloseReason::Ghosted => "disconnected by the owner of the nick",
+        CloseReason::Error(ErrorCode::TokenRevoked) => "login revoked",
+        _ => "connection closed",
     }
+    .to_owned()
 }
 
 /// What an `auth` frame asks for.
@@ -370,7 +371,7 @@ where
             }
         }
     }
-    let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));
+    let close = outbox.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
         while let Some(p) = queue.try_recv() {
             if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await, Ok(Ok(()))) {
@@ -405,7 +406,7 @@ where
         let next = tokio::select! {
             biased;
             _ = outbox.closed() => {
-                let close = outbox.close_reason().unwrap_or_else(|| Close::new(1000, "closed"));
+                let close = outbox.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
                 return Ending::new(close, None, false);
             }
             next = timeout(wait, stream.next()) => next,
@@ -423,14 +424,17 @@ where
                 return Ending::new(Close::error(ErrorCode::Timeout), Some(quit), !idle);
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
-                return Ending::new(Close::new(1000, "closed"), Some("connection closed"), true)
+                return Ending::new(Close::new(CloseReason::Closed), Some("connection closed"), true)
             }
             Ok(Some(Err(e))) => {
                 let e = e.to_string();
                 let too_big = e.contains("too long") || e.contains("too big") || e.contains("Space limit");
                 tracing::debug!(conn, error = %e, "websocket read failed");
-                let close =
-                    if too_big { Close::new(1009, "too_big") } else { Close::new(1002, "protocol_error") };
+                let close = if too_big {
+                    Close::new(CloseReason::TooBig)
+                } else {
+                    Close::new(CloseReason::ProtocolError)
+                };
                 let reason = if too_big { "frame too large" } else { "connection error" };
                 return Ending::new(close, Some(reason), !too_big);
             }
@@ -485,7 +489,7 @@ where
             Ok(None) => {}
             Ok(Some(reason)) => {
                 let reason = reason.unwrap_or_else(|| "quit".into());
-                return Ending::new(Close::new(1000, "quit"), Some(&reason), false);
+                return Ending::new(Close::new(CloseReason::Quit), Some(&reason), false);
             }
             Err(e) => {
                 outbox.send(&ServerEvent::Error { code: e.code, message: e.message, txn, nicks: e.nicks })

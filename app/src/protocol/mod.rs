@@ -2,12 +2,14 @@
 //! and errors. Plain serde types with no platform code, so both the server and the wasm build
 //! compile exactly the same definitions.
 
+pub mod close;
 pub mod command;
 pub mod error;
 pub mod frames;
 pub mod names;
 pub mod text;
 
+pub use close::CloseReason;
 pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
 pub use frames::{BanEntry, ChannelSummary, ChatMessage, ClientFrame, Limits, Member, ServerEvent};

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 
 use crate::protocol::names::fold;
-use crate::protocol::{ClientFrame, Command, ErrorCode, Password, PotatoRequest, ServerEvent};
+use crate::protocol::{ClientFrame, CloseReason, Command, ErrorCode, Password, PotatoRequest, ServerEvent};
 use browser::Store;
 use saved::{Place, Resume, SavedLogin};
 use state::{ChatState, Outgoing, PAGE};
@@ -38,7 +38,8 @@ pub enum Status {
     Online,
     /// The next attempt is due at this time (ms since the epoch).
     Reconnecting(u64),
-    Offline(String),
+    /// Ended for good, and why: a login refusal or the close frame's reason.
+    Offline(CloseReason),
 }
 
 /// How the user logs in to Potato after each `welcome`. The password is kept in memory only,
@@ -65,7 +66,7 @@ struct Session {
     potato: Potato,
     attempt: u32,
     /// The error the server sent before `welcome`, if any.
-    login_error: Option<String>,
+    login_error: Option<ErrorCode>,
     /// The user quit: no reconnecting.
     over: bool,
     /// A `welcome` arrived: the session exists, and a failure from now on reconnects.
@@ -387,7 +388,7 @@ impl Ctx {
             };
             let on_close = move |reason: String| {
                 if current() {
-                    ctx.on_close(reason);
+                    ctx.on_close(&reason);
                 }
             };
             match socket::connect(&socket::socket_url(), on_event, on_close) {
@@ -397,7 +398,7 @@ impl Ctx {
                     }
                     ctx.link.set_value(Some(link));
                 }
-                Err(e) => ctx.on_close(e),
+                Err(e) => ctx.on_close(&e),
             }
         }
         // The server build renders the page and never connects.
@@ -461,7 +462,7 @@ impl Ctx {
                 }
             }
             ServerEvent::Error { code, nicks, .. } if self.status.get_untracked() != Status::Online => {
-                let code = code.as_str().to_owned();
+                let code = *code;
                 self.session.update_value(|s| s.login_error = Some(code));
                 self.login_nicks.set(nicks.clone());
                 return;
@@ -496,24 +497,22 @@ impl Ctx {
         }
     }
 
-    fn on_close(&self, reason: String) {
+    /// The socket closed: `reason` is the close frame's, if it gave one.
+    fn on_close(&self, reason: &str) {
+        let reason = CloseReason::parse(reason);
         self.link.set_value(None);
         self.state.update(|s| s.disconnected());
         let (over, login_error, established) =
-            self.session.with_value(|s| (s.over, s.login_error.clone(), s.established));
+            self.session.with_value(|s| (s.over, s.login_error, s.established));
         // A first login the server turned down goes back to the form with its error; a
         // reconnect retries (the old session may still hold the nick until the server notices
         // it is gone).
-        if !established && login_error.is_some() {
-            let why = login_error.unwrap_or_default();
-            self.back_to_form(Some(reconnect::ending(&why)));
+        if let (false, Some(code)) = (established, login_error) {
+            self.back_to_form(Some(reconnect::ending(CloseReason::Error(code))));
             return;
         }
-        if over || reconnect::is_final(login_error.as_deref(), &reason) {
-            let why = login_error
-                .clone()
-                .or((!reason.is_empty()).then_some(reason))
-                .unwrap_or_else(|| "closed".into());
+        if over || reconnect::is_final(login_error, reason) {
+            let why = login_error.map(CloseReason::Error).or(reason).unwrap_or(CloseReason::Closed);
             browser::forget(Store::Tab, RESUME_KEY);
             self.status.set(Status::Offline(why));
             // The user left (log out, `/quit`): back to a fresh login form, nick filled in.
@@ -661,7 +660,7 @@ fn status_text(status: &Status, now: u64) -> Option<String> {
             let secs = at.saturating_sub(now).div_ceil(1000);
             format!("Connection lost. Reconnecting in {secs} s…")
         }
-        Status::Offline(why) => format!("Disconnected: {}.", reconnect::ending(why)),
+        Status::Offline(why) => format!("Disconnected: {}.", reconnect::ending(*why)),
     })
 }
 

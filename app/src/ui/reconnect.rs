@@ -13,49 +13,56 @@ pub fn delay_ms(attempt: u32, jitter: f64) -> u32 {
     (capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u32
 }
 
-use crate::protocol::ErrorCode;
+use crate::protocol::{CloseReason, ErrorCode};
 
 /// Login refusals that a retry cannot fix.
-const FINAL_LOGIN_ERRORS: &[&str] = &[
-    "auth_failed",
-    "resume_failed",
-    "token_expired",
-    "token_revoked",
-    "guests_disabled",
-    "invalid_nick",
-    "nick_reserved",
-    "access_denied",
+const FINAL_LOGIN_ERRORS: &[ErrorCode] = &[
+    ErrorCode::AuthFailed,
+    ErrorCode::ResumeFailed,
+    ErrorCode::TokenExpired,
+    ErrorCode::TokenRevoked,
+    ErrorCode::GuestsDisabled,
+    ErrorCode::InvalidNick,
+    ErrorCode::NickReserved,
+    ErrorCode::AccessDenied,
 ];
-/// Close reasons that end a session on purpose.
-const FINAL_CLOSE_REASONS: &[&str] = &["quit", "session_replaced", "ghosted", "token_revoked"];
 
-/// Why a session ended, for people: the server's error code or close reason in words.
-pub fn ending(code: &str) -> String {
+/// Why a session ended, for people.
+pub fn ending(reason: CloseReason) -> String {
+    let words = match reason {
+        CloseReason::Quit => "you left the chat",
+        CloseReason::SessionReplaced => "you logged in from another window",
+        CloseReason::Ghosted => "the owner of this nick disconnected you",
+        CloseReason::TooBig => "a message was too large",
+        CloseReason::Held | CloseReason::Closed | CloseReason::ProtocolError => "the connection closed",
+        CloseReason::Error(code) => return in_words(code),
+    };
+    words.to_owned()
+}
+
+/// An error code in words, where the server's message is not at hand or says too little.
+fn in_words(code: ErrorCode) -> String {
     let words = match code {
-        "quit" => "you left the chat",
-        "session_replaced" => "you logged in from another window",
-        "ghosted" => "the owner of this nick disconnected you",
-        "token_revoked" => "your login was ended by the site you came from",
-        "token_expired" => "your login has expired; reload the page you came from",
-        "auth_failed" => "the login was refused",
-        "resume_failed" => "your session has ended; log in again",
-        "guests_disabled" => "this chat only admits users of its site",
-        "invalid_nick" => "that nick is not allowed",
-        "nick_reserved" => "that nick belongs to someone else",
-        "nick_in_use" => "someone is using that nick; pick another",
-        "identify_failed" => "unknown nick or wrong password",
-        "account_exists" => "that nick is registered already; sign in or pick another",
-        "weak_password" => "a password has 8 to 128 characters",
-        "invalid_email" => "an email address looks like name@example.com",
-        "throttled" => "too many attempts; wait a minute",
-        "flood" => "too many messages too fast",
-        "slow_consumer" => "the connection could not keep up",
-        "timeout" => "the connection timed out",
-        "too_big" => "a message was too large",
-        "shutting_down" => "the server is restarting",
-        "unavailable" => "the server cannot save anything right now and is restarting",
-        "busy" => "the server is busy; try again in a moment",
-        other => return other.replace('_', " "),
+        ErrorCode::TokenRevoked => "your login was ended by the site you came from",
+        ErrorCode::TokenExpired => "your login has expired; reload the page you came from",
+        ErrorCode::AuthFailed => "the login was refused",
+        ErrorCode::ResumeFailed => "your session has ended; log in again",
+        ErrorCode::GuestsDisabled => "this chat only admits users of its site",
+        ErrorCode::InvalidNick => "that nick is not allowed",
+        ErrorCode::NickReserved => "that nick belongs to someone else",
+        ErrorCode::NickInUse => "someone is using that nick; pick another",
+        ErrorCode::IdentifyFailed => "unknown nick or wrong password",
+        ErrorCode::AccountExists => "that nick is registered already; sign in or pick another",
+        ErrorCode::WeakPassword => "a password has 8 to 128 characters",
+        ErrorCode::InvalidEmail => "an email address looks like name@example.com",
+        ErrorCode::Throttled => "too many attempts; wait a minute",
+        ErrorCode::Flood => "too many messages too fast",
+        ErrorCode::SlowConsumer => "the connection could not keep up",
+        ErrorCode::Timeout => "the connection timed out",
+        ErrorCode::ShuttingDown => "the server is restarting",
+        ErrorCode::Unavailable => "the server cannot save anything right now and is restarting",
+        ErrorCode::Busy => "the server is busy; try again in a moment",
+        other => return other.as_str().replace('_', " "),
     };
     words.to_owned()
 }
@@ -66,17 +73,17 @@ pub fn refusal(code: ErrorCode, message: &str) -> String {
     match code {
         ErrorCode::Internal => "something went wrong on the server; try again".to_owned(),
         ErrorCode::RateLimited => "too many messages too fast; wait a moment and retry".to_owned(),
-        ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::Throttled => ending(code.as_str()),
-        _ if message.trim().is_empty() => ending(code.as_str()),
+        ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::Throttled => in_words(code),
+        _ if message.trim().is_empty() => in_words(code),
         _ => message.to_owned(),
     }
 }
 
-/// Whether the session is over for good. `login_error` is the error code the server sent
-/// before `welcome`, if any; `close_reason` the close frame's reason.
-pub fn is_final(login_error: Option<&str>, close_reason: &str) -> bool {
+/// Whether the session is over for good: the server turned the login down for a reason a
+/// retry cannot fix, or closed the socket saying the session ended on purpose.
+pub fn is_final(login_error: Option<ErrorCode>, close: Option<CloseReason>) -> bool {
     login_error.is_some_and(|code| FINAL_LOGIN_ERRORS.contains(&code))
-        || FINAL_CLOSE_REASONS.contains(&close_reason)
+        || close.is_some_and(CloseReason::ends_session)
 }
 
 #[cfg(test)]
@@ -102,24 +109,26 @@ mod tests {
 
     #[test]
     fn endings_are_told_in_words() {
-        assert_eq!(ending("token_revoked"), "your login was ended by the site you came from");
-        assert_eq!(ending("quit"), "you left the chat");
-        // A code this build does not know yet still reads as words.
-        assert_eq!(ending("some_new_reason"), "some new reason");
+        let revoked = CloseReason::Error(ErrorCode::TokenRevoked);
+        assert_eq!(ending(revoked), "your login was ended by the site you came from");
+        assert_eq!(ending(CloseReason::Quit), "you left the chat");
+        assert_eq!(ending(CloseReason::Error(ErrorCode::NotOp)), "not op", "a code without words of its own");
     }
 
     #[test]
     fn refused_logins_and_chosen_endings_are_final_and_outages_are_not() {
-        assert!(is_final(Some("auth_failed"), ""));
-        assert!(is_final(Some("token_expired"), "token_expired"));
-        assert!(is_final(None, "quit"));
-        assert!(is_final(None, "ghosted"));
-        assert!(is_final(None, "token_revoked"));
-        assert!(is_final(Some("token_revoked"), "token_revoked"));
-        assert!(!is_final(None, "shutting_down"));
-        assert!(!is_final(None, "unavailable"), "a failed store restarts: come back later");
-        assert!(!is_final(None, ""));
+        let error = |code| Some(CloseReason::Error(code));
+        assert!(is_final(Some(ErrorCode::AuthFailed), None));
+        assert!(is_final(Some(ErrorCode::TokenExpired), error(ErrorCode::TokenExpired)));
+        assert!(is_final(None, Some(CloseReason::Quit)));
+        assert!(is_final(None, Some(CloseReason::Ghosted)));
+        assert!(is_final(None, Some(CloseReason::SessionReplaced)));
+        assert!(is_final(None, error(ErrorCode::TokenRevoked)));
+        assert!(!is_final(None, error(ErrorCode::ShuttingDown)));
+        assert!(!is_final(None, error(ErrorCode::Unavailable)), "a failed store restarts: come back later");
+        assert!(!is_final(None, Some(CloseReason::Held)));
+        assert!(!is_final(None, None));
         // A guest's nick may still be held by the dead session for a moment: try again.
-        assert!(!is_final(Some("nick_in_use"), "nick_in_use"));
+        assert!(!is_final(Some(ErrorCode::NickInUse), error(ErrorCode::NickInUse)));
     }
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use app::protocol::names::{fold, is_channel, validate_channel, validate_nick};
 use app::protocol::text::{validate_text, MAX_REASON_BYTES, MAX_TOPIC_BYTES};
-use app::protocol::{ChannelSummary, ChatMessage, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
+use app::protocol::{
+    ChannelSummary, ChatMessage, CloseReason, Command, ErrorCode, Limits, ProtocolError, ServerEvent,
+};
 
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
@@ -593,7 +595,7 @@ impl Hub {
             let old = st.clients.get(&holder).map(|c| c.outbox.clone());
             remove_client(&mut st, holder, Some("logged in from elsewhere".into()));
             if let Some(old) = old {
-                old.close(Close::new(1000, "session_replaced"));
+                old.close(Close::new(CloseReason::SessionReplaced));
             }
         }
         for holder in moved {

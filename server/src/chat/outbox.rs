@@ -11,7 +11,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use app::protocol::{ErrorCode, ServerEvent};
+use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
 /// One serialized event. Cloning shares the bytes, so a fan-out serializes once.
 pub type Payload = Utf8Bytes;
@@ -24,21 +24,19 @@ pub fn payload(event: &ServerEvent) -> Payload {
 /// Why and how a connection is being closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Close {
-    /// WebSocket close code: 1000 normal, 1001 going away, 1008 policy, 1009 too big, 1011 error.
-    pub code: u16,
-    /// A protocol error code (or `quit`), sent as the close frame's reason.
-    pub reason: String,
+    /// Why, as the close frame says it; the WebSocket close code follows from it.
+    pub reason: CloseReason,
     /// Whether events already queued are still delivered before the close frame.
     pub drain: bool,
 }
 
 impl Close {
-    pub fn new(code: u16, reason: impl Into<String>) -> Self {
-        Self { code, reason: reason.into(), drain: true }
+    pub fn new(reason: CloseReason) -> Self {
+        Self { reason, drain: true }
     }
 
     pub fn error(code: ErrorCode) -> Self {
-        Self::new(1008, code.as_str())
+        Self::new(CloseReason::Error(code))
     }
 }
 
@@ -256,7 +254,7 @@ mod tests {
         outbox.push(p);
         assert!(outbox.is_closed());
         let close = outbox.close_reason().unwrap();
-        assert_eq!(close.reason, "slow_consumer");
+        assert_eq!(close.reason, CloseReason::Error(ErrorCode::SlowConsumer));
         assert!(!close.drain);
         assert!(rx.try_recv().is_some());
     }
@@ -271,15 +269,15 @@ mod tests {
         held.push(bytes(80));
         held.push(bytes(30));
         assert!(held.discards(), "past its own 100 bytes");
-        assert_eq!(held.close_reason().unwrap().reason, "slow_consumer");
+        assert_eq!(held.close_reason().unwrap().reason, CloseReason::Error(ErrorCode::SlowConsumer));
     }
 
     #[test]
     fn the_first_close_reason_wins() {
         let (outbox, _rx) = Outbox::new(1, budget());
-        outbox.close(Close::new(1000, "quit"));
+        outbox.close(Close::new(CloseReason::Quit));
         outbox.close(Close::error(ErrorCode::Flood));
-        assert_eq!(outbox.close_reason().unwrap().reason, "quit");
+        assert_eq!(outbox.close_reason().unwrap().reason, CloseReason::Quit);
     }
 
     fn bytes(n: usize) -> Payload {
@@ -306,7 +304,7 @@ mod tests {
         assert!(!outbox.is_closed());
         outbox.push(bytes(200));
         assert!(outbox.is_closed(), "past 1000 bytes queued");
-        assert_eq!(outbox.close_reason().unwrap().reason, "slow_consumer");
+        assert_eq!(outbox.close_reason().unwrap().reason, CloseReason::Error(ErrorCode::SlowConsumer));
         drop(rx);
         assert_eq!(budget.total(), 0, "a closed queue gives its bytes back");
     }

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use app::protocol::ServerEvent;
+use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -131,7 +131,7 @@ impl Hub {
                 // what waited overflowed its queue and is dropped: the client fills the gap
                 // from history.
                 if kept.is_none() {
-                    client.outbox.close(Close { drain: false, ..Close::new(1000, "session_replaced") });
+                    client.outbox.close(Close { drain: false, ..Close::new(CloseReason::SessionReplaced) });
                 }
                 client.outbox = outbox.clone();
                 (None, kept.map(|k| k.flood))
@@ -155,7 +155,11 @@ impl Hub {
             return;
         }
         // When the whole server stops, nobody is told that everyone else left.
-        if client.outbox.close_reason().is_some_and(|c| c.reason == "shutting_down") {
+        if client
+            .outbox
+            .close_reason()
+            .is_some_and(|c| c.reason == CloseReason::Error(ErrorCode::ShuttingDown))
+        {
             remove_client_telling(&mut st, attached.conn, reason, false);
             return;
         }
@@ -171,7 +175,7 @@ impl Hub {
                 outbox.push(payload);
             }
         }
-        client.outbox.close(Close { drain: false, ..Close::new(1000, "held") });
+        client.outbox.close(Close { drain: false, ..Close::new(CloseReason::Held) });
         client.outbox = outbox;
         client.held = Some(Held { queue, since: Instant::now(), flood });
         let group = Group::of(client.ip);

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use app::protocol::command::{CELERY, POTATO};
 use app::protocol::names::{fold, validate_nick, MAX_NICK_CHARS};
-use app::protocol::{ErrorCode, ServerEvent};
+use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
 use super::{display_key, err, names, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
 use crate::store::ChannelRecord;
@@ -296,7 +296,7 @@ impl Hub {
             from: POTATO.into(),
             text: "you were disconnected by the owner of this nick".into(),
         });
-        st.end_session(holder, Close::new(1000, "ghosted"), "disconnected by the owner of the nick");
+        st.end_session(holder, Close::new(CloseReason::Ghosted), "disconnected by the owner of the nick");
         Ok(ghost)
     }
 
