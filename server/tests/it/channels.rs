@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{member, TestServer};
+use crate::common::{member, Client, TestServer};
 
 #[tokio::test]
 async fn two_users_chat_in_a_channel_and_both_see_the_message_with_its_id() {
@@ -134,6 +134,9 @@ async fn nick_changes_are_seen_by_channel_members_and_collisions_are_refused() {
     // The old nick is free again; the new one is taken.
     let carol = server.guest("bob").await;
     drop(carol);
+    let mut late = Client::connect(&server).await;
+    late.send(json!({"type":"auth","nick":"Robert"})).await;
+    late.expect_error("nick_in_use").await;
     bob.cmd("/msg alice still me").await;
     assert_eq!(alice.expect("message").await["from"], "robert");
 }

@@ -299,13 +299,16 @@ impl Client {
         }
     }
 
-    /// Reads until an event of type `kind` arrives and returns it; other events are skipped.
+    /// Reads until an event of type `kind` arrives and returns it; other events are skipped,
+    /// but an error while waiting for something else fails the test at once, with the error
+    /// (a wrong refusal would otherwise show only as a timeout).
     pub async fn expect(&mut self, kind: &str) -> Value {
         loop {
             let event = self.next_event().await;
             if event["type"] == kind {
                 return event;
             }
+            assert!(event["type"] != "error", "{}: waiting for {kind}, got {event}", self.nick);
         }
     }
 

@@ -17,10 +17,8 @@ async fn an_oversized_frame_closes_only_that_connection() {
     bob.join("#c").await;
     let huge = json!({"type":"message","target":"#c","text":"x".repeat(8192)});
     bob.send(huge).await;
-    let close = bob.expect_close().await;
-    if let Some(frame) = close {
-        assert_eq!(u16::from(frame.code), 1009);
-    }
+    let frame = bob.expect_close().await.expect("a close frame");
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1009, "too_big"));
     let quit = alice.expect("quit").await;
     assert_eq!(quit["nick"], "bob");
     alice.assert_no("message").await;
