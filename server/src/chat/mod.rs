@@ -9,6 +9,8 @@ pub mod names;
 pub mod outbox;
 mod resume;
 mod services;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
