@@ -1155,6 +1155,17 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     if old == nick {
         return Ok(());
     }
+    // Someone banned in a channel they are still in may not shed the ban with a new nick (a
+    // ban by nick would no longer match), as IRC servers refuse it too.
+    let masks = client.masks();
+    if let Some(ch) =
+        client.channels.iter().filter_map(|n| st.channels.get(n)).find(|ch| ch.is_banned(&masks))
+    {
+        return Err(err(
+            ErrorCode::Banned,
+            format!("you are banned in {}, so you cannot change nick", ch.name),
+        ));
+    }
     // Every nick the new spelling is or looks like counts, not only the first found (which
     // may be the caller's own when only the case changes).
     if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
