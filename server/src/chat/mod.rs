@@ -589,8 +589,7 @@ impl Hub {
             } else if app_user.is_some() && !matches!(account, Some(Account::App(_))) {
                 moved.push(holder);
             } else {
-                let error = err(ErrorCode::NickInUse, format!("{} is already in use", identity.nick));
-                return Err(error.with_nicks(st.free_nicks_like(&identity.nick)));
+                return Err(st.nick_in_use(&identity.nick));
             }
         }
         for holder in replaced {
@@ -1169,8 +1168,7 @@ fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     // Every nick the new spelling is or looks like counts, not only the first found (which
     // may be the caller's own when only the case changes).
     if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
-        let error = err(ErrorCode::NickInUse, format!("{nick} is already in use"));
-        return Err(error.with_nicks(st.free_nicks_like(nick)));
+        return Err(st.nick_in_use(nick));
     }
     let not_mine = st
         .reserved

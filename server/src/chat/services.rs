@@ -84,6 +84,11 @@ impl State {
             && !names::is_service_name(nick)
     }
 
+    /// `nick_in_use` for `nick`, offering free nicks like it.
+    pub(super) fn nick_in_use(&self, nick: &str) -> super::ProtocolError {
+        err(ErrorCode::NickInUse, format!("{nick} is already in use")).with_nicks(self.free_nicks_like(nick))
+    }
+
     /// Up to three free nicks like `nick`, to offer when it is taken: `nick_`, `nick2`, …
     pub(super) fn free_nicks_like(&self, nick: &str) -> Vec<String> {
         // Room for a two-character ending within the longest nick.
