@@ -50,7 +50,7 @@ test("register a nick through the form, then sign in to it from another browser"
   await panel.getByLabel("New password (8 characters or more)").fill("short");
   await panel.getByLabel("Email").fill("visitor@mail.example");
   await panel.getByRole("button", { name: "Register", exact: true }).click();
-  await expect(panel.getByTestId("account-problem")).toHaveText("The password needs 8 characters or more.");
+  await expect(panel.getByTestId("account-problem")).toHaveText("A password has 8 to 128 characters.");
   await expect(second.locator(".identity .account")).toHaveText("guest");
   // …and signing in to a registered one.
   await panel.getByLabel("Nick", { exact: true }).fill("regina");

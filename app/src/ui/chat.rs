@@ -7,7 +7,8 @@ use leptos::prelude::*;
 
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
-use super::state::{arrange, nick_colour, ChatState, Delivery, LineKind, Shown};
+use super::login::{email_problem, password_problem};
+use super::state::{arrange, away_words, ban_target, nick_colour, ChatState, Delivery, LineKind, Shown};
 use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
 use super::time;
@@ -718,7 +719,7 @@ fn ChannelSettings() -> impl IntoView {
                         <For each=move || bans().unwrap_or_default() key=|b| b.mask.clone() let:ban>
                             {
                                 let mask = ban.mask.clone();
-                                let whom = ban.nick.clone().map_or_else(|| mask.clone(), |n| format!("{n} ({mask})"));
+                                let whom = ban_target(&mask, ban.nick.as_deref());
                                 let by = ban.by.clone().map(|b| format!(" · set by {b}"));
                                 view! {
                                     <li class="ban">
@@ -810,8 +811,7 @@ fn AccountPanel() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let new_password = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
-    // What keeps the registration from going out, in words (checked here too: the browser's
-    // own `minlength` is not reliable once a field's value is written from code).
+    // What keeps the registration from going out, in words.
     let problem = RwSignal::new(None::<&'static str>);
     let close = move || panels.account.set(false);
     let identify = move |ev: leptos::ev::SubmitEvent| {
@@ -823,12 +823,10 @@ fn AccountPanel() -> impl IntoView {
     };
     let register = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if new_password.with_untracked(|p| p.chars().count() < 8) {
-            problem.set(Some("The password needs 8 characters or more."));
-            return;
-        }
-        if !email.with_untracked(|e| e.trim().contains('@')) {
-            problem.set(Some("An email address looks like name@example.com."));
+        let found =
+            password_problem(&new_password.get_untracked()).or_else(|| email_problem(&email.get_untracked()));
+        if found.is_some() {
+            problem.set(found);
             return;
         }
         let (password, email) =
@@ -1350,13 +1348,9 @@ fn MemberItem(
     } else {
         ""
     };
-    let away = match (member.away, &member.away_message) {
-        (false, _) => String::new(),
-        (true, Some(why)) => format!(", away: {why}"),
-        (true, None) => ", away".to_owned(),
-    };
     // The away message on hover.
-    let title = away.strip_prefix(", ").map(str::to_owned);
+    let title = away_words(&member);
+    let away = title.as_ref().map(|words| format!(", {words}")).unwrap_or_default();
     // Copy handles, so the menu's buttons can be rebuilt each time it opens.
     let name = StoredValue::new(nick.clone());
     let open = move || name.with_value(|n| menu.get().as_deref() == Some(n.as_str()));

@@ -47,23 +47,14 @@ pub fn Login() -> impl IntoView {
             return;
         }
         let m = mode.get_untracked();
-        let chars = password.chars().count();
-        if m != Mode::Guest && !(8..=128).contains(&chars) {
-            refused.set(Some("A password has 8 to 128 characters.".into()));
+        let problem = match m {
+            Mode::Guest => None,
+            Mode::SignIn => password_problem(&password),
+            Mode::Register => password_problem(&password).or_else(|| email_problem(&email.get_untracked())),
+        };
+        if let Some(problem) = problem {
+            refused.set(Some(problem.into()));
             return;
-        }
-        if m == Mode::Register {
-            let email = email.get_untracked();
-            let looks_right = email.trim().split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            });
-            if !looks_right {
-                refused.set(Some("An email address looks like name@example.com.".into()));
-                return;
-            }
         }
         let auth = |nick: String| ClientFrame::Auth { token: None, nick: Some(nick), resume: None };
         match mode.get_untracked() {
@@ -198,4 +189,19 @@ pub fn Login() -> impl IntoView {
             </form>
         </main>
     })
+}
+
+/// Why Potato would refuse this password, in words: it has 8 to 128 characters. Checked here
+/// too, because the browser's own `minlength` is not reliable once a field's value is written
+/// from code.
+pub(crate) fn password_problem(password: &str) -> Option<&'static str> {
+    (!(8..=128).contains(&password.chars().count())).then_some("A password has 8 to 128 characters.")
+}
+
+/// Why Potato would refuse this email address, in words.
+pub(crate) fn email_problem(email: &str) -> Option<&'static str> {
+    let looks_right = email.trim().split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    });
+    (!looks_right).then_some("An email address looks like name@example.com.")
 }

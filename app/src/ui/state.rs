@@ -147,6 +147,19 @@ pub struct CeleryRights {
     pub founder: bool,
 }
 
+/// A member's absence in words, `away` or `away: <their message>`; `None` when present.
+pub fn away_words(member: &Member) -> Option<String> {
+    member.away.then(|| match &member.away_message {
+        Some(why) => format!("away: {why}"),
+        None => "away".to_owned(),
+    })
+}
+
+/// Who a ban is on: `nick (mask)` when it named someone online, else the mask.
+pub fn ban_target(mask: &str, nick: Option<&str>) -> String {
+    nick.map_or_else(|| mask.to_owned(), |n| format!("{n} ({mask})"))
+}
+
 /// One ban in words: `mask (nick), set by by`.
 fn ban_words(ban: &BanEntry) -> String {
     let mut text = ban.mask.clone();
@@ -322,6 +335,11 @@ impl ChatState {
         self.conversations.iter().position(|c| fold(&c.name) == key)
     }
 
+    /// The conversation called `name`, if there is one.
+    fn existing_mut(&mut self, name: &str) -> Option<&mut Conversation> {
+        self.index_of(name).map(|i| &mut self.conversations[i])
+    }
+
     /// The conversation called `name`, created if new.
     pub fn conversation_mut(&mut self, name: &str) -> &mut Conversation {
         let i = match self.index_of(name) {
@@ -385,11 +403,7 @@ impl ChatState {
             .filter(|c| c.is_channel())
             .flat_map(|c| &c.members)
             .find(|m| fold(&m.nick) == key)?;
-        Some(match (m.away, &m.away_message) {
-            (false, _) => "online".to_owned(),
-            (true, Some(why)) => format!("away: {why}"),
-            (true, None) => "away".to_owned(),
-        })
+        Some(away_words(m).unwrap_or_else(|| "online".to_owned()))
     }
 
     /// What Celery lets you do with `channel`, as the channel panel offers it.
@@ -466,8 +480,8 @@ impl ChatState {
 
     /// The channel panel asks for `channel`'s bans: the answer goes to the panel only.
     pub fn ask_bans(&mut self, channel: &str) {
-        if self.conversation(channel).is_some() {
-            self.conversation_mut(channel).bans_asked = true;
+        if let Some(conv) = self.existing_mut(channel) {
+            conv.bans_asked = true;
         }
     }
 
@@ -859,7 +873,7 @@ impl ChatState {
                 }
             }
             ServerEvent::Banned { channel, mask, by, nick } => {
-                let whom = nick.as_ref().map_or_else(|| mask.clone(), |n| format!("{n} ({mask})"));
+                let whom = ban_target(&mask, nick.as_deref());
                 self.system(&channel, format!("{by} banned {whom}"));
                 // A ban list on show follows.
                 if let Some(bans) = self.conversation_mut(&channel).bans.as_mut() {
@@ -965,16 +979,14 @@ impl ChatState {
                     };
                     self.in_view(LineKind::System, "", text);
                 }
-                if self.conversation(&channel).is_some() {
-                    let conv = self.conversation_mut(&channel);
+                if let Some(conv) = self.existing_mut(&channel) {
                     conv.bans = Some(bans);
                     conv.bans_asked = false;
                 }
             }
             ServerEvent::Registration { channel, founder, ops, trusted } => {
-                if self.conversation(&channel).is_some() {
-                    self.conversation_mut(&channel).registration =
-                        founder.map(|founder| Registration { founder, ops, trusted });
+                if let Some(conv) = self.existing_mut(&channel) {
+                    conv.registration = founder.map(|founder| Registration { founder, ops, trusted });
                 }
             }
             ServerEvent::Pong { .. } => {}
