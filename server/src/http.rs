@@ -2,7 +2,7 @@
 //! and the health check. Secret-bearing endpoints send no CORS headers at all: they are for
 //! servers, never for browsers.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -13,13 +13,12 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use app::protocol::names::{fold, validate_nick};
+use app::protocol::names::validate_nick;
 use app::protocol::{ErrorCode, ProtocolError, ServerEvent};
 
-use crate::auth::token::{unix_millis, TokenSigner};
-use crate::auth::{bearer, secret_matches};
-use crate::session::token_user;
-use crate::store::StoreError;
+use crate::auth::bearer;
+use crate::auth::token::TokenSigner;
+use crate::service::valid_legacy_token;
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -34,20 +33,17 @@ impl ApiError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self { status, error: ProtocolError::new(code, message) }
     }
+}
 
-    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error")
-    }
-
-    /// A store error: 503 `unavailable` once the store has failed, 500 `internal` otherwise.
-    fn store(context: &str, e: StoreError) -> Self {
-        tracing::error!(error = %e, "{context}");
-        let error = e.to_protocol("internal error");
-        let status = if error.code == ErrorCode::Unavailable {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
+/// A refusal from the chat service, with the HTTP status its code means.
+impl From<ProtocolError> for ApiError {
+    fn from(error: ProtocolError) -> Self {
+        let status = match error.code {
+            ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
+            ErrorCode::NickReserved => StatusCode::CONFLICT,
+            ErrorCode::TokensDisabled | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
         };
         Self { status, error }
     }
@@ -76,7 +72,7 @@ pub struct TokenResponse {
 
 /// Checks the shared secret, in constant time.
 fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
-    let Some(secret) = app.secret.as_deref() else {
+    let Some(tokens) = app.chat.tokens() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::TokensDisabled,
@@ -84,13 +80,20 @@ fn check_secret(app: &Inner, presented: Option<&str>) -> Result<(), ApiError> {
         ));
     };
     match presented {
-        Some(p) if secret_matches(secret, p) => Ok(()),
+        Some(p) if tokens.secret_matches(p) => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::AccessDenied,
             "wrong or missing shared secret",
         )),
     }
+}
+
+/// A user name as the request gives it: a bad one is the request's fault (400), whatever its
+/// code (a service's name is `nick_reserved`, as a look-alike of an existing user is, but that
+/// one is a conflict: 409).
+fn check_user(user: &str) -> Result<(), ApiError> {
+    validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })
 }
 
 /// The checks every server-to-server JSON endpoint starts with: the shared secret in the
@@ -117,40 +120,6 @@ fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8
     serde_json::from_slice(body).map_err(bad)
 }
 
-/// Refuses a new app user whose name looks like another app user's: the two would be
-/// indistinguishable in the chat, and the nick can only belong to one of them.
-fn refuse_lookalike(app: &Inner, user: &str) -> Result<(), ApiError> {
-    match app.hub.app_user_lookalike(user) {
-        Some(other) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::NickReserved,
-            format!("{user} looks like the existing user {other}; pick a name that looks different"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Issues a token for `user` and reserves the nick for that account.
-async fn issue(app: &Inner, user: &str, ttl: Duration) -> Result<(String, SystemTime), ApiError> {
-    validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
-    refuse_lookalike(app, user)?;
-    let signer =
-        app.signer.as_ref().ok_or_else(|| ApiError::internal("no signer", "secret without signer"))?;
-    let revoked_before = app
-        .store
-        .add_token_user(&fold(user), user)
-        .await
-        .map_err(|e| ApiError::store("storing token user failed", e))?;
-    app.hub.reserve_nick(user);
-    // A token must read as issued after the user's last revocation, even within its millisecond.
-    let mut now = SystemTime::now();
-    if let Some(at) = revoked_before.and_then(|ms| u64::try_from(ms).ok()) {
-        now = now.max(UNIX_EPOCH + Duration::from_millis(at + 1));
-    }
-    let issued = signer.issue(user, ttl, now);
-    Ok((issued.token, issued.expires_at))
-}
-
 /// # POST /api/token
 /// `Authorization: Bearer <shared secret>`, body `{"user":"alice"}` (optionally `"ttl_secs"`)
 /// → `{"token":"…","expires_at":"2026-01-01T00:00:00Z"}`.
@@ -161,27 +130,14 @@ pub async fn post_token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let app = &app.inner;
     let request: TokenRequest = app_request(app, &headers, &body)?;
-    let ttl =
-        request.ttl_secs.map_or(app.config.token_ttl, |s| Duration::from_secs(s).min(app.config.token_ttl));
-    if ttl.is_zero() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadArguments,
-            "ttl_secs must be positive",
-        ));
-    }
-    let (token, expires_at) = issue(app, &request.user, ttl).await?;
-    Ok(Json(TokenResponse { token, expires_at: humantime::format_rfc3339_seconds(expires_at).to_string() }))
+    check_user(&request.user)?;
+    let issued = app.chat.issue_token(&request.user, request.ttl_secs.map(Duration::from_secs)).await?;
+    let expires_at = humantime::format_rfc3339_seconds(issued.expires_at).to_string();
+    Ok(Json(TokenResponse { token: issued.token, expires_at }))
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text.into()).into_response()
-}
-
-/// Legacy tokens an app picks itself: long enough to be unguessable, URL-safe.
-fn valid_legacy_token(token: &str) -> bool {
-    (16..=256).contains(&token.len())
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
 }
 
 /// # GET /gettoken/{user}/{token}/{secret}
@@ -195,44 +151,30 @@ pub async fn get_legacy_token(
     let Ok(Path((user, token, secret))) = path else {
         return plain(StatusCode::BAD_REQUEST, "Error: the path does not decode to UTF-8 text");
     };
-    let app = &app.inner;
-    match app.secret.as_deref() {
-        Some(s) if secret_matches(s, &secret) => {}
+    let chat = &app.inner.chat;
+    match chat.tokens() {
+        Some(tokens) if tokens.secret_matches(&secret) => {}
         Some(_) => return plain(StatusCode::FORBIDDEN, "Error: Access Denied"),
         None => return plain(StatusCode::SERVICE_UNAVAILABLE, "Error: token login is disabled"),
     }
-    if token == "nil" {
-        return match issue(app, &user, app.config.token_ttl).await {
-            Ok((token, _)) => plain(StatusCode::OK, token),
-            Err(e) => plain(e.status, format!("Error: {}", e.error.message)),
-        };
-    }
-    if !valid_legacy_token(&token) || TokenSigner::is_signed_token(&token) {
+    let refuse = |e: ApiError| plain(e.status, format!("Error: {}", e.error.message));
+    if token != "nil" && (!valid_legacy_token(&token) || TokenSigner::is_signed_token(&token)) {
         return plain(
             StatusCode::BAD_REQUEST,
             "Error: a token is 16 to 256 characters of A-Z a-z 0-9 - _ . ~",
         );
     }
-    if let Err(e) = validate_nick(&user) {
-        return plain(StatusCode::BAD_REQUEST, format!("Error: {}", e.message));
+    if let Err(e) = check_user(&user) {
+        return refuse(e);
     }
-    if let Err(e) = refuse_lookalike(app, &user) {
-        return plain(e.status, format!("Error: {}", e.error.message));
-    }
-    let stored = async {
-        let folded = fold(&user);
-        app.store.add_token_user(&folded, &user).await?;
-        app.store.bind_legacy_token(&token, &user, &folded).await
+    let issued = if token == "nil" {
+        chat.issue_token(&user, None).await.map(|issued| issued.token)
+    } else {
+        chat.bind_legacy_token(&user, &token).await.map(|()| token)
     };
-    match stored.await {
-        Ok(()) => {
-            app.hub.reserve_nick(&user);
-            plain(StatusCode::OK, token)
-        }
-        Err(e) => {
-            let e = ApiError::store("storing a legacy token failed", e);
-            plain(e.status, format!("Error: {}", e.error.message))
-        }
+    match issued {
+        Ok(token) => plain(StatusCode::OK, token),
+        Err(e) => refuse(e.into()),
     }
 }
 
@@ -243,14 +185,13 @@ pub async fn get_legacy_user(
     State(app): State<AppState>,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let app = &app.inner;
     let Ok(Path(token)) = token else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     if !TokenSigner::is_signed_token(&token) && !valid_legacy_token(&token) {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     }
-    match token_user(app, &token).await {
+    match app.inner.chat.token_user(&token).await {
         Ok(user) => plain(StatusCode::OK, user),
         Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => {
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
@@ -284,19 +225,12 @@ pub async fn post_revoke(
 ) -> Result<Json<RevokeResponse>, ApiError> {
     let app = &app.inner;
     let request: RevokeRequest = app_request(app, &headers, &body)?;
-    validate_nick(&request.user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })?;
-    let now = SystemTime::now();
-    let at_ms = i64::try_from(unix_millis(now)).unwrap_or(i64::MAX);
-    app.store
-        .revoke_tokens(&fold(&request.user), at_ms)
-        .await
-        .map_err(|e| ApiError::store("revoking tokens failed", e))?;
-    let sessions_closed = app.hub.revoke_app_user(&request.user);
-    tracing::info!(user = %request.user, sessions_closed, "tokens revoked");
+    check_user(&request.user)?;
+    let revoked = app.chat.revoke_tokens(&request.user).await?;
     Ok(Json(RevokeResponse {
         user: request.user,
-        revoked_at: humantime::format_rfc3339_millis(now).to_string(),
-        sessions_closed,
+        revoked_at: humantime::format_rfc3339_millis(revoked.at).to_string(),
+        sessions_closed: revoked.sessions_closed,
     }))
 }
 
@@ -304,9 +238,9 @@ pub async fn post_revoke(
 /// 200 `ok` when the store answers and has not failed a write; 503 otherwise (`store failed`
 /// once a write failed: the server acknowledges nothing more and is about to exit).
 pub async fn healthz(State(app): State<AppState>) -> Response {
-    if app.inner.store.failure().is_some() {
+    if app.inner.chat.store_failure().is_some() {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store failed: acknowledging nothing; restarting")
-    } else if app.inner.store.healthy().await {
+    } else if app.inner.chat.store_healthy().await {
         plain(StatusCode::OK, "ok")
     } else {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")

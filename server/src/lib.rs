@@ -12,14 +12,13 @@ pub mod flood;
 pub mod http;
 pub mod listener;
 pub mod security;
-pub mod services;
+pub mod service;
 pub mod session;
 pub mod store;
-pub mod writer;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use app::protocol::ErrorCode;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath};
@@ -35,34 +34,17 @@ use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use app::protocol::names::validate_nick;
-use app::protocol::Limits;
-
-use auth::token::TokenSigner;
-use auth::Cloaker;
-use chat::{Close, Hub, HubSettings, SendBudget};
+use chat::Close;
 pub use config::Config;
 use security::SecurityHeaders;
-use services::{Hasher, Throttle};
-use store::{Store, StoreError};
-use writer::MessageWriter;
+pub use service::ChatService;
+use store::StoreError;
 
 /// Everything a request handler or session needs.
 pub struct Inner {
     pub config: Config,
-    pub hub: Arc<Hub>,
-    pub store: Store,
-    /// Stores chat messages, then delivers them.
-    pub writer: MessageWriter,
-    /// Password attempts and registrations, for Potato.
-    pub throttle: Throttle,
-    /// Runs argon2 with bounded concurrency and memory.
-    pub hasher: Hasher,
-    /// Bounds the output queued for clients, per connection and in all.
-    pub send_budget: Arc<SendBudget>,
-    /// The shared secret, when configured; token endpoints are disabled without it.
-    pub secret: Option<String>,
-    pub signer: Option<TokenSigner>,
+    /// The chat's use cases; the routes and sessions are its transports.
+    pub chat: ChatService,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for them.
@@ -97,59 +79,11 @@ pub enum ServeError {
 impl AppState {
     /// Opens the store and builds the chat core.
     pub async fn new(config: Config) -> Result<Self, ServeError> {
-        let root = config.db_user.clone().zip(config.db_pass.clone());
-        let store = Store::open_as(&config.db, root).await?;
-        tracing::info!(db = %config.db, sync = %store::sync_mode(&config.db), "store opened");
-        let cloaker = Cloaker::new(store.server_key().await?);
-        let secret = config.shared_secret.clone().filter(|s| !s.is_empty());
-        let signer = secret.as_deref().map(TokenSigner::from_secret);
-        let settings = HubSettings {
-            limits: Limits {
-                max_text_bytes: config.max_text_bytes,
-                max_frame_bytes: config.max_frame_bytes,
-                burst: config.flood_burst,
-                per_second: config.flood_rate,
-            },
-            max_channels: config.max_channels,
-            history_on_join: config.history_on_join,
-            nick_grace: config.nick_grace,
-            resume_grace: config.resume_grace,
-            max_held_per_address: config.max_conns_per_ip as usize,
-            default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
-            ops_see_real_host: config.whois_real_host == config::RealHostTo::ChannelOps,
-        };
-        let hub = Hub::new(settings, cloaker);
-        for user in store.token_users().await? {
-            if validate_nick(&user).is_ok() {
-                hub.reserve_nick(&user);
-            }
-        }
-        let accounts = store
-            .account_names()
-            .await?
-            .into_iter()
-            .map(|a| chat::PotatoAccount::new(a.name, a.uid.unwrap_or_default()))
-            .collect();
-        hub.load_registrations(accounts, store.channels().await?);
-        hub.resume_message_ids(store.highest_message_id().await?);
-        let writer = MessageWriter::start(store.clone(), hub.clone());
+        let chat = ChatService::open(&config).await?;
         let output_name = std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into());
         let site = assets::Site::find(&config.site_root, &output_name);
         let leptos = site.leptos_options(&output_name, config.addr);
-        let send_budget = SendBudget::new(config.send_queue_bytes, config.send_budget_bytes);
-        let inner = Inner {
-            config,
-            hub,
-            store,
-            writer,
-            throttle: Throttle::new(),
-            hasher: Hasher::for_this_machine(),
-            send_budget,
-            secret,
-            signer,
-            shutdown: CancellationToken::new(),
-            sessions: TaskTracker::new(),
-        };
+        let inner = Inner { config, chat, shutdown: CancellationToken::new(), sessions: TaskTracker::new() };
         Ok(Self { inner: Arc::new(inner), site: Arc::new(site), leptos })
     }
 }
@@ -247,8 +181,8 @@ pub async fn serve_state(
         tokio::spawn(async move {
             tokio::select! {
                 _ = inner.shutdown.cancelled() => {}
-                _ = inner.store.failed() => {
-                    inner.hub.close_all(Close::error(ErrorCode::Unavailable));
+                _ = inner.chat.store_failed() => {
+                    inner.chat.close_all(Close::error(ErrorCode::Unavailable));
                     tokio::time::sleep(inner.config.shutdown_grace).await;
                     inner.shutdown.cancel();
                 }
@@ -261,18 +195,14 @@ pub async fn serve_state(
         let inner = inner.clone();
         async move {
             inner.shutdown.cancelled().await;
-            inner.hub.close_all(Close::error(ErrorCode::ShuttingDown));
+            inner.chat.close_all(Close::error(ErrorCode::ShuttingDown));
             Instant::now()
         }
     };
     if !inner.config.history_max_age.is_zero() {
         // The first pruning is done before serving, so nobody ever sees expired messages.
-        prune_history_once(&inner.store, inner.config.history_max_age).await;
-        tokio::spawn(prune_history(
-            inner.store.clone(),
-            inner.config.history_max_age,
-            inner.shutdown.clone(),
-        ));
+        inner.chat.prune_history(inner.config.history_max_age).await;
+        tokio::spawn(prune_history(inner.clone()));
     }
     let settings = listener::Settings::from_config(&inner.config);
     let served = listener::serve(listener, router(state), settings, inner.shutdown.clone());
@@ -282,30 +212,21 @@ pub async fn serve_state(
     if tokio::time::timeout(grace_left, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
     }
-    if let Some(why) = inner.store.failure() {
+    if let Some(why) = inner.chat.store_failure() {
         return Err(ServeError::StoreFailed(why.to_owned()));
     }
     tracing::info!("chattrd stopped");
     Ok(())
 }
 
-/// Deletes messages older than `max_age`.
-async fn prune_history_once(store: &Store, max_age: Duration) {
-    let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
-    let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    if let Err(e) = store.prune_history(cutoff_ms).await {
-        tracing::warn!(error = %e, "pruning old messages failed");
-    }
-}
-
-/// Deletes messages older than `max_age` every hour.
-async fn prune_history(store: Store, max_age: Duration, shutdown: CancellationToken) {
+/// Deletes expired messages every hour.
+async fn prune_history(inner: Arc<Inner>) {
     let hour = Duration::from_secs(3600);
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => prune_history_once(&store, max_age).await,
+            _ = inner.shutdown.cancelled() => return,
+            _ = every.tick() => inner.chat.prune_history(inner.config.history_max_age).await,
         }
     }
 }

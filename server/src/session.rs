@@ -1,11 +1,13 @@
-//! One WebSocket connection: the upgrade (with its `Origin` check and size caps), the `auth`
-//! handshake, then a reader loop that parses frames into commands for the chat core and a
-//! writer task that drains the connection's outbox onto the socket.
+//! The WebSocket transport: the upgrade (with its `Origin` check and size caps), the `auth`
+//! frame, then a reader loop that parses frames and hands them to the
+//! [`ChatService`](crate::service::ChatService), and a
+//! writer task that drains the connection's outbox onto the socket. What a frame does is the
+//! service's business; this module only knows sockets, frames, liveness and flood control.
 //!
 //! The loops are generic over `Sink`/`Stream` so they do not depend on axum's socket type.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
@@ -17,18 +19,11 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use app::protocol::frames::validate_txn;
-use app::protocol::names::fold;
-use app::protocol::text::{validate_text, MAX_REASON_BYTES};
-use app::protocol::{ClientFrame, CloseReason, Command, ErrorCode, ProtocolError, ServerEvent};
+use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
 
-use crate::auth::token::TokenSigner;
-use crate::auth::AuthError;
-use crate::chat::{
-    payload, Account, Attached, Close, ConnId, Effect, Identity, Left, Outbox, OutboxQueue, Prepared,
-};
+use crate::chat::{Close, ConnId, Left, Outbox, OutboxQueue};
 use crate::flood::{FloodControl, Verdict};
-use crate::services;
-use crate::store::StoreError;
+use crate::service::{Auth, Flow, Login};
 use crate::{AppState, Inner};
 
 /// How long the writer waits on a socket for the last frames before giving up on it.
@@ -46,7 +41,7 @@ pub async fn upgrade(
     if inner.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response();
     }
-    if inner.store.failure().is_some() {
+    if inner.chat.store_failure().is_some() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server cannot store anything and is restarting")
             .into_response();
     }
@@ -85,14 +80,6 @@ fn close_message(close: &Close) -> Message {
     Message::Close(Some(CloseFrame { code: close.reason.code(), reason: close.reason.as_str().into() }))
 }
 
-/// How a logged-in connection came to be.
-enum Login {
-    /// A new session.
-    Fresh(Attached),
-    /// A held or still connected session, taken over.
-    Resumed(Box<crate::chat::Resumed>),
-}
-
 /// Runs a session to its end.
 pub async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
 where
@@ -100,23 +87,18 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (outbox, queue) = Outbox::new(app.config.send_queue, app.send_budget.clone());
+    let chat = &app.chat;
+    let (outbox, queue) = chat.outbox();
     let cfg = &app.config;
     let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     let login = async {
-        let request = tokio::select! {
+        let auth = tokio::select! {
             result = read_auth(&mut stream, app, &mut flood) => result?,
             _ = app.shutdown.cancelled() => {
                 return Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"))
             }
         };
-        if let Some(secret) = &request.resume {
-            if let Some(resumed) = app.hub.resume(secret, &outbox, ip) {
-                return Ok(Login::Resumed(Box::new(resumed)));
-            }
-        }
-        let identity = identify(request, app, ip).await?;
-        app.hub.connect(identity, outbox.clone()).map(Login::Fresh)
+        chat.login(auth, &outbox, ip).await
     };
     let (attached, outbox, queue) = match login.await {
         Ok(Login::Fresh(attached)) => (attached, outbox, queue),
@@ -126,14 +108,11 @@ where
                 flood = saved;
             }
             // The welcome goes first, ahead of whatever the held session has queued.
-            let sent = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&resumed.welcome)))).await;
+            let sent =
+                timeout(FLUSH_TIMEOUT, sink.send(Message::Text(resumed.welcome.to_json().into()))).await;
             if !matches!(sent, Ok(Ok(()))) {
                 let unsent = resumed.held.map(|(_, queue)| queue);
-                app.hub.release(
-                    resumed.attached,
-                    Some("connection closed".into()),
-                    Some(Left { unsent, flood }),
-                );
+                chat.leave(resumed.attached, Some("connection closed".into()), Some(Left { unsent, flood }));
                 return;
             }
             match resumed.held {
@@ -164,11 +143,11 @@ where
         // what it had not sent yet.
         connection_lost.cancel();
         let unsent = writer.await.ok();
-        app.hub.release(attached, quit_reason, Some(Left { unsent, flood }));
+        chat.leave(attached, quit_reason, Some(Left { unsent, flood }));
         return;
     }
     // The nick is free before the client sees its close frame, so it can log in again at once.
-    app.hub.release(attached, quit_reason, None);
+    chat.leave(attached, quit_reason, None);
     outbox.close(ending.close);
     reading_done.cancel();
     let _ = writer.await;
@@ -193,7 +172,7 @@ impl Ending {
 /// Answers a failed login with its error, then closes the socket (code 1008, reason = the code).
 async fn refuse<W: Sink<Message> + Unpin>(sink: &mut W, error: ProtocolError) {
     let close = Close::error(error.code);
-    let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(payload(&error.into())))).await;
+    let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(ServerEvent::from(error).to_json().into()))).await;
     let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
 }
 
@@ -212,19 +191,8 @@ fn describe(close: &Close) -> String {
     .to_owned()
 }
 
-/// What an `auth` frame asks for.
-struct AuthRequest {
-    token: Option<String>,
-    nick: Option<String>,
-    resume: Option<String>,
-}
-
 /// Waits for the `auth` frame.
-async fn read_auth<R, E>(
-    stream: &mut R,
-    app: &Inner,
-    flood: &mut FloodControl,
-) -> Result<AuthRequest, ProtocolError>
+async fn read_auth<R, E>(stream: &mut R, app: &Inner, flood: &mut FloodControl) -> Result<Auth, ProtocolError>
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
@@ -251,65 +219,7 @@ where
             }
         }
     };
-    match ClientFrame::from_json(&text)? {
-        ClientFrame::Auth { token: Some(_), nick: Some(_), .. } => {
-            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes either a token or a nick"))
-        }
-        ClientFrame::Auth { token: None, nick: None, resume: None } => {
-            Err(ProtocolError::new(ErrorCode::BadArguments, "auth takes a token, a nick or a resume secret"))
-        }
-        ClientFrame::Auth { token, nick, resume } => Ok(AuthRequest { token, nick, resume }),
-        _ => Err(ProtocolError::new(ErrorCode::NotAuthenticated, "the first frame must be auth")),
-    }
-}
-
-/// Resolves who a (not resumed) login is.
-async fn identify(request: AuthRequest, app: &Inner, ip: IpAddr) -> Result<Identity, ProtocolError> {
-    match request {
-        AuthRequest { token: Some(token), .. } => {
-            let user = token_user(app, &token).await?;
-            Ok(Identity { nick: user.clone(), account: Some(Account::App(user)), ip })
-        }
-        AuthRequest { nick: Some(nick), .. } => {
-            if !app.config.guests {
-                return Err(ProtocolError::new(
-                    ErrorCode::GuestsDisabled,
-                    "this server only accepts logins from its apps",
-                ));
-            }
-            Ok(Identity { nick, account: None, ip })
-        }
-        AuthRequest { .. } => Err(ProtocolError::new(
-            ErrorCode::ResumeFailed,
-            "that session is over; log in again with a token or a nick",
-        )),
-    }
-}
-
-/// The user a token logs in as: signed tokens are verified and checked against the user's
-/// last revocation; others are looked up as legacy tokens (a revocation deletes those).
-pub(crate) async fn token_user(app: &Inner, token: &str) -> Result<String, ProtocolError> {
-    let unavailable = |e: StoreError| {
-        tracing::error!(error = %e, "token lookup failed");
-        ProtocolError::new(ErrorCode::Internal, "login is unavailable right now")
-    };
-    if TokenSigner::is_signed_token(token) {
-        let signer = app.signer.as_ref().ok_or_else(|| ProtocolError::from(AuthError::BadSignature))?;
-        let claims = signer.verify(token, SystemTime::now())?;
-        let revoked_before =
-            app.store.tokens_revoked_before(&fold(&claims.user)).await.map_err(unavailable)?;
-        if revoked_before.is_some_and(|at| i64::try_from(claims.issued_ms).unwrap_or(i64::MAX) <= at) {
-            return Err(ProtocolError::new(ErrorCode::TokenRevoked, "this token was revoked by the app"));
-        }
-        return Ok(claims.user);
-    }
-    match app.store.legacy_token_user(token).await.map_err(unavailable)? {
-        Some(user) => {
-            app.hub.reserve_nick(&user);
-            Ok(user)
-        }
-        None => Err(AuthError::Unknown.into()),
-    }
+    Auth::from_frame(ClientFrame::from_json(&text)?)
 }
 
 /// Moves queued events onto the socket and pings it, until the session closes. A close that
@@ -344,7 +254,7 @@ where
                 continue;
             }
             next = queue.recv() => match next {
-                Some(p) => Message::Text(p),
+                Some(event) => Message::Text(event.json()),
                 None => break,
             },
             _ = ping.tick() => Message::Ping(Bytes::new()),
@@ -373,8 +283,8 @@ where
     }
     let close = outbox.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
-        while let Some(p) = queue.try_recv() {
-            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(p))).await, Ok(Ok(()))) {
+        while let Some(event) = queue.try_recv() {
+            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(event.json()))).await, Ok(Ok(()))) {
                 return queue;
             }
         }
@@ -419,7 +329,7 @@ where
                 } else {
                     ("no answer to pings", "ping timeout")
                 };
-                outbox.send(&ProtocolError::new(ErrorCode::Timeout, why).into());
+                outbox.send(ProtocolError::new(ErrorCode::Timeout, why).into());
                 // A client that stopped answering may come back; an idle one was let go.
                 return Ending::new(Close::error(ErrorCode::Timeout), Some(quit), !idle);
             }
@@ -451,11 +361,11 @@ where
             Verdict::Allow => {}
             Verdict::Refuse => {
                 outbox
-                    .send(&ProtocolError::new(ErrorCode::RateLimited, "too many messages; slow down").into());
+                    .send(ProtocolError::new(ErrorCode::RateLimited, "too many messages; slow down").into());
                 continue;
             }
             Verdict::Disconnect => {
-                outbox.send(&ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into());
+                outbox.send(ProtocolError::new(ErrorCode::Flood, "disconnected for flooding").into());
                 return Ending::new(Close::error(ErrorCode::Flood), Some("flooding"), false);
             }
         }
@@ -463,7 +373,7 @@ where
             Message::Text(text) => text,
             Message::Binary(_) => {
                 outbox.send(
-                    &ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text, not binary").into(),
+                    ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text, not binary").into(),
                 );
                 continue;
             }
@@ -473,7 +383,7 @@ where
         let frame = match ClientFrame::from_json(&text) {
             Ok(frame) => frame,
             Err(e) => {
-                outbox.send(&e.into());
+                outbox.send(e.into());
                 continue;
             }
         };
@@ -481,139 +391,19 @@ where
         let txn = match frame.txn().map(|t| validate_txn(t).map(|()| t.to_owned())).transpose() {
             Ok(txn) => txn,
             Err(e) => {
-                outbox.send(&e.into());
+                outbox.send(e.into());
                 continue;
             }
         };
-        match handle_frame(app, conn, outbox, frame).await {
-            Ok(None) => {}
-            Ok(Some(reason)) => {
+        match app.chat.handle(conn, outbox, frame).await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Quit(reason)) => {
                 let reason = reason.unwrap_or_else(|| "quit".into());
                 return Ending::new(Close::new(CloseReason::Quit), Some(&reason), false);
             }
             Err(e) => {
-                outbox.send(&ServerEvent::Error { code: e.code, message: e.message, txn, nicks: e.nicks })
+                outbox.send(ServerEvent::Error { code: e.code, message: e.message, txn, nicks: e.nicks })
             }
-        }
-    }
-}
-
-/// Most messages one `history` request returns.
-const MAX_HISTORY_PAGE: u32 = 100;
-/// Messages a `history` request returns when it names no limit.
-const DEFAULT_HISTORY_PAGE: u32 = 50;
-
-/// Applies one frame. `Ok(Some(reason))` means the user quit.
-async fn handle_frame(
-    app: &Inner,
-    conn: ConnId,
-    outbox: &Outbox,
-    frame: ClientFrame,
-) -> Result<Option<Option<String>>, ProtocolError> {
-    match frame {
-        ClientFrame::Auth { .. } => {
-            Err(ProtocolError::new(ErrorCode::AlreadyAuthenticated, "you are already logged in"))
-        }
-        ClientFrame::Message { target, text, txn } => match Command::for_service(&target, &text, None) {
-            Some(command) => run_command(app, conn, command?, txn.as_deref()).await,
-            None => send_message(app, conn, &target, &text, false, txn.as_deref()).await,
-        },
-        ClientFrame::Command { line, target, txn } => {
-            run_command(app, conn, Command::parse(&line, target.as_deref())?, txn.as_deref()).await
-        }
-        ClientFrame::Run { command, txn } => run_command(app, conn, command, txn.as_deref()).await,
-        ClientFrame::History { target, before, limit } => {
-            let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
-            let (target, conversation) = app.hub.history_conversation(conn, &target)?;
-            let messages = app.store.history(&conversation, before, limit).await.map_err(|e| {
-                tracing::error!(error = %e, "reading history failed");
-                ProtocolError::new(ErrorCode::Internal, "history is unavailable right now")
-            })?;
-            let more = messages.len() == limit;
-            outbox.send(&ServerEvent::History { target, messages, more });
-            Ok(None)
-        }
-        ClientFrame::Ping { id } => {
-            outbox.send(&ServerEvent::Pong { id });
-            Ok(None)
-        }
-    }
-}
-
-async fn send_message(
-    app: &Inner,
-    conn: ConnId,
-    target: &str,
-    text: &str,
-    action: bool,
-    txn: Option<&str>,
-) -> Result<Option<Option<String>>, ProtocolError> {
-    if let Prepared::New(message) = app.hub.prepare_message(conn, target, text, action, txn)? {
-        if let Err(e) = app.writer.submit(message).await {
-            if let Some(txn) = txn {
-                app.hub.not_stored(conn, txn);
-            }
-            return Err(e);
-        }
-    }
-    Ok(None)
-}
-
-/// Runs a command; `txn` is the frame's transaction id, which messages it sends carry.
-async fn run_command(
-    app: &Inner,
-    conn: ConnId,
-    command: Command,
-    txn: Option<&str>,
-) -> Result<Option<Option<String>>, ProtocolError> {
-    match command {
-        Command::Quit { reason } => {
-            if let Some(r) = &reason {
-                validate_text("reason", r, MAX_REASON_BYTES, false)?;
-            }
-            Ok(Some(reason))
-        }
-        Command::Msg { target, text } => match Command::for_service(&target, &text, None) {
-            Some(command) => Box::pin(run_command(app, conn, command?, None)).await,
-            None => send_message(app, conn, &target, &text, false, txn).await,
-        },
-        Command::Me { target, text } => send_message(app, conn, &target, &text, true, txn).await,
-        Command::Potato { request } => services::potato(app, conn, request).await.map(|()| None),
-        Command::Celery { request } => services::celery(app, conn, request).await.map(|()| None),
-        command => {
-            let mut history = None;
-            // A join may need the channel's history loaded first; that happens once at most,
-            // but a channel emptied and refilled meanwhile makes it ask again.
-            for _ in 0..3 {
-                match app.hub.apply(conn, command.clone(), history.take())? {
-                    Effect::Done => return Ok(None),
-                    Effect::Save(key, record) => {
-                        if let Err(e) = app.store.save_channel(&key, &record).await {
-                            tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
-                            return Err(e.to_protocol(
-                                "the change is live but could not be saved; it will not survive a restart",
-                            ));
-                        }
-                        return Ok(None);
-                    }
-                    Effect::NeedHistory(folded) => {
-                        let conversation = crate::store::Conversation::channel(&folded);
-                        let recent = app
-                            .store
-                            .history(&conversation, None, app.config.history_on_join)
-                            .await
-                            .map_err(|e| {
-                                tracing::error!(error = %e, "reading history failed");
-                                ProtocolError::new(
-                                    ErrorCode::Internal,
-                                    "the channel cannot be loaded right now",
-                                )
-                            })?;
-                        history = Some(recent);
-                    }
-                }
-            }
-            Err(ProtocolError::new(ErrorCode::Internal, "the channel is busy; try again"))
         }
     }
 }

@@ -39,6 +39,41 @@ pub fn secret_matches(configured: &str, presented: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// Token login, on a server with a shared secret: the secret app servers present and the
+/// signer of the tokens the server issues, which is derived from it (so the two cannot
+/// disagree, and rotating the secret revokes every token).
+#[derive(Debug)]
+pub struct TokenAuth {
+    secret: Secret,
+    signer: token::TokenSigner,
+}
+
+/// A secret that does not show in logs.
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl TokenAuth {
+    /// Token login with `secret`; none without one (an empty secret is none).
+    pub fn new(secret: Option<&str>) -> Option<Self> {
+        let secret = secret.filter(|s| !s.is_empty())?;
+        Some(Self { secret: Secret(secret.to_owned()), signer: token::TokenSigner::from_secret(secret) })
+    }
+
+    /// Whether `presented` is the shared secret (in constant time).
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        secret_matches(&self.secret.0, presented)
+    }
+
+    pub fn signer(&self) -> &token::TokenSigner {
+        &self.signer
+    }
+}
+
 /// The secret in an `Authorization: Bearer <secret>` header value, if it has that form.
 pub fn bearer(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();

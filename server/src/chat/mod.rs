@@ -28,7 +28,7 @@ use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub use account::{display_key, Account, PotatoAccount};
 use channel::{Ban, Channel, Invitee, Roles, Topic};
 use names::NameIndex;
-pub use outbox::{payload, Close, Outbox, OutboxQueue, Payload, SendBudget};
+pub use outbox::{Close, Event, Outbox, OutboxQueue, SendBudget};
 pub use resume::{Attached, Left, Resumed};
 pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
 
@@ -308,20 +308,20 @@ impl State {
         Effect::Save(folded, Box::new(reg.clone()))
     }
 
-    fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: &ServerEvent) {
-        let bytes = payload(event);
+    fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: impl Into<Event>) {
+        let event = event.into();
         for conn in recipients {
             if let Some(c) = self.clients.get(conn) {
-                c.outbox.push(bytes.clone());
+                c.outbox.push(event.clone());
             }
         }
     }
 
-    fn to_channel(&self, channel: &Channel, event: &ServerEvent) {
+    fn to_channel(&self, channel: &Channel, event: impl Into<Event>) {
         self.deliver(channel.members.keys(), event);
     }
 
-    fn to_one(&self, conn: ConnId, event: &ServerEvent) {
+    fn to_one(&self, conn: ConnId, event: impl Into<Event>) {
         self.deliver([&conn], event);
     }
 
@@ -685,7 +685,7 @@ impl Hub {
             .map(|(&conn, _)| conn)
             .collect();
         for &conn in &sessions {
-            st.to_one(conn, &ServerEvent::from(revoked.clone()));
+            st.to_one(conn, ServerEvent::from(revoked.clone()));
             st.end_session(conn, Close::error(ErrorCode::TokenRevoked), "login revoked");
         }
         sessions.len()
@@ -711,7 +711,7 @@ impl Hub {
         let mut st = self.lock();
         let from = st.client(conn)?;
         if let Some(echo) = txn.and_then(|t| from.sent.iter().find(|m| m.txn.as_deref() == Some(t))) {
-            st.to_one(conn, &ServerEvent::Message(echo.clone()));
+            st.to_one(conn, ServerEvent::Message(echo.clone()));
             return Ok(Prepared::Repeat);
         }
         // Sent again while the first is being stored: that one's echo will answer both.
@@ -780,7 +780,7 @@ impl Hub {
                 }
             }
             let echo = ChatMessage { txn: m.txn.clone(), ..m.stored.message.clone() };
-            st.to_one(m.from, &ServerEvent::Message(echo.clone()));
+            st.to_one(m.from, ServerEvent::Message(echo.clone()));
             if let Some(c) = st.clients.get_mut(&m.from).filter(|_| echo.txn.is_some()) {
                 c.storing.remove(echo.txn.as_deref().unwrap_or_default());
                 if c.sent.len() == REMEMBERED_TXNS {

@@ -1,5 +1,5 @@
-//! A connection's outbound queue. The chat core pushes already-serialized events without ever
-//! waiting; the connection's writer task drains the queue onto the socket. A full queue means
+//! A connection's outbound queue. The chat core pushes [`Event`]s without ever waiting; the
+//! connection's writer task drains the queue onto its transport. A full queue means
 //! the client is not reading: it is closed as a slow consumer instead of slowing anyone else.
 //! Queues are bounded by count and by bytes, per connection and over the whole server (a
 //! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
@@ -13,12 +13,50 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
-/// One serialized event. Cloning shares the bytes, so a fan-out serializes once.
-pub type Payload = Utf8Bytes;
+/// One event on its way to any number of recipients: the typed event and its encodings, each
+/// computed once per event and shared by every recipient (cloning is a reference count). A
+/// transport takes the encoding it speaks — the JSON text today; another transport adds its
+/// own here instead of encoding again for each recipient — or reads the event itself.
+#[derive(Debug, Clone)]
+pub struct Event(Arc<Encoded>);
 
-/// Serializes an event once, ready to be shared among recipients.
-pub fn payload(event: &ServerEvent) -> Payload {
-    Payload::from(event.to_json())
+#[derive(Debug)]
+struct Encoded {
+    event: ServerEvent,
+    json: Utf8Bytes,
+}
+
+impl Event {
+    pub fn new(event: ServerEvent) -> Self {
+        let json = Utf8Bytes::from(event.to_json());
+        Self(Arc::new(Encoded { event, json }))
+    }
+
+    pub fn event(&self) -> &ServerEvent {
+        &self.0.event
+    }
+
+    /// The event as a JSON text frame.
+    pub fn json(&self) -> Utf8Bytes {
+        self.0.json.clone()
+    }
+
+    /// The bytes a queue holding it is charged with: its largest encoding.
+    pub fn size(&self) -> usize {
+        self.0.json.len()
+    }
+}
+
+impl From<ServerEvent> for Event {
+    fn from(event: ServerEvent) -> Self {
+        Self::new(event)
+    }
+}
+
+impl From<&ServerEvent> for Event {
+    fn from(event: &ServerEvent) -> Self {
+        Self::new(event.clone())
+    }
 }
 
 /// Why and how a connection is being closed.
@@ -86,22 +124,22 @@ struct Shared {
 /// however it leaves the queue (read by the writer, refused, or dropped with a closed queue),
 /// its bytes are given back exactly once.
 struct Queued {
-    payload: Payload,
+    event: Event,
     shared: Arc<Shared>,
 }
 
 impl Queued {
-    fn new(payload: Payload, shared: &Arc<Shared>) -> (Self, usize, usize) {
-        let n = payload.len();
+    fn new(event: Event, shared: &Arc<Shared>) -> (Self, usize, usize) {
+        let n = event.size();
         let before = shared.bytes.fetch_add(n, Ordering::Relaxed);
         let total = shared.budget.total.fetch_add(n, Ordering::Relaxed) + n;
-        (Self { payload, shared: shared.clone() }, before, total)
+        (Self { event, shared: shared.clone() }, before, total)
     }
 }
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        let n = self.payload.len();
+        let n = self.event.size();
         self.shared.bytes.fetch_sub(n, Ordering::Relaxed);
         self.shared.budget.total.fetch_sub(n, Ordering::Relaxed);
     }
@@ -122,13 +160,13 @@ pub struct OutboxQueue {
 
 impl OutboxQueue {
     /// The next queued event, once there is one; `None` when every sender is gone.
-    pub async fn recv(&mut self) -> Option<Payload> {
-        Some(self.rx.recv().await?.payload.clone())
+    pub async fn recv(&mut self) -> Option<Event> {
+        Some(self.rx.recv().await?.event.clone())
     }
 
     /// The next queued event, if one is waiting.
-    pub fn try_recv(&mut self) -> Option<Payload> {
-        Some(self.rx.try_recv().ok()?.payload.clone())
+    pub fn try_recv(&mut self) -> Option<Event> {
+        Some(self.rx.try_recv().ok()?.event.clone())
     }
 }
 
@@ -173,12 +211,12 @@ impl Outbox {
     /// Queues an event without waiting. A connection whose queue is full, by count or by
     /// bytes, is closed as a slow consumer; so is one holding more than its share of the
     /// server's whole budget while the server is over it.
-    pub fn push(&self, payload: Payload) {
+    pub fn push(&self, event: Event) {
         if self.shared.discard.load(Ordering::Relaxed) {
             return;
         }
-        let n = payload.len();
-        let (queued, before, total) = Queued::new(payload, &self.shared);
+        let n = event.size();
+        let (queued, before, total) = Queued::new(event, &self.shared);
         let budget = &self.shared.budget;
         let own = before + n;
         let share = budget.total_limit / budget.connections.load(Ordering::Relaxed).max(1);
@@ -194,9 +232,9 @@ impl Outbox {
         }
     }
 
-    /// Serializes and queues one event (for events with a single recipient).
-    pub fn send(&self, event: &ServerEvent) {
-        self.push(payload(event));
+    /// Queues one event for this connection alone.
+    pub fn send(&self, event: ServerEvent) {
+        self.push(Event::new(event));
     }
 
     /// Bytes waiting in this connection's queue.
@@ -247,7 +285,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_connection_as_a_slow_consumer() {
         let (outbox, mut rx) = Outbox::new(2, budget());
-        let p = payload(&ServerEvent::Pong { id: None });
+        let p = Event::new(ServerEvent::Pong { id: None });
         outbox.push(p.clone());
         outbox.push(p.clone());
         assert!(!outbox.is_closed());
@@ -263,11 +301,11 @@ mod tests {
     fn a_queue_whose_reader_is_gone_is_not_a_slow_consumer_and_a_sibling_has_its_own_limit() {
         let (outbox, rx) = Outbox::new(2, budget());
         drop(rx);
-        outbox.push(payload(&ServerEvent::Pong { id: None }));
+        outbox.send(ServerEvent::Pong { id: None });
         assert!(!outbox.is_closed(), "the connection is ending, not slow");
         let (held, _held_rx) = outbox.sibling(100);
         held.push(bytes(80));
-        held.push(bytes(30));
+        held.push(bytes(40));
         assert!(held.discards(), "past its own 100 bytes");
         assert_eq!(held.close_reason().unwrap().reason, CloseReason::Error(ErrorCode::SlowConsumer));
     }
@@ -280,8 +318,13 @@ mod tests {
         assert_eq!(outbox.close_reason().unwrap().reason, CloseReason::Quit);
     }
 
-    fn bytes(n: usize) -> Payload {
-        Payload::from("x".repeat(n))
+    /// An event whose JSON is `n` bytes long (at least 40).
+    fn bytes(n: usize) -> Event {
+        let notice = |text: String| Event::new(ServerEvent::Notice { from: String::new(), text });
+        let text = "x".repeat(n - notice(String::new()).size());
+        let event = notice(text);
+        assert_eq!(event.size(), n);
+        event
     }
 
     #[test]
@@ -295,7 +338,7 @@ mod tests {
             let (big, _big_rx) = Outbox::new(10, budget.clone());
             big.push(bytes(5000));
             assert!(!big.is_closed(), "one event always fits an empty queue");
-            big.push(bytes(1));
+            big.push(bytes(40));
             assert!(big.is_closed());
         }
         assert!(rx.try_recv().is_some());
@@ -321,9 +364,9 @@ mod tests {
         assert!(!hog.is_closed(), "under the total nobody is dropped");
         // Past the total: whoever holds more than a third of it goes when it gets more.
         other.push(bytes(400));
-        hog.push(bytes(10));
+        hog.push(bytes(40));
         assert!(hog.is_closed());
-        small.push(bytes(10));
+        small.push(bytes(40));
         assert!(!small.is_closed());
         drop(queues);
         assert_eq!(budget.total(), 0);

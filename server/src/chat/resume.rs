@@ -171,8 +171,8 @@ impl Hub {
         let (outbox, queue) = client.outbox.sibling(HELD_QUEUE_BYTES);
         // Under the lock nothing new can come in between: the old queue's events first.
         if let Some(mut unsent) = unsent {
-            while let Some(payload) = unsent.try_recv() {
-                outbox.push(payload);
+            while let Some(event) = unsent.try_recv() {
+                outbox.push(event);
             }
         }
         client.outbox.close(Close { drain: false, ..Close::new(CloseReason::Held) });

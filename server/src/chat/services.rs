@@ -58,7 +58,7 @@ impl State {
 
     fn registration_changed(&self, key: &str) {
         if let Some(ch) = self.channels.get(key) {
-            self.to_channel(ch, &self.registration_event(ch));
+            self.to_channel(ch, self.registration_event(ch));
         }
     }
 
@@ -297,7 +297,7 @@ impl Hub {
             ));
         }
         let ghost = c.nick.clone();
-        c.outbox.send(&ServerEvent::Notice {
+        c.outbox.send(ServerEvent::Notice {
             from: POTATO.into(),
             text: "you were disconnected by the owner of this nick".into(),
         });

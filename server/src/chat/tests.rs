@@ -104,7 +104,7 @@ impl Net {
     fn json(&mut self, nick: &str) -> Vec<Value> {
         let user = self.user(nick);
         std::iter::from_fn(|| user.rx.try_recv())
-            .map(|p| serde_json::from_str(p.as_str()).expect("events are JSON"))
+            .map(|e| serde_json::from_str(e.json().as_str()).expect("events are JSON"))
             .collect()
     }
 

@@ -82,7 +82,7 @@ async fn every_message_stored_during_a_shutdown_is_acknowledged_before_the_close
         let stored = server
             .state
             .inner
-            .store
+            .chat
             .history(&Conversation::channel(&fold("#r")), None, 50)
             .await
             .expect("history reads after the stop");

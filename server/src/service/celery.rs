@@ -1,0 +1,90 @@
+//! Celery, the channel service: register a channel, keep its op list, drop it. Like Potato,
+//! a request is written to the store before it is applied online and answered.
+
+use app::protocol::command::{CELERY, CELERY_COMMANDS};
+use app::protocol::{CeleryRequest, ErrorCode, ProtocolError};
+
+use super::{date, internal, now_secs, ChatService, Result};
+use crate::chat::{display_key, ConnId, OpListEdit};
+
+impl ChatService {
+    /// Handles a Celery request for `conn`.
+    pub(super) async fn celery(&self, conn: ConnId, request: CeleryRequest) -> Result<()> {
+        let say = |text: String| self.hub.notify(conn, CELERY, text);
+        let edit = |channel: String, account: String, edit: OpListEdit| async move {
+            let (key, record, target) = self.hub.celery_edit(conn, &channel, &account, edit)?;
+            if !self.store.save_channel(&key, &record).await.map_err(internal)? {
+                return Err(ProtocolError::new(
+                    ErrorCode::ChannelNotRegistered,
+                    format!("{channel} is not registered"),
+                ));
+            }
+            self.hub.celery_changed(&key);
+            Ok::<_, ProtocolError>((record.name, display_key(&target).to_owned()))
+        };
+        match request {
+            CeleryRequest::Register { channel } => {
+                let (key, record) = self.hub.celery_register_check(conn, &channel)?;
+                if !self.store.create_channel(&key, &record).await.map_err(internal)? {
+                    return Err(ProtocolError::new(
+                        ErrorCode::ChannelRegistered,
+                        format!("{channel} is registered already"),
+                    ));
+                }
+                let name = record.name.clone();
+                self.hub.celery_registered(&key, record);
+                say(format!("{name} is registered to you; its topic, bans and modes are kept from now on"));
+            }
+            CeleryRequest::Op { channel, account } => {
+                let (name, target) = edit(channel, account, OpListEdit::Op).await?;
+                say(format!("{target} is on the op list of {name}"));
+            }
+            CeleryRequest::Deop { channel, account } => {
+                let (name, target) = edit(channel, account, OpListEdit::Deop).await?;
+                say(format!("{target} is off the op list of {name}"));
+            }
+            CeleryRequest::Trust { channel, account } => {
+                let (name, target) = edit(channel, account, OpListEdit::Trust).await?;
+                say(format!("{target} may now change the op list of {name}"));
+            }
+            CeleryRequest::Untrust { channel, account } => {
+                let (name, target) = edit(channel, account, OpListEdit::Untrust).await?;
+                say(format!("{target} may no longer change the op list of {name}"));
+            }
+            CeleryRequest::Info { channel } => {
+                let info = self.hub.celery_info(conn, &channel)?;
+                let created =
+                    self.store.channel_created(&info.key).await.map_err(internal)?.unwrap_or_else(now_secs);
+                let r = &info.record;
+                let list = |l: &[String]| {
+                    if l.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        l.iter().map(|k| display_key(k)).collect::<Vec<_>>().join(", ")
+                    }
+                };
+                say(format!(
+                    "{} was registered on {} by {}; ops: {}; trusted: {}; topic: {}",
+                    r.name,
+                    date(created),
+                    display_key(&r.founder),
+                    list(&r.ops),
+                    list(&r.trusted),
+                    r.topic.as_deref().unwrap_or("none"),
+                ));
+            }
+            CeleryRequest::Drop { channel } => {
+                let key = self.hub.celery_founder_check(conn, &channel)?;
+                self.store.drop_channel(&key).await.map_err(internal)?;
+                self.hub.celery_dropped(&key);
+                say(format!("{channel} is no longer registered"));
+            }
+            CeleryRequest::Help => {
+                for (_, usage, help) in CELERY_COMMANDS {
+                    say(format!("{usage} — {help}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! The application layer: every use case of the chat, for any transport. A transport (the
+//! WebSocket session today; an HTTP API or an IRC listener tomorrow) turns its wire format
+//! into calls here and drains each connection's [`Outbox`] of [`Event`](crate::chat::Event)s
+//! onto its wire; it never touches the chat core or the store itself.
+//!
+//! [`ChatService`] owns the core ([`Hub`], synchronous, behind one lock) and the store, and
+//! does what involves both: a message is checked by the core, stored, then delivered and
+//! acknowledged ([`writer`]); a join that needs a channel's history reads it from the store
+//! before the core applies it; a change to a registered channel is saved; Potato, Celery and
+//! token requests are checked, written, then applied online.
+
+mod celery;
+mod login;
+mod password;
+mod potato;
+mod throttle;
+mod tokens;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use app::protocol::names::validate_nick;
+use app::protocol::text::{validate_text, MAX_REASON_BYTES};
+use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
+
+use crate::auth::{Cloaker, TokenAuth};
+use crate::chat::{
+    Attached, Close, ConnId, Effect, Hub, HubSettings, Left, Outbox, OutboxQueue, PotatoAccount, Prepared,
+    SendBudget,
+};
+use crate::config::{Config, RealHostTo};
+use crate::store::{Conversation, Store, StoreError};
+use crate::ServeError;
+pub use login::{Auth, Login};
+pub use password::Hasher;
+pub use throttle::{Limit, Throttle};
+pub use tokens::{valid_legacy_token, IssuedToken, Revoked};
+use writer::MessageWriter;
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+
+/// Most messages one `history` request returns.
+const MAX_HISTORY_PAGE: u32 = 100;
+/// Messages a `history` request returns when it names no limit.
+const DEFAULT_HISTORY_PAGE: u32 = 50;
+
+/// The chat's use cases, shared by every transport.
+pub struct ChatService {
+    config: Config,
+    hub: Arc<Hub>,
+    store: Store,
+    /// Stores chat messages, then delivers them.
+    writer: MessageWriter,
+    /// Password attempts and registrations, for Potato.
+    throttle: Throttle,
+    /// Runs argon2 with bounded concurrency and memory.
+    hasher: Hasher,
+    tokens: Option<TokenAuth>,
+    /// Bounds the output queued for clients, per connection and in all.
+    send_budget: Arc<SendBudget>,
+}
+
+/// What the transport does once a frame is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The user quit, with this message for the others.
+    Quit(Option<String>),
+}
+
+/// Figures about the running service, for tests and health reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub online: usize,
+    /// Sessions whose connection dropped, held for a resume.
+    pub held_sessions: usize,
+    /// Bytes queued for clients over every connection.
+    pub queued_bytes: usize,
+    /// Password hashes computed or checked since the start.
+    pub password_hashes: u64,
+}
+
+fn internal(e: StoreError) -> ProtocolError {
+    tracing::error!(error = %e, "service store operation failed");
+    e.to_protocol("the service is unavailable right now; try again")
+}
+
+fn date(unix_secs: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs(unix_secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl ChatService {
+    /// Opens the store and loads what the core keeps in memory: token users' reserved nicks,
+    /// Potato accounts, registered channels, the last message id.
+    pub async fn open(config: &Config) -> std::result::Result<Self, ServeError> {
+        let root = config.db_user.clone().zip(config.db_pass.clone());
+        let store = Store::open_as(&config.db, root).await?;
+        tracing::info!(db = %config.db, sync = %crate::store::sync_mode(&config.db), "store opened");
+        let cloaker = Cloaker::new(store.server_key().await?);
+        let hub = Hub::new(hub_settings(config), cloaker);
+        for user in store.token_users().await? {
+            if validate_nick(&user).is_ok() {
+                hub.reserve_nick(&user);
+            }
+        }
+        let accounts = store
+            .account_names()
+            .await?
+            .into_iter()
+            .map(|a| PotatoAccount::new(a.name, a.uid.unwrap_or_default()))
+            .collect();
+        hub.load_registrations(accounts, store.channels().await?);
+        hub.resume_message_ids(store.highest_message_id().await?);
+        Ok(Self {
+            writer: MessageWriter::start(store.clone(), hub.clone()),
+            hub,
+            store,
+            throttle: Throttle::new(),
+            hasher: Hasher::for_this_machine(),
+            tokens: TokenAuth::new(config.shared_secret.as_deref()),
+            send_budget: SendBudget::new(config.send_queue_bytes, config.send_budget_bytes),
+            config: config.clone(),
+        })
+    }
+
+    /// A new connection's outbox, bounded as configured, and the queue its transport drains.
+    pub fn outbox(&self) -> (Outbox, OutboxQueue) {
+        Outbox::new(self.config.send_queue, self.send_budget.clone())
+    }
+
+    /// Handles one frame of a logged-in connection; `outbox` is the connection's. Replies and
+    /// events go to outboxes; a refusal comes back as the error (its `txn` is the caller's to
+    /// add).
+    pub async fn handle(&self, conn: ConnId, outbox: &Outbox, frame: ClientFrame) -> Result<Flow> {
+        match frame {
+            ClientFrame::Auth { .. } => {
+                Err(ProtocolError::new(ErrorCode::AlreadyAuthenticated, "you are already logged in"))
+            }
+            ClientFrame::Message { target, text, txn } => match Command::for_service(&target, &text, None) {
+                Some(command) => self.run(conn, command?, txn.as_deref()).await,
+                None => self.send_message(conn, &target, &text, false, txn.as_deref()).await,
+            },
+            ClientFrame::Command { line, target, txn } => {
+                self.run(conn, Command::parse(&line, target.as_deref())?, txn.as_deref()).await
+            }
+            ClientFrame::Run { command, txn } => self.run(conn, command, txn.as_deref()).await,
+            ClientFrame::History { target, before, limit } => {
+                let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
+                let (target, conversation) = self.hub.history_conversation(conn, &target)?;
+                let messages = self.history(&conversation, before, limit).await?;
+                let more = messages.len() == limit;
+                outbox.send(ServerEvent::History { target, messages, more });
+                Ok(Flow::Continue)
+            }
+            ClientFrame::Ping { id } => {
+                outbox.send(ServerEvent::Pong { id });
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Runs a command; `txn` is the frame's transaction id, which messages it sends carry.
+    pub async fn run(&self, conn: ConnId, command: Command, txn: Option<&str>) -> Result<Flow> {
+        match command {
+            Command::Quit { reason } => {
+                if let Some(r) = &reason {
+                    validate_text("reason", r, MAX_REASON_BYTES, false)?;
+                }
+                Ok(Flow::Quit(reason))
+            }
+            Command::Msg { target, text } => match Command::for_service(&target, &text, None) {
+                Some(command) => Box::pin(self.run(conn, command?, None)).await,
+                None => self.send_message(conn, &target, &text, false, txn).await,
+            },
+            Command::Me { target, text } => self.send_message(conn, &target, &text, true, txn).await,
+            Command::Potato { request } => self.potato(conn, request).await.map(|()| Flow::Continue),
+            Command::Celery { request } => self.celery(conn, request).await.map(|()| Flow::Continue),
+            command => self.apply(conn, command).await.map(|()| Flow::Continue),
+        }
+    }
+
+    /// Up to `limit` messages of a conversation, the newest before message id `before` (or
+    /// the newest of all), oldest first.
+    pub async fn history(
+        &self,
+        conversation: &Conversation,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>> {
+        self.store.history(conversation, before, limit).await.map_err(|e| {
+            tracing::error!(error = %e, "reading history failed");
+            ProtocolError::new(ErrorCode::Internal, "history is unavailable right now")
+        })
+    }
+
+    /// A message: checked by the core, stored, then delivered to its recipients and echoed to
+    /// its sender (the echo means it is stored). A `txn` already stored is answered again.
+    async fn send_message(
+        &self,
+        conn: ConnId,
+        target: &str,
+        text: &str,
+        action: bool,
+        txn: Option<&str>,
+    ) -> Result<Flow> {
+        if let Prepared::New(message) = self.hub.prepare_message(conn, target, text, action, txn)? {
+            if let Err(e) = self.writer.submit(message).await {
+                if let Some(txn) = txn {
+                    self.hub.not_stored(conn, txn);
+                }
+                return Err(e);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// A channel command, applied by the core. A join of a channel nobody is in needs its
+    /// recent history, read here and handed to the core; a change to a registered channel is
+    /// saved.
+    async fn apply(&self, conn: ConnId, command: Command) -> Result<()> {
+        let mut history = None;
+        // The history is loaded once at most, but a channel emptied and refilled meanwhile
+        // makes the core ask again.
+        for _ in 0..3 {
+            match self.hub.apply(conn, command.clone(), history.take())? {
+                Effect::Done => return Ok(()),
+                Effect::Save(key, record) => {
+                    return self.store.save_channel(&key, &record).await.map(drop).map_err(|e| {
+                        tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
+                        e.to_protocol("the change is live but could not be saved; it will not survive a restart")
+                    });
+                }
+                Effect::NeedHistory(folded) => {
+                    let recent = self
+                        .store
+                        .history(&Conversation::channel(&folded), None, self.config.history_on_join)
+                        .await
+                        .map_err(|e| {
+                            tracing::error!(error = %e, "reading history failed");
+                            ProtocolError::new(ErrorCode::Internal, "the channel cannot be loaded right now")
+                        })?;
+                    history = Some(recent);
+                }
+            }
+        }
+        Err(ProtocolError::new(ErrorCode::Internal, "the channel is busy; try again"))
+    }
+
+    /// A connection is done: its session quits with `reason`, or, given what the dropped
+    /// connection `left`, is held for a resume.
+    pub fn leave(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
+        self.hub.release(attached, reason, left);
+    }
+
+    /// Closes every connection.
+    pub fn close_all(&self, close: Close) {
+        self.hub.close_all(close);
+    }
+
+    /// Why the store failed a write, once it has: from then on nothing is acknowledged.
+    pub fn store_failure(&self) -> Option<&str> {
+        self.store.failure()
+    }
+
+    /// Resolves when the store fails a write.
+    pub async fn store_failed(&self) {
+        self.store.failed().await;
+    }
+
+    /// Whether the store answers.
+    pub async fn store_healthy(&self) -> bool {
+        self.store.healthy().await
+    }
+
+    /// Deletes messages older than `max_age`.
+    pub async fn prune_history(&self, max_age: Duration) {
+        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
+        let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        if let Err(e) = self.store.prune_history(cutoff_ms).await {
+            tracing::warn!(error = %e, "pruning old messages failed");
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            online: self.hub.online(),
+            held_sessions: self.hub.held_sessions(),
+            queued_bytes: self.send_budget.total(),
+            password_hashes: self.hasher.runs(),
+        }
+    }
+}
+
+fn hub_settings(config: &Config) -> HubSettings {
+    HubSettings {
+        limits: Limits {
+            max_text_bytes: config.max_text_bytes,
+            max_frame_bytes: config.max_frame_bytes,
+            burst: config.flood_burst,
+            per_second: config.flood_rate,
+        },
+        max_channels: config.max_channels,
+        history_on_join: config.history_on_join,
+        nick_grace: config.nick_grace,
+        resume_grace: config.resume_grace,
+        max_held_per_address: config.max_conns_per_ip as usize,
+        default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
+        ops_see_real_host: config.whois_real_host == RealHostTo::ChannelOps,
+    }
+}
