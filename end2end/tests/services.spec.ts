@@ -28,6 +28,15 @@ test("register a nick through the form, then sign in to it from another browser"
   await first.getByLabel("Message", { exact: true }).press("Enter");
   await expect(first.getByTestId("status")).toContainText("Disconnected");
 
+  // A guest who takes the registered nick gets Potato's warning, which leads to the forms.
+  const squatter = await login(browser, "regina");
+  const warning = squatter.locator(".line.notice").filter({ hasText: "is a registered nick" });
+  await warning.getByRole("button", { name: "Sign in or register" }).click();
+  await expect(squatter.getByRole("dialog", { name: "Your nick" })).toBeVisible();
+  await squatter.keyboard.press("Escape");
+  await send(squatter, "/quit");
+  await expect(squatter.getByTestId("status")).toContainText("Disconnected");
+
   const second = await open(browser);
   await second.getByRole("tab", { name: "Sign in" }).click();
   await second.getByLabel("Nick").fill("regina");

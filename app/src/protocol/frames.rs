@@ -212,7 +212,14 @@ pub enum ServerEvent {
         account: Option<String>,
     },
     /// Informational text from the server or a service (`from`), not part of any conversation.
-    Notice { from: String, text: String },
+    /// `code`, when present, names the condition it warns about, as an error's would
+    /// (`not_identified`: you are using a registered nick without being identified).
+    Notice {
+        from: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+    },
     /// A refused request; `txn` is the refused frame's, if it had one. A nick refused as
     /// taken comes with free `nicks` to offer instead.
     Error {

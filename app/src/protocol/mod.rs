@@ -75,7 +75,7 @@ mod tests {
                 action: true,
                 txn: None,
             }),
-            ServerEvent::Notice { from: "server".into(), text: "hello".into() },
+            ServerEvent::Notice { from: "server".into(), text: "hello".into(), code: None },
             ServerEvent::Error {
                 code: ErrorCode::NotOp,
                 message: "no".into(),

@@ -13,7 +13,7 @@ use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
 use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
-use crate::protocol::command::{COMMANDS, POTATO};
+use crate::protocol::command::COMMANDS;
 use crate::protocol::names::{fold, is_channel};
 use crate::protocol::Member;
 use crate::protocol::{CeleryRequest, Command, ErrorCode, Password, PotatoRequest};
@@ -1032,11 +1032,7 @@ fn LineView(item: Shown) -> impl IntoView {
     };
     // A line that asks you to identify (a refusal for want of an account, Potato's warning
     // to whoever sits on a registered nick) leads to the forms that do it.
-    let to_account = (line.code == Some(ErrorCode::NotIdentified)
-        || (line.kind == LineKind::Notice
-            && line.from == POTATO
-            && line.text.contains("Identify with /potato identify")))
-    .then(|| {
+    let to_account = (line.code == Some(ErrorCode::NotIdentified)).then(|| {
         let panels = expect_context::<Panels>();
         view! {
             <button type="button" class="link-button account-link" on:click=move |_| panels.account.set(true)>

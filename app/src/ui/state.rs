@@ -794,7 +794,11 @@ impl ChatState {
                 }
                 conv.lines.truncate(MAX_LINES);
             }
-            ServerEvent::Notice { from, text } => self.in_view(LineKind::Notice, &from, text),
+            ServerEvent::Notice { from, text, code } => {
+                let mut line = self.line(0, LineKind::Notice, &from, text);
+                line.code = code;
+                self.show(line);
+            }
             ServerEvent::Error { code, message, txn, .. } => {
                 if let Some((c, l)) = txn.as_deref().and_then(|t| self.line_by_txn(t)) {
                     let line = &mut self.conversations[c].lines[l];

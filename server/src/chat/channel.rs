@@ -3,11 +3,73 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use app::protocol::{names::fold, BanEntry, ChatMessage, ErrorCode, Member, ProtocolError};
+use app::protocol::text::{validate_text, MAX_TOPIC_BYTES};
+use app::protocol::{names::fold, BanEntry, ChatMessage, ErrorCode, Member, ProtocolError, ServerEvent};
 use wildmatch::WildMatch;
 
 use super::ConnId;
 use crate::store::ChannelRecord;
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+
+/// Most bans one channel keeps.
+pub const MAX_BANS: usize = 100;
+
+fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
+    ProtocolError::new(code, message)
+}
+
+/// A member role that `/op`, `/voice` and `/mode ±o ±v` give and take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Op,
+    Voice,
+}
+
+impl Role {
+    /// The role a mode letter stands for.
+    pub fn of_mode(letter: char) -> Option<Self> {
+        match letter {
+            'o' => Some(Self::Op),
+            'v' => Some(Self::Voice),
+            _ => None,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Self::Op => 'o',
+            Self::Voice => 'v',
+        }
+    }
+}
+
+/// What `/unban` (or `/mode -b`) lifts: bans with this mask, and, when it named someone online
+/// (known by these folded masks), every ban covering them.
+#[derive(Debug, Clone)]
+pub struct BanLift {
+    /// As the user gave it, for the refusal when nothing matches.
+    pub arg: String,
+    pub mask: String,
+    pub user_masks: Option<Vec<String>>,
+}
+
+/// One change `/mode` asks of a channel, its nicks and masks already resolved.
+#[derive(Debug, Clone)]
+pub enum ModeChange {
+    /// One of `m i t s p`, on or off.
+    Flag(char, bool),
+    Key(Option<String>),
+    Limit(Option<usize>),
+    Role {
+        role: Role,
+        on: bool,
+        member: ConnId,
+        nick: String,
+    },
+    Ban(Ban),
+    Unban(BanLift),
+}
 
 /// A member's roles in one channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -227,7 +289,7 @@ impl Channel {
     }
 
     /// Records an invite for `invitees` until `now + INVITE_TTL`.
-    pub fn invite(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
+    pub fn add_invites(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
         self.invites.retain(|_, expires| *expires > now);
         for invitee in invitees {
             if self.invites.len() >= MAX_INVITES {
@@ -311,6 +373,244 @@ impl Channel {
     }
 }
 
+/// The channel's rules. Each checks that the member acting (`by`, whose nick is `by_nick`) may
+/// do it, changes the channel, and returns the events for its members; the caller delivers
+/// them, and updates what lives outside the channel (a client's list of channels, the store).
+impl Channel {
+    /// Refuses someone who is not in the channel.
+    pub fn require_member(&self, conn: ConnId) -> Result<()> {
+        if self.members.contains_key(&conn) {
+            Ok(())
+        } else {
+            Err(err(ErrorCode::NotOnChannel, format!("you are not in {}", self.name)))
+        }
+    }
+
+    /// Refuses someone who is not an operator of the channel.
+    pub fn require_op(&self, conn: ConnId) -> Result<()> {
+        self.require_member(conn)?;
+        if self.is_op(conn) {
+            Ok(())
+        } else {
+            Err(err(ErrorCode::NotOp, format!("you are not an operator in {}", self.name)))
+        }
+    }
+
+    /// Refuses to act on someone (`nick`) who is not in the channel.
+    fn require_target(&self, target: ConnId, nick: &str) -> Result<()> {
+        if self.members.contains_key(&target) {
+            Ok(())
+        } else {
+            Err(err(ErrorCode::UserNotOnChannel, format!("{nick} is not in {}", self.name)))
+        }
+    }
+
+    /// A member leaves.
+    pub fn part(&self, by: ConnId, by_nick: String, reason: Option<String>) -> Result<ServerEvent> {
+        self.require_member(by)?;
+        Ok(ServerEvent::Parted { channel: self.name.clone(), nick: by_nick, reason })
+    }
+
+    /// Sets the topic, or clears it with an empty text; under +t only operators may.
+    pub fn set_topic(
+        &mut self,
+        by: ConnId,
+        by_nick: String,
+        text: String,
+        now_ms: u64,
+    ) -> Result<ServerEvent> {
+        self.require_member(by)?;
+        if self.modes.topic_ops_only && !self.is_op(by) {
+            return Err(err(
+                ErrorCode::NotOp,
+                format!("only operators may change the topic of {}", self.name),
+            ));
+        }
+        if !text.is_empty() {
+            validate_text("topic", &text, MAX_TOPIC_BYTES, false)?;
+        }
+        self.topic = (!text.is_empty()).then(|| Topic { text, set_by: by_nick.clone(), set_at: now_ms });
+        // Unlike the stored state, the event names who cleared a topic.
+        Ok(ServerEvent::Topic {
+            channel: self.name.clone(),
+            topic: self.topic.as_ref().map(|t| t.text.clone()),
+            set_by: Some(by_nick),
+            set_at: self.topic.as_ref().map(|t| t.set_at),
+        })
+    }
+
+    /// An operator kicks a member (`target`, whose nick is `nick`). The caller removes them.
+    pub fn kick(
+        &self,
+        by: ConnId,
+        by_nick: String,
+        target: ConnId,
+        nick: String,
+        reason: Option<String>,
+    ) -> Result<ServerEvent> {
+        self.require_op(by)?;
+        self.require_target(target, &nick)?;
+        Ok(ServerEvent::Kicked { channel: self.name.clone(), nick, by: by_nick, reason })
+    }
+
+    /// An operator gives or takes a member's role; the event, when that changed anything.
+    pub fn set_role(
+        &mut self,
+        by: ConnId,
+        by_nick: String,
+        change: (Role, bool),
+        target: ConnId,
+        nick: String,
+    ) -> Result<Option<ServerEvent>> {
+        self.require_op(by)?;
+        self.require_target(target, &nick)?;
+        let (role, on) = change;
+        let roles = self.members.entry(target).or_default();
+        let slot = match role {
+            Role::Op => &mut roles.op,
+            Role::Voice => &mut roles.voice,
+        };
+        let changed = std::mem::replace(slot, on) != on;
+        let modes = format!("{}{}", if on { '+' } else { '-' }, role.letter());
+        Ok(changed.then(|| ServerEvent::ModeChanged {
+            channel: self.name.clone(),
+            by: by_nick,
+            modes,
+            args: vec![nick],
+        }))
+    }
+
+    /// An operator adds a ban; the event, or none when the channel has the mask already.
+    pub fn add_ban(&mut self, by: ConnId, ban: Ban) -> Result<Option<ServerEvent>> {
+        self.require_op(by)?;
+        if self.bans.iter().any(|b| fold(&b.mask) == fold(&ban.mask)) {
+            return Ok(None);
+        }
+        if self.bans.len() >= MAX_BANS {
+            return Err(err(ErrorCode::BanListFull, format!("{} already has {MAX_BANS} bans", self.name)));
+        }
+        let event = ServerEvent::Banned {
+            channel: self.name.clone(),
+            mask: ban.mask.clone(),
+            by: ban.by.clone().unwrap_or_default(),
+            nick: ban.nick.clone(),
+        };
+        self.bans.push(ban);
+        Ok(Some(event))
+    }
+
+    /// An operator lifts bans; an event for each (at least one, or it is refused).
+    pub fn lift_bans(&mut self, by: ConnId, by_nick: &str, lift: &BanLift) -> Result<Vec<ServerEvent>> {
+        self.require_op(by)?;
+        let mut removed = Vec::new();
+        self.bans.retain(|b| {
+            let hit = fold(&b.mask) == fold(&lift.mask)
+                || lift.user_masks.as_ref().is_some_and(|m| b.matches_any(m));
+            if hit {
+                removed.push(b.mask.clone());
+            }
+            !hit
+        });
+        if removed.is_empty() {
+            return Err(err(ErrorCode::NoSuchBan, format!("no ban in {} matches {}", self.name, lift.arg)));
+        }
+        Ok(removed
+            .into_iter()
+            .map(|mask| ServerEvent::Unbanned { channel: self.name.clone(), mask, by: by_nick.to_owned() })
+            .collect())
+    }
+
+    /// Refuses an invite from `by`: only members may, and under +i only operators.
+    pub fn may_invite(&self, by: ConnId) -> Result<()> {
+        self.require_member(by)?;
+        if self.modes.invite_only && !self.is_op(by) {
+            return Err(err(ErrorCode::NotOp, format!("only operators may invite to {}", self.name)));
+        }
+        Ok(())
+    }
+
+    /// A member invites someone (`target`, whose nick is `nick`, also known by `invitees`);
+    /// under +i only operators may. The event is for the two of them, not the channel.
+    pub fn invite(
+        &mut self,
+        by: ConnId,
+        by_nick: String,
+        target: ConnId,
+        nick: String,
+        invitees: impl IntoIterator<Item = Invitee>,
+        now: Instant,
+    ) -> Result<ServerEvent> {
+        self.may_invite(by)?;
+        if self.members.contains_key(&target) {
+            return Err(err(ErrorCode::AlreadyOnChannel, format!("{nick} is already in {}", self.name)));
+        }
+        self.add_invites(invitees, now);
+        Ok(ServerEvent::Invited { channel: self.name.clone(), nick, by: by_nick })
+    }
+
+    /// An operator changes modes as a whole: when any part is refused, the channel stays
+    /// exactly as it was. Roles and bans each get their usual event; flags, key and limit that
+    /// changed go in one `mode_changed`.
+    pub fn change_modes(
+        &mut self,
+        by: ConnId,
+        by_nick: &str,
+        changes: Vec<ModeChange>,
+    ) -> Result<Vec<ServerEvent>> {
+        self.require_op(by)?;
+        let mut next = self.clone();
+        let mut events = Vec::new();
+        let (mut flags, mut args) = (String::new(), Vec::new());
+        let mut announce = |on: bool, letter: char, arg: Option<String>| {
+            flags.push(if on { '+' } else { '-' });
+            flags.push(letter);
+            args.extend(arg);
+        };
+        for change in changes {
+            match change {
+                ModeChange::Flag(letter, on) => {
+                    let modes = &mut next.modes;
+                    let slot = match letter {
+                        'm' => &mut modes.moderated,
+                        'i' => &mut modes.invite_only,
+                        's' => &mut modes.secret,
+                        'p' => &mut modes.private,
+                        _ => &mut modes.topic_ops_only,
+                    };
+                    if std::mem::replace(slot, on) != on {
+                        announce(on, letter, None);
+                    }
+                }
+                ModeChange::Key(key) => {
+                    if std::mem::replace(&mut next.modes.key, key.clone()) != key {
+                        announce(key.is_some(), 'k', key);
+                    }
+                }
+                ModeChange::Limit(limit) => {
+                    if std::mem::replace(&mut next.modes.limit, limit) != limit {
+                        announce(limit.is_some(), 'l', limit.map(|l| l.to_string()));
+                    }
+                }
+                ModeChange::Role { role, on, member, nick } => {
+                    events.extend(next.set_role(by, by_nick.to_owned(), (role, on), member, nick)?);
+                }
+                ModeChange::Ban(ban) => events.extend(next.add_ban(by, ban)?),
+                ModeChange::Unban(lift) => events.extend(next.lift_bans(by, by_nick, &lift)?),
+            }
+        }
+        if !flags.is_empty() {
+            events.push(ServerEvent::ModeChanged {
+                channel: next.name.clone(),
+                by: by_nick.to_owned(),
+                modes: flags,
+                args,
+            });
+        }
+        *self = next;
+        Ok(events)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,7 +672,7 @@ mod tests {
     fn invites_are_for_a_session_or_an_account_and_expire() {
         let t0 = Instant::now();
         let mut ch = Channel::new("#i");
-        ch.invite([Invitee::Session(7), Invitee::Account("potato:bob".into())], t0);
+        ch.add_invites([Invitee::Session(7), Invitee::Account("potato:bob".into())], t0);
         assert!(ch.is_invited(7, None, t0));
         assert!(ch.is_invited(8, Some("potato:bob"), t0));
         assert!(!ch.is_invited(8, None, t0), "another session on any nick is not invited");
@@ -382,7 +682,7 @@ mod tests {
         assert!(!ch.is_invited(9, Some("potato:bob"), t0));
         assert!(ch.is_invited(7, None, t0));
         for i in 0..1000 {
-            ch.invite([Invitee::Session(100 + i)], t0);
+            ch.add_invites([Invitee::Session(100 + i)], t0);
         }
         assert_eq!(ch.invites.len(), MAX_INVITES);
     }

@@ -5,6 +5,7 @@
 
 mod account;
 pub mod channel;
+mod cmd;
 pub mod names;
 pub mod outbox;
 mod resume;
@@ -17,16 +18,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use app::protocol::names::{fold, is_channel, validate_channel, validate_nick};
-use app::protocol::text::{validate_text, MAX_REASON_BYTES, MAX_TOPIC_BYTES};
-use app::protocol::{
-    ChannelSummary, ChatMessage, CloseReason, Command, ErrorCode, Limits, ProtocolError, ServerEvent,
-};
+use app::protocol::names::{fold, is_channel, validate_nick};
+use app::protocol::text::validate_text;
+use app::protocol::{ChatMessage, CloseReason, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub use account::{display_key, Account, PotatoAccount};
-use channel::{Ban, Channel, Invitee, Roles, Topic};
+use channel::Channel;
 use names::NameIndex;
 pub use outbox::{Close, Event, Outbox, OutboxQueue, SendBudget};
 pub use resume::{Attached, Left, Resumed};
@@ -37,13 +36,6 @@ pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
 pub type ConnId = u64;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
-
-/// Most bans one channel keeps.
-pub const MAX_BANS: usize = 100;
-/// Longest ban mask, in bytes.
-const MAX_MASK_BYTES: usize = 100;
-/// Longest channel key, in characters.
-const MAX_KEY_CHARS: usize = 32;
 
 /// Who is logging in.
 #[derive(Debug, Clone)]
@@ -245,15 +237,6 @@ impl State {
         Ok(channel)
     }
 
-    /// A member of `channel` by nick.
-    fn member_by_nick(&self, channel: &Channel, nick: &str) -> Result<ConnId> {
-        let target = self.conn_by_nick(nick)?;
-        if !channel.members.contains_key(&target) {
-            return Err(err(ErrorCode::UserNotOnChannel, format!("{nick} is not in {}", channel.name)));
-        }
-        Ok(target)
-    }
-
     /// The nick as its user spells it, when `name` is the nick of someone online.
     fn online_nick(&self, name: &str) -> Option<String> {
         self.nicks.get(name).map(|&c| self.nick_of(c))
@@ -273,7 +256,14 @@ impl State {
              or you will be renamed.",
             humantime::format_duration(grace)
         );
-        self.to_one(conn, &ServerEvent::Notice { from: app::protocol::command::POTATO.into(), text });
+        self.to_one(
+            conn,
+            ServerEvent::Notice {
+                from: app::protocol::command::POTATO.into(),
+                text,
+                code: Some(ErrorCode::NotIdentified),
+            },
+        );
         Some(self.nick_of(conn))
     }
 
@@ -323,6 +313,15 @@ impl State {
 
     fn to_one(&self, conn: ConnId, event: impl Into<Event>) {
         self.deliver([&conn], event);
+    }
+
+    /// Sends events a channel's rules returned to everyone in it.
+    fn tell_channel(&self, channel: &str, events: impl IntoIterator<Item = ServerEvent>) -> Result<()> {
+        let ch = self.channel(channel)?;
+        for event in events {
+            self.to_channel(ch, event);
+        }
+        Ok(())
     }
 
     /// Everyone sharing a channel with `conn`, and `conn` itself.
@@ -401,116 +400,6 @@ impl State {
         if let Some(c) = self.clients.get_mut(&conn) {
             c.channels.remove(folded);
         }
-    }
-
-    /// Applies a role change to a member and tells the channel.
-    fn set_role(&mut self, conn: ConnId, channel: &str, nick: &str, mode: char, on: bool) -> Result<()> {
-        if let Some(event) = self.change_role(conn, channel, nick, mode, on)? {
-            self.to_channel(self.channel(channel)?, &event);
-        }
-        Ok(())
-    }
-
-    /// Applies a role change to a member; returns the event to tell the channel, if anything
-    /// changed.
-    fn change_role(
-        &mut self,
-        conn: ConnId,
-        channel: &str,
-        nick: &str,
-        mode: char,
-        on: bool,
-    ) -> Result<Option<ServerEvent>> {
-        let ch = self.opped_channel(conn, channel)?;
-        let target = self.member_by_nick(ch, nick)?;
-        let by = self.nick_of(conn);
-        let target_nick = self.nick_of(target);
-        let ch = self.channel_mut(channel)?;
-        let roles = ch.members.entry(target).or_default();
-        let changed = match mode {
-            'o' => std::mem::replace(&mut roles.op, on) != on,
-            _ => std::mem::replace(&mut roles.voice, on) != on,
-        };
-        let modes = format!("{}{mode}", if on { '+' } else { '-' });
-        Ok(changed.then(|| ServerEvent::ModeChanged {
-            channel: ch.name.clone(),
-            by,
-            modes,
-            args: vec![target_nick],
-        }))
-    }
-
-    /// Turns `/ban` or `/unban`'s argument into a mask: masks are taken as they are, an online
-    /// nick becomes `*!*@<their cloak>`, an offline one `nick!*@*`.
-    fn mask_for(&self, arg: &str) -> Result<String> {
-        if arg.len() > MAX_MASK_BYTES || arg.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(err(
-                ErrorCode::BadArguments,
-                "a ban mask is at most 100 bytes with no spaces or control characters",
-            ));
-        }
-        if arg.contains(['!', '@', '*', '?']) {
-            return Ok(if arg.contains('!') || arg.contains('@') {
-                arg.to_owned()
-            } else {
-                format!("{arg}!*@*")
-            });
-        }
-        Ok(match self.nicks.get(arg).and_then(|c| self.clients.get(c)) {
-            Some(c) => format!("*!*@{}", c.cloak),
-            None => format!("{arg}!*@*"),
-        })
-    }
-
-    /// Adds a ban on `arg` (a mask, or the nick of someone online, who the ban then names);
-    /// answers the mask added and that nick, or `None` when the channel had the mask already.
-    fn add_ban(
-        &mut self,
-        conn: ConnId,
-        channel: &str,
-        arg: &str,
-    ) -> Result<Option<(String, Option<String>)>> {
-        self.opped_channel(conn, channel)?;
-        let nick = self.online_nick(arg);
-        let mask = self.mask_for(arg)?;
-        let by = self.nick_of(conn);
-        let ch = self.channel_mut(channel)?;
-        if ch.bans.iter().any(|b| fold(&b.mask) == fold(&mask)) {
-            return Ok(None);
-        }
-        if ch.bans.len() >= MAX_BANS {
-            return Err(err(ErrorCode::BanListFull, format!("{} already has {MAX_BANS} bans", ch.name)));
-        }
-        ch.bans.push(Ban::set(&mask, nick.clone(), by, now_ms()));
-        Ok(Some((mask, nick)))
-    }
-
-    /// Sends `conn` the bans of `channel`.
-    fn ban_list(&self, conn: ConnId, channel: &str) -> Result<()> {
-        let ch = self.visible_channel(conn, channel)?;
-        let bans = ch.bans.iter().map(Ban::entry).collect();
-        self.to_one(conn, &ServerEvent::BanList { channel: ch.name.clone(), bans });
-        Ok(())
-    }
-
-    fn remove_bans(&mut self, conn: ConnId, channel: &str, arg: &str) -> Result<Vec<String>> {
-        self.opped_channel(conn, channel)?;
-        let mask = self.mask_for(arg)?;
-        // A nick that is online lifts every ban that covers them.
-        let user_masks = self.nicks.get(arg).and_then(|c| self.clients.get(c)).map(Client::masks);
-        let ch = self.channel_mut(channel)?;
-        let mut removed = Vec::new();
-        ch.bans.retain(|b| {
-            let hit = fold(&b.mask) == fold(&mask) || user_masks.as_ref().is_some_and(|m| b.matches_any(m));
-            if hit {
-                removed.push(b.mask.clone());
-            }
-            !hit
-        });
-        if removed.is_empty() {
-            return Err(err(ErrorCode::NoSuchBan, format!("no ban in {} matches {arg}", ch.name)));
-        }
-        Ok(removed)
     }
 }
 
@@ -837,289 +726,6 @@ impl Hub {
         self.protect(conn, protect);
         effect
     }
-
-    fn apply_locked(
-        &self,
-        st: &mut State,
-        conn: ConnId,
-        command: Command,
-        history: Option<Vec<ChatMessage>>,
-    ) -> Result<Effect> {
-        let done = |r: Result<()>| r.map(|()| Effect::Done);
-        match command {
-            Command::Join { channel, key } => self.join(st, conn, &channel, key.as_deref(), history),
-            Command::Part { channel, reason } => {
-                check_reason(reason.as_deref())?;
-                let ch = st.joined_channel(conn, &channel)?;
-                let event = ServerEvent::Parted { channel: ch.name.clone(), nick: st.nick_of(conn), reason };
-                st.to_channel(ch, &event);
-                st.leave(conn, &fold(&channel));
-                Ok(Effect::Done)
-            }
-            Command::Nick { nick } => done(change_nick(st, conn, &nick)),
-            Command::Topic { channel, topic: None } => {
-                let event = State::topic_event(st.visible_channel(conn, &channel)?);
-                st.to_one(conn, &event);
-                Ok(Effect::Done)
-            }
-            Command::Topic { channel, topic: Some(text) } => {
-                let ch = st.joined_channel(conn, &channel)?;
-                if ch.modes.topic_ops_only && !ch.is_op(conn) {
-                    return Err(err(
-                        ErrorCode::NotOp,
-                        format!("only operators may change the topic of {}", ch.name),
-                    ));
-                }
-                if !text.is_empty() {
-                    validate_text("topic", &text, MAX_TOPIC_BYTES, false)?;
-                }
-                let set_by = st.nick_of(conn);
-                let ch = st.channel_mut(&channel)?;
-                ch.topic =
-                    (!text.is_empty()).then(|| Topic { text, set_by: set_by.clone(), set_at: now_ms() });
-                // Unlike the stored state, the event names who cleared a topic.
-                let event = ServerEvent::Topic {
-                    channel: ch.name.clone(),
-                    topic: ch.topic.as_ref().map(|t| t.text.clone()),
-                    set_by: Some(set_by),
-                    set_at: ch.topic.as_ref().map(|t| t.set_at),
-                };
-                st.to_channel(st.channel(&channel)?, &event);
-                Ok(st.save_reg(&channel))
-            }
-            Command::Kick { channel, nick, reason } => {
-                check_reason(reason.as_deref())?;
-                let ch = st.opped_channel(conn, &channel)?;
-                let target = st.member_by_nick(ch, &nick)?;
-                let event = ServerEvent::Kicked {
-                    channel: ch.name.clone(),
-                    nick: st.nick_of(target),
-                    by: st.nick_of(conn),
-                    reason,
-                };
-                st.to_channel(ch, &event);
-                st.leave(target, &fold(&channel));
-                Ok(Effect::Done)
-            }
-            Command::Ban { channel, mask } => {
-                if let Some((mask, nick)) = st.add_ban(conn, &channel, &mask)? {
-                    let ch = st.channel(&channel)?;
-                    let by = st.nick_of(conn);
-                    st.to_channel(ch, &ServerEvent::Banned { channel: ch.name.clone(), mask, by, nick });
-                }
-                Ok(st.save_reg(&channel))
-            }
-            Command::Unban { channel, mask } => {
-                for mask in st.remove_bans(conn, &channel, &mask)? {
-                    let ch = st.channel(&channel)?;
-                    st.to_channel(
-                        ch,
-                        &ServerEvent::Unbanned { channel: ch.name.clone(), mask, by: st.nick_of(conn) },
-                    );
-                }
-                Ok(st.save_reg(&channel))
-            }
-            Command::Op { channel, nick } => {
-                st.set_role(conn, &channel, &nick, 'o', true).map(|()| Effect::Done)
-            }
-            Command::Deop { channel, nick } => {
-                st.set_role(conn, &channel, &nick, 'o', false).map(|()| Effect::Done)
-            }
-            Command::Voice { channel, nick } => {
-                st.set_role(conn, &channel, &nick, 'v', true).map(|()| Effect::Done)
-            }
-            Command::Devoice { channel, nick } => {
-                st.set_role(conn, &channel, &nick, 'v', false).map(|()| Effect::Done)
-            }
-            Command::Bans { channel } => st.ban_list(conn, &channel).map(|()| Effect::Done),
-            // `/mode #channel +b` with no mask lists the bans, as on IRC.
-            Command::Mode { channel, modes: Some(modes), args }
-                if args.is_empty() && modes.trim_start_matches('+') == "b" =>
-            {
-                st.ban_list(conn, &channel).map(|()| Effect::Done)
-            }
-            Command::Mode { channel, modes: None, .. } => {
-                let event = st.members_event(st.visible_channel(conn, &channel)?);
-                st.to_one(conn, &event);
-                Ok(Effect::Done)
-            }
-            Command::Mode { channel, modes: Some(modes), args } => {
-                apply_modes(st, conn, &channel, &modes, &args)?;
-                Ok(st.save_reg(&channel))
-            }
-            Command::Invite { nick, channel } => {
-                let ch = st.joined_channel(conn, &channel)?;
-                if ch.modes.invite_only && !ch.is_op(conn) {
-                    return Err(err(ErrorCode::NotOp, format!("only operators may invite to {}", ch.name)));
-                }
-                let target = st.conn_by_nick(&nick)?;
-                if ch.members.contains_key(&target) {
-                    return Err(err(
-                        ErrorCode::AlreadyOnChannel,
-                        format!("{nick} is already in {}", ch.name),
-                    ));
-                }
-                let event = ServerEvent::Invited {
-                    channel: ch.name.clone(),
-                    nick: st.nick_of(target),
-                    by: st.nick_of(conn),
-                };
-                let account = st.client(target)?.account.as_ref().map(Account::key);
-                let invitees = std::iter::once(Invitee::Session(target)).chain(account.map(Invitee::Account));
-                st.channel_mut(&channel)?.invite(invitees, Instant::now());
-                st.deliver(&HashSet::from([conn, target]), &event);
-                Ok(Effect::Done)
-            }
-            Command::Away { message } => {
-                check_reason(message.as_deref())?;
-                if let Some(c) = st.clients.get_mut(&conn) {
-                    c.away = message.clone();
-                }
-                let event = ServerEvent::Away { nick: st.nick_of(conn), message };
-                st.deliver(&st.audience(conn), &event);
-                Ok(Effect::Done)
-            }
-            Command::Whois { nick } => {
-                let target = st.conn_by_nick(&nick)?;
-                let t = st.client(target)?;
-                // The user sees their own address; others see the cloak, unless the server lets
-                // operators of a channel the user is in see it too.
-                let sees_real_host = target == conn
-                    || (self.settings.ops_see_real_host
-                        && t.channels
-                            .iter()
-                            .any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn))));
-                // Secret and private channels show only to those who share them.
-                let mut channels: Vec<String> = t
-                    .channels
-                    .iter()
-                    .filter_map(|n| st.channels.get(n))
-                    .filter(|ch| !ch.is_hidden() || ch.members.contains_key(&conn))
-                    .map(|ch| ch.name.clone())
-                    .collect();
-                channels.sort();
-                let event = ServerEvent::Whois {
-                    nick: t.nick.clone(),
-                    account: t.account.as_ref().map(Account::wire),
-                    host: if sees_real_host { t.ip.to_string() } else { t.cloak.clone() },
-                    channels,
-                    away: t.away.clone(),
-                    idle_secs: t.last_active.elapsed().as_secs(),
-                    signon: t.signon,
-                };
-                st.to_one(conn, &event);
-                Ok(Effect::Done)
-            }
-            Command::List => {
-                // Secret channels are listed only to their members, private ones without a topic.
-                let mut channels: Vec<ChannelSummary> = st
-                    .channels
-                    .values()
-                    .filter(|ch| !ch.modes.secret || ch.members.contains_key(&conn))
-                    .map(|ch| ChannelSummary {
-                        channel: ch.name.clone(),
-                        members: ch.members.len(),
-                        topic: ch
-                            .topic
-                            .as_ref()
-                            .filter(|_| !ch.is_hidden() || ch.members.contains_key(&conn))
-                            .map(|t| t.text.clone()),
-                    })
-                    .collect();
-                channels.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.channel.cmp(&b.channel)));
-                st.to_one(conn, &ServerEvent::List { channels });
-                Ok(Effect::Done)
-            }
-            Command::Names { channel } => {
-                let event = st.members_event(st.visible_channel(conn, &channel)?);
-                st.to_one(conn, &event);
-                Ok(Effect::Done)
-            }
-            Command::Quit { .. }
-            | Command::Msg { .. }
-            | Command::Me { .. }
-            | Command::Potato { .. }
-            | Command::Celery { .. } => {
-                Err(err(ErrorCode::Internal, "this command is handled by the session"))
-            }
-        }
-    }
-
-    fn join(
-        &self,
-        st: &mut State,
-        conn: ConnId,
-        channel: &str,
-        key: Option<&str>,
-        history: Option<Vec<ChatMessage>>,
-    ) -> Result<Effect> {
-        validate_channel(channel)?;
-        let folded = fold(channel);
-        let client = st.client(conn)?;
-        if client.channels.contains(&folded) {
-            return Err(err(ErrorCode::AlreadyOnChannel, format!("you are already in {channel}")));
-        }
-        if client.channels.len() >= self.settings.max_channels {
-            return Err(err(
-                ErrorCode::TooManyChannels,
-                format!("you are in {} channels already", client.channels.len()),
-            ));
-        }
-        let masks = client.masks();
-        let account_key = client.account.as_ref().map(Account::key);
-        let creating = !st.channels.contains_key(&folded);
-        // A channel nobody is in is loaded afresh: its recent history first, from the store.
-        let Some(history) = history.filter(|_| creating).or_else(|| (!creating).then(Vec::new)) else {
-            return Ok(Effect::NeedHistory(folded));
-        };
-        if creating {
-            let mut ch = st.reg_of(&folded).map_or_else(|| Channel::new(channel), Channel::from_record);
-            ch.recent = history.into_iter().collect();
-            while ch.recent.len() > self.settings.history_on_join {
-                ch.recent.pop_front();
-            }
-            st.channels.insert(folded.clone(), ch);
-        }
-        let refusal = st.channels.get(&folded).and_then(|ch| {
-            let invited = ch.is_invited(conn, account_key.as_deref(), Instant::now());
-            ch.refusal(&masks, invited, key)
-        });
-        if let Some(refusal) = refusal {
-            if creating {
-                st.channels.remove(&folded);
-            }
-            return Err(refusal);
-        }
-        // In a registered channel, ops come from its op list; elsewhere the first joiner is op.
-        let op = match st.reg_of(&folded) {
-            Some(reg) => account_key.as_ref().is_some_and(|k| reg.founder == *k || reg.ops.contains(k)),
-            None => creating,
-        };
-        let Some(ch) = st.channels.get_mut(&folded) else {
-            return Err(err(ErrorCode::Internal, "the channel vanished"));
-        };
-        ch.forget_invites(conn, account_key.as_deref());
-        ch.members.insert(conn, Roles { op, voice: false });
-        let mut cloak = String::new();
-        if let Some(client) = st.clients.get_mut(&conn) {
-            client.channels.insert(folded.clone());
-            cloak.clone_from(&client.cloak);
-        }
-        let ch = st.channel(channel)?;
-        let joined = ServerEvent::Joined { channel: ch.name.clone(), nick: st.nick_of(conn), host: cloak };
-        st.to_channel(ch, &joined);
-        for event in st.channel_state(ch, self.settings.history_on_join) {
-            st.to_one(conn, &event);
-        }
-        Ok(Effect::Done)
-    }
-}
-
-fn check_reason(reason: Option<&str>) -> Result<()> {
-    match reason {
-        Some(r) => validate_text("reason", r, MAX_REASON_BYTES, false),
-        None => Ok(()),
-    }
 }
 
 fn remove_client(st: &mut State, conn: ConnId, reason: Option<String>) {
@@ -1145,195 +751,4 @@ fn remove_client_telling(st: &mut State, conn: ConnId, reason: Option<String>, t
     }
     st.nicks.remove(&nick);
     st.clients.remove(&conn);
-}
-
-fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
-    validate_nick(nick)?;
-    let client = st.client(conn)?;
-    let old = client.nick.clone();
-    if old == nick {
-        return Ok(());
-    }
-    // Someone banned in a channel they are still in may not shed the ban with a new nick (a
-    // ban by nick would no longer match), as IRC servers refuse it too.
-    let masks = client.masks();
-    if let Some(ch) =
-        client.channels.iter().filter_map(|n| st.channels.get(n)).find(|ch| ch.is_banned(&masks))
-    {
-        return Err(err(
-            ErrorCode::Banned,
-            format!("you are banned in {}, so you cannot change nick", ch.name),
-        ));
-    }
-    // Every nick the new spelling is or looks like counts, not only the first found (which
-    // may be the caller's own when only the case changes).
-    if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
-        return Err(st.nick_in_use(nick));
-    }
-    let not_mine = st
-        .reserved
-        .find_all(nick)
-        .iter()
-        .any(|(owner, _)| !matches!(&client.account, Some(Account::App(name)) if fold(name) == *owner));
-    if not_mine || names::is_service_name(nick) {
-        return Err(err(ErrorCode::NickReserved, format!("the nick {nick} belongs to an account")));
-    }
-    st.nicks.remove(&old);
-    st.nicks.insert(nick, conn);
-    if let Some(c) = st.clients.get_mut(&conn) {
-        c.nick = nick.to_owned();
-    }
-    let event = ServerEvent::NickChanged { old, new: nick.to_owned() };
-    st.deliver(&st.audience(conn), &event);
-    Ok(())
-}
-
-/// One mode change as parsed from `/mode`.
-enum ModeChange {
-    Flag(char, bool),
-    Key(Option<String>),
-    Limit(Option<usize>),
-    Role(char, bool, String),
-    Ban(bool, String),
-}
-
-fn parse_modes(modes: &str, args: &[String]) -> Result<Vec<ModeChange>> {
-    let mut changes = Vec::new();
-    let mut args = args.iter();
-    let mut on = true;
-    let mut arg = |what: &str| {
-        args.next()
-            .cloned()
-            .ok_or_else(|| err(ErrorCode::BadArguments, format!("mode {what} needs an argument")))
-    };
-    for c in modes.chars() {
-        match c {
-            '+' => on = true,
-            '-' => on = false,
-            'm' | 'i' | 't' | 's' | 'p' => changes.push(ModeChange::Flag(c, on)),
-            'k' if on => {
-                let key = arg("+k")?;
-                if key.chars().count() > MAX_KEY_CHARS
-                    || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
-                {
-                    return Err(err(
-                        ErrorCode::BadArguments,
-                        "a key is at most 32 characters, without spaces or commas",
-                    ));
-                }
-                changes.push(ModeChange::Key(Some(key)));
-            }
-            'k' => changes.push(ModeChange::Key(None)),
-            'l' if on => {
-                let limit = arg("+l")?;
-                let limit = limit
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or_else(|| err(ErrorCode::BadArguments, "mode +l needs a positive number"))?;
-                changes.push(ModeChange::Limit(Some(limit)));
-            }
-            'l' => changes.push(ModeChange::Limit(None)),
-            'o' | 'v' => changes.push(ModeChange::Role(c, on, arg(&format!("{c}"))?)),
-            'b' => changes.push(ModeChange::Ban(on, arg("b")?)),
-            other => {
-                return Err(err(
-                    ErrorCode::BadArguments,
-                    format!("unknown mode {other:?}; known: m i t s p k l o v b"),
-                ))
-            }
-        }
-    }
-    if changes.is_empty() {
-        return Err(err(ErrorCode::BadArguments, "no mode given"));
-    }
-    Ok(changes)
-}
-
-/// Applies a `/mode` change as a whole: every part is checked and applied to the channel, and
-/// only when all of them succeed is the result kept and announced. A refused part leaves the
-/// channel exactly as it was.
-fn apply_modes(st: &mut State, conn: ConnId, channel: &str, modes: &str, args: &[String]) -> Result<()> {
-    st.opped_channel(conn, channel)?;
-    let changes = parse_modes(modes, args)?;
-    let folded = fold(channel);
-    let before = st.channels.get(&folded).cloned();
-    match apply_mode_changes(st, conn, channel, changes) {
-        Ok(events) => {
-            let ch = st.channel(channel)?;
-            for event in &events {
-                st.to_channel(ch, event);
-            }
-            Ok(())
-        }
-        Err(e) => {
-            if let Some(before) = before {
-                st.channels.insert(folded, before);
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Applies parsed mode changes in order, returning the events they make; on an error the
-/// caller restores the channel.
-fn apply_mode_changes(
-    st: &mut State,
-    conn: ConnId,
-    channel: &str,
-    changes: Vec<ModeChange>,
-) -> Result<Vec<ServerEvent>> {
-    let by = st.nick_of(conn);
-    let mut events = Vec::new();
-    let mut flags = String::new();
-    let mut flag_args = Vec::new();
-    let mut push = |on: bool, c: char, arg: Option<String>| {
-        flags.push(if on { '+' } else { '-' });
-        flags.push(c);
-        flag_args.extend(arg);
-    };
-    for change in changes {
-        match change {
-            ModeChange::Flag(c, on) => {
-                let modes = &mut st.channel_mut(channel)?.modes;
-                let slot = match c {
-                    'm' => &mut modes.moderated,
-                    'i' => &mut modes.invite_only,
-                    's' => &mut modes.secret,
-                    'p' => &mut modes.private,
-                    _ => &mut modes.topic_ops_only,
-                };
-                if std::mem::replace(slot, on) != on {
-                    push(on, c, None);
-                }
-            }
-            ModeChange::Key(key) => {
-                let on = key.is_some();
-                st.channel_mut(channel)?.modes.key = key.clone();
-                push(on, 'k', key);
-            }
-            ModeChange::Limit(limit) => {
-                st.channel_mut(channel)?.modes.limit = limit;
-                push(limit.is_some(), 'l', limit.map(|l| l.to_string()));
-            }
-            ModeChange::Role(c, on, nick) => events.extend(st.change_role(conn, channel, &nick, c, on)?),
-            ModeChange::Ban(true, mask) => {
-                if let Some((mask, nick)) = st.add_ban(conn, channel, &mask)? {
-                    let name = st.channel(channel)?.name.clone();
-                    events.push(ServerEvent::Banned { channel: name, mask, by: by.clone(), nick });
-                }
-            }
-            ModeChange::Ban(false, mask) => {
-                for mask in st.remove_bans(conn, channel, &mask)? {
-                    let name = st.channel(channel)?.name.clone();
-                    events.push(ServerEvent::Unbanned { channel: name, mask, by: by.clone() });
-                }
-            }
-        }
-    }
-    if !flags.is_empty() {
-        let name = st.channel(channel)?.name.clone();
-        events.push(ServerEvent::ModeChanged { channel: name, by, modes: flags, args: flag_args });
-    }
-    Ok(events)
 }

@@ -320,7 +320,7 @@ mod tests {
 
     /// An event whose JSON is `n` bytes long (at least 40).
     fn bytes(n: usize) -> Event {
-        let notice = |text: String| Event::new(ServerEvent::Notice { from: String::new(), text });
+        let notice = |text: String| Event::new(ServerEvent::Notice { from: String::new(), text, code: None });
         let text = "x".repeat(n - notice(String::new()).size());
         let event = notice(text);
         assert_eq!(event.size(), n);

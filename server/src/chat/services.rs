@@ -53,7 +53,7 @@ impl Drop for RegistrationClaim {
 
 impl State {
     fn notice(&self, conn: ConnId, from: &str, text: String) {
-        self.to_one(conn, &ServerEvent::Notice { from: from.into(), text });
+        self.to_one(conn, ServerEvent::Notice { from: from.into(), text, code: None });
     }
 
     fn registration_changed(&self, key: &str) {
@@ -300,6 +300,7 @@ impl Hub {
         c.outbox.send(ServerEvent::Notice {
             from: POTATO.into(),
             text: "you were disconnected by the owner of this nick".into(),
+            code: None,
         });
         st.end_session(holder, Close::new(CloseReason::Ghosted), "disconnected by the owner of the nick");
         Ok(ghost)

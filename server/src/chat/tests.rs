@@ -755,12 +755,18 @@ fn limits_on_joining_channels() {
 }
 
 #[test]
-#[ignore = "core behaviour to decide: `-k`/`-l` (and `+k`/`+l` to the same value) are announced even when they change nothing, unlike flags"]
-fn unchanged_key_and_limit_are_not_announced() {
+fn key_and_limit_are_announced_only_when_they_change_like_flags() {
     let mut net = room();
     net.run("oscar", mode("-k", &[])).unwrap();
     net.run("oscar", mode("-l", &[])).unwrap();
     assert_eq!(net.kinds("mia"), Vec::<String>::new());
+    net.run("oscar", mode("+kl", &["sesame", "5"])).unwrap();
+    assert_eq!(net.kinds("mia"), ["mode_changed"]);
+    net.run("oscar", mode("+kl", &["sesame", "5"])).unwrap();
+    net.run("oscar", mode("+mm", &[])).unwrap();
+    assert_eq!(net.kinds("mia"), ["mode_changed"], "+m once; the same key and limit again are no change");
+    net.run("oscar", mode("-k+l", &["6"])).unwrap();
+    assert_eq!(net.kinds("mia"), ["mode_changed"]);
 }
 
 #[test]

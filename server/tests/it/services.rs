@@ -73,7 +73,10 @@ async fn identify_takes_the_account_and_its_nick_from_whoever_sits_on_it() {
     registered_and_gone(&server, "alice").await;
 
     let mut squatter = server.guest("alice").await;
-    assert!(squatter.notice("Potato").await.contains("registered nick"));
+    let warning = squatter.expect("notice").await;
+    assert_eq!(warning["from"], "Potato");
+    assert_eq!(warning["code"], "not_identified", "the warning names its condition: {warning}");
+    assert!(warning["text"].as_str().unwrap().contains("registered nick"));
     squatter.join("#c").await;
     let mut carol = server.guest("carol").await;
     carol.join("#c").await;

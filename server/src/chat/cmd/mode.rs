@@ -1,0 +1,109 @@
+//! `/mode #channel [changes] [args…]`: shows the modes and members, or changes modes — flags
+//! (`m i t s p`), key, limit, roles (`o v`) and bans (`b`) — all or nothing.
+
+use app::protocol::ErrorCode;
+
+use crate::chat::channel::{ModeChange, Role};
+use crate::chat::{err, ConnId, Effect, Result, State};
+
+/// Longest channel key, in characters.
+const MAX_KEY_CHARS: usize = 32;
+
+/// A change as typed, before its nicks and masks are looked up.
+enum Asked {
+    Change(ModeChange),
+    Role(char, bool, String),
+    Ban(bool, String),
+}
+
+pub(super) fn mode(
+    st: &mut State,
+    conn: ConnId,
+    channel: &str,
+    modes: Option<&str>,
+    args: &[String],
+) -> Result<Effect> {
+    let Some(modes) = modes else {
+        let event = st.members_event(st.visible_channel(conn, channel)?);
+        st.to_one(conn, event);
+        return Ok(Effect::Done);
+    };
+    // `+b` with no mask lists the bans, as on IRC.
+    if args.is_empty() && modes.trim_start_matches('+') == "b" {
+        return super::ban::list(st, conn, channel).map(|()| Effect::Done);
+    }
+    st.channel(channel)?.require_op(conn)?;
+    let changes =
+        parse(modes, args)?.into_iter().map(|asked| resolve(st, conn, asked)).collect::<Result<Vec<_>>>()?;
+    let by = st.nick_of(conn);
+    let events = st.channel_mut(channel)?.change_modes(conn, &by, changes)?;
+    st.tell_channel(channel, events)?;
+    Ok(st.save_reg(channel))
+}
+
+/// Looks up the member a role change is for and the mask a ban change is about.
+fn resolve(st: &State, conn: ConnId, asked: Asked) -> Result<ModeChange> {
+    Ok(match asked {
+        Asked::Change(change) => change,
+        Asked::Role(letter, on, nick) => {
+            let member = st.conn_by_nick(&nick)?;
+            let role = Role::of_mode(letter).ok_or_else(|| err(ErrorCode::BadArguments, "no such role"))?;
+            ModeChange::Role { role, on, member, nick: st.nick_of(member) }
+        }
+        Asked::Ban(true, arg) => ModeChange::Ban(st.ban_for(conn, &arg)?),
+        Asked::Ban(false, arg) => ModeChange::Unban(st.ban_lift(&arg)?),
+    })
+}
+
+fn parse(modes: &str, args: &[String]) -> Result<Vec<Asked>> {
+    let mut changes = Vec::new();
+    let mut args = args.iter();
+    let mut on = true;
+    let mut arg = |what: &str| {
+        args.next()
+            .cloned()
+            .ok_or_else(|| err(ErrorCode::BadArguments, format!("mode {what} needs an argument")))
+    };
+    for c in modes.chars() {
+        match c {
+            '+' => on = true,
+            '-' => on = false,
+            'm' | 'i' | 't' | 's' | 'p' => changes.push(Asked::Change(ModeChange::Flag(c, on))),
+            'k' if on => {
+                let key = arg("+k")?;
+                if key.chars().count() > MAX_KEY_CHARS
+                    || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
+                {
+                    return Err(err(
+                        ErrorCode::BadArguments,
+                        "a key is at most 32 characters, without spaces or commas",
+                    ));
+                }
+                changes.push(Asked::Change(ModeChange::Key(Some(key))));
+            }
+            'k' => changes.push(Asked::Change(ModeChange::Key(None))),
+            'l' if on => {
+                let limit = arg("+l")?;
+                let limit = limit
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .ok_or_else(|| err(ErrorCode::BadArguments, "mode +l needs a positive number"))?;
+                changes.push(Asked::Change(ModeChange::Limit(Some(limit))));
+            }
+            'l' => changes.push(Asked::Change(ModeChange::Limit(None))),
+            'o' | 'v' => changes.push(Asked::Role(c, on, arg(&format!("{c}"))?)),
+            'b' => changes.push(Asked::Ban(on, arg("b")?)),
+            other => {
+                return Err(err(
+                    ErrorCode::BadArguments,
+                    format!("unknown mode {other:?}; known: m i t s p k l o v b"),
+                ))
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Err(err(ErrorCode::BadArguments, "no mode given"));
+    }
+    Ok(changes)
+}

@@ -1,0 +1,18 @@
+//! `/op`, `/deop`, `/voice`, `/devoice`: an operator gives or takes a member's role.
+
+use crate::chat::channel::Role;
+use crate::chat::{ConnId, Result, State};
+
+pub(super) fn set(
+    st: &mut State,
+    conn: ConnId,
+    channel: &str,
+    nick: &str,
+    change: (Role, bool),
+) -> Result<()> {
+    st.channel(channel)?.require_op(conn)?;
+    let target = st.conn_by_nick(nick)?;
+    let (by, nick) = (st.nick_of(conn), st.nick_of(target));
+    let event = st.channel_mut(channel)?.set_role(conn, by, change, target, nick)?;
+    st.tell_channel(channel, event)
+}
