@@ -125,7 +125,11 @@ pub async fn serve(listener: TcpListener, router: Router, settings: Settings, sh
         let slot = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // Never closed, so never here; were it closed, nothing more could be served.
+                Err(_) => break,
+            },
         };
         let (tcp, peer) = tokio::select! {
             biased;

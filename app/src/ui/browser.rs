@@ -4,7 +4,7 @@
 //! is a harmless no-op.
 
 /// The light/dark choice: `"light"`, `"dark"`, or `"system"` (follow the OS).
-pub fn load_theme() -> String {
+pub(super) fn load_theme() -> String {
     #[cfg(feature = "hydrate")]
     {
         let stored = web_sys::window()
@@ -18,7 +18,7 @@ pub fn load_theme() -> String {
 }
 
 /// Applies and remembers a theme (`data-theme` on `<html>`).
-pub fn set_theme(theme: &str) {
+pub(super) fn set_theme(theme: &str) {
     #[cfg(feature = "hydrate")]
     {
         if let Some(w) = web_sys::window() {
@@ -36,7 +36,7 @@ pub fn set_theme(theme: &str) {
 
 /// Minutes to add to UTC for local time at `ts_ms` (ms since the epoch): the offset moves
 /// with daylight saving time.
-pub fn utc_offset_minutes(ts_ms: u64) -> i64 {
+pub(super) fn utc_offset_minutes(ts_ms: u64) -> i64 {
     #[cfg(feature = "hydrate")]
     {
         let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
@@ -50,7 +50,7 @@ pub fn utc_offset_minutes(ts_ms: u64) -> i64 {
 }
 
 /// Whether desktop notifications are allowed.
-pub fn notifications_granted() -> bool {
+pub(super) fn notifications_granted() -> bool {
     #[cfg(feature = "hydrate")]
     {
         web_sys::Notification::permission() == web_sys::NotificationPermission::Granted
@@ -60,7 +60,7 @@ pub fn notifications_granted() -> bool {
 }
 
 /// Asks for permission to show desktop notifications (only ever on the user's click).
-pub fn request_notifications(done: impl Fn(bool) + 'static) {
+pub(super) fn request_notifications(done: impl Fn(bool) + 'static) {
     #[cfg(feature = "hydrate")]
     {
         if let Ok(promise) = web_sys::Notification::request_permission() {
@@ -75,7 +75,7 @@ pub fn request_notifications(done: impl Fn(bool) + 'static) {
 }
 
 /// Shows a desktop notification when allowed and the page is not in view.
-pub fn notify(title: &str, body: &str) {
+pub(super) fn notify(title: &str, body: &str) {
     #[cfg(feature = "hydrate")]
     {
         let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
@@ -91,7 +91,7 @@ pub fn notify(title: &str, body: &str) {
 
 /// A login token handed over in the URL fragment (`#token=…`), removed from the address bar
 /// once read so it never lingers in history.
-pub fn take_fragment_token() -> Option<String> {
+pub(super) fn take_fragment_token() -> Option<String> {
     #[cfg(feature = "hydrate")]
     {
         let window = web_sys::window()?;
@@ -115,7 +115,7 @@ pub fn take_fragment_token() -> Option<String> {
 /// Calls `on_token` with tokens the embedding page sends with
 /// `frame.contentWindow.postMessage({type: "chattr:token", token}, chatOrigin)`. Only the
 /// parent window (the host app's page) is listened to.
-pub fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
+pub(super) fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
     #[cfg(feature = "hydrate")]
     {
         let handle =
@@ -148,7 +148,7 @@ pub fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
 }
 
 /// A number in `0.0..1.0` for jitter.
-pub fn random() -> f64 {
+pub(super) fn random() -> f64 {
     #[cfg(feature = "hydrate")]
     {
         js_sys::Math::random()
@@ -159,7 +159,7 @@ pub fn random() -> f64 {
 
 /// Which of the browser's stores a record lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
+pub(super) enum Store {
     /// Per browser, kept until cleared.
     Local,
     /// Per tab, kept across reloads, gone with the tab.
@@ -176,7 +176,7 @@ fn storage(store: Store) -> Option<web_sys::Storage> {
 }
 
 /// A remembered record, if there is one and it still reads.
-pub fn load<T: serde::de::DeserializeOwned>(store: Store, key: &str) -> Option<T> {
+pub(super) fn load<T: serde::de::DeserializeOwned>(store: Store, key: &str) -> Option<T> {
     #[cfg(feature = "hydrate")]
     {
         let text = storage(store)?.get_item(key).ok().flatten()?;
@@ -190,7 +190,7 @@ pub fn load<T: serde::de::DeserializeOwned>(store: Store, key: &str) -> Option<T
 }
 
 /// Remembers a record (a full or unavailable store just does not remember).
-pub fn save<T: serde::Serialize>(store: Store, key: &str, value: &T) {
+pub(super) fn save<T: serde::Serialize>(store: Store, key: &str, value: &T) {
     #[cfg(feature = "hydrate")]
     if let (Some(storage), Ok(text)) = (storage(store), serde_json::to_string(value)) {
         let _ = storage.set_item(key, &text);
@@ -200,7 +200,7 @@ pub fn save<T: serde::Serialize>(store: Store, key: &str, value: &T) {
 }
 
 /// Forgets a record.
-pub fn forget(store: Store, key: &str) {
+pub(super) fn forget(store: Store, key: &str) {
     #[cfg(feature = "hydrate")]
     if let Some(storage) = storage(store) {
         let _ = storage.remove_item(key);
@@ -210,7 +210,7 @@ pub fn forget(store: Store, key: &str) {
 }
 
 /// Milliseconds since the Unix epoch, by the browser's clock.
-pub fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     #[cfg(feature = "hydrate")]
     {
         js_sys::Date::now() as u64
@@ -220,7 +220,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Whether the window is phone-narrow (the one-column layout).
-pub fn is_narrow() -> bool {
+pub(super) fn is_narrow() -> bool {
     #[cfg(feature = "hydrate")]
     {
         web_sys::window()
@@ -233,7 +233,7 @@ pub fn is_narrow() -> bool {
 }
 
 /// Points the page's icon (`<link rel="icon">`) at `href`, if it is not there already.
-pub fn set_favicon(href: &str) {
+pub(super) fn set_favicon(href: &str) {
     #[cfg(feature = "hydrate")]
     {
         let link = web_sys::window()
@@ -248,7 +248,7 @@ pub fn set_favicon(href: &str) {
 }
 
 /// Sets the document's title (the tab's label).
-pub fn set_title(title: &str) {
+pub(super) fn set_title(title: &str) {
     #[cfg(feature = "hydrate")]
     if let Some(document) = web_sys::window().and_then(|w| w.document()) {
         document.set_title(title);

@@ -27,8 +27,10 @@ struct Panels {
     account: RwSignal<bool>,
 }
 
+// `#[component]` re-emits the function in a way `unreachable_pub` misreads.
+#[allow(unreachable_pub)]
 #[component]
-pub fn Chat() -> impl IntoView {
+pub(super) fn Chat() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let panels = Panels {
         sidebar: RwSignal::new(false),

@@ -20,8 +20,10 @@ fn focusables(root: &web_sys::Element) -> Vec<web_sys::HtmlElement> {
     (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<web_sys::HtmlElement>().ok()).collect()
 }
 
+// `#[component]` re-emits the function in a way `unreachable_pub` misreads.
+#[allow(unreachable_pub)]
 #[component]
-pub fn Modal<C: IntoView + 'static>(
+pub(super) fn Modal<C: IntoView + 'static>(
     /// The dialog's accessible name.
     #[prop(into)]
     label: String,
@@ -107,7 +109,7 @@ pub fn Modal<C: IntoView + 'static>(
 }
 
 /// Moves focus within a menu for an arrow key (↓ ↑ Home End); answers whether the key was one.
-pub fn menu_key(menu: Option<leptos::web_sys::HtmlDivElement>, key: &str) -> bool {
+pub(super) fn menu_key(menu: Option<leptos::web_sys::HtmlDivElement>, key: &str) -> bool {
     #[cfg(feature = "hydrate")]
     {
         let Some(menu) = menu else { return false };
@@ -136,7 +138,7 @@ pub fn menu_key(menu: Option<leptos::web_sys::HtmlDivElement>, key: &str) -> boo
 }
 
 /// Focuses the first field or button in `root`, if any.
-pub fn focus_first(root: Option<leptos::web_sys::HtmlElement>) {
+pub(super) fn focus_first(root: Option<leptos::web_sys::HtmlElement>) {
     #[cfg(feature = "hydrate")]
     if let Some(first) = root.and_then(|r| focusables(&r).into_iter().next()) {
         let _ = first.focus();

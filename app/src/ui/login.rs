@@ -21,8 +21,10 @@ fn temporary_nick() -> String {
     format!("Guest-{:05}", (super::browser::random() * 100_000.0) as u32)
 }
 
+// `#[component]` re-emits the function in a way `unreachable_pub` misreads.
+#[allow(unreachable_pub)]
 #[component]
-pub fn Login() -> impl IntoView {
+pub(super) fn Login() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     // The last login's tab and nick, so a refused one comes back as it was typed.
     let mode = ctx.login_mode;

@@ -107,7 +107,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub fn send(&self, frame: ClientFrame) {
+    pub(crate) fn send(&self, frame: ClientFrame) {
         self.link.with_value(|link| {
             if let Some(link) = link {
                 socket::send(link, &frame);
@@ -116,7 +116,7 @@ impl Ctx {
     }
 
     /// Sends a command as data (a form's or a button's): nothing in it needs quoting.
-    pub fn run(&self, command: Command) {
+    pub(crate) fn run(&self, command: Command) {
         self.send(ClientFrame::Run { command, txn: None });
     }
 
@@ -134,11 +134,11 @@ impl Ctx {
     }
 
     /// The draft of a conversation.
-    pub fn draft(&self, conversation: &str) -> String {
+    pub(crate) fn draft(&self, conversation: &str) -> String {
         self.drafts.with(|d| d.get(&fold(conversation)).cloned().unwrap_or_default())
     }
 
-    pub fn set_draft(&self, conversation: &str, text: String) {
+    pub(crate) fn set_draft(&self, conversation: &str, text: String) {
         self.drafts.update(|d| {
             if text.is_empty() {
                 d.remove(&fold(conversation));
@@ -159,7 +159,7 @@ impl Ctx {
     }
 
     /// Sends a failed message again.
-    pub fn retry(&self, txn: &str) {
+    pub(crate) fn retry(&self, txn: &str) {
         if let Some(out) = self.state.try_update(|s| s.retry(txn)).flatten() {
             if self.online() {
                 self.send(out.frame());
@@ -168,7 +168,7 @@ impl Ctx {
     }
 
     /// Takes a failed message back into its conversation's composer.
-    pub fn edit(&self, txn: &str) {
+    pub(crate) fn edit(&self, txn: &str) {
         if let Some((conversation, text)) = self.state.try_update(|s| s.withdraw(txn)).flatten() {
             self.set_draft(&conversation, text);
         }
@@ -176,7 +176,7 @@ impl Ctx {
 
     /// Sends what the user typed: a slash command, or a message to the open conversation.
     /// Answers whether it was taken (the composer clears) or refused (the text stays).
-    pub fn submit_input(&self, text: String) -> bool {
+    pub(crate) fn submit_input(&self, text: String) -> bool {
         let current = self.state.with_untracked(|s| s.current.clone());
         let refuse = |why: &str| {
             self.state.update(|s| {
@@ -223,7 +223,7 @@ impl Ctx {
     }
 
     /// Leaves the chat (`/quit`); the page goes back to the login form with the nick filled in.
-    pub fn log_out(&self) {
+    pub(crate) fn log_out(&self) {
         self.session.update_value(|s| s.over = true);
         browser::forget(Store::Tab, RESUME_KEY);
         if self.link.with_value(Option::is_some) {
@@ -240,7 +240,7 @@ impl Ctx {
     /// reconnects by itself from then on.
     /// One session per tab: a new login ends the one before (it quits, its socket closes) and
     /// makes its pending reconnect (and its socket's callbacks) stale.
-    pub fn start(&self, auth: ClientFrame, potato: Potato) {
+    pub(crate) fn start(&self, auth: ClientFrame, potato: Potato) {
         self.link.update_value(|link| {
             if let Some(old) = link.take() {
                 socket::send(&old, &ClientFrame::Run { command: Command::Quit { reason: None }, txn: None });
@@ -282,7 +282,7 @@ impl Ctx {
     }
 
     /// Reconnects at once instead of waiting for the countdown.
-    pub fn reconnect_now(&self) {
+    pub(crate) fn reconnect_now(&self) {
         if matches!(self.status.get_untracked(), Status::Reconnecting(_)) {
             self.connect_now();
         }
@@ -290,7 +290,7 @@ impl Ctx {
 
     /// Back to the login form, with the nick last typed (or resumed) filled in; `problem`
     /// says why, if it was not the user's choice.
-    pub fn back_to_form(&self, problem: Option<String>) {
+    pub(crate) fn back_to_form(&self, problem: Option<String>) {
         self.session.update_value(|s| {
             s.over = true;
             s.generation += 1;
@@ -308,7 +308,7 @@ impl Ctx {
 
     /// After the session ended for good (replaced, ghosted, revoked): the login form, with
     /// the nick the session had.
-    pub fn log_in_again(&self) {
+    pub(crate) fn log_in_again(&self) {
         if let Some(me) = self.state.with_untracked(|s| s.me.clone()) {
             self.login_nick.set(me);
         }

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 /// `view` while `when` holds. `when` is memoised, so the view is built again only when the
 /// condition changes, not whenever something it reads does.
-pub fn show<V>(
+pub(super) fn show<V>(
     when: impl Fn() -> bool + Send + Sync + 'static,
     view: impl Fn() -> V + Send + Sync + 'static,
 ) -> impl IntoView
@@ -23,7 +23,7 @@ where
 }
 
 /// `view` while `when` holds, `otherwise` when it does not.
-pub fn show_else<V, W>(
+pub(super) fn show_else<V, W>(
     when: impl Fn() -> bool + Send + Sync + 'static,
     view: impl Fn() -> V + Send + Sync + 'static,
     otherwise: impl Fn() -> W + Send + Sync + 'static,
@@ -38,12 +38,12 @@ where
 
 /// A component's view, type-erased: the server's side.
 #[cfg(feature = "ssr")]
-pub fn component<V: IntoView + 'static>(view: V) -> AnyView {
+pub(super) fn component<V: IntoView + 'static>(view: V) -> AnyView {
     view.into_any()
 }
 
 /// A component's view, with its type: the browser's side.
 #[cfg(not(feature = "ssr"))]
-pub fn component<V: IntoView>(view: V) -> V {
+pub(super) fn component<V: IntoView>(view: V) -> V {
     view
 }

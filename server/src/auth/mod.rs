@@ -39,6 +39,12 @@ pub fn secret_matches(configured: &str, presented: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// HMAC-SHA256 keyed with `key`.
+#[allow(clippy::expect_used, reason = "HMAC takes keys of any length: new_from_slice cannot fail for it")]
+pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
 /// Token login, on a server with a shared secret: the secret app servers present and the
 /// signer of the tokens the server issues, which is derived from it (so the two cannot
 /// disagree, and rotating the secret revokes every token).
@@ -94,7 +100,7 @@ impl Cloaker {
     }
 
     pub fn cloak(&self, ip: IpAddr) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = hmac_sha256(&self.key);
         mac.update(ip.to_string().as_bytes());
         let digest = mac.finalize().into_bytes();
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::AuthError;
+use super::{hmac_sha256, AuthError};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -58,16 +58,17 @@ impl TokenSigner {
     /// A signer whose key is derived from the shared secret (so rotating the secret revokes
     /// every token issued under the old one).
     pub fn from_secret(secret: &str) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+        let mut mac = hmac_sha256(secret.as_bytes());
         mac.update(b"chattr token key v1");
         Self { key: mac.finalize().into_bytes().into() }
     }
 
     fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+        hmac_sha256(&self.key)
     }
 
     /// A token for `user`, valid for `ttl` from `now`.
+    #[allow(clippy::expect_used, reason = "claims are strings and numbers: they always serialize")]
     pub fn issue(&self, user: &str, ttl: Duration, now: SystemTime) -> Issued {
         let expires_at = now + ttl;
         let claims = Claims {

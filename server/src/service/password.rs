@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 
 use app::protocol::{ErrorCode, ProtocolError};
 
-pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_CHARS: usize = 128;
+pub(super) const MIN_PASSWORD_CHARS: usize = 8;
+pub(super) const MAX_PASSWORD_CHARS: usize = 128;
 const MAX_EMAIL_BYTES: usize = 254;
 
 /// Working memory of one hash, in 1 KiB blocks.
@@ -33,7 +33,7 @@ fn argon2(params: Params) -> Argon2<'static> {
 }
 
 /// Passwords are 8 to 128 characters.
-pub fn check_password(password: &str) -> Result<(), ProtocolError> {
+pub(super) fn check_password(password: &str) -> Result<(), ProtocolError> {
     let n = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
         return Err(ProtocolError::new(
@@ -46,7 +46,7 @@ pub fn check_password(password: &str) -> Result<(), ProtocolError> {
 
 /// An email must look like `name@domain.tld`: one `@`, no spaces or control characters, a dot
 /// in the domain. Whether it exists is not checked.
-pub fn check_email(email: &str) -> Result<(), ProtocolError> {
+pub(super) fn check_email(email: &str) -> Result<(), ProtocolError> {
     let bad = || ProtocolError::new(ErrorCode::InvalidEmail, "an email address looks like name@example.com");
     if email.len() > MAX_EMAIL_BYTES || email.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(bad());

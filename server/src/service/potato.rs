@@ -17,9 +17,9 @@ use crate::store::AccountRecord;
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// Password attempts per connection, and per account from one address.
-pub const PASSWORD_ATTEMPTS: Limit = Limit { max: 3, window: MINUTE };
+pub(super) const PASSWORD_ATTEMPTS: Limit = Limit { max: 3, window: MINUTE };
 /// Registrations per connection.
-pub const REGISTRATIONS: Limit = Limit { max: 3, window: Duration::from_secs(600) };
+pub(super) const REGISTRATIONS: Limit = Limit { max: 3, window: Duration::from_secs(600) };
 /// The window of `CHATTR_REGISTRATIONS_PER_ADDRESS`.
 const HOUR: Duration = Duration::from_secs(3600);
 

@@ -23,13 +23,13 @@ struct Job {
 
 /// A handle on the writer task. The task ends once every handle is dropped and the queue is
 /// empty.
-pub struct MessageWriter {
+pub(super) struct MessageWriter {
     jobs: mpsc::Sender<Job>,
     store: Store,
 }
 
 impl MessageWriter {
-    pub fn start(store: Store, hub: Arc<Hub>) -> Self {
+    pub(super) fn start(store: Store, hub: Arc<Hub>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(run(queue, store.clone(), hub));
         Self { jobs, store }
@@ -37,7 +37,7 @@ impl MessageWriter {
 
     /// Stores and delivers a message; returns once it is both, or with an error when it could
     /// not be stored (then nobody got it).
-    pub async fn submit(&self, message: PreparedMessage) -> Result<(), ProtocolError> {
+    pub(super) async fn submit(&self, message: PreparedMessage) -> Result<(), ProtocolError> {
         let (stored, done) = oneshot::channel();
         let failed = || match self.store.failure() {
             Some(_) => StoreError::Failed(String::new()).to_protocol(""),

@@ -84,6 +84,7 @@ impl Tally {
         Self { delivery: histogram(), ack: histogram(), sent: 0, received: 0, expected: 0, errors: 0 }
     }
 
+    #[allow(clippy::expect_used, reason = "every histogram is made by histogram(), with the same bounds")]
     fn add(&mut self, other: &Tally) {
         self.delivery.add(&other.delivery).expect("same bounds");
         self.ack.add(&other.ack).expect("same bounds");
@@ -105,6 +106,7 @@ struct Outcome {
     dropped: bool,
 }
 
+#[allow(clippy::expect_used, reason = "constant bounds, which are valid")]
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
 }

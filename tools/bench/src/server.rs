@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 /// Linux reports CPU times in `/proc/<pid>/stat` in clock ticks of this length.
 const TICKS_PER_SECOND: f64 = 100.0;
 
-pub struct Spawned {
+pub(crate) struct Spawned {
     child: Child,
     pub addr: String,
     data_dir: PathBuf,
@@ -20,7 +20,7 @@ pub struct Spawned {
 
 /// CPU time used so far and the peak resident memory, from `/proc`.
 #[derive(Debug, Clone, Copy)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub cpu: Duration,
     pub peak_rss_kib: u64,
 }
@@ -28,7 +28,7 @@ pub struct Usage {
 impl Spawned {
     /// Starts `binary` with the store `store` (`disk`: surrealkv in a temporary directory, with
     /// its default fsync on every commit; `mem`: in memory) and waits for it to listen.
-    pub async fn start(binary: &Path, store: &str) -> Result<Self, String> {
+    pub(crate) async fn start(binary: &Path, store: &str) -> Result<Self, String> {
         let data_dir = std::env::temp_dir().join(format!("chattr-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let db = match store {
@@ -49,7 +49,8 @@ impl Spawned {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let mut lines =
+            BufReader::new(child.stdout.take().ok_or("the server's output is not piped")?).lines();
         let wait = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(addr) = line.contains("listening").then(|| line.split("addr=").nth(1)).flatten() {
@@ -65,7 +66,7 @@ impl Spawned {
     }
 
     /// What the server has used so far, when `/proc` can tell.
-    pub fn usage(&self) -> Option<Usage> {
+    pub(crate) fn usage(&self) -> Option<Usage> {
         let pid = self.child.id()?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
@@ -80,7 +81,7 @@ impl Spawned {
     }
 
     /// SIGTERM, wait for the exit, and remove the data directory.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }
