@@ -20,7 +20,7 @@ use chattr::chat::names::NameIndex;
 
 use crate::common::{Client, TestServer, SECRET};
 
-const SPEC: &str = include_str!("../../../docs/openapi.json");
+const SPEC: &str = include_str!("../docs/openapi.json");
 
 /// The document, with a validator per (path, method, status) compiled on first use.
 struct Spec {

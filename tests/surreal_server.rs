@@ -2,7 +2,7 @@
 //! `surrealdb-server` crate by `tools/surreal-test-server`, in-memory storage), with root
 //! credentials. Two chattrd instances in turn share what the server stores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,13 +11,13 @@ use tokio::process::{Child, Command};
 use crate::common::{TestServer, WAIT};
 
 /// The SurrealDB server binary: `CHATTR_SURREAL_BIN`, or where `scripts/test.sh` builds it
-/// (`cargo build -p surreal-test-server`, next to chattrd).
+/// (`cargo build -p surreal-test-server`, next to this test binary's chattrd).
 fn surreal_binary() -> PathBuf {
     let path = match std::env::var_os("CHATTR_SURREAL_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
-            let chattrd = PathBuf::from(env!("CARGO_BIN_EXE_chattrd"));
-            chattrd.with_file_name("surreal-test-server")
+            let exe = std::env::current_exe().expect("the test binary's path");
+            exe.parent().and_then(Path::parent).expect("a target directory").join("surreal-test-server")
         }
     };
     assert!(

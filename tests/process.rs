@@ -3,12 +3,67 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::common::{Client, SECRET, WAIT};
+
+/// The `chattrd` binary the process tests run: `CHATTR_BIN` when set (as for the Playwright
+/// suite), else `chattrd` in the target directory this test binary was built in, which is where
+/// `cargo build -p server --bin chattrd` puts it (`scripts/test.sh` builds it first). Cargo only
+/// tells the tests of the `server` package where its binaries are (`CARGO_BIN_EXE_chattrd`), so
+/// this suite, a package of its own, finds it by location. The default one must be newer than
+/// every source file it is built from: a stale binary fails here rather than test old code.
+pub fn chattrd() -> &'static Path {
+    static CHATTRD: OnceLock<PathBuf> = OnceLock::new();
+    CHATTRD.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CHATTR_BIN") {
+            let path = PathBuf::from(path);
+            assert!(path.is_file(), "CHATTR_BIN={} is not a file", path.display());
+            return path;
+        }
+        // This binary is <target>/<profile>/deps/blackbox-<hash>; chattrd is <target>/<profile>/chattrd.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let path = exe.parent().and_then(Path::parent).expect("a target directory").join("chattrd");
+        let build = "build it with `cargo build -p server --bin chattrd` (scripts/test.sh does), \
+                     or name another one in CHATTR_BIN";
+        let built = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
+        if let Some((source, _)) = newest_source().filter(|(_, changed)| *changed > built) {
+            panic!("{} is older than {}: {build}", path.display(), source.display());
+        }
+        path
+    })
+}
+
+/// The most recently changed file that chattrd is built from (the `server` and `app` crates'
+/// Rust sources and manifests, and the lock file), and when it changed.
+fn newest_source() -> Option<(PathBuf, SystemTime)> {
+    fn walk(path: &Path, newest: &mut Option<(PathBuf, SystemTime)>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml" || e == "lock") {
+            if let Ok(changed) = std::fs::metadata(path).and_then(|m| m.modified()) {
+                if newest.as_ref().is_none_or(|(_, t)| changed > *t) {
+                    *newest = Some((path.to_path_buf(), changed));
+                }
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut newest = None;
+    for part in ["server/src", "server/Cargo.toml", "app/src", "app/Cargo.toml", "Cargo.toml", "Cargo.lock"] {
+        walk(&root.join(part), &mut newest);
+    }
+    newest
+}
 
 /// A `chattrd` process on a free port; its address comes from its own log line.
 pub struct Process {
@@ -28,7 +83,7 @@ impl Process {
     /// [`Process::start`] with extra environment variables.
     /// [`Process::start`] with extra environment variables, which win over the defaults here.
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chattrd"))
+        let mut child = Command::new(chattrd())
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
             .env("CHATTR_SHARED_SECRET", SECRET)
