@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -17,7 +16,8 @@ use crate::common::{Client, SECRET, WAIT};
 /// `cargo build -p server --bin chattrd` puts it (`scripts/test.sh` builds it first). Cargo only
 /// tells the tests of the `server` package where its binaries are (`CARGO_BIN_EXE_chattrd`), so
 /// this suite, a package of its own, finds it by location. The default one must be newer than
-/// every source file it is built from: a stale binary fails here rather than test old code.
+/// each source file it was built from (as cargo listed them in `chattrd.d`): a stale binary
+/// fails here rather than test old code.
 pub fn chattrd() -> &'static Path {
     static CHATTRD: OnceLock<PathBuf> = OnceLock::new();
     CHATTRD.get_or_init(|| {
@@ -34,35 +34,35 @@ pub fn chattrd() -> &'static Path {
         let built = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
-        if let Some((source, _)) = newest_source().filter(|(_, changed)| *changed > built) {
-            panic!("{} is older than {}: {build}", path.display(), source.display());
+        for source in sources(&path.with_extension("d")) {
+            let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+            if changed.is_ok_and(|changed| changed > built) {
+                panic!("{} is older than {}: {build}", path.display(), source.display());
+            }
         }
         path
     })
 }
 
-/// The most recently changed file that chattrd is built from (the `server` and `app` crates'
-/// Rust sources and manifests, and the lock file), and when it changed.
-fn newest_source() -> Option<(PathBuf, SystemTime)> {
-    fn walk(path: &Path, newest: &mut Option<(PathBuf, SystemTime)>) {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                walk(&entry.path(), newest);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml" || e == "lock") {
-            if let Ok(changed) = std::fs::metadata(path).and_then(|m| m.modified()) {
-                if newest.as_ref().is_none_or(|(_, t)| changed > *t) {
-                    *newest = Some((path.to_path_buf(), changed));
-                }
-            }
+/// The source files in a dep-info file that cargo writes next to a binary
+/// (`<binary>: <source> <source> …`, spaces in names escaped); none when it is missing.
+fn sources(dep_info: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(dep_info) else {
+        return Vec::new();
+    };
+    let Some((_, list)) = text.lines().next().unwrap_or_default().split_once(": ") else {
+        return Vec::new();
+    };
+    let mut sources = vec![String::new()];
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => sources.last_mut().unwrap().extend(chars.next()),
+            ' ' => sources.push(String::new()),
+            c => sources.last_mut().unwrap().push(c),
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    let mut newest = None;
-    for part in ["server/src", "server/Cargo.toml", "app/src", "app/Cargo.toml", "Cargo.toml", "Cargo.lock"] {
-        walk(&root.join(part), &mut newest);
-    }
-    newest
+    sources.into_iter().filter(|s| !s.is_empty()).map(PathBuf::from).collect()
 }
 
 /// A `chattrd` process on a free port; its address comes from its own log line.
