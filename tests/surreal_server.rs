@@ -90,6 +90,10 @@ async fn chattr_runs_on_a_surrealdb_server_over_ws() {
     bad.db = surreal.url.clone();
     bad.db_user = Some("root".into());
     bad.db_pass = Some("wrong".into());
-    let error = chattr::AppState::new(bad).await.err().expect("a wrong password is refused");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = tokio::time::timeout(WAIT, chattr::serve(bad, listener, std::future::pending()))
+        .await
+        .expect("refused at startup, not served");
+    let error = served.expect_err("a wrong password is refused");
     assert!(!error.to_string().is_empty());
 }
