@@ -19,8 +19,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "format"
 cargo fmt --all -- --check
 
-step "clippy (server, shared crate, and the wasm build)"
-cargo clippy -p server -p chattr-bench --all-targets -- -D warnings
+step "clippy (server, black-box suite, benchmark tool, shared crate, and the wasm build)"
+cargo clippy -p server -p chattr-tests -p chattr-bench -p surreal-test-server --all-targets -- -D warnings
 cargo clippy -p app --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
@@ -29,8 +29,11 @@ cargo build -p surreal-test-server
 
 step "unit, property and black-box tests"
 cargo test -p app
-# Also builds the chattrd binary the end-to-end suite runs.
 cargo test -p server
+# The chattrd that the black-box suite's process tests, the benchmark and the end-to-end suite
+# run: the suite finds it next to its own test binary (tests/process.rs; CHATTR_BIN overrides).
+cargo build -p server --bin chattrd
+cargo test -p chattr-tests
 
 step "the benchmark tool, in a short run that must deliver every message (speed is not judged here)"
 cargo build -p chattr-bench

@@ -25,14 +25,13 @@ fn secret(welcome: &Value) -> String {
 
 /// Waits until the server holds `n` sessions (it noticed the dropped connections).
 async fn until_held(server: &TestServer, n: usize) {
-    let chat = &server.state.inner.chat;
     tokio::time::timeout(Duration::from_secs(5), async {
-        while chat.stats().held_sessions != n {
+        while server.state.held_sessions() != n {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("{} sessions held, not {n}", chat.stats().held_sessions));
+    .unwrap_or_else(|_| panic!("{} sessions held, not {n}", server.state.held_sessions()));
 }
 
 #[tokio::test]
@@ -102,7 +101,7 @@ async fn a_session_not_resumed_within_the_grace_quits_and_its_secret_no_longer_w
     assert_eq!(quit["nick"], "alice");
     // The test drops its socket without a closing handshake.
     assert_eq!(quit["reason"], "connection error");
-    assert_eq!(server.state.inner.chat.stats().held_sessions, 0);
+    assert_eq!(server.state.held_sessions(), 0);
 
     // `resume` alone fails and closes; with a nick it logs in afresh.
     let mut c = Client::connect(&server).await;
@@ -136,7 +135,7 @@ async fn resuming_takes_over_a_connection_that_is_still_open() {
     let seen = bob.drain().await;
     assert!(!seen.iter().any(|e| e["type"] == "quit" || e["type"] == "joined"), "{seen:?}");
     // The replaced connection ending does not end the session.
-    assert_eq!(server.state.inner.chat.stats().held_sessions, 0);
+    assert_eq!(server.state.held_sessions(), 0);
     second.say("#r", "still here").await;
     assert_eq!(bob.expect("message").await["text"], "still here");
 }
@@ -257,7 +256,7 @@ async fn one_address_holds_only_so_many_sessions_and_the_longest_held_goes_first
     let quit = bob.expect("quit").await;
     assert_eq!(quit["nick"], "first");
     bob.assert_no("quit").await;
-    assert_eq!(server.state.inner.chat.stats().held_sessions, 2);
+    assert_eq!(server.state.held_sessions(), 2);
 }
 
 #[tokio::test]
@@ -303,7 +302,7 @@ async fn ghosting_or_revoking_a_connected_session_ends_it_at_once_and_its_secret
     let mut c = Client::connect(&server).await;
     c.send(json!({"type":"auth","resume":secret(&welcome)})).await;
     c.expect_error("resume_failed").await;
-    assert_eq!(server.state.inner.chat.stats().held_sessions, 0);
+    assert_eq!(server.state.held_sessions(), 0);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{member, Client, TestServer};
+use crate::common::{from_flags, member, Client, TestServer};
 
 #[tokio::test]
 async fn two_users_chat_in_a_channel_and_both_see_the_message_with_its_id() {
@@ -429,7 +429,10 @@ async fn whois_shows_the_real_host_only_to_the_user_by_default() {
 
 #[tokio::test]
 async fn whois_shows_channel_ops_the_real_host_when_the_server_says_so() {
-    let server = TestServer::start_with(|c| c.whois_real_host = chattr::config::RealHostTo::ChannelOps).await;
+    let server = TestServer::start_with(|c| {
+        c.whois_real_host = from_flags(&["--whois-real-host=channel-ops"]).whois_real_host
+    })
+    .await;
     let [mut alice, _bob, mut carol] = server.in_channel("#c", ["alice", "bob", "carol"]).await;
     alice.cmd("/whois bob").await;
     assert_eq!(alice.expect("whois").await["host"], "127.0.0.1");

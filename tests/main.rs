@@ -13,6 +13,7 @@ mod connections;
 mod disk;
 mod history;
 mod http;
+mod internals;
 mod limits;
 mod memory;
 mod openapi;

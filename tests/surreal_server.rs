@@ -2,7 +2,7 @@
 //! `surrealdb-server` crate by `tools/surreal-test-server`, in-memory storage), with root
 //! credentials. Two chattrd instances in turn share what the server stores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,13 +11,13 @@ use tokio::process::{Child, Command};
 use crate::common::{TestServer, WAIT};
 
 /// The SurrealDB server binary: `CHATTR_SURREAL_BIN`, or where `scripts/test.sh` builds it
-/// (`cargo build -p surreal-test-server`, next to chattrd).
+/// (`cargo build -p surreal-test-server`, next to this test binary's chattrd).
 fn surreal_binary() -> PathBuf {
     let path = match std::env::var_os("CHATTR_SURREAL_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
-            let chattrd = PathBuf::from(env!("CARGO_BIN_EXE_chattrd"));
-            chattrd.with_file_name("surreal-test-server")
+            let exe = std::env::current_exe().expect("the test binary's path");
+            exe.parent().and_then(Path::parent).expect("a target directory").join("surreal-test-server")
         }
     };
     assert!(
@@ -90,6 +90,10 @@ async fn chattr_runs_on_a_surrealdb_server_over_ws() {
     bad.db = surreal.url.clone();
     bad.db_user = Some("root".into());
     bad.db_pass = Some("wrong".into());
-    let error = chattr::AppState::new(bad).await.err().expect("a wrong password is refused");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = tokio::time::timeout(WAIT, chattr::serve(bad, listener, std::future::pending()))
+        .await
+        .expect("refused at startup, not served");
+    let error = served.expect_err("a wrong password is refused");
     assert!(!error.to_string().is_empty());
 }

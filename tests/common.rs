@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chattr::{serve_state, AppState, Config, ServeError};
+use chattr::{Config, ServeError};
+use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +20,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::internals::ServerState;
 
 pub const SECRET: &str = "test-shared-secret-7f3a9c";
 pub const ALLOWED_ORIGIN: &str = "https://app.example";
@@ -72,10 +75,16 @@ pub fn test_config() -> Config {
     config
 }
 
+/// The settings `chattrd` would run with given these command-line flags (the rest from the
+/// environment and the defaults): for a test to set a setting the way an operator does.
+pub fn from_flags(flags: &[&str]) -> Config {
+    Config::try_parse_from(std::iter::once("chattrd").chain(flags.iter().copied())).expect("valid flags")
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     /// The server's state, to look at what no client can see (how many hashes ran).
-    pub state: AppState,
+    pub state: ServerState,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -95,11 +104,11 @@ impl TestServer {
         log_buffer();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(config).await.expect("server state");
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(serve_state(state.clone(), listener, async {
+        let (state, handle) = ServerState::serve(config, listener, async {
             let _ = stopped.await;
-        }));
+        })
+        .await;
         Self { addr, state, stop: Some(stop), handle: Some(handle) }
     }
 

@@ -3,12 +3,67 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::common::{Client, SECRET, WAIT};
+
+/// The `chattrd` binary the process tests run: `CHATTR_BIN` when set (as for the Playwright
+/// suite), else `chattrd` in the target directory this test binary was built in, which is where
+/// `cargo build -p server --bin chattrd` puts it (`scripts/test.sh` builds it first). Cargo only
+/// tells the tests of the `server` package where its binaries are (`CARGO_BIN_EXE_chattrd`), so
+/// this suite, a package of its own, finds it by location. The default one must be newer than
+/// each source file it was built from (as cargo listed them in `chattrd.d`): a stale binary
+/// fails here rather than test old code.
+pub fn chattrd() -> &'static Path {
+    static CHATTRD: OnceLock<PathBuf> = OnceLock::new();
+    CHATTRD.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CHATTR_BIN") {
+            let path = PathBuf::from(path);
+            assert!(path.is_file(), "CHATTR_BIN={} is not a file", path.display());
+            return path;
+        }
+        // This binary is <target>/<profile>/deps/blackbox-<hash>; chattrd is <target>/<profile>/chattrd.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let path = exe.parent().and_then(Path::parent).expect("a target directory").join("chattrd");
+        let build = "build it with `cargo build -p server --bin chattrd` (scripts/test.sh does), \
+                     or name another one in CHATTR_BIN";
+        let built = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
+        for source in sources(&path.with_extension("d")) {
+            let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+            if changed.is_ok_and(|changed| changed > built) {
+                panic!("{} is older than {}: {build}", path.display(), source.display());
+            }
+        }
+        path
+    })
+}
+
+/// The source files in a dep-info file that cargo writes next to a binary
+/// (`<binary>: <source> <source> …`, spaces in names escaped); none when it is missing.
+fn sources(dep_info: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(dep_info) else {
+        return Vec::new();
+    };
+    let Some((_, list)) = text.lines().next().unwrap_or_default().split_once(": ") else {
+        return Vec::new();
+    };
+    let mut sources = vec![String::new()];
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => sources.last_mut().unwrap().extend(chars.next()),
+            ' ' => sources.push(String::new()),
+            c => sources.last_mut().unwrap().push(c),
+        }
+    }
+    sources.into_iter().filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+}
 
 /// A `chattrd` process on a free port; its address comes from its own log line.
 pub struct Process {
@@ -28,7 +83,7 @@ impl Process {
     /// [`Process::start`] with extra environment variables.
     /// [`Process::start`] with extra environment variables, which win over the defaults here.
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chattrd"))
+        let mut child = Command::new(chattrd())
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
             .env("CHATTR_SHARED_SECRET", SECRET)

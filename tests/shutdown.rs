@@ -60,8 +60,6 @@ async fn sigterm_drains_clients_exits_zero_and_the_data_dir_reopens() {
 /// the close frame: a client never has to resend (and so duplicate) what was stored.
 #[tokio::test]
 async fn every_message_stored_during_a_shutdown_is_acknowledged_before_the_close() {
-    use app::protocol::names::fold;
-    use chattr::store::Conversation;
     use serde_json::json;
 
     for round in 0..10 {
@@ -79,14 +77,7 @@ async fn every_message_stored_during_a_shutdown_is_acknowledged_before_the_close
         events.insert(0, first);
         assert_eq!(close.expect("a close frame").reason.as_str(), "shutting_down");
         let echoed: Vec<&str> = events.iter().filter_map(|e| e["txn"].as_str()).collect();
-        let stored = server
-            .state
-            .inner
-            .chat
-            .history(&Conversation::channel(&fold("#r")), None, 50)
-            .await
-            .expect("history reads after the stop");
-        let stored: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+        let stored = server.state.stored_texts("#r", 50).await;
         assert!(!stored.is_empty());
         for (i, text) in stored.iter().enumerate() {
             let txn = format!("w{i}");

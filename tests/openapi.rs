@@ -12,15 +12,15 @@ use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{json, Value};
+use unicode_normalization::char::is_combining_mark;
+use unicode_security::confusable_detection::skeleton;
 
 use app::protocol::names::{fold, validate_nick};
 use app::protocol::ErrorCode;
 
-use chattr::chat::names::NameIndex;
-
 use crate::common::{Client, TestServer, SECRET};
 
-const SPEC: &str = include_str!("../../../docs/openapi.json");
+const SPEC: &str = include_str!("../docs/openapi.json");
 
 /// The document, with a validator per (path, method, status) compiled on first use.
 struct Spec {
@@ -225,7 +225,7 @@ struct Probe {
     spec: Spec,
     http: reqwest::Client,
     /// Users that got a token: their nicks (and look-alikes of them) are reserved from then on.
-    issued: Mutex<NameIndex<()>>,
+    issued: Mutex<LookAlikes>,
     /// Guests that proved a nick free, by folded nick; they stay connected.
     guests: Mutex<HashMap<String, (String, Client)>>,
 }
@@ -253,7 +253,7 @@ impl Probe {
         if (answer.status, answer.body.as_str()) != (200, user) {
             return Err(format!("the token for {user:?} resolves to {answer:?}"));
         }
-        self.issued.lock().unwrap().insert(user, ());
+        self.issued.lock().unwrap().insert(user);
         Ok(())
     }
 
@@ -268,13 +268,13 @@ impl Probe {
         // A nick that is, or looks like, one given out already is not free, and rightly so.
         let guests_look_alike = {
             let guests = self.guests.lock().unwrap();
-            let mut names = NameIndex::default();
+            let mut names = LookAlikes::default();
             for (name, _) in guests.values() {
-                names.insert(name, ());
+                names.insert(name);
             }
-            !names.find_all(user).is_empty()
+            names.has_one_like(user)
         };
-        if !self.issued.lock().unwrap().find_all(user).is_empty() || guests_look_alike {
+        if self.issued.lock().unwrap().has_one_like(user) || guests_look_alike {
             return Ok(());
         }
         let guest = self.rt.block_on(async {
@@ -288,6 +288,37 @@ impl Probe {
         })?;
         self.guests.lock().unwrap().insert(folded, (user.to_owned(), guest));
         Ok(())
+    }
+}
+
+/// Names given out, and whether another name is one of them or looks like one, by the rule that
+/// docs/protocol.md states (Connecting): the same folded form, or a confusable skeleton (Unicode
+/// TS #39) in common, taken on the name lowercased (folded), uppercased and as written, with
+/// combining marks left out.
+#[derive(Default)]
+struct LookAlikes {
+    /// Folded name → the look-alike keys of the name last given out under it.
+    names: HashMap<String, [String; 3]>,
+}
+
+impl LookAlikes {
+    fn keys(name: &str) -> [String; 3] {
+        let skeleton = |s: &str| -> String { skeleton(s).filter(|c| !is_combining_mark(*c)).collect() };
+        [
+            format!("l:{}", fold(&skeleton(&fold(name)))),
+            format!("u:{}", skeleton(&name.to_uppercase())),
+            format!("w:{}", fold(&skeleton(name))),
+        ]
+    }
+
+    fn insert(&mut self, name: &str) {
+        self.names.insert(fold(name), Self::keys(name));
+    }
+
+    fn has_one_like(&self, name: &str) -> bool {
+        let keys = Self::keys(name);
+        self.names.contains_key(&fold(name))
+            || self.names.values().any(|theirs| theirs.iter().any(|k| keys.contains(k)))
     }
 }
 

@@ -3,11 +3,11 @@
 //! server acknowledged.
 
 use app::protocol::ChatMessage;
-use chattr::store::{Conversation, Store, StoredMessage};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::common::{Client, SECRET};
+use crate::internals::store_channel_messages;
 use crate::process::{connect, tempdir, Process};
 
 const PW: &str = "restart-proof-password";
@@ -202,24 +202,18 @@ async fn after_the_clock_steps_back_new_messages_still_get_higher_ids_and_none_i
     let ahead_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
         as u64
         + 3_600_000;
-    {
-        let store = Store::open(&format!("surrealkv://{}", dir.display())).await.unwrap();
-        let batch: Vec<StoredMessage> = (0..50)
-            .map(|i| StoredMessage {
-                conversation: Conversation::channel("#c"),
-                message: ChatMessage {
-                    id: (ahead_ms << 10) + i,
-                    ts: ahead_ms,
-                    from: "early".into(),
-                    target: "#c".into(),
-                    text: format!("from the future {i}"),
-                    action: false,
-                    txn: None,
-                },
-            })
-            .collect();
-        store.append_messages(&batch).await.unwrap();
-    }
+    let early = (0..50)
+        .map(|i| ChatMessage {
+            id: (ahead_ms << 10) + i,
+            ts: ahead_ms,
+            from: "early".into(),
+            target: "#c".into(),
+            text: format!("from the future {i}"),
+            action: false,
+            txn: None,
+        })
+        .collect();
+    store_channel_messages(&format!("surrealkv://{}", dir.display()), early).await;
     // The embedded store releases its directory shortly after its last handle is gone; there
     // is no signal for that, so retry for a bounded time.
     let mut attempts = 0;

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use chattr::auth::token::TokenSigner;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -141,9 +140,16 @@ async fn a_token_from_the_api_logs_in_as_its_user_with_an_account() {
 #[tokio::test]
 async fn expired_tampered_and_foreign_tokens_are_refused_and_the_socket_closed() {
     let server = TestServer::start().await;
-    let hour = Duration::from_secs(3600);
-    let expired = TokenSigner::from_secret(SECRET).issue("alice", hour, SystemTime::now() - 2 * hour).token;
-    refused(&server, json!({"type":"auth","token":expired}), "token_expired").await;
+    // A token of this server that lived one second, used once that second is over.
+    let (status, short) = server
+        .post_api("/api/token", Some(&format!("Bearer {SECRET}")), r#"{"user":"alice","ttl_secs":1}"#)
+        .await;
+    assert_eq!(status, 200, "{short}");
+    let expires_at = humantime::parse_rfc3339(short["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(left <= Duration::from_secs(1), "{left:?}");
+    tokio::time::sleep(left + Duration::from_millis(50)).await;
+    refused(&server, json!({"type":"auth","token":short["token"]}), "token_expired").await;
 
     let good = server.token("alice").await;
     let mut tampered = good.clone().into_bytes();
@@ -152,8 +158,12 @@ async fn expired_tampered_and_foreign_tokens_are_refused_and_the_socket_closed()
     let tampered = String::from_utf8(tampered).unwrap();
     refused(&server, json!({"type":"auth","token":tampered}), "auth_failed").await;
 
-    let foreign = TokenSigner::from_secret("some other secret").issue("alice", hour, SystemTime::now()).token;
-    refused(&server, json!({"type":"auth","token":foreign}), "auth_failed").await;
+    // A token that another Chattr, with another shared secret, gave out.
+    let other = TestServer::start_with(|c| c.shared_secret = Some("some other secret".into())).await;
+    let (status, foreign) =
+        other.post_api("/api/token", Some("Bearer some other secret"), r#"{"user":"alice"}"#).await;
+    assert_eq!(status, 200, "{foreign}");
+    refused(&server, json!({"type":"auth","token":foreign["token"]}), "auth_failed").await;
     refused(&server, json!({"type":"auth","token":"never-issued-token-123"}), "auth_failed").await;
     refused(&server, json!({"type":"auth","token":""}), "auth_failed").await;
 }
