@@ -21,7 +21,7 @@ use crate::flood::Bucket;
 
 /// What the limits count: an IPv4 address, or the /64 prefix of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Group {
+pub(crate) enum Group {
     V4(Ipv4Addr),
     /// The upper 64 bits of the address.
     V6(u64),
@@ -29,7 +29,7 @@ pub enum Group {
 
 impl Group {
     /// The group `ip` counts in.
-    pub fn of(ip: IpAddr) -> Self {
+    pub(crate) fn of(ip: IpAddr) -> Self {
         match ip.to_canonical() {
             IpAddr::V4(v4) => Group::V4(v4),
             IpAddr::V6(v6) => Group::V6((v6.to_bits() >> 64) as u64),
@@ -48,7 +48,7 @@ impl fmt::Display for Group {
 
 /// The limits, per group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Connections open at once; `0` means no limit.
     pub max_open: u32,
     /// New connections in a burst (at least one).
@@ -59,7 +59,7 @@ pub struct Limits {
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Its group already has `max_open` connections.
     TooMany,
     /// Its group opened connections faster than the rate allows.
@@ -67,7 +67,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Refusal::TooMany => "too many connections from this address",
             Refusal::TooFast => "connecting too fast from this address",
@@ -86,7 +86,7 @@ struct Entry {
 
 /// Open connections and connection buckets of every group that needs them.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     max_open: u32,
     burst: f64,
     per_second: f64,
@@ -95,7 +95,7 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(limits: Limits, now: Instant) -> Self {
+    pub(crate) fn new(limits: Limits, now: Instant) -> Self {
         Self {
             max_open: limits.max_open,
             burst: f64::from(limits.burst.max(1)),
@@ -106,14 +106,14 @@ impl Admission {
     }
 
     /// Whether there are no limits at all, so nothing needs counting.
-    pub fn is_off(&self) -> bool {
+    pub(crate) fn is_off(&self) -> bool {
         self.max_open == 0 && self.per_second == 0.0
     }
 
     /// Counts a connection of `group` arriving at `now`: `Ok` if it may stay, to be given back
     /// with [`Admission::release`] when it closes. Every attempt takes a token, even one then
     /// refused for having too many open, so hammering on a full group stays rate-limited too.
-    pub fn admit(&mut self, group: Group, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn admit(&mut self, group: Group, now: Instant) -> Result<(), Refusal> {
         if self.is_off() {
             return Ok(());
         }
@@ -133,7 +133,7 @@ impl Admission {
     }
 
     /// Gives back a connection that [`Admission::admit`] let in.
-    pub fn release(&mut self, group: Group, now: Instant) {
+    pub(crate) fn release(&mut self, group: Group, now: Instant) {
         let (burst, per_second) = (self.burst, self.per_second);
         if let Some(entry) = self.groups.get_mut(&group) {
             entry.open = entry.open.saturating_sub(1);
@@ -144,12 +144,14 @@ impl Admission {
     }
 
     /// Groups in the table.
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.groups.len()
     }
 
     /// Open connections counted for `group`.
-    pub fn open(&self, group: Group) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn open(&self, group: Group) -> u32 {
         self.groups.get(&group).map_or(0, |e| e.open)
     }
 

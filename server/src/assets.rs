@@ -31,27 +31,27 @@ use tower_http::services::ServeDir;
 use crate::AppState;
 
 /// For files whose name carries a hash of their content.
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// For pages and for files whose name does not change with their content.
-pub const REVALIDATE: &str = "no-cache";
+pub(crate) const REVALIDATE: &str = "no-cache";
 /// For the other static assets (the favicon).
-pub const SHORT: &str = "public, max-age=3600";
+pub(crate) const SHORT: &str = "public, max-age=3600";
 
 /// The name of the file, in the site root, that lists the hashes of the UI's files.
-pub const HASH_FILE: &str = "hash.txt";
+pub(crate) const HASH_FILE: &str = "hash.txt";
 /// The folder of the UI's wasm, js and css files in the site root.
-pub const PKG_DIR: &str = "pkg";
+pub(crate) const PKG_DIR: &str = "pkg";
 
 /// The hashes of the UI's entry files, as cargo-leptos lists them (`js: <hash>` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hashes {
+pub(crate) struct Hashes {
     pub js: String,
     pub wasm: String,
     pub css: String,
 }
 
 impl Hashes {
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let find = |key: &str| {
             text.lines().find_map(|line| {
                 let (k, v) = line.split_once(':')?;
@@ -62,7 +62,7 @@ impl Hashes {
     }
 
     /// The files these hashes name, relative to the site root.
-    pub fn files(&self, output_name: &str) -> [String; 3] {
+    pub(crate) fn files(&self, output_name: &str) -> [String; 3] {
         [
             format!("{PKG_DIR}/{output_name}.{}.js", self.js),
             format!("{PKG_DIR}/{output_name}.{}.wasm", self.wasm),
@@ -87,7 +87,7 @@ fn has_hash(file_name: &str) -> bool {
 
 /// The site root, and whether the page refers to its files by hashed names.
 #[derive(Debug, Clone)]
-pub struct Site {
+pub(crate) struct Site {
     pub root: PathBuf,
     /// The hash file in use, when the build has hashed names.
     pub hash_file: Option<PathBuf>,
@@ -98,7 +98,7 @@ impl Site {
     /// `cargo leptos serve` runs the server and says so in `LEPTOS_HASH_FILE_NAME`, that file
     /// (a relative name is next to the executable, as cargo-leptos writes it). One is used only
     /// if the files it names are there, so a hash file left from another build is not.
-    pub fn find(root: &Path, output_name: &str) -> Self {
+    pub(crate) fn find(root: &Path, output_name: &str) -> Self {
         let mut candidates = vec![root.join(HASH_FILE)];
         if let Ok(name) = std::env::var("LEPTOS_HASH_FILE_NAME") {
             let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
@@ -131,7 +131,7 @@ impl Site {
     }
 
     /// Leptos's settings: the page refers to the hashed names when there are some.
-    pub fn leptos_options(&self, output_name: &str, addr: SocketAddr) -> LeptosOptions {
+    pub(crate) fn leptos_options(&self, output_name: &str, addr: SocketAddr) -> LeptosOptions {
         let hash_file = self.hash_file.as_deref().and_then(Path::to_str);
         LeptosOptions::builder()
             .output_name(output_name)
@@ -145,7 +145,7 @@ impl Site {
     }
 
     /// The cache policy of a static file at `path` (the request path).
-    pub fn cache_policy(&self, path: &str) -> &'static str {
+    pub(crate) fn cache_policy(&self, path: &str) -> &'static str {
         let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(PKG_DIR)) else {
             return SHORT;
         };
@@ -164,7 +164,7 @@ impl Site {
 /// The router's fallback: a file of the site root, in the best encoding the request accepts,
 /// with its cache policy, or else the not-found page. Only `GET` and `HEAD` are answered;
 /// anything else is `405 Method Not Allowed`.
-pub async fn files(State(state): State<AppState>, req: Request) -> Response {
+pub(crate) async fn files(State(state): State<AppState>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let refused = (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -197,7 +197,7 @@ pub async fn files(State(state): State<AppState>, req: Request) -> Response {
 }
 
 /// A plain page for any other path: the UI is a single page, at `/`.
-pub fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
         <title>Not found · Chattr</title></head><body><p>Page not found. \
         <a href=\"/\">Go to Chattr</a></p></body></html>";
@@ -205,7 +205,7 @@ pub fn not_found() -> Response {
 }
 
 /// Middleware: a page (HTML) is revalidated on every visit, unless its handler said otherwise.
-pub async fn revalidate_pages(req: Request, next: Next) -> Response {
+pub(crate) async fn revalidate_pages(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let is_html = res
         .headers()

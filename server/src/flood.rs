@@ -21,7 +21,7 @@ const STRIKE_WINDOW: Duration = Duration::from_secs(10);
 /// A token bucket's level. Its size (`burst`) and refill rate are passed in, so that many
 /// buckets with the same ones need not each store them.
 #[derive(Debug, Clone, Copy)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     /// When `tokens` was last brought up to date.
     last: Instant,
@@ -29,12 +29,12 @@ pub struct Bucket {
 
 impl Bucket {
     /// A full bucket.
-    pub fn full(burst: f64, now: Instant) -> Self {
+    pub(crate) fn full(burst: f64, now: Instant) -> Self {
         Self { tokens: burst, last: now }
     }
 
     /// Takes a token if there is one.
-    pub fn take(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
+    pub(crate) fn take(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
         self.refill(burst, per_second, now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -44,7 +44,7 @@ impl Bucket {
     }
 
     /// Whether the bucket has refilled to its size by `now`.
-    pub fn is_full(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
+    pub(crate) fn is_full(&mut self, burst: f64, per_second: f64, now: Instant) -> bool {
         self.refill(burst, per_second, now);
         self.tokens >= burst
     }

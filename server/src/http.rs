@@ -24,7 +24,7 @@ use crate::{AppState, Inner};
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
 /// `error` object the WebSocket uses. Internal details go to the log, never to the client.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     error: ProtocolError,
 }
@@ -57,7 +57,7 @@ impl IntoResponse for ApiError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     user: String,
     /// Optional shorter lifetime, in seconds; the configured TTL is the maximum.
     #[serde(default)]
@@ -65,7 +65,7 @@ pub struct TokenRequest {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     pub token: String,
     pub expires_at: String,
 }
@@ -123,7 +123,7 @@ fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8
 /// # POST /api/token
 /// `Authorization: Bearer <shared secret>`, body `{"user":"alice"}` (optionally `"ttl_secs"`)
 /// → `{"token":"…","expires_at":"2026-01-01T00:00:00Z"}`.
-pub async fn post_token(
+pub(crate) async fn post_token(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -144,7 +144,7 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
 /// The pychattr route: `nil` as the token generates one; any other token is bound to the user
 /// and stored (it survives restarts). Answers the token as plain text, or
 /// `Error: Access Denied` (403) for a wrong secret.
-pub async fn get_legacy_token(
+pub(crate) async fn get_legacy_token(
     State(app): State<AppState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Response {
@@ -181,7 +181,7 @@ pub async fn get_legacy_token(
 /// # GET /getuser/{token}
 /// The user a token logs in as, as plain text; `Not Found` (404) for unknown, expired, revoked
 /// or forged tokens.
-pub async fn get_legacy_user(
+pub(crate) async fn get_legacy_user(
     State(app): State<AppState>,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
@@ -202,12 +202,12 @@ pub async fn get_legacy_user(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
+pub(crate) struct RevokeRequest {
     user: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RevokeResponse {
+pub(crate) struct RevokeResponse {
     pub user: String,
     pub revoked_at: String,
     pub sessions_closed: usize,
@@ -218,7 +218,7 @@ pub struct RevokeResponse {
 /// user until now stops working (signed tokens are refused, legacy tokens deleted) and the
 /// user's open sessions are closed with `token_revoked`. Tokens issued afterwards work.
 /// → `{"user":"alice","revoked_at":"2026-01-01T00:00:00.123Z","sessions_closed":1}`.
-pub async fn post_revoke(
+pub(crate) async fn post_revoke(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -237,7 +237,7 @@ pub async fn post_revoke(
 /// # GET /healthz
 /// 200 `ok` when the store answers and has not failed a write; 503 otherwise (`store failed`
 /// once a write failed: the server acknowledges nothing more and is about to exit).
-pub async fn healthz(State(app): State<AppState>) -> Response {
+pub(crate) async fn healthz(State(app): State<AppState>) -> Response {
     if app.inner.chat.store_failure().is_some() {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store failed: acknowledging nothing; restarting")
     } else if app.inner.chat.store_healthy().await {
@@ -250,7 +250,7 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 /// Answers 408, and closes the connection, when a request has not produced its response
 /// within `limit`, reading its body included: a body trickled in byte by byte cannot hold a
 /// connection. A WebSocket upgrade answers at once, so sessions are not subject to it.
-pub async fn request_timeout(
+pub(crate) async fn request_timeout(
     State(limit): State<Option<Duration>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,

@@ -3,18 +3,21 @@
 //! [`serve`] opens the store and binds nothing: it serves on a listener the caller made, so
 //! tests run the real server on `127.0.0.1:0`.
 
-pub mod admission;
-pub mod assets;
-pub mod auth;
-pub mod chat;
+// The serve API: the settings, the application layer a transport drives, and the store (which
+// tools that read or write a data directory open). Everything else is the server's own.
 pub mod config;
-pub mod flood;
-pub mod http;
-pub mod listener;
-pub mod security;
 pub mod service;
-pub mod session;
 pub mod store;
+
+pub(crate) mod admission;
+pub(crate) mod assets;
+pub(crate) mod auth;
+pub(crate) mod chat;
+pub(crate) mod flood;
+pub(crate) mod http;
+pub(crate) mod listener;
+pub(crate) mod security;
+pub(crate) mod session;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,7 +58,7 @@ pub struct Inner {
 #[derive(Clone)]
 pub struct AppState {
     pub inner: Arc<Inner>,
-    pub site: Arc<assets::Site>,
+    pub(crate) site: Arc<assets::Site>,
     pub leptos: LeptosOptions,
 }
 

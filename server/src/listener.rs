@@ -36,7 +36,7 @@ use crate::Config;
 
 /// Descriptors kept out of the connection cap when it comes from the open-file limit: the
 /// store's files, the listener, logs. Half the limit at most, for very low limits.
-pub const DESCRIPTOR_RESERVE: u64 = 256;
+pub(crate) const DESCRIPTOR_RESERVE: u64 = 256;
 
 /// The open-file limit assumed when the process's own cannot be read.
 const ASSUMED_OPEN_FILES: u64 = 1024;
@@ -47,7 +47,7 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// How connections are accepted and timed.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Time to send a request head; `None` for no limit.
     pub header_timeout: Option<Duration>,
     /// Time without a byte either way after which a connection with no request in progress
@@ -61,7 +61,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(config: &Config) -> Self {
+    pub(crate) fn from_config(config: &Config) -> Self {
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         Self {
             header_timeout: nonzero(config.header_timeout),
@@ -78,7 +78,7 @@ impl Settings {
 }
 
 /// The global cap: `configured` when set, else the open-file limit less a reserve.
-pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
+pub(crate) fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
     let cap = if configured > 0 {
         configured
     } else {
@@ -90,7 +90,7 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// This process's soft limit on open files (`RLIMIT_NOFILE`), from `/proc` (Linux).
-pub fn open_file_limit() -> Option<u64> {
+pub(crate) fn open_file_limit() -> Option<u64> {
     parse_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
 }
 
@@ -105,7 +105,12 @@ fn parse_open_file_limit(limits: &str) -> Option<u64> {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled; then stops accepting, lets
 /// open connections finish their requests for up to `settings.grace`, and closes the rest.
-pub async fn serve(listener: TcpListener, router: Router, settings: Settings, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(settings.max_conns));
     let admission = Arc::new(Mutex::new(Admission::new(settings.per_address, Instant::now())));
     let mut http = http1::Builder::new();

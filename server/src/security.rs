@@ -17,7 +17,7 @@ use leptos_axum::ResponseOptions;
 
 /// The headers, built once from the configuration.
 #[derive(Clone)]
-pub struct SecurityHeaders(Arc<Inner>);
+pub(crate) struct SecurityHeaders(Arc<Inner>);
 
 struct Inner {
     /// `'self'` plus the configured origins that are valid CSP host sources.
@@ -34,7 +34,7 @@ impl SecurityHeaders {
         clippy::expect_used,
         reason = "only origins that pass is_origin (visible ASCII) go in the header"
     )]
-    pub fn new(allowed_origins: &[String]) -> Self {
+    pub(crate) fn new(allowed_origins: &[String]) -> Self {
         let extra: Vec<&str> =
             allowed_origins.iter().map(|o| o.trim().trim_end_matches('/')).filter(|o| is_origin(o)).collect();
         let frame_ancestors =
@@ -47,7 +47,7 @@ impl SecurityHeaders {
     }
 
     /// The policy of a rendered page whose inline scripts carry `nonce`.
-    pub fn page_policy(&self, nonce: &str) -> String {
+    pub(crate) fn page_policy(&self, nonce: &str) -> String {
         format!(
             "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
              style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
@@ -58,7 +58,7 @@ impl SecurityHeaders {
 
     /// Call inside a Leptos render (the `app_fn` / shell closure): puts the page policy, with
     /// the nonce leptos_axum generated for this render, on the response.
-    pub fn attach_page_policy(&self) {
+    pub(crate) fn attach_page_policy(&self) {
         let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<ResponseOptions>()) else {
             return;
         };
@@ -80,7 +80,7 @@ fn is_origin(o: &str) -> bool {
 }
 
 /// Middleware for the whole router.
-pub async fn add_headers(State(sec): State<SecurityHeaders>, req: Request, next: Next) -> Response {
+pub(crate) async fn add_headers(State(sec): State<SecurityHeaders>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // Pages already carry their nonce policy; everything else gets the strict one.

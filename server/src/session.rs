@@ -31,7 +31,7 @@ const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// # GET /ws
 /// Upgrades to a WebSocket after checking `Origin` against the allow-list (403 otherwise).
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -61,7 +61,7 @@ pub async fn upgrade(
 /// Browsers always send `Origin`; other clients (bots, app servers) need not, and cannot be
 /// hijacked by a web page, so a missing `Origin` is allowed. A present one must be the
 /// server's own origin or on the allow-list.
-pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -81,7 +81,7 @@ fn close_message(close: &Close) -> Message {
 }
 
 /// Runs a session to its end.
-pub async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
+pub(crate) async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
 where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, E>> + Unpin,

@@ -1,7 +1,7 @@
 //! Who may do what: login tokens ([`token`]), the shared-secret check for app servers, and
 //! the cloaks that hide users' addresses from each other.
 
-pub mod token;
+pub(crate) mod token;
 
 use std::net::IpAddr;
 
@@ -33,7 +33,7 @@ impl From<AuthError> for ProtocolError {
 
 /// Compares a presented secret with the configured one in constant time. Both sides are
 /// hashed first so that neither their contents nor their lengths show in the timing.
-pub fn secret_matches(configured: &str, presented: &str) -> bool {
+pub(crate) fn secret_matches(configured: &str, presented: &str) -> bool {
     let a = Sha256::digest(configured.as_bytes());
     let b = Sha256::digest(presented.as_bytes());
     a.ct_eq(&b).into()
@@ -41,7 +41,7 @@ pub fn secret_matches(configured: &str, presented: &str) -> bool {
 
 /// HMAC-SHA256 keyed with `key`.
 #[allow(clippy::expect_used, reason = "HMAC takes keys of any length: new_from_slice cannot fail for it")]
-pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+pub(crate) fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
     Hmac::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
@@ -81,7 +81,7 @@ impl TokenAuth {
 }
 
 /// The secret in an `Authorization: Bearer <secret>` header value, if it has that form.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
+pub(crate) fn bearer(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
@@ -90,16 +90,16 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
 /// Hides IP addresses behind a keyed hash: the same address always gets the same cloak (so
 /// bans on a cloak hold), and nobody without the key can recover the address.
 #[derive(Clone)]
-pub struct Cloaker {
+pub(crate) struct Cloaker {
     key: [u8; 32],
 }
 
 impl Cloaker {
-    pub fn new(key: [u8; 32]) -> Self {
+    pub(crate) fn new(key: [u8; 32]) -> Self {
         Self { key }
     }
 
-    pub fn cloak(&self, ip: IpAddr) -> String {
+    pub(crate) fn cloak(&self, ip: IpAddr) -> String {
         let mut mac = hmac_sha256(&self.key);
         mac.update(ip.to_string().as_bytes());
         let digest = mac.finalize().into_bytes();

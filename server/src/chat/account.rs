@@ -10,7 +10,7 @@
 use app::protocol::names::fold;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Account {
+pub(crate) enum Account {
     /// Logged in by an app's server with a token.
     App(String),
     /// Identified with Potato.
@@ -19,24 +19,24 @@ pub enum Account {
 
 /// A registered nick: its name as registered and the id it was registered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PotatoAccount {
+pub(crate) struct PotatoAccount {
     pub name: String,
     /// Random, made at registration; empty for accounts older than ids.
     pub uid: String,
 }
 
 impl PotatoAccount {
-    pub fn new(name: impl Into<String>, uid: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>, uid: impl Into<String>) -> Self {
         Self { name: name.into(), uid: uid.into() }
     }
 
     /// A fresh id for a new registration.
-    pub fn new_uid() -> String {
+    pub(crate) fn new_uid() -> String {
         format!("{:016x}", rand::random::<u64>())
     }
 
     /// `potato:<folded>~<uid>` (or `potato:<folded>` for accounts older than ids).
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         if self.uid.is_empty() {
             format!("potato:{}", fold(&self.name))
         } else {
@@ -47,7 +47,7 @@ impl PotatoAccount {
 
 impl Account {
     /// The name as registered or as the app spells it.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Account::App(n) => n,
             Account::Potato(p) => &p.name,
@@ -56,7 +56,7 @@ impl Account {
 
     /// The stable key stored in op lists and history: `app:<folded>` or the Potato account's
     /// key.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Account::App(n) => format!("app:{}", fold(n)),
             Account::Potato(p) => p.key(),
@@ -64,7 +64,7 @@ impl Account {
     }
 
     /// As clients see it: `app:Alice` or `potato:Alice`.
-    pub fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         match self {
             Account::App(n) => format!("app:{n}"),
             Account::Potato(p) => format!("potato:{}", p.name),
@@ -72,13 +72,13 @@ impl Account {
     }
 
     /// Whether this account owns the nick `folded`.
-    pub fn owns(&self, folded: &str) -> bool {
+    pub(crate) fn owns(&self, folded: &str) -> bool {
         fold(self.name()) == folded
     }
 }
 
 /// How an account key reads to people: without the registration id.
-pub fn display_key(key: &str) -> &str {
+pub(crate) fn display_key(key: &str) -> &str {
     key.split_once('~').map_or(key, |(shown, _)| shown)
 }
 

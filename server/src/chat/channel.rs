@@ -13,7 +13,7 @@ use crate::store::ChannelRecord;
 type Result<T> = std::result::Result<T, ProtocolError>;
 
 /// Most bans one channel keeps.
-pub const MAX_BANS: usize = 100;
+pub(crate) const MAX_BANS: usize = 100;
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(code, message)
@@ -21,14 +21,14 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
 
 /// A member role that `/op`, `/voice` and `/mode ±o ±v` give and take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Op,
     Voice,
 }
 
 impl Role {
     /// The role a mode letter stands for.
-    pub fn of_mode(letter: char) -> Option<Self> {
+    pub(crate) fn of_mode(letter: char) -> Option<Self> {
         match letter {
             'o' => Some(Self::Op),
             'v' => Some(Self::Voice),
@@ -47,7 +47,7 @@ impl Role {
 /// What `/unban` (or `/mode -b`) lifts: bans with this mask, and, when it named someone online
 /// (known by these folded masks), every ban covering them.
 #[derive(Debug, Clone)]
-pub struct BanLift {
+pub(crate) struct BanLift {
     /// As the user gave it, for the refusal when nothing matches.
     pub arg: String,
     pub mask: String,
@@ -56,7 +56,7 @@ pub struct BanLift {
 
 /// One change `/mode` asks of a channel, its nicks and masks already resolved.
 #[derive(Debug, Clone)]
-pub enum ModeChange {
+pub(crate) enum ModeChange {
     /// One of `m i t s p`, on or off.
     Flag(char, bool),
     Key(Option<String>),
@@ -73,14 +73,14 @@ pub enum ModeChange {
 
 /// A member's roles in one channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Roles {
+pub(crate) struct Roles {
     pub op: bool,
     pub voice: bool,
 }
 
 /// Channel modes other than member roles and bans.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Modes {
+pub(crate) struct Modes {
     /// +m: only ops and voiced members may speak.
     pub moderated: bool,
     /// +i: joining needs an invite.
@@ -115,7 +115,7 @@ impl Default for Modes {
 
 impl Modes {
     /// The mode string shown to members, e.g. `+itl 20` (the key itself is not shown).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut flags = String::from("+");
         let mut args = Vec::new();
         for (on, c) in [
@@ -142,7 +142,7 @@ impl Modes {
 
 /// A channel's topic and who set it when.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topic {
+pub(crate) struct Topic {
     pub text: String,
     pub set_by: String,
     pub set_at: u64,
@@ -152,7 +152,7 @@ pub struct Topic {
 /// what is known of how it came: who it was set on and by, and when (ms since the epoch). A
 /// registered channel stores the mask only.
 #[derive(Debug, Clone)]
-pub struct Ban {
+pub(crate) struct Ban {
     pub mask: String,
     folded: WildMatch,
     pub nick: Option<String>,
@@ -161,27 +161,27 @@ pub struct Ban {
 }
 
 impl Ban {
-    pub fn new(mask: &str) -> Self {
+    pub(crate) fn new(mask: &str) -> Self {
         Self { mask: mask.to_owned(), folded: WildMatch::new(&fold(mask)), nick: None, by: None, at: None }
     }
 
     /// A ban set now by `by`, on `nick` when it was named by nick.
-    pub fn set(mask: &str, nick: Option<String>, by: String, at: u64) -> Self {
+    pub(crate) fn set(mask: &str, nick: Option<String>, by: String, at: u64) -> Self {
         Self { nick, by: Some(by), at: Some(at), ..Self::new(mask) }
     }
 
-    pub fn entry(&self) -> BanEntry {
+    pub(crate) fn entry(&self) -> BanEntry {
         BanEntry { mask: self.mask.clone(), nick: self.nick.clone(), by: self.by.clone(), at: self.at }
     }
 
     /// Whether the ban covers a user known by these (already folded) masks.
-    pub fn matches_any(&self, folded_masks: &[String]) -> bool {
+    pub(crate) fn matches_any(&self, folded_masks: &[String]) -> bool {
         folded_masks.iter().any(|m| self.folded.matches(m))
     }
 }
 
 /// How long an invite stays good.
-pub const INVITE_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const INVITE_TTL: Duration = Duration::from_secs(3600);
 /// Most invites one channel keeps; past that the oldest goes.
 const MAX_INVITES: usize = 200;
 
@@ -189,14 +189,14 @@ const MAX_INVITES: usize = 200;
 /// an account — the account, so the person can still use it from a new session. Never a nick:
 /// whoever takes the nick later is someone else.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Invitee {
+pub(crate) enum Invitee {
     Session(ConnId),
     Account(String),
 }
 
 /// One channel.
 #[derive(Debug, Clone)]
-pub struct Channel {
+pub(crate) struct Channel {
     /// As first spelled by its creator.
     pub name: String,
     pub members: HashMap<ConnId, Roles>,
@@ -210,7 +210,7 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             members: HashMap::new(),
@@ -223,7 +223,7 @@ impl Channel {
     }
 
     /// A registered channel coming back to life: its stored topic, bans and modes.
-    pub fn from_record(record: &ChannelRecord) -> Self {
+    pub(crate) fn from_record(record: &ChannelRecord) -> Self {
         let mut ch = Self::new(&record.name);
         ch.modes = Modes {
             moderated: record.flags.contains('m'),
@@ -244,7 +244,7 @@ impl Channel {
     }
 
     /// Copies the state a registration keeps (topic, bans, modes) into `record`.
-    pub fn save_into(&self, record: &mut ChannelRecord) {
+    pub(crate) fn save_into(&self, record: &mut ChannelRecord) {
         let m = &self.modes;
         record.flags = [
             (m.moderated, 'm'),
@@ -266,7 +266,7 @@ impl Channel {
     }
 
     /// Keeps a message in the recent ring, which holds at most `cap`.
-    pub fn remember(&mut self, message: &ChatMessage, cap: usize) {
+    pub(crate) fn remember(&mut self, message: &ChatMessage, cap: usize) {
         if cap == 0 {
             return;
         }
@@ -276,20 +276,20 @@ impl Channel {
         self.recent.push_back(message.clone());
     }
 
-    pub fn roles(&self, conn: ConnId) -> Option<Roles> {
+    pub(crate) fn roles(&self, conn: ConnId) -> Option<Roles> {
         self.members.get(&conn).copied()
     }
 
-    pub fn is_op(&self, conn: ConnId) -> bool {
+    pub(crate) fn is_op(&self, conn: ConnId) -> bool {
         self.roles(conn).is_some_and(|r| r.op)
     }
 
-    pub fn is_banned(&self, folded_masks: &[String]) -> bool {
+    pub(crate) fn is_banned(&self, folded_masks: &[String]) -> bool {
         self.bans.iter().any(|b| b.matches_any(folded_masks))
     }
 
     /// Records an invite for `invitees` until `now + INVITE_TTL`.
-    pub fn add_invites(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
+    pub(crate) fn add_invites(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
         self.invites.retain(|_, expires| *expires > now);
         for invitee in invitees {
             if self.invites.len() >= MAX_INVITES {
@@ -304,13 +304,13 @@ impl Channel {
 
     /// Whether the session `conn` (logged in to the account `account`, a key, if any) holds an
     /// invite that has not expired.
-    pub fn is_invited(&self, conn: ConnId, account: Option<&str>, now: Instant) -> bool {
+    pub(crate) fn is_invited(&self, conn: ConnId, account: Option<&str>, now: Instant) -> bool {
         let valid = |invitee: &Invitee| self.invites.get(invitee).is_some_and(|e| *e > now);
         valid(&Invitee::Session(conn)) || account.is_some_and(|a| valid(&Invitee::Account(a.to_owned())))
     }
 
     /// Uses up the invites of a session and its account.
-    pub fn forget_invites(&mut self, conn: ConnId, account: Option<&str>) {
+    pub(crate) fn forget_invites(&mut self, conn: ConnId, account: Option<&str>) {
         self.invites.remove(&Invitee::Session(conn));
         if let Some(a) = account {
             self.invites.remove(&Invitee::Account(a.to_owned()));
@@ -318,7 +318,7 @@ impl Channel {
     }
 
     /// Why someone (known by these folded masks, `invited` or not, giving `key`) may not join.
-    pub fn refusal(
+    pub(crate) fn refusal(
         &self,
         folded_masks: &[String],
         invited: bool,
@@ -339,12 +339,12 @@ impl Channel {
     }
 
     /// Whether the channel hides its topic and members from those outside it (+s or +p).
-    pub fn is_hidden(&self) -> bool {
+    pub(crate) fn is_hidden(&self) -> bool {
         self.modes.secret || self.modes.private
     }
 
     /// Whether a member may speak under the current modes.
-    pub fn may_speak(&self, conn: ConnId) -> bool {
+    pub(crate) fn may_speak(&self, conn: ConnId) -> bool {
         match self.roles(conn) {
             Some(r) => !self.modes.moderated || r.op || r.voice,
             None => false,
@@ -353,7 +353,10 @@ impl Channel {
 
     /// The member list, ops first, then voiced, then by nick.
     /// The members as clients see them; `nick_of` gives a member's nick and away message.
-    pub fn member_list(&self, nick_of: impl Fn(ConnId) -> Option<(String, Option<String>)>) -> Vec<Member> {
+    pub(crate) fn member_list(
+        &self,
+        nick_of: impl Fn(ConnId) -> Option<(String, Option<String>)>,
+    ) -> Vec<Member> {
         let mut members: Vec<Member> = self
             .members
             .iter()
@@ -378,7 +381,7 @@ impl Channel {
 /// them, and updates what lives outside the channel (a client's list of channels, the store).
 impl Channel {
     /// Refuses someone who is not in the channel.
-    pub fn require_member(&self, conn: ConnId) -> Result<()> {
+    pub(crate) fn require_member(&self, conn: ConnId) -> Result<()> {
         if self.members.contains_key(&conn) {
             Ok(())
         } else {
@@ -387,7 +390,7 @@ impl Channel {
     }
 
     /// Refuses someone who is not an operator of the channel.
-    pub fn require_op(&self, conn: ConnId) -> Result<()> {
+    pub(crate) fn require_op(&self, conn: ConnId) -> Result<()> {
         self.require_member(conn)?;
         if self.is_op(conn) {
             Ok(())
@@ -406,13 +409,13 @@ impl Channel {
     }
 
     /// A member leaves.
-    pub fn part(&self, by: ConnId, by_nick: String, reason: Option<String>) -> Result<ServerEvent> {
+    pub(crate) fn part(&self, by: ConnId, by_nick: String, reason: Option<String>) -> Result<ServerEvent> {
         self.require_member(by)?;
         Ok(ServerEvent::Parted { channel: self.name.clone(), nick: by_nick, reason })
     }
 
     /// Sets the topic, or clears it with an empty text; under +t only operators may.
-    pub fn set_topic(
+    pub(crate) fn set_topic(
         &mut self,
         by: ConnId,
         by_nick: String,
@@ -440,7 +443,7 @@ impl Channel {
     }
 
     /// An operator kicks a member (`target`, whose nick is `nick`). The caller removes them.
-    pub fn kick(
+    pub(crate) fn kick(
         &self,
         by: ConnId,
         by_nick: String,
@@ -454,7 +457,7 @@ impl Channel {
     }
 
     /// An operator gives or takes a member's role; the event, when that changed anything.
-    pub fn set_role(
+    pub(crate) fn set_role(
         &mut self,
         by: ConnId,
         by_nick: String,
@@ -481,7 +484,7 @@ impl Channel {
     }
 
     /// An operator adds a ban; the event, or none when the channel has the mask already.
-    pub fn add_ban(&mut self, by: ConnId, ban: Ban) -> Result<Option<ServerEvent>> {
+    pub(crate) fn add_ban(&mut self, by: ConnId, ban: Ban) -> Result<Option<ServerEvent>> {
         self.require_op(by)?;
         if self.bans.iter().any(|b| fold(&b.mask) == fold(&ban.mask)) {
             return Ok(None);
@@ -500,7 +503,12 @@ impl Channel {
     }
 
     /// An operator lifts bans; an event for each (at least one, or it is refused).
-    pub fn lift_bans(&mut self, by: ConnId, by_nick: &str, lift: &BanLift) -> Result<Vec<ServerEvent>> {
+    pub(crate) fn lift_bans(
+        &mut self,
+        by: ConnId,
+        by_nick: &str,
+        lift: &BanLift,
+    ) -> Result<Vec<ServerEvent>> {
         self.require_op(by)?;
         let mut removed = Vec::new();
         self.bans.retain(|b| {
@@ -521,7 +529,7 @@ impl Channel {
     }
 
     /// Refuses an invite from `by`: only members may, and under +i only operators.
-    pub fn may_invite(&self, by: ConnId) -> Result<()> {
+    pub(crate) fn may_invite(&self, by: ConnId) -> Result<()> {
         self.require_member(by)?;
         if self.modes.invite_only && !self.is_op(by) {
             return Err(err(ErrorCode::NotOp, format!("only operators may invite to {}", self.name)));
@@ -531,7 +539,7 @@ impl Channel {
 
     /// A member invites someone (`target`, whose nick is `nick`, also known by `invitees`);
     /// under +i only operators may. The event is for the two of them, not the channel.
-    pub fn invite(
+    pub(crate) fn invite(
         &mut self,
         by: ConnId,
         by_nick: String,
@@ -551,7 +559,7 @@ impl Channel {
     /// An operator changes modes as a whole: when any part is refused, the channel stays
     /// exactly as it was. Roles and bans each get their usual event; flags, key and limit that
     /// changed go in one `mode_changed`.
-    pub fn change_modes(
+    pub(crate) fn change_modes(
         &mut self,
         by: ConnId,
         by_nick: &str,

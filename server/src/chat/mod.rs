@@ -4,10 +4,10 @@
 //! never held across an `.await`; each operation is a short, synchronous critical section.
 
 mod account;
-pub mod channel;
+pub(crate) mod channel;
 mod cmd;
-pub mod names;
-pub mod outbox;
+pub(crate) mod names;
+pub(crate) mod outbox;
 mod resume;
 mod services;
 #[cfg(test)]
@@ -24,12 +24,13 @@ use app::protocol::{ChatMessage, CloseReason, Command, ErrorCode, Limits, Protoc
 
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
-pub use account::{display_key, Account, PotatoAccount};
+pub(crate) use account::{display_key, Account, PotatoAccount};
 use channel::Channel;
 use names::NameIndex;
-pub use outbox::{Close, Event, Outbox, OutboxQueue, SendBudget};
+pub(crate) use outbox::SendBudget;
+pub use outbox::{Close, Event, Outbox, OutboxQueue};
 pub use resume::{Attached, Left, Resumed};
-pub use services::{AccountInfo, ChannelInfo, OpListEdit, RegistrationClaim};
+pub(crate) use services::OpListEdit;
 
 /// Identifies one session for its lifetime, which a resumed session carries over from one
 /// connection to the next.
@@ -39,7 +40,7 @@ type Result<T> = std::result::Result<T, ProtocolError>;
 
 /// Who is logging in.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub nick: String,
     /// Set for users logged in by their app with a token; their nick is reserved for them.
     pub account: Option<Account>,
@@ -48,7 +49,7 @@ pub struct Identity {
 
 /// Settings the core needs.
 #[derive(Debug, Clone)]
-pub struct HubSettings {
+pub(crate) struct HubSettings {
     pub limits: Limits,
     pub max_channels: usize,
     /// How many stored messages a joiner gets before live traffic.
@@ -70,7 +71,7 @@ pub struct HubSettings {
 
 /// What the caller must do after [`Hub::apply`] succeeded.
 #[derive(Debug)]
-pub enum Effect {
+pub(crate) enum Effect {
     Done,
     /// The channel (folded name) must be loaded first: fetch its recent history from the store
     /// and apply the command again with it.
@@ -81,7 +82,7 @@ pub enum Effect {
 
 /// A message checked and numbered, waiting to be stored; delivered once it is.
 #[derive(Debug, Clone)]
-pub struct PreparedMessage {
+pub(crate) struct PreparedMessage {
     pub stored: StoredMessage,
     from: ConnId,
     /// For a private message, the recipient.
@@ -92,7 +93,7 @@ pub struct PreparedMessage {
 
 /// What [`Hub::prepare_message`] made of a message.
 #[derive(Debug)]
-pub enum Prepared {
+pub(crate) enum Prepared {
     /// A new message, to store and then deliver.
     New(PreparedMessage),
     /// The session stored this transaction already; its echo was sent again.
@@ -166,7 +167,7 @@ struct State {
 }
 
 /// The chat core. Cheap to share behind an `Arc`.
-pub struct Hub {
+pub(crate) struct Hub {
     state: Mutex<State>,
     settings: HubSettings,
     cloaker: Cloaker,
@@ -404,7 +405,7 @@ impl State {
 }
 
 impl Hub {
-    pub fn new(settings: HubSettings, cloaker: Cloaker) -> Arc<Self> {
+    pub(crate) fn new(settings: HubSettings, cloaker: Cloaker) -> Arc<Self> {
         Arc::new_cyclic(|me| Self { state: Mutex::new(State::default()), settings, cloaker, me: me.clone() })
     }
 
@@ -427,18 +428,14 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn settings(&self) -> &HubSettings {
-        &self.settings
-    }
-
     /// Makes every message id from now on larger than `highest`, the largest one stored.
-    pub fn resume_message_ids(&self, highest: u64) {
+    pub(crate) fn resume_message_ids(&self, highest: u64) {
         let mut st = self.lock();
         st.last_message_id = st.last_message_id.max(highest);
     }
 
     /// Reserves `account`'s nick for it alone (token users).
-    pub fn reserve_nick(&self, account: &str) {
+    pub(crate) fn reserve_nick(&self, account: &str) {
         self.lock().reserved.insert(account, account.to_owned());
     }
 
@@ -447,7 +444,7 @@ impl Hub {
     /// (the old session is closed); held by anyone else, the app user still takes it — the
     /// app is authoritative — and the holder is renamed to a guest nick. Anyone else on a
     /// taken nick gets `nick_in_use`.
-    pub fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
+    pub(crate) fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
         let mut st = self.lock();
         validate_nick(&identity.nick).map_err(|e| match e.code {
             ErrorCode::NickReserved => e.with_nicks(st.free_nicks_like(&identity.nick)),
@@ -554,7 +551,7 @@ impl Hub {
     }
 
     /// Closes every connection (server shutdown).
-    pub fn close_all(&self, close: Close) {
+    pub(crate) fn close_all(&self, close: Close) {
         let st = self.lock();
         for c in st.clients.values() {
             c.outbox.close(close.clone());
@@ -563,7 +560,7 @@ impl Hub {
 
     /// Ends the sessions of the app user `user` after the app revoked its tokens: each gets
     /// the error and a close frame. Answers how many sessions were closed.
-    pub fn revoke_app_user(&self, user: &str) -> usize {
+    pub(crate) fn revoke_app_user(&self, user: &str) -> usize {
         let key = Account::App(user.to_owned()).key();
         let mut st = self.lock();
         let revoked = ProtocolError::new(ErrorCode::TokenRevoked, "your login was revoked by the app");
@@ -581,14 +578,14 @@ impl Hub {
     }
 
     /// How many users are online.
-    pub fn online(&self) -> usize {
+    pub(crate) fn online(&self) -> usize {
         self.lock().clients.len()
     }
 
     /// Checks and numbers a message (or a `/me` action) to a channel or a nick. Nothing is
     /// delivered yet: the message is stored first, then [`Hub::deliver`]ed.
     /// A `txn` the session already stored is not sent again: its echo is repeated instead.
-    pub fn prepare_message(
+    pub(crate) fn prepare_message(
         &self,
         conn: ConnId,
         target: &str,
@@ -651,7 +648,7 @@ impl Hub {
 
     /// Delivers stored messages, in order, to whoever is in the conversation now; the sender
     /// always gets its echo, with its transaction id.
-    pub fn deliver(&self, batch: &[PreparedMessage]) {
+    pub(crate) fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
         let cap = self.settings.history_on_join;
         for m in batch {
@@ -681,7 +678,7 @@ impl Hub {
     }
 
     /// A message with transaction id `txn` could not be stored: a resend is a new attempt.
-    pub fn not_stored(&self, conn: ConnId, txn: &str) {
+    pub(crate) fn not_stored(&self, conn: ConnId, txn: &str) {
         if let Some(c) = self.lock().clients.get_mut(&conn) {
             c.storing.remove(txn);
         }
@@ -689,7 +686,7 @@ impl Hub {
 
     /// The stored conversation `conn` may read as `target`: a channel it is in, or its private
     /// conversation with a nick (online, or registered while offline).
-    pub fn history_conversation(&self, conn: ConnId, target: &str) -> Result<(String, Conversation)> {
+    pub(crate) fn history_conversation(&self, conn: ConnId, target: &str) -> Result<(String, Conversation)> {
         let st = self.lock();
         let me = st.client(conn)?;
         if is_channel(target) {
@@ -710,7 +707,12 @@ impl Hub {
     /// Applies a slash command. `Quit`, messages and the services are the session's business
     /// and are refused here. `history` is the recent history of a channel that [`Effect::NeedHistory`]
     /// asked for.
-    pub fn apply(&self, conn: ConnId, command: Command, history: Option<Vec<ChatMessage>>) -> Result<Effect> {
+    pub(crate) fn apply(
+        &self,
+        conn: ConnId,
+        command: Command,
+        history: Option<Vec<ChatMessage>>,
+    ) -> Result<Effect> {
         let mut st = self.lock();
         st.client(conn)?;
         if let Some(c) = st.clients.get_mut(&conn) {

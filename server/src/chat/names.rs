@@ -14,7 +14,7 @@ use unicode_security::confusable_detection::skeleton;
 use app::protocol::names::fold;
 
 /// The look-alike keys of a name: two names whose key sets meet look alike.
-pub fn lookalike_keys(name: &str) -> [String; 3] {
+pub(crate) fn lookalike_keys(name: &str) -> [String; 3] {
     let skel = |s: &str| -> String { skeleton(s).filter(|c| !is_combining_mark(*c)).collect() };
     let folded = fold(name);
     [
@@ -26,7 +26,7 @@ pub fn lookalike_keys(name: &str) -> [String; 3] {
 
 /// Whether `nick` is, or looks like, the name of a built-in service or the server itself
 /// (`Роtato` with Cyrillic letters would take private messages meant for Potato).
-pub fn is_service_name(nick: &str) -> bool {
+pub(crate) fn is_service_name(nick: &str) -> bool {
     static SERVICES: OnceLock<NameIndex<()>> = OnceLock::new();
     let services = SERVICES.get_or_init(|| {
         let mut index = NameIndex::default();
@@ -40,7 +40,7 @@ pub fn is_service_name(nick: &str) -> bool {
 
 /// Names and what they map to, found by their folded form or by looking alike.
 #[derive(Debug)]
-pub struct NameIndex<V> {
+pub(crate) struct NameIndex<V> {
     /// Folded name → value, and the look-alike keys the name was indexed under.
     by_fold: HashMap<String, (V, [String; 3])>,
     /// Look-alike key → the folded name it belongs to.
@@ -55,7 +55,7 @@ impl<V> Default for NameIndex<V> {
 
 impl<V> NameIndex<V> {
     /// Maps `name` to `value`, replacing what its folded form mapped to.
-    pub fn insert(&mut self, name: &str, value: V) -> Option<V> {
+    pub(crate) fn insert(&mut self, name: &str, value: V) -> Option<V> {
         let old = self.remove(name);
         let folded = fold(name);
         let keys = lookalike_keys(name);
@@ -69,7 +69,7 @@ impl<V> NameIndex<V> {
     }
 
     /// Forgets the name that folds like `name`.
-    pub fn remove(&mut self, name: &str) -> Option<V> {
+    pub(crate) fn remove(&mut self, name: &str) -> Option<V> {
         let folded = fold(name);
         let (value, keys) = self.by_fold.remove(&folded)?;
         for key in keys {
@@ -81,20 +81,21 @@ impl<V> NameIndex<V> {
     }
 
     /// The value of exactly this name (up to case and width).
-    pub fn get(&self, name: &str) -> Option<&V> {
+    pub(crate) fn get(&self, name: &str) -> Option<&V> {
         self.by_fold.get(&fold(name)).map(|(v, _)| v)
     }
 
     /// The name that is `name` or looks like it (its own folded form first): its folded form
     /// and value.
-    pub fn find(&self, name: &str) -> Option<(&str, &V)> {
+    #[cfg(test)]
+    pub(crate) fn find(&self, name: &str) -> Option<(&str, &V)> {
         self.find_all(name).into_iter().next()
     }
 
     /// Every name that is `name` or looks like it (the relation is not transitive, so there
     /// can be several), with their folded forms. A check that a name is free must look at all
     /// of them: the caller's own entry among them says nothing about the others.
-    pub fn find_all(&self, name: &str) -> Vec<(&str, &V)> {
+    pub(crate) fn find_all(&self, name: &str) -> Vec<(&str, &V)> {
         let folded = fold(name);
         let mut found: Vec<(&str, &V)> = Vec::new();
         let owners = std::iter::once(&folded)
@@ -109,12 +110,9 @@ impl<V> NameIndex<V> {
         found
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.by_fold.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_fold.is_empty()
     }
 }
 

@@ -101,7 +101,7 @@ impl State {
 
 impl Hub {
     /// How many sessions are held, waiting for their client to resume them.
-    pub fn held_sessions(&self) -> usize {
+    pub(crate) fn held_sessions(&self) -> usize {
         self.lock().clients.values().filter(|c| c.held.is_some()).count()
     }
 
@@ -109,7 +109,7 @@ impl Hub {
     /// `outbox`. `None` when no session has that secret (it quit, its grace ran out, the server
     /// restarted) or the server is closing the connection that carries it (flooding, a slow
     /// consumer).
-    pub fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Option<Resumed> {
+    pub(crate) fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Option<Resumed> {
         let mut st = self.lock();
         let conn = *st.resumes.get(&key_of(secret))?;
         let cloak = self.cloaker.cloak(ip);
@@ -148,7 +148,7 @@ impl Hub {
     /// With what it `left` (the connection dropped; the client may come back) and a resume
     /// grace, the session stays, its events queued (the connection's unsent ones first), until
     /// it is resumed or the grace is over; otherwise the user quits now with `reason`.
-    pub fn release(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
+    pub(crate) fn release(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
         let mut st = self.lock();
         let Some(client) = st.clients.get_mut(&attached.conn) else { return };
         if client.attachment != attached.attachment {

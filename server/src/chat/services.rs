@@ -16,7 +16,7 @@ use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpListEdit {
+pub(crate) enum OpListEdit {
     Op,
     Deop,
     Trust,
@@ -25,20 +25,20 @@ pub enum OpListEdit {
 
 /// What Potato shows about an account besides its stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountInfo {
+pub(crate) struct AccountInfo {
     /// The nick of a session identified as the account, if one is online.
     pub online_as: Option<String>,
 }
 
 /// A registered channel as Celery shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelInfo {
+pub(crate) struct ChannelInfo {
     pub key: String,
     pub record: ChannelRecord,
 }
 
 /// A registration in progress; see [`Hub::potato_claim`].
-pub struct RegistrationClaim {
+pub(crate) struct RegistrationClaim {
     hub: std::sync::Weak<Hub>,
     key: String,
 }
@@ -199,7 +199,7 @@ impl State {
 
 impl Hub {
     /// Accounts and registered channels from the store, at startup.
-    pub fn load_registrations(&self, accounts: Vec<PotatoAccount>, channels: Vec<ChannelRecord>) {
+    pub(crate) fn load_registrations(&self, accounts: Vec<PotatoAccount>, channels: Vec<ChannelRecord>) {
         let mut st = self.lock();
         for account in accounts {
             let name = account.name.clone();
@@ -209,26 +209,26 @@ impl Hub {
     }
 
     /// A notice from a service to one session.
-    pub fn notify(&self, conn: ConnId, from: &str, text: impl Into<String>) {
+    pub(crate) fn notify(&self, conn: ConnId, from: &str, text: impl Into<String>) {
         self.lock().notice(conn, from, text.into());
     }
 
     /// The session's nick and account.
-    pub fn whoami(&self, conn: ConnId) -> Result<(String, Option<Account>)> {
+    pub(crate) fn whoami(&self, conn: ConnId) -> Result<(String, Option<Account>)> {
         let st = self.lock();
         let c = st.client(conn)?;
         Ok((c.nick.clone(), c.account.clone()))
     }
 
     /// The address `conn` connected from.
-    pub fn peer(&self, conn: ConnId) -> Result<std::net::IpAddr> {
+    pub(crate) fn peer(&self, conn: ConnId) -> Result<std::net::IpAddr> {
         Ok(self.lock().client(conn)?.ip)
     }
 
     /// Claims `nick` for a Potato registration in progress, so a second registration of it
     /// is refused before it hashes anything. `None` when it is registered or being registered.
     /// The claim ends when the returned guard is dropped.
-    pub fn potato_claim(&self, nick: &str) -> Option<RegistrationClaim> {
+    pub(crate) fn potato_claim(&self, nick: &str) -> Option<RegistrationClaim> {
         let mut st = self.lock();
         if !st.registered.find_all(nick).is_empty() || !st.pending_registrations.find_all(nick).is_empty() {
             return None;
@@ -238,20 +238,20 @@ impl Hub {
     }
 
     /// Whether an app user owns `nick` or a look-alike of it.
-    pub fn app_owns(&self, nick: &str) -> bool {
+    pub(crate) fn app_owns(&self, nick: &str) -> bool {
         !self.lock().reserved.find_all(nick).is_empty()
     }
 
     /// Whether `user` would be a new app user whose name looks like another app user's
     /// (`Some(that user)`), which would make the two indistinguishable in the chat.
-    pub fn app_user_lookalike(&self, user: &str) -> Option<String> {
+    pub(crate) fn app_user_lookalike(&self, user: &str) -> Option<String> {
         let st = self.lock();
         let folded = fold(user);
         st.reserved.find_all(user).into_iter().find(|(f, _)| *f != folded).map(|(_, other)| other.clone())
     }
 
     /// Potato stored a new account for `conn`'s nick: it now owns it and is identified.
-    pub fn potato_registered(&self, conn: ConnId, account: PotatoAccount) {
+    pub(crate) fn potato_registered(&self, conn: ConnId, account: PotatoAccount) {
         let mut st = self.lock();
         st.registered.insert(&account.name.clone(), account.clone());
         let account = Account::Potato(account);
@@ -263,7 +263,7 @@ impl Hub {
 
     /// `conn` proved it owns the Potato account: it becomes that account and takes the
     /// nick, moving whoever sits on it to a guest nick (unless an app user owns it).
-    pub fn potato_identified(&self, conn: ConnId, account: PotatoAccount) -> Result<()> {
+    pub(crate) fn potato_identified(&self, conn: ConnId, account: PotatoAccount) -> Result<()> {
         let mut st = self.lock();
         st.client(conn)?;
         let name = account.name.clone();
@@ -284,7 +284,7 @@ impl Hub {
 
     /// Disconnects whoever other than `conn` uses `nick` (or a look-alike of it); returns their
     /// nick. An app user's session is never disconnected this way: the app owns its nick.
-    pub fn potato_ghost(&self, conn: ConnId, nick: &str) -> Result<String> {
+    pub(crate) fn potato_ghost(&self, conn: ConnId, nick: &str) -> Result<String> {
         let mut st = self.lock();
         let holder = st.nicks.find_all(nick).into_iter().map(|(_, &h)| h).find(|&h| h != conn);
         let Some((holder, c)) = holder.and_then(|h| st.clients.get(&h).map(|c| (h, c))) else {
@@ -307,7 +307,7 @@ impl Hub {
     }
 
     /// A Potato account was deleted, with the channels it founded.
-    pub fn potato_dropped(&self, account: &PotatoAccount, founded: &[String]) {
+    pub(crate) fn potato_dropped(&self, account: &PotatoAccount, founded: &[String]) {
         let mut st = self.lock();
         st.registered.remove(&account.name);
         let key = account.key();
@@ -346,7 +346,7 @@ impl Hub {
     }
 
     /// Who is identified as the Potato account `folded` right now.
-    pub fn potato_info(&self, folded: &str) -> AccountInfo {
+    pub(crate) fn potato_info(&self, folded: &str) -> AccountInfo {
         let st = self.lock();
         let online_as = st
             .clients
@@ -358,7 +358,7 @@ impl Hub {
 
     /// The grace period is over: if `conn` still sits on `nick`, which is registered (or looks
     /// like a registered nick), without being its account, it is renamed to a guest nick.
-    pub fn enforce_registered_nick(&self, conn: ConnId, nick: &str) {
+    pub(crate) fn enforce_registered_nick(&self, conn: ConnId, nick: &str) {
         let mut st = self.lock();
         let Some(c) = st.clients.get(&conn) else { return };
         if fold(&c.nick) != fold(nick) || st.foreign_registration(conn).is_none() {
@@ -371,7 +371,11 @@ impl Hub {
 
     /// Checks that `conn` may register `channel` with Celery: identified, op there, and the
     /// channel not registered yet. Returns the key and the record to store.
-    pub fn celery_register_check(&self, conn: ConnId, channel: &str) -> Result<(String, ChannelRecord)> {
+    pub(crate) fn celery_register_check(
+        &self,
+        conn: ConnId,
+        channel: &str,
+    ) -> Result<(String, ChannelRecord)> {
         let st = self.lock();
         let founder = st.account_key(conn)?;
         let ch = st.opped_channel(conn, channel)?;
@@ -385,7 +389,7 @@ impl Hub {
     }
 
     /// Celery stored a channel's registration.
-    pub fn celery_registered(&self, key: &str, record: ChannelRecord) {
+    pub(crate) fn celery_registered(&self, key: &str, record: ChannelRecord) {
         let mut st = self.lock();
         st.regs.insert(key.to_owned(), record);
         st.registration_changed(key);
@@ -394,7 +398,7 @@ impl Hub {
     /// A registered channel as it is now.
     /// Of a secret or private channel (`+s`/`+p`, live or kept while empty), only its members,
     /// founder and listed ops learn anything; to others a secret one is not registered at all.
-    pub fn celery_info(&self, conn: ConnId, channel: &str) -> Result<ChannelInfo> {
+    pub(crate) fn celery_info(&self, conn: ConnId, channel: &str) -> Result<ChannelInfo> {
         let st = self.lock();
         let (key, record) = st.registration(channel)?;
         let live = st.channels.get(&key);
@@ -414,7 +418,7 @@ impl Hub {
     }
 
     /// Checks that `conn` founded `channel`; returns its key.
-    pub fn celery_founder_check(&self, conn: ConnId, channel: &str) -> Result<String> {
+    pub(crate) fn celery_founder_check(&self, conn: ConnId, channel: &str) -> Result<String> {
         let st = self.lock();
         let me = st.account_key(conn)?;
         let (key, record) = st.registration(channel)?;
@@ -428,20 +432,20 @@ impl Hub {
     }
 
     /// Celery removed a channel's registration.
-    pub fn celery_dropped(&self, key: &str) {
+    pub(crate) fn celery_dropped(&self, key: &str) {
         let mut st = self.lock();
         st.regs.remove(key);
         st.registration_changed(key);
     }
 
     /// Tells the members of a channel (by folded name) its registration as it is now.
-    pub fn celery_changed(&self, key: &str) {
+    pub(crate) fn celery_changed(&self, key: &str) {
         self.lock().registration_changed(key);
     }
 
     /// Changes a registered channel's op list (the founder; trusted ops for op and deop) and
     /// applies it to members online. Returns the key and record to store, and the account key.
-    pub fn celery_edit(
+    pub(crate) fn celery_edit(
         &self,
         conn: ConnId,
         channel: &str,

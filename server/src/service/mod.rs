@@ -28,16 +28,17 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::{Cloaker, TokenAuth};
-use crate::chat::{
-    Attached, Close, ConnId, Effect, Hub, HubSettings, Left, Outbox, OutboxQueue, PotatoAccount, Prepared,
-    SendBudget,
-};
+use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget};
 use crate::config::{Config, RealHostTo};
 use crate::store::{Conversation, Store, StoreError};
 use crate::ServeError;
+// What a transport handles: a connection's outbox and queue, the events in them, and what a
+// dropped connection leaves to its session.
+pub use crate::chat::{Attached, Close, ConnId, Event, Left, Outbox, OutboxQueue, Resumed};
+pub use crate::flood::FloodControl;
 pub use login::{Auth, Login};
-pub use password::Hasher;
-pub use throttle::{Limit, Throttle};
+use password::Hasher;
+use throttle::Throttle;
 pub use tokens::{valid_legacy_token, IssuedToken, Revoked};
 use writer::MessageWriter;
 

@@ -65,11 +65,12 @@ fn internal(what: &str) -> ProtocolError {
 }
 
 /// Runs argon2 with bounded concurrency and reused working memory.
-pub struct Hasher {
+pub(super) struct Hasher {
     permits: Semaphore,
     waiting: AtomicUsize,
     /// Working memory of finished hashes, handed to the next one.
     buffers: Mutex<Vec<Vec<Block>>>,
+    #[cfg(test)]
     concurrency: usize,
     /// Hashes computed so far (for tests and metrics).
     runs: AtomicU64,
@@ -86,29 +87,31 @@ impl Drop for Waiting<'_> {
 
 impl Hasher {
     /// A hasher running at most `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> Self {
+    pub(super) fn new(concurrency: usize) -> Self {
         let concurrency = concurrency.max(1);
         Self {
             permits: Semaphore::new(concurrency),
             waiting: AtomicUsize::new(0),
             buffers: Mutex::new(Vec::new()),
+            #[cfg(test)]
             concurrency,
             runs: AtomicU64::new(0),
         }
     }
 
     /// As many hashes at once as the machine has cores, at most four.
-    pub fn for_this_machine() -> Self {
+    pub(super) fn for_this_machine() -> Self {
         Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
     }
 
     /// How many hashes were computed (registrations, password checks, decoys).
-    pub fn runs(&self) -> u64 {
+    pub(super) fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
     }
 
     /// The most memory the hashes can hold, in bytes.
-    pub fn memory_bound(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn memory_bound(&self) -> usize {
         self.concurrency * M_COST as usize * Block::SIZE
     }
 
@@ -141,13 +144,13 @@ impl Hasher {
     }
 
     /// The argon2id PHC string of `password`, with a fresh random salt.
-    pub async fn hash(&self, password: String) -> Result<String, ProtocolError> {
+    pub(super) async fn hash(&self, password: String) -> Result<String, ProtocolError> {
         self.run(move |buffer| hash_with(password.as_bytes(), buffer)).await?
     }
 
     /// Whether `password` matches `hash`; with no hash, it checks against a decoy (as long as a
     /// real check) and says no, so unknown accounts and wrong passwords take the same time.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ProtocolError> {
+    pub(super) async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ProtocolError> {
         self.run(move |buffer| {
             let real = hash.is_some();
             let hash = hash.unwrap_or_else(|| decoy().to_owned());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// How many attempts a key allows within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
+pub(super) struct Limit {
     pub max: usize,
     pub window: Duration,
 }
@@ -18,7 +18,7 @@ pub struct Limit {
 /// Attempts counted against the keys they were reserved on.
 #[derive(Debug)]
 #[must_use = "an attempt is refunded or kept on purpose"]
-pub struct Attempt {
+pub(super) struct Attempt {
     keys: Vec<String>,
     at: Instant,
 }
@@ -39,13 +39,13 @@ impl Entry {
 
 /// Counts attempts per key.
 #[derive(Default)]
-pub struct Throttle {
+pub(super) struct Throttle {
     entries: Mutex<HashMap<String, Entry>>,
     last_sweep: Mutex<Option<Instant>>,
 }
 
 impl Throttle {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::default()
     }
 
@@ -55,7 +55,7 @@ impl Throttle {
 
     /// Counts an attempt at `now` against every key, if every key still allows one; `None`
     /// (and nothing counted) otherwise. A limit of `max: 0` is no limit: its key is skipped.
-    pub fn reserve(&self, keys: &[(String, Limit)], now: Instant) -> Option<Attempt> {
+    pub(super) fn reserve(&self, keys: &[(String, Limit)], now: Instant) -> Option<Attempt> {
         let keys: Vec<&(String, Limit)> = keys.iter().filter(|(_, l)| l.max > 0).collect();
         let mut map = self.lock();
         // Forget what left every window, at most once a second, so the map holds only keys
@@ -86,7 +86,7 @@ impl Throttle {
     }
 
     /// Gives an attempt back (the password was right).
-    pub fn refund(&self, attempt: Attempt) {
+    pub(super) fn refund(&self, attempt: Attempt) {
         let mut map = self.lock();
         for key in &attempt.keys {
             if let Some(entry) = map.get_mut(key) {
@@ -101,12 +101,9 @@ impl Throttle {
     }
 
     /// How many keys hold attempts (for tests: the map does not grow without bound).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
