@@ -101,14 +101,37 @@ impl State {
             .collect()
     }
 
-    /// Renames `conn` without the checks of `/nick` (the caller made sure `new` is free).
+    /// Renames `conn` without the checks of `/nick` (the caller made sure `new` is free). A
+    /// rename the user did not choose is no way out of a ban either: a channel that banned
+    /// them under the old nick, and would not under the new one, loses them (`/nick` refuses).
     fn force_nick(&mut self, conn: ConnId, new: &str) {
+        let Some(c) = self.clients.get(&conn) else { return };
+        let masks = c.masks();
+        let banned: Vec<String> = c
+            .channels
+            .iter()
+            .filter(|name| self.channels.get(*name).is_some_and(|ch| ch.is_banned(&masks)))
+            .cloned()
+            .collect();
         let Some(c) = self.clients.get_mut(&conn) else { return };
         let old = std::mem::replace(&mut c.nick, new.to_owned());
+        let masks = c.masks();
         self.nicks.remove(&old);
         self.nicks.insert(new, conn);
         let event = ServerEvent::NickChanged { old, new: new.to_owned() };
         self.deliver(&self.audience(conn), &event);
+        for folded in banned {
+            let Some(ch) = self.channels.get(&folded).filter(|ch| !ch.is_banned(&masks)) else { continue };
+            let reason = "banned here under the nick you had".to_owned();
+            let kicked = ServerEvent::Kicked {
+                channel: ch.name.clone(),
+                nick: new.to_owned(),
+                by: POTATO.into(),
+                reason: Some(reason),
+            };
+            self.to_channel(ch, kicked);
+            self.leave(conn, &folded);
+        }
     }
 
     /// Moves everyone who sits on `nick` or a look-alike of it (other than `except`) to a

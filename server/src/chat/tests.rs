@@ -770,6 +770,23 @@ fn key_and_limit_are_announced_only_when_they_change_like_flags() {
 }
 
 #[test]
+fn a_banned_member_renamed_by_the_server_leaves_the_channel_that_banned_the_old_nick() {
+    let mut net = room();
+    let bob = net.conn("bob");
+    net.hub.lock().evict(bob, "bob is someone else's nick");
+    let seen = net.events("mia");
+    let kicked = |e: &ServerEvent| matches!(e, ServerEvent::Kicked { nick, by, .. } if nick.starts_with("Guest-") && by == "Potato");
+    assert!(matches!(&seen[..], [ServerEvent::NickChanged { .. }, k] if kicked(k)), "{seen:?}");
+    assert!(net.events("bob").iter().any(kicked));
+    assert_eq!(net.say("bob", ROOM, "x"), Err(ErrorCode::NotOnChannel));
+    // A member under no ban keeps their channels when renamed.
+    net.drain();
+    let mia = net.conn("mia");
+    net.hub.lock().evict(mia, "mia is someone else's nick");
+    assert_eq!(net.kinds("oscar"), ["nick_changed"]);
+}
+
+#[test]
 fn a_banned_member_cannot_shed_the_ban_by_changing_nick() {
     let mut net = room();
     assert_eq!(net.say("bob", ROOM, "x"), Err(ErrorCode::Banned));
