@@ -14,6 +14,7 @@ mod disk;
 mod history;
 mod http;
 mod internals;
+mod jwt;
 mod limits;
 mod memory;
 mod openapi;

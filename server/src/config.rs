@@ -57,9 +57,18 @@ pub struct Config {
     #[arg(long, env = "CHATTR_GUESTS", default_value_t = true, action = ArgAction::Set)]
     pub guests: bool,
 
-    /// How long a generated login token is valid.
+    /// How long a generated login token is valid; also how far ahead the `exp` of a JWT an
+    /// app signs may lie.
     #[arg(long, env = "CHATTR_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
+
+    /// The `aud` a JWT signed by an app must carry; unset, `aud` is not checked.
+    #[arg(long, env = "CHATTR_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// The `iss` a JWT signed by an app must carry; unset, `iss` is not checked.
+    #[arg(long, env = "CHATTR_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
 
     /// Largest WebSocket frame or message a client may send, in bytes.
     #[arg(long, env = "CHATTR_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]

@@ -130,8 +130,17 @@ pub(crate) async fn post_token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let app = &app.inner;
     let request: TokenRequest = app_request(app, &headers, &body)?;
+    let max = app.config.token_ttl;
+    let ttl = request.ttl_secs.map_or(max, |s| Duration::from_secs(s).min(max));
+    if ttl.is_zero() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadArguments,
+            "ttl_secs must be positive",
+        ));
+    }
     check_user(&request.user)?;
-    let issued = app.chat.issue_token(&request.user, request.ttl_secs.map(Duration::from_secs)).await?;
+    let issued = app.chat.issue_token(&request.user, Some(ttl)).await?;
     let expires_at = humantime::format_rfc3339_seconds(issued.expires_at).to_string();
     Ok(Json(TokenResponse { token: issued.token, expires_at }))
 }
@@ -192,7 +201,7 @@ pub(crate) async fn get_legacy_user(
         return plain(StatusCode::NOT_FOUND, "Not Found");
     }
     match app.inner.chat.token_user(&token).await {
-        Ok(user) => plain(StatusCode::OK, user),
+        Ok(login) => plain(StatusCode::OK, login.user),
         Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => {
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
         }

@@ -1,6 +1,8 @@
-//! Who may do what: login tokens ([`token`]), the shared-secret check for app servers, and
-//! the cloaks that hide users' addresses from each other.
+//! Who may do what: login tokens (the server's own, [`token`], and those an app signs,
+//! [`jwt`]), the shared-secret check for app servers, and the cloaks that hide users'
+//! addresses from each other.
 
+pub(crate) mod jwt;
 pub(crate) mod token;
 
 use std::net::IpAddr;
@@ -22,6 +24,16 @@ pub enum AuthError {
     Expired,
     #[error("the token is not known")]
     Unknown,
+    #[error("only HS256 tokens are accepted")]
+    WrongAlgorithm,
+    #[error("the token lacks a claim it needs (sub, exp, and aud or iss when the server asks for them)")]
+    MissingClaim,
+    #[error("the token is for another audience")]
+    WrongAudience,
+    #[error("the token comes from another issuer")]
+    WrongIssuer,
+    #[error("the token's exp is further ahead than the server's token lifetime")]
+    TooLong,
 }
 
 impl From<AuthError> for ProtocolError {
@@ -48,10 +60,17 @@ pub(crate) fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
 /// Token login, on a server with a shared secret: the secret app servers present and the
 /// signer of the tokens the server issues, which is derived from it (so the two cannot
 /// disagree, and rotating the secret revokes every token).
-#[derive(Debug)]
 pub struct TokenAuth {
     secret: Secret,
     signer: token::TokenSigner,
+    /// Checks the JWTs apps sign with the secret.
+    jwt_key: jsonwebtoken::DecodingKey,
+}
+
+impl std::fmt::Debug for TokenAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenAuth(<redacted>)")
+    }
 }
 
 /// A secret that does not show in logs.
@@ -67,7 +86,11 @@ impl TokenAuth {
     /// Token login with `secret`; none without one (an empty secret is none).
     pub fn new(secret: Option<&str>) -> Option<Self> {
         let secret = secret.filter(|s| !s.is_empty())?;
-        Some(Self { secret: Secret(secret.to_owned()), signer: token::TokenSigner::from_secret(secret) })
+        Some(Self {
+            secret: Secret(secret.to_owned()),
+            signer: token::TokenSigner::from_secret(secret),
+            jwt_key: jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        })
     }
 
     /// Whether `presented` is the shared secret (in constant time).
@@ -75,8 +98,18 @@ impl TokenAuth {
         secret_matches(&self.secret.0, presented)
     }
 
-    pub fn signer(&self) -> &token::TokenSigner {
+    pub(crate) fn signer(&self) -> &token::TokenSigner {
         &self.signer
+    }
+
+    /// Checks a JWT an app signed with the secret.
+    pub(crate) fn verify_jwt(
+        &self,
+        token: &str,
+        rules: &jwt::JwtRules,
+        now: std::time::SystemTime,
+    ) -> Result<jwt::AppClaims, AuthError> {
+        jwt::verify(token, &self.jwt_key, rules, now)
     }
 }
 

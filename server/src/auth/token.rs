@@ -19,7 +19,7 @@ const PREFIX: &str = "ct1.";
 
 /// What a token says once its signature checks out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// The user the token logs in as.
     #[serde(rename = "u")]
     pub user: String,
@@ -37,14 +37,14 @@ pub struct Claims {
 
 /// A freshly issued token and when it expires.
 #[derive(Debug, Clone)]
-pub struct Issued {
+pub(crate) struct Issued {
     pub token: String,
     pub expires_at: SystemTime,
 }
 
 /// Issues and checks tokens with one key.
 #[derive(Clone)]
-pub struct TokenSigner {
+pub(crate) struct TokenSigner {
     key: [u8; 32],
 }
 
@@ -57,7 +57,7 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     /// A signer whose key is derived from the shared secret (so rotating the secret revokes
     /// every token issued under the old one).
-    pub fn from_secret(secret: &str) -> Self {
+    pub(crate) fn from_secret(secret: &str) -> Self {
         let mut mac = hmac_sha256(secret.as_bytes());
         mac.update(b"chattr token key v1");
         Self { key: mac.finalize().into_bytes().into() }
@@ -69,7 +69,7 @@ impl TokenSigner {
 
     /// A token for `user`, valid for `ttl` from `now`.
     #[allow(clippy::expect_used, reason = "claims are strings and numbers: they always serialize")]
-    pub fn issue(&self, user: &str, ttl: Duration, now: SystemTime) -> Issued {
+    pub(crate) fn issue(&self, user: &str, ttl: Duration, now: SystemTime) -> Issued {
         let expires_at = now + ttl;
         let claims = Claims {
             user: user.to_owned(),
@@ -86,7 +86,7 @@ impl TokenSigner {
     }
 
     /// Checks the signature (constant-time) and then the expiry.
-    pub fn verify(&self, token: &str, now: SystemTime) -> Result<Claims, AuthError> {
+    pub(crate) fn verify(&self, token: &str, now: SystemTime) -> Result<Claims, AuthError> {
         let rest = token.strip_prefix(PREFIX).ok_or(AuthError::Malformed)?;
         let (payload, signature) = rest.split_once('.').ok_or(AuthError::Malformed)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| AuthError::Malformed)?;
@@ -103,7 +103,7 @@ impl TokenSigner {
 
     /// Whether `token` has this scheme's shape (signed tokens), as opposed to a legacy token
     /// that an app chose itself.
-    pub fn is_signed_token(token: &str) -> bool {
+    pub(crate) fn is_signed_token(token: &str) -> bool {
         token.starts_with(PREFIX)
     }
 }

@@ -54,6 +54,16 @@ pub(crate) struct BanLift {
     pub user_masks: Option<Vec<String>>,
 }
 
+/// Someone a command acts on.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) conn: ConnId,
+    /// Their nick as they spell it, for events.
+    pub(crate) nick: String,
+    /// As the command named them, for refusals.
+    pub(crate) named: String,
+}
+
 /// One change `/mode` asks of a channel, its nicks and masks already resolved.
 #[derive(Debug, Clone)]
 pub(crate) enum ModeChange {
@@ -64,8 +74,7 @@ pub(crate) enum ModeChange {
     Role {
         role: Role,
         on: bool,
-        member: ConnId,
-        nick: String,
+        member: Target,
     },
     Ban(Ban),
     Unban(BanLift),
@@ -399,12 +408,12 @@ impl Channel {
         }
     }
 
-    /// Refuses to act on someone (`nick`) who is not in the channel.
-    fn require_target(&self, target: ConnId, nick: &str) -> Result<()> {
-        if self.members.contains_key(&target) {
+    /// Refuses to act on someone who is not in the channel.
+    fn require_target(&self, target: &Target) -> Result<()> {
+        if self.members.contains_key(&target.conn) {
             Ok(())
         } else {
-            Err(err(ErrorCode::UserNotOnChannel, format!("{nick} is not in {}", self.name)))
+            Err(err(ErrorCode::UserNotOnChannel, format!("{} is not in {}", target.named, self.name)))
         }
     }
 
@@ -442,18 +451,17 @@ impl Channel {
         })
     }
 
-    /// An operator kicks a member (`target`, whose nick is `nick`). The caller removes them.
+    /// An operator kicks a member. The caller removes them.
     pub(crate) fn kick(
         &self,
         by: ConnId,
         by_nick: String,
-        target: ConnId,
-        nick: String,
+        target: Target,
         reason: Option<String>,
     ) -> Result<ServerEvent> {
         self.require_op(by)?;
-        self.require_target(target, &nick)?;
-        Ok(ServerEvent::Kicked { channel: self.name.clone(), nick, by: by_nick, reason })
+        self.require_target(&target)?;
+        Ok(ServerEvent::Kicked { channel: self.name.clone(), nick: target.nick, by: by_nick, reason })
     }
 
     /// An operator gives or takes a member's role; the event, when that changed anything.
@@ -462,13 +470,12 @@ impl Channel {
         by: ConnId,
         by_nick: String,
         change: (Role, bool),
-        target: ConnId,
-        nick: String,
+        target: Target,
     ) -> Result<Option<ServerEvent>> {
         self.require_op(by)?;
-        self.require_target(target, &nick)?;
+        self.require_target(&target)?;
         let (role, on) = change;
-        let roles = self.members.entry(target).or_default();
+        let roles = self.members.entry(target.conn).or_default();
         let slot = match role {
             Role::Op => &mut roles.op,
             Role::Voice => &mut roles.voice,
@@ -479,7 +486,7 @@ impl Channel {
             channel: self.name.clone(),
             by: by_nick,
             modes,
-            args: vec![nick],
+            args: vec![target.nick],
         }))
     }
 
@@ -537,33 +544,37 @@ impl Channel {
         Ok(())
     }
 
-    /// A member invites someone (`target`, whose nick is `nick`, also known by `invitees`);
-    /// under +i only operators may. The event is for the two of them, not the channel.
+    /// A member invites someone (also known by `invitees`); under +i only operators may. The
+    /// event is for the two of them, not the channel.
     pub(crate) fn invite(
         &mut self,
         by: ConnId,
         by_nick: String,
-        target: ConnId,
-        nick: String,
+        target: Target,
         invitees: impl IntoIterator<Item = Invitee>,
         now: Instant,
     ) -> Result<ServerEvent> {
         self.may_invite(by)?;
-        if self.members.contains_key(&target) {
-            return Err(err(ErrorCode::AlreadyOnChannel, format!("{nick} is already in {}", self.name)));
+        if self.members.contains_key(&target.conn) {
+            let why = format!("{} is already in {}", target.named, self.name);
+            return Err(err(ErrorCode::AlreadyOnChannel, why));
         }
         self.add_invites(invitees, now);
-        Ok(ServerEvent::Invited { channel: self.name.clone(), nick, by: by_nick })
+        Ok(ServerEvent::Invited { channel: self.name.clone(), nick: target.nick, by: by_nick })
     }
 
     /// An operator changes modes as a whole: when any part is refused, the channel stays
-    /// exactly as it was. Roles and bans each get their usual event; flags, key and limit that
-    /// changed go in one `mode_changed`.
-    pub(crate) fn change_modes(
+    /// exactly as it was. The parts are taken in order, each made ready (its nick or mask looked
+    /// up, by `ready`, which sees the channel as the parts before left it) just before it
+    /// applies, so the first part that fails, in whatever way, is the one refused. Roles and
+    /// bans each get their usual event; flags, key and limit that changed go in one
+    /// `mode_changed`.
+    pub(crate) fn change_modes<A>(
         &mut self,
         by: ConnId,
         by_nick: &str,
-        changes: Vec<ModeChange>,
+        asked: Vec<A>,
+        mut ready: impl FnMut(&Channel, A) -> Result<ModeChange>,
     ) -> Result<Vec<ServerEvent>> {
         self.require_op(by)?;
         let mut next = self.clone();
@@ -574,8 +585,8 @@ impl Channel {
             flags.push(letter);
             args.extend(arg);
         };
-        for change in changes {
-            match change {
+        for asked in asked {
+            match ready(&next, asked)? {
                 ModeChange::Flag(letter, on) => {
                     let modes = &mut next.modes;
                     let slot = match letter {
@@ -599,8 +610,8 @@ impl Channel {
                         announce(limit.is_some(), 'l', limit.map(|l| l.to_string()));
                     }
                 }
-                ModeChange::Role { role, on, member, nick } => {
-                    events.extend(next.set_role(by, by_nick.to_owned(), (role, on), member, nick)?);
+                ModeChange::Role { role, on, member } => {
+                    events.extend(next.set_role(by, by_nick.to_owned(), (role, on), member)?);
                 }
                 ModeChange::Ban(ban) => events.extend(next.add_ban(by, ban)?),
                 ModeChange::Unban(lift) => events.extend(next.lift_bans(by, by_nick, &lift)?),

@@ -188,6 +188,12 @@ impl State {
         self.clients.get(&conn).ok_or_else(|| err(ErrorCode::NotAuthenticated, "you are not logged in"))
     }
 
+    /// Someone online a command names by `nick`.
+    fn target(&self, nick: &str) -> Result<channel::Target> {
+        let conn = self.conn_by_nick(nick)?;
+        Ok(channel::Target { conn, nick: self.nick_of(conn), named: nick.to_owned() })
+    }
+
     fn conn_by_nick(&self, nick: &str) -> Result<ConnId> {
         self.nicks
             .get(nick)

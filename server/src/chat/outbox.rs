@@ -5,7 +5,7 @@
 //! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
@@ -13,27 +13,31 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
-/// One event on its way to any number of recipients: the typed event and its encodings, each
-/// computed once per event and shared by every recipient (cloning is a reference count). A
-/// transport takes the encoding it speaks — the JSON text today; another transport adds its
-/// own here instead of encoding again for each recipient — or reads the event itself.
+/// One event on its way to any number of recipients, encoded once for all of them (cloning is
+/// a reference count). The core makes it from a typed [`ServerEvent`]; a transport takes the
+/// encoding it speaks — the JSON text today; another transport adds its own here, computed
+/// once per event, instead of encoding again for each recipient — or the typed event back.
+/// Only the JSON is kept: queued output is what the send budget counts, byte for byte, and a
+/// typed copy beside it would double it unseen. The typed event is decoded again, once per
+/// event, the first time a transport asks for it.
 #[derive(Debug, Clone)]
 pub struct Event(Arc<Encoded>);
 
 #[derive(Debug)]
 struct Encoded {
-    event: ServerEvent,
     json: Utf8Bytes,
+    typed: OnceLock<Option<ServerEvent>>,
 }
 
 impl Event {
-    pub fn new(event: ServerEvent) -> Self {
-        let json = Utf8Bytes::from(event.to_json());
-        Self(Arc::new(Encoded { event, json }))
+    pub fn new(event: &ServerEvent) -> Self {
+        Self(Arc::new(Encoded { json: Utf8Bytes::from(event.to_json()), typed: OnceLock::new() }))
     }
 
-    pub fn event(&self) -> &ServerEvent {
-        &self.0.event
+    /// The event, typed. (`None` only if its JSON did not decode, which the protocol's round
+    /// trip tests rule out.)
+    pub fn event(&self) -> Option<&ServerEvent> {
+        self.0.typed.get_or_init(|| serde_json::from_str(self.0.json.as_str()).ok()).as_ref()
     }
 
     /// The event as a JSON text frame.
@@ -41,7 +45,7 @@ impl Event {
         self.0.json.clone()
     }
 
-    /// The bytes a queue holding it is charged with: its largest encoding.
+    /// The bytes a queue holding it is charged with.
     pub fn size(&self) -> usize {
         self.0.json.len()
     }
@@ -49,13 +53,13 @@ impl Event {
 
 impl From<ServerEvent> for Event {
     fn from(event: ServerEvent) -> Self {
-        Self::new(event)
+        Self::new(&event)
     }
 }
 
 impl From<&ServerEvent> for Event {
     fn from(event: &ServerEvent) -> Self {
-        Self::new(event.clone())
+        Self::new(event)
     }
 }
 
@@ -234,7 +238,7 @@ impl Outbox {
 
     /// Queues one event for this connection alone.
     pub fn send(&self, event: ServerEvent) {
-        self.push(Event::new(event));
+        self.push(Event::new(&event));
     }
 
     /// Bytes waiting in this connection's queue.
@@ -285,7 +289,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_connection_as_a_slow_consumer() {
         let (outbox, mut rx) = Outbox::new(2, budget());
-        let p = Event::new(ServerEvent::Pong { id: None });
+        let p = Event::new(&ServerEvent::Pong { id: None });
         outbox.push(p.clone());
         outbox.push(p.clone());
         assert!(!outbox.is_closed());
@@ -311,6 +315,16 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_encoded_once_and_decodes_to_itself() {
+        let notice = ServerEvent::Notice { from: "Potato".into(), text: "hé \"quoted\"".into(), code: None };
+        let event = Event::new(&notice);
+        let copy = event.clone();
+        assert_eq!(copy.json().as_str(), notice.to_json());
+        assert_eq!(copy.size(), notice.to_json().len());
+        assert_eq!(event.event(), Some(&notice));
+    }
+
+    #[test]
     fn the_first_close_reason_wins() {
         let (outbox, _rx) = Outbox::new(1, budget());
         outbox.close(Close::new(CloseReason::Quit));
@@ -320,7 +334,8 @@ mod tests {
 
     /// An event whose JSON is `n` bytes long (at least 40).
     fn bytes(n: usize) -> Event {
-        let notice = |text: String| Event::new(ServerEvent::Notice { from: String::new(), text, code: None });
+        let notice =
+            |text: String| Event::new(&ServerEvent::Notice { from: String::new(), text, code: None });
         let text = "x".repeat(n - notice(String::new()).size());
         let event = notice(text);
         assert_eq!(event.size(), n);

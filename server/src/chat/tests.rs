@@ -755,6 +755,40 @@ fn limits_on_joining_channels() {
 }
 
 #[test]
+fn a_mode_change_is_refused_for_its_first_failing_part_and_changes_nothing() {
+    let mut net = room();
+    let long = "x".repeat(101);
+    for (modes, args, code) in [
+        ("-b+o", vec!["nosuch!*@*", "ghost"], ErrorCode::NoSuchBan),
+        ("+o-b", vec!["ghost", "nosuch!*@*"], ErrorCode::NoSuchNick),
+        ("+ob", vec!["nora", long.as_str()], ErrorCode::UserNotOnChannel),
+        ("+bo", vec![long.as_str(), "nora"], ErrorCode::BadArguments),
+        // Deopping yourself first leaves you no right to the parts after it.
+        ("-o+o", vec!["oscar", "ghost"], ErrorCode::NotOp),
+        ("-o+b", vec!["oscar", long.as_str()], ErrorCode::NotOp),
+    ] {
+        assert_eq!(net.run("oscar", mode(modes, &args)), Err(code), "{modes} {args:?}");
+    }
+    assert_eq!(net.kinds("mia"), Vec::<String>::new(), "nothing was applied or announced");
+    assert_eq!(net.run("oscar", mode("+m", &[])), Ok(()), "oscar is still op");
+}
+
+#[test]
+fn refusals_name_the_nick_as_the_command_typed_it() {
+    let mut net = room();
+    let oscar = net.conn("oscar");
+    for command in [kick("NORA"), Command::Op { channel: ROOM.into(), nick: "NORA".into() }] {
+        let refused = net.hub.apply(oscar, command, None).err().unwrap();
+        assert_eq!(
+            (refused.code, refused.message.as_str()),
+            (ErrorCode::UserNotOnChannel, "NORA is not in #room")
+        );
+    }
+    let invite = Command::Invite { nick: "MIA".into(), channel: ROOM.into() };
+    assert_eq!(net.hub.apply(oscar, invite, None).err().unwrap().message, "MIA is already in #room");
+}
+
+#[test]
 fn key_and_limit_are_announced_only_when_they_change_like_flags() {
     let mut net = room();
     net.run("oscar", mode("-k", &[])).unwrap();

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use app::protocol::{ClientFrame, ErrorCode, ProtocolError};
 
-use super::{ChatService, Result};
+use super::{ChatService, Result, TokenUser};
 use crate::chat::{Account, Attached, Identity, Outbox, Resumed};
 
 /// What an `auth` frame asks for: at most one of a token and a nick, and a resume secret.
@@ -66,8 +66,8 @@ impl ChatService {
         }
         let identity = match auth {
             Auth { token: Some(token), .. } => {
-                let user = self.token_user(&token).await?;
-                Identity { nick: user.clone(), account: Some(Account::App(user)), ip }
+                let TokenUser { user, nick } = self.token_user(&token).await?;
+                Identity { nick: nick.unwrap_or_else(|| user.clone()), account: Some(Account::App(user)), ip }
             }
             Auth { nick: Some(nick), .. } => {
                 if !self.config.guests {

@@ -39,7 +39,7 @@ pub use crate::flood::FloodControl;
 pub use login::{Auth, Login};
 use password::Hasher;
 use throttle::Throttle;
-pub use tokens::{valid_legacy_token, IssuedToken, Revoked};
+pub use tokens::{valid_legacy_token, IssuedToken, Revoked, TokenUser};
 use writer::MessageWriter;
 
 type Result<T> = std::result::Result<T, ProtocolError>;

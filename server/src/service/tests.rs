@@ -25,7 +25,7 @@ async fn fake_transport(
     let out = events.clone();
     tokio::spawn(async move {
         while let Some(event) = queue.recv().await {
-            let _ = out.send(event.event().clone());
+            let _ = out.send(event.event().expect("an event the core made decodes").clone());
         }
     });
     let Some(first) = frames.recv().await else { return };

@@ -8,6 +8,7 @@ use app::protocol::names::{fold, validate_nick};
 use app::protocol::{ErrorCode, ProtocolError};
 
 use super::{ChatService, Result};
+use crate::auth::jwt::{self, JwtRules};
 use crate::auth::token::{unix_millis, TokenSigner};
 use crate::auth::{AuthError, TokenAuth};
 use crate::store::StoreError;
@@ -28,10 +29,24 @@ pub struct Revoked {
     pub sessions_closed: usize,
 }
 
+/// Who a token logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    /// The app's user: the account `app:<user>`.
+    pub user: String,
+    /// The nick to chat as, when the token names one; otherwise the user's name.
+    pub nick: Option<String>,
+}
+
 /// Legacy tokens an app picks itself: long enough to be unguessable, URL-safe.
 pub fn valid_legacy_token(token: &str) -> bool {
     (16..=256).contains(&token.len())
         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
+fn lookup_failed(e: StoreError) -> ProtocolError {
+    tracing::error!(error = %e, "token lookup failed");
+    ProtocolError::new(ErrorCode::Internal, "login is unavailable right now")
 }
 
 fn store_error(context: &str, e: StoreError) -> ProtocolError {
@@ -71,9 +86,6 @@ impl ChatService {
     pub async fn issue_token(&self, user: &str, ttl: Option<Duration>) -> Result<IssuedToken> {
         let signer = self.signer()?;
         let ttl = ttl.map_or(self.config.token_ttl, |t| t.min(self.config.token_ttl));
-        if ttl.is_zero() {
-            return Err(ProtocolError::new(ErrorCode::BadArguments, "ttl_secs must be positive"));
-        }
         validate_nick(user)?;
         self.refuse_lookalike(user)?;
         let revoked_before = self
@@ -129,32 +141,64 @@ impl ChatService {
         Ok(Revoked { at, sessions_closed })
     }
 
-    /// The user a token logs in as: signed tokens are verified and checked against the user's
-    /// last revocation; others are looked up as legacy tokens (a revocation deletes those).
-    pub async fn token_user(&self, token: &str) -> Result<String> {
-        let unavailable = |e: StoreError| {
-            tracing::error!(error = %e, "token lookup failed");
-            ProtocolError::new(ErrorCode::Internal, "login is unavailable right now")
-        };
+    /// Who a token logs in: the server's own tokens and JWTs an app signed are verified and
+    /// checked against the user's last revocation; others are looked up as legacy tokens (a
+    /// revocation deletes those).
+    pub async fn token_user(&self, token: &str) -> Result<TokenUser> {
+        if jwt::is_jwt(token) {
+            return self.jwt_user(token).await;
+        }
         if TokenSigner::is_signed_token(token) {
             let signer = self.tokens.as_ref().ok_or(AuthError::BadSignature)?.signer();
             let claims = signer.verify(token, SystemTime::now())?;
-            let revoked_before =
-                self.store.tokens_revoked_before(&fold(&claims.user)).await.map_err(unavailable)?;
-            if revoked_before.is_some_and(|at| i64::try_from(claims.issued_ms).unwrap_or(i64::MAX) <= at) {
-                return Err(ProtocolError::new(ErrorCode::TokenRevoked, "this token was revoked by the app"));
-            }
-            return Ok(claims.user);
+            self.refuse_revoked(&claims.user, claims.issued_ms).await?;
+            return Ok(TokenUser { user: claims.user, nick: None });
         }
         if !valid_legacy_token(token) {
             return Err(AuthError::Unknown.into());
         }
-        match self.store.legacy_token_user(token).await.map_err(unavailable)? {
+        match self.store.legacy_token_user(token).await.map_err(lookup_failed)? {
             Some(user) => {
                 self.hub.reserve_nick(&user);
-                Ok(user)
+                Ok(TokenUser { user, nick: None })
             }
             None => Err(AuthError::Unknown.into()),
         }
+    }
+
+    /// A JWT an app signed: valid, not revoked, naming a valid user (and nick). The first
+    /// login of a user the server has not seen makes it an app user, as issuing a token would:
+    /// its nick is reserved for it, unless it looks like another app user's.
+    async fn jwt_user(&self, token: &str) -> Result<TokenUser> {
+        let rules = JwtRules {
+            audience: self.config.jwt_audience.clone().filter(|a| !a.is_empty()),
+            issuer: self.config.jwt_issuer.clone().filter(|i| !i.is_empty()),
+            max_ttl: self.config.token_ttl,
+        };
+        let auth = self.tokens.as_ref().ok_or(AuthError::BadSignature)?;
+        let claims = auth.verify_jwt(token, &rules, SystemTime::now())?;
+        validate_nick(&claims.sub)?;
+        if let Some(nick) = &claims.nick {
+            validate_nick(nick)?;
+        }
+        // Without `iat`, the token may have been signed as early as its lifetime allows.
+        let signed_secs = claims.iat.unwrap_or_else(|| claims.exp.saturating_sub(rules.max_ttl.as_secs()));
+        self.refuse_revoked(&claims.sub, signed_secs.saturating_mul(1000)).await?;
+        self.refuse_lookalike(&claims.sub)?;
+        // Past the look-alike check, a reservation of the name can only be this user's own.
+        if !self.hub.app_owns(&claims.sub) {
+            self.store.add_token_user(&fold(&claims.sub), &claims.sub).await.map_err(lookup_failed)?;
+            self.hub.reserve_nick(&claims.sub);
+        }
+        Ok(TokenUser { user: claims.sub, nick: claims.nick })
+    }
+
+    /// Refuses a token issued (at `issued_ms`) no later than the user's last revocation.
+    async fn refuse_revoked(&self, user: &str, issued_ms: u64) -> Result<()> {
+        let revoked_before = self.store.tokens_revoked_before(&fold(user)).await.map_err(lookup_failed)?;
+        if revoked_before.is_some_and(|at| i64::try_from(issued_ms).unwrap_or(i64::MAX) <= at) {
+            return Err(ProtocolError::new(ErrorCode::TokenRevoked, "this token was revoked by the app"));
+        }
+        Ok(())
     }
 }

@@ -15,9 +15,10 @@ pub(super) fn kick(
     check_reason(reason.as_deref())?;
     let ch = st.channel(channel)?;
     ch.require_op(conn)?;
-    let target = st.conn_by_nick(nick)?;
-    let event = ch.kick(conn, st.nick_of(conn), target, st.nick_of(target), reason)?;
+    let target = st.target(nick)?;
+    let gone = target.conn;
+    let event = ch.kick(conn, st.nick_of(conn), target, reason)?;
     st.to_channel(ch, event);
-    st.leave(target, &fold(channel));
+    st.leave(gone, &fold(channel));
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use app::protocol::ErrorCode;
 
-use crate::chat::channel::{ModeChange, Role};
+use crate::chat::channel::{Channel, ModeChange, Role};
 use crate::chat::{err, ConnId, Effect, Result, State};
 
 /// Longest channel key, in characters.
@@ -33,22 +33,28 @@ pub(super) fn mode(
         return super::ban::list(st, conn, channel).map(|()| Effect::Done);
     }
     st.channel(channel)?.require_op(conn)?;
-    let changes =
-        parse(modes, args)?.into_iter().map(|asked| resolve(st, conn, asked)).collect::<Result<Vec<_>>>()?;
+    let asked = parse(modes, args)?;
     let by = st.nick_of(conn);
-    let events = st.channel_mut(channel)?.change_modes(conn, &by, changes)?;
+    let mut ch = st.channel(channel)?.clone();
+    let events = ch.change_modes(conn, &by, asked, |ch, asked| resolve(st, ch, conn, asked))?;
+    *st.channel_mut(channel)? = ch;
     st.tell_channel(channel, events)?;
     Ok(st.save_reg(channel))
 }
 
-/// Looks up the member a role change is for and the mask a ban change is about.
-fn resolve(st: &State, conn: ConnId, asked: Asked) -> Result<ModeChange> {
+/// Looks up the member a role change is for and the mask a ban change is about, once the
+/// acting member is still an operator (a part before may have deopped them): in that order,
+/// as `/op` and `/ban` check.
+fn resolve(st: &State, ch: &Channel, conn: ConnId, asked: Asked) -> Result<ModeChange> {
+    if !matches!(asked, Asked::Change(_)) {
+        ch.require_op(conn)?;
+    }
     Ok(match asked {
         Asked::Change(change) => change,
         Asked::Role(letter, on, nick) => {
-            let member = st.conn_by_nick(&nick)?;
+            let member = st.target(&nick)?;
             let role = Role::of_mode(letter).ok_or_else(|| err(ErrorCode::BadArguments, "no such role"))?;
-            ModeChange::Role { role, on, member, nick: st.nick_of(member) }
+            ModeChange::Role { role, on, member }
         }
         Asked::Ban(true, arg) => ModeChange::Ban(st.ban_for(conn, &arg)?),
         Asked::Ban(false, arg) => ModeChange::Unban(st.ban_lift(&arg)?),

@@ -11,8 +11,8 @@ pub(super) fn set(
     change: (Role, bool),
 ) -> Result<()> {
     st.channel(channel)?.require_op(conn)?;
-    let target = st.conn_by_nick(nick)?;
-    let (by, nick) = (st.nick_of(conn), st.nick_of(target));
-    let event = st.channel_mut(channel)?.set_role(conn, by, change, target, nick)?;
+    let target = st.target(nick)?;
+    let by = st.nick_of(conn);
+    let event = st.channel_mut(channel)?.set_role(conn, by, change, target)?;
     st.tell_channel(channel, event)
 }
