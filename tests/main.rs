@@ -5,6 +5,7 @@
 // nothing, so `pub` in its modules only shares the harness between them.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod api;
 mod assets;
 mod auth;
 mod channels;

@@ -353,6 +353,59 @@ fn post_api_revoke_answers_as_documented() {
     });
 }
 
+/// A body for `POST /api/messages`: mostly well-formed, to channels, to online and offline
+/// nicks, from bots whose names are free, taken or invalid; plus anything at all.
+fn message_body() -> impl Strategy<Value = Vec<u8>> {
+    let target = prop_oneof![
+        3 => "#[a-z]{1,8}",
+        2 => Just("watcher".to_owned()),
+        2 => user(),
+        1 => ".{0,20}",
+    ];
+    let text = prop_oneof![4 => ".{1,60}", 1 => Just(String::new()), 1 => "[a-z]{4001,4100}"];
+    let from = prop_oneof![4 => user(), 1 => Just("watcher".to_owned())];
+    prop_oneof![
+        6 => (target, text, from).prop_map(|(target, text, from)| {
+            json!({"target": target, "text": text, "from": from}).to_string().into_bytes()
+        }),
+        2 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => vec(any::<u8>(), 0..64),
+    ]
+}
+
+#[test]
+fn post_api_messages_answers_as_documented() {
+    fuzz(120, (authorization(), message_body()), |probe, (auth, body)| {
+        // Someone online, for private messages (and a nick no bot may take).
+        probe.rt.block_on(async {
+            if !probe.guests.lock().unwrap().contains_key("watcher") {
+                let client = probe.server.guest("watcher").await;
+                probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
+            }
+        });
+        let answer = probe.post("/api/messages", &auth, &body)?;
+        if answer.status == 200 {
+            let sent: Value = serde_json::from_slice(&body).unwrap();
+            if sent["from"] == "watcher" {
+                return Err(format!("a bot took the nick of someone online: {answer:?}"));
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn get_api_openapi_json_serves_this_document() {
+    fuzz(1, Just(()), |probe, ()| {
+        let answer = probe.get("/api/openapi.json", "/api/openapi.json")?;
+        let served: Value = serde_json::from_str(&answer.body).map_err(|e| e.to_string())?;
+        if served != serde_json::from_str::<Value>(SPEC).unwrap() {
+            return Err("the served document is not docs/openapi.json".into());
+        }
+        Ok(())
+    });
+}
+
 #[test]
 fn the_legacy_routes_answer_as_documented() {
     let token = prop_oneof![

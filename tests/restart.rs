@@ -210,6 +210,7 @@ async fn after_the_clock_steps_back_new_messages_still_get_higher_ids_and_none_i
             target: "#c".into(),
             text: format!("from the future {i}"),
             action: false,
+            bot: false,
             txn: None,
         })
         .collect();

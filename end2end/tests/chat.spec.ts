@@ -152,6 +152,22 @@ test("the composer suggests commands, completes nicks and recalls lines", async 
   await expect(alice.locator(".topic-bar .title")).toHaveText("#keys");
 });
 
+test("a message an app posts as its bot arrives live and says it is a bot", async ({ browser, baseURL }) => {
+  const reader = await login(browser, "botreader");
+  await join(reader, "#deploys");
+  const res = await fetch(`${baseURL}/api/messages`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ target: "#deploys", text: "release 1.2 is live", from: "deploybot" }),
+  });
+  expect(res.status).toBe(200);
+  const line = reader.locator(".line.message").filter({ hasText: "release 1.2 is live" });
+  const author = line.locator(".from");
+  await expect(author).toHaveText("deploybot");
+  await expect(author).toHaveClass(/\bbot\b/);
+  expect(await author.evaluate((el) => getComputedStyle(el, "::after").content)).toBe('"bot"');
+});
+
 test("a host app's token in the URL fragment logs its user in", async ({ browser, baseURL }) => {
   const res = await fetch(`${baseURL}/api/token`, {
     method: "POST",

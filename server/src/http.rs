@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use app::protocol::names::validate_nick;
-use app::protocol::{ErrorCode, ProtocolError, ServerEvent};
+use app::protocol::{ChatMessage, ErrorCode, ProtocolError, ServerEvent};
 
 use crate::auth::bearer;
 use crate::auth::token::TokenSigner;
@@ -40,7 +40,8 @@ impl From<ProtocolError> for ApiError {
     fn from(error: ProtocolError) -> Self {
         let status = match error.code {
             ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
-            ErrorCode::NickReserved => StatusCode::CONFLICT,
+            ErrorCode::NoSuchNick | ErrorCode::NoSuchChannel => StatusCode::NOT_FOUND,
+            ErrorCode::NickReserved | ErrorCode::NickInUse => StatusCode::CONFLICT,
             ErrorCode::TokensDisabled | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -96,26 +97,42 @@ fn check_user(user: &str) -> Result<(), ApiError> {
     validate_nick(user).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, error })
 }
 
+/// The body of a server-to-server request.
+trait AppRequest: DeserializeOwned {
+    /// A body that would do, for refusals.
+    const EXAMPLE: &'static str;
+}
+
+impl AppRequest for TokenRequest {
+    const EXAMPLE: &'static str = r#"{"user":"alice"}"#;
+}
+
+impl AppRequest for RevokeRequest {
+    const EXAMPLE: &'static str = r#"{"user":"alice"}"#;
+}
+
+impl AppRequest for MessageRequest {
+    const EXAMPLE: &'static str = r##"{"target":"#lobby","text":"hello","from":"helper"}"##;
+}
+
 /// The checks every server-to-server JSON endpoint starts with: the shared secret in the
 /// `Authorization` header, then a body that parses as the request.
-fn app_request<T: DeserializeOwned>(app: &Inner, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+fn app_request<T: AppRequest>(app: &Inner, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     check_secret(app, bearer(auth))?;
+    let example = T::EXAMPLE;
     let bad = |e: serde_json::Error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::BadArguments,
-            format!("the body must be JSON like {{\"user\":\"alice\"}}: {e}"),
+            format!("the body must be JSON like {example}: {e}"),
         )
     };
     // An object, not just anything serde could map onto the struct (such as `["alice"]`);
     // parsed straight into the request, so a key given twice is refused, not silently merged.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadArguments,
-            "the body must be a JSON object like {\"user\":\"alice\"}",
-        ));
+        let why = format!("the body must be a JSON object like {example}");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadArguments, why));
     }
     serde_json::from_slice(body).map_err(bad)
 }
@@ -211,6 +228,31 @@ pub(crate) async fn get_legacy_user(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct MessageRequest {
+    /// A channel, or the nick of someone online.
+    target: String,
+    text: String,
+    /// The bot the message is from.
+    from: String,
+}
+
+/// # POST /api/messages
+/// `Authorization: Bearer <shared secret>`, body `{"target":"#chan" | "nick","text":"…","from":"bot"}`:
+/// posts a message as the app's bot `from`, stored and delivered like any message (marked
+/// `"bot":true`) → the message as stored: `{"id":…,"ts":…,"from":"bot","target":"#chan","text":"…","bot":true}`.
+pub(crate) async fn post_message(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ChatMessage>, ApiError> {
+    let app = &app.inner;
+    let request: MessageRequest = app_request(app, &headers, &body)?;
+    let posted = app.chat.post_bot_message(&request.from, &request.target, &request.text).await?;
+    Ok(Json(posted))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RevokeRequest {
     user: String,
 }
@@ -241,6 +283,13 @@ pub(crate) async fn post_revoke(
         revoked_at: humantime::format_rfc3339_millis(revoked.at).to_string(),
         sessions_closed: revoked.sessions_closed,
     }))
+}
+
+/// # GET /api/openapi.json
+/// The HTTP API as an OpenAPI 3.1 document (docs/openapi.json, compiled in).
+pub(crate) async fn openapi() -> Response {
+    let document = include_str!("../../docs/openapi.json");
+    ([(header::CONTENT_TYPE, "application/json")], document).into_response()
 }
 
 /// # GET /healthz

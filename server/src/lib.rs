@@ -109,6 +109,8 @@ pub fn router(state: AppState) -> Router {
     let server_to_server = Router::new()
         .route("/api/token", post(http::post_token))
         .route("/api/revoke", post(http::post_revoke))
+        .route("/api/messages", post(http::post_message))
+        .route("/api/openapi.json", get(http::openapi))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     let headers = SecurityHeaders::new(&config.allowed_origins);

@@ -113,6 +113,9 @@ pub struct ChatMessage {
     pub text: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
+    /// Posted by an app as one of its bots (`from` is the bot's name), not typed by a user.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
     /// On the sender's own echo only: the `txn` its `message` frame carried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,

@@ -49,6 +49,7 @@ mod tests {
                 target: "#r".into(),
                 text: "hi".into(),
                 action: false,
+                bot: false,
                 txn: None,
             }),
             ServerEvent::History {
@@ -60,6 +61,7 @@ mod tests {
                     target: "#r".into(),
                     text: "earlier".into(),
                     action: false,
+                    bot: false,
                     txn: None,
                 }],
                 more: true,
@@ -73,6 +75,7 @@ mod tests {
                 target: "bob".into(),
                 text: "waves".into(),
                 action: true,
+                bot: false,
                 txn: None,
             }),
             ServerEvent::Notice { from: "server".into(), text: "hello".into(), code: None },
@@ -176,6 +179,7 @@ mod tests {
             target: "#r".into(),
             text: "hi".into(),
             action: false,
+            bot: false,
             txn: None,
         });
         assert_eq!(

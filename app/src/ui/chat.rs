@@ -1025,7 +1025,7 @@ fn LineView(item: Shown) -> impl IntoView {
         // A line grouped under the one before shows no author, but still says it to a screen
         // reader.
         LineKind::Message | LineKind::Notice => EitherOf3::B(view! {
-            <span class=from_class class:hidden=grouped>{line.from.clone()}</span>
+            <span class=from_class class:hidden=grouped class:bot=line.bot>{line.from.clone()}</span>
             <span class="text">{render_text(line.text.clone())}</span>
         }),
         LineKind::System | LineKind::Error => {

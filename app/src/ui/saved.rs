@@ -115,6 +115,7 @@ mod tests {
             target: target.into(),
             text: format!("m{id}"),
             action: false,
+            bot: false,
             txn: None,
         }
     }

@@ -28,6 +28,8 @@ pub struct Line {
     pub delivery: Delivery,
     /// For a refusal: its code, for what the line offers to do about it.
     pub code: Option<ErrorCode>,
+    /// Posted by an app's bot.
+    pub bot: bool,
 }
 
 /// Where one of your messages stands.
@@ -327,6 +329,7 @@ impl ChatState {
             mention: false,
             delivery: Delivery::Sent,
             code: None,
+            bot: false,
         }
     }
 
@@ -667,6 +670,7 @@ impl ChatState {
         let mut line = self.line(m.ts, kind, &m.from, m.text);
         line.id = Some(m.id);
         line.mention = mention;
+        line.bot = m.bot;
         (conv, line)
     }
 
@@ -1012,6 +1016,7 @@ mod tests {
             target: target.into(),
             text: text.into(),
             action: false,
+            bot: false,
             txn: None,
         })
     }
@@ -1025,6 +1030,7 @@ mod tests {
             target: "#r".into(),
             text: text.into(),
             action: false,
+            bot: false,
             txn: None,
         }
     }
@@ -1100,6 +1106,7 @@ mod tests {
             mention: false,
             delivery: Delivery::Sent,
             code: None,
+            bot: false,
         }
     }
 

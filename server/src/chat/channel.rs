@@ -680,6 +680,7 @@ mod tests {
                 target: "#r".into(),
                 text: "x".into(),
                 action: false,
+                bot: false,
                 txn: None,
             };
             ch.remember(&m, 3);

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use app::protocol::names::{fold, is_channel, validate_nick};
+use app::protocol::names::{fold, is_channel, validate_channel, validate_nick};
 use app::protocol::text::validate_text;
 use app::protocol::{ChatMessage, CloseReason, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
@@ -84,7 +84,8 @@ pub(crate) enum Effect {
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedMessage {
     pub stored: StoredMessage,
-    from: ConnId,
+    /// The sender's connection; none for a bot's message.
+    from: Option<ConnId>,
     /// For a private message, the recipient.
     to: Option<ConnId>,
     /// The sender's transaction id, echoed back to it alone.
@@ -636,6 +637,7 @@ impl Hub {
             target,
             text: text.to_owned(),
             action,
+            bot: false,
             txn: None,
         };
         if let Some(c) = st.clients.get_mut(&conn) {
@@ -646,10 +648,55 @@ impl Hub {
         }
         Ok(Prepared::New(PreparedMessage {
             stored: StoredMessage { conversation, message },
-            from: conn,
+            from: Some(conn),
             to,
             txn: txn.map(str::to_owned),
         }))
+    }
+
+    /// A message an app posts as its bot `bot`: to a channel (whoever is in it now, and its
+    /// history, even when nobody is) or to someone online. A bot's name is no user's: it is
+    /// refused while it is (or looks like) an online nick, an app user's, a Potato account's
+    /// or a service's, and once used it is kept from users until the server restarts.
+    pub(crate) fn prepare_bot_message(&self, bot: &str, target: &str, text: &str) -> Result<PreparedMessage> {
+        validate_text("message", text, self.settings.limits.max_text_bytes, true)?;
+        validate_nick(bot)?;
+        let mut st = self.lock();
+        let key = format!("bot:{}", fold(bot));
+        let taken = |why: &str| {
+            err(ErrorCode::NickReserved, format!("{bot} is {why}; a bot needs a name of its own"))
+        };
+        if names::is_service_name(bot) || !st.registered.find_all(bot).is_empty() {
+            return Err(taken("a registered nick"));
+        }
+        if st.reserved.find_all(bot).iter().any(|(_, owner)| **owner != key) {
+            return Err(taken("an app user's name"));
+        }
+        if !st.nicks.find_all(bot).is_empty() {
+            return Err(err(ErrorCode::NickInUse, format!("{bot} is the nick of someone online")));
+        }
+        let (conversation, target, to) = if is_channel(target) {
+            validate_channel(target)?;
+            let folded = fold(target);
+            let name = st.channels.get(&folded).map_or_else(|| target.to_owned(), |ch| ch.name.clone());
+            (Conversation::channel(&folded), name, None)
+        } else {
+            let to = st.conn_by_nick(target)?;
+            let recipient = st.client(to)?;
+            (Conversation::private(&key, &recipient.party()), recipient.nick.clone(), Some(to))
+        };
+        st.reserved.insert(bot, key);
+        let message = ChatMessage {
+            id: st.next_message_id(),
+            ts: now_ms(),
+            from: bot.to_owned(),
+            target,
+            text: text.to_owned(),
+            action: false,
+            bot: true,
+            txn: None,
+        };
+        Ok(PreparedMessage { stored: StoredMessage { conversation, message }, from: None, to, txn: None })
     }
 
     /// Delivers stored messages, in order, to whoever is in the conversation now; the sender
@@ -660,20 +707,21 @@ impl Hub {
         for m in batch {
             let event = ServerEvent::Message(m.stored.message.clone());
             match m.to {
-                Some(to) if to != m.from => st.to_one(to, &event),
+                Some(to) if Some(to) != m.from => st.to_one(to, &event),
                 Some(_) => {}
                 None => {
                     let folded = m.stored.conversation.as_str().to_owned();
                     if let Some(ch) = st.channels.get_mut(&folded) {
                         ch.remember(&m.stored.message, cap);
                         let ch = &st.channels[&folded];
-                        st.deliver(ch.members.keys().filter(|&&c| c != m.from), &event);
+                        st.deliver(ch.members.keys().filter(|&&c| Some(c) != m.from), &event);
                     }
                 }
             }
+            let Some(from) = m.from else { continue };
             let echo = ChatMessage { txn: m.txn.clone(), ..m.stored.message.clone() };
-            st.to_one(m.from, ServerEvent::Message(echo.clone()));
-            if let Some(c) = st.clients.get_mut(&m.from).filter(|_| echo.txn.is_some()) {
+            st.to_one(from, ServerEvent::Message(echo.clone()));
+            if let Some(c) = st.clients.get_mut(&from).filter(|_| echo.txn.is_some()) {
                 c.storing.remove(echo.txn.as_deref().unwrap_or_default());
                 if c.sent.len() == REMEMBERED_TXNS {
                     c.sent.pop_front();

@@ -224,6 +224,16 @@ impl ChatService {
         Ok(Flow::Continue)
     }
 
+    /// A message an app posts as its bot `bot` (to a channel, or to someone online): stored,
+    /// then delivered, like any message. Answers it as stored.
+    pub async fn post_bot_message(&self, bot: &str, target: &str, text: &str) -> Result<ChatMessage> {
+        let message = self.hub.prepare_bot_message(bot, target, text)?;
+        let posted = message.stored.message.clone();
+        self.writer.submit(message).await?;
+        tracing::info!(bot, target = %posted.target, id = posted.id, "an app posted a message");
+        Ok(posted)
+    }
+
     /// A channel command, applied by the core. A join of a channel nobody is in needs its
     /// recent history, read here and handed to the core; a change to a registered channel is
     /// saved.

@@ -45,6 +45,8 @@ struct Row {
     target: String,
     text: String,
     action: bool,
+    /// Absent in rows stored before bots existed.
+    bot: Option<bool>,
 }
 
 /// Ids and times are below 2^53, so the conversions are exact.
@@ -72,6 +74,7 @@ impl Store {
                     target: m.message.target.clone(),
                     text: m.message.text.clone(),
                     action: m.message.action,
+                    bot: Some(m.message.bot).filter(|&b| b),
                 })
                 .collect();
             let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
@@ -119,7 +122,7 @@ impl Store {
         let mut res = self
             .db()
             .query(
-                "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action FROM message
+                "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action, bot FROM message
                  WHERE conv = $conv AND mid < $before ORDER BY mid DESC LIMIT $limit",
             )
             .bind(("conv", conversation.as_str().to_owned()))
@@ -138,6 +141,7 @@ impl Store {
                 target: r.target,
                 text: r.text,
                 action: r.action,
+                bot: r.bot.unwrap_or(false),
                 txn: None,
             })
             .collect())
@@ -182,6 +186,7 @@ mod tests {
             target: target.into(),
             text: text.into(),
             action: false,
+            bot: false,
             txn: None,
         }
     }

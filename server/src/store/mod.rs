@@ -117,6 +117,7 @@ DEFINE FIELD IF NOT EXISTS sender ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS target ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS text ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS action ON message TYPE bool;
+DEFINE FIELD IF NOT EXISTS bot ON message TYPE option<bool>;
 DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
 DEFINE INDEX IF NOT EXISTS message_ts ON message FIELDS ts;
 
