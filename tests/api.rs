@@ -100,3 +100,74 @@ async fn bad_posts_are_refused_with_a_code_and_change_nothing() {
     assert_eq!(status, 401);
     alice.assert_no("message").await;
 }
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .get(server.url(path))
+        .header("authorization", format!("Bearer {SECRET}"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_app_sees_channels_members_presence_and_history() {
+    let server = TestServer::start().await;
+    let [mut alice, _bob] = server.in_channel("#Rust", ["alice", "bob"]).await;
+    alice.cmd("/topic #rust borrowck talk").await;
+    alice.expect("topic").await;
+    alice.cmd("/mode #rust +s").await;
+    alice.expect("mode_changed").await;
+    alice.cmd("/away lunch").await;
+    alice.expect("away").await;
+    alice.say("#rust", "first").await;
+    alice.expect("message").await;
+    let _carol = server.guest("carol").await;
+
+    let (status, channels) = get(&server, "/api/channels").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        channels,
+        json!([{"channel":"#Rust","members":2,"topic":"borrowck talk","modes":"+st","registered":false}]),
+        "secret channels included"
+    );
+
+    for path in ["/api/channels/%23rust/members", "/api/channels/rust/members"] {
+        let (status, members) = get(&server, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(members["channel"], "#Rust");
+        let nicks: Vec<&str> =
+            members["members"].as_array().unwrap().iter().map(|m| m["nick"].as_str().unwrap()).collect();
+        assert_eq!(nicks, ["alice", "bob"], "the op first");
+        assert_eq!(members["members"][0]["away_message"], "lunch");
+    }
+    assert_eq!(get(&server, "/api/channels/%23nowhere/members").await.1["code"], "no_such_channel");
+    assert_eq!(get(&server, "/api/channels/bad%20name/members").await.1["code"], "invalid_channel");
+
+    let (status, users) = get(&server, "/api/users").await;
+    assert_eq!(status, 200);
+    let nicks: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["nick"].as_str().unwrap()).collect();
+    assert_eq!(nicks, ["alice", "bob", "carol"]);
+    let (status, alice_now) = get(&server, "/api/users/ALICE").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (alice_now["nick"].clone(), alice_now["away"].clone(), alice_now["channels"].clone()),
+        (json!("alice"), json!("lunch"), json!(["#Rust"]))
+    );
+    assert!(alice_now.get("account").is_none(), "a guest has no account");
+    assert_eq!(get(&server, "/api/users/nobody").await, (404, get(&server, "/api/users/nobody").await.1));
+    assert_eq!(get(&server, "/api/users/nobody").await.1["code"], "no_such_nick");
+
+    let (status, page) = get(&server, "/api/channels/rust/history?limit=10").await;
+    assert_eq!(status, 200);
+    assert_eq!((page["messages"][0]["text"].clone(), page["more"].clone()), (json!("first"), json!(false)));
+    let before = page["messages"][0]["id"].as_u64().unwrap();
+    let (_, older) = get(&server, &format!("/api/channels/rust/history?before={before}")).await;
+    assert_eq!(older["messages"], json!([]));
+    assert_eq!(get(&server, "/api/channels/rust/history?limit=x").await.0, 400);
+    // Without the secret, nothing.
+    let res = reqwest::get(server.url("/api/users")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}

@@ -242,7 +242,15 @@ impl Probe {
     }
 
     fn get(&self, template: &str, path: &str) -> Result<Answer, String> {
-        let answer = self.rt.block_on(send(self.http.get(self.server.url(path))));
+        self.get_as(template, path, &None)
+    }
+
+    fn get_as(&self, template: &str, path: &str, auth: &Option<String>) -> Result<Answer, String> {
+        let mut request = self.http.get(self.server.url(path));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let answer = self.rt.block_on(send(request));
         self.spec.check(template, "get", &answer)?;
         Ok(answer)
     }
@@ -391,6 +399,36 @@ fn post_api_messages_answers_as_documented() {
             }
         }
         Ok(())
+    });
+}
+
+#[test]
+fn the_directory_answers_as_documented() {
+    let name = prop_oneof![
+        3 => "#?[a-z]{1,8}".prop_map(|s| s.replace('#', "%23")),
+        1 => Just("%23room".to_owned()),
+        1 => Just("watcher".to_owned()),
+        1 => raw_segment(".{1,20}").prop_map(|(raw, _)| raw),
+    ];
+    let query = prop_oneof![
+        2 => Just(String::new()),
+        2 => (0u64..u64::MAX, 0u32..200).prop_map(|(b, l)| format!("?before={b}&limit={l}")),
+        1 => "[a-z=&0-9%-]{0,20}".prop_map(|q| format!("?{q}")),
+    ];
+    fuzz(120, (authorization(), name, query), |probe, (auth, name, query)| {
+        probe.rt.block_on(async {
+            if !probe.guests.lock().unwrap().contains_key("watcher") {
+                let mut client = probe.server.guest("watcher").await;
+                client.join("#room").await;
+                probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
+            }
+        });
+        probe.get_as("/api/channels", "/api/channels", &auth)?;
+        probe.get_as("/api/users", "/api/users", &auth)?;
+        probe.get_as("/api/users/{nick}", &format!("/api/users/{name}"), &auth)?;
+        probe.get_as("/api/channels/{channel}/members", &format!("/api/channels/{name}/members"), &auth)?;
+        let history = format!("/api/channels/{name}/history{query}");
+        probe.get_as("/api/channels/{channel}/history", &history, &auth).map(drop)
     });
 }
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +18,7 @@ use app::protocol::{ChatMessage, ErrorCode, ProtocolError, ServerEvent};
 
 use crate::auth::bearer;
 use crate::auth::token::TokenSigner;
-use crate::service::valid_legacy_token;
+use crate::service::{valid_legacy_token, ChannelMembers, ChannelOverview, Presence};
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -283,6 +283,101 @@ pub(crate) async fn post_revoke(
         revoked_at: humantime::format_rfc3339_millis(revoked.at).to_string(),
         sessions_closed: revoked.sessions_closed,
     }))
+}
+
+/// The shared secret of a server-to-server request with no body.
+fn app_get(app: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+    check_secret(app, bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())))
+}
+
+/// A channel named in a path: `%23rust`, or `rust` for short.
+fn channel_segment(segment: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Ok(Path(name)) = segment else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidChannel,
+            "the channel is not UTF-8 text",
+        ));
+    };
+    Ok(if name.starts_with('#') { name } else { format!("#{name}") })
+}
+
+/// # GET /api/channels
+/// Every channel with anyone in it, the fullest first (secret ones too; the app sees all).
+pub(crate) async fn get_channels(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<ChannelOverview>>, ApiError> {
+    app_get(&app.inner, &headers)?;
+    Ok(Json(app.inner.chat.channels()))
+}
+
+/// # GET /api/channels/{channel}/members
+pub(crate) async fn get_channel_members(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+) -> Result<Json<ChannelMembers>, ApiError> {
+    app_get(&app.inner, &headers)?;
+    Ok(Json(app.inner.chat.channel_members(&channel_segment(channel)?)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryPage {
+    channel: String,
+    messages: Vec<ChatMessage>,
+    more: bool,
+}
+
+/// # GET /api/channels/{channel}/history?before=<id>&limit=<n>
+/// A page of the channel's stored history (up to 100, 50 by default), oldest first.
+pub(crate) async fn get_channel_history(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    app_get(&app.inner, &headers)?;
+    let channel = channel_segment(channel)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadArguments, e.body_text()))?;
+    let (messages, more) = app.inner.chat.channel_history(&channel, query.before, query.limit).await?;
+    Ok(Json(HistoryPage { channel, messages, more }))
+}
+
+/// # GET /api/users
+/// Everyone online, by nick.
+pub(crate) async fn get_users(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Presence>>, ApiError> {
+    app_get(&app.inner, &headers)?;
+    Ok(Json(app.inner.chat.online_users()))
+}
+
+/// # GET /api/users/{nick}
+/// Whether someone is online, and how: 404 `no_such_nick` when they are not.
+pub(crate) async fn get_user(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    nick: Result<Path<String>, PathRejection>,
+) -> Result<Json<Presence>, ApiError> {
+    app_get(&app.inner, &headers)?;
+    let Ok(Path(nick)) = nick else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidNick,
+            "the nick is not UTF-8 text",
+        ));
+    };
+    Ok(Json(app.inner.chat.presence(&nick)?))
 }
 
 /// # GET /api/openapi.json

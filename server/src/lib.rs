@@ -110,6 +110,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/token", post(http::post_token))
         .route("/api/revoke", post(http::post_revoke))
         .route("/api/messages", post(http::post_message))
+        .route("/api/channels", get(http::get_channels))
+        .route("/api/channels/{channel}/members", get(http::get_channel_members))
+        .route("/api/channels/{channel}/history", get(http::get_channel_history))
+        .route("/api/users", get(http::get_users))
+        .route("/api/users/{nick}", get(http::get_user))
         .route("/api/openapi.json", get(http::openapi))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);

@@ -6,6 +6,7 @@
 mod account;
 pub(crate) mod channel;
 mod cmd;
+mod directory;
 pub(crate) mod names;
 pub(crate) mod outbox;
 mod resume;
@@ -26,6 +27,7 @@ use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub(crate) use account::{display_key, Account, PotatoAccount};
 use channel::Channel;
+pub use directory::{ChannelMembers, ChannelOverview, Presence};
 use names::NameIndex;
 pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};

@@ -23,7 +23,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use app::protocol::names::validate_nick;
+use app::protocol::names::{fold, validate_channel, validate_nick};
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
@@ -35,6 +35,7 @@ use crate::ServeError;
 // What a transport handles: a connection's outbox and queue, the events in them, and what a
 // dropped connection leaves to its session.
 pub use crate::chat::{Attached, Close, ConnId, Event, Left, Outbox, OutboxQueue, Resumed};
+pub use crate::chat::{ChannelMembers, ChannelOverview, Presence};
 pub use crate::flood::FloodControl;
 pub use login::{Auth, Login};
 use password::Hasher;
@@ -232,6 +233,43 @@ impl ChatService {
         self.writer.submit(message).await?;
         tracing::info!(bot, target = %posted.target, id = posted.id, "an app posted a message");
         Ok(posted)
+    }
+
+    /// Every channel with anyone in it.
+    pub fn channels(&self) -> Vec<ChannelOverview> {
+        self.hub.channels_overview()
+    }
+
+    /// A channel's members.
+    pub fn channel_members(&self, channel: &str) -> Result<ChannelMembers> {
+        validate_channel(channel)?;
+        self.hub.channel_members(channel)
+    }
+
+    /// Everyone online.
+    pub fn online_users(&self) -> Vec<Presence> {
+        self.hub.online_users()
+    }
+
+    /// Someone online, by nick (`no_such_nick` when they are not).
+    pub fn presence(&self, nick: &str) -> Result<Presence> {
+        self.hub.user_presence(nick)
+    }
+
+    /// A page of a channel's stored history, whether anyone is in it or not: up to `limit` (at
+    /// most 100) messages before message id `before`, oldest first, and whether older ones may
+    /// exist.
+    pub async fn channel_history(
+        &self,
+        channel: &str,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<ChatMessage>, bool)> {
+        validate_channel(channel)?;
+        let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
+        let messages = self.history(&Conversation::channel(&fold(channel)), before, limit).await?;
+        let more = messages.len() == limit;
+        Ok((messages, more))
     }
 
     /// A channel command, applied by the core. A join of a channel nobody is in needs its
