@@ -171,3 +171,73 @@ async fn the_app_sees_channels_members_presence_and_history() {
     let res = reqwest::get(server.url("/api/users")).await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
+
+async fn act(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    server.post_api(path, Some(&format!("Bearer {SECRET}")), &body.to_string()).await
+}
+
+#[tokio::test]
+async fn the_app_moderates_with_an_operators_rights_under_a_name_of_its_own() {
+    let server = TestServer::start().await;
+    let [mut alice, mut mallory] = server.in_channel("#room", ["alice", "mallory"]).await;
+    alice.cmd("/mode #room +t").await;
+
+    let (status, done) =
+        act(&server, "/api/channels/room/topic", json!({"topic":"Release day","by":"modbot"})).await;
+    assert_eq!((status, done), (200, json!({"channel":"#room","changes":["topic"]})));
+    let topic = mallory.expect("topic").await;
+    assert_eq!((topic["topic"].as_str(), topic["set_by"].as_str()), (Some("Release day"), Some("modbot")));
+
+    let (status, done) = act(&server, "/api/channels/%23room/bans", json!({"mask":"mallory"})).await;
+    assert_eq!((status, done["changes"].clone()), (200, json!(["banned"])));
+    let banned = alice.expect("banned").await;
+    assert_eq!((banned["by"].as_str(), banned["nick"].as_str()), (Some("Chattr"), Some("mallory")));
+    assert!(
+        banned["mask"].as_str().unwrap().starts_with("*!*@"),
+        "an online nick bans their cloak: {banned}"
+    );
+    assert_eq!(
+        act(&server, "/api/channels/room/bans", json!({"mask":"mallory"})).await.1["changes"],
+        json!([])
+    );
+    assert!(
+        !mallory.try_say("#room", "still here").await
+            || mallory.expect_error("banned").await["code"] == "banned"
+    );
+
+    let (status, _) =
+        act(&server, "/api/channels/room/kick", json!({"nick":"mallory","reason":"spam","by":"modbot"}))
+            .await;
+    assert_eq!(status, 200);
+    let kicked = mallory.expect("kicked").await;
+    assert_eq!((kicked["by"].as_str(), kicked["reason"].as_str()), (Some("modbot"), Some("spam")));
+    mallory.cmd("/join #room").await;
+    mallory.expect_error("banned").await;
+
+    let (status, done) = act(&server, "/api/channels/room/unban", json!({"mask":"mallory"})).await;
+    assert_eq!((status, done["changes"].clone()), (200, json!(["unbanned"])));
+    mallory.cmd("/join #room").await;
+    mallory.expect("joined").await;
+
+    let (status, reached) =
+        act(&server, "/api/notices", json!({"target":"#room","text":"Maintenance at 18:00","from":"ops"}))
+            .await;
+    assert_eq!((status, reached), (200, json!({"reached":2})));
+    let notice = alice.expect("notice").await;
+    assert_eq!(
+        (notice["from"].as_str(), notice["text"].as_str()),
+        (Some("ops"), Some("Maintenance at 18:00"))
+    );
+
+    for (path, body, status, code) in [
+        ("/api/channels/room/kick", json!({"nick":"nobody"}), 404, "no_such_nick"),
+        ("/api/channels/nowhere/kick", json!({"nick":"alice"}), 404, "no_such_channel"),
+        ("/api/channels/room/unban", json!({"mask":"zed!*@*"}), 404, "no_such_ban"),
+        ("/api/channels/room/topic", json!({"topic":"x","by":"has space"}), 400, "invalid_nick"),
+        ("/api/notices", json!({"target":"#room","text":""}), 400, "empty_text"),
+        ("/api/channels/room/kick", json!({"nick":"alice","extra":true}), 400, "bad_arguments"),
+    ] {
+        let (got, answer) = act(&server, path, body.clone()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{path} {body}: {answer}");
+    }
+}

@@ -232,12 +232,23 @@ struct Probe {
 
 impl Probe {
     fn post(&self, path: &str, auth: &Option<String>, body: &[u8]) -> Result<Answer, String> {
+        self.post_to(path, path, auth, body)
+    }
+
+    /// A POST to `path`, an instance of the documented `template`.
+    fn post_to(
+        &self,
+        template: &str,
+        path: &str,
+        auth: &Option<String>,
+        body: &[u8],
+    ) -> Result<Answer, String> {
         let mut request = self.http.post(self.server.url(path)).header("content-type", "application/json");
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
         let answer = self.rt.block_on(send(request.body(body.to_vec())));
-        self.spec.check(path, "post", &answer)?;
+        self.spec.check(template, "post", &answer)?;
         Ok(answer)
     }
 
@@ -385,12 +396,10 @@ fn message_body() -> impl Strategy<Value = Vec<u8>> {
 fn post_api_messages_answers_as_documented() {
     fuzz(120, (authorization(), message_body()), |probe, (auth, body)| {
         // Someone online, for private messages (and a nick no bot may take).
-        probe.rt.block_on(async {
-            if !probe.guests.lock().unwrap().contains_key("watcher") {
-                let client = probe.server.guest("watcher").await;
-                probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
-            }
-        });
+        if !probe.guests.lock().unwrap().contains_key("watcher") {
+            let client = probe.rt.block_on(probe.server.guest("watcher"));
+            probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
+        }
         let answer = probe.post("/api/messages", &auth, &body)?;
         if answer.status == 200 {
             let sent: Value = serde_json::from_slice(&body).unwrap();
@@ -416,13 +425,14 @@ fn the_directory_answers_as_documented() {
         1 => "[a-z=&0-9%-]{0,20}".prop_map(|q| format!("?{q}")),
     ];
     fuzz(120, (authorization(), name, query), |probe, (auth, name, query)| {
-        probe.rt.block_on(async {
-            if !probe.guests.lock().unwrap().contains_key("watcher") {
+        if !probe.guests.lock().unwrap().contains_key("watcher") {
+            let client = probe.rt.block_on(async {
                 let mut client = probe.server.guest("watcher").await;
                 client.join("#room").await;
-                probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
-            }
-        });
+                client
+            });
+            probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
+        }
         probe.get_as("/api/channels", "/api/channels", &auth)?;
         probe.get_as("/api/users", "/api/users", &auth)?;
         probe.get_as("/api/users/{nick}", &format!("/api/users/{name}"), &auth)?;
@@ -430,6 +440,72 @@ fn the_directory_answers_as_documented() {
         let history = format!("/api/channels/{name}/history{query}");
         probe.get_as("/api/channels/{channel}/history", &history, &auth).map(drop)
     });
+}
+
+/// A body for the app's moderation and notices: the fields they take, with names of people
+/// online and not, masks good and bad, and anything at all.
+fn moderation_body() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("nick"),
+        Just("mask"),
+        Just("reason"),
+        Just("topic"),
+        Just("by"),
+        Just("target"),
+        Just("text"),
+        Just("from"),
+    ];
+    let value = prop_oneof![
+        3 => Just(json!("watcher")),
+        2 => Just(json!("#room")),
+        2 => user().prop_map(Value::from),
+        2 => ".{0,30}".prop_map(Value::from),
+        1 => Just(json!("*!*@*")),
+        1 => json_value(),
+    ];
+    prop_oneof![
+        6 => btree_map(field, value, 0..4).prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()).to_string().into_bytes()),
+        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => vec(any::<u8>(), 0..64),
+    ]
+}
+
+#[test]
+fn the_apps_moderation_answers_as_documented() {
+    let operation = prop_oneof![
+        Just("/api/channels/{channel}/kick"),
+        Just("/api/channels/{channel}/bans"),
+        Just("/api/channels/{channel}/unban"),
+        Just("/api/channels/{channel}/topic"),
+        Just("/api/notices"),
+    ];
+    let channel =
+        prop_oneof![3 => Just("room".to_owned()), 1 => Just("%23room".to_owned()), 1 => "[a-z]{1,6}"];
+    fuzz(
+        150,
+        (authorization(), operation, channel, moderation_body()),
+        |probe, (auth, template, channel, body)| {
+            // Someone in the channel to act on, back in after a kick (a refused rejoin, after a
+            // ban, is fine: the case is about the answers).
+            let watcher = probe.guests.lock().unwrap().remove("watcher");
+            let watcher = probe.rt.block_on(async {
+                match watcher {
+                    Some((nick, mut client)) => {
+                        client.send(json!({"type":"command","line":"/join #room"})).await;
+                        (nick, client)
+                    }
+                    None => {
+                        let mut client = probe.server.guest("watcher").await;
+                        client.join("#room").await;
+                        ("watcher".to_owned(), client)
+                    }
+                }
+            });
+            probe.guests.lock().unwrap().insert("watcher".into(), watcher);
+            let path = template.replace("{channel}", &channel);
+            probe.post_to(template, &path, &auth, &body).map(drop)
+        },
+    );
 }
 
 #[test]

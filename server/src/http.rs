@@ -18,7 +18,8 @@ use app::protocol::{ChatMessage, ErrorCode, ProtocolError, ServerEvent};
 
 use crate::auth::bearer;
 use crate::auth::token::TokenSigner;
-use crate::service::{valid_legacy_token, ChannelMembers, ChannelOverview, Presence};
+use crate::chat::APP_NAME;
+use crate::service::{valid_legacy_token, ChannelMembers, ChannelOverview, Moderated, Presence};
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -40,7 +41,7 @@ impl From<ProtocolError> for ApiError {
     fn from(error: ProtocolError) -> Self {
         let status = match error.code {
             ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
-            ErrorCode::NoSuchNick | ErrorCode::NoSuchChannel => StatusCode::NOT_FOUND,
+            ErrorCode::NoSuchNick | ErrorCode::NoSuchChannel | ErrorCode::NoSuchBan => StatusCode::NOT_FOUND,
             ErrorCode::NickReserved | ErrorCode::NickInUse => StatusCode::CONFLICT,
             ErrorCode::TokensDisabled | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,6 +110,22 @@ impl AppRequest for TokenRequest {
 
 impl AppRequest for RevokeRequest {
     const EXAMPLE: &'static str = r#"{"user":"alice"}"#;
+}
+
+impl AppRequest for KickRequest {
+    const EXAMPLE: &'static str = r#"{"nick":"mallory","reason":"spam","by":"modbot"}"#;
+}
+
+impl AppRequest for BanRequest {
+    const EXAMPLE: &'static str = r#"{"mask":"mallory!*@*","by":"modbot"}"#;
+}
+
+impl AppRequest for TopicRequest {
+    const EXAMPLE: &'static str = r#"{"topic":"Release day","by":"modbot"}"#;
+}
+
+impl AppRequest for NoticeRequest {
+    const EXAMPLE: &'static str = r##"{"target":"#lobby","text":"Maintenance at 18:00","from":"ops"}"##;
 }
 
 impl AppRequest for MessageRequest {
@@ -378,6 +395,117 @@ pub(crate) async fn get_user(
         ));
     };
     Ok(Json(app.inner.chat.presence(&nick)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KickRequest {
+    nick: String,
+    reason: Option<String>,
+    by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BanRequest {
+    /// A mask (`nick!user@host` with wildcards) or the nick of someone online.
+    mask: String,
+    by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TopicRequest {
+    topic: String,
+    by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoticeRequest {
+    target: String,
+    text: String,
+    from: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Reached {
+    reached: usize,
+}
+
+/// # POST /api/channels/{channel}/kick
+/// `{"nick":"mallory","reason":"spam","by":"modbot"}`: the app puts someone out (it has an
+/// operator's rights; `by` is the name shown, `Chattr` by default).
+pub(crate) async fn post_kick(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Moderated>, ApiError> {
+    let app = &app.inner;
+    let request: KickRequest = app_request(app, &headers, &body)?;
+    let channel = channel_segment(channel)?;
+    let by = request.by.as_deref().unwrap_or(APP_NAME);
+    Ok(Json(app.chat.app_kick(&channel, &request.nick, request.reason, by)?))
+}
+
+/// # POST /api/channels/{channel}/bans
+/// `{"mask":"mallory!*@*","by":"modbot"}` (or the nick of someone online): adds a ban.
+pub(crate) async fn post_ban(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Moderated>, ApiError> {
+    let app = &app.inner;
+    let request: BanRequest = app_request(app, &headers, &body)?;
+    let channel = channel_segment(channel)?;
+    let by = request.by.as_deref().unwrap_or(APP_NAME);
+    Ok(Json(app.chat.app_ban(&channel, &request.mask, by).await?))
+}
+
+/// # POST /api/channels/{channel}/unban
+/// `{"mask":"mallory!*@*"}` (or the nick of someone online): lifts the bans it names.
+pub(crate) async fn post_unban(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Moderated>, ApiError> {
+    let app = &app.inner;
+    let request: BanRequest = app_request(app, &headers, &body)?;
+    let channel = channel_segment(channel)?;
+    let by = request.by.as_deref().unwrap_or(APP_NAME);
+    Ok(Json(app.chat.app_unban(&channel, &request.mask, by).await?))
+}
+
+/// # POST /api/channels/{channel}/topic
+/// `{"topic":"Release day","by":"modbot"}`; an empty topic clears it.
+pub(crate) async fn post_topic(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Moderated>, ApiError> {
+    let app = &app.inner;
+    let request: TopicRequest = app_request(app, &headers, &body)?;
+    let channel = channel_segment(channel)?;
+    let by = request.by.as_deref().unwrap_or(APP_NAME);
+    Ok(Json(app.chat.app_topic(&channel, request.topic, by).await?))
+}
+
+/// # POST /api/notices
+/// `{"target":"#lobby" | "nick","text":"…","from":"ops"}` → `{"reached":12}`.
+pub(crate) async fn post_notice(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Reached>, ApiError> {
+    let app = &app.inner;
+    let request: NoticeRequest = app_request(app, &headers, &body)?;
+    let from = request.from.as_deref().unwrap_or(APP_NAME);
+    let reached = app.chat.app_notice(&request.target, &request.text, from)?;
+    Ok(Json(Reached { reached }))
 }
 
 /// # GET /api/openapi.json

@@ -54,6 +54,14 @@ pub(crate) struct BanLift {
     pub user_masks: Option<Vec<String>>,
 }
 
+/// Who acts on a channel: one of its members, or the app through the server API, which may do
+/// what an operator may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Actor {
+    Member(ConnId),
+    App,
+}
+
 /// Someone a command acts on.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -408,6 +416,29 @@ impl Channel {
         }
     }
 
+    /// Refuses an actor who is not in the channel (the app always may).
+    fn check_member(&self, by: Actor) -> Result<()> {
+        match by {
+            Actor::Member(conn) => self.require_member(conn),
+            Actor::App => Ok(()),
+        }
+    }
+
+    /// Refuses an actor who is not an operator (the app always may).
+    fn check_op(&self, by: Actor) -> Result<()> {
+        match by {
+            Actor::Member(conn) => self.require_op(conn),
+            Actor::App => Ok(()),
+        }
+    }
+
+    fn has_op_rights(&self, by: Actor) -> bool {
+        match by {
+            Actor::Member(conn) => self.is_op(conn),
+            Actor::App => true,
+        }
+    }
+
     /// Refuses to act on someone who is not in the channel.
     fn require_target(&self, target: &Target) -> Result<()> {
         if self.members.contains_key(&target.conn) {
@@ -426,13 +457,13 @@ impl Channel {
     /// Sets the topic, or clears it with an empty text; under +t only operators may.
     pub(crate) fn set_topic(
         &mut self,
-        by: ConnId,
+        by: Actor,
         by_nick: String,
         text: String,
         now_ms: u64,
     ) -> Result<ServerEvent> {
-        self.require_member(by)?;
-        if self.modes.topic_ops_only && !self.is_op(by) {
+        self.check_member(by)?;
+        if self.modes.topic_ops_only && !self.has_op_rights(by) {
             return Err(err(
                 ErrorCode::NotOp,
                 format!("only operators may change the topic of {}", self.name),
@@ -454,12 +485,12 @@ impl Channel {
     /// An operator kicks a member. The caller removes them.
     pub(crate) fn kick(
         &self,
-        by: ConnId,
+        by: Actor,
         by_nick: String,
         target: Target,
         reason: Option<String>,
     ) -> Result<ServerEvent> {
-        self.require_op(by)?;
+        self.check_op(by)?;
         self.require_target(&target)?;
         Ok(ServerEvent::Kicked { channel: self.name.clone(), nick: target.nick, by: by_nick, reason })
     }
@@ -467,12 +498,12 @@ impl Channel {
     /// An operator gives or takes a member's role; the event, when that changed anything.
     pub(crate) fn set_role(
         &mut self,
-        by: ConnId,
+        by: Actor,
         by_nick: String,
         change: (Role, bool),
         target: Target,
     ) -> Result<Option<ServerEvent>> {
-        self.require_op(by)?;
+        self.check_op(by)?;
         self.require_target(&target)?;
         let (role, on) = change;
         let roles = self.members.entry(target.conn).or_default();
@@ -491,8 +522,8 @@ impl Channel {
     }
 
     /// An operator adds a ban; the event, or none when the channel has the mask already.
-    pub(crate) fn add_ban(&mut self, by: ConnId, ban: Ban) -> Result<Option<ServerEvent>> {
-        self.require_op(by)?;
+    pub(crate) fn add_ban(&mut self, by: Actor, ban: Ban) -> Result<Option<ServerEvent>> {
+        self.check_op(by)?;
         if self.bans.iter().any(|b| fold(&b.mask) == fold(&ban.mask)) {
             return Ok(None);
         }
@@ -510,13 +541,8 @@ impl Channel {
     }
 
     /// An operator lifts bans; an event for each (at least one, or it is refused).
-    pub(crate) fn lift_bans(
-        &mut self,
-        by: ConnId,
-        by_nick: &str,
-        lift: &BanLift,
-    ) -> Result<Vec<ServerEvent>> {
-        self.require_op(by)?;
+    pub(crate) fn lift_bans(&mut self, by: Actor, by_nick: &str, lift: &BanLift) -> Result<Vec<ServerEvent>> {
+        self.check_op(by)?;
         let mut removed = Vec::new();
         self.bans.retain(|b| {
             let hit = fold(&b.mask) == fold(&lift.mask)
@@ -571,12 +597,12 @@ impl Channel {
     /// `mode_changed`.
     pub(crate) fn change_modes<A>(
         &mut self,
-        by: ConnId,
+        by: Actor,
         by_nick: &str,
         asked: Vec<A>,
         mut ready: impl FnMut(&Channel, A) -> Result<ModeChange>,
     ) -> Result<Vec<ServerEvent>> {
-        self.require_op(by)?;
+        self.check_op(by)?;
         let mut next = self.clone();
         let mut events = Vec::new();
         let (mut flags, mut args) = (String::new(), Vec::new());

@@ -4,6 +4,7 @@
 //! never held across an `.await`; each operation is a short, synchronous critical section.
 
 mod account;
+mod by_app;
 pub(crate) mod channel;
 mod cmd;
 mod directory;
@@ -26,6 +27,8 @@ use app::protocol::{ChatMessage, CloseReason, Command, ErrorCode, Limits, Protoc
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub(crate) use account::{display_key, Account, PotatoAccount};
+pub use by_app::Moderated;
+pub(crate) use by_app::APP_NAME;
 use channel::Channel;
 pub use directory::{ChannelMembers, ChannelOverview, Presence};
 use names::NameIndex;

@@ -35,7 +35,7 @@ use crate::ServeError;
 // What a transport handles: a connection's outbox and queue, the events in them, and what a
 // dropped connection leaves to its session.
 pub use crate::chat::{Attached, Close, ConnId, Event, Left, Outbox, OutboxQueue, Resumed};
-pub use crate::chat::{ChannelMembers, ChannelOverview, Presence};
+pub use crate::chat::{ChannelMembers, ChannelOverview, Moderated, Presence};
 pub use crate::flood::FloodControl;
 pub use login::{Auth, Login};
 use password::Hasher;
@@ -272,6 +272,46 @@ impl ChatService {
         Ok((messages, more))
     }
 
+    /// The app kicks `nick` out of `channel`, as `by`.
+    pub fn app_kick(&self, channel: &str, nick: &str, reason: Option<String>, by: &str) -> Result<Moderated> {
+        self.hub.app_kick(channel, nick, reason, by)
+    }
+
+    /// The app bans a mask (or the nick of someone online) from `channel`, as `by`.
+    pub async fn app_ban(&self, channel: &str, mask: &str, by: &str) -> Result<Moderated> {
+        let (done, effect) = self.hub.app_ban(channel, mask, by)?;
+        self.save(effect).await?;
+        Ok(done)
+    }
+
+    /// The app lifts the bans on a mask (or covering someone online) in `channel`, as `by`.
+    pub async fn app_unban(&self, channel: &str, mask: &str, by: &str) -> Result<Moderated> {
+        let (done, effect) = self.hub.app_unban(channel, mask, by)?;
+        self.save(effect).await?;
+        Ok(done)
+    }
+
+    /// The app sets (or, with an empty text, clears) the topic of `channel`, as `by`.
+    pub async fn app_topic(&self, channel: &str, topic: String, by: &str) -> Result<Moderated> {
+        let (done, effect) = self.hub.app_topic(channel, topic, by)?;
+        self.save(effect).await?;
+        Ok(done)
+    }
+
+    /// A notice from the app to a channel or to someone online; answers how many it reached.
+    pub fn app_notice(&self, target: &str, text: &str, from: &str) -> Result<usize> {
+        self.hub.app_notice(target, text, from)
+    }
+
+    /// Stores what the core asks to keep (a registered channel's state).
+    async fn save(&self, effect: Effect) -> Result<()> {
+        let Effect::Save(key, record) = effect else { return Ok(()) };
+        self.store.save_channel(&key, &record).await.map(drop).map_err(|e| {
+            tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
+            e.to_protocol("the change is live but could not be saved; it will not survive a restart")
+        })
+    }
+
     /// A channel command, applied by the core. A join of a channel nobody is in needs its
     /// recent history, read here and handed to the core; a change to a registered channel is
     /// saved.
@@ -282,12 +322,7 @@ impl ChatService {
         for _ in 0..3 {
             match self.hub.apply(conn, command.clone(), history.take())? {
                 Effect::Done => return Ok(()),
-                Effect::Save(key, record) => {
-                    return self.store.save_channel(&key, &record).await.map(drop).map_err(|e| {
-                        tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
-                        e.to_protocol("the change is live but could not be saved; it will not survive a restart")
-                    });
-                }
+                effect @ Effect::Save(..) => return self.save(effect).await,
                 Effect::NeedHistory(folded) => {
                     let recent = self
                         .store

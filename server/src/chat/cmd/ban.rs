@@ -3,7 +3,7 @@
 
 use app::protocol::{ErrorCode, ServerEvent};
 
-use crate::chat::channel::{Ban, BanLift};
+use crate::chat::channel::{Actor, Ban, BanLift};
 use crate::chat::{err, now_ms, Client, ConnId, Effect, Result, State};
 
 /// Longest ban mask, in bytes.
@@ -11,8 +11,8 @@ const MAX_MASK_BYTES: usize = 100;
 
 pub(super) fn ban(st: &mut State, conn: ConnId, channel: &str, arg: &str) -> Result<Effect> {
     st.channel(channel)?.require_op(conn)?;
-    let ban = st.ban_for(conn, arg)?;
-    let event = st.channel_mut(channel)?.add_ban(conn, ban)?;
+    let ban = st.ban_for(st.nick_of(conn), arg)?;
+    let event = st.channel_mut(channel)?.add_ban(Actor::Member(conn), ban)?;
     st.tell_channel(channel, event)?;
     Ok(st.save_reg(channel))
 }
@@ -21,7 +21,7 @@ pub(super) fn unban(st: &mut State, conn: ConnId, channel: &str, arg: &str) -> R
     st.channel(channel)?.require_op(conn)?;
     let lift = st.ban_lift(arg)?;
     let by = st.nick_of(conn);
-    let events = st.channel_mut(channel)?.lift_bans(conn, &by, &lift)?;
+    let events = st.channel_mut(channel)?.lift_bans(Actor::Member(conn), &by, &lift)?;
     st.tell_channel(channel, events)?;
     Ok(st.save_reg(channel))
 }
@@ -59,14 +59,14 @@ impl State {
 
     /// A ban set now by `conn` on `arg` (a mask, or the nick of someone online, who the ban
     /// then names).
-    pub(super) fn ban_for(&self, conn: ConnId, arg: &str) -> Result<Ban> {
+    pub(in crate::chat) fn ban_for(&self, by: String, arg: &str) -> Result<Ban> {
         let nick = self.online_nick(arg);
         let mask = self.mask_for(arg)?;
-        Ok(Ban::set(&mask, nick, self.nick_of(conn), now_ms()))
+        Ok(Ban::set(&mask, nick, by, now_ms()))
     }
 
     /// What lifting `arg` lifts: its mask, and every ban covering a nick that is online.
-    pub(super) fn ban_lift(&self, arg: &str) -> Result<BanLift> {
+    pub(in crate::chat) fn ban_lift(&self, arg: &str) -> Result<BanLift> {
         let mask = self.mask_for(arg)?;
         let user_masks = self.nicks.get(arg).and_then(|c| self.clients.get(c)).map(Client::masks);
         Ok(BanLift { arg: arg.to_owned(), mask, user_masks })

@@ -3,6 +3,7 @@
 use app::protocol::names::fold;
 
 use super::check_reason;
+use crate::chat::channel::Actor;
 use crate::chat::{ConnId, Result, State};
 
 pub(super) fn kick(
@@ -17,7 +18,7 @@ pub(super) fn kick(
     ch.require_op(conn)?;
     let target = st.target(nick)?;
     let gone = target.conn;
-    let event = ch.kick(conn, st.nick_of(conn), target, reason)?;
+    let event = ch.kick(Actor::Member(conn), st.nick_of(conn), target, reason)?;
     st.to_channel(ch, event);
     st.leave(gone, &fold(channel));
     Ok(())

@@ -3,7 +3,7 @@
 
 use app::protocol::ErrorCode;
 
-use crate::chat::channel::{Channel, ModeChange, Role};
+use crate::chat::channel::{Actor, Channel, ModeChange, Role};
 use crate::chat::{err, ConnId, Effect, Result, State};
 
 /// Longest channel key, in characters.
@@ -36,7 +36,8 @@ pub(super) fn mode(
     let asked = parse(modes, args)?;
     let by = st.nick_of(conn);
     let mut ch = st.channel(channel)?.clone();
-    let events = ch.change_modes(conn, &by, asked, |ch, asked| resolve(st, ch, conn, asked))?;
+    let events =
+        ch.change_modes(Actor::Member(conn), &by, asked, |ch, asked| resolve(st, ch, conn, asked))?;
     *st.channel_mut(channel)? = ch;
     st.tell_channel(channel, events)?;
     Ok(st.save_reg(channel))
@@ -56,7 +57,7 @@ fn resolve(st: &State, ch: &Channel, conn: ConnId, asked: Asked) -> Result<ModeC
             let role = Role::of_mode(letter).ok_or_else(|| err(ErrorCode::BadArguments, "no such role"))?;
             ModeChange::Role { role, on, member }
         }
-        Asked::Ban(true, arg) => ModeChange::Ban(st.ban_for(conn, &arg)?),
+        Asked::Ban(true, arg) => ModeChange::Ban(st.ban_for(st.nick_of(conn), &arg)?),
         Asked::Ban(false, arg) => ModeChange::Unban(st.ban_lift(&arg)?),
     })
 }

@@ -1,6 +1,6 @@
 //! `/op`, `/deop`, `/voice`, `/devoice`: an operator gives or takes a member's role.
 
-use crate::chat::channel::Role;
+use crate::chat::channel::{Actor, Role};
 use crate::chat::{ConnId, Result, State};
 
 pub(super) fn set(
@@ -13,6 +13,6 @@ pub(super) fn set(
     st.channel(channel)?.require_op(conn)?;
     let target = st.target(nick)?;
     let by = st.nick_of(conn);
-    let event = st.channel_mut(channel)?.set_role(conn, by, change, target)?;
+    let event = st.channel_mut(channel)?.set_role(Actor::Member(conn), by, change, target)?;
     st.tell_channel(channel, event)
 }
