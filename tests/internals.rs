@@ -41,6 +41,19 @@ impl ServerState {
         self.0.inner.chat.stats().password_hashes
     }
 
+    /// The server's counts of webhook deliveries, failed attempts, dead letters and drops: a
+    /// retry and a drop show nowhere else (the receiver sees only what arrives).
+    pub fn webhook_counts(&self) -> (u64, u64, u64, u64) {
+        let s = self.0.inner.chat.stats();
+        (s.webhooks_delivered, s.webhooks_failed_attempts, s.webhooks_dead, s.webhooks_dropped)
+    }
+
+    /// The dead webhook letters the store keeps (an operator reads them there).
+    pub async fn dead_webhooks(&self) -> Vec<(String, String, i64)> {
+        let dead = self.0.inner.chat.dead_webhooks().await.expect("dead letters read");
+        dead.into_iter().map(|d| (d.url, d.body, d.attempts)).collect()
+    }
+
     /// Bytes queued for all clients at once (the send budget): that a slow consumer's queue went
     /// back to the budget when it was dropped shows nowhere else.
     pub fn queued_bytes(&self) -> usize {

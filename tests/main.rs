@@ -25,3 +25,4 @@ mod resume;
 mod services;
 mod shutdown;
 mod surreal_server;
+mod webhooks;

@@ -53,6 +53,23 @@ pub struct Config {
     #[arg(long, env = "CHATTR_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Comma-separated URLs that receive every event as a signed JSON `POST` (webhooks). They
+    /// are signed with the shared secret, which they need.
+    #[arg(long, env = "CHATTR_WEBHOOK_URLS", value_delimiter = ',')]
+    pub webhook_urls: Vec<String>,
+
+    /// How long one webhook delivery may take before it counts as failed.
+    #[arg(long, env = "CHATTR_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// Attempts of one delivery before it becomes a dead letter.
+    #[arg(long, env = "CHATTR_WEBHOOK_ATTEMPTS", default_value_t = 8)]
+    pub webhook_attempts: u32,
+
+    /// The wait after a webhook's first failed attempt; each next wait is twice as long.
+    #[arg(long, env = "CHATTR_WEBHOOK_BACKOFF", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_backoff: Duration,
+
     /// Whether casual users may log in with just a nick (`true`/`false`).
     #[arg(long, env = "CHATTR_GUESTS", default_value_t = true, action = ArgAction::Set)]
     pub guests: bool,

@@ -18,6 +18,7 @@ pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod security;
 pub(crate) mod session;
+pub(crate) mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("stopped because the store failed a write ({0}); start again so that its recovery runs")]
     StoreFailed(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl AppState {
@@ -227,6 +230,8 @@ pub async fn serve_state(
     if tokio::time::timeout(grace_left, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
     }
+    // After the sessions: their last events (disconnects) are queued for the webhooks too.
+    inner.chat.stop_webhooks().await;
     if let Some(why) = inner.chat.store_failure() {
         return Err(ServeError::StoreFailed(why.to_owned()));
     }

@@ -93,6 +93,13 @@ impl TokenAuth {
         })
     }
 
+    /// HMAC-SHA256 of `data` keyed with the shared secret itself (what webhook receivers check).
+    pub(crate) fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = hmac_sha256(self.secret.0.as_bytes());
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     /// Whether `presented` is the shared secret (in constant time).
     pub fn secret_matches(&self, presented: &str) -> bool {
         secret_matches(&self.secret.0, presented)

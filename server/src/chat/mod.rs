@@ -12,6 +12,7 @@ pub(crate) mod names;
 pub(crate) mod outbox;
 mod resume;
 mod services;
+mod tap;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +37,7 @@ pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};
 pub use resume::{Attached, Left, Resumed};
 pub(crate) use services::OpListEdit;
+pub(crate) use tap::{AppEvent, Tap, TapFeed};
 
 /// Identifies one session for its lifetime, which a resumed session carries over from one
 /// connection to the next.
@@ -168,6 +170,8 @@ struct State {
     pending_registrations: NameIndex<()>,
     /// Resume secret (hashed) → session.
     resumes: HashMap<resume::ResumeKey, ConnId>,
+    /// Where the app's webhooks hear of what happens, when there are any.
+    tap: Option<Tap>,
     next_conn: ConnId,
     last_message_id: u64,
 }
@@ -320,8 +324,19 @@ impl State {
         }
     }
 
-    fn to_channel(&self, channel: &Channel, event: impl Into<Event>) {
+    fn to_channel(&self, channel: &Channel, event: impl std::borrow::Borrow<ServerEvent>) {
+        let event = event.borrow();
+        self.tell_app(|| AppEvent::of_channel_event(event));
         self.deliver(channel.members.keys(), event);
+    }
+
+    /// Tells the app's webhooks, if it has any, of what happened.
+    fn tell_app(&self, event: impl FnOnce() -> Option<AppEvent>) {
+        if let Some(tap) = &self.tap {
+            if let Some(event) = event() {
+                tap.send(event);
+            }
+        }
     }
 
     fn to_one(&self, conn: ConnId, event: impl Into<Event>) {
@@ -440,6 +455,11 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Tells `tap` of what happens from now on (the app's webhooks listen there).
+    pub(crate) fn attach_tap(&self, tap: Tap) {
+        self.lock().tap = Some(tap);
+    }
+
     /// Makes every message id from now on larger than `highest`, the largest one stored.
     pub(crate) fn resume_message_ids(&self, highest: u64) {
         let mut st = self.lock();
@@ -531,6 +551,10 @@ impl Hub {
         );
         let welcome = self.welcome(&st, conn, secret, false);
         st.to_one(conn, &welcome);
+        st.tell_app(|| {
+            let c = st.clients.get(&conn)?;
+            Some(AppEvent::Connect { nick: c.nick.clone(), account: c.account.as_ref().map(Account::wire) })
+        });
         let protect = st.check_registered_nick(conn, self.settings.nick_grace);
         drop(st);
         self.protect(conn, protect);
@@ -710,6 +734,9 @@ impl Hub {
         let mut st = self.lock();
         let cap = self.settings.history_on_join;
         for m in batch {
+            st.tell_app(|| {
+                Some(AppEvent::Message { message: m.stored.message.clone(), private: m.to.is_some() })
+            });
             let event = ServerEvent::Message(m.stored.message.clone());
             match m.to {
                 Some(to) if Some(to) != m.from => st.to_one(to, &event),
@@ -802,6 +829,8 @@ fn remove_client_telling(st: &mut State, conn: ConnId, reason: Option<String>, t
     st.resumes.remove(&resume);
     let channels: Vec<String> = client.channels.iter().cloned().collect();
     let nick = st.nick_of(conn);
+    let account = client.account.as_ref().map(Account::wire);
+    st.tell_app(|| Some(AppEvent::Disconnect { nick: nick.clone(), account, reason: reason.clone() }));
     if tell {
         let mut audience = st.audience(conn);
         audience.remove(&conn);

@@ -11,7 +11,7 @@ use app::protocol::command::{CELERY, POTATO};
 use app::protocol::names::{fold, validate_nick, MAX_NICK_CHARS};
 use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 
-use super::{display_key, err, names, Account, Close, ConnId, Hub, PotatoAccount, Result, State};
+use super::{display_key, err, names, Account, AppEvent, Close, ConnId, Hub, PotatoAccount, Result, State};
 use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
@@ -118,6 +118,7 @@ impl State {
         let masks = c.masks();
         self.nicks.remove(&old);
         self.nicks.insert(new, conn);
+        self.tell_app(|| Some(AppEvent::Nick { old: old.clone(), new: new.to_owned() }));
         let event = ServerEvent::NickChanged { old, new: new.to_owned() };
         self.deliver(&self.audience(conn), &event);
         for folded in banned {
@@ -279,6 +280,8 @@ impl Hub {
         st.registered.insert(&account.name.clone(), account.clone());
         let account = Account::Potato(account);
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
+        let nick = st.nick_of(conn);
+        st.tell_app(|| Some(AppEvent::AccountRegister { nick, account: account.wire() }));
         if let Some(c) = st.clients.get_mut(&conn) {
             c.account = Some(account);
         }
@@ -292,6 +295,8 @@ impl Hub {
         let name = account.name.clone();
         let account = Account::Potato(account);
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
+        let nick = st.nick_of(conn);
+        st.tell_app(|| Some(AppEvent::AccountIdentify { nick, account: account.wire() }));
         if let Some(c) = st.clients.get_mut(&conn) {
             c.account = Some(account);
         }

@@ -28,9 +28,10 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::{Cloaker, TokenAuth};
-use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget};
+use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap};
 use crate::config::{Config, RealHostTo};
 use crate::store::{Conversation, Store, StoreError};
+use crate::webhooks::Webhooks;
 use crate::ServeError;
 // What a transport handles: a connection's outbox and queue, the events in them, and what a
 // dropped connection leaves to its session.
@@ -44,6 +45,9 @@ pub use tokens::{valid_legacy_token, IssuedToken, Revoked, TokenUser};
 use writer::MessageWriter;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
+
+/// Events the core may have waiting for the webhooks' dispatcher.
+const WEBHOOK_FEED: usize = 16 * 1024;
 
 /// Most messages one `history` request returns.
 const MAX_HISTORY_PAGE: u32 = 100;
@@ -61,9 +65,11 @@ pub struct ChatService {
     throttle: Throttle,
     /// Runs argon2 with bounded concurrency and memory.
     hasher: Hasher,
-    tokens: Option<TokenAuth>,
+    tokens: Option<Arc<TokenAuth>>,
     /// Bounds the output queued for clients, per connection and in all.
     send_budget: Arc<SendBudget>,
+    /// The app's webhooks, when it has any.
+    webhooks: Option<Webhooks>,
 }
 
 /// What the transport does once a frame is handled.
@@ -84,6 +90,12 @@ pub struct Stats {
     pub queued_bytes: usize,
     /// Password hashes computed or checked since the start.
     pub password_hashes: u64,
+    /// Webhook deliveries made, attempts that failed, deliveries that failed every attempt
+    /// (dead letters), and deliveries dropped because an endpoint was too far behind.
+    pub webhooks_delivered: u64,
+    pub webhooks_failed_attempts: u64,
+    pub webhooks_dead: u64,
+    pub webhooks_dropped: u64,
 }
 
 fn internal(e: StoreError) -> ProtocolError {
@@ -122,14 +134,28 @@ impl ChatService {
             .collect();
         hub.load_registrations(accounts, store.channels().await?);
         hub.resume_message_ids(store.highest_message_id().await?);
+        let tokens = TokenAuth::new(config.shared_secret.as_deref()).map(Arc::new);
+        let webhooks = if config.webhook_urls.iter().all(|u| u.trim().is_empty()) {
+            None
+        } else {
+            let Some(auth) = tokens.clone() else {
+                return Err(ServeError::Config(
+                    "CHATTR_WEBHOOK_URLS needs CHATTR_SHARED_SECRET, which signs the deliveries".into(),
+                ));
+            };
+            let (tap, feed) = Tap::new(WEBHOOK_FEED);
+            hub.attach_tap(tap);
+            Some(Webhooks::start(config, auth, feed, store.clone()).await)
+        };
         Ok(Self {
             writer: MessageWriter::start(store.clone(), hub.clone()),
             hub,
             store,
             throttle: Throttle::new(),
             hasher: Hasher::for_this_machine(),
-            tokens: TokenAuth::new(config.shared_secret.as_deref()),
+            tokens,
             send_budget: SendBudget::new(config.send_queue_bytes, config.send_budget_bytes),
+            webhooks,
             config: config.clone(),
         })
     }
@@ -375,12 +401,30 @@ impl ChatService {
     }
 
     pub fn stats(&self) -> Stats {
+        let (webhooks_delivered, webhooks_failed_attempts, webhooks_dead, webhooks_dropped) =
+            self.webhooks.as_ref().map_or((0, 0, 0, 0), Webhooks::counts);
         Stats {
             online: self.hub.online(),
             held_sessions: self.hub.held_sessions(),
             queued_bytes: self.send_budget.total(),
             password_hashes: self.hasher.runs(),
+            webhooks_delivered,
+            webhooks_failed_attempts,
+            webhooks_dead,
+            webhooks_dropped,
         }
+    }
+
+    /// Stops the webhooks, keeping what they had not delivered for the next start.
+    pub async fn stop_webhooks(&self) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.stop().await;
+        }
+    }
+
+    /// The dead webhook letters: deliveries that failed every attempt.
+    pub async fn dead_webhooks(&self) -> Result<Vec<crate::store::WebhookDelivery>> {
+        self.store.dead_webhooks().await.map_err(internal)
     }
 }
 

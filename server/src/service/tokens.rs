@@ -57,11 +57,11 @@ fn store_error(context: &str, e: StoreError) -> ProtocolError {
 impl ChatService {
     /// Token login, when the server has a shared secret.
     pub fn tokens(&self) -> Option<&TokenAuth> {
-        self.tokens.as_ref()
+        self.tokens.as_deref()
     }
 
     fn signer(&self) -> Result<&TokenSigner> {
-        self.tokens.as_ref().map(TokenAuth::signer).ok_or_else(|| {
+        self.tokens.as_deref().map(TokenAuth::signer).ok_or_else(|| {
             ProtocolError::new(
                 ErrorCode::TokensDisabled,
                 "token login is disabled: set CHATTR_SHARED_SECRET on the chat server",

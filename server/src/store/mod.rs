@@ -8,10 +8,12 @@ mod accounts;
 mod channels;
 mod history;
 mod tokens;
+mod webhooks;
 
 pub use accounts::{AccountName, AccountRecord};
 pub use channels::ChannelRecord;
 pub use history::{Conversation, StoredMessage};
+pub use webhooks::WebhookDelivery;
 
 use std::future::Future;
 use std::path::Path;
@@ -108,6 +110,19 @@ DEFINE FIELD IF NOT EXISTS chan_key ON channel_reg TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS user_limit ON channel_reg TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS rev ON channel_reg TYPE int DEFAULT 0;
 DEFINE FIELD IF NOT EXISTS created_at ON channel_reg TYPE datetime DEFAULT time::now();
+
+DEFINE TABLE IF NOT EXISTS webhook_pending SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS url ON webhook_pending TYPE string;
+DEFINE FIELD IF NOT EXISTS body ON webhook_pending TYPE string;
+DEFINE FIELD IF NOT EXISTS attempts ON webhook_pending TYPE int;
+DEFINE FIELD IF NOT EXISTS error ON webhook_pending TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS at ON webhook_pending TYPE datetime;
+DEFINE TABLE IF NOT EXISTS webhook_dead SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS url ON webhook_dead TYPE string;
+DEFINE FIELD IF NOT EXISTS body ON webhook_dead TYPE string;
+DEFINE FIELD IF NOT EXISTS attempts ON webhook_dead TYPE int;
+DEFINE FIELD IF NOT EXISTS error ON webhook_dead TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS at ON webhook_dead TYPE datetime;
 
 DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS conv ON message TYPE string;

@@ -3,7 +3,7 @@
 use app::protocol::names::{fold, validate_nick};
 use app::protocol::{ErrorCode, ServerEvent};
 
-use crate::chat::{err, names, Account, ConnId, Result, State};
+use crate::chat::{err, names, Account, AppEvent, ConnId, Result, State};
 
 pub(in crate::chat) fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> Result<()> {
     validate_nick(nick)?;
@@ -41,6 +41,7 @@ pub(in crate::chat) fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> 
     if let Some(c) = st.clients.get_mut(&conn) {
         c.nick = nick.to_owned();
     }
+    st.tell_app(|| Some(AppEvent::Nick { old: old.clone(), new: nick.to_owned() }));
     let event = ServerEvent::NickChanged { old, new: nick.to_owned() };
     st.deliver(&st.audience(conn), &event);
     Ok(())
