@@ -12,6 +12,7 @@ mod channels;
 mod common;
 mod connections;
 mod disk;
+mod filter;
 mod history;
 mod http;
 mod internals;

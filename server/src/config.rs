@@ -70,6 +70,20 @@ pub struct Config {
     #[arg(long, env = "CHATTR_WEBHOOK_BACKOFF", default_value = "1s", value_parser = humantime::parse_duration)]
     pub webhook_backoff: Duration,
 
+    /// A URL the app answers with a verdict on every user's message before it is stored and
+    /// delivered: accept, reject (with a reason for the sender) or rewrite.
+    #[arg(long, env = "CHATTR_MESSAGE_FILTER_URL")]
+    pub message_filter_url: Option<String>,
+
+    /// How long a message waits for the filter's verdict.
+    #[arg(long, env = "CHATTR_MESSAGE_FILTER_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub message_filter_timeout: Duration,
+
+    /// What happens to a message when the filter does not answer (in time, or sensibly):
+    /// `open` sends it, `closed` refuses it (`busy`).
+    #[arg(long, env = "CHATTR_MESSAGE_FILTER_FAIL", default_value = "open", value_parser = ["open", "closed"])]
+    pub message_filter_fail: String,
+
     /// Whether casual users may log in with just a nick (`true`/`false`).
     #[arg(long, env = "CHATTR_GUESTS", default_value_t = true, action = ArgAction::Set)]
     pub guests: bool,

@@ -139,8 +139,11 @@ error_codes! {
     ChannelRegistered => "channel_registered",
     /// Celery: the channel is not registered.
     ChannelNotRegistered => "channel_not_registered",
-    /// The server is busy (too many password checks at once); try again in a moment.
+    /// The server is busy (too many password checks at once, or the app's message filter did
+    /// not answer in time); try again in a moment.
     Busy => "busy",
+    /// The app's message filter refused the message; the error's message is the app's reason.
+    MessageRejected => "message_rejected",
     /// The store failed a write; the server acknowledges nothing more until it has restarted.
     Unavailable => "unavailable",
     /// Something failed inside the server; nothing about it is disclosed.

@@ -99,6 +99,13 @@ pub(crate) struct PreparedMessage {
     txn: Option<String>,
 }
 
+impl PreparedMessage {
+    /// Whether it goes to a nick rather than a channel.
+    pub(crate) fn is_private(&self) -> bool {
+        self.to.is_some()
+    }
+}
+
 /// What [`Hub::prepare_message`] made of a message.
 #[derive(Debug)]
 pub(crate) enum Prepared {

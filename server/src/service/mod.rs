@@ -30,6 +30,7 @@ use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, Protoc
 use crate::auth::{Cloaker, TokenAuth};
 use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap};
 use crate::config::{Config, RealHostTo};
+use crate::filter::{MessageFilter, Verdict};
 use crate::store::{Conversation, Store, StoreError};
 use crate::webhooks::Webhooks;
 use crate::ServeError;
@@ -70,6 +71,8 @@ pub struct ChatService {
     send_budget: Arc<SendBudget>,
     /// The app's webhooks, when it has any.
     webhooks: Option<Webhooks>,
+    /// The app's message filter, when it has one.
+    filter: Option<MessageFilter>,
 }
 
 /// What the transport does once a frame is handled.
@@ -147,6 +150,19 @@ impl ChatService {
             hub.attach_tap(tap);
             Some(Webhooks::start(config, auth, feed, store.clone()).await)
         };
+        let filter = match config.message_filter_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                let Some(auth) = tokens.clone() else {
+                    return Err(ServeError::Config(
+                        "CHATTR_MESSAGE_FILTER_URL needs CHATTR_SHARED_SECRET, which signs the requests"
+                            .into(),
+                    ));
+                };
+                let fail_open = config.message_filter_fail != "closed";
+                Some(MessageFilter::new(url, auth, config.message_filter_timeout, fail_open))
+            }
+        };
         Ok(Self {
             writer: MessageWriter::start(store.clone(), hub.clone()),
             hub,
@@ -156,6 +172,7 @@ impl ChatService {
             tokens,
             send_budget: SendBudget::new(config.send_queue_bytes, config.send_budget_bytes),
             webhooks,
+            filter,
             config: config.clone(),
         })
     }
@@ -240,7 +257,13 @@ impl ChatService {
         action: bool,
         txn: Option<&str>,
     ) -> Result<Flow> {
-        if let Prepared::New(message) = self.hub.prepare_message(conn, target, text, action, txn)? {
+        if let Prepared::New(mut message) = self.hub.prepare_message(conn, target, text, action, txn)? {
+            if let Err(e) = self.filtered(&mut message).await {
+                if let Some(txn) = txn {
+                    self.hub.not_stored(conn, txn);
+                }
+                return Err(e);
+            }
             if let Err(e) = self.writer.submit(message).await {
                 if let Some(txn) = txn {
                     self.hub.not_stored(conn, txn);
@@ -336,6 +359,25 @@ impl ChatService {
             tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
             e.to_protocol("the change is live but could not be saved; it will not survive a restart")
         })
+    }
+
+    /// Puts a message to the app's filter, if there is one: it may pass, be rewritten or be
+    /// refused.
+    async fn filtered(&self, message: &mut crate::chat::PreparedMessage) -> Result<()> {
+        let Some(filter) = &self.filter else { return Ok(()) };
+        let private = message.is_private();
+        match filter.check(&message.stored.message, private).await? {
+            Verdict::Accept => Ok(()),
+            Verdict::Reject(reason) => Err(ProtocolError::new(ErrorCode::MessageRejected, reason)),
+            Verdict::Rewrite(text) => {
+                validate_text("message", &text, self.config.max_text_bytes, true).map_err(|e| {
+                    tracing::warn!(error = %e.message, "the message filter rewrote a message into one the chat refuses");
+                    ProtocolError::new(ErrorCode::MessageRejected, "the message was refused")
+                })?;
+                message.stored.message.text = text;
+                Ok(())
+            }
+        }
     }
 
     /// A channel command, applied by the core. A join of a channel nobody is in needs its
