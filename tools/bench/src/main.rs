@@ -60,6 +60,10 @@ struct Args {
     /// After sending stops, how long to wait for every message to arrive.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain: Duration,
+    /// With --spawn: give the server a message filter (an endpoint in this process that
+    /// accepts every message after this long), to measure what the filter's round trip adds.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    filter: Option<Duration>,
     /// Print one Markdown table row (see docs/benchmarks.md) instead of the report.
     #[arg(long)]
     markdown: bool,
@@ -147,7 +151,7 @@ async fn main() -> std::process::ExitCode {
     }
     args.senders = args.senders.min(args.room_size);
     let spawned = match &args.spawn {
-        Some(binary) => match Spawned::start(binary, &args.store).await {
+        Some(binary) => match Spawned::start(binary, &args.store, args.filter).await {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("chattr-bench: {e}");

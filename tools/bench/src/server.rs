@@ -25,17 +25,38 @@ pub(crate) struct Usage {
     pub peak_rss_kib: u64,
 }
 
+/// A message filter that accepts everything after `delay`; answers its URL.
+async fn accepting_filter(delay: Duration) -> Result<String, String> {
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}/filter", listener.local_addr().map_err(|e| e.to_string())?);
+    let accept = move || async move {
+        tokio::time::sleep(delay).await;
+        axum::Json(serde_json::json!({"action":"accept"}))
+    };
+    let app = axum::Router::new().route("/filter", post(accept));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
 impl Spawned {
     /// Starts `binary` with the store `store` (`disk`: surrealkv in a temporary directory, with
     /// its default fsync on every commit; `mem`: in memory) and waits for it to listen.
-    pub(crate) async fn start(binary: &Path, store: &str) -> Result<Self, String> {
+    pub(crate) async fn start(binary: &Path, store: &str, filter: Option<Duration>) -> Result<Self, String> {
         let data_dir = std::env::temp_dir().join(format!("chattr-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let db = match store {
             "mem" => "mem://".to_owned(),
             _ => format!("surrealkv://{}", data_dir.display()),
         };
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(delay) = filter {
+            command
+                .env("CHATTR_SHARED_SECRET", "chattr-bench-secret")
+                .env("CHATTR_MESSAGE_FILTER_URL", accepting_filter(delay).await?)
+                .env("CHATTR_MESSAGE_FILTER_FAIL", "closed");
+        }
+        let mut child = command
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", db)
             .env("CHATTR_GUESTS", "true")
