@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod channels;
 mod common;
+mod config;
 mod connections;
 mod disk;
 mod filter;

@@ -80,10 +80,15 @@ impl Process {
         Self::start_with(data_dir, &[]).await
     }
 
-    /// [`Process::start`] with extra environment variables.
     /// [`Process::start`] with extra environment variables, which win over the defaults here.
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
-        let mut child = Command::new(chattrd())
+        Self::start_unset(data_dir, &[], env).await
+    }
+
+    /// [`Process::start_with`] without the variables named in `unset`, defaults here included.
+    pub async fn start_unset(data_dir: &Path, unset: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        let mut command = Command::new(chattrd());
+        command
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
             .env("CHATTR_SHARED_SECRET", SECRET)
@@ -98,9 +103,11 @@ impl Process {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chattrd starts");
+            .kill_on_drop(true);
+        for name in unset {
+            command.env_remove(name);
+        }
+        let mut child = command.spawn().expect("chattrd starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
         while let Ok(Ok(Some(line))) = tokio::time::timeout(WAIT, lines.next_line()).await {

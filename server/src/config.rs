@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
@@ -21,8 +22,9 @@ pub enum RealHostTo {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chattrd", version, about, long_about = None)]
 pub struct Config {
-    /// Address to listen on for HTTP and WebSocket connections.
-    #[arg(long, env = "CHATTR_ADDR", default_value = "127.0.0.1:3000")]
+    /// Address to listen on for HTTP and WebSocket connections. Without it, `LEPTOS_SITE_ADDR`
+    /// (cargo-leptos's `site-addr`, which it gives the server it runs), else 127.0.0.1:3000.
+    #[arg(long, env = "CHATTR_ADDR", default_value = default_addr())]
     pub addr: SocketAddr,
 
     /// Where data lives: `surrealkv://<dir>` (embedded, on disk), `mem://` (embedded, gone at
@@ -247,6 +249,20 @@ impl Config {
     }
 }
 
+/// The address when neither `--addr` nor `CHATTR_ADDR` names one: `LEPTOS_SITE_ADDR`, which
+/// cargo-leptos sets to its `site-addr` for the server it runs (`cargo leptos watch`), and where
+/// it points the browser and waits for the server before reloading the page; else
+/// 127.0.0.1:3000, the `site-addr` in Cargo.toml. (One that does not parse is refused like a bad
+/// `CHATTR_ADDR`, when it is used.)
+fn default_addr() -> &'static str {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| default_addr_from(std::env::var("LEPTOS_SITE_ADDR").ok()))
+}
+
+fn default_addr_from(leptos_site_addr: Option<String>) -> String {
+    leptos_site_addr.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+}
+
 /// A channel name as the protocol allows it (spaces around it ignored; empty for none).
 fn channel_name(s: &str) -> Result<String, String> {
     let name = s.trim();
@@ -254,4 +270,33 @@ fn channel_name(s: &str) -> Result<String, String> {
         app::protocol::names::validate_channel(name).map_err(|e| e.message)?;
     }
     Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    /// `Config` as parsed from `args` with `LEPTOS_SITE_ADDR` as given and no `CHATTR_ADDR`.
+    fn parse(leptos_site_addr: Option<&str>, args: &[&str]) -> Result<Config, clap::Error> {
+        let default: &'static str = default_addr_from(leptos_site_addr.map(str::to_owned)).leak();
+        let mut matches = Config::command()
+            .mut_arg("addr", |a| a.env(None::<&str>).default_value(default))
+            .try_get_matches_from(std::iter::once("chattrd").chain(args.iter().copied()))?;
+        Config::from_arg_matches_mut(&mut matches)
+    }
+
+    #[test]
+    fn without_an_address_of_its_own_chattrd_listens_on_cargo_leptos_site_addr() {
+        let addr = |leptos_site_addr, args| parse(leptos_site_addr, args).map(|c| c.addr.to_string());
+        assert_eq!(addr(Some("127.0.0.1:3100"), &[]).unwrap(), "127.0.0.1:3100");
+        assert_eq!(addr(None, &[]).unwrap(), "127.0.0.1:3000");
+        assert_eq!(addr(Some(""), &[]).unwrap(), "127.0.0.1:3000");
+        // Its own setting wins, and a site address that is no address is refused once it is used.
+        assert_eq!(addr(Some("127.0.0.1:3100"), &["--addr", "0.0.0.0:8080"]).unwrap(), "0.0.0.0:8080");
+        assert_eq!(addr(Some("nonsense"), &["--addr", "0.0.0.0:8080"]).unwrap(), "0.0.0.0:8080");
+        let refused = addr(Some("nonsense"), &[]).unwrap_err().to_string();
+        assert!(refused.contains("nonsense"), "{refused}");
+    }
 }
