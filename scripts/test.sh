@@ -32,6 +32,8 @@ cargo test -p app
 cargo test -p server
 # The chattrd that the black-box suite's process tests, the benchmark and the end-to-end suite
 # run: the suite finds it next to its own test binary (tests/process.rs; CHATTR_BIN overrides).
+# Built as cargo-leptos builds it, without the test dependencies' features (which `cargo test`
+# would unify into it), so scripts/dev.sh starts on this build instead of compiling another.
 cargo build -p server --bin chattrd
 cargo test -p chattr-tests
 
