@@ -213,6 +213,10 @@ async fn webhooks_without_a_secret_to_sign_them_are_refused_at_startup() {
     let mut config = crate::common::test_config();
     config.shared_secret = None;
     config.webhook_urls = vec!["http://127.0.0.1:9/hook".into()];
-    let error = chattr::AppState::new(config).await.err().expect("refused");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = tokio::time::timeout(WAIT, chattr::serve(config, listener, std::future::pending()))
+        .await
+        .expect("refused at startup, not served");
+    let error = served.expect_err("refused");
     assert!(error.to_string().contains("CHATTR_SHARED_SECRET"), "{error}");
 }

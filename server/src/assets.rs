@@ -141,6 +141,10 @@ impl Site {
             // An absolute path: leptos joins it to the executable's folder.
             .hash_file(hash_file.unwrap_or(HASH_FILE).into())
             .hash_files(hash_file.is_some())
+            // Where the pages' live-reload script connects under `cargo leptos watch`.
+            .reload_port(
+                std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001),
+            )
             .build()
     }
 

@@ -127,7 +127,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(http::openapi))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
-    let headers = SecurityHeaders::new(&config.allowed_origins);
+    // `cargo leptos watch` runs chattrd with LEPTOS_WATCH set: its pages then carry a script that
+    // reloads them from a socket on the reload port, which the policy must let them reach.
+    let live_reload = std::env::var_os("LEPTOS_WATCH")
+        .is_some()
+        .then(|| u16::try_from(state.leptos.reload_port).ok())
+        .flatten();
+    let headers = SecurityHeaders::new(&config.allowed_origins, live_reload);
     // Every rendered page carries its render's nonce policy.
     let shell = {
         let (headers, leptos) = (headers.clone(), state.leptos.clone());

@@ -22,6 +22,9 @@ pub(crate) struct SecurityHeaders(Arc<Inner>);
 struct Inner {
     /// `'self'` plus the configured origins that are valid CSP host sources.
     frame_ancestors: String,
+    /// Where pages may connect: the server itself, and the live-reload socket of
+    /// `cargo leptos watch` while developing.
+    connect_src: String,
     /// For responses that are not rendered pages.
     resource_policy: HeaderValue,
     /// Only when nobody else may frame the UI: old browsers know no `frame-ancestors`, and
@@ -34,7 +37,7 @@ impl SecurityHeaders {
         clippy::expect_used,
         reason = "only origins that pass is_origin (visible ASCII) go in the header"
     )]
-    pub(crate) fn new(allowed_origins: &[String]) -> Self {
+    pub(crate) fn new(allowed_origins: &[String], live_reload_port: Option<u16>) -> Self {
         let extra: Vec<&str> =
             allowed_origins.iter().map(|o| o.trim().trim_end_matches('/')).filter(|o| is_origin(o)).collect();
         let frame_ancestors =
@@ -43,16 +46,20 @@ impl SecurityHeaders {
             HeaderValue::from_str(&format!("default-src 'none'; frame-ancestors {frame_ancestors}"))
                 .expect("validated origins make a valid header");
         let frame_options = extra.is_empty().then(|| HeaderValue::from_static("SAMEORIGIN"));
-        Self(Arc::new(Inner { frame_ancestors, resource_policy, frame_options }))
+        let connect_src = match live_reload_port {
+            Some(port) => format!("'self' ws://*:{port}"),
+            None => "'self'".to_owned(),
+        };
+        Self(Arc::new(Inner { frame_ancestors, connect_src, resource_policy, frame_options }))
     }
 
     /// The policy of a rendered page whose inline scripts carry `nonce`.
     pub(crate) fn page_policy(&self, nonce: &str) -> String {
         format!(
             "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-             style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
+             style-src 'self'; img-src 'self'; connect-src {}; base-uri 'none'; \
              form-action 'self'; frame-ancestors {}",
-            self.0.frame_ancestors
+            self.0.connect_src, self.0.frame_ancestors
         )
     }
 
@@ -99,21 +106,33 @@ mod tests {
 
     #[test]
     fn only_plain_origins_reach_frame_ancestors() {
-        let sec = SecurityHeaders::new(&[
-            "https://app.example/".into(),
-            "http://127.0.0.1:3211".into(),
-            "*".into(),
-            "https://*.evil.example".into(),
-            "https://x.example; script-src *".into(),
-            "javascript:alert(1)".into(),
-        ]);
+        let sec = SecurityHeaders::new(
+            &[
+                "https://app.example/".into(),
+                "http://127.0.0.1:3211".into(),
+                "*".into(),
+                "https://*.evil.example".into(),
+                "https://x.example; script-src *".into(),
+                "javascript:alert(1)".into(),
+            ],
+            None,
+        );
         assert_eq!(sec.0.frame_ancestors, "'self' https://app.example http://127.0.0.1:3211");
         assert!(sec.0.frame_options.is_none(), "X-Frame-Options cannot name other origins");
         let policy = sec.page_policy("abc");
         assert!(policy.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval';"), "{policy}");
         assert!(!policy.contains("unsafe-inline"));
-        let alone = SecurityHeaders::new(&[]);
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        let alone = SecurityHeaders::new(&[], None);
         assert_eq!(alone.0.frame_options.as_ref().map(|v| v.to_str().unwrap()), Some("SAMEORIGIN"));
         assert_eq!(alone.0.resource_policy, "default-src 'none'; frame-ancestors 'self'");
+    }
+
+    #[test]
+    fn under_cargo_leptos_watch_pages_may_reach_the_reload_socket_only() {
+        let dev = SecurityHeaders::new(&[], Some(3001));
+        let policy = dev.page_policy("n");
+        assert!(policy.contains("connect-src 'self' ws://*:3001;"), "{policy}");
+        assert_eq!(dev.0.resource_policy, "default-src 'none'; frame-ancestors 'self'");
     }
 }
