@@ -433,6 +433,21 @@ pub(crate) struct Reached {
     reached: usize,
 }
 
+/// What every moderation route does: the secret, the body, the channel named in the path,
+/// then `act` with them and the name the app acts under (`Chattr` when it names none).
+async fn moderate<R: AppRequest>(
+    app: &AppState,
+    headers: &HeaderMap,
+    channel: Result<Path<String>, PathRejection>,
+    body: &[u8],
+    act: impl AsyncFnOnce(&crate::service::ChatService, String, R) -> Result<Moderated, ProtocolError>,
+) -> Result<Json<Moderated>, ApiError> {
+    let app = &app.inner;
+    let request: R = app_request(app, headers, body)?;
+    let channel = channel_segment(channel)?;
+    Ok(Json(act(&app.chat, channel, request).await?))
+}
+
 /// # POST /api/channels/{channel}/kick
 /// `{"nick":"mallory","reason":"spam","by":"modbot"}`: the app puts someone out (it has an
 /// operator's rights; `by` is the name shown, `Chattr` by default).
@@ -442,11 +457,10 @@ pub(crate) async fn post_kick(
     channel: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Moderated>, ApiError> {
-    let app = &app.inner;
-    let request: KickRequest = app_request(app, &headers, &body)?;
-    let channel = channel_segment(channel)?;
-    let by = request.by.as_deref().unwrap_or(APP_NAME);
-    Ok(Json(app.chat.app_kick(&channel, &request.nick, request.reason, by)?))
+    moderate(&app, &headers, channel, &body, async |chat, channel, r: KickRequest| {
+        chat.app_kick(&channel, &r.nick, r.reason, r.by.as_deref().unwrap_or(APP_NAME))
+    })
+    .await
 }
 
 /// # POST /api/channels/{channel}/bans
@@ -457,11 +471,10 @@ pub(crate) async fn post_ban(
     channel: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Moderated>, ApiError> {
-    let app = &app.inner;
-    let request: BanRequest = app_request(app, &headers, &body)?;
-    let channel = channel_segment(channel)?;
-    let by = request.by.as_deref().unwrap_or(APP_NAME);
-    Ok(Json(app.chat.app_ban(&channel, &request.mask, by).await?))
+    moderate(&app, &headers, channel, &body, async |chat, channel, r: BanRequest| {
+        chat.app_ban(&channel, &r.mask, r.by.as_deref().unwrap_or(APP_NAME)).await
+    })
+    .await
 }
 
 /// # POST /api/channels/{channel}/unban
@@ -472,11 +485,10 @@ pub(crate) async fn post_unban(
     channel: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Moderated>, ApiError> {
-    let app = &app.inner;
-    let request: BanRequest = app_request(app, &headers, &body)?;
-    let channel = channel_segment(channel)?;
-    let by = request.by.as_deref().unwrap_or(APP_NAME);
-    Ok(Json(app.chat.app_unban(&channel, &request.mask, by).await?))
+    moderate(&app, &headers, channel, &body, async |chat, channel, r: BanRequest| {
+        chat.app_unban(&channel, &r.mask, r.by.as_deref().unwrap_or(APP_NAME)).await
+    })
+    .await
 }
 
 /// # POST /api/channels/{channel}/topic
@@ -487,11 +499,10 @@ pub(crate) async fn post_topic(
     channel: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Moderated>, ApiError> {
-    let app = &app.inner;
-    let request: TopicRequest = app_request(app, &headers, &body)?;
-    let channel = channel_segment(channel)?;
-    let by = request.by.as_deref().unwrap_or(APP_NAME);
-    Ok(Json(app.chat.app_topic(&channel, request.topic, by).await?))
+    moderate(&app, &headers, channel, &body, async |chat, channel, r: TopicRequest| {
+        chat.app_topic(&channel, r.topic, r.by.as_deref().unwrap_or(APP_NAME)).await
+    })
+    .await
 }
 
 /// # POST /api/notices
