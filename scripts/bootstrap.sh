@@ -67,4 +67,10 @@ if $want_test; then
     say "installing the Playwright and axe-core packages (no browser download: Debian's Chromium is used)"
     (cd "$root/end2end" && npm ci --no-audit --no-fund)
   fi
+  # Schemathesis (PyPI), which checks the running server's HTTP API against docs/openapi.json.
+  if [ ! -x "$TOOLS_DIR/schemathesis/bin/st" ]; then
+    say "installing schemathesis into $TOOLS_DIR/schemathesis"
+    python3 -m venv "$TOOLS_DIR/schemathesis"
+    "$TOOLS_DIR/schemathesis/bin/pip" install -q schemathesis==4.32.5
+  fi
 fi

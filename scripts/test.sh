@@ -47,5 +47,28 @@ step "build the UI as released (wasm-opt, hashed names, .br and .gz; into target
 LEPTOS_SITE_ROOT="$site" LEPTOS_HASH_FILE_NAME="$site/hash.txt" \
   cargo leptos build --release --frontend-only --precompress
 
+step "the HTTP API against its OpenAPI document (schemathesis), on a running chattrd"
+# Every answer must match docs/openapi.json and none may be a 5xx. One check is left out:
+# `positive_data_acceptance` wants every schema-valid request accepted, but the API refuses
+# such requests for reasons no schema states (a name taken or looking like another, a user not
+# online, a channel nobody is in); tests/openapi.rs and the black-box tests check those.
+st_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+CHATTR_DB=mem:// CHATTR_ADDR="127.0.0.1:$st_port" CHATTR_SHARED_SECRET=schemathesis-secret \
+  CHATTR_FLOOD_BURST=100000 CHATTR_FLOOD_RATE=100000 CHATTR_LOG=warn LEPTOS_SITE_ROOT="$site" \
+  "$target/debug/chattrd" &
+st_pid=$!
+trap 'kill "$st_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$st_port/healthz" && break
+  sleep 0.1
+done
+"${CHATTR_TOOLS_DIR:-$HOME/.cache/chattr-tools}/schemathesis/bin/st" run \
+  "http://127.0.0.1:$st_port/api/openapi.json" --url "http://127.0.0.1:$st_port" \
+  -H "Authorization: Bearer schemathesis-secret" --exclude-checks positive_data_acceptance \
+  --max-examples 50 --seed 1 --no-color
+kill "$st_pid"
+wait "$st_pid" 2>/dev/null || true
+trap - EXIT
+
 step "end-to-end tests (Playwright, Debian's Chromium)"
 (cd end2end && CHATTR_BIN="$target/debug/chattrd" LEPTOS_SITE_ROOT="$site" npx playwright test)
