@@ -6,14 +6,14 @@
 //! refuses it with `busy` (fail closed), as configured.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use app::protocol::{ChatMessage, ErrorCode, ProtocolError};
 
 use crate::auth::TokenAuth;
-use crate::webhooks::signature;
+use crate::webhooks::{app_client, signature};
 
 /// What the filter decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +54,7 @@ pub(crate) struct MessageFilter {
 
 impl MessageFilter {
     pub(crate) fn new(url: &str, auth: Arc<TokenAuth>, timeout: Duration, fail_open: bool) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("chattr/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self { url: url.to_owned(), client, auth, fail_open }
+        Self { url: url.to_owned(), client: app_client(timeout), auth, fail_open }
     }
 
     /// The verdict on `message` (`private`: sent to a nick); a refusal when the filter failed
@@ -87,12 +82,11 @@ impl MessageFilter {
             private,
         };
         let body = serde_json::to_string(&request).map_err(|e| e.to_string())?;
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let response = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("chattr-signature", signature(&self.auth, t, &body))
+            .header("chattr-signature", signature(&self.auth, &body))
             .body(body)
             .send()
             .await

@@ -13,13 +13,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::token::{unix_millis, unix_secs};
 use crate::auth::TokenAuth;
 use crate::chat::{AppEvent, TapFeed};
 use crate::config::Config;
@@ -64,15 +65,21 @@ pub(crate) struct Webhooks {
     workers: tokio::sync::Mutex<JoinSet<()>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The signature header's value for `body` at `t` (unix seconds).
-pub(crate) fn signature(auth: &TokenAuth, t: u64, body: &str) -> String {
+/// The `Chattr-Signature` header of a request sent now with `body`.
+pub(crate) fn signature(auth: &TokenAuth, body: &str) -> String {
+    let t = unix_secs(SystemTime::now());
     let mac = auth.sign(format!("{t}.{body}").as_bytes());
     let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
     format!("t={t},v1={hex}")
+}
+
+/// The HTTP client for requests to the app (webhooks, the message filter).
+pub(crate) fn app_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("chattr/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 impl Webhooks {
@@ -85,11 +92,7 @@ impl Webhooks {
         });
         let counts = Arc::new(WebhookCounts::default());
         let stop = CancellationToken::new();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .user_agent(concat!("chattr/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let client = app_client(settings.timeout);
         let mut pending = store.take_pending_webhooks().await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "reading the webhook deliveries kept at the last stop failed");
             Vec::new()
@@ -158,8 +161,10 @@ async fn dispatch(
             },
         };
         next_id += 1;
-        let envelope =
-            Envelope { delivery: format!("{:x}-{next_id}", now_ms()), at: now_ms(), event: &event };
+        let envelope = {
+            let at = unix_millis(SystemTime::now());
+            Envelope { delivery: format!("{at:x}-{next_id}"), at, event: &event }
+        };
         let Ok(body) = serde_json::to_string(&envelope) else { continue };
         for (url, queue) in &queues {
             let delivery = WebhookDelivery { url: url.clone(), body: body.clone(), attempts: 0, error: None };
@@ -185,6 +190,7 @@ struct Worker {
 
 impl Worker {
     async fn run(self, mut queue: mpsc::Receiver<WebhookDelivery>) {
+        let mut kept = Vec::new();
         loop {
             let delivery = tokio::select! {
                 biased;
@@ -196,15 +202,10 @@ impl Worker {
             };
             if let Some(unsent) = self.deliver(delivery).await {
                 // Stopped while it waited to try again: kept with the rest.
-                let mut kept = vec![unsent];
-                while let Ok(d) = queue.try_recv() {
-                    kept.push(d);
-                }
-                self.keep(kept).await;
-                return;
+                kept.push(unsent);
+                break;
             }
         }
-        let mut kept = Vec::new();
         while let Ok(d) = queue.try_recv() {
             kept.push(d);
         }
@@ -258,12 +259,11 @@ impl Worker {
     }
 
     async fn attempt(&self, body: &str) -> Result<(), String> {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let response = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("chattr-signature", signature(&self.auth, t, body))
+            .header("chattr-signature", signature(&self.auth, body))
             .body(body.to_owned())
             .send()
             .await
