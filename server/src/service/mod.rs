@@ -199,10 +199,8 @@ impl ChatService {
             }
             ClientFrame::Run { command, txn } => self.run(conn, command, txn.as_deref()).await,
             ClientFrame::History { target, before, limit } => {
-                let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
                 let (target, conversation) = self.hub.history_conversation(conn, &target)?;
-                let messages = self.history(&conversation, before, limit).await?;
-                let more = messages.len() == limit;
+                let (messages, more) = self.history_page(&conversation, before, limit).await?;
                 outbox.send(ServerEvent::History { target, messages, more });
                 Ok(Flow::Continue)
             }
@@ -315,8 +313,19 @@ impl ChatService {
         limit: Option<u32>,
     ) -> Result<(Vec<ChatMessage>, bool)> {
         validate_channel(channel)?;
+        self.history_page(&Conversation::channel(&fold(channel)), before, limit).await
+    }
+
+    /// A page of history as clients ask for it: `limit` (1 to 100, 50 when unsaid) messages
+    /// before `before`, and whether older ones may exist.
+    async fn history_page(
+        &self,
+        conversation: &Conversation,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<ChatMessage>, bool)> {
         let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
-        let messages = self.history(&Conversation::channel(&fold(channel)), before, limit).await?;
+        let messages = self.history(conversation, before, limit).await?;
         let more = messages.len() == limit;
         Ok((messages, more))
     }
