@@ -589,21 +589,21 @@ impl Channel {
         Ok(ServerEvent::Invited { channel: self.name.clone(), nick: target.nick, by: by_nick })
     }
 
-    /// An operator changes modes as a whole: when any part is refused, the channel stays
-    /// exactly as it was. The parts are taken in order, each made ready (its nick or mask looked
+    /// An operator changes modes as a whole, on this channel taken by value: the changed
+    /// channel comes back only when every part was accepted, so a refused part leaves the
+    /// caller's channel exactly as it was. The parts are taken in order, each made ready (its nick or mask looked
     /// up, by `ready`, which sees the channel as the parts before left it) just before it
     /// applies, so the first part that fails, in whatever way, is the one refused. Roles and
     /// bans each get their usual event; flags, key and limit that changed go in one
     /// `mode_changed`.
     pub(crate) fn change_modes<A>(
-        &mut self,
+        mut self,
         by: Actor,
         by_nick: &str,
         asked: Vec<A>,
         mut ready: impl FnMut(&Channel, A) -> Result<ModeChange>,
-    ) -> Result<Vec<ServerEvent>> {
+    ) -> Result<(Self, Vec<ServerEvent>)> {
         self.check_op(by)?;
-        let mut next = self.clone();
         let mut events = Vec::new();
         let (mut flags, mut args) = (String::new(), Vec::new());
         let mut announce = |on: bool, letter: char, arg: Option<String>| {
@@ -612,9 +612,9 @@ impl Channel {
             args.extend(arg);
         };
         for asked in asked {
-            match ready(&next, asked)? {
+            match ready(&self, asked)? {
                 ModeChange::Flag(letter, on) => {
-                    let modes = &mut next.modes;
+                    let modes = &mut self.modes;
                     let slot = match letter {
                         'm' => &mut modes.moderated,
                         'i' => &mut modes.invite_only,
@@ -627,32 +627,31 @@ impl Channel {
                     }
                 }
                 ModeChange::Key(key) => {
-                    if std::mem::replace(&mut next.modes.key, key.clone()) != key {
+                    if std::mem::replace(&mut self.modes.key, key.clone()) != key {
                         announce(key.is_some(), 'k', key);
                     }
                 }
                 ModeChange::Limit(limit) => {
-                    if std::mem::replace(&mut next.modes.limit, limit) != limit {
+                    if std::mem::replace(&mut self.modes.limit, limit) != limit {
                         announce(limit.is_some(), 'l', limit.map(|l| l.to_string()));
                     }
                 }
                 ModeChange::Role { role, on, member } => {
-                    events.extend(next.set_role(by, by_nick.to_owned(), (role, on), member)?);
+                    events.extend(self.set_role(by, by_nick.to_owned(), (role, on), member)?);
                 }
-                ModeChange::Ban(ban) => events.extend(next.add_ban(by, ban)?),
-                ModeChange::Unban(lift) => events.extend(next.lift_bans(by, by_nick, &lift)?),
+                ModeChange::Ban(ban) => events.extend(self.add_ban(by, ban)?),
+                ModeChange::Unban(lift) => events.extend(self.lift_bans(by, by_nick, &lift)?),
             }
         }
         if !flags.is_empty() {
             events.push(ServerEvent::ModeChanged {
-                channel: next.name.clone(),
+                channel: self.name.clone(),
                 by: by_nick.to_owned(),
                 modes: flags,
                 args,
             });
         }
-        *self = next;
-        Ok(events)
+        Ok((self, events))
     }
 }
 

@@ -35,10 +35,11 @@ pub(super) fn mode(
     st.channel(channel)?.require_op(conn)?;
     let asked = parse(modes, args)?;
     let by = st.nick_of(conn);
-    let mut ch = st.channel(channel)?.clone();
-    let events =
-        ch.change_modes(Actor::Member(conn), &by, asked, |ch, asked| resolve(st, ch, conn, asked))?;
-    *st.channel_mut(channel)? = ch;
+    // Changed on a copy, which replaces the channel only when every part was accepted.
+    let copy = st.channel(channel)?.clone();
+    let (changed, events) =
+        copy.change_modes(Actor::Member(conn), &by, asked, |ch, asked| resolve(st, ch, conn, asked))?;
+    *st.channel_mut(channel)? = changed;
     st.tell_channel(channel, events)?;
     Ok(st.save_reg(channel))
 }
