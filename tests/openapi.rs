@@ -266,6 +266,28 @@ impl Probe {
         Ok(answer)
     }
 
+    /// Makes sure `watcher`, a guest, is online and was put in `#room`; `rejoin` asks again
+    /// (it may have been kicked since).
+    fn watcher_in_room(&self, rejoin: bool) {
+        let watcher = self.guests.lock().unwrap().remove("watcher");
+        let watcher = self.rt.block_on(async {
+            match watcher {
+                Some((nick, mut client)) => {
+                    if rejoin {
+                        client.send(json!({"type":"command","line":"/join #room"})).await;
+                    }
+                    (nick, client)
+                }
+                None => {
+                    let mut client = self.server.guest("watcher").await;
+                    client.join("#room").await;
+                    ("watcher".to_owned(), client)
+                }
+            }
+        });
+        self.guests.lock().unwrap().insert("watcher".into(), watcher);
+    }
+
     /// A token the server handed out resolves to `user` through `/getuser`.
     fn resolves_to(&self, token: &str, user: &str) -> Result<(), String> {
         let answer = self.get("/getuser/{token}", &format!("/getuser/{}", segment(token)))?;
@@ -396,10 +418,7 @@ fn message_body() -> impl Strategy<Value = Vec<u8>> {
 fn post_api_messages_answers_as_documented() {
     fuzz(120, (authorization(), message_body()), |probe, (auth, body)| {
         // Someone online, for private messages (and a nick no bot may take).
-        if !probe.guests.lock().unwrap().contains_key("watcher") {
-            let client = probe.rt.block_on(probe.server.guest("watcher"));
-            probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
-        }
+        probe.watcher_in_room(false);
         let answer = probe.post("/api/messages", &auth, &body)?;
         if answer.status == 200 {
             let sent: Value = serde_json::from_slice(&body).unwrap();
@@ -425,14 +444,7 @@ fn the_directory_answers_as_documented() {
         1 => "[a-z=&0-9%-]{0,20}".prop_map(|q| format!("?{q}")),
     ];
     fuzz(120, (authorization(), name, query), |probe, (auth, name, query)| {
-        if !probe.guests.lock().unwrap().contains_key("watcher") {
-            let client = probe.rt.block_on(async {
-                let mut client = probe.server.guest("watcher").await;
-                client.join("#room").await;
-                client
-            });
-            probe.guests.lock().unwrap().insert("watcher".into(), ("watcher".into(), client));
-        }
+        probe.watcher_in_room(false);
         probe.get_as("/api/channels", "/api/channels", &auth)?;
         probe.get_as("/api/users", "/api/users", &auth)?;
         probe.get_as("/api/users/{nick}", &format!("/api/users/{name}"), &auth)?;
@@ -487,21 +499,7 @@ fn the_apps_moderation_answers_as_documented() {
         |probe, (auth, template, channel, body)| {
             // Someone in the channel to act on, back in after a kick (a refused rejoin, after a
             // ban, is fine: the case is about the answers).
-            let watcher = probe.guests.lock().unwrap().remove("watcher");
-            let watcher = probe.rt.block_on(async {
-                match watcher {
-                    Some((nick, mut client)) => {
-                        client.send(json!({"type":"command","line":"/join #room"})).await;
-                        (nick, client)
-                    }
-                    None => {
-                        let mut client = probe.server.guest("watcher").await;
-                        client.join("#room").await;
-                        ("watcher".to_owned(), client)
-                    }
-                }
-            });
-            probe.guests.lock().unwrap().insert("watcher".into(), watcher);
+            probe.watcher_in_room(true);
             let path = template.replace("{channel}", &channel);
             probe.post_to(template, &path, &auth, &body).map(drop)
         },
