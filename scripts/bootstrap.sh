@@ -63,6 +63,13 @@ if $want_test; then
     apt-get update -qq
     apt-get install -y -qq chromium
   fi
+  # PHP runs the PHP example (examples/php) that the test command checks end to end.
+  if ! command -v php >/dev/null; then
+    say "installing Debian's php-cli"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq php-cli
+  fi
   if [ ! -d "$root/end2end/node_modules/@playwright/test" ] || [ ! -d "$root/end2end/node_modules/@axe-core/playwright" ]; then
     say "installing the Playwright and axe-core packages (no browser download: Debian's Chromium is used)"
     (cd "$root/end2end" && npm ci --no-audit --no-fund)

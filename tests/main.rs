@@ -13,6 +13,7 @@ mod common;
 mod config;
 mod connections;
 mod disk;
+mod examples;
 mod filter;
 mod history;
 mod http;

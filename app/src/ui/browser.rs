@@ -1,6 +1,6 @@
 //! The few browser facilities the UI uses beyond the DOM it renders: local storage for the
 //! theme, desktop notifications, the local time zone, the tab's title and icon, the URL
-//! fragment and `postMessage` for a host app's login token. In the server build every function
+//! fragment (a host app's login token; `embed` has the rest of the embedding). In the server build every function
 //! is a harmless no-op.
 
 /// The light/dark choice: `"light"`, `"dark"`, or `"system"` (follow the OS).
@@ -110,41 +110,6 @@ pub(super) fn take_fragment_token() -> Option<String> {
     }
     #[cfg(not(feature = "hydrate"))]
     None
-}
-
-/// Calls `on_token` with tokens the embedding page sends with
-/// `frame.contentWindow.postMessage({type: "chattr:token", token}, chatOrigin)`. Only the
-/// parent window (the host app's page) is listened to.
-pub(super) fn listen_for_host_token(on_token: impl Fn(String) + 'static) {
-    #[cfg(feature = "hydrate")]
-    {
-        let handle =
-            leptos::prelude::window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
-                let Some(window) = web_sys::window() else { return };
-                // Identity, not type checks: a cross-origin parent is an opaque window proxy.
-                let from_parent = match (ev.source(), window.parent().ok().flatten()) {
-                    (Some(source), Some(parent)) => {
-                        js_sys::Object::is(&source, &parent) && !js_sys::Object::is(&parent, &window)
-                    }
-                    _ => false,
-                };
-                if !from_parent {
-                    return;
-                }
-                let data = ev.data();
-                let kind = js_sys::Reflect::get(&data, &"type".into()).ok().and_then(|v| v.as_string());
-                let token = js_sys::Reflect::get(&data, &"token".into()).ok().and_then(|v| v.as_string());
-                if let (Some(kind), Some(token)) = (kind, token) {
-                    if kind == "chattr:token" && !token.is_empty() {
-                        on_token(token);
-                    }
-                }
-            });
-        // Listen for the page's lifetime.
-        std::mem::forget(handle);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = on_token;
 }
 
 /// A number in `0.0..1.0` for jitter.

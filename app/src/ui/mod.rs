@@ -5,6 +5,7 @@
 mod browser;
 mod chat;
 mod dialog;
+mod embed;
 pub mod input;
 mod login;
 pub mod reconnect;
@@ -19,9 +20,10 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 
-use crate::protocol::names::fold;
+use crate::protocol::names::{fold, is_channel};
 use crate::protocol::{ClientFrame, CloseReason, Command, ErrorCode, Password, PotatoRequest, ServerEvent};
 use browser::Store;
+use embed::{Embedding, HostEvent, HostRequest};
 use saved::{Place, Resume, SavedLogin};
 use state::{ChatState, Outgoing, PAGE};
 use switch::{component, show, show_else};
@@ -104,6 +106,8 @@ pub(crate) struct Ctx {
     login_nicks: RwSignal<Vec<String>>,
     /// Transaction ids: this page's random prefix and a counter.
     txns: StoredValue<(String, u64)>,
+    /// How a host page mounted the chat with embed.js, if it did.
+    embedding: StoredValue<Option<Embedding>>,
 }
 
 impl Ctx {
@@ -232,7 +236,7 @@ impl Ctx {
             // Offline: nothing to tell the server (it lets the held session go after the
             // resume grace); a fresh form now.
             self.log_in_again();
-            self.state.set(ChatState::default());
+            self.state.update(ChatState::reset);
         }
     }
 
@@ -435,6 +439,62 @@ impl Ctx {
         for out in self.state.with_untracked(|s| s.outgoing()) {
             self.send(out.frame());
         }
+        // The conversation an embedding page asked for, once.
+        if let Some(target) =
+            self.embedding.try_update_value(|e| e.as_mut().and_then(|e| e.open.take())).flatten()
+        {
+            self.open_target(target);
+        }
+    }
+
+    /// Shows a channel (joining it first if need be) or a private conversation. A channel the
+    /// page already has is one it is in, or is rejoining (a resumed session's come with its
+    /// `welcome`; after a reconnect every one is rejoined), not one to join again.
+    fn open_target(&self, target: String) {
+        let known = self.state.with_untracked(|s| s.conversation(&target).is_some());
+        if is_channel(&target) && !known {
+            self.run(Command::Join { channel: target, key: None });
+        } else {
+            self.state.update(|s| s.open(&target));
+        }
+    }
+
+    /// Tells the embedding page about `event`, if a host page mounted the chat.
+    fn tell_host(&self, event: HostEvent) {
+        if let Some(host) = self.embedding.with_value(|e| e.as_ref().and_then(|e| e.host.clone())) {
+            embed::tell(&host, &event);
+        }
+    }
+
+    /// What the embedding page asks: only what the person could do here by hand.
+    fn on_host_request(&self, request: HostRequest) {
+        let logged_in = self.state.with_untracked(|s| s.me.is_some());
+        match request {
+            HostRequest::Login(token) => {
+                // The same token again (the host page reloaded, or sent it twice) keeps the
+                // session; another one is another login.
+                let same = self.session.with_value(|s| {
+                    matches!(&s.auth, Some(ClientFrame::Auth { token: Some(t), .. }) if *t == token)
+                        && !s.over
+                });
+                if !same {
+                    self.start(
+                        ClientFrame::Auth { token: Some(token), nick: None, resume: None },
+                        Potato::None,
+                    );
+                }
+            }
+            HostRequest::Open(target) if logged_in && self.online() => self.open_target(target),
+            HostRequest::Open(target) => self.embedding.update_value(|e| {
+                if let Some(e) = e {
+                    e.open = Some(target);
+                }
+            }),
+            HostRequest::Logout if logged_in => self.log_out(),
+            HostRequest::Logout => {}
+            HostRequest::View(open) => self.state.update(|s| s.set_out_of_sight(!open)),
+            HostRequest::Theme(theme) => self.theme.set(theme),
+        }
     }
 
     fn on_event(&self, event: ServerEvent) {
@@ -492,8 +552,12 @@ impl Ctx {
             _ => {}
         }
         let alert = self.state.try_update(|s| s.apply(event)).flatten();
-        if let Some(alert) = alert.filter(|_| self.notifications.get_untracked()) {
-            browser::notify(&format!("{} in {}", alert.from, alert.conversation), &alert.text);
+        if let Some(alert) = alert {
+            if alert.mention && self.notifications.get_untracked() {
+                browser::notify(&format!("{} in {}", alert.from, alert.conversation), &alert.text);
+            }
+            let crate::ui::state::Alert { conversation, from, text, mention } = alert;
+            self.tell_host(HostEvent::Message { conversation, from, text, mention });
         }
     }
 
@@ -520,7 +584,7 @@ impl Ctx {
                 if let Some(me) = self.state.with_untracked(|s| s.me.clone()) {
                     self.login_nick.set(me);
                 }
-                self.state.set(ChatState::default());
+                self.state.update(ChatState::reset);
             }
             return;
         }
@@ -564,11 +628,19 @@ pub fn App() -> impl IntoView {
         login_problem: RwSignal::new(None),
         login_nicks: RwSignal::new(Vec::new()),
         txns: StoredValue::new((String::new(), 0)),
+        embedding: StoredValue::new(None),
     };
     provide_context(ctx);
     // Browser-only setup, once the page is interactive.
     Effect::new(move |_| {
-        ctx.theme.set(browser::load_theme());
+        let embedding = embed::embedding();
+        ctx.theme.set(embedding.as_ref().and_then(|e| e.theme.clone()).unwrap_or_else(browser::load_theme));
+        // A widget starts closed: what comes counts as unread until the host shows it.
+        if embedding.as_ref().is_some_and(|e| e.widget) {
+            ctx.state.update(|s| s.out_of_sight = true);
+        }
+        let host = embedding.as_ref().and_then(|e| e.host.clone());
+        ctx.embedding.set_value(embedding);
         ctx.notifications.set(browser::notifications_granted());
         // Transaction ids must not repeat across reloads: a random prefix per page.
         let prefix = format!("{:x}", (browser::random() * 2f64.powi(48)) as u64);
@@ -583,17 +655,18 @@ pub fn App() -> impl IntoView {
         } else if let Some(resume) = browser::load::<Resume>(Store::Tab, RESUME_KEY) {
             ctx.restore(resume, place);
         }
-        browser::listen_for_host_token(move |token| {
-            if ctx.state.with_untracked(|s| s.me.is_none()) {
-                ctx.start(ClientFrame::Auth { token: Some(token), nick: None, resume: None }, Potato::None);
-            }
-        });
+        embed::listen(host, move |request| ctx.on_host_request(request));
+        ctx.tell_host(HostEvent::Ready);
     });
     Effect::new(move |_| browser::set_theme(&ctx.theme.get()));
     // The tab's title and icon carry the unread count (mentions first), to be seen from other
     // tabs.
-    Effect::new(move |_| {
-        let (unread, mentions) = ctx.state.with(ChatState::unread_elsewhere);
+    Effect::new(move |before: Option<(u32, u32)>| {
+        let counts = ctx.state.with(ChatState::unread_elsewhere);
+        if before == Some(counts) {
+            return counts;
+        }
+        let (unread, mentions) = counts;
         let title = match (unread, mentions) {
             (0, _) => "Chattr".to_owned(),
             (u, 0) => format!("({u}) Chattr"),
@@ -601,6 +674,21 @@ pub fn App() -> impl IntoView {
         };
         browser::set_title(&title);
         browser::set_favicon(&favicon(unread, mentions));
+        ctx.tell_host(HostEvent::Unread { unread, mentions });
+        counts
+    });
+    // An embedding page hears how the connection stands (the nick is set by the time the
+    // session is online).
+    Effect::new(move |_| {
+        let state = match ctx.status.get() {
+            Status::Idle => "idle",
+            Status::Connecting => "connecting",
+            Status::Online => "online",
+            Status::Reconnecting(_) => "reconnecting",
+            Status::Offline(_) => "offline",
+        };
+        let nick = ctx.state.with_untracked(|s| s.me.clone()).filter(|_| state == "online");
+        ctx.tell_host(HostEvent::Connection { state, nick });
     });
     // Remember the session and the user's place whenever they change.
     Effect::new(move |_| {

@@ -188,12 +188,14 @@ impl Conversation {
     }
 }
 
-/// Something worth a desktop notification: a mention or a private message.
+/// A live message from someone else: worth a desktop notification when it mentions you (a
+/// private message always does), and an embedding page's `message` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     pub conversation: String,
     pub from: String,
     pub text: String,
+    pub mention: bool,
 }
 
 /// The whole client-side view of the chat.
@@ -225,6 +227,9 @@ pub struct ChatState {
     /// The browser's clock (ms since the epoch) when the event being applied came: the time
     /// of the lines the server sends without one (joins, errors, answers).
     pub now: u64,
+    /// The chat is out of sight (an embedding page's closed widget): lines in the open
+    /// conversation count as unread too.
+    pub out_of_sight: bool,
     next_seq: u64,
 }
 
@@ -464,10 +469,10 @@ impl ChatState {
 
     /// Appends a line. `counts` marks lines that count as unread when not on screen.
     fn push(&mut self, conversation: &str, line: Line, counts: bool) {
-        let is_current = self.is_current(conversation);
+        let seen = self.is_current(conversation) && !self.out_of_sight;
         let conv = self.conversation_mut(conversation);
         conv.note(&line);
-        if counts && !is_current {
+        if counts && !seen {
             conv.unread += 1;
             if line.mention {
                 conv.mentions += 1;
@@ -495,8 +500,9 @@ impl ChatState {
 
     /// Shows `name`: clears its unread counts and puts the "new messages" divider above the
     /// first line you had not seen.
+    /// Opening the one already open keeps its divider.
     pub fn open(&mut self, name: &str) {
-        if let Some(prev) = self.current.clone() {
+        if let Some(prev) = self.current.clone().filter(|prev| fold(prev) != fold(name)) {
             if let Some(i) = self.index_of(&prev) {
                 self.conversations[i].marker = None;
             }
@@ -504,9 +510,20 @@ impl ChatState {
         let conv = self.conversation_mut(name);
         conv.unread = 0;
         conv.mentions = 0;
-        conv.marker = conv.first_unread.take();
+        if let Some(first) = conv.first_unread.take() {
+            conv.marker = Some(first);
+        }
         let name = conv.name.clone();
         self.current = Some(name);
+    }
+
+    /// The chat comes into sight or goes out of it: back in sight, the open conversation is
+    /// read (its divider above what came meanwhile).
+    pub fn set_out_of_sight(&mut self, hidden: bool) {
+        let was = std::mem::replace(&mut self.out_of_sight, hidden);
+        if let (true, false, Some(current)) = (was, hidden, self.current.clone()) {
+            self.open(&current);
+        }
     }
 
     /// Opens the next (`+1`) or previous (`-1`) conversation in the sidebar, wrapping around.
@@ -603,11 +620,12 @@ impl ChatState {
         })
     }
 
-    /// Unread lines and mentions of you in the conversations not on screen.
+    /// Unread lines and mentions of you in the conversations not on screen (all of them
+    /// while the chat is out of sight).
     pub fn unread_elsewhere(&self) -> (u32, u32) {
         self.conversations
             .iter()
-            .filter(|c| !self.is_current(&c.name))
+            .filter(|c| self.out_of_sight || !self.is_current(&c.name))
             .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
     }
 
@@ -675,13 +693,18 @@ impl ChatState {
     }
 
     /// Back to the login form: nobody is logged in; what the server said (its errors) stays.
+    /// Everything forgotten for a fresh login, but whether the chat is in sight.
+    pub fn reset(&mut self) {
+        *self = Self { out_of_sight: self.out_of_sight, ..Self::default() };
+    }
+
     pub fn logged_out(&mut self) {
         self.me = None;
         self.account = None;
         self.online = false;
     }
 
-    /// Applies one server event; returns an alert for mentions and private messages.
+    /// Applies one server event; returns an alert for a live message from someone else.
     pub fn apply(&mut self, event: ServerEvent) -> Option<Alert> {
         match event {
             ServerEvent::Welcome { nick, account, limits, default_channels, resumed, channels, .. } => {
@@ -736,10 +759,11 @@ impl ChatState {
                     let place = if self.is_current(&conv) { String::new() } else { format!(" in {conv}") };
                     self.announcement = format!("{}{place}: {}", line.from, line.text);
                 }
-                let alert = line.mention.then(|| Alert {
+                let alert = (!from_me).then(|| Alert {
                     conversation: conv.clone(),
                     from: line.from.clone(),
                     text: line.text.clone(),
+                    mention: line.mention,
                 });
                 self.push(&conv, line, !from_me);
                 return alert;
@@ -1059,13 +1083,13 @@ mod tests {
         let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
         s.apply(joined("#a", "alice"));
         s.apply(joined("#b", "alice"));
-        assert!(s.apply(msg("bob", "#a", "no ping here")).is_none());
+        assert!(!s.apply(msg("bob", "#a", "no ping here")).unwrap().mention);
         let alert = s.apply(msg("bob", "#a", "hey ALICE, look")).unwrap();
-        assert_eq!((alert.conversation.as_str(), alert.from.as_str()), ("#a", "bob"));
+        assert_eq!((alert.conversation.as_str(), alert.from.as_str(), alert.mention), ("#a", "bob", true));
         let conv = s.conversation("#a").unwrap();
         assert_eq!((conv.unread, conv.mentions), (2, 1));
         assert!(conv.lines.last().unwrap().mention);
-        assert!(s.apply(msg("bob", "alice", "psst")).is_some(), "a PM to me alerts");
+        assert!(s.apply(msg("bob", "alice", "psst")).unwrap().mention, "a PM to me alerts");
         assert!(s.apply(msg("alice", "#a", "alice talks to herself")).is_none(), "my own lines never do");
         // Opening puts the divider above the first unread line and clears the counts.
         let first_unread = s.conversation("#a").unwrap().first_unread;
@@ -1074,6 +1098,28 @@ mod tests {
         assert_eq!((conv.unread, conv.mentions, conv.marker), (0, 0, first_unread));
         s.open("#b");
         assert_eq!(s.conversation("#a").unwrap().marker, None);
+    }
+
+    #[test]
+    fn out_of_sight_the_open_conversation_counts_as_unread_until_seen() {
+        let mut s = ChatState { me: Some("alice".into()), ..Default::default() };
+        s.apply(joined("#a", "alice"));
+        s.apply(joined("#b", "alice"));
+        s.open("#a");
+        s.apply(msg("bob", "#a", "seen at once"));
+        assert_eq!(s.unread_elsewhere(), (0, 0));
+        s.set_out_of_sight(true);
+        s.apply(msg("bob", "#a", "while hidden"));
+        s.apply(msg("bob", "#b", "alice: elsewhere"));
+        assert_eq!(s.unread_elsewhere(), (2, 1));
+        let first_hidden = s.conversation("#a").unwrap().first_unread;
+        assert!(first_hidden.is_some());
+        s.set_out_of_sight(false);
+        let conv = s.conversation("#a").unwrap();
+        assert_eq!((conv.unread, conv.marker), (0, first_hidden), "read, the divider above what came");
+        assert_eq!(s.unread_elsewhere(), (1, 1), "the other conversation is still unread");
+        s.open("#a");
+        assert_eq!(s.conversation("#a").unwrap().marker, first_hidden, "opened again, the divider stays");
     }
 
     #[test]

@@ -1,0 +1,264 @@
+import { expect, test, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join as joinPath, resolve } from "node:path";
+import { login, join, send, SECRET } from "./helpers";
+
+// The one origin CHATTR_ALLOWED_ORIGINS lets embed the chat (playwright.config.ts), and two that
+// it does not: one for a page that tries to drive the chat, one for a host that is not allowed.
+const hostPort = Number(process.env.CHATTR_E2E_HOST_PORT ?? 3211);
+const foreignPort = hostPort + 1;
+const otherHostPort = hostPort + 2;
+
+async function token(baseURL: string, user: string): Promise<string> {
+  const res = await fetch(`${baseURL}/api/token`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user }),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()).token;
+}
+
+/** Serves `page` (HTML) on `port` until closed. */
+async function serve(port: number, page: string): Promise<HttpServer> {
+  const server = createServer((_, response) => {
+    response.setHeader("content-type", "text/html");
+    response.end(page);
+  });
+  await new Promise<void>((ready) => server.listen(port, "127.0.0.1", ready));
+  return server;
+}
+
+/** A page on another origin that posts to every frame of its parent and to the parent itself,
+ * as the chat and as the host would, then says it is done. */
+const FOREIGN_PAGE = (mallory: string) => `<!doctype html><title>Someone else</title><script>
+  for (let i = 0; i < parent.frames.length; i++) {
+    const w = parent.frames[i];
+    w.postMessage({ type: "chattr:login", token: ${JSON.stringify(mallory)} }, "*");
+    w.postMessage({ type: "chattr:token", token: ${JSON.stringify(mallory)} }, "*");
+    w.postMessage({ type: "chattr:open", target: "#foreign" }, "*");
+    w.postMessage({ type: "chattr:theme", theme: "dark" }, "*");
+    w.postMessage({ type: "chattr:logout" }, "*");
+  }
+  parent.postMessage({ type: "chattr:unread", unread: 42, mentions: 7 }, "*");
+  parent.postMessage({ type: "chattr:message", conversation: "#x", from: "mallory", text: "fake", mention: true }, "*");
+  parent.postMessage({ type: "foreign:done" }, "*");
+</script>`;
+
+/** The PHP example (examples/php) served by `php -S` on `port`, talking to the chat at `chat`. */
+class PhpApp {
+  private child?: ChildProcess;
+  private readonly dir = mkdtempSync(joinPath(tmpdir(), "chattr-php-"));
+  constructor(readonly port: number) {}
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(chat: string) {
+    this.child = spawn(
+      "php",
+      ["-d", `session.save_path=${this.dir}`, "-S", `127.0.0.1:${this.port}`, "-t", resolve("../examples/php")],
+      {
+        env: { ...process.env, CHATTR_URL: chat, CHATTR_SHARED_SECRET: SECRET, WEBHOOK_LOG: joinPath(this.dir, "hooks") },
+        stdio: "ignore",
+      },
+    );
+    await expect.poll(async () => (await fetch(`${this.url}/style.css`).catch(() => null))?.status).toBe(200);
+  }
+
+  async stop() {
+    this.child?.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Signs in to the PHP app as `user` in a fresh browser context. */
+async function signIn(app: PhpApp, browser: import("@playwright/test").Browser, user: string, password: string) {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(app.url);
+  await page.getByLabel("Name").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("app-user")).toHaveText(user);
+  return page;
+}
+
+const launcher = (page: Page) => page.locator("[data-chattr=launcher]");
+const badge = (page: Page) => page.locator("[data-chattr=badge]");
+
+test("the PHP example: its user chats from the widget; other hosts and foreign frames get nowhere", async ({
+  browser,
+  baseURL,
+}) => {
+  const app = new PhpApp(hostPort);
+  const otherHost = new PhpApp(otherHostPort);
+  await app.start(baseURL!);
+  await otherHost.start(baseURL!);
+  const foreign = await serve(foreignPort, FOREIGN_PAGE(await token(baseURL!, "mallory")));
+  try {
+    const visitor = await login(browser, "acmeguest");
+    await join(visitor, "#support");
+
+    // The app signs alice in with its own accounts; the widget logs her into the chat with the
+    // token the app asked Chattr for, and joins #support.
+    const alice = await signIn(app, browser, "alice", "wonderland");
+    await expect(launcher(alice)).toHaveText(/^Chat/);
+    await expect(alice.locator("[data-chattr=panel]")).toBeHidden();
+    await launcher(alice).click();
+    await expect(launcher(alice)).toHaveAttribute("aria-expanded", "true");
+    const chat = alice.frameLocator("[data-chattr=panel] iframe");
+    await expect(chat.getByTestId("me")).toHaveText("alice");
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("#support");
+    // The compact layout fits the widget's 360×560 panel.
+    const box = (await alice.locator("[data-chattr=panel]").boundingBox())!;
+    expect([box.width, box.height]).toEqual([360, 560]);
+
+    // She and the visitor talk.
+    await send(visitor, "hello, anyone from Acme?");
+    await expect(chat.locator(".line.message").last()).toContainText("hello, anyone from Acme?");
+    await chat.getByLabel("Message", { exact: true }).fill("alice here, how can I help?");
+    await chat.getByLabel("Message", { exact: true }).press("Enter");
+    await expect(visitor.locator(".line.message").last()).toContainText("alice here, how can I help?");
+    await expect(visitor.locator(".line.message").last().locator(".from")).toHaveText("alice");
+
+    // The app posts through the server API as its bot. The form reloads the app's page: the
+    // widget stays open, on the same chat session.
+    await alice.getByLabel("Announce in #support as the helpdesk bot").fill("maintenance at noon");
+    await alice.getByRole("button", { name: "Post" }).click();
+    await expect(visitor.locator(".line.message").last()).toContainText("maintenance at noon");
+    await expect(visitor.locator(".line.message").last().locator(".from")).toHaveText("helpdesk");
+    await expect(alice.locator("[data-chattr=panel]")).toBeVisible();
+    await expect(chat.locator(".line.message").last()).toContainText("maintenance at noon");
+    await expect(chat.getByTestId("me")).toHaveText("alice");
+    await expect(chat.locator(".line.error"), "the resumed session is not sent to #support again").toHaveCount(0);
+    await alice.screenshot({ path: "../docs/screenshots/php-example.png" });
+
+    // Closed, the widget counts what comes: on its badge and in the app's own page (its
+    // "unread" event).
+    await launcher(alice).click();
+    await expect(alice.locator("[data-chattr=panel]")).toBeHidden();
+    await send(visitor, "still there?");
+    await expect(badge(alice)).toHaveText("1");
+    await expect(alice.locator("#unread")).toHaveText("1 unread in the chat");
+    await expect(launcher(alice)).toHaveAttribute("aria-label", "Chat, 1 unread");
+
+    // A page on another origin in the host's page posts to the chat's frame (a token for
+    // someone else, logout, open, theme) and to the host (fake counts and messages): all of
+    // it is ignored on both sides.
+    await alice.evaluate((src) => {
+      const w = window as unknown as { foreignDone?: boolean };
+      window.addEventListener("message", (e) => {
+        if (e.data?.type === "foreign:done") w.foreignDone = true;
+      });
+      const frame = document.createElement("iframe");
+      frame.src = src;
+      document.body.append(frame);
+    }, `http://127.0.0.1:${foreignPort}/`);
+    await alice.waitForFunction(() => (window as unknown as { foreignDone?: boolean }).foreignDone === true);
+    // The host's own request after the foreign ones: once it is done, they were all handled.
+    await alice.evaluate(() => (window as unknown as { Chattr: { open(t: string): void } }).Chattr.open("#after"));
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("#after");
+    await expect(chat.getByTestId("me")).toHaveText("alice");
+    await expect(chat.getByTestId("status")).toHaveText("Connected");
+    await expect(chat.locator("html")).not.toHaveAttribute("data-theme", "dark");
+    await chat.getByRole("button", { name: /^Conversations/ }).click();
+    await expect(chat.getByRole("button", { name: /^#foreign/ })).toHaveCount(0);
+    await expect(badge(alice)).not.toHaveText("42");
+    await expect(alice.locator("#unread")).not.toContainText("42");
+
+    // A host that is not on the allow-list gets no chat: the frame is refused by
+    // frame-ancestors, and a socket from its pages by the Origin check.
+    const carol = await signIn(otherHost, browser, "carol", "singer");
+    await expect
+      .poll(() => carol.frames().find((f) => f !== carol.mainFrame())?.url() ?? "", { timeout: 10_000 })
+      .toMatch(/^chrome-error:/);
+    const socket = await carol.evaluate(
+      (url) =>
+        new Promise<string>((done) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => done("open");
+          ws.onclose = () => done("refused");
+        }),
+      baseURL!.replace(/^http/, "ws") + "/ws",
+    );
+    expect(socket).toBe("refused");
+
+    // Signing out of the app signs her out of the chat (the app revokes her tokens).
+    await alice.getByRole("link", { name: "Sign out" }).click();
+    await expect(alice.getByRole("button", { name: "Sign in" })).toBeVisible();
+    await expect(visitor.locator(".line.system").last()).toContainText("alice");
+  } finally {
+    foreign.close();
+    await app.stop();
+    await otherHost.stop();
+  }
+});
+
+test("the host page's API: login, open, theme, logout, and events", async ({ browser, baseURL }) => {
+  const bob = await login(browser, "bobw");
+  await join(bob, "#widget");
+  const tok = await token(baseURL!, "wendy");
+  const host = await serve(
+    hostPort,
+    `<!doctype html><title>Host</title>
+    <script src="${baseURL}/embed.js" data-channel="#widget" data-theme="light" data-label="Help"></script>
+    <script>
+      window.seen = [];
+      for (const name of ["ready", "unread", "connection", "message"]) Chattr.on(name, (e) => seen.push([name, e]));
+      Chattr.login(${JSON.stringify(tok)});
+    </script>`,
+  );
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://127.0.0.1:${hostPort}/`);
+    const seen = () => page.evaluate(() => (window as unknown as { seen: [string, Record<string, unknown>][] }).seen);
+    await expect.poll(async () => (await seen()).some(([n, e]) => n === "connection" && e.state === "online" && e.nick === "wendy")).toBe(true);
+    await expect(launcher(page)).toHaveText(/^Help/);
+
+    // A message while the widget is closed: a "message" event (for the host's own
+    // notifications) and the count.
+    await send(bob, "wendy: are you there?");
+    await expect(badge(page)).toHaveText("1");
+    await expect.poll(async () => (await seen()).find(([n]) => n === "message")?.[1]).toEqual({
+      conversation: "#widget",
+      from: "bobw",
+      text: "wendy: are you there?",
+      mention: true,
+    });
+    await expect.poll(async () => (await seen()).filter(([n]) => n === "unread").pop()?.[1]).toEqual({ unread: 1, mentions: 1 });
+
+    // open() shows the widget on a conversation: the channel's unread line is read then; a
+    // nick opens a private conversation.
+    const chat = page.frameLocator("[data-chattr=panel] iframe");
+    const open = (target: string) =>
+      page.evaluate((t) => (window as unknown as { Chattr: { open(t: string): void } }).Chattr.open(t), target);
+    await open("#widget");
+    await expect(page.locator("[data-chattr=panel]")).toBeVisible();
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("#widget");
+    await expect(badge(page)).toBeHidden();
+    await expect(chat.getByTestId("new-messages")).toBeVisible();
+    await open("bobw");
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("bobw");
+    await expect(chat.locator("html")).toHaveAttribute("data-theme", "light");
+    await page.evaluate(() => (window as unknown as { Chattr: { setTheme(t: string): void } }).Chattr.setTheme("dark"));
+    await expect(chat.locator("html")).toHaveAttribute("data-theme", "dark");
+
+    // A reload of the host page hands the same token over: the chat session carries on.
+    await page.reload();
+    await expect(page.locator("[data-chattr=panel]")).toBeVisible();
+    await expect(chat.getByTestId("me")).toHaveText("wendy");
+    await expect.poll(async () => (await seen()).some(([n, e]) => n === "connection" && e.state === "online")).toBe(true);
+    await expect(bob.locator(".line.system", { hasText: /wendy.*(quit|left)/ })).toHaveCount(0);
+
+    // logout() ends the chat session: back to the chat's login form, and the host hears it.
+    await page.evaluate(() => (window as unknown as { Chattr: { logout(): void } }).Chattr.logout());
+    await expect(chat.getByRole("button", { name: "Start chatting" })).toBeVisible();
+    await expect.poll(async () => (await seen()).filter(([n]) => n === "connection").pop()?.[1].state).not.toBe("online");
+  } finally {
+    host.close();
+  }
+});
