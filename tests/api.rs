@@ -87,7 +87,6 @@ async fn bad_posts_are_refused_with_a_code_and_change_nothing() {
         (json!({"target":"#c","text":"bell\u{7}","from":"bot"}), 400, "invalid_text"),
         (json!({"target":"nobody","text":"hi","from":"bot"}), 404, "no_such_nick"),
         (json!({"target":"#bad name","text":"hi","from":"bot"}), 400, "invalid_channel"),
-        (json!({"target":"#c","text":"hi"}), 400, "bad_arguments"),
         (json!({"target":"#c","text":"hi","from":"bot","extra":1}), 400, "bad_arguments"),
     ];
     for (body, status, code) in cases {
@@ -240,4 +239,134 @@ async fn the_app_moderates_with_an_operators_rights_under_a_name_of_its_own() {
         let (got, answer) = act(&server, path, body.clone()).await;
         assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{path} {body}: {answer}");
     }
+}
+
+#[tokio::test]
+async fn the_app_posts_as_the_system_under_the_servers_own_name() {
+    let server = TestServer::start().await;
+    let [mut alice] = server.in_channel("#news", ["alice"]).await;
+    let (status, posted) = post(&server, json!({"target":"#news","text":"Maintenance at noon"})).await;
+    assert_eq!(status, 200, "{posted}");
+    assert_eq!((posted["from"].as_str(), posted["bot"].as_bool()), (Some("Chattr"), Some(true)));
+    let got = alice.expect("message").await;
+    assert_eq!((got["from"].as_str(), got["text"].as_str()), (Some("Chattr"), Some("Maintenance at noon")));
+    // To one person too, and nobody can be Chattr.
+    assert_eq!(post(&server, json!({"target":"alice","text":"your order shipped"})).await.0, 200);
+    assert_eq!(alice.expect("message").await["from"], "Chattr");
+    let mut guest = Client::connect(&server).await;
+    guest.send(json!({"type":"auth","nick":"Chattr"})).await;
+    guest.expect_error("nick_reserved").await;
+}
+
+async fn create(server: &TestServer, body: Value) -> (u16, Value) {
+    server.post_api("/api/channels", Some(&format!("Bearer {SECRET}")), &body.to_string()).await
+}
+
+#[tokio::test]
+async fn the_app_sets_up_a_channel_with_its_settings_before_anyone_is_in_it() {
+    let server = TestServer::start().await;
+    let (status, created) = create(
+        &server,
+        json!({"channel":"#Support","topic":"Ask us anything","moderated":true,"key":"hunter2",
+               "limit":50,"ops":["alice","app:alice"],"founder":"boss"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created,
+        json!({"channel":"#Support","founder":"app:boss","ops":["app:alice"],"modes":"+mtkl 50",
+               "topic":"Ask us anything","members":0})
+    );
+    let (status, again) = create(&server, json!({"channel":"#support"})).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("channel_registered")));
+
+    // The key keeps strangers out; inside, +m keeps a non-op quiet and the topic is there.
+    let mut visitor = server.guest("visitor").await;
+    visitor.cmd("/join #support").await;
+    visitor.expect_error("bad_key").await;
+    visitor.cmd("/join #support hunter2").await;
+    visitor.expect("joined").await;
+    assert_eq!(visitor.expect("topic").await["topic"], "Ask us anything");
+    let members = visitor.expect("members").await;
+    assert_eq!(
+        members["members"][0]["op"], false,
+        "a registered channel makes no first joiner op: {members}"
+    );
+    visitor.say("#support", "hello?").await;
+    visitor.expect_error("cannot_send").await;
+    // The app's user on the op list is op on joining, and may speak.
+    let mut alice = server.user("alice").await;
+    alice.cmd("/join #support hunter2").await;
+    let members = loop {
+        let m = alice.expect("members").await;
+        if m["channel"] == "#Support" {
+            break m;
+        }
+    };
+    let me = crate::common::member(&members, "alice").cloned().unwrap();
+    assert_eq!(me["op"], true, "{members}");
+    // The channel is listed as registered.
+    let (_, channels) = get(&server, "/api/channels").await;
+    assert_eq!(channels[0]["registered"], true, "{channels}");
+}
+
+#[tokio::test]
+async fn the_app_sets_up_a_channel_people_are_in_and_they_see_it_change() {
+    let server = TestServer::start().await;
+    let mut carol = server.user("carol").await;
+    let [mut alice, mut bob] = server.in_channel("#room", ["alice", "bob"]).await;
+    carol.join("#room").await;
+    alice.drain().await;
+    let (status, created) = create(
+        &server,
+        json!({"channel":"#room","moderated":true,"topic":"Quiet please","ops":["carol"],"by":"modbot"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["members"].as_u64(), created["modes"].as_str()), (Some(3), Some("+mt")));
+    let mode = bob.expect("mode_changed").await;
+    assert_eq!((mode["by"].as_str(), mode["modes"].as_str()), (Some("modbot"), Some("+m")));
+    let topic = bob.expect("topic").await;
+    assert_eq!((topic["topic"].as_str(), topic["set_by"].as_str()), (Some("Quiet please"), Some("modbot")));
+    // carol, on the op list, is op now.
+    let op = loop {
+        let e = bob.expect("mode_changed").await;
+        if e["modes"] == "+o" {
+            break e;
+        }
+    };
+    assert_eq!(op["args"], json!(["carol"]));
+    let registration = bob.expect("registration").await;
+    assert_eq!(registration["founder"], "Chattr");
+    bob.say("#room", "can I talk?").await;
+    bob.expect_error("cannot_send").await;
+}
+
+#[tokio::test]
+async fn bad_channel_settings_are_refused_with_a_code_and_change_nothing() {
+    let server = TestServer::start().await;
+    for (body, status, code) in [
+        (json!({"channel":"support"}), 400, "invalid_channel"),
+        (json!({"channel":"#a b"}), 400, "invalid_channel"),
+        (json!({"channel":"#x","key":"has space"}), 400, "bad_arguments"),
+        (json!({"channel":"#x","key":""}), 400, "bad_arguments"),
+        (json!({"channel":"#x","limit":0}), 400, "bad_arguments"),
+        (json!({"channel":"#x","limit":-1}), 400, "bad_arguments"),
+        (json!({"channel":"#x","topic":"t".repeat(391)}), 400, "too_long"),
+        (json!({"channel":"#x","ops":["potato:nobody"]}), 404, "no_such_account"),
+        (json!({"channel":"#x","ops":["has space"]}), 400, "invalid_nick"),
+        (json!({"channel":"#x","founder":"Potato"}), 400, "invalid_nick"),
+        (json!({"channel":"#x","by":"has space"}), 400, "invalid_nick"),
+        (json!({"channel":"#x","moderated":"yes"}), 400, "bad_arguments"),
+        (json!({"channel":"#x","colour":"red"}), 400, "bad_arguments"),
+    ] {
+        let (got, answer) = create(&server, body.clone()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{body}: {answer}");
+    }
+    // None of them set anything up: #x is still free to set up.
+    assert_eq!(create(&server, json!({"channel":"#x"})).await.0, 201);
+    let (status, _) =
+        server.post_api("/api/channels", Some("Bearer wrong"), &json!({"channel":"#y"}).to_string()).await;
+    assert_eq!(status, 401);
+    assert_eq!(create(&server, json!({"channel":"#y"})).await.0, 201, "a refused secret set nothing up");
 }

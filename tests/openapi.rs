@@ -404,10 +404,15 @@ fn message_body() -> impl Strategy<Value = Vec<u8>> {
         1 => ".{0,20}",
     ];
     let text = prop_oneof![4 => ".{1,60}", 1 => Just(String::new()), 1 => "[a-z]{4001,4100}"];
-    let from = prop_oneof![4 => user(), 1 => Just("watcher".to_owned())];
+    let from =
+        prop_oneof![4 => user().prop_map(Some), 1 => Just(Some("watcher".to_owned())), 1 => Just(None)];
     prop_oneof![
         6 => (target, text, from).prop_map(|(target, text, from)| {
-            json!({"target": target, "text": text, "from": from}).to_string().into_bytes()
+            let mut body = json!({"target": target, "text": text});
+            if let Some(from) = from {
+                body["from"] = json!(from);
+            }
+            body.to_string().into_bytes()
         }),
         2 => json_value().prop_map(|v| v.to_string().into_bytes()),
         1 => vec(any::<u8>(), 0..64),
@@ -504,6 +509,59 @@ fn the_apps_moderation_answers_as_documented() {
             probe.post_to(template, &path, &auth, &body).map(drop)
         },
     );
+}
+
+/// A body for `POST /api/channels`: settings mostly well-formed (for new channels, the live
+/// `#room`, and ones set up already), with values out of range and fields of the wrong type;
+/// plus anything at all.
+fn channel_body() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("topic"),
+        Just("moderated"),
+        Just("invite_only"),
+        Just("topic_ops_only"),
+        Just("secret"),
+        Just("private"),
+        Just("key"),
+        Just("limit"),
+        Just("ops"),
+        Just("founder"),
+        Just("by"),
+    ];
+    let value = prop_oneof![
+        3 => any::<bool>().prop_map(Value::from),
+        2 => user().prop_map(Value::from),
+        2 => ".{0,40}".prop_map(Value::from),
+        2 => (-2i64..5_000_000_000).prop_map(Value::from),
+        2 => vec(prop_oneof![user(), Just("potato:nobody".to_owned()), ".{0,12}"], 0..3).prop_map(Value::from),
+        1 => json_value(),
+    ];
+    let channel = prop_oneof![4 => "#[a-z]{1,8}", 1 => Just("#room".to_owned()), 1 => ".{0,12}"];
+    prop_oneof![
+        6 => (channel, btree_map(field, value, 0..5)).prop_map(|(channel, m)| {
+            let mut body: serde_json::Map<String, Value> = m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            body.insert("channel".into(), Value::from(channel));
+            Value::Object(body).to_string().into_bytes()
+        }),
+        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => vec(any::<u8>(), 0..64),
+    ]
+}
+
+#[test]
+fn post_api_channels_answers_as_documented() {
+    fuzz(150, (authorization(), channel_body()), |probe, (auth, body)| {
+        probe.watcher_in_room(true);
+        let answer = probe.post("/api/channels", &auth, &body)?;
+        if answer.status == 201 {
+            // Set up once: the same channel again is refused.
+            let again = probe.post("/api/channels", &auth, &body)?;
+            if again.status != 409 {
+                return Err(format!("a channel was set up twice: {again:?}"));
+            }
+        }
+        Ok(())
+    });
 }
 
 #[test]

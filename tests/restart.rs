@@ -272,3 +272,27 @@ async fn a_clean_stop_logs_no_errors() {
     assert!(log.iter().any(|l| l.contains("LSM tree shutdown complete")), "the engine closed: {log:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_channel_the_app_set_up_keeps_its_settings_across_a_restart() {
+    let dir = tempdir();
+    let mut first = Process::start(&dir).await.expect("start");
+    let res = reqwest::Client::new()
+        .post(first.url("/api/channels"))
+        .bearer_auth(SECRET)
+        .json(&json!({"channel":"#desk","topic":"Opening hours: 9-5","invite_only":true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(first.terminate().await.success());
+
+    let restarted = Process::start(&dir).await.expect("restart");
+    let mut visitor = connect(&restarted.addr, "visitor").await;
+    visitor.cmd("/join #desk").await;
+    visitor.expect_error("invite_only").await;
+    visitor.cmd("/celery info #desk").await;
+    let info = visitor.notice("Celery").await;
+    assert!(info.contains("by Chattr") && info.contains("topic: Opening hours: 9-5"), "{info}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,7 +19,9 @@ use app::protocol::{ChatMessage, ErrorCode, ProtocolError, ServerEvent};
 use crate::auth::bearer;
 use crate::auth::token::TokenSigner;
 use crate::chat::APP_NAME;
-use crate::service::{valid_legacy_token, ChannelMembers, ChannelOverview, Moderated, Presence};
+use crate::service::{
+    valid_legacy_token, ChannelMembers, ChannelOverview, ChannelSettings, CreatedChannel, Moderated, Presence,
+};
 use crate::{AppState, Inner};
 
 /// An HTTP error: a status and a client-safe [`ProtocolError`], rendered as the same JSON
@@ -41,8 +43,13 @@ impl From<ProtocolError> for ApiError {
     fn from(error: ProtocolError) -> Self {
         let status = match error.code {
             ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
-            ErrorCode::NoSuchNick | ErrorCode::NoSuchChannel | ErrorCode::NoSuchBan => StatusCode::NOT_FOUND,
-            ErrorCode::NickReserved | ErrorCode::NickInUse => StatusCode::CONFLICT,
+            ErrorCode::NoSuchNick
+            | ErrorCode::NoSuchChannel
+            | ErrorCode::NoSuchBan
+            | ErrorCode::NoSuchAccount => StatusCode::NOT_FOUND,
+            ErrorCode::NickReserved | ErrorCode::NickInUse | ErrorCode::ChannelRegistered => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::TokensDisabled | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -110,6 +117,10 @@ impl AppRequest for TokenRequest {
 
 impl AppRequest for RevokeRequest {
     const EXAMPLE: &'static str = r#"{"user":"alice"}"#;
+}
+
+impl AppRequest for ChannelSettings {
+    const EXAMPLE: &'static str = r##"{"channel":"#support","topic":"Ask us anything","ops":["alice"]}"##;
 }
 
 impl AppRequest for KickRequest {
@@ -249,14 +260,15 @@ pub(crate) struct MessageRequest {
     /// A channel, or the nick of someone online.
     target: String,
     text: String,
-    /// The bot the message is from.
-    from: String,
+    /// The bot the message is from; without it, the server itself (`Chattr`).
+    from: Option<String>,
 }
 
 /// # POST /api/messages
 /// `Authorization: Bearer <shared secret>`, body `{"target":"#chan" | "nick","text":"…","from":"bot"}`:
-/// posts a message as the app's bot `from`, stored and delivered like any message (marked
-/// `"bot":true`) → the message as stored: `{"id":…,"ts":…,"from":"bot","target":"#chan","text":"…","bot":true}`.
+/// posts a message as the app's bot `from` (or, without `from`, as the server itself,
+/// `Chattr`), stored and delivered like any message (marked `"bot":true`) → the message as
+/// stored: `{"id":…,"ts":…,"from":"bot","target":"#chan","text":"…","bot":true}`.
 pub(crate) async fn post_message(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -264,7 +276,8 @@ pub(crate) async fn post_message(
 ) -> Result<Json<ChatMessage>, ApiError> {
     let app = &app.inner;
     let request: MessageRequest = app_request(app, &headers, &body)?;
-    let posted = app.chat.post_bot_message(&request.from, &request.target, &request.text).await?;
+    let from = request.from.as_deref().unwrap_or(APP_NAME);
+    let posted = app.chat.post_bot_message(from, &request.target, &request.text).await?;
     Ok(Json(posted))
 }
 
@@ -317,6 +330,21 @@ fn channel_segment(segment: Result<Path<String>, PathRejection>) -> Result<Strin
         ));
     };
     Ok(if name.starts_with('#') { name } else { format!("#{name}") })
+}
+
+/// # POST /api/channels
+/// `{"channel":"#support","topic":"Ask us anything","moderated":false,"ops":["alice"]}` (and
+/// `invite_only`, `topic_ops_only`, `secret`, `private`, `key`, `limit`, `founder`, `by`): sets
+/// up a channel with these settings, registered so it lasts while empty and across restarts
+/// (`409 channel_registered` if it is already). → `201` and the channel as it stands.
+pub(crate) async fn post_channel(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedChannel>), ApiError> {
+    let app = &app.inner;
+    let settings: ChannelSettings = app_request(app, &headers, &body)?;
+    Ok((StatusCode::CREATED, Json(app.chat.app_create_channel(settings).await?)))
 }
 
 /// # GET /api/channels

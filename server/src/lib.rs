@@ -114,7 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/token", post(http::post_token))
         .route("/api/revoke", post(http::post_revoke))
         .route("/api/messages", post(http::post_message))
-        .route("/api/channels", get(http::get_channels))
+        .route("/api/channels", get(http::get_channels).post(http::post_channel))
         .route("/api/channels/{channel}/members", get(http::get_channel_members))
         .route("/api/channels/{channel}/history", get(http::get_channel_history))
         .route("/api/channels/{channel}/kick", post(http::post_kick))

@@ -28,8 +28,8 @@ use app::protocol::{ChatMessage, CloseReason, Command, ErrorCode, Limits, Protoc
 use crate::auth::Cloaker;
 use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub(crate) use account::{display_key, Account, PotatoAccount};
-pub use by_app::Moderated;
 pub(crate) use by_app::APP_NAME;
+pub use by_app::{ChannelSettings, CreatedChannel, Moderated};
 use channel::Channel;
 pub use directory::{ChannelMembers, ChannelOverview, Presence};
 use names::NameIndex;
@@ -696,19 +696,23 @@ impl Hub {
     /// or a service's, and once used it is kept from users until the server restarts.
     pub(crate) fn prepare_bot_message(&self, bot: &str, target: &str, text: &str) -> Result<PreparedMessage> {
         validate_text("message", text, self.settings.limits.max_text_bytes, true)?;
-        validate_nick(bot)?;
+        // The server's own name (the app posting "as the system") is nobody's to take.
+        let system = bot == APP_NAME;
+        if !system {
+            validate_nick(bot)?;
+        }
         let mut st = self.lock();
         let key = format!("bot:{}", fold(bot));
         let taken = |why: &str| {
             err(ErrorCode::NickReserved, format!("{bot} is {why}; a bot needs a name of its own"))
         };
-        if names::is_service_name(bot) || !st.registered.find_all(bot).is_empty() {
+        if !system && (names::is_service_name(bot) || !st.registered.find_all(bot).is_empty()) {
             return Err(taken("a registered nick"));
         }
-        if st.reserved.find_all(bot).iter().any(|(_, owner)| **owner != key) {
+        if !system && st.reserved.find_all(bot).iter().any(|(_, owner)| **owner != key) {
             return Err(taken("an app user's name"));
         }
-        if !st.nicks.find_all(bot).is_empty() {
+        if !system && !st.nicks.find_all(bot).is_empty() {
             return Err(err(ErrorCode::NickInUse, format!("{bot} is the nick of someone online")));
         }
         let (conversation, target, to) = if is_channel(target) {
@@ -721,7 +725,9 @@ impl Hub {
             let recipient = st.client(to)?;
             (Conversation::private(&key, &recipient.party()), recipient.nick.clone(), Some(to))
         };
-        st.reserved.insert(bot, key);
+        if !system {
+            st.reserved.insert(bot, key);
+        }
         let message = ChatMessage {
             id: st.next_message_id(),
             ts: now_ms(),

@@ -56,7 +56,7 @@ impl State {
         self.to_one(conn, ServerEvent::Notice { from: from.into(), text, code: None });
     }
 
-    fn registration_changed(&self, key: &str) {
+    pub(super) fn registration_changed(&self, key: &str) {
         if let Some(ch) = self.channels.get(key) {
             self.to_channel(ch, self.registration_event(ch));
         }
@@ -168,7 +168,7 @@ impl State {
     }
 
     /// Celery ops or deops a member, telling the channel.
-    fn celery_set_op(&mut self, folded: &str, conn: ConnId, on: bool) {
+    pub(super) fn celery_set_op(&mut self, folded: &str, conn: ConnId, on: bool) {
         let nick = self.nick_of(conn);
         let Some(ch) = self.channels.get_mut(folded) else { return };
         let Some(roles) = ch.members.get_mut(&conn) else { return };

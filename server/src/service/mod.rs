@@ -28,7 +28,7 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::{Cloaker, TokenAuth};
-use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap};
+use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
 use crate::config::{Config, RealHostTo};
 use crate::filter::{MessageFilter, Verdict};
 use crate::store::{Conversation, Store, StoreError};
@@ -37,7 +37,9 @@ use crate::ServeError;
 // What a transport handles: a connection's outbox and queue, the events in them, and what a
 // dropped connection leaves to its session.
 pub use crate::chat::{Attached, Close, ConnId, Event, Left, Outbox, OutboxQueue, Resumed};
-pub use crate::chat::{ChannelMembers, ChannelOverview, Moderated, Presence};
+pub use crate::chat::{
+    ChannelMembers, ChannelOverview, ChannelSettings, CreatedChannel, Moderated, Presence,
+};
 pub use crate::flood::FloodControl;
 pub use login::{Auth, Login};
 use password::Hasher;
@@ -354,6 +356,24 @@ impl ChatService {
         let (done, effect) = self.hub.app_topic(channel, topic, by)?;
         self.save(effect).await?;
         Ok(done)
+    }
+
+    /// The app sets up a channel with its settings: registered (so it lasts while empty and
+    /// across restarts), stored before anyone sees it, then applied to the channel if people
+    /// are in it.
+    pub async fn app_create_channel(&self, settings: ChannelSettings) -> Result<CreatedChannel> {
+        let (key, record) = self.hub.app_channel_plan(&settings)?;
+        if !self.store.create_channel(&key, &record).await.map_err(internal)? {
+            return Err(ProtocolError::new(
+                ErrorCode::ChannelRegistered,
+                format!("{} is registered already", record.name),
+            ));
+        }
+        let by = settings.by.as_deref().unwrap_or(APP_NAME);
+        let (created, effect) = self.hub.app_channel_created(&key, record, by);
+        self.save(effect).await?;
+        tracing::info!(channel = %created.channel, "an app set up a channel");
+        Ok(created)
     }
 
     /// A notice from the app to a channel or to someone online; answers how many it reached.
