@@ -262,3 +262,28 @@ test("the host page's API: login, open, theme, logout, and events", async ({ bro
     host.close();
   }
 });
+
+test("inline, the chat fills the host's element; a guest can still come in by nick", async ({ browser, baseURL }) => {
+  const host = await serve(
+    hostPort,
+    `<!doctype html><title>Host</title>
+    <script src="${baseURL}/embed.js" data-mode="inline" data-target="#box" data-channel="#inline"></script>
+    <main><div id="box" style="width:800px;height:500px"></div></main>`,
+  );
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://127.0.0.1:${hostPort}/`);
+    await expect(launcher(page)).toHaveCount(0);
+    const frame = page.locator("#box > iframe");
+    const box = (await frame.boundingBox())!;
+    expect([box.width, box.height]).toEqual([800, 500]);
+    const chat = page.frameLocator("#box > iframe");
+    await chat.getByLabel("Nick").fill("inliner");
+    await chat.getByRole("button", { name: "Start chatting" }).click();
+    await expect(chat.getByTestId("me")).toHaveText("inliner");
+    // The channel the host named is joined and shown.
+    await expect(chat.locator(".topic-bar .title")).toHaveText("#inline");
+  } finally {
+    host.close();
+  }
+});
