@@ -22,7 +22,9 @@
  */
 (() => {
   "use strict";
-  if (window.Chattr && window.Chattr.frame) return; // loaded twice: the first one stays
+  // Loaded twice: the first one stays. (A string, which an element the page names `Chattr`
+  // cannot fake.)
+  if (window.Chattr && typeof window.Chattr.version === "string") return;
 
   const script = document.currentScript;
   const options = (script && script.dataset) || {};
@@ -50,7 +52,6 @@
   const frame = document.createElement("iframe");
   frame.src = src.href;
   frame.title = "Chat";
-  frame.setAttribute("allow", "notifications");
   Object.assign(frame.style, { width: "100%", height: "100%", border: "0", display: "block" });
 
   // Requests wait until the frame says it listens.
@@ -167,6 +168,7 @@
   };
 
   window.Chattr = {
+    version: "1",
     frame,
     /** Logs the person in with a token from POST /api/token, or a JWT the app signed. */
     login(token) {

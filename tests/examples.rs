@@ -44,7 +44,6 @@ const PHP: Example = Example {
             .arg(format!("127.0.0.1:{port}"))
             .arg("-t")
             .arg(repo("examples/php"))
-            .env("PHP_CLI_SERVER_WORKERS", "4")
             .env("WEBHOOK_LOG", sessions.join("webhooks.jsonl"));
         c
     },
@@ -122,16 +121,8 @@ impl Running {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
-        let mut req = self.http.get(self.url(path));
-        if let Some(cookie) = &self.cookie {
-            req = req.header(COOKIE, cookie);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let mut req = self.http.post(self.url(path)).form(form);
+    /// Sends `req` with the session cookie, and keeps the one it sets.
+    async fn send(&mut self, mut req: reqwest::RequestBuilder) -> reqwest::Response {
         if let Some(cookie) = &self.cookie {
             req = req.header(COOKIE, cookie);
         }
@@ -142,8 +133,23 @@ impl Running {
         res
     }
 
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let req = self.http.get(self.url(path));
+        self.send(req).await
+    }
+
+    /// Posts a form as the page would: with the CSRF token the page's forms carry, if any.
+    async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let page = self.get("/").await.text().await.unwrap();
+        let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next());
+        let mut fields = form.to_vec();
+        fields.extend(csrf.map(|token| ("csrf", token)));
+        let req = self.http.post(self.url(path)).form(&fields);
+        self.send(req).await
+    }
+
     /// The token the signed-in page hands the widget: `Chattr.login(<JSON string>)`.
-    async fn page_token(&self, chat: &str) -> String {
+    async fn page_token(&mut self, chat: &str) -> String {
         let page = self.get("/").await.text().await.unwrap();
         assert!(page.contains(&format!("src=\"{chat}/embed.js\"")), "the page embeds the widget: {page}");
         let call = page.split("Chattr.login(").nth(1).expect("the page logs the widget in");
@@ -151,8 +157,10 @@ impl Running {
         serde_json::from_str(literal).unwrap()
     }
 
+    /// What its webhook endpoint recorded: for its operators, with the shared secret.
     async fn events(&self, path: &str) -> Vec<Value> {
-        self.get(path).await.json().await.unwrap()
+        let res = self.http.get(self.url(path)).bearer_auth(SECRET).send().await.unwrap();
+        res.json().await.unwrap()
     }
 }
 
@@ -199,6 +207,13 @@ async fn check(example: &Example) {
     let mut visitor = server.guest("visitor").await;
     visitor.join("#support").await;
 
+    // Nothing but its own pages may post for her: a form without the page's token is refused.
+    let forged = app.http.post(app.url(example.announce)).header(COOKIE, app.cookie.clone().unwrap());
+    let forged = forged.form(&[("text", "forged announcement")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403, "{}: a cross-site post is refused", example.name);
+    // The events are for its operators only (they hold private messages).
+    assert_eq!(app.get(example.events).await.status(), 401, "{}: events need the secret", example.name);
+
     // The app posts as its bot.
     let text = format!("hello from the {} app", example.name);
     let posted = app.post_form(example.announce, &[("text", &text)]).await;
@@ -228,7 +243,8 @@ async fn check(example: &Example) {
 
     // Forged, replayed or unsigned deliveries are refused and not recorded; a good one is taken.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let body = json!({"event": "message", "id": "forged", "text": "forged"}).to_string();
+    let body =
+        json!({"delivery": "d-forged", "event": "message", "id": "forged", "text": "forged"}).to_string();
     let deliver = |sig: Option<String>| {
         let mut req = app.http.post(app.url(example.webhook)).body(body.clone());
         if let Some(sig) = sig {
@@ -247,10 +263,23 @@ async fn check(example: &Example) {
     }
     assert!(!app.events(example.events).await.iter().any(|e| e["id"] == "forged"));
     assert!(deliver(Some(signature(now, &body, SECRET))).await.unwrap().status().is_success());
-    assert!(app.events(example.events).await.iter().any(|e| e["id"] == "forged"));
+    // The same delivery again (a retry, or a replay inside the window) is taken once.
+    assert!(deliver(Some(signature(now, &body, SECRET))).await.unwrap().status().is_success());
+    let recorded = app.events(example.events).await.iter().filter(|e| e["id"] == "forged").count();
+    assert_eq!(recorded, 1, "{}: one delivery, recorded once", example.name);
+    assert!(
+        !app.events(example.events).await.iter().any(|e| e["text"] == "forged announcement"),
+        "nor did the forged form post anything"
+    );
 
     // Signing out of the app ends alice's chat session (the app revokes her tokens).
-    let out = app.get(example.logout).await;
+    let link = app.http.get(app.url(example.logout)).header(COOKIE, app.cookie.clone().unwrap());
+    assert!(
+        !link.send().await.unwrap().status().is_redirection(),
+        "{}: a link does not sign out",
+        example.name
+    );
+    let out = app.post_form(example.logout, &[]).await;
     assert!(out.status().is_redirection(), "{}: signed out ({})", example.name, out.status());
     let (_, close) = alice.events_until_close().await;
     assert!(

@@ -79,12 +79,24 @@ class PhpApp {
 /** Signs in to the PHP app as `user` in a fresh browser context. */
 async function signIn(app: PhpApp, browser: import("@playwright/test").Browser, user: string, password: string) {
   const page = await (await browser.newContext()).newPage();
+  (page as unknown as { errors: string[] }).errors = errorsOf(page);
   await page.goto(app.url);
   await page.getByLabel("Name").fill(user);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("app-user")).toHaveText(user);
   return page;
+}
+
+/** Collects the errors of a page and of every frame in it: a panic of the chat's wasm shows as
+ * a console error (and a trap as a page error). */
+function errorsOf(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return errors;
 }
 
 const launcher = (page: Page) => page.locator("[data-chattr=launcher]");
@@ -188,9 +200,10 @@ test("the PHP example: its user chats from the widget; other hosts and foreign f
     expect(socket).toBe("refused");
 
     // Signing out of the app signs her out of the chat (the app revokes her tokens).
-    await alice.getByRole("link", { name: "Sign out" }).click();
+    await alice.getByRole("button", { name: "Sign out" }).click();
     await expect(alice.getByRole("button", { name: "Sign in" })).toBeVisible();
     await expect(visitor.locator(".line.system").last()).toContainText("alice");
+    expect((alice as unknown as { errors: string[] }).errors, "nothing failed in the page or the chat").toEqual([]);
   } finally {
     foreign.close();
     await app.stop();
@@ -214,6 +227,7 @@ test("the host page's API: login, open, theme, logout, and events", async ({ bro
   );
   try {
     const page = await (await browser.newContext()).newPage();
+    const errors = errorsOf(page);
     await page.goto(`http://127.0.0.1:${hostPort}/`);
     const seen = () => page.evaluate(() => (window as unknown as { seen: [string, Record<string, unknown>][] }).seen);
     await expect.poll(async () => (await seen()).some(([n, e]) => n === "connection" && e.state === "online" && e.nick === "wendy")).toBe(true);
@@ -247,17 +261,42 @@ test("the host page's API: login, open, theme, logout, and events", async ({ bro
     await page.evaluate(() => (window as unknown as { Chattr: { setTheme(t: string): void } }).Chattr.setTheme("dark"));
     await expect(chat.locator("html")).toHaveAttribute("data-theme", "dark");
 
+    // Another person on the same host page (the app signed someone else in): nothing of
+    // wendy's shows or is sent as theirs, not her private conversation, not her draft.
+    await open("#widget");
+    await chat.getByLabel("Message", { exact: true }).fill("wendy's unsent words");
+    const walter = await token(baseURL!, "walter");
+    await page.evaluate((t) => (window as unknown as { Chattr: { login(t: string): void } }).Chattr.login(t), walter);
+    await expect(chat.getByTestId("me")).toHaveText("walter");
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("#widget");
+    await expect(chat.getByLabel("Message", { exact: true })).toHaveValue("");
+    await chat.getByRole("button", { name: /^Conversations/ }).click();
+    await expect(chat.getByRole("button", { name: /^bobw/ })).toHaveCount(0);
+    await chat.getByRole("button", { name: /^Conversations/ }).click();
+    const place = await page.frames()[1].evaluate(() => localStorage.getItem("chattr-place") ?? "");
+    expect(place).not.toContain("wendy");
+    // Back to wendy: her own session.
+    await page.evaluate((t) => (window as unknown as { Chattr: { login(t: string): void } }).Chattr.login(t), tok);
+    await expect(chat.getByTestId("me")).toHaveText("wendy");
+    // (Each switch ended the session before it: bob saw wendy leave once.)
+    const wendyLeft = bob.locator(".line.system", { hasText: /wendy.*(quit|left)/ });
+    await expect(wendyLeft).toHaveCount(1);
+    await expect(chat.locator(".mobile-bar strong")).toHaveText("#widget");
+
     // A reload of the host page hands the same token over: the chat session carries on.
     await page.reload();
     await expect(page.locator("[data-chattr=panel]")).toBeVisible();
     await expect(chat.getByTestId("me")).toHaveText("wendy");
     await expect.poll(async () => (await seen()).some(([n, e]) => n === "connection" && e.state === "online")).toBe(true);
-    await expect(bob.locator(".line.system", { hasText: /wendy.*(quit|left)/ })).toHaveCount(0);
+    await send(bob, "still one wendy?");
+    await expect(chat.locator(".line.message").last()).toContainText("still one wendy?");
+    await expect(wendyLeft).toHaveCount(1);
 
     // logout() ends the chat session: back to the chat's login form, and the host hears it.
     await page.evaluate(() => (window as unknown as { Chattr: { logout(): void } }).Chattr.logout());
     await expect(chat.getByRole("button", { name: "Start chatting" })).toBeVisible();
     await expect.poll(async () => (await seen()).filter(([n]) => n === "connection").pop()?.[1].state).not.toBe("online");
+    expect(errors, "nothing failed in the page or the chat").toEqual([]);
   } finally {
     host.close();
   }

@@ -3,8 +3,8 @@
 
 declare(strict_types=1);
 require __DIR__ . '/chattr.php';
-session_start();
-if (!isset($_SESSION['user']) || $_SERVER['REQUEST_METHOD'] !== 'POST') {
+app_session();
+if (!isset($_SESSION['user']) || $_SERVER['REQUEST_METHOD'] !== 'POST' || !csrf_ok()) {
     http_response_code(403);
     exit('Sign in first.');
 }

@@ -76,3 +76,21 @@ function webhook_log(): string
 {
     return getenv('WEBHOOK_LOG') ?: sys_get_temp_dir() . '/chattr-php-example-webhooks.jsonl';
 }
+
+/** The app's session: its cookie out of reach of scripts and of other sites' form posts. */
+function app_session(): void
+{
+    session_start(['cookie_httponly' => true, 'cookie_samesite' => 'Lax', 'use_strict_mode' => true]);
+    $_SESSION['csrf'] ??= bin2hex(random_bytes(16));
+}
+
+/** A form's hidden token, and the check of it: a POST from another site's page has none. */
+function csrf_field(): string
+{
+    return '<input type="hidden" name="csrf" value="' . $_SESSION['csrf'] . '">';
+}
+
+function csrf_ok(): bool
+{
+    return hash_equals($_SESSION['csrf'] ?? '', (string) ($_POST['csrf'] ?? ''));
+}

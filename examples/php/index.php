@@ -4,17 +4,17 @@
 
 declare(strict_types=1);
 require __DIR__ . '/chattr.php';
-session_start();
+app_session();
 
 // This app's own users (a real app has a database and password hashes).
 const USERS = ['alice' => 'wonderland', 'bob' => 'builder', 'carol' => 'singer'];
 
 $error = null;
-if ($_SERVER['REQUEST_METHOD'] === 'POST') {
+if ($_SERVER['REQUEST_METHOD'] === 'POST' && csrf_ok()) {
     $name = (string) ($_POST['user'] ?? '');
     if (isset(USERS[$name]) && hash_equals(USERS[$name], (string) ($_POST['password'] ?? ''))) {
         session_regenerate_id(true);
-        $_SESSION['user'] = $name;
+        $_SESSION = ['user' => $name, 'csrf' => bin2hex(random_bytes(16))];
         header('Location: /');
         exit;
     }
@@ -43,7 +43,8 @@ $h = fn (string $s): string => htmlspecialchars($s, ENT_QUOTES);
 <body>
 <header><strong>Acme Support</strong>
   <?php if ($user !== null): ?>
-    <span>Signed in as <b data-testid="app-user"><?= $h($user) ?></b> · <a href="/logout.php">Sign out</a></span>
+    <form method="post" action="/logout.php" class="inline">Signed in as <b data-testid="app-user"><?= $h($user) ?></b>
+      <?= csrf_field() ?><button>Sign out</button></form>
   <?php endif ?>
 </header>
 <main>
@@ -51,6 +52,7 @@ $h = fn (string $s): string => htmlspecialchars($s, ENT_QUOTES);
   <h1>Sign in</h1>
   <?php if ($error !== null): ?><p class="error"><?= $h($error) ?></p><?php endif ?>
   <form method="post">
+    <?= csrf_field() ?>
     <label>Name <input name="user" autocomplete="username" required></label>
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
     <button>Sign in</button>
@@ -59,6 +61,7 @@ $h = fn (string $s): string => htmlspecialchars($s, ENT_QUOTES);
   <h1>Hello, <?= $h($user) ?></h1>
   <p>Questions? The chat in the corner goes to our support channel.</p>
   <form method="post" action="/announce.php">
+    <?= csrf_field() ?>
     <label>Announce in #support as the helpdesk bot <input name="text" required maxlength="1000"></label>
     <button>Post</button>
   </form>

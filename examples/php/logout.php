@@ -4,7 +4,11 @@
 
 declare(strict_types=1);
 require __DIR__ . '/chattr.php';
-session_start();
+app_session();
+if ($_SERVER['REQUEST_METHOD'] !== 'POST' || !csrf_ok()) {
+    http_response_code(403);
+    exit('Sign out with the button.');
+}
 if (isset($_SESSION['user'])) {
     chattr_api('POST', '/api/revoke', ['user' => $_SESSION['user']]);
 }

@@ -11,5 +11,16 @@ if (!chattr_verify_webhook($body, $_SERVER['HTTP_CHATTR_SIGNATURE'] ?? '')) {
     exit('bad signature');
 }
 $event = json_decode($body, true);
-file_put_contents(webhook_log(), json_encode($event) . "\n", FILE_APPEND | LOCK_EX);
+if (!is_array($event) || !is_string($event['delivery'] ?? null)) {
+    http_response_code(400);
+    exit('not a Chattr event');
+}
+// A retry, or a replay of a genuine delivery within the signature's window, has the same
+// delivery id: record each one once.
+$log = webhook_log();
+umask(0077); // the log holds private messages: this user only
+$seen = is_file($log) && str_contains((string) file_get_contents($log), '"delivery":' . json_encode($event['delivery']));
+if (!$seen) {
+    file_put_contents($log, json_encode($event) . "\n", FILE_APPEND | LOCK_EX);
+}
 http_response_code(204); // any 2xx: delivered; anything else is retried with backoff

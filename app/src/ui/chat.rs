@@ -927,13 +927,19 @@ fn Lines() -> impl IntoView {
         let waiting = loading();
         if let Some(el) = list.get() {
             request_animation_frame(move || {
-                if let Some(from_bottom) = anchor.get_value() {
+                // A hidden page (a closed widget) runs no frames until it is shown, and by
+                // then this list may be gone.
+                let (Some(anchored), Some(following)) = (anchor.try_get_value(), follow.try_get_value())
+                else {
+                    return;
+                };
+                if let Some(from_bottom) = anchored {
                     el.set_scroll_top(el.scroll_height() - from_bottom);
                     // Held until the page asked for has come.
                     if !waiting {
                         anchor.set_value(None);
                     }
-                } else if follow.get_value() {
+                } else if following {
                     el.set_scroll_top(el.scroll_height());
                 }
             });

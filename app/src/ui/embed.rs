@@ -27,7 +27,9 @@ pub(crate) struct Embedding {
     pub widget: bool,
     /// The host page's origin: where events go, and the only origin requests are taken from.
     pub host: Option<String>,
-    /// The conversation to show once logged in (`data-channel`, or `Chattr.open` before login).
+    /// The channel to join and show on each login (`data-channel`).
+    pub channel: Option<String>,
+    /// What `Chattr.open` asked for before the login it is waiting for.
     pub open: Option<String>,
     /// `light`, `dark` or `system`, as the host asked.
     pub theme: Option<String>,
@@ -40,7 +42,8 @@ impl Embedding {
         Some(Self {
             widget: mode == "widget",
             host: get("host").filter(|h| is_origin(h)),
-            open: get("channel").filter(|c| is_channel(c) && is_name(c)),
+            channel: get("channel").filter(|c| is_channel(c) && is_name(c)),
+            open: None,
             theme: get("theme").filter(|t| is_theme(t)),
         })
     }
@@ -229,7 +232,8 @@ mod tests {
             Some(Embedding {
                 widget: true,
                 host: Some("https://app.example:8443".into()),
-                open: Some("#support".into()),
+                channel: Some("#support".into()),
+                open: None,
                 theme: Some("dark".into()),
             })
         );

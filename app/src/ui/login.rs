@@ -119,9 +119,10 @@ pub(super) fn Login() -> impl IntoView {
     let nick_field = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if ready.get() {
-            // Once the form is enabled, after this update.
+            // Once the form is enabled, after this update. A hidden page (a closed widget) runs
+            // no frames until it is shown, and by then the form may be gone.
             request_animation_frame(move || {
-                if let Some(el) = nick_field.get_untracked() {
+                if let Some(el) = nick_field.try_get_untracked().flatten() {
                     let _ = el.focus();
                 }
             });

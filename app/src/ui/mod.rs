@@ -236,8 +236,16 @@ impl Ctx {
             // Offline: nothing to tell the server (it lets the held session go after the
             // resume grace); a fresh form now.
             self.log_in_again();
-            self.state.update(ChatState::reset);
+            self.forget_person();
         }
+    }
+
+    /// Forgets who was logged in: their conversations, drafts and remembered place (someone
+    /// else may come next, in this browser or on this embedding page).
+    fn forget_person(&self) {
+        self.state.update(ChatState::reset);
+        self.drafts.set(BTreeMap::new());
+        browser::forget(Store::Local, PLACE_KEY);
     }
 
     /// Logs in: connects, sends `auth`, then identifies or registers with Potato as asked;
@@ -439,10 +447,13 @@ impl Ctx {
         for out in self.state.with_untracked(|s| s.outgoing()) {
             self.send(out.frame());
         }
-        // The conversation an embedding page asked for, once.
-        if let Some(target) =
-            self.embedding.try_update_value(|e| e.as_mut().and_then(|e| e.open.take())).flatten()
-        {
+        // What the embedding page asked for: the conversation it opened meanwhile, else, on a
+        // new login, its channel (a resumed session stays where it was).
+        let asked = self.embedding.try_update_value(|e| {
+            let e = e.as_mut()?;
+            e.open.take().or_else(|| e.channel.clone().filter(|_| first_login && !resumed))
+        });
+        if let Some(target) = asked.flatten() {
             self.open_target(target);
         }
     }
@@ -478,6 +489,8 @@ impl Ctx {
                         && !s.over
                 });
                 if !same {
+                    // Another person, maybe: nothing of the one before may show or be sent.
+                    self.forget_person();
                     self.start(
                         ClientFrame::Auth { token: Some(token), nick: None, resume: None },
                         Potato::None,
@@ -584,7 +597,7 @@ impl Ctx {
                 if let Some(me) = self.state.with_untracked(|s| s.me.clone()) {
                     self.login_nick.set(me);
                 }
-                self.state.update(ChatState::reset);
+                self.forget_person();
             }
             return;
         }
