@@ -29,6 +29,12 @@ use crate::{AppState, Inner};
 /// How long the writer waits on a socket for the last frames before giving up on it.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The socket's read buffer to begin with.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The most queued events written out with one flush (one `write` to the socket).
+const MAX_BATCH: usize = 64;
+
 /// # GET /ws
 /// Upgrades to a WebSocket after checking `Origin` against the allow-list (403 otherwise).
 pub(crate) async fn upgrade(
@@ -49,7 +55,10 @@ pub(crate) async fn upgrade(
         return (StatusCode::FORBIDDEN, "this origin may not open a chat connection").into_response();
     }
     let max = inner.config.max_frame_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+    // The read buffer starts small (it grows for a bigger frame): tungstenite's default of
+    // 128 KiB was most of an idle connection's memory (docs/benchmarks.md).
+    let ws = ws.max_message_size(max).max_frame_size(max).read_buffer_size(READ_BUFFER_BYTES);
+    ws.on_upgrade(move |socket| {
         let sessions = inner.sessions.clone();
         sessions.track_future(async move {
             let (sink, stream) = socket.split();
@@ -151,6 +160,25 @@ where
     outbox.close(ending.close);
     reading_done.cancel();
     let _ = writer.await;
+    closing_handshake(&mut stream).await;
+}
+
+/// After our close frame: reads (and drops) what the client still sends until its own close
+/// frame, for a moment. Closing the socket with the client's frames unread would reset the
+/// connection, and a reset can throw away what we sent last (the error saying why, the close
+/// frame) before the client reads it.
+async fn closing_handshake<R, E>(stream: &mut R)
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let _ = timeout(FLUSH_TIMEOUT, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// How a connection ended.
@@ -222,11 +250,13 @@ where
     Auth::from_frame(ClientFrame::from_json(&text)?)
 }
 
-/// Moves queued events onto the socket and pings it, until the session closes. A close that
-/// delivers what is queued (a shutdown, a quit) waits for the reader to be done with the frame
-/// it was handling, so the answer to it (a message's echo, once stored) still goes out. When
-/// the connection is lost, or a write fails, it stops at once. Gives the queue back, with
-/// whatever it did not send.
+/// Moves queued events onto the socket and pings it, until the session closes. What is queued
+/// goes out in batches: every event waiting (up to [`MAX_BATCH`]) is fed to the socket and
+/// flushed once, one `write` for them all. A close that delivers what is queued (a shutdown, a
+/// quit) waits for the reader to be done with the frame it was handling, so the answer to it
+/// (a message's echo, once stored) still goes out, after what was being written. When the
+/// connection is lost, or a write fails, it stops at once. Gives the queue back, with whatever
+/// it did not send.
 async fn write_loop<W>(
     mut sink: W,
     mut queue: OutboxQueue,
@@ -242,7 +272,12 @@ where
     // Whether the close (if any) is one that ends the loop at once; a delivering one is waited
     // out until the reader is done.
     let waiting_for_close = |outbox: &Outbox| !outbox.is_closed() || outbox.discards();
+    // The frames being written, and how many of them are fed to the socket so far.
+    let mut batch: Vec<Message> = Vec::new();
+    let mut fed: usize;
     'sending: loop {
+        batch.clear();
+        fed = 0;
         let frame = tokio::select! {
             biased;
             _ = connection_lost.cancelled() => return queue,
@@ -259,8 +294,20 @@ where
             },
             _ = ping.tick() => Message::Ping(Bytes::new()),
         };
+        let text = matches!(frame, Message::Text(_));
+        batch.push(frame);
+        while text && batch.len() < MAX_BATCH {
+            let Some(event) = queue.try_recv() else { break };
+            batch.push(Message::Text(event.json()));
+        }
         // A client that stops reading blocks this send; the close request must still get through.
-        let send = sink.send(frame);
+        let send = async {
+            while let Some(frame) = batch.get(fed) {
+                sink.feed(frame.clone()).await?;
+                fed += 1;
+            }
+            sink.flush().await
+        };
         tokio::pin!(send);
         loop {
             tokio::select! {
@@ -283,6 +330,12 @@ where
     }
     let close = outbox.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
+        // First what a batch had not fed yet, then what is still queued.
+        for frame in batch.drain(fed.min(batch.len())..) {
+            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(frame)).await, Ok(Ok(()))) {
+                return queue;
+            }
+        }
         while let Some(event) = queue.try_recv() {
             if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(event.json()))).await, Ok(Ok(()))) {
                 return queue;
@@ -410,8 +463,97 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use super::*;
+    use crate::chat::{Event, SendBudget};
     use axum::http::HeaderValue;
+
+    /// A socket's sending half that keeps what it is given, and counts its flushes (each would
+    /// be one `write` to the socket).
+    #[derive(Default)]
+    struct Recorder {
+        sent: Vec<Message>,
+        flushes: usize,
+    }
+
+    impl Sink<Message> for Recorder {
+        type Error = std::convert::Infallible;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.sent.push(item);
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_events_go_out_in_order_then_the_close_frame() {
+        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let notice = |i: usize| ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None };
+        for i in 0..100 {
+            outbox.push(Event::new(&notice(i)));
+        }
+        outbox.close(Close::new(CloseReason::Closed));
+        let (reading_done, lost) = (CancellationToken::new(), CancellationToken::new());
+        reading_done.cancel();
+        let mut recorder = Recorder::default();
+        write_loop(&mut recorder, queue, outbox, std::time::Duration::from_secs(60), reading_done, lost)
+            .await;
+        let texts: Vec<String> = recorder
+            .sent
+            .iter()
+            .filter_map(|m| match m {
+                Message::Text(t) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<String> = (0..100).map(|i| notice(i).to_json()).collect();
+        assert_eq!(texts, expected, "every event, in order");
+        assert!(matches!(recorder.sent.last(), Some(Message::Close(_))), "then the close frame");
+    }
+
+    #[tokio::test]
+    async fn a_backlog_is_written_in_batches_not_one_write_per_event() {
+        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        for i in 0..200 {
+            outbox.push(Event::new(&ServerEvent::Notice {
+                from: "x".into(),
+                text: format!("n{i}"),
+                code: None,
+            }));
+        }
+        let (reading_done, lost) = (CancellationToken::new(), CancellationToken::new());
+        let mut own = Recorder::default();
+        let writer = write_loop(
+            &mut own,
+            queue,
+            outbox.clone(),
+            std::time::Duration::from_secs(60),
+            reading_done.clone(),
+            lost,
+        );
+        let stop = async {
+            // Every event written, then the session ends.
+            while outbox.queued_bytes() > 0 {
+                tokio::task::yield_now().await;
+            }
+            reading_done.cancel();
+        };
+        let (_, ()) = tokio::join!(writer, stop);
+        let events = own.sent.iter().filter(|m| matches!(m, Message::Text(_))).count();
+        assert_eq!(events, 200);
+        assert!(own.flushes <= 200 / MAX_BATCH + 2, "{} flushes for 200 events", own.flushes);
+    }
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -5,9 +5,14 @@
 //! the instant it was sent, so each member records its delivery latency, and each sender how
 //! long the server's echo of its own message (the acknowledgement) took. Afterwards every
 //! member's count is checked against what was sent into its channel: nothing may be lost.
+//!
+//! With `--idle`, nobody sends: the clients connect, log in and join as fast as
+//! `--connect-concurrency` lets them, then sit, and the report says how long that took and what
+//! each connection costs the server in memory, and what it gave back once they left.
 
 mod server;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use tokio::sync::{watch, Barrier};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use server::{Spawned, Usage};
+use server::{usage_of, Spawned, Usage};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -67,6 +72,26 @@ struct Args {
     /// Print one Markdown table row (see docs/benchmarks.md) instead of the report.
     #[arg(long)]
     markdown: bool,
+    /// Connect, log in and join, then hold the connections without sending: the connect rate
+    /// and the server's memory per connection (needs --spawn for the memory).
+    #[arg(long)]
+    idle: bool,
+    /// How many clients connect and log in at once.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+}
+
+/// The fields of an incoming event that the readers look at, borrowed from the frame: the
+/// generator must cost less than the server it measures, and parsing every event into a
+/// `serde_json::Value` cost more than the server's own work per delivery.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
 }
 
 /// Message counts and latencies (in microseconds), for one client or summed over all.
@@ -161,6 +186,22 @@ async fn main() -> std::process::ExitCode {
         None => None,
     };
     let addr = spawned.as_ref().map_or(args.addr.clone(), |s| s.addr.clone());
+    if args.idle {
+        let result = idle(&args, &addr, spawned.as_ref()).await;
+        if let Some(s) = spawned {
+            s.stop().await;
+        }
+        return match result {
+            Ok(report) => {
+                println!("{report}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chattr-bench: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let result = run(args.clone(), &addr, spawned.as_ref()).await;
     if let Some(s) = spawned {
         s.stop().await;
@@ -196,21 +237,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         args: args.clone(),
     });
 
-    // Log everyone in, a bounded number at a time, as a crowd arriving would.
-    let login_started = Instant::now();
-    let logins = stream::iter(0..args.clients)
-        .map(|i| {
-            let addr = addr.to_owned();
-            async move {
-                let started = Instant::now();
-                let ws = login(&addr, &format!("bench{i}")).await.map_err(|e| format!("client {i}: {e}"))?;
-                Ok::<_, String>((i, ws, started.elapsed()))
-            }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await;
-    let login_time = login_started.elapsed();
+    let (logins, login_time) = crowd(&args, addr, false).await;
 
     let mut tasks = Vec::new();
     for login in logins {
@@ -221,6 +248,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     }
     run.ready.wait().await;
     let before = spawned.and_then(Spawned::usage);
+    let generator_before = usage_of("self");
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for task in tasks {
@@ -228,7 +256,105 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     }
     let elapsed = started.elapsed();
     let after = spawned.and_then(Spawned::usage);
-    Ok(Report::new(&args, outcomes, login_time, elapsed, before.zip(after)))
+    let generator = generator_before.zip(usage_of("self"));
+    Ok(Report::new(&args, outcomes, login_time, elapsed, before.zip(after), generator))
+}
+
+/// Logs `args.clients` guests in, `--connect-concurrency` at a time, as a crowd arriving would
+/// (and, with `join`, each into its channel); answers them with how long each took, and how
+/// long it all took.
+async fn crowd(
+    args: &Args,
+    addr: &str,
+    join: bool,
+) -> (Vec<Result<(usize, Socket, Duration), String>>, Duration) {
+    let started = Instant::now();
+    let logins = stream::iter(0..args.clients)
+        .map(|i| {
+            let addr = addr.to_owned();
+            let room = format!("#bench-{}", i / args.room_size);
+            async move {
+                let began = Instant::now();
+                let mut ws =
+                    login(&addr, &format!("bench{i}")).await.map_err(|e| format!("client {i}: {e}"))?;
+                if join {
+                    send(&mut ws, json!({"type":"command","line":format!("/join {room}")})).await?;
+                    expect(&mut ws, |e| e["type"] == "members" && e["channel"] == room.as_str()).await?;
+                }
+                Ok::<_, String>((i, ws, began.elapsed()))
+            }
+        })
+        .buffer_unordered(args.connect_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    (logins, started.elapsed())
+}
+
+/// The idle workload: the connect rate, and the server's memory per connection held and after
+/// they all left.
+async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<String, String> {
+    let before = spawned.and_then(Spawned::usage);
+    let (logins, took) = crowd(args, addr, true).await;
+    let mut login = histogram();
+    let mut sockets = Vec::with_capacity(logins.len());
+    for result in logins {
+        let (_, ws, each) = result?;
+        login.saturating_record(each.as_micros() as u64);
+        sockets.push(ws);
+    }
+    let held = spawned.and_then(Spawned::usage);
+    let mut out = format!(
+        "chattr-bench --idle: {} clients in channels of {}, {} connecting at once (store: {})
+",
+        args.clients,
+        args.room_size.min(args.clients),
+        args.connect_concurrency,
+        if spawned.is_some() { args.store.as_str() } else { "(external)" },
+    );
+    out += &format!(
+        "connect + login + join  {} in {:.2} s ({:.0}/s); each {}\n",
+        args.clients,
+        took.as_secs_f64(),
+        args.clients as f64 / took.as_secs_f64(),
+        percentiles(&login),
+    );
+    // Everyone leaves (for good, not held for a resume), and the channels empty.
+    for ws in &mut sockets {
+        let _ = send(ws, json!({"type":"command","line":"/quit"})).await;
+    }
+    drop(sockets);
+    everyone_left(addr).await?;
+    let left = spawned.and_then(Spawned::usage);
+    if let (Some(before), Some(held), Some(left)) = (before, held, left) {
+        let per = held.rss_kib.saturating_sub(before.rss_kib) as f64 / args.clients as f64;
+        out += &format!(
+            "server memory  {:.1} MiB before, {:.1} MiB holding them: {per:.1} KiB per connection; \
+             {:.1} MiB once they left\n",
+            before.rss_kib as f64 / 1024.0,
+            held.rss_kib as f64 / 1024.0,
+            left.rss_kib as f64 / 1024.0,
+        );
+    }
+    Ok(out)
+}
+
+/// Waits until no benchmark channel is left (each empties as its last member leaves), asking
+/// `/list` as a guest of its own.
+async fn everyone_left(addr: &str) -> Result<(), String> {
+    let mut probe = login(addr, "bench-probe").await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        send(&mut probe, json!({"type":"command","line":"/list"})).await?;
+        let list = expect(&mut probe, |e| e["type"] == "list").await?;
+        let left = list["channels"].as_array().is_none_or(|c| {
+            !c.iter().any(|c| c["channel"].as_str().is_some_and(|n| n.starts_with("#bench-")))
+        });
+        if left {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the clients' channels were still there a minute after they left".into())
 }
 
 /// Connects and logs in as the guest `nick`.
@@ -348,24 +474,21 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
             return;
         };
         let Message::Text(text) = message else { continue };
-        let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
-        match event["type"].as_str() {
-            Some("message") => {
+        let Ok(event) = serde_json::from_str::<Incoming>(&text) else { continue };
+        match event.kind.as_ref() {
+            "message" => {
                 outcome.tally.received += 1;
-                let stamp = event["text"]
-                    .as_str()
-                    .and_then(|t| t.split(' ').next())
-                    .and_then(|s| s.parse::<u64>().ok());
+                let stamp = event.text.as_deref().and_then(|t| t.split(' ').next()).and_then(|s| s.parse::<u64>().ok());
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
-                    if event["from"] == nick {
+                    if event.from.as_deref() == Some(nick) {
                         outcome.tally.ack.saturating_record(latency);
                     } else {
                         outcome.tally.delivery.saturating_record(latency);
                     }
                 }
             }
-            Some("error") => outcome.tally.errors += 1,
+            "error" => outcome.tally.errors += 1,
             _ => {}
         }
     }
@@ -380,6 +503,8 @@ struct Report {
     dropped: usize,
     elapsed: Duration,
     server: Option<(Usage, Usage)>,
+    /// This process's own use, the load generator's.
+    generator: Option<(Usage, Usage)>,
 }
 
 impl Report {
@@ -389,6 +514,7 @@ impl Report {
         login_time: Duration,
         elapsed: Duration,
         server: Option<(Usage, Usage)>,
+        generator: Option<(Usage, Usage)>,
     ) -> Self {
         let mut report = Report {
             args: args.clone(),
@@ -398,6 +524,7 @@ impl Report {
             dropped: 0,
             elapsed,
             server,
+            generator,
         };
         for o in outcomes {
             report.login.saturating_record(o.login.as_micros() as u64);
@@ -427,6 +554,19 @@ impl Report {
         let (before, after) = self.server?;
         let cpu = after.cpu.saturating_sub(before.cpu).as_secs_f64() / self.elapsed.as_secs_f64();
         Some((cpu * 100.0, after.peak_rss_kib as f64 / 1024.0))
+    }
+
+    /// CPU time per delivered message (µs), of the server and of this generator, over the run.
+    fn cpu_per_delivery(&self, usage: Option<(Usage, Usage)>) -> Option<f64> {
+        let (before, after) = usage?;
+        let deliveries = self.tally.received.max(1) as f64;
+        Some(after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6 / deliveries)
+    }
+
+    /// The generator's share of one core during the run.
+    fn generator_cpu(&self) -> Option<f64> {
+        let (before, after) = self.generator?;
+        Some(after.cpu.saturating_sub(before.cpu).as_secs_f64() / self.elapsed.as_secs_f64() * 100.0)
     }
 
     fn text(&self) -> String {
@@ -461,7 +601,13 @@ impl Report {
         out += &format!("latency    {}\n", percentiles(&t.delivery));
         out += &format!("ack        {}\n", percentiles(&t.ack));
         if let Some((cpu, rss)) = self.server_usage() {
-            out += &format!("server     {cpu:.0}% of one core during the run, peak memory {rss:.0} MiB\n");
+            let per = self.cpu_per_delivery(self.server).unwrap_or_default();
+            out += &format!(
+                "server     {cpu:.0}% of one core during the run ({per:.1} µs per delivery), peak memory {rss:.0} MiB\n"
+            );
+        }
+        if let (Some(cpu), Some(per)) = (self.generator_cpu(), self.cpu_per_delivery(self.generator)) {
+            out += &format!("generator  {cpu:.0}% of one core ({per:.1} µs per delivery)\n");
         }
         out
     }
@@ -471,8 +617,10 @@ impl Report {
             (format!("{cpu:.0}%"), format!("{rss:.0} MiB"))
         });
         let t = &self.tally;
+        let per = self.cpu_per_delivery(self.server).map_or("–".into(), |us| format!("{us:.1} µs"));
+        let generator = self.generator_cpu().map_or("–".into(), |cpu| format!("{cpu:.0}%"));
         format!(
-            "| {} | {}×{} | {}×{}/s | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {}×{} | {}×{}/s | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.args.clients,
             self.rooms(),
             self.args.room_size.min(self.args.clients),
@@ -487,7 +635,9 @@ impl Report {
             ms(t.ack.value_at_quantile(0.99)),
             t.lost(),
             cpu,
+            per,
             rss,
+            generator,
         )
     }
 }

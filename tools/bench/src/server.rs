@@ -18,11 +18,35 @@ pub(crate) struct Spawned {
     data_dir: PathBuf,
 }
 
-/// CPU time used so far and the peak resident memory, from `/proc`.
+/// The shared secret of a spawned server: the benchmark asks it who is online.
+pub(crate) const SECRET: &str = "chattr-bench-secret";
+
+/// CPU time used so far, and the resident memory now and at its peak, from `/proc`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Usage {
     pub cpu: Duration,
+    pub rss_kib: u64,
     pub peak_rss_kib: u64,
+}
+
+/// What process `pid` (`self` for this one) has used so far.
+pub(crate) fn usage_of(pid: &str) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some(Usage {
+        cpu: Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND),
+        rss_kib: kib("VmRSS:")?,
+        peak_rss_kib: kib("VmHWM:")?,
+    })
 }
 
 /// A message filter that accepts everything after `delay`; answers its URL.
@@ -50,9 +74,9 @@ impl Spawned {
             _ => format!("surrealkv://{}", data_dir.display()),
         };
         let mut command = Command::new(binary);
+        command.env("CHATTR_SHARED_SECRET", SECRET);
         if let Some(delay) = filter {
             command
-                .env("CHATTR_SHARED_SECRET", "chattr-bench-secret")
                 .env("CHATTR_MESSAGE_FILTER_URL", accepting_filter(delay).await?)
                 .env("CHATTR_MESSAGE_FILTER_FAIL", "closed");
         }
@@ -88,17 +112,7 @@ impl Spawned {
 
     /// What the server has used so far, when `/proc` can tell.
     pub(crate) fn usage(&self) -> Option<Usage> {
-        let pid = self.child.id()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let peak_rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-        Some(Usage { cpu: Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND), peak_rss_kib })
+        usage_of(&self.child.id()?.to_string())
     }
 
     /// SIGTERM, wait for the exit, and remove the data directory.
