@@ -478,7 +478,11 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
         match event.kind.as_ref() {
             "message" => {
                 outcome.tally.received += 1;
-                let stamp = event.text.as_deref().and_then(|t| t.split(' ').next()).and_then(|s| s.parse::<u64>().ok());
+                let stamp = event
+                    .text
+                    .as_deref()
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|s| s.parse::<u64>().ok());
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
                     if event.from.as_deref() == Some(nick) {
