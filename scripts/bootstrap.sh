@@ -74,6 +74,11 @@ if $want_test; then
     say "installing the Playwright and axe-core packages (no browser download: Debian's Chromium is used)"
     (cd "$root/end2end" && npm ci --no-audit --no-fund)
   fi
+  # The Socket.IO server the benchmark compares Chattr with (its smoke run is part of the tests).
+  if [ ! -d "$root/tools/bench/peers/socketio/node_modules/socket.io" ]; then
+    say "installing the Socket.IO peer's packages (tools/bench/peers/socketio)"
+    (cd "$root/tools/bench/peers/socketio" && npm ci --no-audit --no-fund)
+  fi
   # Schemathesis (PyPI), which checks the running server's HTTP API against docs/openapi.json.
   if [ ! -x "$TOOLS_DIR/schemathesis/bin/st" ]; then
     say "installing schemathesis into $TOOLS_DIR/schemathesis"

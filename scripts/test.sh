@@ -37,10 +37,13 @@ cargo test -p server
 cargo build -p server --bin chattrd
 cargo test -p chattr-tests
 
-step "the benchmark tool, in a short run that must deliver every message (speed is not judged here)"
+step "the benchmark tool, in short runs that must deliver every message, on chattrd and on the Socket.IO peer, and its idle workload (speed is not judged here)"
 cargo build -p chattr-bench
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --store disk \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
+"$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
+  --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
+"$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --idle --clients 200 --room-size 50
 
 step "build the UI as released (wasm-opt, hashed names, .br and .gz; into target/site)"
 # The end-to-end suite runs on the release bundle: assets.spec.ts holds it to its size budget.

@@ -11,8 +11,8 @@
 //! each connection costs the server in memory, and what it gave back once they left.
 
 mod server;
+mod wire;
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use server::{usage_of, Spawned, Usage};
+use wire::{Event, Protocol};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -79,19 +80,10 @@ struct Args {
     /// How many clients connect and log in at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
-}
-
-/// The fields of an incoming event that the readers look at, borrowed from the frame: the
-/// generator must cost less than the server it measures, and parsing every event into a
-/// `serde_json::Value` cost more than the server's own work per delivery.
-#[derive(serde::Deserialize)]
-struct Incoming<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default, borrow)]
-    from: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    /// The server's protocol: `chattr`, or `socketio` for the Socket.IO peer
+    /// (tools/bench/peers/socketio; `--spawn` its `server.mjs` to start it with node).
+    #[arg(long, value_enum, default_value = "chattr")]
+    protocol: Protocol,
 }
 
 /// Message counts and latencies (in microseconds), for one client or summed over all.
@@ -176,7 +168,7 @@ async fn main() -> std::process::ExitCode {
     }
     args.senders = args.senders.min(args.room_size);
     let spawned = match &args.spawn {
-        Some(binary) => match Spawned::start(binary, &args.store, args.filter).await {
+        Some(binary) => match Spawned::start(binary, &args.store, args.filter, args.protocol).await {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("chattr-bench: {e}");
@@ -186,6 +178,10 @@ async fn main() -> std::process::ExitCode {
         None => None,
     };
     let addr = spawned.as_ref().map_or(args.addr.clone(), |s| s.addr.clone());
+    if args.idle && args.protocol != Protocol::Chattr {
+        eprintln!("chattr-bench: --idle measures chattrd only, for now");
+        return std::process::ExitCode::FAILURE;
+    }
     if args.idle {
         let result = idle(&args, &addr, spawned.as_ref()).await;
         if let Some(s) = spawned {
@@ -273,13 +269,14 @@ async fn crowd(
         .map(|i| {
             let addr = addr.to_owned();
             let room = format!("#bench-{}", i / args.room_size);
+            let protocol = args.protocol;
             async move {
                 let began = Instant::now();
-                let mut ws =
-                    login(&addr, &format!("bench{i}")).await.map_err(|e| format!("client {i}: {e}"))?;
+                let mut ws = login(protocol, &addr, &format!("bench{i}"))
+                    .await
+                    .map_err(|e| format!("client {i}: {e}"))?;
                 if join {
-                    send(&mut ws, json!({"type":"command","line":format!("/join {room}")})).await?;
-                    expect(&mut ws, |e| e["type"] == "members" && e["channel"] == room.as_str()).await?;
+                    join_room(protocol, &mut ws, &room).await?;
                 }
                 Ok::<_, String>((i, ws, began.elapsed()))
             }
@@ -341,7 +338,7 @@ async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<Stri
 /// Waits until no benchmark channel is left (each empties as its last member leaves), asking
 /// `/list` as a guest of its own.
 async fn everyone_left(addr: &str) -> Result<(), String> {
-    let mut probe = login(addr, "bench-probe").await?;
+    let mut probe = login(Protocol::Chattr, addr, "bench-probe").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         send(&mut probe, json!({"type":"command","line":"/list"})).await?;
@@ -358,17 +355,47 @@ async fn everyone_left(addr: &str) -> Result<(), String> {
 }
 
 /// Connects and logs in as the guest `nick`.
-async fn login(addr: &str, nick: &str) -> Result<Socket, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true)
+async fn login(protocol: Protocol, addr: &str, nick: &str) -> Result<Socket, String> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(protocol.url(addr), None, true)
         .await
         .map_err(|e| e.to_string())?;
-    send(&mut ws, json!({"type":"auth","nick":nick})).await?;
-    expect(&mut ws, |e| e["type"] == "welcome").await?;
+    send_text(&mut ws, protocol.login_frame(nick)).await?;
+    await_event(protocol, &mut ws, |e| matches!(e, Event::Welcome)).await?;
     Ok(ws)
 }
 
+/// Joins `room` and waits until the server says so.
+async fn join_room(protocol: Protocol, ws: &mut Socket, room: &str) -> Result<(), String> {
+    send_text(ws, protocol.join_frame(room)).await?;
+    await_event(protocol, ws, |e| matches!(e, Event::Joined(r) if r == room)).await
+}
+
 async fn send<S: SinkExt<Message> + Unpin>(sink: &mut S, frame: Value) -> Result<(), String> {
-    sink.send(Message::Text(frame.to_string().into())).await.map_err(|_| "the connection closed".to_owned())
+    send_text(sink, frame.to_string()).await
+}
+
+async fn send_text<S: SinkExt<Message> + Unpin>(sink: &mut S, frame: String) -> Result<(), String> {
+    sink.send(Message::Text(frame.into())).await.map_err(|_| "the connection closed".to_owned())
+}
+
+/// Reads until an event `wanted` accepts; an error or a close is a failure.
+async fn await_event(
+    protocol: Protocol,
+    ws: &mut Socket,
+    wanted: impl Fn(&Event) -> bool,
+) -> Result<(), String> {
+    let wait = async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Text(text) = message else { continue };
+            match protocol.read(&text) {
+                Event::Error(why) => return Err(format!("the server refused: {why}")),
+                event if wanted(&event) => return Ok(()),
+                _ => {}
+            }
+        }
+        Err("the connection closed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.map_err(|_| "no answer in 30 s".to_owned())?
 }
 
 /// Reads until an event `wanted` accepts; an error event or a close is a failure.
@@ -400,10 +427,7 @@ async fn client(
     sends: bool,
 ) -> Result<Outcome, String> {
     let channel = room.name.clone();
-    let joined = match send(&mut ws, json!({"type":"command","line":format!("/join {channel}")})).await {
-        Ok(()) => expect(&mut ws, |e| e["type"] == "members" && e["channel"] == channel).await.map(drop),
-        Err(e) => Err(e),
-    };
+    let joined = join_room(run.args.protocol, &mut ws, &channel).await;
     // Everyone reaches the start line, even a client that failed, so nobody waits forever.
     run.ready.wait().await;
     if let Err(e) = joined {
@@ -440,8 +464,8 @@ async fn send_messages(run: &Run, room: &Room, nick: &str, mut sink: SplitSink<S
             break;
         }
         let stamp = run.epoch.elapsed().as_micros();
-        let frame = json!({"type":"message","target":room.name,"text":format!("{stamp} {nick} {sent}")});
-        if send(&mut sink, frame).await.is_err() {
+        let frame = run.args.protocol.message_frame(&room.name, &format!("{stamp} {nick} {sent}"));
+        if send_text(&mut sink, frame).await.is_err() {
             break;
         }
         room.sent.fetch_add(1, Ordering::SeqCst);
@@ -474,25 +498,20 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
             return;
         };
         let Message::Text(text) = message else { continue };
-        let Ok(event) = serde_json::from_str::<Incoming>(&text) else { continue };
-        match event.kind.as_ref() {
-            "message" => {
+        match run.args.protocol.read(&text) {
+            Event::Message { from, text } => {
                 outcome.tally.received += 1;
-                let stamp = event
-                    .text
-                    .as_deref()
-                    .and_then(|t| t.split(' ').next())
-                    .and_then(|s| s.parse::<u64>().ok());
+                let stamp = text.split(' ').next().and_then(|s| s.parse::<u64>().ok());
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
-                    if event.from.as_deref() == Some(nick) {
+                    if from == nick {
                         outcome.tally.ack.saturating_record(latency);
                     } else {
                         outcome.tally.delivery.saturating_record(latency);
                     }
                 }
             }
-            "error" => outcome.tally.errors += 1,
+            Event::Error(_) => outcome.tally.errors += 1,
             _ => {}
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::wire::Protocol;
+
 /// Linux reports CPU times in `/proc/<pid>/stat` in clock ticks of this length.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -65,14 +67,25 @@ async fn accepting_filter(delay: Duration) -> Result<String, String> {
 
 impl Spawned {
     /// Starts `binary` with the store `store` (`disk`: surrealkv in a temporary directory, with
-    /// its default fsync on every commit; `mem`: in memory) and waits for it to listen.
-    pub(crate) async fn start(binary: &Path, store: &str, filter: Option<Duration>) -> Result<Self, String> {
+    /// its default fsync on every commit; `mem`: in memory) and waits for it to listen. For the
+    /// Socket.IO protocol, `binary` is the peer's script, run with `node` on a free port.
+    pub(crate) async fn start(
+        binary: &Path,
+        store: &str,
+        filter: Option<Duration>,
+        protocol: Protocol,
+    ) -> Result<Self, String> {
         let data_dir = std::env::temp_dir().join(format!("chattr-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let db = match store {
             "mem" => "mem://".to_owned(),
             _ => format!("surrealkv://{}", data_dir.display()),
         };
+        if protocol == Protocol::Socketio {
+            let mut node = Command::new("node");
+            node.arg(binary).env("PORT", "0");
+            return Self::listening(node, data_dir).await;
+        }
         let mut command = Command::new(binary);
         command.env("CHATTR_SHARED_SECRET", SECRET);
         if let Some(delay) = filter {
@@ -80,7 +93,7 @@ impl Spawned {
                 .env("CHATTR_MESSAGE_FILTER_URL", accepting_filter(delay).await?)
                 .env("CHATTR_MESSAGE_FILTER_FAIL", "closed");
         }
-        let mut child = command
+        command
             .env("CHATTR_ADDR", "127.0.0.1:0")
             .env("CHATTR_DB", db)
             .env("CHATTR_GUESTS", "true")
@@ -88,12 +101,19 @@ impl Spawned {
             .env("CHATTR_FLOOD_RATE", "1000000")
             .env("CHATTR_MAX_CONNS_PER_IP", "0")
             .env("CHATTR_CONN_RATE_PER_IP", "0")
-            .env("CHATTR_LOG", "info")
+            .env("CHATTR_LOG", "info");
+        Self::listening(command, data_dir).await
+    }
+
+    /// Runs `command` and waits until it says where it listens (`… addr=<host:port>`).
+    async fn listening(mut command: Command, data_dir: PathBuf) -> Result<Self, String> {
+        let program = format!("{:?}", command.as_std().get_program());
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
         let mut lines =
             BufReader::new(child.stdout.take().ok_or("the server's output is not piped")?).lines();
         let wait = tokio::time::timeout(Duration::from_secs(60), async {
@@ -104,7 +124,7 @@ impl Spawned {
             }
             None
         });
-        let addr = wait.await.ok().flatten().ok_or("chattrd did not start listening")?;
+        let addr = wait.await.ok().flatten().ok_or(format!("{program} did not start listening"))?;
         // Keep reading its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self { child, addr, data_dir })
