@@ -30,6 +30,7 @@ cargo build -p surreal-test-server
 step "unit, property and black-box tests"
 cargo test -p app
 cargo test -p server
+cargo test -p chattr-bench
 # The chattrd that the black-box suite's process tests, the benchmark and the end-to-end suite
 # run: the suite finds it next to its own test binary (tests/process.rs; CHATTR_BIN overrides).
 # Built as cargo-leptos builds it, without the test dependencies' features (which `cargo test`
