@@ -17,8 +17,7 @@ scenarios=(
   "--clients 1000 --room-size 1000 --senders 10 --rate 5 --store disk"
   "--clients 2000 --room-size 10 --senders 5 --rate 2 --store disk"
 )
-echo "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | CPU per delivery | server memory | generator CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+"$bin/chattr-bench" --markdown-header
 for scenario in "${scenarios[@]}"; do
   # shellcheck disable=SC2086 # each scenario is a list of arguments
   "$bin/chattr-bench" --spawn "$bin/chattrd" --markdown $scenario "$@"

@@ -84,7 +84,21 @@ struct Args {
     /// (tools/bench/peers/socketio; `--spawn` its `server.mjs` to start it with node).
     #[arg(long, value_enum, default_value = "chattr")]
     protocol: Protocol,
+    /// The stepped mode: run once per rate (messages a second per sender), each on a fresh
+    /// server (needs --spawn), until a step loses a message or its delivery p99 passes
+    /// --p99-limit; prints a table row per step and the highest rate sustained.
+    #[arg(long, value_delimiter = ',')]
+    step_rates: Vec<f64>,
+    /// The stepped mode's latency ceiling.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    p99_limit: Duration,
+    /// Print the Markdown table's header (for --markdown rows) and exit.
+    #[arg(long)]
+    markdown_header: bool,
 }
+
+/// The Markdown table's header, for the rows `--markdown` prints.
+const MARKDOWN_HEADER: &str = "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | CPU per delivery | server memory | generator CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Message counts and latencies (in microseconds), for one client or summed over all.
 struct Tally {
@@ -162,11 +176,22 @@ impl Run {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let mut args = Args::parse();
-    if args.clients == 0 || args.room_size == 0 || args.rate <= 0.0 {
+    if args.markdown_header {
+        println!("{MARKDOWN_HEADER}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    if args.clients == 0
+        || args.room_size == 0
+        || args.rate <= 0.0
+        || args.step_rates.iter().any(|r| *r <= 0.0)
+    {
         eprintln!("chattr-bench: --clients, --room-size and --rate must be positive");
         return std::process::ExitCode::FAILURE;
     }
     args.senders = args.senders.min(args.room_size);
+    if !args.step_rates.is_empty() {
+        return stepped(args).await;
+    }
     let spawned = match &args.spawn {
         Some(binary) => match Spawned::start(binary, &args.store, args.filter, args.protocol).await {
             Ok(s) => Some(s),
@@ -217,6 +242,54 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The stepped mode: one run per rate, each on a fresh server, until one is not sustained (a
+/// message lost, a client dropped, or delivery p99 over the limit).
+async fn stepped(args: Args) -> std::process::ExitCode {
+    let Some(binary) = args.spawn.clone() else {
+        eprintln!("chattr-bench: --step-rates starts a fresh server per step: it needs --spawn");
+        return std::process::ExitCode::FAILURE;
+    };
+    println!("{MARKDOWN_HEADER}");
+    let mut sustained = None;
+    for &rate in &args.step_rates {
+        let step = Args { rate, ..args.clone() };
+        let spawned = match Spawned::start(&binary, &step.store, step.filter, step.protocol).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("chattr-bench: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let addr = spawned.addr.clone();
+        let result = run(step, &addr, Some(&spawned)).await;
+        spawned.stop().await;
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("chattr-bench: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        println!("{}", report.markdown_row());
+        let p99 = Duration::from_micros(report.tally.delivery.value_at_quantile(0.99));
+        if report.tally.lost() > 0 || report.dropped > 0 || p99 > args.p99_limit {
+            break;
+        }
+        sustained = Some(report.per_second(report.tally.received));
+    }
+    match sustained {
+        Some(rate) => println!(
+            "\nsustained: {rate:.0} deliveries/s with p99 ≤ {} and nothing lost",
+            humantime::format_duration(args.p99_limit)
+        ),
+        None => println!(
+            "\nno step was sustained (p99 ≤ {}, nothing lost)",
+            humantime::format_duration(args.p99_limit)
+        ),
+    }
+    std::process::ExitCode::SUCCESS
 }
 
 async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report, String> {
@@ -562,10 +635,10 @@ impl Report {
     }
 
     fn store(&self) -> &str {
-        if self.args.spawn.is_some() {
-            &self.args.store
-        } else {
-            "(external)"
+        match (self.args.protocol, &self.args.spawn) {
+            (Protocol::Socketio, _) => "(Socket.IO)",
+            (Protocol::Chattr, Some(_)) => &self.args.store,
+            (Protocol::Chattr, None) => "(external)",
         }
     }
 
