@@ -9,12 +9,9 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES, MAX_TOPIC_BYTES};
 use app::protocol::{ErrorCode, ServerEvent};
 
 use super::account::Account;
-use super::channel::{Actor, Channel, ModeChange};
+use super::channel::{check_key, Actor, Channel, ModeChange};
 use super::{err, now_ms, Effect, Hub, Result};
 use crate::store::ChannelRecord;
-
-/// The longest channel key (`+k`), as `/mode` takes it.
-const MAX_KEY_CHARS: usize = 32;
 
 /// A channel an app sets up (`POST /api/channels`). It is registered at once, so it and its
 /// settings last while nobody is in it and across restarts, as a Celery registration's do.
@@ -185,15 +182,7 @@ impl Hub {
             validate_text("topic", topic, MAX_TOPIC_BYTES, false)?;
         }
         if let Some(key) = &settings.key {
-            if key.is_empty()
-                || key.chars().count() > MAX_KEY_CHARS
-                || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
-            {
-                return Err(err(
-                    ErrorCode::BadArguments,
-                    "a key is 1 to 32 characters, without spaces or commas",
-                ));
-            }
+            check_key(key)?;
         }
         if settings.limit == Some(0) {
             return Err(err(ErrorCode::BadArguments, "a member limit is a positive number"));

@@ -130,6 +130,23 @@ impl Default for Modes {
     }
 }
 
+/// Longest channel key (`+k`), in characters.
+const MAX_KEY_CHARS: usize = 32;
+
+/// Checks a channel key, as `/mode +k` and the app's channel settings take it.
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.chars().count() > MAX_KEY_CHARS
+        || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
+    {
+        return Err(ProtocolError::new(
+            ErrorCode::BadArguments,
+            "a key is 1 to 32 characters, without spaces or commas",
+        ));
+    }
+    Ok(())
+}
+
 impl Modes {
     /// The mode string shown to members, e.g. `+itl 20` (the key itself is not shown).
     pub(crate) fn describe(&self) -> String {

@@ -3,11 +3,8 @@
 
 use app::protocol::ErrorCode;
 
-use crate::chat::channel::{Actor, Channel, ModeChange, Role};
+use crate::chat::channel::{check_key, Actor, Channel, ModeChange, Role};
 use crate::chat::{err, ConnId, Effect, Result, State};
-
-/// Longest channel key, in characters.
-const MAX_KEY_CHARS: usize = 32;
 
 /// A change as typed, before its nicks and masks are looked up.
 enum Asked {
@@ -79,14 +76,7 @@ fn parse(modes: &str, args: &[String]) -> Result<Vec<Asked>> {
             'm' | 'i' | 't' | 's' | 'p' => changes.push(Asked::Change(ModeChange::Flag(c, on))),
             'k' if on => {
                 let key = arg("+k")?;
-                if key.chars().count() > MAX_KEY_CHARS
-                    || key.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',')
-                {
-                    return Err(err(
-                        ErrorCode::BadArguments,
-                        "a key is at most 32 characters, without spaces or commas",
-                    ));
-                }
+                check_key(&key)?;
                 changes.push(Asked::Change(ModeChange::Key(Some(key))));
             }
             'k' => changes.push(Asked::Change(ModeChange::Key(None))),
