@@ -591,3 +591,17 @@ async fn away_reaches_everyone_sharing_a_channel_and_members_carry_the_message()
     let names = carol.expect("members").await;
     assert_eq!(member(&names, "bob").unwrap(), &json!({"nick":"bob","op":false,"voice":false,"away":false}));
 }
+
+#[tokio::test]
+async fn an_empty_channel_key_is_refused_as_a_command_and_as_data() {
+    let server = TestServer::start().await;
+    let mut op = server.guest("keyop").await;
+    op.join("#k").await;
+    op.send(json!({"type":"run","command":{"command":"mode","channel":"#k","modes":"+k","args":[""]}})).await;
+    op.expect_error("bad_arguments").await;
+    op.cmd("/mode #k +k has,comma").await;
+    op.expect_error("bad_arguments").await;
+    // No key was set: anyone joins without one.
+    let mut other = server.guest("keyless").await;
+    other.join("#k").await;
+}
