@@ -25,6 +25,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Barrier};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -96,6 +97,11 @@ struct Args {
     #[arg(long)]
     markdown_header: bool,
 }
+
+/// Each client's socket read buffer. tungstenite zeroes the whole buffer before every read:
+/// at its default of 128 KiB that `memset` was a third of the generator's CPU, which then
+/// saturated a core at a quarter of the load it should drive (docs/benchmarks.md).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// The Markdown table's header, for the rows `--markdown` prints.
 const MARKDOWN_HEADER: &str = "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | CPU per delivery | server memory | generator CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
@@ -313,7 +319,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         let (i, ws, took) = login?;
         let room = rooms[i / args.room_size].clone();
         let sends = i % args.room_size < args.senders;
-        tasks.push(tokio::spawn(client(run.clone(), room, format!("bench{i}"), ws, took, sends)));
+        tasks.push(tokio::spawn(client(run.clone(), room, i, ws, took, sends)));
     }
     run.ready.wait().await;
     let before = spawned.and_then(Spawned::usage);
@@ -429,7 +435,8 @@ async fn everyone_left(addr: &str) -> Result<(), String> {
 
 /// Connects and logs in as the guest `nick`.
 async fn login(protocol: Protocol, addr: &str, nick: &str) -> Result<Socket, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(protocol.url(addr), None, true)
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(protocol.url(addr), Some(config), true)
         .await
         .map_err(|e| e.to_string())?;
     send_text(&mut ws, protocol.login_frame(nick)).await?;
@@ -494,11 +501,12 @@ async fn expect(ws: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Result<Valu
 async fn client(
     run: Arc<Run>,
     room: Arc<Room>,
-    nick: String,
+    index: usize,
     mut ws: Socket,
     login: Duration,
     sends: bool,
 ) -> Result<Outcome, String> {
+    let nick = format!("bench{index}");
     let channel = room.name.clone();
     let joined = join_room(run.args.protocol, &mut ws, &channel).await;
     // Everyone reaches the start line, even a client that failed, so nobody waits forever.
@@ -514,7 +522,7 @@ async fn client(
     let mut outcome = Outcome { login, tally: Tally::new(), dropped: false };
     let sending = async {
         if sends {
-            send_messages(&run, &room, &nick, sink).await
+            send_messages(&run, &room, &nick, phase(index), sink).await
         } else {
             0
         }
@@ -525,11 +533,27 @@ async fn client(
     Ok(outcome)
 }
 
-/// Sends at the configured rate for the configured time; answers how many were sent.
-async fn send_messages(run: &Run, room: &Room, nick: &str, mut sink: SplitSink<Socket, Message>) -> u64 {
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / run.args.rate));
+/// Where in the sending period client `index` sends, as a fraction of it: spread evenly
+/// (the golden ratio's multiples modulo 1), so that the senders do not all send in the same
+/// instant, a burst no real crowd makes, and which would measure the burst, not the rate.
+fn phase(index: usize) -> f64 {
+    (index as f64 * 0.618_033_988_749_895).fract()
+}
+
+/// Sends at the configured rate for the configured time, starting `phase` of a period late;
+/// answers how many were sent.
+async fn send_messages(
+    run: &Run,
+    room: &Room,
+    nick: &str,
+    phase: f64,
+    mut sink: SplitSink<Socket, Message>,
+) -> u64 {
+    let period = Duration::from_secs_f64(1.0 / run.args.rate);
+    let start = tokio::time::Instant::now() + period.mul_f64(phase);
+    let mut ticks = tokio::time::interval_at(start, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = Instant::now() + run.args.duration;
+    let stop = start.into_std() + run.args.duration;
     let mut sent = 0;
     loop {
         ticks.tick().await;
