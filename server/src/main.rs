@@ -9,9 +9,25 @@ use tracing_subscriber::EnvFilter;
 
 use chattr::{serve, Config};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let config = Config::parse();
+fn main() -> ExitCode {
+    // `RUST_BACKTRACE=1` asks for backtraces of panics; without `RUST_LIB_BACKTRACE` it also
+    // makes every error a library creates capture one, and the store makes (and drops) errors
+    // on its everyday paths: with it set, storing a message cost a backtrace each. Panics keep
+    // theirs. Set while this is the only thread, before the runtime starts any.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chattrd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(Config::parse()))
+}
+
+async fn run(config: Config) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_ansi(std::io::stdout().is_terminal())

@@ -15,8 +15,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::oneshot;
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 
 use app::protocol::frames::validate_txn;
 use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
@@ -131,15 +131,8 @@ where
         }
         Err(e) => return refuse(&mut sink, e).await,
     };
-    let (reading_done, connection_lost) = (CancellationToken::new(), CancellationToken::new());
-    let writer = tokio::spawn(write_loop(
-        sink,
-        queue,
-        outbox.clone(),
-        app.config.ping_interval,
-        reading_done.clone(),
-        connection_lost.clone(),
-    ));
+    let (stop_writer, stop) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(sink, queue, app.config.ping_interval, stop));
     let ending = read_loop(&mut stream, app, attached.conn, &outbox, &mut flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
@@ -150,7 +143,7 @@ where
     if ending.hold {
         // The connection is gone: the writer stops where it is, and the held session keeps
         // what it had not sent yet.
-        connection_lost.cancel();
+        let _ = stop_writer.send(WriterStop::ConnectionLost);
         let unsent = writer.await.ok();
         chat.leave(attached, quit_reason, Some(Left { unsent, flood }));
         return;
@@ -158,7 +151,7 @@ where
     // The nick is free before the client sees its close frame, so it can log in again at once.
     chat.leave(attached, quit_reason, None);
     outbox.close(ending.close);
-    reading_done.cancel();
+    let _ = stop_writer.send(WriterStop::ReadingDone);
     let _ = writer.await;
     closing_handshake(&mut stream).await;
 }
@@ -260,10 +253,8 @@ where
 async fn write_loop<W>(
     mut sink: W,
     mut queue: OutboxQueue,
-    outbox: Outbox,
     ping_every: std::time::Duration,
-    reading_done: CancellationToken,
-    connection_lost: CancellationToken,
+    mut stop: oneshot::Receiver<WriterStop>,
 ) -> OutboxQueue
 where
     W: Sink<Message> + Unpin,
@@ -271,7 +262,8 @@ where
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     // Whether the close (if any) is one that ends the loop at once; a delivering one is waited
     // out until the reader is done.
-    let waiting_for_close = |outbox: &Outbox| !outbox.is_closed() || outbox.discards();
+    let closing = queue.closing();
+    let waiting_for_close = || !closing.is_closed() || closing.discards();
     // The frames being written, and how many of them are fed to the socket so far.
     let mut batch: Vec<Message> = Vec::new();
     let mut fed: usize;
@@ -280,10 +272,13 @@ where
         fed = 0;
         let frame = tokio::select! {
             biased;
-            _ = connection_lost.cancelled() => return queue,
-            _ = reading_done.cancelled() => break,
-            _ = outbox.closed(), if waiting_for_close(&outbox) => {
-                if outbox.discards() {
+            why = &mut stop => match why {
+                Ok(WriterStop::ReadingDone) => break,
+                // (The session gone without a word is a connection lost.)
+                Ok(WriterStop::ConnectionLost) | Err(_) => return queue,
+            },
+            _ = closing.closed(), if waiting_for_close() => {
+                if closing.discards() {
                     break;
                 }
                 continue;
@@ -309,26 +304,30 @@ where
             sink.flush().await
         };
         tokio::pin!(send);
-        loop {
-            tokio::select! {
-                biased;
-                _ = connection_lost.cancelled() => return queue,
-                _ = reading_done.cancelled() => break 'sending,
-                _ = outbox.closed(), if waiting_for_close(&outbox) => {
-                    if outbox.discards() {
-                        break 'sending;
-                    }
+        let mut closed = std::pin::pin!(async {
+            while !closing.discards() {
+                closing.closed().await;
+                if !closing.discards() {
+                    // A delivering close: what is being written still goes out.
+                    std::future::pending::<()>().await;
                 }
-                sent = &mut send => {
-                    if sent.is_err() {
-                        return queue;
-                    }
-                    break;
+            }
+        });
+        tokio::select! {
+            biased;
+            why = &mut stop => match why {
+                Ok(WriterStop::ReadingDone) => break 'sending,
+                Ok(WriterStop::ConnectionLost) | Err(_) => return queue,
+            },
+            () = &mut closed => break 'sending,
+            sent = &mut send => {
+                if sent.is_err() {
+                    return queue;
                 }
             }
         }
     }
-    let close = outbox.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
+    let close = queue.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
         // First what a batch had not fed yet, then what is still queued.
         for frame in batch.drain(fed.min(batch.len())..) {
@@ -344,6 +343,17 @@ where
     }
     let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
     queue
+}
+
+/// Why the session stops its writer.
+#[derive(Debug, Clone, Copy)]
+enum WriterStop {
+    /// The reader is done (the client left, or the core closed the connection): the writer
+    /// sends what the close delivers, then the close frame.
+    ReadingDone,
+    /// The connection is gone: the writer stops where it is and gives back what it did not
+    /// send, for the held session.
+    ConnectionLost,
 }
 
 /// Reads frames until the client leaves or must be dropped; returns how it ended.
@@ -504,11 +514,10 @@ mod tests {
             outbox.push(Event::new(&notice(i)));
         }
         outbox.close(Close::new(CloseReason::Closed));
-        let (reading_done, lost) = (CancellationToken::new(), CancellationToken::new());
-        reading_done.cancel();
+        let (stop_writer, stop) = oneshot::channel();
+        stop_writer.send(WriterStop::ReadingDone).unwrap();
         let mut recorder = Recorder::default();
-        write_loop(&mut recorder, queue, outbox, std::time::Duration::from_secs(60), reading_done, lost)
-            .await;
+        write_loop(&mut recorder, queue, std::time::Duration::from_secs(60), stop).await;
         let texts: Vec<String> = recorder
             .sent
             .iter()
@@ -532,22 +541,15 @@ mod tests {
                 code: None,
             }));
         }
-        let (reading_done, lost) = (CancellationToken::new(), CancellationToken::new());
+        let (stop_writer, stop) = oneshot::channel();
         let mut own = Recorder::default();
-        let writer = write_loop(
-            &mut own,
-            queue,
-            outbox.clone(),
-            std::time::Duration::from_secs(60),
-            reading_done.clone(),
-            lost,
-        );
+        let writer = write_loop(&mut own, queue, std::time::Duration::from_secs(60), stop);
         let stop = async {
             // Every event written, then the session ends.
             while outbox.queued_bytes() > 0 {
                 tokio::task::yield_now().await;
             }
-            reading_done.cancel();
+            stop_writer.send(WriterStop::ReadingDone).unwrap();
         };
         let (_, ()) = tokio::join!(writer, stop);
         let events = own.sent.iter().filter(|m| matches!(m, Message::Text(_))).count();
