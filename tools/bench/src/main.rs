@@ -10,6 +10,7 @@
 //! `--connect-concurrency` lets them, then sit, and the report says how long that took and what
 //! each connection costs the server in memory, and what it gave back once they left.
 
+mod compare;
 mod server;
 mod wire;
 
@@ -29,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use compare::{Point, Series, Verdict};
 use server::{usage_of, Spawned, Usage};
 use wire::{Event, Protocol};
 
@@ -96,6 +98,29 @@ struct Args {
     /// Print the Markdown table's header (for --markdown rows) and exit.
     #[arg(long)]
     markdown_header: bool,
+    /// The comparison: the stepped mode (--step-rates) on the --spawn chattrd with its disk
+    /// store, then `mem`, then on the Socket.IO peer (--socketio), each step on a fresh server;
+    /// prints what each sustained, and with --plot and --write draws and records it.
+    #[arg(long, requires = "spawn")]
+    compare: bool,
+    /// The Socket.IO peer's script, for --compare.
+    #[arg(long, default_value = "tools/bench/peers/socketio/server.mjs")]
+    socketio: PathBuf,
+    /// With --compare: draw p99 latency against deliveries a second into this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// With --compare: write the tables (and the plot's link) into this Markdown file, between
+    /// its `<!-- compare:begin -->` and `<!-- compare:end -->` lines.
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Record the spawned server with `perf record` (call graphs by DWARF) while the senders
+    /// send, into this file (scripts/profile.sh draws it as a flame graph).
+    #[arg(long, requires = "spawn")]
+    profile: Option<PathBuf>,
+    /// One core each: the spawned server on CPU 0, this generator on CPU 1 (`taskset`).
+    /// With --compare, every server is run shared first, then pinned.
+    #[arg(long)]
+    pin: bool,
 }
 
 /// Each client's socket read buffer. tungstenite zeroes the whole buffer before every read:
@@ -195,11 +220,27 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     args.senders = args.senders.min(args.room_size);
+    if args.pin && !args.compare {
+        if let Err(e) = pin_generator() {
+            eprintln!("chattr-bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if args.compare {
+        return match compare_servers(&args).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("chattr-bench: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if !args.step_rates.is_empty() {
         return stepped(args).await;
     }
     let spawned = match &args.spawn {
-        Some(binary) => match Spawned::start(binary, &args.store, args.filter, args.protocol).await {
+        Some(binary) => match Spawned::start(binary, &args.store, args.filter, args.protocol, args.pin).await
+        {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("chattr-bench: {e}");
@@ -251,51 +292,139 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// The stepped mode: one run per rate, each on a fresh server, until one is not sustained (a
-/// message lost, a client dropped, or delivery p99 over the limit).
+/// message lost, a client dropped, delivery p99 over the limit, or the generator busier than
+/// the server).
 async fn stepped(args: Args) -> std::process::ExitCode {
     let Some(binary) = args.spawn.clone() else {
         eprintln!("chattr-bench: --step-rates starts a fresh server per step: it needs --spawn");
         return std::process::ExitCode::FAILURE;
     };
     println!("{MARKDOWN_HEADER}");
-    let mut sustained = None;
+    let series = match steps(&args, &binary, String::new()).await {
+        Ok(series) => series,
+        Err(e) => {
+            eprintln!("chattr-bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let limit = humantime::format_duration(args.p99_limit);
+    match series.steps.iter().rfind(|(_, v)| *v == Verdict::Sustained) {
+        Some((point, _)) => println!(
+            "\nsustained: {:.0} deliveries/s with p99 ≤ {limit} and nothing lost",
+            point.delivered_per_second
+        ),
+        None => println!("\nno step was sustained (p99 ≤ {limit}, nothing lost)"),
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// Runs `args.step_rates` in order against `binary`, a fresh server per step, printing each
+/// step's row as it ends, until a step is not sustained (which is kept, as where it stopped).
+async fn steps(args: &Args, binary: &std::path::Path, name: String) -> Result<Series, String> {
+    let limit_ms = args.p99_limit.as_secs_f64() * 1000.0;
+    let mut series = Series { name, pinned: args.pin, steps: Vec::new() };
     for &rate in &args.step_rates {
         let step = Args { rate, ..args.clone() };
-        let spawned = match Spawned::start(&binary, &step.store, step.filter, step.protocol).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("chattr-bench: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
+        let spawned = Spawned::start(binary, &step.store, step.filter, step.protocol, step.pin).await?;
         let addr = spawned.addr.clone();
         let result = run(step, &addr, Some(&spawned)).await;
         spawned.stop().await;
-        let report = match result {
-            Ok(report) => report,
-            Err(e) => {
-                eprintln!("chattr-bench: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
+        let report = result?;
         println!("{}", report.markdown_row());
-        let p99 = Duration::from_micros(report.tally.delivery.value_at_quantile(0.99));
-        if report.tally.lost() > 0 || report.dropped > 0 || p99 > args.p99_limit {
+        let point = report.point();
+        let verdict = Verdict::of(&point, limit_ms);
+        series.steps.push((point, verdict));
+        if verdict != Verdict::Sustained {
             break;
         }
-        sustained = Some(report.per_second(report.tally.received));
     }
-    match sustained {
-        Some(rate) => println!(
-            "\nsustained: {rate:.0} deliveries/s with p99 ≤ {} and nothing lost",
-            humantime::format_duration(args.p99_limit)
-        ),
-        None => println!(
-            "\nno step was sustained (p99 ≤ {}, nothing lost)",
-            humantime::format_duration(args.p99_limit)
-        ),
+    Ok(series)
+}
+
+/// The comparison: the steps on chattrd (disk, then memory) and on the Socket.IO peer; prints
+/// the tables, and draws and writes them where asked.
+async fn compare_servers(args: &Args) -> Result<(), String> {
+    let Some(chattrd) = args.spawn.clone() else { return Err("--compare needs --spawn <chattrd>".into()) };
+    if args.step_rates.is_empty() {
+        return Err("--compare needs --step-rates".into());
     }
-    std::process::ExitCode::SUCCESS
+    let servers = [
+        ("chattrd, disk", "disk", Protocol::Chattr, &chattrd),
+        ("chattrd, mem", "mem", Protocol::Chattr, &chattrd),
+        ("Socket.IO 4.8", "disk", Protocol::Socketio, &args.socketio),
+    ];
+    println!("{MARKDOWN_HEADER}");
+    let mut all = Vec::new();
+    for pinned in [false, true].into_iter().filter(|p| !p || args.pin) {
+        if pinned {
+            pin_generator()?;
+        }
+        for (name, store, protocol, binary) in &servers {
+            let each = Args { store: (*store).into(), protocol: *protocol, pin: pinned, ..args.clone() };
+            let name = if pinned { format!("{name}, one core each") } else { (*name).to_owned() };
+            all.push(steps(&each, binary, name).await?);
+        }
+    }
+    let limit_ms = args.p99_limit.as_secs_f64() * 1000.0;
+    let summary = compare::table(&all, limit_ms);
+    let detail = compare::steps_table(&all, limit_ms);
+    println!("\n{summary}\n{detail}");
+    if let Some(path) = &args.plot {
+        compare::plot(&all, limit_ms, path)?;
+        println!("plot: {}", path.display());
+    }
+    if let Some(path) = &args.write {
+        let machine = machine();
+        let picture = args.plot.as_ref().map_or(String::new(), |plot| {
+            let name = plot.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            format!("\n![p99 delivery latency against deliveries a second]({name})\n")
+        });
+        let section = format!(
+            "Measured {} by `scripts/compare.sh` on {machine}; {} clients in channels of {}, {} senders \
+             per channel, {} per step, rates per sender {}/s; the generator shares the cores, or has \
+             one of its own where it says so.\n\n\
+             {summary}{picture}\n<details><summary>Every step</summary>\n\n{detail}\n</details>\n",
+            today(),
+            args.clients,
+            args.room_size,
+            args.senders,
+            humantime::format_duration(args.duration),
+            args.step_rates.iter().map(f64::to_string).collect::<Vec<_>>().join(", "),
+        );
+        compare::write_into(path, &section)?;
+        println!("written into {}", path.display());
+    }
+    Ok(())
+}
+
+/// Pins this process (every thread, and so the threads they start) to its CPU.
+fn pin_generator() -> Result<(), String> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-cp", server::GENERATOR_CPU, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run taskset: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset failed ({status})"))
+    }
+}
+
+/// The machine, as the tables describe it: CPUs and their model, from /proc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpus = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim()))
+        .unwrap_or("unknown CPU");
+    format!("{cpus} CPU(s), {model}")
+}
+
+/// Today's date (UTC), for the record.
+fn today() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().chars().take(10).collect()
 }
 
 async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report, String> {
@@ -322,6 +451,10 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         tasks.push(tokio::spawn(client(run.clone(), room, i, ws, took, sends)));
     }
     run.ready.wait().await;
+    let profiler = match (&args.profile, spawned.and_then(Spawned::pid)) {
+        (Some(file), Some(pid)) => Some(profile(pid, file, args.duration)?),
+        _ => None,
+    };
     let before = spawned.and_then(Spawned::usage);
     let generator_before = usage_of("self");
     let started = Instant::now();
@@ -332,7 +465,24 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     let elapsed = started.elapsed();
     let after = spawned.and_then(Spawned::usage);
     let generator = generator_before.zip(usage_of("self"));
+    if let Some(mut perf) = profiler {
+        let status = perf.wait().await.map_err(|e| format!("perf: {e}"))?;
+        if !status.success() {
+            return Err(format!("perf record failed ({status})"));
+        }
+    }
     Ok(Report::new(&args, outcomes, login_time, elapsed, before.zip(after), generator))
+}
+
+/// Starts `perf record` on process `pid` for `duration`, writing `file`.
+fn profile(pid: u32, file: &std::path::Path, duration: Duration) -> Result<tokio::process::Child, String> {
+    tokio::process::Command::new("perf")
+        .args(["record", "--quiet", "-F", "499", "--call-graph", "dwarf,32768", "-p", &pid.to_string(), "-o"])
+        .arg(file)
+        .args(["--", "sleep", &duration.as_secs_f64().to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start perf (Debian: linux-perf): {e}"))
 }
 
 /// Logs `args.clients` guests in, `--connect-concurrency` at a time, as a crowd arriving would
@@ -730,6 +880,23 @@ impl Report {
             out += &format!("generator  {cpu:.0}% of one core ({per:.1} µs per delivery)\n");
         }
         out
+    }
+
+    /// What the comparison keeps of this run.
+    fn point(&self) -> Point {
+        let t = &self.tally;
+        Point {
+            rate: self.args.rate,
+            delivered_per_second: self.per_second(t.received),
+            p50_ms: t.delivery.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: t.delivery.value_at_quantile(0.99) as f64 / 1000.0,
+            lost: t.lost(),
+            dropped: self.dropped,
+            server_cpu: self.server_usage().map(|(cpu, _)| cpu),
+            cpu_per_delivery_us: self.cpu_per_delivery(self.server),
+            peak_mib: self.server_usage().map(|(_, rss)| rss),
+            generator_cpu: self.generator_cpu(),
+        }
     }
 
     fn markdown_row(&self) -> String {

@@ -20,6 +20,10 @@ pub(crate) struct Spawned {
     data_dir: PathBuf,
 }
 
+/// With `--pin`: the server's CPU, and the generator's.
+const SERVER_CPU: &str = "0";
+pub(crate) const GENERATOR_CPU: &str = "1";
+
 /// The shared secret of a spawned server: the benchmark asks it who is online.
 pub(crate) const SECRET: &str = "chattr-bench-secret";
 
@@ -74,7 +78,18 @@ impl Spawned {
         store: &str,
         filter: Option<Duration>,
         protocol: Protocol,
+        pin: bool,
     ) -> Result<Self, String> {
+        // Pinned, the server runs on CPU 0 only (`taskset` execs it: same process).
+        let program = |program: &dyn AsRef<std::ffi::OsStr>| {
+            if pin {
+                let mut command = Command::new("taskset");
+                command.args(["-c", SERVER_CPU]).arg(program);
+                command
+            } else {
+                Command::new(program)
+            }
+        };
         let data_dir = std::env::temp_dir().join(format!("chattr-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let db = match store {
@@ -82,11 +97,11 @@ impl Spawned {
             _ => format!("surrealkv://{}", data_dir.display()),
         };
         if protocol == Protocol::Socketio {
-            let mut node = Command::new("node");
+            let mut node = program(&"node");
             node.arg(binary).env("PORT", "0");
             return Self::listening(node, data_dir).await;
         }
-        let mut command = Command::new(binary);
+        let mut command = program(&binary);
         command.env("CHATTR_SHARED_SECRET", SECRET);
         if let Some(delay) = filter {
             command
@@ -128,6 +143,11 @@ impl Spawned {
         // Keep reading its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self { child, addr, data_dir })
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// What the server has used so far, when `/proc` can tell.
