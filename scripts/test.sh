@@ -38,13 +38,22 @@ cargo test -p chattr-bench
 cargo build -p server --bin chattrd
 cargo test -p chattr-tests
 
-step "the benchmark tool, in short runs that must deliver every message, on chattrd and on the Socket.IO peer, and its idle workload (speed is not judged here)"
+step "the benchmark tool, in short runs that must deliver every message, on chattrd and on the Socket.IO peer, its idle workload on both, and the comparison in miniature (speed is not judged here)"
 cargo build -p chattr-bench
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --store disk \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
 "$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --idle --clients 200 --room-size 50
+"$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
+  --idle --clients 200 --room-size 50
+# The comparison's whole path (three servers, the tables, the plot), one small step each.
+compare_dir="$(mktemp -d)"
+"$target/debug/chattr-bench" --compare --spawn "$target/debug/chattrd" \
+  --socketio tools/bench/peers/socketio/server.mjs --step-rates 2 --p99-limit 10s \
+  --clients 20 --room-size 10 --senders 2 --duration 1s --plot "$compare_dir/compare.svg"
+test -s "$compare_dir/compare.svg"
+rm -rf "$compare_dir"
 
 step "build the UI as released (wasm-opt, hashed names, .br and .gz; into target/site)"
 # The end-to-end suite runs on the release bundle: assets.spec.ts holds it to its size budget.

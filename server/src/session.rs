@@ -557,6 +557,101 @@ mod tests {
         assert!(own.flushes <= 200 / MAX_BATCH + 2, "{} flushes for 200 events", own.flushes);
     }
 
+    /// A socket's sending half that never takes anything: a client that stopped reading.
+    struct Stuck;
+
+    impl Sink<Message> for Stuck {
+        type Error = std::convert::Infallible;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    fn notice(i: usize) -> ServerEvent {
+        ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None }
+    }
+
+    #[tokio::test]
+    async fn a_close_that_drops_the_queue_reaches_a_writer_stuck_in_a_send() {
+        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        // The session never says a word: only the core's close can end the writer.
+        let (_stop_writer, stop) = oneshot::channel();
+        let writer = tokio::spawn(write_loop(Stuck, queue, std::time::Duration::from_secs(3600), stop));
+        outbox.push(Event::new(&notice(0)));
+        while outbox.queued_bytes() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // The writer has taken the event and is stuck writing it.
+        outbox.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
+        // (The close frame then waits FLUSH_TIMEOUT on the stuck socket.)
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), writer).await;
+        assert!(matches!(ended, Ok(Ok(_))), "the writer ended on the close");
+    }
+
+    #[tokio::test]
+    async fn a_delivering_close_lets_the_writer_send_what_comes_until_the_reader_is_done() {
+        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (stop_writer, stop) = oneshot::channel();
+        let mut recorder = Recorder::default();
+        let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop);
+        let session = async {
+            outbox.close(Close::new(CloseReason::Quit));
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            // The answer to the frame the reader was handling, sent after the close.
+            outbox.push(Event::new(&notice(1)));
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            stop_writer.send(WriterStop::ReadingDone).unwrap();
+        };
+        let (_, ()) = tokio::join!(writer, session);
+        assert!(
+            matches!(recorder.sent.as_slice(), [Message::Text(t), Message::Close(_)] if t.as_str() == notice(1).to_json()),
+            "the event, then the close frame: {:?}",
+            recorder.sent
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_stops_a_stuck_writer_and_gives_back_what_it_did_not_send() {
+        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (stop_writer, stop) = oneshot::channel();
+        let writer = tokio::spawn(write_loop(Stuck, queue, std::time::Duration::from_secs(3600), stop));
+        outbox.push(Event::new(&notice(0)));
+        while outbox.queued_bytes() > 0 {
+            tokio::task::yield_now().await;
+        }
+        outbox.push(Event::new(&notice(1)));
+        stop_writer.send(WriterStop::ConnectionLost).unwrap();
+        let mut queue = tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+            .await
+            .expect("the writer stopped at once")
+            .unwrap();
+        let left = queue.try_recv().map(|e| e.json().to_string());
+        assert_eq!(left, Some(notice(1).to_json()), "the event not yet taken is still queued");
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_session_is_gone_stops_without_a_close_frame() {
+        let (_outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (stop_writer, stop) = oneshot::channel::<WriterStop>();
+        drop(stop_writer);
+        let mut recorder = Recorder::default();
+        write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop).await;
+        assert!(recorder.sent.is_empty(), "{:?}", recorder.sent);
+    }
+
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_str(host).unwrap());

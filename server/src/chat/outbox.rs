@@ -347,6 +347,35 @@ mod tests {
         SendBudget::new(1 << 20, 1 << 30)
     }
 
+    /// A waker that counts its wake-ups.
+    struct Counter(AtomicUsize);
+
+    impl futures::task::ArcWake for Counter {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_close_wakes_the_writer_waiting_on_it_once_and_says_whether_it_discards() {
+        let (outbox, queue) = Outbox::new(8, budget());
+        let closing = queue.closing();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = futures::task::waker(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(closing.poll_closed(&mut cx).is_pending());
+        assert!(!closing.is_closed());
+        // From another thread, as the core closes it.
+        std::thread::spawn(move || {
+            outbox.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken once");
+        assert!(closing.poll_closed(&mut cx).is_ready());
+        assert!(closing.is_closed() && closing.discards());
+    }
+
     #[test]
     fn a_full_queue_closes_the_connection_as_a_slow_consumer() {
         let (outbox, mut rx) = Outbox::new(2, budget());

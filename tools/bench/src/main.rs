@@ -250,10 +250,6 @@ async fn main() -> std::process::ExitCode {
         None => None,
     };
     let addr = spawned.as_ref().map_or(args.addr.clone(), |s| s.addr.clone());
-    if args.idle && args.protocol != Protocol::Chattr {
-        eprintln!("chattr-bench: --idle measures chattrd only, for now");
-        return std::process::ExitCode::FAILURE;
-    }
     if args.idle {
         let result = idle(&args, &addr, spawned.as_ref()).await;
         if let Some(s) = spawned {
@@ -535,7 +531,11 @@ async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<Stri
         args.clients,
         args.room_size.min(args.clients),
         args.connect_concurrency,
-        if spawned.is_some() { args.store.as_str() } else { "(external)" },
+        match (args.protocol, spawned.is_some()) {
+            (Protocol::Socketio, _) => "(Socket.IO)",
+            (Protocol::Chattr, true) => args.store.as_str(),
+            (Protocol::Chattr, false) => "(external)",
+        },
     );
     out += &format!(
         "connect + login + join  {} in {:.2} s ({:.0}/s); each {}\n",
@@ -544,6 +544,21 @@ async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<Stri
         args.clients as f64 / took.as_secs_f64(),
         percentiles(&login),
     );
+    let held_line = |before: Usage, held: Usage| {
+        let per = held.rss_kib.saturating_sub(before.rss_kib) as f64 / args.clients as f64;
+        format!(
+            "server memory  {:.1} MiB before, {:.1} MiB holding them: {per:.1} KiB per connection",
+            before.rss_kib as f64 / 1024.0,
+            held.rss_kib as f64 / 1024.0,
+        )
+    };
+    if args.protocol == Protocol::Socketio {
+        // The peer cannot say when everyone has gone (chattrd's `/list` does): what it held only.
+        if let (Some(before), Some(held)) = (before, held) {
+            out += &format!("{}\n", held_line(before, held));
+        }
+        return Ok(out);
+    }
     // Everyone leaves (for good, not held for a resume), and the channels empty.
     for ws in &mut sockets {
         let _ = send(ws, json!({"type":"command","line":"/quit"})).await;
@@ -552,14 +567,8 @@ async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<Stri
     everyone_left(addr).await?;
     let left = spawned.and_then(Spawned::usage);
     if let (Some(before), Some(held), Some(left)) = (before, held, left) {
-        let per = held.rss_kib.saturating_sub(before.rss_kib) as f64 / args.clients as f64;
-        out += &format!(
-            "server memory  {:.1} MiB before, {:.1} MiB holding them: {per:.1} KiB per connection; \
-             {:.1} MiB once they left\n",
-            before.rss_kib as f64 / 1024.0,
-            held.rss_kib as f64 / 1024.0,
-            left.rss_kib as f64 / 1024.0,
-        );
+        out +=
+            &format!("{}; {:.1} MiB once they left\n", held_line(before, held), left.rss_kib as f64 / 1024.0);
     }
     Ok(out)
 }
