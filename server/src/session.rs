@@ -506,10 +506,18 @@ mod tests {
         }
     }
 
+    /// A connection's queue with room to spare.
+    fn queue() -> (Outbox, OutboxQueue) {
+        Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30))
+    }
+
+    fn notice(i: usize) -> ServerEvent {
+        ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None }
+    }
+
     #[tokio::test]
     async fn queued_events_go_out_in_order_then_the_close_frame() {
-        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
-        let notice = |i: usize| ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None };
+        let (outbox, queue) = queue();
         for i in 0..100 {
             outbox.push(Event::new(&notice(i)));
         }
@@ -533,13 +541,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_backlog_is_written_in_batches_not_one_write_per_event() {
-        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (outbox, queue) = queue();
         for i in 0..200 {
-            outbox.push(Event::new(&ServerEvent::Notice {
-                from: "x".into(),
-                text: format!("n{i}"),
-                code: None,
-            }));
+            outbox.push(Event::new(&notice(i)));
         }
         let (stop_writer, stop) = oneshot::channel();
         let mut own = Recorder::default();
@@ -576,21 +580,24 @@ mod tests {
         }
     }
 
-    fn notice(i: usize) -> ServerEvent {
-        ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None }
-    }
-
-    #[tokio::test]
-    async fn a_close_that_drops_the_queue_reaches_a_writer_stuck_in_a_send() {
-        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
-        // The session never says a word: only the core's close can end the writer.
-        let (_stop_writer, stop) = oneshot::channel();
+    /// A writer on a [`Stuck`] socket that has taken one event and is stuck writing it; its
+    /// queue's sending side, the task, and the session's stop.
+    async fn writer_stuck_in_a_send(
+    ) -> (Outbox, tokio::task::JoinHandle<OutboxQueue>, oneshot::Sender<WriterStop>) {
+        let (outbox, queue) = queue();
+        let (stop_writer, stop) = oneshot::channel();
         let writer = tokio::spawn(write_loop(Stuck, queue, std::time::Duration::from_secs(3600), stop));
         outbox.push(Event::new(&notice(0)));
         while outbox.queued_bytes() > 0 {
             tokio::task::yield_now().await;
         }
-        // The writer has taken the event and is stuck writing it.
+        (outbox, writer, stop_writer)
+    }
+
+    #[tokio::test]
+    async fn a_close_that_drops_the_queue_reaches_a_writer_stuck_in_a_send() {
+        // The session never says a word: only the core's close can end the writer.
+        let (outbox, writer, _stop_writer) = writer_stuck_in_a_send().await;
         outbox.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
         // (The close frame then waits FLUSH_TIMEOUT on the stuck socket.)
         let ended = tokio::time::timeout(std::time::Duration::from_secs(10), writer).await;
@@ -599,7 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_delivering_close_lets_the_writer_send_what_comes_until_the_reader_is_done() {
-        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (outbox, queue) = queue();
         let (stop_writer, stop) = oneshot::channel();
         let mut recorder = Recorder::default();
         let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop);
@@ -625,13 +632,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_connection_stops_a_stuck_writer_and_gives_back_what_it_did_not_send() {
-        let (outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
-        let (stop_writer, stop) = oneshot::channel();
-        let writer = tokio::spawn(write_loop(Stuck, queue, std::time::Duration::from_secs(3600), stop));
-        outbox.push(Event::new(&notice(0)));
-        while outbox.queued_bytes() > 0 {
-            tokio::task::yield_now().await;
-        }
+        let (outbox, writer, stop_writer) = writer_stuck_in_a_send().await;
         outbox.push(Event::new(&notice(1)));
         stop_writer.send(WriterStop::ConnectionLost).unwrap();
         let mut queue = tokio::time::timeout(std::time::Duration::from_secs(10), writer)
@@ -644,7 +645,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_writer_whose_session_is_gone_stops_without_a_close_frame() {
-        let (_outbox, queue) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
+        let (_outbox, queue) = queue();
         let (stop_writer, stop) = oneshot::channel::<WriterStop>();
         drop(stop_writer);
         let mut recorder = Recorder::default();

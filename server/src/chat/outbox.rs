@@ -318,11 +318,6 @@ impl Outbox {
         self.shared.kill.cancel();
     }
 
-    /// Whether a close was asked for that drops what is queued (and takes nothing more).
-    pub fn discards(&self) -> bool {
-        self.shared.discard.load(Ordering::Relaxed)
-    }
-
     /// Whether a close was asked for.
     pub fn is_closed(&self) -> bool {
         self.shared.closing.load(Ordering::Acquire)
@@ -397,10 +392,10 @@ mod tests {
         drop(rx);
         outbox.send(ServerEvent::Pong { id: None });
         assert!(!outbox.is_closed(), "the connection is ending, not slow");
-        let (held, _held_rx) = outbox.sibling(100);
+        let (held, held_rx) = outbox.sibling(100);
         held.push(bytes(80));
         held.push(bytes(40));
-        assert!(held.discards(), "past its own 100 bytes");
+        assert!(held_rx.closing().discards(), "past its own 100 bytes");
         assert_eq!(held.close_reason().unwrap().reason, CloseReason::Error(ErrorCode::SlowConsumer));
     }
 
