@@ -87,7 +87,6 @@ pub(crate) fn table(series: &[Series], p99_limit_ms: f64) -> String {
     let mut out = format!(
         "| server | most deliveries/s sustained (p99 ≤ {p99_limit_ms:.0} ms, nothing lost) | p99 there | server CPU there | CPU per delivery | peak memory | generator CPU | next step |\n|---|---|---|---|---|---|---|---|\n"
     );
-    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}%"));
     for s in series {
         let next = s.limit().map_or("(all steps sustained)".into(), |(p, v)| {
             format!("{:.0}/s: {} (p99 {:.1} ms)", p.delivered_per_second, v.says(p99_limit_ms), p.p99_ms)
@@ -99,10 +98,10 @@ pub(crate) fn table(series: &[Series], p99_limit_ms: f64) -> String {
                     s.name,
                     p.delivered_per_second,
                     p.p99_ms,
-                    pct(p.server_cpu),
-                    p.cpu_per_delivery_us.map_or("–".into(), |us| format!("{us:.1} µs")),
+                    percent(p.server_cpu),
+                    micros(p.cpu_per_delivery_us),
                     p.peak_mib.map_or("–".into(), |m| format!("{m:.0} MiB")),
-                    pct(p.generator_cpu),
+                    percent(p.generator_cpu),
                     next,
                 )
             }
@@ -110,6 +109,16 @@ pub(crate) fn table(series: &[Series], p99_limit_ms: f64) -> String {
         }
     }
     out
+}
+
+/// A share of one core, or a dash when it was not measured.
+fn percent(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.0}%"))
+}
+
+/// Microseconds, or a dash when not measured.
+fn micros(v: Option<f64>) -> String {
+    v.map_or("–".into(), |us| format!("{us:.1} µs"))
 }
 
 /// Every step of every server, as the rows `--markdown` prints, for the record.
@@ -126,9 +135,9 @@ pub(crate) fn steps_table(series: &[Series], p99_limit_ms: f64) -> String {
                 p.delivered_per_second,
                 p.p50_ms,
                 p.p99_ms,
-                p.server_cpu.map_or("–".into(), |v| format!("{v:.0}%")),
-                p.cpu_per_delivery_us.map_or("–".into(), |us| format!("{us:.1} µs")),
-                p.generator_cpu.map_or("–".into(), |v| format!("{v:.0}%")),
+                percent(p.server_cpu),
+                micros(p.cpu_per_delivery_us),
+                percent(p.generator_cpu),
                 v.says(p99_limit_ms),
             );
         }
