@@ -149,7 +149,13 @@ impl Store {
 
     /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch), a few
     /// hundred per transaction, so other writes never wait long behind it.
+    ///
+    /// A message's id is at least the time it was numbered shifted left by 10 bits (see
+    /// `Hub::next_message_id`), so every id below `cutoff_ms << 10` was numbered before the
+    /// cutoff: the old messages are one range at the start of the table, found without an index
+    /// on the time (which every stored message would pay for).
     pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
+        let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
         loop {
             let store = self.clone();
             let deleted: Option<i64> = self
@@ -157,11 +163,11 @@ impl Store {
                     let mut res = store
                         .db()
                         .query(
-                            "LET $ids = (SELECT VALUE id FROM message WHERE ts < $cutoff LIMIT 500);
+                            "LET $ids = (SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500);
                              DELETE $ids RETURN NONE;
                              RETURN array::len($ids);",
                         )
-                        .bind(("cutoff", to_i64(cutoff_ms)))
+                        .bind(("below", below))
                         .await?
                         .check()?;
                     Ok(res.take(2)?)
@@ -235,9 +241,35 @@ mod tests {
             .is_empty());
 
         assert_eq!(store.highest_message_id().await.unwrap(), 31);
+    }
 
-        store.prune_history(150).await.unwrap();
-        let left = store.history(&rust, None, 100).await.unwrap();
-        assert_eq!(left.first().map(|m| m.id), Some(15));
+    #[tokio::test]
+    async fn pruning_removes_what_was_numbered_before_the_cutoff() {
+        let store = Store::open("mem://").await.unwrap();
+        let c = Conversation::channel("#c");
+        // Ids as the hub numbers them: the time in milliseconds << 10, plus a count within
+        // the millisecond; 1,200 messages in all, more than one pruning transaction takes.
+        let batch: Vec<StoredMessage> = (0..1_200u64)
+            .map(|i| {
+                let ms = 1_000 + i / 100;
+                let mut message = msg((ms << 10) + i % 100, "#c", &format!("m{i}"));
+                message.ts = ms;
+                StoredMessage { conversation: c.clone(), message }
+            })
+            .collect();
+        store.append_messages(&batch).await.unwrap();
+
+        store.prune_history(1_007).await.unwrap();
+        let left = store.history(&c, None, 2_000).await.unwrap();
+        assert_eq!(left.len(), 500, "5 ms of 100 messages each are left");
+        assert!(left.iter().all(|m| m.ts >= 1_007), "{:?}", left.first());
+        assert_eq!(left.first().map(|m| m.id), Some(1_007 << 10));
+        assert_eq!(left.last().map(|m| m.id), Some((1_011 << 10) + 99));
+
+        store.prune_history(1_007).await.unwrap();
+        assert_eq!(store.history(&c, None, 2_000).await.unwrap().len(), 500, "nothing more to prune");
+        store.prune_history(u64::MAX).await.unwrap();
+        assert!(store.history(&c, None, 2_000).await.unwrap().is_empty());
+        assert_eq!(store.highest_message_id().await.unwrap(), (1_011 << 10) + 99, "the mark stays");
     }
 }

@@ -134,7 +134,9 @@ DEFINE FIELD IF NOT EXISTS text ON message TYPE string;
 DEFINE FIELD IF NOT EXISTS action ON message TYPE bool;
 DEFINE FIELD IF NOT EXISTS bot ON message TYPE option<bool>;
 DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
-DEFINE INDEX IF NOT EXISTS message_ts ON message FIELDS ts;
+-- Pruning finds old messages by their time-ordered ids; stores from before that lose the
+-- index it needed.
+REMOVE INDEX IF EXISTS message_ts ON message;
 
 DEFINE TABLE IF NOT EXISTS store_meta SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS high ON store_meta TYPE option<int>;
