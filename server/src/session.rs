@@ -63,6 +63,7 @@ pub(crate) async fn upgrade(
         sessions.track_future(async move {
             let (sink, stream) = socket.split();
             run(sink, stream, &inner, peer.ip()).await;
+            crate::memory::departed();
         })
     })
 }
@@ -109,7 +110,10 @@ where
         };
         chat.login(auth, &outbox, ip).await
     };
-    let (attached, outbox, queue) = match login.await {
+    // Boxed, like a frame's handling below: a connection holds its future for as long as it
+    // lives, and what logging in awaits (the store, password hashing) would make it several
+    // times bigger than the connection needs at rest.
+    let (attached, outbox, queue) = match Box::pin(login).await {
         Ok(Login::Fresh(attached)) => (attached, outbox, queue),
         Ok(Login::Resumed(mut resumed)) => {
             // A resumed session goes on with the flood allowance it had, not a fresh one.
@@ -458,7 +462,9 @@ where
                 continue;
             }
         };
-        match app.chat.handle(conn, outbox, frame).await {
+        // Boxed: the future of the longest command (a store write, a password hash) would
+        // otherwise be part of every connection's, waiting or not (docs/benchmarks.md).
+        match Box::pin(app.chat.handle(conn, outbox, frame)).await {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit(reason)) => {
                 let reason = reason.unwrap_or_else(|| "quit".into());
@@ -673,5 +679,29 @@ mod tests {
         assert!(!origin_allowed(&headers(Some("null"), "chat.example"), &allowed));
         assert!(!origin_allowed(&headers(Some("https://app.example.evil"), "chat.example"), &allowed));
         assert!(!origin_allowed(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"), &[]));
+    }
+
+    /// Every connection holds its session's future for as long as it lives: at rest (waiting
+    /// for a frame) it must cost a few hundred bytes, not the size of the biggest thing a frame
+    /// or the login can await (over 3 KiB before those were boxed).
+    #[tokio::test]
+    async fn a_session_at_rest_holds_a_small_future() {
+        let config = crate::config::Config::for_tests();
+        let chat = crate::service::ChatService::open(&config).await.expect("an in-memory store opens");
+        let app = Inner { config, chat, shutdown: Default::default(), sessions: Default::default() };
+        let (sink, _sent) = futures::channel::mpsc::unbounded::<Message>();
+        let mut stream = futures::stream::pending::<Result<Message, String>>();
+        let (outbox, _queue) = app.chat.outbox();
+        let mut flood = FloodControl::new(1, 1, 1, Instant::now());
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let session = std::mem::size_of_val(&run(
+            sink,
+            futures::stream::pending::<Result<Message, String>>(),
+            &app,
+            ip,
+        ));
+        let reading = std::mem::size_of_val(&read_loop(&mut stream, &app, 1, &outbox, &mut flood));
+        assert!(session <= 1024, "a session's future is {session} bytes");
+        assert!(reading <= 512, "the read loop's future is {reading} bytes");
     }
 }
