@@ -90,3 +90,46 @@ async fn a_burst_of_registrations_stays_within_the_hashing_memory_bound() {
     assert!(after <= before + bound, "after the bursts: {} MiB", after / MIB);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The allocator keeps what a program frees unless asked to give it back: chattrd asks after a
+/// wave of departures. 1,000 guests in channels of 100 take their memory; once they have left,
+/// most of it is the system's again within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_a_crowd_took_is_given_back_once_it_leaves() {
+    let dir = tempdir();
+    let server =
+        Process::start_with(&dir, &[("CHATTR_LOG", "info,chattr::memory=debug")]).await.expect("start");
+    let pid = server.pid();
+    connect(&server.addr, "warmup").await.join("#warmup").await;
+    let before = rss(pid);
+    let mut crowd = Vec::new();
+    for i in 0..1_000 {
+        let mut c = connect(&server.addr, &format!("crowd{i}")).await;
+        c.join(&format!("#crowd{}", i / 100)).await;
+        crowd.push(c);
+    }
+    let held = rss(pid);
+    assert!(held >= before + 10 * MIB, "1,000 connections took {} KiB", (held - before) / 1024);
+    for c in &mut crowd {
+        c.cmd("/quit").await;
+    }
+    for mut c in crowd {
+        c.expect_close().await;
+    }
+    let target = before + (held - before) / 2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut now = rss(pid);
+    while now > target && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        now = rss(pid);
+    }
+    let trims: Vec<String> = server.log().into_iter().filter(|l| l.contains("memory trimmed")).collect();
+    assert!(
+        now <= target,
+        "RSS before {} MiB, with 1,000 more connections {} MiB, 20 s after they left {} MiB; {trims:?}",
+        before / MIB,
+        held / MIB,
+        now / MIB
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,7 @@ pub(crate) mod filter;
 pub(crate) mod flood;
 pub(crate) mod http;
 pub(crate) mod listener;
+pub(crate) mod memory;
 pub(crate) mod security;
 pub(crate) mod session;
 pub(crate) mod webhooks;
@@ -229,6 +230,7 @@ pub async fn serve_state(
         inner.chat.prune_history(inner.config.history_max_age).await;
         tokio::spawn(prune_history(inner.clone()));
     }
+    tokio::spawn(memory::give_back_after_departures(inner.clone()));
     let settings = listener::Settings::from_config(&inner.config);
     let served = listener::serve(listener, router(state), settings, inner.shutdown.clone());
     let ((), stopping) = tokio::join!(served, closer);

@@ -565,12 +565,33 @@ async fn idle(args: &Args, addr: &str, spawned: Option<&Spawned>) -> Result<Stri
     }
     drop(sockets);
     everyone_left(addr).await?;
-    let left = spawned.and_then(Spawned::usage);
-    if let (Some(before), Some(held), Some(left)) = (before, held, left) {
-        out +=
-            &format!("{}; {:.1} MiB once they left\n", held_line(before, held), left.rss_kib as f64 / 1024.0);
+    if let (Some(spawned), Some(before), Some(held)) = (spawned, before, held) {
+        let (left, after) = given_back(spawned, before, held).await;
+        out += &format!(
+            "{}; {:.1} MiB {:.1} s after they left\n",
+            held_line(before, held),
+            left.rss_kib as f64 / 1024.0,
+            after.as_secs_f64()
+        );
     }
     Ok(out)
+}
+
+/// After everyone left: the server's memory once it has given back nine tenths of what the
+/// connections took, or, failing that, ten seconds later; and how long that took.
+async fn given_back(server: &Spawned, before: Usage, held: Usage) -> (Usage, Duration) {
+    let target = before.rss_kib + held.rss_kib.saturating_sub(before.rss_kib) / 10;
+    let started = Instant::now();
+    let mut last = held;
+    while started.elapsed() < Duration::from_secs(10) {
+        let Some(now) = server.usage() else { break };
+        last = now;
+        if now.rss_kib <= target {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (last, started.elapsed())
 }
 
 /// Waits until no benchmark channel is left (each empties as its last member leaves), asking
