@@ -30,7 +30,7 @@ use crate::{AppState, Inner};
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The socket's read buffer to begin with.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// The most queued events written out with one flush (one `write` to the socket).
 const MAX_BATCH: usize = 64;

@@ -117,6 +117,14 @@ struct Args {
     /// send, into this file (scripts/profile.sh draws it as a flame graph).
     #[arg(long, requires = "spawn")]
     profile: Option<PathBuf>,
+    /// Extra clients that, while the senders send, join a channel holding
+    /// [`JOIN_HISTORY`] stored messages, wait for its history, and leave again, once every
+    /// --join-every each: how long a join takes under the load (Chattr only).
+    #[arg(long, default_value_t = 0)]
+    joiners: usize,
+    /// How often each joiner joins.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    join_every: Duration,
     /// One core each: the spawned server on CPU 0, this generator on CPU 1 (`taskset`).
     /// With --compare, every server is run shared first, then pinned.
     #[arg(long)]
@@ -131,7 +139,7 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// The Markdown table's header, for the rows `--markdown` prints.
 const MARKDOWN_HEADER: &str = "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | CPU per delivery | server memory | generator CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
-/// Message counts and latencies (in microseconds), for one client or summed over all.
+/// Message counts and latencies (in microseconds), summed over all clients.
 struct Tally {
     /// Messages from others reaching a member.
     delivery: Histogram<u64>,
@@ -151,13 +159,16 @@ impl Tally {
     }
 
     #[allow(clippy::expect_used, reason = "every histogram is made by histogram(), with the same bounds")]
-    fn add(&mut self, other: &Tally) {
-        self.delivery.add(&other.delivery).expect("same bounds");
-        self.ack.add(&other.ack).expect("same bounds");
-        self.sent += other.sent;
-        self.received += other.received;
-        self.expected += other.expected;
-        self.errors += other.errors;
+    fn add_latencies(&mut self, room: &Latencies) {
+        self.delivery.add(&room.delivery).expect("same bounds");
+        self.ack.add(&room.ack).expect("same bounds");
+    }
+
+    fn add_counts(&mut self, client: &Counts) {
+        self.sent += client.sent;
+        self.received += client.received;
+        self.expected += client.expected;
+        self.errors += client.errors;
     }
 
     fn lost(&self) -> u64 {
@@ -165,10 +176,29 @@ impl Tally {
     }
 }
 
+/// One client's message counts.
+#[derive(Default)]
+struct Counts {
+    sent: u64,
+    /// Messages (others' and own echoes) that arrived.
+    received: u64,
+    /// Messages sent into its channel, which all should have arrived.
+    expected: u64,
+    errors: u64,
+}
+
+/// A channel's latencies, recorded by its members. Kept per channel, not per client: a
+/// histogram is ~170 KiB, and one per client (two, with the echoes) made the generator's
+/// working set gigabytes at 19,000 clients, and its every record a cache miss.
+struct Latencies {
+    delivery: Histogram<u64>,
+    ack: Histogram<u64>,
+}
+
 /// What one client saw.
 struct Outcome {
     login: Duration,
-    tally: Tally,
+    counts: Counts,
     dropped: bool,
 }
 
@@ -181,6 +211,7 @@ fn histogram() -> Histogram<u64> {
 struct Room {
     name: String,
     sent: AtomicU64,
+    latencies: std::sync::Mutex<Latencies>,
 }
 
 /// Everything the clients coordinate on.
@@ -425,7 +456,13 @@ fn today() -> String {
 
 async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report, String> {
     let rooms: Vec<Arc<Room>> = (0..args.clients.div_ceil(args.room_size))
-        .map(|i| Arc::new(Room { name: format!("#bench-{i}"), sent: AtomicU64::new(0) }))
+        .map(|i| {
+            Arc::new(Room {
+                name: format!("#bench-{i}"),
+                sent: AtomicU64::new(0),
+                latencies: std::sync::Mutex::new(Latencies { delivery: histogram(), ack: histogram() }),
+            })
+        })
         .collect();
     let senders = (0..args.clients).filter(|i| i % args.room_size < args.senders).count();
     let (all_sent, _) = watch::channel(senders == 0);
@@ -438,6 +475,10 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     });
 
     let (logins, login_time) = crowd(&args, addr, false).await;
+    let mut joiners = Vec::new();
+    for i in 0..args.joiners {
+        joiners.push(joiner_ready(args.protocol, addr, i).await?);
+    }
 
     let mut tasks = Vec::new();
     for login in logins {
@@ -447,6 +488,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         tasks.push(tokio::spawn(client(run.clone(), room, i, ws, took, sends)));
     }
     run.ready.wait().await;
+    let joiners: Vec<_> = joiners.into_iter().map(|j| tokio::spawn(joiner(run.clone(), j))).collect();
     let profiler = match (&args.profile, spawned.and_then(Spawned::pid)) {
         (Some(file), Some(pid)) => Some(profile(pid, file, args.duration)?),
         _ => None,
@@ -461,13 +503,87 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     let elapsed = started.elapsed();
     let after = spawned.and_then(Spawned::usage);
     let generator = generator_before.zip(usage_of("self"));
+    let mut joins = histogram();
+    for j in joiners {
+        joins.add(j.await.map_err(|e| format!("a joiner failed: {e}"))??).map_err(|e| e.to_string())?;
+    }
     if let Some(mut perf) = profiler {
         let status = perf.wait().await.map_err(|e| format!("perf: {e}"))?;
         if !status.success() {
             return Err(format!("perf record failed ({status})"));
         }
     }
-    Ok(Report::new(&args, outcomes, login_time, elapsed, before.zip(after), generator))
+    let mut report = Report::new(&args, outcomes, login_time, elapsed, before.zip(after), generator);
+    for room in &rooms {
+        report.tally.add_latencies(&room.latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    report.joins = joins;
+    Ok(report)
+}
+
+/// Messages stored in each joiner's channel before the run, for its joins to load.
+const JOIN_HISTORY: usize = 50;
+
+/// A joiner, logged in, with its channel's history stored and the channel left.
+struct Joiner {
+    index: usize,
+    ws: Socket,
+    nick: String,
+    room: String,
+}
+
+/// Logs joiner `index` in and fills its channel with [`JOIN_HISTORY`] messages.
+async fn joiner_ready(protocol: Protocol, addr: &str, index: usize) -> Result<Joiner, String> {
+    if protocol != Protocol::Chattr {
+        return Err("--joiners measures Chattr's joins (the Socket.IO peer keeps no history)".into());
+    }
+    let nick = format!("joiner{index}");
+    let room = format!("#bench-history-{index}");
+    let mut ws = login(protocol, addr, &nick).await?;
+    join_room(protocol, &mut ws, &room).await?;
+    for k in 0..JOIN_HISTORY {
+        send_text(&mut ws, protocol.message_frame(&room, &format!("history {k}"))).await?;
+    }
+    let last = format!("history {}", JOIN_HISTORY - 1);
+    expect(&mut ws, |e| e["type"] == "message" && e["text"] == last.as_str()).await?;
+    let mut joiner = Joiner { index, ws, nick, room };
+    part(&mut joiner).await?;
+    Ok(joiner)
+}
+
+async fn part(j: &mut Joiner) -> Result<(), String> {
+    send(&mut j.ws, json!({"type":"command","line":format!("/part {}", j.room)})).await?;
+    expect(&mut j.ws, |e| {
+        e["type"] == "parted" && e["channel"] == j.room.as_str() && e["nick"] == j.nick.as_str()
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Joins and leaves its channel every --join-every until the senders are done; answers how
+/// long each join took, from the `/join` sent to the channel's history in. The joiners join at
+/// spread points of the period, as the senders send, not all at once.
+async fn joiner(run: Arc<Run>, mut j: Joiner) -> Result<Histogram<u64>, String> {
+    let mut joins = histogram();
+    let period = run.args.join_every;
+    let first = tokio::time::Instant::now() + period.mul_f64(phase(j.index));
+    let mut every = tokio::time::interval_at(first, period);
+    let mut all_sent = run.all_sent.subscribe();
+    loop {
+        tokio::select! {
+            _ = all_sent.wait_for(|done| *done) => return Ok(joins),
+            _ = every.tick() => {}
+        }
+        let began = Instant::now();
+        send(&mut j.ws, json!({"type":"command","line":format!("/join {}", j.room)})).await?;
+        let history = expect(&mut j.ws, |e| e["type"] == "history" && e["target"] == j.room.as_str()).await?;
+        joins.saturating_record(began.elapsed().as_micros() as u64);
+        let got = history["messages"].as_array().map_or(0, Vec::len);
+        if got < JOIN_HISTORY {
+            return Err(format!("{} joined {} and got {got} messages of history", j.nick, j.room));
+        }
+        part(&mut j).await?;
+    }
 }
 
 /// Starts `perf record` on process `pid` for `duration`, writing `file`.
@@ -699,7 +815,7 @@ async fn client(
     }
 
     let (sink, stream) = ws.split();
-    let mut outcome = Outcome { login, tally: Tally::new(), dropped: false };
+    let mut outcome = Outcome { login, counts: Counts::default(), dropped: false };
     let sending = async {
         if sends {
             send_messages(&run, &room, &nick, phase(index), sink).await
@@ -708,8 +824,8 @@ async fn client(
         }
     };
     let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, stream, &mut outcome));
-    outcome.tally.sent = sent;
-    outcome.tally.expected = room.sent.load(Ordering::SeqCst);
+    outcome.counts.sent = sent;
+    outcome.counts.expected = room.sent.load(Ordering::SeqCst);
     Ok(outcome)
 }
 
@@ -760,7 +876,7 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         if *all_sent.borrow() {
-            if outcome.tally.received >= room.sent.load(Ordering::SeqCst) {
+            if outcome.counts.received >= room.sent.load(Ordering::SeqCst) {
                 return;
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + run.args.drain);
@@ -777,18 +893,19 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
         let Message::Text(text) = message else { continue };
         match run.args.protocol.read(&text) {
             Event::Message { from, text } => {
-                outcome.tally.received += 1;
+                outcome.counts.received += 1;
                 let stamp = text.split(' ').next().and_then(|s| s.parse::<u64>().ok());
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
+                    let mut latencies = room.latencies.lock().unwrap_or_else(|e| e.into_inner());
                     if from == nick {
-                        outcome.tally.ack.saturating_record(latency);
+                        latencies.ack.saturating_record(latency);
                     } else {
-                        outcome.tally.delivery.saturating_record(latency);
+                        latencies.delivery.saturating_record(latency);
                     }
                 }
             }
-            Event::Error(_) => outcome.tally.errors += 1,
+            Event::Error(_) => outcome.counts.errors += 1,
             _ => {}
         }
     }
@@ -805,6 +922,8 @@ struct Report {
     server: Option<(Usage, Usage)>,
     /// This process's own use, the load generator's.
     generator: Option<(Usage, Usage)>,
+    /// The joiners' joins, from `/join` to the history (empty without --joiners).
+    joins: Histogram<u64>,
 }
 
 impl Report {
@@ -825,10 +944,11 @@ impl Report {
             elapsed,
             server,
             generator,
+            joins: histogram(),
         };
         for o in outcomes {
             report.login.saturating_record(o.login.as_micros() as u64);
-            report.tally.add(&o.tally);
+            report.tally.add_counts(&o.counts);
             report.dropped += usize::from(o.dropped);
         }
         report
@@ -900,6 +1020,15 @@ impl Report {
         );
         out += &format!("latency    {}\n", percentiles(&t.delivery));
         out += &format!("ack        {}\n", percentiles(&t.ack));
+        if self.args.joiners > 0 {
+            out += &format!(
+                "joins      {} by {} joiner(s) into channels with {JOIN_HISTORY} stored messages, meanwhile; \
+                 each, to the history: {}\n",
+                self.joins.len(),
+                self.args.joiners,
+                percentiles(&self.joins),
+            );
+        }
         if let Some((cpu, rss)) = self.server_usage() {
             let per = self.cpu_per_delivery(self.server).unwrap_or_default();
             out += &format!(
