@@ -41,7 +41,7 @@ cargo test -p chattr-tests
 step "the benchmark tool, in short runs that must deliver every message, on chattrd and on the Socket.IO peer, its idle workload on both, and the comparison in miniature (speed is not judged here)"
 cargo build -p chattr-bench
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --store disk \
-  --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
+  --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s --joiners 2
 "$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --idle --clients 200 --room-size 50
