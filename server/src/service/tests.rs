@@ -190,3 +190,48 @@ async fn a_transport_on_plain_channels_logs_in_joins_chats_and_is_kicked_through
     User::guest(&chat, "bob").await;
     assert_eq!(chat.stats().online, 2);
 }
+
+/// The writer stores batch after batch while it delivers the last one: every message must
+/// still be stored before anyone sees it, and each sender's messages arrive in the order sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_many_senders_are_stored_before_anyone_sees_them_and_arrive_in_order() {
+    let chat = Arc::new(ChatService::open(&Config::for_tests()).await.expect("an in-memory store opens"));
+    let joined = |e: &ServerEvent| matches!(e, ServerEvent::Members { .. }).then_some(());
+    let mut reader = User::guest(&chat, "reader").await;
+    reader.run(join("#busy")).await;
+    reader.until(joined).await;
+    let mut senders = Vec::new();
+    for i in 0..4 {
+        let mut sender = User::guest(&chat, &format!("sender{i}")).await;
+        sender.run(join("#busy")).await;
+        sender.until(joined).await;
+        senders.push(sender);
+    }
+    // While the store takes no write, nobody sees anything. (Fewer messages than each
+    // sender's transport queues: it waits for each to be stored before the next.)
+    let held = chat.store.hold_writes().await;
+    for k in 0..10 {
+        for sender in &senders {
+            sender.say("#busy", &k.to_string()).await;
+        }
+    }
+    let early = tokio::time::timeout(Duration::from_millis(300), reader.message()).await;
+    assert!(early.is_err(), "delivered while the store could not write: {early:?}");
+    drop(held);
+    for k in 10..50 {
+        for sender in &senders {
+            sender.say("#busy", &k.to_string()).await;
+        }
+    }
+    let mut next = std::collections::HashMap::new();
+    let busy = crate::store::Conversation::channel("#busy");
+    for _ in 0..200 {
+        let m = reader.message().await;
+        let expected = next.entry(m.from.clone()).or_insert(0);
+        assert_eq!(m.text, expected.to_string(), "{}'s messages in the order sent", m.from);
+        *expected += 1;
+        let stored = chat.history(&busy, Some(m.id + 1), 1).await.expect("history");
+        assert_eq!(stored.first().map(|s| s.id), Some(m.id), "delivered before it was stored: {m:?}");
+    }
+    assert_eq!(next.values().sum::<usize>(), 200);
+}

@@ -1,6 +1,6 @@
 //! The message writer: one task that stores chat messages in batches (one transaction, one
-//! disk sync per batch) and only then delivers them, in order. A message's echo to its
-//! sender therefore means it is stored.
+//! disk sync per batch) and another that delivers each batch once it is stored, in order, while
+//! the next one commits. A message's echo to its sender therefore means it is stored.
 
 use std::sync::Arc;
 
@@ -53,18 +53,45 @@ impl MessageWriter {
     }
 }
 
+/// A batch whose commit is over: which of its messages are stored.
+struct Stored {
+    messages: Vec<PreparedMessage>,
+    acks: Vec<oneshot::Sender<bool>>,
+    stored: Vec<bool>,
+}
+
+/// Stores batch after batch, and hands each stored batch to a delivering task: the next batch's
+/// commit overlaps the last one's delivery. Batches are stored one at a time and delivered one
+/// at a time, in order, each only once its commit is over.
 async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>) {
+    // One stored batch may wait for its delivery while the next one commits.
+    let (to_deliver, mut stored_batches) = mpsc::channel::<Stored>(1);
+    let delivering = tokio::spawn(async move {
+        while let Some(batch) = stored_batches.recv().await {
+            deliver(&hub, batch);
+        }
+    });
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<bool>>) =
             jobs.drain(..).map(|j| (j.message, j.stored)).unzip();
         let stored = store_batch(&store, &messages).await;
-        let delivered: Vec<PreparedMessage> =
-            messages.into_iter().zip(&stored).filter(|(_, ok)| **ok).map(|(m, _)| m).collect();
-        hub.deliver(&delivered);
-        for (ack, ok) in acks.into_iter().zip(stored) {
-            let _ = ack.send(ok);
+        if to_deliver.send(Stored { messages, acks, stored }).await.is_err() {
+            break;
         }
+    }
+    drop(to_deliver);
+    let _ = delivering.await;
+}
+
+/// Delivers what a batch stored, then tells each sender whether its message was.
+fn deliver(hub: &Hub, batch: Stored) {
+    let Stored { messages, acks, stored } = batch;
+    let delivered: Vec<PreparedMessage> =
+        messages.into_iter().zip(&stored).filter(|(_, ok)| **ok).map(|(m, _)| m).collect();
+    hub.deliver(&delivered);
+    for (ack, ok) in acks.into_iter().zip(stored) {
+        let _ = ack.send(ok);
     }
 }
 

@@ -297,6 +297,12 @@ impl Store {
         Ok(Self { db, health: Arc::default() })
     }
 
+    /// Holds every write back until the guard is dropped (the writes wait their turn).
+    #[cfg(test)]
+    pub(crate) async fn hold_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.health.gate.lock().await
+    }
+
     /// Runs one write (any number of statements) through the write gate: refused once the
     /// store has failed, and failing the store when the write fails in a way that is not about
     /// the data. The write runs in a task of its own, so a caller that gives up (a request
