@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// What one step measured, for the table and the plot.
@@ -178,7 +179,7 @@ pub(crate) fn plot(series: &[Series], p99_limit_ms: f64, path: &Path) -> Result<
         .draw_series(DashedLineSeries::new(vec![(0.0, limit), (x_max, limit)], 6, 4, BLACK.mix(0.5).into()))
         .map_err(|e| e.to_string())?
         .label(format!("p99 limit, {p99_limit_ms:.0} ms"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.5)));
+        .legend(|(x, y)| DashedPathElement::new(vec![(x, y), (x + 18, y)], 6, 4, BLACK.mix(0.5)));
     let colours = [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0xd6, 0x27, 0x28)];
     // The same server has the same colour, pinned or not; pinned runs are dashed.
     let shared = series.iter().filter(|s| !s.pinned).count().max(1);
@@ -192,10 +193,13 @@ pub(crate) fn plot(series: &[Series], p99_limit_ms: f64, path: &Path) -> Result<
         } else {
             chart.draw_series(LineSeries::new(points.clone(), style))
         };
-        drawn
-            .map_err(|e| e.to_string())?
-            .label(s.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        let drawn = drawn.map_err(|e| e.to_string())?.label(s.name.clone());
+        // The legend's line is drawn as the series is, dashed for the pinned runs.
+        if s.pinned {
+            drawn.legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 18, y)], 4, 3, style));
+        } else {
+            drawn.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
         chart
             .draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
             .map_err(|e| e.to_string())?;
