@@ -299,15 +299,22 @@ impl Channel {
         record.bans = self.bans.iter().map(|b| b.mask.clone()).collect();
     }
 
-    /// Keeps a message in the recent ring, which holds at most `cap`.
-    pub(crate) fn remember(&mut self, message: &ChatMessage, cap: usize) {
+    /// Keeps a message in the recent ring, which holds at most `cap`; false when the ring has
+    /// it already. (A channel nobody was in is loaded with its stored history when someone joins:
+    /// a message stored before that but delivered after is in it, and so was in the joiner's
+    /// history.)
+    pub(crate) fn remember(&mut self, message: &ChatMessage, cap: usize) -> bool {
         if cap == 0 {
-            return;
+            return true;
+        }
+        if self.recent.iter().any(|m| m.id == message.id) {
+            return false;
         }
         if self.recent.len() >= cap {
             self.recent.pop_front();
         }
         self.recent.push_back(message.clone());
+        true
     }
 
     pub(crate) fn roles(&self, conn: ConnId) -> Option<Roles> {
@@ -725,7 +732,8 @@ mod tests {
                 bot: false,
                 txn: None,
             };
-            ch.remember(&m, 3);
+            assert!(ch.remember(&m, 3));
+            assert!(!ch.remember(&m, 3), "a message the ring has is not kept twice");
         }
         assert_eq!(ch.recent.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3, 4, 5]);
     }

@@ -756,8 +756,11 @@ impl Hub {
                 Some(_) => {}
                 None => {
                     let folded = m.stored.conversation.as_str().to_owned();
-                    if let Some(ch) = st.channels.get_mut(&folded) {
-                        ch.remember(&m.stored.message, cap);
+                    // A message the channel has already was stored before someone joined the
+                    // empty channel and loaded it with its history: everyone in it has it.
+                    let fresh =
+                        st.channels.get_mut(&folded).is_some_and(|ch| ch.remember(&m.stored.message, cap));
+                    if fresh {
                         let ch = &st.channels[&folded];
                         st.deliver(ch.members.keys().filter(|&&c| Some(c) != m.from), &event);
                     }

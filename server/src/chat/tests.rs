@@ -829,3 +829,42 @@ fn a_banned_member_cannot_shed_the_ban_by_changing_nick() {
     // Elsewhere a new nick is fine.
     assert_eq!(net.run("mia", Command::Nick { nick: "mia2".into() }), Ok(()));
 }
+
+/// A message stored while its channel was empty but delivered only after someone joined it
+/// (the join loaded the channel with its stored history, which had the message) reaches
+/// nobody twice, and later joiners' history has it once.
+#[test]
+fn a_message_stored_before_a_join_and_delivered_after_it_is_seen_once() {
+    let mut net = Net::new();
+    net.connect("nora");
+    net.connect("ivy");
+    let message = net.hub.prepare_bot_message("newsbot", "#quiet", "stored, not yet delivered").unwrap();
+    let id = message.stored.message.id;
+    // nora joins the empty channel: what the store answers already has the message.
+    let nora = net.conn("nora");
+    let mut history = None;
+    loop {
+        match net.hub.apply(nora, join("#quiet"), history.take()).expect("nora joins") {
+            Effect::Done => break,
+            Effect::NeedHistory(_) => history = Some(vec![message.stored.message.clone()]),
+            Effect::Save(..) => panic!("nothing is registered"),
+        }
+    }
+    net.hub.deliver(&[message]);
+    net.run("ivy", join("#quiet")).unwrap();
+
+    let seen = |events: &[Value]| -> usize {
+        let live = events.iter().filter(|e| e["type"] == "message" && e["id"] == id).count();
+        let in_history = events
+            .iter()
+            .filter(|e| e["type"] == "history")
+            .flat_map(|e| e["messages"].as_array().cloned().unwrap_or_default())
+            .filter(|m| m["id"] == id)
+            .count();
+        live + in_history
+    };
+    let nora_saw = net.json("nora");
+    assert_eq!(seen(&nora_saw), 1, "{nora_saw:?}");
+    let ivy_saw = net.json("ivy");
+    assert_eq!(seen(&ivy_saw), 1, "{ivy_saw:?}");
+}
