@@ -153,21 +153,42 @@ impl Store {
     /// A message's id is at least the time it was numbered shifted left by 10 bits (see
     /// `Hub::next_message_id`), so every id below `cutoff_ms << 10` was numbered before the
     /// cutoff: the old messages are one range at the start of the table, found without an index
-    /// on the time (which every stored message would pay for).
+    /// on the time (which every stored message would pay for). Ids run ahead of the clock only
+    /// after it stepped back (numbering goes on above the highest id stored): while the highest
+    /// id is ahead of the clock, the messages above the range are also looked through by time.
     pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
         let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
+        self.delete_all("SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500", below, cutoff_ms)
+            .await?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        if self.highest_message_id().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS) {
+            tracing::warn!("message ids are ahead of the clock (it was set back): pruning by time as well");
+            self.delete_all(
+                "SELECT VALUE id FROM type::record('message', $below..) WHERE ts < $cutoff LIMIT 500",
+                below,
+                cutoff_ms,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `select` (ids of messages to delete, a few hundred at most, given `$below` and
+    /// `$cutoff`) and deletes what it finds, one transaction at a time, until it finds none.
+    async fn delete_all(&self, select: &'static str, below: i64, cutoff_ms: u64) -> Result<()> {
         loop {
             let store = self.clone();
             let deleted: Option<i64> = self
                 .write(async move {
                     let mut res = store
                         .db()
-                        .query(
-                            "LET $ids = (SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500);
-                             DELETE $ids RETURN NONE;
-                             RETURN array::len($ids);",
-                        )
+                        .query(format!(
+                            "LET $ids = ({select}); DELETE $ids RETURN NONE; RETURN array::len($ids);"
+                        ))
                         .bind(("below", below))
+                        .bind(("cutoff", to_i64(cutoff_ms)))
                         .await?
                         .check()?;
                     Ok(res.take(2)?)
@@ -179,6 +200,10 @@ impl Store {
         }
     }
 }
+
+/// How far ahead of the clock the highest message id may be before pruning also looks through
+/// the newer ids by time.
+const IDS_AHEAD_MS: u64 = 60_000;
 
 #[cfg(test)]
 mod tests {
@@ -271,5 +296,33 @@ mod tests {
         store.prune_history(u64::MAX).await.unwrap();
         assert!(store.history(&c, None, 2_000).await.unwrap().is_empty());
         assert_eq!(store.highest_message_id().await.unwrap(), (1_011 << 10) + 99, "the mark stays");
+    }
+
+    /// After the clock was set back, ids go on above the highest one stored: messages numbered
+    /// then have ids far above their time, and are pruned by their time.
+    #[tokio::test]
+    async fn pruning_finds_messages_whose_ids_ran_ahead_of_the_clock() {
+        let store = Store::open("mem://").await.unwrap();
+        let c = Conversation::channel("#c");
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let year = 365 * 24 * 3600 * 1000;
+        let stored = |id: u64, ts: u64, text: &str| {
+            let mut message = msg(id, "#c", text);
+            message.ts = ts;
+            StoredMessage { conversation: c.clone(), message }
+        };
+        // Numbered while the clock said a year from now, sent 20 and 10 days ago.
+        let ahead = (now + year) << 10;
+        let day = 24 * 3600 * 1000;
+        let batch = [
+            stored(ahead, now - 20 * day, "old, numbered ahead"),
+            stored(ahead + 1, now - 10 * day, "recent, numbered ahead"),
+        ];
+        store.append_messages(&batch).await.unwrap();
+
+        store.prune_history(now - 15 * day).await.unwrap();
+        let left = store.history(&c, None, 10).await.unwrap();
+        assert_eq!(left.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["recent, numbered ahead"]);
     }
 }
