@@ -235,3 +235,37 @@ async fn messages_from_many_senders_are_stored_before_anyone_sees_them_and_arriv
     }
     assert_eq!(next.values().sum::<usize>(), 200);
 }
+
+/// A store that fails while a batch waits for its commit: what was stored before is delivered
+/// and acknowledged, the waiting message is refused to its sender and reaches nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_when_the_store_fails_is_refused_and_reaches_nobody() {
+    let chat = Arc::new(ChatService::open(&Config::for_tests()).await.expect("an in-memory store opens"));
+    let joined = |e: &ServerEvent| matches!(e, ServerEvent::Members { .. }).then_some(());
+    let mut users = Vec::new();
+    for nick in ["reader", "early", "late"] {
+        let mut user = User::guest(&chat, nick).await;
+        user.run(join("#fragile")).await;
+        user.until(joined).await;
+        users.push(user);
+    }
+    let [mut reader, mut early, mut late] = <[User; 3]>::try_from(users).ok().expect("three users");
+
+    early.say("#fragile", "stored in time").await;
+    assert_eq!(reader.message().await.text, "stored in time");
+    assert_eq!(early.message().await.text, "stored in time", "the echo");
+
+    let held = chat.store.hold_writes().await;
+    late.say("#fragile", "too late").await;
+    // The message waits at the store's gate (or, if its session is slower than this test,
+    // comes after): the store fails meanwhile.
+    tokio::task::yield_now().await;
+    chat.store.fail_for_test("the disk is full");
+    drop(held);
+    assert_eq!(late.error().await, ErrorCode::Unavailable);
+    let seen = tokio::time::timeout(Duration::from_millis(300), reader.message()).await;
+    assert!(seen.is_err(), "a message that was never stored reached the channel: {seen:?}");
+    let history =
+        chat.history(&crate::store::Conversation::channel("#fragile"), None, 10).await.expect("history");
+    assert_eq!(history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["stored in time"]);
+}

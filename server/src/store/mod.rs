@@ -303,6 +303,12 @@ impl Store {
         self.health.gate.lock().await
     }
 
+    /// Marks the store failed, as a failed write would.
+    #[cfg(test)]
+    pub(crate) fn fail_for_test(&self, why: &str) {
+        self.fail(why);
+    }
+
     /// Runs one write (any number of statements) through the write gate: refused once the
     /// store has failed, and failing the store when the write fails in a way that is not about
     /// the data. The write runs in a task of its own, so a caller that gives up (a request
