@@ -464,9 +464,10 @@ impl ChatService {
 
     /// Deletes messages older than `max_age`.
     pub async fn prune_history(&self, max_age: Duration) {
-        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
-        let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        if let Err(e) = self.store.prune_history(cutoff_ms).await {
+        let now = SystemTime::now();
+        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let cutoff = now.checked_sub(max_age).unwrap_or(UNIX_EPOCH);
+        if let Err(e) = self.store.prune_history(ms(cutoff), ms(now)).await {
             tracing::warn!(error = %e, "pruning old messages failed");
         }
     }

@@ -155,14 +155,12 @@ impl Store {
     /// cutoff: the old messages are one range at the start of the table, found without an index
     /// on the time (which every stored message would pay for). Ids run ahead of the clock only
     /// after it stepped back (numbering goes on above the highest id stored): while the highest
-    /// id is ahead of the clock, the messages above the range are also looked through by time.
-    pub async fn prune_history(&self, cutoff_ms: u64) -> Result<()> {
+    /// id is ahead of the clock (`now_ms`), the messages above the range are also looked
+    /// through by time.
+    pub async fn prune_history(&self, cutoff_ms: u64, now_ms: u64) -> Result<()> {
         let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
         self.delete_all("SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500", below, cutoff_ms)
             .await?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         if self.highest_message_id().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS) {
             tracing::warn!("message ids are ahead of the clock (it was set back): pruning by time as well");
             self.delete_all(
@@ -284,16 +282,16 @@ mod tests {
             .collect();
         store.append_messages(&batch).await.unwrap();
 
-        store.prune_history(1_007).await.unwrap();
+        store.prune_history(1_007, 1_012).await.unwrap();
         let left = store.history(&c, None, 2_000).await.unwrap();
         assert_eq!(left.len(), 500, "5 ms of 100 messages each are left");
         assert!(left.iter().all(|m| m.ts >= 1_007), "{:?}", left.first());
         assert_eq!(left.first().map(|m| m.id), Some(1_007 << 10));
         assert_eq!(left.last().map(|m| m.id), Some((1_011 << 10) + 99));
 
-        store.prune_history(1_007).await.unwrap();
+        store.prune_history(1_007, 1_012).await.unwrap();
         assert_eq!(store.history(&c, None, 2_000).await.unwrap().len(), 500, "nothing more to prune");
-        store.prune_history(u64::MAX).await.unwrap();
+        store.prune_history(u64::MAX, 1_012).await.unwrap();
         assert!(store.history(&c, None, 2_000).await.unwrap().is_empty());
         assert_eq!(store.highest_message_id().await.unwrap(), (1_011 << 10) + 99, "the mark stays");
     }
@@ -321,7 +319,7 @@ mod tests {
         ];
         store.append_messages(&batch).await.unwrap();
 
-        store.prune_history(now - 15 * day).await.unwrap();
+        store.prune_history(now - 15 * day, now).await.unwrap();
         let left = store.history(&c, None, 10).await.unwrap();
         assert_eq!(left.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["recent, numbered ahead"]);
     }
