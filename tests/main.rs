@@ -29,3 +29,4 @@ mod services;
 mod shutdown;
 mod surreal_server;
 mod webhooks;
+mod websocket;

@@ -21,6 +21,7 @@ pub(crate) mod memory;
 pub(crate) mod security;
 pub(crate) mod session;
 pub(crate) mod webhooks;
+pub(crate) mod ws;
 
 use std::future::Future;
 use std::sync::Arc;

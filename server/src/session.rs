@@ -9,14 +9,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use app::protocol::frames::validate_txn;
 use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
@@ -24,16 +25,23 @@ use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEv
 use crate::chat::{Close, ConnId, Left, Outbox, OutboxQueue};
 use crate::flood::{FloodControl, Verdict};
 use crate::service::{Auth, Flow, Login};
+use crate::ws::{self, WebSocketUpgrade};
 use crate::{AppState, Inner};
 
 /// How long the writer waits on a socket for the last frames before giving up on it.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The socket's read buffer to begin with.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// The socket's read buffer to begin with, and the most tungstenite reads at once. Clients
+/// send a few frames a second (flood control), mostly shorter than this; a longer one takes a
+/// read per 512 bytes, and the buffer grows to hold it.
+const READ_BUFFER_BYTES: usize = 512;
 
-/// The most queued events written out with one flush (one `write` to the socket).
+/// The most frames fed to the socket before one flush (an event longer than a frame is
+/// several; it is never split between batches).
 const MAX_BATCH: usize = 64;
+
+/// The batch's capacity kept between batches; a burst's bigger one is given back.
+const KEPT_BATCH: usize = 8;
 
 /// # GET /ws
 /// Upgrades to a WebSocket after checking `Origin` against the allow-list (403 otherwise).
@@ -57,8 +65,12 @@ pub(crate) async fn upgrade(
     let max = inner.config.max_frame_bytes;
     // The read buffer starts small (it grows for a bigger frame): tungstenite's default of
     // 128 KiB was most of an idle connection's memory (docs/benchmarks.md).
-    let ws = ws.max_message_size(max).max_frame_size(max).read_buffer_size(READ_BUFFER_BYTES);
-    ws.on_upgrade(move |socket| {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(ws::WRITE_BUFFER_BYTES);
+    ws.on_upgrade(config, move |socket| {
         let sessions = inner.sessions.clone();
         sessions.track_future(async move {
             let (sink, stream) = socket.split();
@@ -87,7 +99,10 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 fn close_message(close: &Close) -> Message {
-    Message::Close(Some(CloseFrame { code: close.reason.code(), reason: close.reason.as_str().into() }))
+    Message::Close(Some(CloseFrame {
+        code: close.reason.code().into(),
+        reason: close.reason.as_str().into(),
+    }))
 }
 
 /// Runs a session to its end.
@@ -248,8 +263,8 @@ where
 }
 
 /// Moves queued events onto the socket and pings it, until the session closes. What is queued
-/// goes out in batches: every event waiting (up to [`MAX_BATCH`]) is fed to the socket and
-/// flushed once, one `write` for them all. A close that delivers what is queued (a shutdown, a
+/// goes out in batches: every event waiting (up to [`MAX_BATCH`] frames) is fed to the socket
+/// and flushed once, in as few `write`s as the write buffer allows (one, under load). A close that delivers what is queued (a shutdown, a
 /// quit) waits for the reader to be done with the frame it was handling, so the answer to it
 /// (a message's echo, once stored) still goes out, after what was being written. When the
 /// connection is lost, or a write fails, it stops at once. Gives the queue back, with whatever
@@ -273,8 +288,10 @@ where
     let mut fed: usize;
     'sending: loop {
         batch.clear();
+        batch.shrink_to(KEPT_BATCH);
         fed = 0;
-        let frame = tokio::select! {
+        // The next event, or `None` for a ping.
+        let first = tokio::select! {
             biased;
             why = &mut stop => match why {
                 Ok(WriterStop::ReadingDone) => break,
@@ -288,16 +305,20 @@ where
                 continue;
             }
             next = queue.recv() => match next {
-                Some(event) => Message::Text(event.json()),
+                Some(event) => Some(event),
                 None => break,
             },
-            _ = ping.tick() => Message::Ping(Bytes::new()),
+            _ = ping.tick() => None,
         };
-        let text = matches!(frame, Message::Text(_));
-        batch.push(frame);
-        while text && batch.len() < MAX_BATCH {
-            let Some(event) = queue.try_recv() else { break };
-            batch.push(Message::Text(event.json()));
+        match first {
+            Some(event) => {
+                batch.extend(ws::frames(event.json()));
+                while batch.len() < MAX_BATCH {
+                    let Some(event) = queue.try_recv() else { break };
+                    batch.extend(ws::frames(event.json()));
+                }
+            }
+            None => batch.push(Message::Ping(Bytes::new())),
         }
         // A client that stops reading blocks this send; the close request must still get through.
         let send = async {
@@ -340,8 +361,10 @@ where
             }
         }
         while let Some(event) = queue.try_recv() {
-            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(Message::Text(event.json()))).await, Ok(Ok(()))) {
-                return queue;
+            for frame in ws::frames(event.json()) {
+                if !matches!(timeout(FLUSH_TIMEOUT, sink.send(frame)).await, Ok(Ok(()))) {
+                    return queue;
+                }
             }
         }
     }

@@ -4,13 +4,13 @@
 //! Queues are bounded by count and by bytes, per connection and over the whole server (a
 //! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
-use axum::extract::ws::Utf8Bytes;
 use futures::task::AtomicWaker;
-use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use app::protocol::{CloseReason, ErrorCode, ServerEvent};
@@ -113,12 +113,21 @@ impl SendBudget {
 }
 
 struct Shared {
+    /// The queued events. A plain ring under a lock rather than a channel: a connection holds
+    /// its queue for as long as it lives, mostly empty, and a channel's first block of slots
+    /// and padded counters were a kilobyte of every idle connection (docs/benchmarks.md); the
+    /// ring allocates as events come and gives a burst's room back once drained.
+    queue: Mutex<Queue>,
+    /// Most events the queue may hold.
+    capacity: usize,
+    /// Live [`Outbox`] handles: the writer's [`OutboxQueue::recv`] ends once none is left.
+    senders: AtomicUsize,
     /// A close was asked for. The writer reads this flag and waits on `writer` (an atomic
     /// load and a waker swap per wake-up), not on `kill`, whose every wait takes a lock: the
     /// writer waits once per batch it writes, and the locks cost a tenth of the server's CPU
     /// under load (docs/benchmarks.md).
     closing: AtomicBool,
-    /// The writer task, woken by a close.
+    /// The writer task, woken by an event queued, a close, or the last sender leaving.
     writer: AtomicWaker,
     /// Cancelled by a close, for everything else that waits on one (the reader).
     kill: CancellationToken,
@@ -134,53 +143,85 @@ struct Shared {
     budget: Arc<SendBudget>,
 }
 
-/// A queued event, counted against its connection and the budget for as long as it exists:
-/// however it leaves the queue (read by the writer, refused, or dropped with a closed queue),
-/// its bytes are given back exactly once.
-struct Queued {
-    event: Event,
-    shared: Arc<Shared>,
+struct Queue {
+    events: VecDeque<Event>,
+    /// The writer's end is still there; once it is gone, events are dropped as they come.
+    open: bool,
 }
 
-impl Queued {
-    fn new(event: Event, shared: &Arc<Shared>) -> (Self, usize, usize) {
-        let n = event.size();
-        let before = shared.bytes.fetch_add(n, Ordering::Relaxed);
-        let total = shared.budget.total.fetch_add(n, Ordering::Relaxed) + n;
-        (Self { event, shared: shared.clone() }, before, total)
+/// The room a drained queue keeps; more, left by a burst, is given back.
+const KEPT_ROOM: usize = 16;
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl Drop for Queued {
-    fn drop(&mut self) {
-        let n = self.event.size();
-        self.shared.bytes.fetch_sub(n, Ordering::Relaxed);
-        self.shared.budget.total.fetch_sub(n, Ordering::Relaxed);
+    /// Gives an event's bytes back, from the connection and from the budget.
+    fn release(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.budget.total.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
 /// The sending side of a connection's queue, held by the chat core.
-#[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.writer.wake();
+        }
+    }
 }
 
 /// The receiving side, drained by the connection's writer task.
 pub struct OutboxQueue {
-    rx: mpsc::Receiver<Queued>,
     shared: Arc<Shared>,
 }
 
 impl OutboxQueue {
-    /// The next queued event, once there is one; `None` when every sender is gone.
+    /// The next queued event, once there is one; `None` when every sender is gone and nothing
+    /// is left.
     pub async fn recv(&mut self) -> Option<Event> {
-        Some(self.rx.recv().await?.event.clone())
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        for registered in [false, true] {
+            if let Some(event) = self.try_recv() {
+                return Poll::Ready(Some(event));
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(None);
+            }
+            if !registered {
+                // Then look again: what came between the look and the registration woke nobody.
+                self.shared.writer.register(cx.waker());
+            }
+        }
+        Poll::Pending
     }
 
     /// The next queued event, if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        Some(self.rx.try_recv().ok()?.event.clone())
+        let mut queue = self.shared.queue();
+        let event = queue.events.pop_front()?;
+        if queue.events.is_empty() && queue.events.capacity() > KEPT_ROOM {
+            queue.events.shrink_to(KEPT_ROOM);
+        }
+        drop(queue);
+        self.shared.release(event.size());
+        Some(event)
     }
 
     /// How the queue's writer learns of a close (see [`Closing`]).
@@ -233,9 +274,15 @@ impl Shared {
 
 impl Drop for OutboxQueue {
     fn drop(&mut self) {
-        // What is still queued, or sent while the queue closes, goes with the channel, and
-        // gives its bytes back as it does.
-        self.rx.close();
+        // What is still queued goes, and gives its bytes back; what is pushed later is dropped.
+        let left = {
+            let mut queue = self.shared.queue();
+            queue.open = false;
+            std::mem::take(&mut queue.events)
+        };
+        for event in left {
+            self.shared.release(event.size());
+        }
         self.shared.budget.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -250,9 +297,11 @@ impl Outbox {
 
     /// [`Outbox::new`] with a byte limit of its own, below the budget's per-connection one.
     fn with_limit(capacity: usize, budget: Arc<SendBudget>, max_bytes: usize) -> (Self, OutboxQueue) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
         budget.connections.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { events: VecDeque::new(), open: true }),
+            capacity: capacity.max(1),
+            senders: AtomicUsize::new(1),
             closing: AtomicBool::new(false),
             writer: AtomicWaker::new(),
             kill: CancellationToken::new(),
@@ -262,37 +311,48 @@ impl Outbox {
             max_bytes: max_bytes.clamp(1, budget.per_connection),
             budget,
         });
-        (Self { tx, shared: shared.clone() }, OutboxQueue { rx, shared })
+        (Self { shared: shared.clone() }, OutboxQueue { shared })
     }
 
     /// A new queue like this one (same capacity, same budget) holding at most `max_bytes`,
     /// and its receiving end.
     pub fn sibling(&self, max_bytes: usize) -> (Self, OutboxQueue) {
-        Self::with_limit(self.tx.max_capacity(), self.shared.budget.clone(), max_bytes)
+        Self::with_limit(self.shared.capacity, self.shared.budget.clone(), max_bytes)
     }
 
     /// Queues an event without waiting. A connection whose queue is full, by count or by
     /// bytes, is closed as a slow consumer; so is one holding more than its share of the
     /// server's whole budget while the server is over it.
     pub fn push(&self, event: Event) {
-        if self.shared.discard.load(Ordering::Relaxed) {
+        let shared = &*self.shared;
+        if shared.discard.load(Ordering::Relaxed) {
             return;
         }
         let n = event.size();
-        let (queued, before, total) = Queued::new(event, &self.shared);
-        let budget = &self.shared.budget;
+        let mut queue = shared.queue();
+        // A queue whose reader is gone belongs to a connection that is ending anyway: the
+        // event is dropped, and the connection is not a slow consumer.
+        if !queue.open {
+            return;
+        }
+        let budget = &shared.budget;
+        let before = shared.bytes.load(Ordering::Relaxed);
         let own = before + n;
+        let total = budget.total.fetch_add(n, Ordering::Relaxed) + n;
         let share = budget.total_limit / budget.connections.load(Ordering::Relaxed).max(1);
         // One event always fits an empty queue, however large (a history page can be bigger
         // than a small budget); a queue that already holds some must stay within its bytes.
-        let too_much =
-            before > 0 && (own > self.shared.max_bytes || (total > budget.total_limit && own > share));
-        // Refused, the event is dropped here and gives its bytes back. A queue whose reader is
-        // gone belongs to a connection that is ending anyway: not a slow consumer.
-        let full = too_much || matches!(self.tx.try_send(queued), Err(mpsc::error::TrySendError::Full(_)));
-        if full {
+        let too_much = before > 0 && (own > shared.max_bytes || (total > budget.total_limit && own > share));
+        if too_much || queue.events.len() >= shared.capacity {
+            drop(queue);
+            budget.total.fetch_sub(n, Ordering::Relaxed);
             self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
+            return;
         }
+        shared.bytes.fetch_add(n, Ordering::Relaxed);
+        queue.events.push_back(event);
+        drop(queue);
+        shared.writer.wake();
     }
 
     /// Queues one event for this connection alone.
