@@ -35,8 +35,12 @@ impl RawSocket {
     /// Sends an upgrade request with these extra header lines; returns the status and the
     /// response's head, and the socket (upgraded when the status is 101).
     async fn request(server: &TestServer, headers: &str) -> (u16, String, Self) {
+        Self::request_with(server, "GET", headers).await
+    }
+
+    async fn request_with(server: &TestServer, method: &str, headers: &str) -> (u16, String, Self) {
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
-        let head = format!("GET /ws HTTP/1.1\r\nHost: chattr.test\r\n{headers}\r\n");
+        let head = format!("{method} /ws HTTP/1.1\r\nHost: chattr.test\r\n{headers}\r\n");
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut socket = Self { stream, read: Vec::new() };
         let end = loop {
@@ -213,6 +217,8 @@ async fn requests_that_are_not_websocket_upgrades_are_refused() {
     assert_eq!(RawSocket::request(&server, &old).await.0, 400);
     let keyless = UPGRADE_HEADERS.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
     assert_eq!(RawSocket::request(&server, &keyless).await.0, 400);
+    let head_request = RawSocket::request_with(&server, "HEAD", UPGRADE_HEADERS).await;
+    assert_eq!(head_request.0, 405, "{}", head_request.1);
     let (status, head, _) = RawSocket::request(&server, UPGRADE_HEADERS).await;
     assert_eq!(status, 101);
     // RFC 6455's own example key and its answer.

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use app::protocol::frames::validate_txn;
 use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
 
-use crate::chat::{Close, ConnId, Left, Outbox, OutboxQueue};
+use crate::chat::{Close, ConnId, Event, Left, Outbox, OutboxQueue};
 use crate::flood::{FloodControl, Verdict};
 use crate::service::{Auth, Flow, Login};
 use crate::ws::{self, WebSocketUpgrade};
@@ -283,10 +283,12 @@ where
     // out until the reader is done.
     let closing = queue.closing();
     let waiting_for_close = || !closing.is_closed() || closing.discards();
-    // The frames being written, and how many of them are fed to the socket so far.
-    let mut batch: Vec<Message> = Vec::new();
+    // The batch being written: its events, each with the index just past its last frame, and
+    // how many of its frames are fed to the socket so far. (The frames are made as they are
+    // fed; an empty batch is a ping.)
+    let mut batch: Vec<(Event, usize)> = Vec::new();
     let mut fed: usize;
-    'sending: loop {
+    loop {
         batch.clear();
         batch.shrink_to(KEPT_BATCH);
         fed = 0;
@@ -310,66 +312,106 @@ where
             },
             _ = ping.tick() => None,
         };
-        match first {
-            Some(event) => {
-                batch.extend(ws::frames(event.json()));
-                while batch.len() < MAX_BATCH {
-                    let Some(event) = queue.try_recv() else { break };
-                    batch.extend(ws::frames(event.json()));
-                }
+        let mut frames = 0;
+        let mut next = first;
+        while let Some(event) = next.take() {
+            frames += ws::frame_count(&event.json());
+            batch.push((event, frames));
+            if frames < MAX_BATCH {
+                next = queue.try_recv();
             }
-            None => batch.push(Message::Ping(Bytes::new())),
         }
-        // A client that stops reading blocks this send; the close request must still get through.
-        let send = async {
-            while let Some(frame) = batch.get(fed) {
-                sink.feed(frame.clone()).await?;
-                fed += 1;
+        let after = {
+            // A client that stops reading blocks this send; the close request must still get through.
+            let send = async {
+                if batch.is_empty() {
+                    sink.feed(Message::Ping(Bytes::new())).await?;
+                }
+                for frame in frames_from(&batch, 0) {
+                    sink.feed(frame).await?;
+                    fed += 1;
+                }
+                sink.flush().await
+            };
+            let closed = async {
+                while !closing.discards() {
+                    closing.closed().await;
+                    if !closing.discards() {
+                        // A delivering close: what is being written still goes out.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                biased;
+                why = &mut stop => match why {
+                    Ok(WriterStop::ReadingDone) => Sent::Closing,
+                    Ok(WriterStop::ConnectionLost) | Err(_) => Sent::Lost,
+                },
+                () = closed => Sent::Closing,
+                sent = send => if sent.is_ok() { Sent::All } else { Sent::Lost },
             }
-            sink.flush().await
         };
-        tokio::pin!(send);
-        let mut closed = std::pin::pin!(async {
-            while !closing.discards() {
-                closing.closed().await;
-                if !closing.discards() {
-                    // A delivering close: what is being written still goes out.
-                    std::future::pending::<()>().await;
-                }
-            }
-        });
-        tokio::select! {
-            biased;
-            why = &mut stop => match why {
-                Ok(WriterStop::ReadingDone) => break 'sending,
-                Ok(WriterStop::ConnectionLost) | Err(_) => return queue,
-            },
-            () = &mut closed => break 'sending,
-            sent = &mut send => {
-                if sent.is_err() {
-                    return queue;
-                }
+        match after {
+            Sent::All => {}
+            Sent::Closing => break,
+            Sent::Lost => {
+                // Events not wholly fed to the socket never reached the client.
+                queue.give_back(batch.drain(..).filter(|(_, end)| *end > fed).map(|(event, _)| event));
+                return queue;
             }
         }
     }
     let close = queue.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
-        // First what a batch had not fed yet, then what is still queued.
-        for frame in batch.drain(fed.min(batch.len())..) {
-            if !matches!(timeout(FLUSH_TIMEOUT, sink.send(frame)).await, Ok(Ok(()))) {
+        // First what a batch had not fed yet, then what is still queued, each within the
+        // flush timeout.
+        let unfed = batch.last().is_some_and(|(_, end)| *end > fed);
+        if unfed && !send_within_timeout(&mut sink, frames_from(&batch, fed)).await {
+            return queue;
+        }
+        while let Some(event) = queue.try_recv() {
+            if !send_within_timeout(&mut sink, ws::frames(event.json())).await {
                 return queue;
             }
         }
-        while let Some(event) = queue.try_recv() {
-            for frame in ws::frames(event.json()) {
-                if !matches!(timeout(FLUSH_TIMEOUT, sink.send(frame)).await, Ok(Ok(()))) {
-                    return queue;
-                }
-            }
-        }
     }
-    let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+    let _ = send_within_timeout(&mut sink, std::iter::once(close_message(&close))).await;
     queue
+}
+
+/// A batch's frames from the `fed`th on.
+fn frames_from(batch: &[(Event, usize)], fed: usize) -> impl Iterator<Item = Message> + '_ {
+    let mut start = 0;
+    batch.iter().flat_map(move |(event, end)| {
+        let skip = fed.saturating_sub(start);
+        start = *end;
+        ws::frames(event.json()).skip(skip)
+    })
+}
+
+/// How a batch's send ended.
+enum Sent {
+    All,
+    /// The session is closing: what is left goes out if the close delivers it.
+    Closing,
+    /// The connection is gone, or the write failed.
+    Lost,
+}
+
+/// Feeds the frames to the socket and flushes them, within [`FLUSH_TIMEOUT`]; whether they
+/// went.
+async fn send_within_timeout<W>(sink: &mut W, frames: impl Iterator<Item = Message>) -> bool
+where
+    W: Sink<Message> + Unpin,
+{
+    let send = async {
+        for frame in frames {
+            sink.feed(frame).await?;
+        }
+        sink.flush().await
+    };
+    matches!(timeout(FLUSH_TIMEOUT, send).await, Ok(Ok(())))
 }
 
 /// Why the session stops its writer.
@@ -668,8 +710,109 @@ mod tests {
             .await
             .expect("the writer stopped at once")
             .unwrap();
-        let left = queue.try_recv().map(|e| e.json().to_string());
-        assert_eq!(left, Some(notice(1).to_json()), "the event not yet taken is still queued");
+        let left: Vec<String> =
+            std::iter::from_fn(|| queue.try_recv()).map(|e| e.json().to_string()).collect();
+        assert_eq!(
+            left,
+            [notice(0).to_json(), notice(1).to_json()],
+            "the event it was stuck on comes back first, then the one not yet taken"
+        );
+    }
+
+    /// A socket's sending half that takes `room` frames, then blocks like a client that
+    /// stopped reading.
+    struct Partial {
+        room: usize,
+        sent: Vec<Message>,
+    }
+
+    impl Sink<Message> for Partial {
+        type Error = std::convert::Infallible;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.sent.len() < self.room {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.sent.push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    /// A notice longer than three frames.
+    fn long_notice() -> ServerEvent {
+        ServerEvent::Notice { from: "x".into(), text: "ж".repeat(ws::FRAME_BYTES * 3 / 2), code: None }
+    }
+
+    #[tokio::test]
+    async fn an_event_cut_off_in_its_frames_by_a_lost_connection_is_given_back_whole() {
+        let (outbox, queue) = queue();
+        outbox.push(Event::new(&notice(0)));
+        outbox.push(Event::new(&long_notice()));
+        outbox.push(Event::new(&notice(2)));
+        let (stop_writer, stop) = oneshot::channel();
+        // The short notice and two frames of the long one are taken, then the socket blocks.
+        let mut socket = Partial { room: 3, sent: Vec::new() };
+        let writer = write_loop(&mut socket, queue, std::time::Duration::from_secs(3600), stop);
+        let session = async {
+            while outbox.queued_bytes() > 0 {
+                tokio::task::yield_now().await;
+            }
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            stop_writer.send(WriterStop::ConnectionLost).unwrap();
+        };
+        let (mut queue, ()) = tokio::join!(writer, session);
+        assert_eq!(socket.sent.len(), 3);
+        assert!(matches!(&socket.sent[2], Message::Frame(f) if !f.header().is_final), "{:?}", socket.sent[2]);
+        let held = outbox.queued_bytes();
+        let left: Vec<String> =
+            std::iter::from_fn(|| queue.try_recv()).map(|e| e.json().to_string()).collect();
+        assert_eq!(
+            left,
+            [long_notice().to_json(), notice(2).to_json()],
+            "the cut event whole, then the rest"
+        );
+        assert_eq!(held, left.iter().map(String::len).sum::<usize>(), "counted again");
+    }
+
+    #[tokio::test]
+    async fn a_delivering_close_sends_queued_events_cut_in_frames_in_order_then_the_close_frame() {
+        let (outbox, queue) = queue();
+        for i in 0..3 {
+            outbox.push(Event::new(&if i == 1 { long_notice() } else { notice(i) }));
+        }
+        outbox.close(Close::new(CloseReason::Quit));
+        let (stop_writer, stop) = oneshot::channel();
+        stop_writer.send(WriterStop::ReadingDone).unwrap();
+        let mut recorder = Recorder::default();
+        write_loop(&mut recorder, queue, std::time::Duration::from_secs(60), stop).await;
+        let mut text = Vec::new();
+        let mut messages = Vec::new();
+        for message in &recorder.sent {
+            match message {
+                Message::Text(t) => messages.push(t.to_string()),
+                Message::Frame(f) => {
+                    text.extend_from_slice(f.payload());
+                    if f.header().is_final {
+                        messages.push(String::from_utf8(std::mem::take(&mut text)).unwrap());
+                    }
+                }
+                Message::Close(_) => messages.push("close".into()),
+                other => panic!("{other:?}"),
+            }
+        }
+        let expected = [notice(0).to_json(), long_notice().to_json(), notice(2).to_json(), "close".into()];
+        assert_eq!(messages, expected);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use std::future::Future;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -61,6 +61,10 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     type Rejection = NotAnUpgrade;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // (The route takes HEAD too, which hyper would upgrade all the same.)
+        if parts.method != Method::GET {
+            return Err(NotAnUpgrade(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket upgrade is a GET"));
+        }
         let headers = &parts.headers;
         if !has_token(headers, &header::CONNECTION, "upgrade")
             || !has_token(headers, &header::UPGRADE, "websocket")
@@ -144,6 +148,15 @@ pub(crate) fn frames(text: Utf8Bytes) -> impl Iterator<Item = Message> {
     }))
 }
 
+/// How many frames [`frames`] makes of a text.
+pub(crate) fn frame_count(text: &Utf8Bytes) -> usize {
+    if text.len() <= FRAME_BYTES {
+        1
+    } else {
+        frames(text.clone()).count()
+    }
+}
+
 /// Whether a byte of UTF-8 text begins a character (is not a continuation byte).
 fn is_char_start(byte: u8) -> bool {
     byte & 0b1100_0000 != 0b1000_0000
@@ -205,6 +218,7 @@ mod tests {
         assert_eq!(finals, [false, false, true]);
         assert_eq!(kinds, ["text", "continue", "continue"]);
         assert_eq!(payloads.concat(), text);
+        assert_eq!(frame_count(&Utf8Bytes::from(text)), 3);
     }
 
     #[test]

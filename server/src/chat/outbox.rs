@@ -127,7 +127,10 @@ struct Shared {
     /// writer waits once per batch it writes, and the locks cost a tenth of the server's CPU
     /// under load (docs/benchmarks.md).
     closing: AtomicBool,
-    /// The writer task, woken by an event queued, a close, or the last sender leaving.
+    /// The writer task waiting for an event (woken by one, or by the last sender leaving).
+    ready: AtomicWaker,
+    /// The writer task waiting for a close. Apart from `ready`, so that events queued for a
+    /// writer busy on a slow socket do not wake it for nothing.
     writer: AtomicWaker,
     /// Cancelled by a close, for everything else that waits on one (the reader).
     kill: CancellationToken,
@@ -179,7 +182,7 @@ impl Clone for Outbox {
 impl Drop for Outbox {
     fn drop(&mut self) {
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.writer.wake();
+            self.shared.ready.wake();
         }
     }
 }
@@ -202,14 +205,27 @@ impl OutboxQueue {
                 return Poll::Ready(Some(event));
             }
             if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(None);
+                // The last sender may have queued something just before it went.
+                return Poll::Ready(self.try_recv());
             }
             if !registered {
                 // Then look again: what came between the look and the registration woke nobody.
-                self.shared.writer.register(cx.waker());
+                self.shared.ready.register(cx.waker());
             }
         }
         Poll::Pending
+    }
+
+    /// Puts events the writer took but did not send back at the front of the queue, in their
+    /// order, counted again: a held session sends them first on its next connection.
+    pub fn give_back(&mut self, events: impl DoubleEndedIterator<Item = Event>) {
+        let mut queue = self.shared.queue();
+        for event in events.rev() {
+            let n = event.size();
+            self.shared.bytes.fetch_add(n, Ordering::Relaxed);
+            self.shared.budget.total.fetch_add(n, Ordering::Relaxed);
+            queue.events.push_front(event);
+        }
     }
 
     /// The next queued event, if one is waiting.
@@ -302,6 +318,7 @@ impl Outbox {
             queue: Mutex::new(Queue { events: VecDeque::new(), open: true }),
             capacity: capacity.max(1),
             senders: AtomicUsize::new(1),
+            ready: AtomicWaker::new(),
             closing: AtomicBool::new(false),
             writer: AtomicWaker::new(),
             kill: CancellationToken::new(),
@@ -336,13 +353,13 @@ impl Outbox {
             return;
         }
         let budget = &shared.budget;
-        let before = shared.bytes.load(Ordering::Relaxed);
-        let own = before + n;
+        let own = shared.bytes.load(Ordering::Relaxed) + n;
         let total = budget.total.fetch_add(n, Ordering::Relaxed) + n;
         let share = budget.total_limit / budget.connections.load(Ordering::Relaxed).max(1);
         // One event always fits an empty queue, however large (a history page can be bigger
         // than a small budget); a queue that already holds some must stay within its bytes.
-        let too_much = before > 0 && (own > shared.max_bytes || (total > budget.total_limit && own > share));
+        let too_much = !queue.events.is_empty()
+            && (own > shared.max_bytes || (total > budget.total_limit && own > share));
         if too_much || queue.events.len() >= shared.capacity {
             drop(queue);
             budget.total.fetch_sub(n, Ordering::Relaxed);
@@ -352,7 +369,7 @@ impl Outbox {
         shared.bytes.fetch_add(n, Ordering::Relaxed);
         queue.events.push_back(event);
         drop(queue);
-        shared.writer.wake();
+        shared.ready.wake();
     }
 
     /// Queues one event for this connection alone.
@@ -429,6 +446,91 @@ mod tests {
         assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken once");
         assert!(closing.poll_closed(&mut cx).is_ready());
         assert!(closing.is_closed() && closing.discards());
+    }
+
+    #[tokio::test]
+    async fn the_writer_waits_for_events_and_ends_once_the_last_sender_has_gone_and_all_is_read() {
+        let (outbox, mut queue) = Outbox::new(8, budget());
+        let second = outbox.clone();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(event) = queue.recv().await {
+                got.push(event.json().to_string());
+            }
+            got
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!reader.is_finished(), "nothing queued yet, a sender left");
+        outbox.send(ServerEvent::Pong { id: Some(1) });
+        drop(outbox);
+        // The last sender queues and goes at once: what it queued is still read.
+        std::thread::spawn(move || {
+            second.send(ServerEvent::Pong { id: Some(2) });
+            drop(second);
+        })
+        .join()
+        .unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader).await.unwrap().unwrap();
+        let expected: Vec<String> = [1, 2].map(|id| ServerEvent::Pong { id: Some(id) }.to_json()).to_vec();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn pushes_from_many_threads_racing_the_readers_end_leave_no_bytes_counted() {
+        let budget = budget();
+        for _ in 0..20 {
+            let (outbox, mut queue) = Outbox::new(10_000, budget.clone());
+            let pushers: Vec<_> = (0..4)
+                .map(|_| {
+                    let outbox = outbox.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..500 {
+                            outbox.push(bytes(100));
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..300 {
+                queue.try_recv();
+            }
+            drop(queue);
+            for pusher in pushers {
+                pusher.join().unwrap();
+            }
+            assert!(!outbox.is_closed(), "not a slow consumer");
+            assert_eq!(outbox.queued_bytes(), 0);
+        }
+        assert_eq!(budget.total(), 0);
+    }
+
+    #[test]
+    fn a_drained_queue_gives_a_bursts_room_back() {
+        let (outbox, mut queue) = Outbox::new(1000, budget());
+        for _ in 0..500 {
+            outbox.push(bytes(40));
+        }
+        assert!(queue.shared.queue().events.capacity() >= 500);
+        while queue.try_recv().is_some() {}
+        assert!(queue.shared.queue().events.capacity() <= KEPT_ROOM);
+    }
+
+    #[test]
+    fn events_given_back_come_first_in_their_order_and_are_counted_again() {
+        let budget = budget();
+        let (outbox, mut queue) = Outbox::new(8, budget.clone());
+        let (a, b, c) = (bytes(40), bytes(50), bytes(60));
+        outbox.push(a.clone());
+        outbox.push(b.clone());
+        outbox.push(c.clone());
+        let taken = [queue.try_recv().unwrap(), queue.try_recv().unwrap()];
+        assert_eq!(budget.total(), 60);
+        queue.give_back(taken.into_iter());
+        assert_eq!((outbox.queued_bytes(), budget.total()), (150, 150));
+        let sizes: Vec<usize> = std::iter::from_fn(|| queue.try_recv()).map(|e| e.size()).collect();
+        assert_eq!(sizes, [40, 50, 60]);
+        assert_eq!(budget.total(), 0);
     }
 
     #[test]
