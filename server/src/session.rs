@@ -327,9 +327,11 @@ where
                 if batch.is_empty() {
                     sink.feed(Message::Ping(Bytes::new())).await?;
                 }
-                for frame in frames_from(&batch, 0) {
-                    sink.feed(frame).await?;
-                    fed += 1;
+                for (event, _) in &batch {
+                    for frame in ws::frames(event.json()) {
+                        sink.feed(frame).await?;
+                        fed += 1;
+                    }
                 }
                 sink.flush().await
             };
@@ -362,10 +364,19 @@ where
             }
         }
     }
+    // Boxed: the close happens once, and its waits would make every writer's future bigger.
+    Box::pin(finish(sink, queue, batch, fed)).await
+}
+
+/// The writer's end on a close: what the close delivers (what a batch had not fed yet, then
+/// what is still queued, each event within the flush timeout), then the close frame. Gives
+/// the queue back.
+async fn finish<W>(mut sink: W, mut queue: OutboxQueue, batch: Vec<(Event, usize)>, fed: usize) -> OutboxQueue
+where
+    W: Sink<Message> + Unpin,
+{
     let close = queue.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
-        // First what a batch had not fed yet, then what is still queued, each within the
-        // flush timeout.
         let unfed = batch.last().is_some_and(|(_, end)| *end > fed);
         if unfed && !send_within_timeout(&mut sink, frames_from(&batch, fed)).await {
             return queue;
@@ -849,7 +860,8 @@ mod tests {
 
     /// Every connection holds its session's future for as long as it lives: at rest (waiting
     /// for a frame) it must cost a few hundred bytes, not the size of the biggest thing a frame
-    /// or the login can await (over 3 KiB before those were boxed).
+    /// or the login can await (over 3 KiB before those were boxed). So does its writer's (1.1
+    /// KiB while the close's waits were part of it).
     #[tokio::test]
     async fn a_session_at_rest_holds_a_small_future() {
         let config = crate::config::Config::for_tests();
@@ -867,7 +879,16 @@ mod tests {
             ip,
         ));
         let reading = std::mem::size_of_val(&read_loop(&mut stream, &app, 1, &outbox, &mut flood));
+        let (sink, _sent) = futures::channel::mpsc::unbounded::<Message>();
+        let (_stop, stop) = oneshot::channel();
+        let writing = std::mem::size_of_val(&write_loop(
+            sink,
+            app.chat.outbox().1,
+            std::time::Duration::from_secs(1),
+            stop,
+        ));
         assert!(session <= 1024, "a session's future is {session} bytes");
         assert!(reading <= 512, "the read loop's future is {reading} bytes");
+        assert!(writing <= 640, "the writer's future is {writing} bytes");
     }
 }
