@@ -70,10 +70,9 @@ pub(crate) async fn upgrade(
         .max_frame_size(Some(max))
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(ws::WRITE_BUFFER_BYTES);
-    ws.on_upgrade(config, move |socket| {
+    ws.on_upgrade(config, move |sink, stream| {
         let sessions = inner.sessions.clone();
         sessions.track_future(async move {
-            let (sink, stream) = socket.split();
             run(sink, stream, &inner, peer.ip()).await;
             crate::memory::departed();
         })

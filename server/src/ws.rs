@@ -11,6 +11,9 @@
 
 use std::future::Future;
 
+use futures::stream::{SplitSink, SplitStream};
+use futures::StreamExt;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -26,6 +29,12 @@ use tokio_tungstenite::WebSocketStream;
 
 /// An upgraded connection.
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// An upgraded connection's sending half.
+pub(crate) type Sender = SplitSink<Socket, Message>;
+
+/// An upgraded connection's receiving half.
+pub(crate) type Receiver = SplitStream<Socket>;
 
 /// The longest frame the writer sends; a longer event is sent as several.
 pub(crate) const FRAME_BYTES: usize = 1024;
@@ -89,10 +98,12 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
 
 impl WebSocketUpgrade {
     /// Answers `101 Switching Protocols`; once the connection is handed over, `session` runs
-    /// with the socket on a task of its own. A connection lost before that is dropped quietly.
+    /// with the socket's halves on a task of its own. A connection lost before that is dropped
+    /// quietly. (The halves, not the socket: a session's future would otherwise keep room for
+    /// the whole socket, moved out at its start, for as long as the connection lives.)
     pub(crate) fn on_upgrade<F, Fut>(self, config: WebSocketConfig, session: F) -> Response
     where
-        F: FnOnce(Socket) -> Fut + Send + 'static,
+        F: FnOnce(Sender, Receiver) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
@@ -100,7 +111,8 @@ impl WebSocketUpgrade {
             let Ok(upgraded) = on_upgrade.await else { return };
             let socket =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-            session(socket).await;
+            let (sender, receiver) = socket.split();
+            session(sender, receiver).await;
         });
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
