@@ -19,5 +19,5 @@ ulimit -n "$(ulimit -Hn)"
 "$bin/chattr-bench" --compare --spawn "$bin/chattrd" \
   --socketio tools/bench/peers/socketio/server.mjs \
   --clients 2000 --room-size 100 --senders 10 --duration 10s \
-  --step-rates 2.5,5,6,7,8,9,10,12,14,16,18,20 --p99-limit 50ms --pin \
+  --step-rates 2.5,3,3.5,4,5,6,8,10,12,14,16,18,20,22,24,26 --p99-limit 50ms --pin \
   --plot docs/compare.svg --write docs/benchmarks.md "$@"
