@@ -4,8 +4,9 @@
 # Extra arguments go to every run, e.g. `scripts/bench.sh --duration 30s`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p server --bin chattrd
-cargo build --release -p chattr-bench
+# One build of both: built apart, their shared dependencies get different features and
+# everything is compiled twice.
+cargo build --release -p server -p chattr-bench --bin chattrd --bin chattr-bench
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
 # Two sockets per client on one machine: the benchmark's end and the server's.
 ulimit -n "$(ulimit -Hn)"

@@ -8,8 +8,9 @@
 # Extra arguments go to chattr-bench, e.g. `scripts/compare.sh --duration 20s`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p server --bin chattrd
-cargo build --release -p chattr-bench
+# One build of both: built apart, their shared dependencies get different features and
+# everything is compiled twice.
+cargo build --release -p server -p chattr-bench --bin chattrd --bin chattr-bench
 if [ ! -d tools/bench/peers/socketio/node_modules/socket.io ]; then
   (cd tools/bench/peers/socketio && npm ci --no-audit --no-fund)
 fi

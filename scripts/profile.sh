@@ -15,8 +15,9 @@ fi
 if [ ! -x "$tools/inferno/bin/inferno-flamegraph" ]; then
   cargo install --locked --root "$tools/inferno" inferno --version 0.12.3
 fi
-cargo build --release -p server --bin chattrd
-cargo build --release -p chattr-bench
+# One build of both: built apart, their shared dependencies get different features and
+# everything is compiled twice.
+cargo build --release -p server -p chattr-bench --bin chattrd --bin chattr-bench
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
 ulimit -n "$(ulimit -Hn)"
 work="$(mktemp -d)"
