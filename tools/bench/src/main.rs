@@ -348,19 +348,9 @@ async fn stepped(args: Args) -> std::process::ExitCode {
 /// Runs `args.step_rates` in order against `binary`, a fresh server per step, printing each
 /// step's row as it ends, until a step is not sustained (which is kept, as where it stopped).
 async fn steps(args: &Args, binary: &std::path::Path, name: String) -> Result<Series, String> {
-    let limit_ms = args.p99_limit.as_secs_f64() * 1000.0;
     let mut series = Series { name, pinned: args.pin, steps: Vec::new() };
     for &rate in &args.step_rates {
-        let step = Args { rate, ..args.clone() };
-        let spawned = Spawned::start(binary, &step.store, step.filter, step.protocol, step.pin).await?;
-        let addr = spawned.addr.clone();
-        let result = run(step, &addr, Some(&spawned)).await;
-        spawned.stop().await;
-        let report = result?;
-        println!("{}", report.markdown_row());
-        let point = report.point();
-        let verdict = Verdict::of(&point, limit_ms);
-        series.steps.push((point, verdict));
+        let verdict = step(args, binary, rate, &mut series).await?;
         if verdict != Verdict::Sustained {
             break;
         }
@@ -368,8 +358,30 @@ async fn steps(args: &Args, binary: &std::path::Path, name: String) -> Result<Se
     Ok(series)
 }
 
-/// The comparison: the steps on chattrd (disk, then memory) and on the Socket.IO peer; prints
-/// the tables, and draws and writes them where asked.
+/// One step at `rate` per sender on a fresh server, its row printed and its point added to
+/// `series`; its verdict.
+async fn step(
+    args: &Args,
+    binary: &std::path::Path,
+    rate: f64,
+    series: &mut Series,
+) -> Result<Verdict, String> {
+    let step = Args { rate, ..args.clone() };
+    let spawned = Spawned::start(binary, &step.store, step.filter, step.protocol, step.pin).await?;
+    let addr = spawned.addr.clone();
+    let result = run(step, &addr, Some(&spawned)).await;
+    spawned.stop().await;
+    let report = result?;
+    println!("{}", report.markdown_row());
+    let point = report.point();
+    let verdict = Verdict::of(&point, args.p99_limit.as_secs_f64() * 1000.0);
+    series.steps.push((point, verdict));
+    Ok(verdict)
+}
+
+/// The comparison: the steps on chattrd (disk, then memory) and on the Socket.IO peer, each
+/// rate on the three in turn (shared cores, then pinned); prints the tables, and draws and
+/// writes them where asked.
 async fn compare_servers(args: &Args) -> Result<(), String> {
     let Some(chattrd) = args.spawn.clone() else { return Err("--compare needs --spawn <chattrd>".into()) };
     if args.step_rates.is_empty() {
@@ -386,11 +398,30 @@ async fn compare_servers(args: &Args) -> Result<(), String> {
         if pinned {
             pin_generator()?;
         }
-        for (name, store, protocol, binary) in &servers {
-            let each = Args { store: (*store).into(), protocol: *protocol, pin: pinned, ..args.clone() };
-            let name = if pinned { format!("{name}, one core each") } else { (*name).to_owned() };
-            all.push(steps(&each, binary, name).await?);
+        // Each rate on every server still going before the next rate: this host's speed drifts
+        // (by 2–3× within an hour), and a drift between one server's steps and the next's
+        // would favour one of them.
+        let mut runs: Vec<(Args, &std::path::PathBuf, Series)> = servers
+            .iter()
+            .map(|(name, store, protocol, binary)| {
+                let each = Args { store: (*store).into(), protocol: *protocol, pin: pinned, ..args.clone() };
+                let name = if pinned { format!("{name}, one core each") } else { (*name).to_owned() };
+                (each, *binary, Series { name, pinned, steps: Vec::new() })
+            })
+            .collect();
+        for &rate in &args.step_rates {
+            let mut any_going = false;
+            for (each, binary, series) in &mut runs {
+                if series.steps.last().is_some_and(|(_, verdict)| *verdict != Verdict::Sustained) {
+                    continue;
+                }
+                any_going |= step(each, binary, rate, series).await? == Verdict::Sustained;
+            }
+            if !any_going {
+                break;
+            }
         }
+        all.extend(runs.into_iter().map(|(_, _, series)| series));
     }
     let limit_ms = args.p99_limit.as_secs_f64() * 1000.0;
     let summary = compare::table(&all, limit_ms);
@@ -408,8 +439,8 @@ async fn compare_servers(args: &Args) -> Result<(), String> {
         });
         let section = format!(
             "Measured {} by `scripts/compare.sh` on {machine}; {} clients in channels of {}, {} senders \
-             per channel, {} per step, rates per sender {}/s; the generator shares the cores, or has \
-             one of its own where it says so.\n\n\
+             per channel, {} per step, rates per sender {}/s, each rate run on the three servers in \
+             turn; the generator shares the cores, or has one of its own where it says so.\n\n\
              {summary}{picture}\n<details><summary>Every step</summary>\n\n{detail}\n</details>\n",
             today(),
             args.clients,
