@@ -78,7 +78,7 @@ impl Series {
     }
 
     /// The first step not sustained, and why.
-    fn limit(&self) -> Option<&(Point, Verdict)> {
+    pub(crate) fn limit(&self) -> Option<&(Point, Verdict)> {
         self.steps.iter().find(|(_, v)| *v != Verdict::Sustained)
     }
 }

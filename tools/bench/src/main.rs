@@ -412,7 +412,7 @@ async fn compare_servers(args: &Args) -> Result<(), String> {
         for &rate in &args.step_rates {
             let mut any_going = false;
             for (each, binary, series) in &mut runs {
-                if series.steps.last().is_some_and(|(_, verdict)| *verdict != Verdict::Sustained) {
+                if series.limit().is_some() {
                     continue;
                 }
                 any_going |= step(each, binary, rate, series).await? == Verdict::Sustained;
