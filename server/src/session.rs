@@ -263,11 +263,11 @@ where
 
 /// Moves queued events onto the socket and pings it, until the session closes. What is queued
 /// goes out in batches: every event waiting (up to [`MAX_BATCH`] frames) is fed to the socket
-/// and flushed once, in as few `write`s as the write buffer allows (one, under load). A close that delivers what is queued (a shutdown, a
-/// quit) waits for the reader to be done with the frame it was handling, so the answer to it
-/// (a message's echo, once stored) still goes out, after what was being written. When the
-/// connection is lost, or a write fails, it stops at once. Gives the queue back, with whatever
-/// it did not send.
+/// and flushed once, in as few `write`s as the write buffer allows (one, under load). A close
+/// that delivers what is queued (a shutdown, a quit) waits for the reader to be done with the
+/// frame it was handling, so the answer to it (a message's echo, once stored) still goes out,
+/// after what was being written. When the connection is lost, or a write fails, it stops at
+/// once. Gives the queue back, with whatever it did not send.
 async fn write_loop<W>(
     mut sink: W,
     mut queue: OutboxQueue,

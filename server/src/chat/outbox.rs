@@ -160,6 +160,12 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts an event's bytes again, against the connection and the budget.
+    fn hold(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.budget.total.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Gives an event's bytes back, from the connection and from the budget.
     fn release(&self, n: usize) {
         self.bytes.fetch_sub(n, Ordering::Relaxed);
@@ -221,9 +227,7 @@ impl OutboxQueue {
     pub fn give_back(&mut self, events: impl DoubleEndedIterator<Item = Event>) {
         let mut queue = self.shared.queue();
         for event in events.rev() {
-            let n = event.size();
-            self.shared.bytes.fetch_add(n, Ordering::Relaxed);
-            self.shared.budget.total.fetch_add(n, Ordering::Relaxed);
+            self.shared.hold(event.size());
             queue.events.push_front(event);
         }
     }
