@@ -311,13 +311,15 @@ where
             },
             _ = ping.tick() => None,
         };
-        let mut frames = 0;
-        let mut next = first;
-        while let Some(event) = next.take() {
-            frames += ws::frame_count(&event.json());
+        if let Some(event) = first {
+            let mut frames = ws::frame_count(event.text());
             batch.push((event, frames));
             if frames < MAX_BATCH {
-                next = queue.try_recv();
+                queue.take_while(|event| {
+                    frames += ws::frame_count(event.text());
+                    batch.push((event, frames));
+                    frames < MAX_BATCH
+                });
             }
         }
         let after = {

@@ -148,11 +148,7 @@ pub(crate) fn frames(text: Utf8Bytes) -> impl Iterator<Item = Message> {
         if start == long.len() {
             return None;
         }
-        let mut end = (start + FRAME_BYTES).min(long.len());
-        // A character is at most 4 bytes: a boundary is found within 3 steps back.
-        while end < long.len() && !is_char_start(long[end]) {
-            end -= 1;
-        }
+        let end = piece_end(&long, start);
         let opcode = if start == 0 { Data::Text } else { Data::Continue };
         let frame = Frame::message(long.slice(start..end), OpCode::Data(opcode), end == long.len());
         start = end;
@@ -160,13 +156,31 @@ pub(crate) fn frames(text: Utf8Bytes) -> impl Iterator<Item = Message> {
     }))
 }
 
-/// How many frames [`frames`] makes of a text.
-pub(crate) fn frame_count(text: &Utf8Bytes) -> usize {
-    if text.len() <= FRAME_BYTES {
-        1
-    } else {
-        frames(text.clone()).count()
+/// How many frames [`frames`] makes of a text. (It borrows the text: the writer counts every
+/// event it takes, and a copy of the handle would touch the count of references that every
+/// recipient of the event shares.)
+pub(crate) fn frame_count(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    if bytes.len() <= FRAME_BYTES {
+        return 1;
     }
+    let (mut start, mut count) = (0, 0);
+    while start < bytes.len() {
+        start = piece_end(bytes, start);
+        count += 1;
+    }
+    count
+}
+
+/// Where the piece of a long text that starts at `start` ends: [`FRAME_BYTES`] on, or the
+/// text's end, moved back to the start of a character.
+fn piece_end(bytes: &[u8], start: usize) -> usize {
+    let mut end = (start + FRAME_BYTES).min(bytes.len());
+    // A character is at most 4 bytes: a boundary is found within 3 steps back.
+    while end < bytes.len() && !is_char_start(bytes[end]) {
+        end -= 1;
+    }
+    end
 }
 
 /// Whether a byte of UTF-8 text begins a character (is not a continuation byte).
@@ -230,7 +244,7 @@ mod tests {
         assert_eq!(finals, [false, false, true]);
         assert_eq!(kinds, ["text", "continue", "continue"]);
         assert_eq!(payloads.concat(), text);
-        assert_eq!(frame_count(&Utf8Bytes::from(text)), 3);
+        assert_eq!(frame_count(&text), 3);
     }
 
     #[test]
@@ -241,9 +255,12 @@ mod tests {
         assert!(payloads.iter().all(|p| !p.is_empty() && p.len() <= FRAME_BYTES));
         assert_eq!(finals.iter().filter(|last| **last).count(), 1);
         assert_eq!(payloads.concat(), text);
+        assert_eq!(frame_count(&text), payloads.len());
         for script in ["ж", "中", "é"] {
             let text = script.repeat(FRAME_BYTES);
-            assert_eq!(pieces(&text).0.concat(), text, "{script}");
+            let payloads = pieces(&text).0;
+            assert_eq!(payloads.concat(), text, "{script}");
+            assert_eq!(frame_count(&text), payloads.len(), "{script}");
         }
     }
 

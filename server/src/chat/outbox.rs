@@ -47,6 +47,11 @@ impl Event {
         self.0.json.clone()
     }
 
+    /// The event's JSON, borrowed.
+    pub fn text(&self) -> &str {
+        self.0.json.as_str()
+    }
+
     /// The bytes a queue holding it is charged with.
     pub fn size(&self) -> usize {
         self.0.json.len()
@@ -234,14 +239,36 @@ impl OutboxQueue {
 
     /// The next queued event, if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        let mut queue = self.shared.queue();
-        let event = queue.events.pop_front()?;
-        if queue.events.is_empty() && queue.events.capacity() > KEPT_ROOM {
-            queue.events.shrink_to(KEPT_ROOM);
+        let mut next = None;
+        self.take_while(|event| {
+            next = Some(event);
+            false
+        });
+        next
+    }
+
+    /// Takes queued events in order, under one lock, for as long as `take` wants more: it is
+    /// handed each event and answers whether it takes the next one too. Their bytes are given
+    /// back to the budget at once. (The writer takes its batches so: one lock and one update
+    /// of the counters per batch, instead of one per event; the server-wide counter is shared
+    /// by every core.)
+    pub fn take_while(&mut self, mut take: impl FnMut(Event) -> bool) {
+        let mut bytes = 0;
+        {
+            let mut queue = self.shared.queue();
+            while let Some(event) = queue.events.pop_front() {
+                bytes += event.size();
+                if !take(event) {
+                    break;
+                }
+            }
+            if queue.events.is_empty() && queue.events.capacity() > KEPT_ROOM {
+                queue.events.shrink_to(KEPT_ROOM);
+            }
         }
-        drop(queue);
-        self.shared.release(event.size());
-        Some(event)
+        if bytes > 0 {
+            self.shared.release(bytes);
+        }
     }
 
     /// How the queue's writer learns of a close (see [`Closing`]).
@@ -518,6 +545,29 @@ mod tests {
         assert!(queue.shared.queue().events.capacity() >= 500);
         while queue.try_recv().is_some() {}
         assert!(queue.shared.queue().events.capacity() <= KEPT_ROOM);
+    }
+
+    #[test]
+    fn a_batch_is_taken_in_order_until_it_says_enough_and_its_bytes_are_given_back() {
+        let budget = budget();
+        let (outbox, mut queue) = Outbox::new(8, budget.clone());
+        for size in [40, 50, 60, 70] {
+            outbox.push(bytes(size));
+        }
+        let mut batch = Vec::new();
+        queue.take_while(|event| {
+            batch.push(event.size());
+            batch.len() < 3
+        });
+        assert_eq!(batch, [40, 50, 60], "three taken, in order; the one it stopped on is in");
+        assert_eq!((outbox.queued_bytes(), budget.total()), (70, 70));
+        queue.take_while(|event| {
+            batch.push(event.size());
+            true
+        });
+        assert_eq!(batch, [40, 50, 60, 70], "taking everything ends with the queue");
+        assert_eq!((outbox.queued_bytes(), budget.total()), (0, 0));
+        queue.take_while(|_| panic!("an empty queue hands nothing over"));
     }
 
     #[test]
