@@ -138,7 +138,7 @@ impl ChatService {
             .map(|a| PotatoAccount::new(a.name, a.uid.unwrap_or_default()))
             .collect();
         hub.load_registrations(accounts, store.channels().await?);
-        hub.resume_message_ids(store.highest_message_id().await?);
+        hub.resume_message_ids(store.message_id_mark().await?);
         let tokens = TokenAuth::new(config.shared_secret.as_deref()).map(Arc::new);
         let webhooks = if config.webhook_urls.iter().all(|u| u.trim().is_empty()) {
             None

@@ -2,6 +2,8 @@
 //! time), filed under a conversation key so a page of history is one index range.
 
 use app::protocol::ChatMessage;
+use std::sync::atomic::Ordering;
+
 use surrealdb::types::SurrealValue;
 
 use super::{Result, Store};
@@ -56,6 +58,13 @@ fn to_i64(n: u64) -> i64 {
 
 impl Store {
     /// Stores a batch of messages in one transaction (one disk sync for all of them).
+    ///
+    /// The store also keeps a mark on message ids: every id at or below it is taken, so a
+    /// restart numbers new messages above it, whatever the clock says (and even once the
+    /// messages themselves are pruned). A batch with an id above the mark moves it, in the same
+    /// transaction, [`IDS_RESERVED`] past its highest id; the batches after it, until their ids
+    /// pass the mark, are one `INSERT` without the mark's read and write, which cost most of
+    /// a small batch's time in the store (docs/benchmarks.md).
     pub async fn append_messages<'a>(
         &self,
         batch: impl IntoIterator<Item = &'a StoredMessage>,
@@ -78,27 +87,38 @@ impl Store {
                 })
                 .collect();
             let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
-            // The highest id ever stored is kept with the messages, in the same transaction, so a
-            // restart never numbers a message at or below it, whatever the clock says.
+            // (Writes go one at a time, so the mark read here is the latest this process stored.)
+            if high <= store.ids_marked.load(Ordering::Relaxed) {
+                store
+                    .db()
+                    .query("INSERT INTO message $rows RETURN NONE")
+                    .bind(("rows", rows))
+                    .await?
+                    .check()?;
+                return Ok(());
+            }
+            let mark = high.saturating_add(IDS_RESERVED);
             store
                 .db()
                 .query(
                     "BEGIN;
                  INSERT INTO message $rows RETURN NONE;
-                 UPSERT store_meta:messages SET high = math::max([high ?? 0, $high]) RETURN NONE;
+                 UPSERT store_meta:messages SET high = math::max([high ?? 0, $mark]) RETURN NONE;
                  COMMIT;",
                 )
                 .bind(("rows", rows))
-                .bind(("high", high))
+                .bind(("mark", mark))
                 .await?
                 .check()?;
+            store.ids_marked.fetch_max(mark, Ordering::Relaxed);
             Ok(())
         })
         .await
     }
 
-    /// The highest message id ever stored (0 for none): new ids must be above it.
-    pub async fn highest_message_id(&self) -> Result<u64> {
+    /// The mark on message ids (0 for none): every id at or below it is taken (stored, or
+    /// reserved ahead of those stored), so new ids must be above it.
+    pub async fn message_id_mark(&self) -> Result<u64> {
         let mut res = self.db().query("SELECT VALUE high FROM ONLY store_meta:messages").await?.check()?;
         let high: Option<i64> = res.take(0)?;
         if let Some(high) = high {
@@ -161,7 +181,7 @@ impl Store {
         let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
         self.delete_all("SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500", below, cutoff_ms)
             .await?;
-        if self.highest_message_id().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS) {
+        if self.message_id_mark().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS) {
             tracing::warn!("message ids are ahead of the clock (it was set back): pruning by time as well");
             self.delete_all(
                 "SELECT VALUE id FROM type::record('message', $below..) WHERE ts < $cutoff LIMIT 500",
@@ -199,12 +219,20 @@ impl Store {
     }
 }
 
-/// How far ahead of the clock the highest message id may be before pruning also looks through
-/// the newer ids by time.
+/// How far ahead of the clock the mark on message ids may be before pruning also looks through
+/// the newer ids by time. (The mark runs [`IDS_RESERVED`] ahead of the ids stored.)
 const IDS_AHEAD_MS: u64 = 60_000;
+
+/// How far past a batch's highest id the mark on message ids is set: ten seconds of ids (an
+/// id is the time it was numbered, in milliseconds, shifted left by 10 bits), so under a steady
+/// flow of messages the mark moves about once every ten seconds, and a restart numbers at most
+/// that far ahead of the clock.
+const IDS_RESERVED: i64 = 10_000 << 10;
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn msg(id: u64, target: &str, text: &str) -> ChatMessage {
@@ -221,21 +249,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_duplicate_id_fails_its_batch_and_the_highest_id_is_remembered() {
+    async fn a_duplicate_id_fails_its_batch_and_the_mark_on_ids_moves_only_past_itself() {
         let store = Store::open("mem://").await.unwrap();
         let c = Conversation::channel("#c");
-        assert_eq!(store.highest_message_id().await.unwrap(), 0);
-        let first = StoredMessage { conversation: c.clone(), message: msg(5, "#c", "five") };
-        store.append_messages([&first]).await.unwrap();
-        let dup = StoredMessage { conversation: c.clone(), message: msg(5, "#c", "again") };
-        let next = StoredMessage { conversation: c.clone(), message: msg(9, "#c", "nine") };
-        let err = store.append_messages([&next, &dup]).await.unwrap_err();
+        let at =
+            |id: u64, text: &str| StoredMessage { conversation: c.clone(), message: msg(id, "#c", text) };
+        let mark = |high: u64| high + IDS_RESERVED as u64;
+        assert_eq!(store.message_id_mark().await.unwrap(), 0);
+        store.append_messages([&at(5, "five")]).await.unwrap();
+        assert_eq!(store.message_id_mark().await.unwrap(), mark(5), "ids are reserved past the batch");
+        // Below the mark: the batch is stored, the mark stays.
+        store.append_messages([&at(9, "nine")]).await.unwrap();
+        assert_eq!(store.message_id_mark().await.unwrap(), mark(5));
+        // Past the mark with a duplicate: nothing of the batch is kept, the mark included.
+        let past = mark(5) + 1;
+        let err = store.append_messages([&at(past, "past"), &at(5, "again")]).await.unwrap_err();
         assert!(err.is_about_the_data(), "{err}");
-        assert_eq!(store.highest_message_id().await.unwrap(), 5, "the failed batch left nothing");
-        store.append_messages([&next]).await.unwrap();
-        assert_eq!(store.highest_message_id().await.unwrap(), 9);
-        assert_eq!(store.history(&c, None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.message_id_mark().await.unwrap(), mark(5), "the failed batch left nothing");
+        store.append_messages([&at(past, "past")]).await.unwrap();
+        assert_eq!(store.message_id_mark().await.unwrap(), mark(past));
+        let texts: Vec<String> =
+            store.history(&c, None, 10).await.unwrap().into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["five", "nine", "past"]);
         assert!(store.failure().is_none(), "a duplicate id is not a store failure");
+    }
+
+    #[tokio::test]
+    async fn another_process_on_the_store_never_moves_the_mark_back() {
+        let store = Store::open("mem://").await.unwrap();
+        let c = Conversation::channel("#c");
+        let at = |id: u64| StoredMessage { conversation: c.clone(), message: msg(id, "#c", "m") };
+        store.append_messages([&at(100)]).await.unwrap();
+        // A process that has stored nothing yet writes the mark with its first batch, even one
+        // numbered below the mark another left.
+        let other = Store { ids_marked: Arc::default(), ..store.clone() };
+        other.append_messages([&at(50)]).await.unwrap();
+        assert_eq!(other.message_id_mark().await.unwrap(), 100 + IDS_RESERVED as u64);
+        other.append_messages([&at(300 + IDS_RESERVED as u64)]).await.unwrap();
+        assert_eq!(store.message_id_mark().await.unwrap(), 300 + 2 * IDS_RESERVED as u64);
     }
 
     #[tokio::test]
@@ -263,7 +314,7 @@ mod tests {
             .unwrap()
             .is_empty());
 
-        assert_eq!(store.highest_message_id().await.unwrap(), 31);
+        assert_eq!(store.message_id_mark().await.unwrap(), 31 + IDS_RESERVED as u64);
     }
 
     #[tokio::test]
@@ -293,7 +344,11 @@ mod tests {
         assert_eq!(store.history(&c, None, 2_000).await.unwrap().len(), 500, "nothing more to prune");
         store.prune_history(u64::MAX, 1_012).await.unwrap();
         assert!(store.history(&c, None, 2_000).await.unwrap().is_empty());
-        assert_eq!(store.highest_message_id().await.unwrap(), (1_011 << 10) + 99, "the mark stays");
+        assert_eq!(
+            store.message_id_mark().await.unwrap(),
+            (1_011 << 10) + 99 + IDS_RESERVED as u64,
+            "the mark stays"
+        );
     }
 
     /// After the clock was set back, ids go on above the highest one stored: messages numbered

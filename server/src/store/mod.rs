@@ -249,6 +249,9 @@ pub async fn wait_closed(url: &str, within: Duration) -> bool {
 pub struct Store {
     db: Surreal<Any>,
     health: Arc<Health>,
+    /// The mark on message ids this process has stored (see `Store::append_messages`): ids at
+    /// or below it are taken. 0 until it stores one.
+    ids_marked: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Whether the store can still be trusted with writes.
@@ -294,7 +297,7 @@ impl Store {
         }
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.check()?;
-        Ok(Self { db, health: Arc::default() })
+        Ok(Self { db, health: Arc::default(), ids_marked: Arc::default() })
     }
 
     /// Holds every write back until the guard is dropped (the writes wait their turn).
