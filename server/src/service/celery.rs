@@ -1,5 +1,8 @@
-//! Celery, the channel service: register a channel, keep its op list, drop it. Like Potato,
-//! a request is written to the store before it is applied online and answered.
+//! Celery, the channel service: register a channel, keep its op list, drop it. A registration
+//! (and a drop) is written to the store before it is applied online and answered; a change to
+//! the op list is applied, then saved, like every change to a registered channel (its state is
+//! saved whole, newest revision winning), and a save that fails says the change is live but
+//! not kept.
 
 use app::protocol::command::{CELERY, CELERY_COMMANDS};
 use app::protocol::{CeleryRequest, ErrorCode, ProtocolError};
@@ -13,7 +16,7 @@ impl ChatService {
         let say = |text: String| self.hub.notify(conn, CELERY, text);
         let edit = |channel: String, account: String, edit: OpListEdit| async move {
             let (key, record, target) = self.hub.celery_edit(conn, &channel, &account, edit)?;
-            if !self.store.save_channel(&key, &record).await.map_err(internal)? {
+            if !self.save_channel(&key, &record).await? {
                 return Err(ProtocolError::new(
                     ErrorCode::ChannelNotRegistered,
                     format!("{channel} is not registered"),

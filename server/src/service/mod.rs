@@ -31,7 +31,7 @@ use crate::auth::{Cloaker, TokenAuth};
 use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
 use crate::config::{Config, RealHostTo};
 use crate::filter::{MessageFilter, Verdict};
-use crate::store::{Conversation, Store, StoreError};
+use crate::store::{ChannelRecord, Conversation, Store, StoreError};
 use crate::webhooks::Webhooks;
 use crate::ServeError;
 // What a transport handles: a connection's outbox and queue, the events in them, and what a
@@ -384,7 +384,13 @@ impl ChatService {
     /// Stores what the core asks to keep (a registered channel's state).
     async fn save(&self, effect: Effect) -> Result<()> {
         let Effect::Save(key, record) = effect else { return Ok(()) };
-        self.store.save_channel(&key, &record).await.map(drop).map_err(|e| {
+        self.save_channel(&key, &record).await.map(drop)
+    }
+
+    /// Stores a registered channel's state, changed live already; `Ok(false)` when the
+    /// channel is no longer registered.
+    async fn save_channel(&self, key: &str, record: &ChannelRecord) -> Result<bool> {
+        self.store.save_channel(key, record).await.map_err(|e| {
             tracing::error!(error = %e, channel = %record.name, "saving a registered channel failed");
             e.to_protocol("the change is live but could not be saved; it will not survive a restart")
         })
