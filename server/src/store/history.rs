@@ -1,9 +1,9 @@
 //! Message history: every channel message and private message, keyed by its id (ids grow with
 //! time), filed under a conversation key so a page of history is one index range.
 
-use app::protocol::ChatMessage;
 use std::sync::atomic::Ordering;
 
+use app::protocol::ChatMessage;
 use surrealdb::types::SurrealValue;
 
 use super::{Result, Store};
