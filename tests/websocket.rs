@@ -16,6 +16,8 @@ const FRAME_BYTES: usize = 1024;
 
 const TEXT: u8 = 0x1;
 const CONTINUATION: u8 = 0x0;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xa;
 
 /// One frame as it arrived.
 #[derive(Debug)]
@@ -69,22 +71,7 @@ impl RawSocket {
 
     /// Sends a frame, masked as a client must.
     async fn send_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
-        let mask = [0x5a, 0x17, 0xc3, 0x08];
-        let mut frame = vec![u8::from(fin) << 7 | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xffff => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).await.unwrap();
+        self.stream.write_all(&masked(fin, opcode, payload)).await.unwrap();
     }
 
     async fn send(&mut self, value: Value) {
@@ -129,6 +116,26 @@ impl RawSocket {
             }
         }
     }
+}
+
+/// A frame as a client sends it (masked).
+fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x17, 0xc3, 0x08];
+    let mut frame = vec![u8::from(fin) << 7 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
 
 /// A whole frame at the start of `bytes`, and how many bytes it took.
@@ -223,4 +230,56 @@ async fn requests_that_are_not_websocket_upgrades_are_refused() {
     assert_eq!(status, 101);
     // RFC 6455's own example key and its answer.
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_their_payload_before_and_after_login() {
+    let server = TestServer::start().await;
+    let mut raw = RawSocket::open(&server).await;
+    // Before login the answer waits for the connection's writer, which starts with the session.
+    raw.send_frame(true, PING, b"early").await;
+    raw.send(json!({"type":"auth","nick":"pinger"})).await;
+    let mut pongs = Vec::new();
+    let mut welcomed = false;
+    while !welcomed || pongs.is_empty() {
+        let frame = raw.frame().await;
+        match frame.opcode {
+            PONG => pongs.push(frame.payload),
+            TEXT => welcomed |= serde_json::from_slice::<Value>(&frame.payload).unwrap()["type"] == "welcome",
+            other => panic!("unexpected opcode {other}"),
+        }
+    }
+    assert_eq!(pongs, [b"early".to_vec()]);
+    raw.send_frame(true, PING, "später".as_bytes()).await;
+    let pong = loop {
+        let frame = raw.frame().await;
+        if frame.opcode == PONG {
+            break frame.payload;
+        }
+    };
+    assert_eq!(pong, "später".as_bytes());
+    // The session is alive: a command still gets its answer.
+    raw.send(json!({"type":"command","line":"/join #p"})).await;
+    raw.until("joined").await;
+}
+
+#[tokio::test]
+async fn frames_sent_with_the_upgrade_request_are_read() {
+    let server = TestServer::start().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut request = format!("GET /ws HTTP/1.1\r\nHost: chattr.test\r\n{UPGRADE_HEADERS}\r\n").into_bytes();
+    // The auth frame in the same write as the request: the server reads it with the request's head.
+    request.extend(masked(true, TEXT, json!({"type":"auth","nick":"eager"}).to_string().as_bytes()));
+    stream.write_all(&request).await.unwrap();
+    let mut raw = RawSocket { stream, read: Vec::new() };
+    let end = loop {
+        if let Some(end) = raw.read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        raw.fill().await;
+    };
+    let head = String::from_utf8(raw.read.drain(..end).collect()).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let (_, welcome) = raw.until("welcome").await;
+    assert_eq!(welcome["nick"], "eager");
 }

@@ -25,6 +25,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -312,11 +313,35 @@ impl Drop for Counted {
 /// An accepted socket and what it holds: a slot under the global cap and its count in its
 /// address group, both freed when the socket is dropped. It notes when bytes move, for the
 /// keep-alive timeout.
-struct Conn {
+pub(crate) struct Conn {
     tcp: TcpStream,
     activity: Arc<Activity>,
     _slot: OwnedSemaphorePermit,
     _counted: Option<Counted>,
+}
+
+impl Conn {
+    /// The socket's two halves, once the connection is a WebSocket: its session reads from one
+    /// and writes to the other, each on its own, without a lock between them. The read half
+    /// keeps the slot and the count (the session drops it last); the keep-alive clock is
+    /// HTTP's, and a session keeps its own.
+    pub(crate) fn into_split(self) -> (ReadHalf, OwnedWriteHalf) {
+        let (read, write) = self.tcp.into_split();
+        (ReadHalf { tcp: read, _slot: self._slot, _counted: self._counted }, write)
+    }
+}
+
+/// A WebSocket's read half, holding its connection's slot and count (see [`Conn::into_split`]).
+pub(crate) struct ReadHalf {
+    tcp: OwnedReadHalf,
+    _slot: OwnedSemaphorePermit,
+    _counted: Option<Counted>,
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
 }
 
 impl AsyncRead for Conn {

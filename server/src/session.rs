@@ -4,20 +4,22 @@
 //! writer task that drains the connection's outbox onto the socket. What a frame does is the
 //! service's business; this module only knows sockets, frames, liveness and flood control.
 //!
-//! The loops are generic over `Sink`/`Stream` so they do not depend on axum's socket type.
+//! The loops are generic over the socket's write half (`AsyncWrite`) and the `Stream` of frames
+//! tungstenite reads, so tests drive them without a socket.
 
+use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use app::protocol::frames::validate_txn;
 use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
@@ -68,12 +70,11 @@ pub(crate) async fn upgrade(
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(ws::WRITE_BUFFER_BYTES);
-    ws.on_upgrade(config, move |sink, stream| {
+        .read_buffer_size(READ_BUFFER_BYTES);
+    ws.on_upgrade(config, move |socket, stream| {
         let sessions = inner.sessions.clone();
         sessions.track_future(async move {
-            run(sink, stream, &inner, peer.ip()).await;
+            run(socket, stream, &inner, peer.ip()).await;
             crate::memory::departed();
         })
     })
@@ -97,27 +98,24 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
-fn close_message(close: &Close) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: close.reason.code().into(),
-        reason: close.reason.as_str().into(),
-    }))
+fn close_frame(close: &Close) -> Vec<u8> {
+    ws::close(close.reason.code().into(), close.reason.as_str())
 }
 
 /// Runs a session to its end.
-pub(crate) async fn run<W, R, E>(mut sink: W, mut stream: R, app: &Inner, ip: IpAddr)
+pub(crate) async fn run<W, R, E>(mut socket: W, mut stream: R, app: &Inner, ip: IpAddr)
 where
-    W: Sink<Message> + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
     let chat = &app.chat;
-    let (outbox, queue) = chat.outbox();
+    let (outbox, mut queue) = chat.outbox();
     let cfg = &app.config;
     let mut flood = FloodControl::new(cfg.flood_burst, cfg.flood_rate, cfg.flood_strikes, Instant::now());
     let login = async {
         let auth = tokio::select! {
-            result = read_auth(&mut stream, app, &mut flood) => result?,
+            result = read_auth(&mut stream, app, &outbox, &mut flood) => result?,
             _ = app.shutdown.cancelled() => {
                 return Err(ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"))
             }
@@ -135,22 +133,26 @@ where
                 flood = saved;
             }
             // The welcome goes first, ahead of whatever the held session has queued.
-            let sent =
-                timeout(FLUSH_TIMEOUT, sink.send(Message::Text(resumed.welcome.to_json().into()))).await;
-            if !matches!(sent, Ok(Ok(()))) {
+            if !write_alone(&mut socket, Some(Event::new(&resumed.welcome)), Vec::new()).await {
                 let unsent = resumed.held.map(|(_, queue)| queue);
                 chat.leave(resumed.attached, Some("connection closed".into()), Some(Left { unsent, flood }));
                 return;
             }
             match resumed.held {
-                Some((held, held_queue)) => (resumed.attached, held, held_queue),
+                Some((held, held_queue)) => {
+                    // A ping sent before `auth` is answered by the session it resumed.
+                    if let Some(payload) = queue.take_pong() {
+                        held.pong(payload);
+                    }
+                    (resumed.attached, held, held_queue)
+                }
                 None => (resumed.attached, outbox, queue),
             }
         }
-        Err(e) => return refuse(&mut sink, e).await,
+        Err(e) => return refuse(&mut socket, e).await,
     };
     let (stop_writer, stop) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(sink, queue, app.config.ping_interval, stop));
+    let writer = tokio::spawn(write_loop(socket, queue, app.config.ping_interval, stop));
     let ending = read_loop(&mut stream, app, attached.conn, &outbox, &mut flood).await;
     // A close asked for by the core (a slow consumer, a replaced session) names the reason.
     let quit_reason = match outbox.close_reason() {
@@ -209,10 +211,11 @@ impl Ending {
 }
 
 /// Answers a failed login with its error, then closes the socket (code 1008, reason = the code).
-async fn refuse<W: Sink<Message> + Unpin>(sink: &mut W, error: ProtocolError) {
+async fn refuse<W: AsyncWrite + Unpin>(socket: &mut W, error: ProtocolError) {
     let close = Close::error(error.code);
-    let _ = timeout(FLUSH_TIMEOUT, sink.send(Message::Text(ServerEvent::from(error).to_json().into()))).await;
-    let _ = timeout(FLUSH_TIMEOUT, sink.send(close_message(&close))).await;
+    if write_alone(socket, Some(Event::new(&ServerEvent::from(error))), Vec::new()).await {
+        write_alone(socket, None, close_frame(&close)).await;
+    }
 }
 
 /// The quit message others see for a close the user did not ask for.
@@ -231,7 +234,12 @@ fn describe(close: &Close) -> String {
 }
 
 /// Waits for the `auth` frame.
-async fn read_auth<R, E>(stream: &mut R, app: &Inner, flood: &mut FloodControl) -> Result<Auth, ProtocolError>
+async fn read_auth<R, E>(
+    stream: &mut R,
+    app: &Inner,
+    outbox: &Outbox,
+    flood: &mut FloodControl,
+) -> Result<Auth, ProtocolError>
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
@@ -250,8 +258,12 @@ where
                 return Err(ProtocolError::new(ErrorCode::InvalidFrame, "frames are JSON text"))
             }
             Ok(Some(Ok(Message::Pong(_)))) => continue,
-            // Pings before `auth` count against the flood budget like any other frame.
-            Ok(Some(Ok(_))) => {
+            // Pings before `auth` count against the flood budget like any other frame. (Their
+            // pongs go out once the writer starts.)
+            Ok(Some(Ok(message))) => {
+                if let Message::Ping(payload) = message {
+                    outbox.pong(payload);
+                }
                 if flood.check(Instant::now()) == Verdict::Disconnect {
                     return Err(ProtocolError::new(ErrorCode::Flood, "disconnected for flooding"));
                 }
@@ -262,37 +274,30 @@ where
 }
 
 /// Moves queued events onto the socket and pings it, until the session closes. What is queued
-/// goes out in batches: every event waiting (up to [`MAX_BATCH`] frames) is fed to the socket
-/// and flushed once, in as few `write`s as the write buffer allows (one, under load). A close
-/// that delivers what is queued (a shutdown, a quit) waits for the reader to be done with the
-/// frame it was handling, so the answer to it (a message's echo, once stored) still goes out,
-/// after what was being written. When the connection is lost, or a write fails, it stops at
-/// once. Gives the queue back, with whatever it did not send.
+/// goes out in batches: every event waiting (up to [`MAX_BATCH`] frames), with a pong or a ping
+/// due ahead of them, is written in one vectored `write` (more only if the socket takes part of
+/// it). A close that delivers what is queued (a shutdown, a quit) waits for the reader to be
+/// done with the frame it was handling, so the answer to it (a message's echo, once stored)
+/// still goes out, after what was being written. When the connection is lost, or a write
+/// fails, it stops at once. Gives the queue back, with whatever it did not send.
 async fn write_loop<W>(
-    mut sink: W,
+    mut socket: W,
     mut queue: OutboxQueue,
     ping_every: std::time::Duration,
     mut stop: oneshot::Receiver<WriterStop>,
 ) -> OutboxQueue
 where
-    W: Sink<Message> + Unpin,
+    W: AsyncWrite + Unpin,
 {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     // Whether the close (if any) is one that ends the loop at once; a delivering one is waited
     // out until the reader is done.
     let closing = queue.closing();
     let waiting_for_close = || !closing.is_closed() || closing.discards();
-    // The batch being written: its events, each with the index just past its last frame, and
-    // how many of its frames are fed to the socket so far. (The frames are made as they are
-    // fed; an empty batch is a ping.)
-    let mut batch: Vec<(Event, usize)> = Vec::new();
-    let mut fed: usize;
+    let mut batch = Batch::default();
     loop {
         batch.clear();
-        batch.shrink_to(KEPT_BATCH);
-        fed = 0;
-        // The next event, or `None` for a ping.
-        let first = tokio::select! {
+        tokio::select! {
             biased;
             why = &mut stop => match why {
                 Ok(WriterStop::ReadingDone) => break,
@@ -305,37 +310,18 @@ where
                 }
                 continue;
             }
-            next = queue.recv() => match next {
-                Some(event) => Some(event),
-                None => break,
-            },
-            _ = ping.tick() => None,
-        };
-        if let Some(event) = first {
-            let mut frames = ws::frame_count(event.text());
-            batch.push((event, frames));
-            if frames < MAX_BATCH {
-                queue.take_while(|event| {
-                    frames += ws::frame_count(event.text());
-                    batch.push((event, frames));
-                    frames < MAX_BATCH
-                });
+            more = queue.ready() => {
+                if !more {
+                    break;
+                }
+                batch.control = queue.take_pong().map(ws::pong).unwrap_or_default();
             }
-        }
+            _ = ping.tick() => batch.control = ws::ping(),
+        };
+        batch.take(&mut queue);
         let after = {
-            // A client that stops reading blocks this send; the close request must still get through.
-            let send = async {
-                if batch.is_empty() {
-                    sink.feed(Message::Ping(Bytes::new())).await?;
-                }
-                for (event, _) in &batch {
-                    for frame in ws::frames(event.json()) {
-                        sink.feed(frame).await?;
-                        fed += 1;
-                    }
-                }
-                sink.flush().await
-            };
+            // A client that stops reading blocks this write; the close request must still get through.
+            let send = batch.write(&mut socket);
             let closed = async {
                 while !closing.discards() {
                     closing.closed().await;
@@ -359,50 +345,114 @@ where
             Sent::All => {}
             Sent::Closing => break,
             Sent::Lost => {
-                // Events not wholly fed to the socket never reached the client.
-                queue.give_back(batch.drain(..).filter(|(_, end)| *end > fed).map(|(event, _)| event));
+                // Events not wholly written never reached the client.
+                queue.give_back(batch.unsent());
                 return queue;
             }
         }
     }
     // Boxed: the close happens once, and its waits would make every writer's future bigger.
-    Box::pin(finish(sink, queue, batch, fed)).await
+    Box::pin(finish(socket, queue, batch)).await
 }
 
-/// The writer's end on a close: what the close delivers (what a batch had not fed yet, then
-/// what is still queued, each event within the flush timeout), then the close frame. Gives
-/// the queue back.
-async fn finish<W>(mut sink: W, mut queue: OutboxQueue, batch: Vec<(Event, usize)>, fed: usize) -> OutboxQueue
+/// What one write sends: a control frame (a pong, a ping) if one is due, then the frames of a
+/// batch of events; and how much of it the socket has taken.
+#[derive(Default)]
+struct Batch {
+    control: Vec<u8>,
+    events: Vec<Event>,
+    written: usize,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.control = Vec::new();
+        self.events.clear();
+        self.events.shrink_to(KEPT_BATCH);
+        self.written = 0;
+    }
+
+    /// Takes queued events, in order, until the batch holds [`MAX_BATCH`] frames or more (an
+    /// event is never split between batches).
+    fn take(&mut self, queue: &mut OutboxQueue) {
+        let mut frames = 0;
+        queue.take_while(|event| {
+            frames += ws::frame_count(event.text());
+            self.events.push(event);
+            frames < MAX_BATCH
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.control.is_empty() && self.events.is_empty()
+    }
+
+    /// Writes what the socket has not taken yet: the frames' headers and the events' own bytes
+    /// in one vectored write, again for what is left if the socket took only part. `written`
+    /// counts what went, write by write, so a write cut short (by a close, a lost connection)
+    /// knows where it stopped.
+    async fn write<W: AsyncWrite + Unpin>(&mut self, socket: &mut W) -> std::io::Result<()> {
+        let frames: Vec<(ws::Header, &[u8])> =
+            self.events.iter().flat_map(|event| ws::frames(event.text())).collect();
+        let mut slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&self.control))
+            .chain(
+                frames
+                    .iter()
+                    .flat_map(|(header, piece)| [IoSlice::new(header.as_bytes()), IoSlice::new(piece)]),
+            )
+            .collect();
+        let mut left = &mut slices[..];
+        IoSlice::advance_slices(&mut left, self.written);
+        while !left.is_empty() {
+            let n = socket.write_vectored(left).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+            IoSlice::advance_slices(&mut left, n);
+        }
+        socket.flush().await
+    }
+
+    /// The events the socket did not wholly take, in order.
+    fn unsent(&mut self) -> impl DoubleEndedIterator<Item = Event> + '_ {
+        let mut end = self.control.len();
+        let written = self.written;
+        let first = self.events.iter().position(|event| {
+            end += ws::wire_len(event.text());
+            end > written
+        });
+        self.events.drain(first.unwrap_or(self.events.len())..)
+    }
+}
+
+/// The writer's end on a close: what the close delivers (what a batch had not written yet, then
+/// what is still queued, batch by batch, each within the flush timeout), then the close frame.
+/// Gives the queue back.
+async fn finish<W>(mut socket: W, mut queue: OutboxQueue, mut batch: Batch) -> OutboxQueue
 where
-    W: Sink<Message> + Unpin,
+    W: AsyncWrite + Unpin,
 {
     let close = queue.close_reason().unwrap_or_else(|| Close::new(CloseReason::Closed));
     if close.drain {
-        let unfed = batch.last().is_some_and(|(_, end)| *end > fed);
-        if unfed && !send_within_timeout(&mut sink, frames_from(&batch, fed)).await {
-            return queue;
-        }
-        while let Some(event) = queue.try_recv() {
-            if !send_within_timeout(&mut sink, ws::frames(event.json())).await {
+        loop {
+            if !batch.is_empty() && !write_within_timeout(&mut socket, &mut batch).await {
                 return queue;
+            }
+            batch.clear();
+            batch.take(&mut queue);
+            if batch.is_empty() {
+                break;
             }
         }
     }
-    let _ = send_within_timeout(&mut sink, std::iter::once(close_message(&close))).await;
+    batch.clear();
+    batch.control = close_frame(&close);
+    let _ = write_within_timeout(&mut socket, &mut batch).await;
     queue
 }
 
-/// A batch's frames from the `fed`th on.
-fn frames_from(batch: &[(Event, usize)], fed: usize) -> impl Iterator<Item = Message> + '_ {
-    let mut start = 0;
-    batch.iter().flat_map(move |(event, end)| {
-        let skip = fed.saturating_sub(start);
-        start = *end;
-        ws::frames(event.json()).skip(skip)
-    })
-}
-
-/// How a batch's send ended.
+/// How a batch's write ended.
 enum Sent {
     All,
     /// The session is closing: what is left goes out if the close delivers it.
@@ -411,19 +461,16 @@ enum Sent {
     Lost,
 }
 
-/// Feeds the frames to the socket and flushes them, within [`FLUSH_TIMEOUT`]; whether they
-/// went.
-async fn send_within_timeout<W>(sink: &mut W, frames: impl Iterator<Item = Message>) -> bool
-where
-    W: Sink<Message> + Unpin,
-{
-    let send = async {
-        for frame in frames {
-            sink.feed(frame).await?;
-        }
-        sink.flush().await
-    };
-    matches!(timeout(FLUSH_TIMEOUT, send).await, Ok(Ok(())))
+/// Writes what is left of a batch within [`FLUSH_TIMEOUT`]; whether it went.
+async fn write_within_timeout<W: AsyncWrite + Unpin>(socket: &mut W, batch: &mut Batch) -> bool {
+    matches!(timeout(FLUSH_TIMEOUT, batch.write(socket)).await, Ok(Ok(())))
+}
+
+/// Writes one event, or a close frame, on its own within [`FLUSH_TIMEOUT`] (before the writer
+/// runs); whether it went.
+async fn write_alone<W: AsyncWrite + Unpin>(socket: &mut W, event: Option<Event>, control: Vec<u8>) -> bool {
+    let mut batch = Batch { control, events: event.into_iter().collect(), written: 0 };
+    write_within_timeout(socket, &mut batch).await
 }
 
 /// Why the session stops its writer.
@@ -497,8 +544,10 @@ where
         // Every frame the client chooses to send counts against its flood budget, whatever it
         // holds: binary frames and WebSocket pings cost the server work too. Only pongs, which
         // answer the server's own pings, are free.
-        if matches!(message, Message::Pong(_)) {
-            continue;
+        match &message {
+            Message::Pong(_) => continue,
+            Message::Ping(payload) => outbox.pong(payload.clone()),
+            _ => {}
         }
         let now = Instant::now();
         match flood.check(now) {
@@ -556,37 +605,77 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::io;
     use std::pin::Pin;
     use std::task::{Context, Poll};
+
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
+    use tokio_tungstenite::tungstenite::Bytes;
 
     use super::*;
     use crate::chat::{Event, SendBudget};
     use axum::http::HeaderValue;
 
-    /// A socket's sending half that keeps what it is given, and counts its flushes (each would
-    /// be one `write` to the socket).
+    /// A socket's sending half that keeps what it is given, and counts the writes it took.
     #[derive(Default)]
     struct Recorder {
-        sent: Vec<Message>,
-        flushes: usize,
+        wire: Vec<u8>,
+        writes: usize,
     }
 
-    impl Sink<Message> for Recorder {
-        type Error = std::convert::Infallible;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    impl AsyncWrite for Recorder {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.wire.extend_from_slice(buf);
+            self.writes += 1;
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let before = self.wire.len();
+            for buf in bufs {
+                self.wire.extend_from_slice(buf);
+            }
+            self.writes += 1;
+            Poll::Ready(Ok(self.wire.len() - before))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
-        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-            self.sent.push(item);
-            Ok(())
-        }
-        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            self.flushes += 1;
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
+    }
+
+    /// What the frames on the wire say: each message's text (its frames joined), or `ping`,
+    /// `pong <payload>`, `close <reason>`.
+    fn said(wire: &[u8]) -> Vec<String> {
+        let mut said = Vec::new();
+        let mut text = Vec::new();
+        for (opcode, is_final, payload) in ws::parse(wire) {
+            match opcode {
+                OpCode::Data(_) => {
+                    text.extend_from_slice(&payload);
+                    if is_final {
+                        said.push(String::from_utf8(std::mem::take(&mut text)).expect("text"));
+                    }
+                }
+                OpCode::Control(Control::Ping) => said.push("ping".into()),
+                OpCode::Control(Control::Pong) => {
+                    said.push(format!("pong {}", String::from_utf8_lossy(&payload)))
+                }
+                OpCode::Control(Control::Close) => {
+                    said.push(format!("close {}", String::from_utf8_lossy(&payload[2..])))
+                }
+                other => panic!("{other:?}"),
+            }
         }
+        said
     }
 
     /// A connection's queue with room to spare.
@@ -609,17 +698,9 @@ mod tests {
         stop_writer.send(WriterStop::ReadingDone).unwrap();
         let mut recorder = Recorder::default();
         write_loop(&mut recorder, queue, std::time::Duration::from_secs(60), stop).await;
-        let texts: Vec<String> = recorder
-            .sent
-            .iter()
-            .filter_map(|m| match m {
-                Message::Text(t) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect();
-        let expected: Vec<String> = (0..100).map(|i| notice(i).to_json()).collect();
-        assert_eq!(texts, expected, "every event, in order");
-        assert!(matches!(recorder.sent.last(), Some(Message::Close(_))), "then the close frame");
+        let mut expected: Vec<String> = (0..100).map(|i| notice(i).to_json()).collect();
+        expected.push("close closed".into());
+        assert_eq!(said(&recorder.wire), expected, "every event, in order, then the close frame");
     }
 
     #[tokio::test]
@@ -639,26 +720,60 @@ mod tests {
             stop_writer.send(WriterStop::ReadingDone).unwrap();
         };
         let (_, ()) = tokio::join!(writer, stop);
-        let events = own.sent.iter().filter(|m| matches!(m, Message::Text(_))).count();
+        let events = said(&own.wire).iter().filter(|m| m.starts_with('{')).count();
         assert_eq!(events, 200);
-        assert!(own.flushes <= 200 / MAX_BATCH + 2, "{} flushes for 200 events", own.flushes);
+        assert!(own.writes <= 200 / MAX_BATCH + 2, "{} writes for 200 events", own.writes);
+    }
+
+    #[tokio::test]
+    async fn a_ping_is_answered_ahead_of_the_events_waiting_and_only_the_latest_of_several() {
+        let (outbox, queue) = queue();
+        outbox.push(Event::new(&notice(0)));
+        outbox.pong(Bytes::from_static(b"first"));
+        outbox.pong(Bytes::from_static(b"second"));
+        outbox.push(Event::new(&notice(1)));
+        let (stop_writer, stop) = oneshot::channel();
+        let mut recorder = Recorder::default();
+        let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop);
+        let session = async {
+            while outbox.queued_bytes() > 0 {
+                tokio::task::yield_now().await;
+            }
+            stop_writer.send(WriterStop::ConnectionLost).unwrap();
+        };
+        let (_, ()) = tokio::join!(writer, session);
+        assert_eq!(
+            said(&recorder.wire),
+            ["pong second".to_owned(), notice(0).to_json(), notice(1).to_json()]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_pings_a_quiet_connection() {
+        let (_outbox, queue) = queue();
+        let (stop_writer, stop) = oneshot::channel();
+        let mut recorder = Recorder::default();
+        let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(30), stop);
+        let session = async {
+            // (The clock is paused: it moves to the writer's ping, then to this.)
+            tokio::time::sleep(std::time::Duration::from_secs(61)).await;
+            stop_writer.send(WriterStop::ConnectionLost).unwrap();
+        };
+        let (_, ()) = tokio::join!(writer, session);
+        assert_eq!(said(&recorder.wire), ["ping", "ping"]);
     }
 
     /// A socket's sending half that never takes anything: a client that stopped reading.
     struct Stuck;
 
-    impl Sink<Message> for Stuck {
-        type Error = std::convert::Infallible;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    impl AsyncWrite for Stuck {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
             Poll::Pending
         }
-        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
-            Ok(())
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Pending
         }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Pending
         }
     }
@@ -706,10 +821,10 @@ mod tests {
             stop_writer.send(WriterStop::ReadingDone).unwrap();
         };
         let (_, ()) = tokio::join!(writer, session);
-        assert!(
-            matches!(recorder.sent.as_slice(), [Message::Text(t), Message::Close(_)] if t.as_str() == notice(1).to_json()),
-            "the event, then the close frame: {:?}",
-            recorder.sent
+        assert_eq!(
+            said(&recorder.wire),
+            [notice(1).to_json(), "close quit".into()],
+            "the event, then the close frame"
         );
     }
 
@@ -731,30 +846,26 @@ mod tests {
         );
     }
 
-    /// A socket's sending half that takes `room` frames, then blocks like a client that
+    /// A socket's sending half that takes `room` bytes, then blocks like a client that
     /// stopped reading.
     struct Partial {
         room: usize,
-        sent: Vec<Message>,
+        wire: Vec<u8>,
     }
 
-    impl Sink<Message> for Partial {
-        type Error = std::convert::Infallible;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            if self.sent.len() < self.room {
-                Poll::Ready(Ok(()))
-            } else {
-                Poll::Pending
+    impl AsyncWrite for Partial {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.room - self.wire.len());
+            if n == 0 {
+                return Poll::Pending;
             }
+            self.wire.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
         }
-        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-            self.sent.push(item);
-            Ok(())
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Pending
-        }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Pending
         }
     }
@@ -771,8 +882,10 @@ mod tests {
         outbox.push(Event::new(&long_notice()));
         outbox.push(Event::new(&notice(2)));
         let (stop_writer, stop) = oneshot::channel();
-        // The short notice and two frames of the long one are taken, then the socket blocks.
-        let mut socket = Partial { room: 3, sent: Vec::new() };
+        // The short notice and two frames and a bit of the long one are taken, then the socket
+        // blocks.
+        let room = ws::wire_len(&notice(0).to_json()) + 2 * (ws::FRAME_BYTES + 4) + 10;
+        let mut socket = Partial { room, wire: Vec::new() };
         let writer = write_loop(&mut socket, queue, std::time::Duration::from_secs(3600), stop);
         let session = async {
             while outbox.queued_bytes() > 0 {
@@ -784,8 +897,7 @@ mod tests {
             stop_writer.send(WriterStop::ConnectionLost).unwrap();
         };
         let (mut queue, ()) = tokio::join!(writer, session);
-        assert_eq!(socket.sent.len(), 3);
-        assert!(matches!(&socket.sent[2], Message::Frame(f) if !f.header().is_final), "{:?}", socket.sent[2]);
+        assert_eq!(socket.wire.len(), room, "the socket took what it had room for");
         let held = outbox.queued_bytes();
         let left: Vec<String> =
             std::iter::from_fn(|| queue.try_recv()).map(|e| e.json().to_string()).collect();
@@ -808,23 +920,10 @@ mod tests {
         stop_writer.send(WriterStop::ReadingDone).unwrap();
         let mut recorder = Recorder::default();
         write_loop(&mut recorder, queue, std::time::Duration::from_secs(60), stop).await;
-        let mut text = Vec::new();
-        let mut messages = Vec::new();
-        for message in &recorder.sent {
-            match message {
-                Message::Text(t) => messages.push(t.to_string()),
-                Message::Frame(f) => {
-                    text.extend_from_slice(f.payload());
-                    if f.header().is_final {
-                        messages.push(String::from_utf8(std::mem::take(&mut text)).unwrap());
-                    }
-                }
-                Message::Close(_) => messages.push("close".into()),
-                other => panic!("{other:?}"),
-            }
-        }
-        let expected = [notice(0).to_json(), long_notice().to_json(), notice(2).to_json(), "close".into()];
-        assert_eq!(messages, expected);
+        let expected =
+            [notice(0).to_json(), long_notice().to_json(), notice(2).to_json(), "close quit".into()];
+        assert_eq!(said(&recorder.wire), expected);
+        assert_eq!(ws::parse(&recorder.wire).len(), 1 + ws::frame_count(&long_notice().to_json()) + 1 + 1);
     }
 
     #[tokio::test]
@@ -834,7 +933,7 @@ mod tests {
         drop(stop_writer);
         let mut recorder = Recorder::default();
         write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop).await;
-        assert!(recorder.sent.is_empty(), "{:?}", recorder.sent);
+        assert!(recorder.wire.is_empty(), "{:?}", said(&recorder.wire));
     }
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
@@ -868,22 +967,20 @@ mod tests {
         let config = crate::config::Config::for_tests();
         let chat = crate::service::ChatService::open(&config).await.expect("an in-memory store opens");
         let app = Inner { config, chat, shutdown: Default::default(), sessions: Default::default() };
-        let (sink, _sent) = futures::channel::mpsc::unbounded::<Message>();
         let mut stream = futures::stream::pending::<Result<Message, String>>();
         let (outbox, _queue) = app.chat.outbox();
         let mut flood = FloodControl::new(1, 1, 1, Instant::now());
         let ip = IpAddr::from([127, 0, 0, 1]);
         let session = std::mem::size_of_val(&run(
-            sink,
+            tokio::io::sink(),
             futures::stream::pending::<Result<Message, String>>(),
             &app,
             ip,
         ));
         let reading = std::mem::size_of_val(&read_loop(&mut stream, &app, 1, &outbox, &mut flood));
-        let (sink, _sent) = futures::channel::mpsc::unbounded::<Message>();
         let (_stop, stop) = oneshot::channel();
         let writing = std::mem::size_of_val(&write_loop(
-            sink,
+            tokio::io::sink(),
             app.chat.outbox().1,
             std::time::Duration::from_secs(1),
             stop,

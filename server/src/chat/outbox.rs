@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use app::protocol::{CloseReason, ErrorCode, ServerEvent};
@@ -153,6 +153,9 @@ struct Shared {
 
 struct Queue {
     events: VecDeque<Event>,
+    /// The payload of the client's latest ping, not answered yet (a pong may answer only the
+    /// latest of several, RFC 6455 §5.5.3).
+    pong: Option<Bytes>,
     /// The writer's end is still there; once it is gone, events are dropped as they come.
     open: bool,
 }
@@ -208,6 +211,38 @@ impl OutboxQueue {
     /// is left.
     pub async fn recv(&mut self) -> Option<Event> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Resolves once there is something to write (an event, a pong): `true`; or `false` once
+    /// every sender is gone and nothing is left.
+    pub async fn ready(&mut self) -> bool {
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let waiting = |queue: &Self| {
+            let queue = queue.shared.queue();
+            !queue.events.is_empty() || queue.pong.is_some()
+        };
+        for registered in [false, true] {
+            if waiting(self) {
+                return Poll::Ready(true);
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                // The last sender may have queued something just before it went.
+                return Poll::Ready(waiting(self));
+            }
+            if !registered {
+                // Then look again: what came between the look and the registration woke nobody.
+                self.shared.ready.register(cx.waker());
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The payload of a ping waiting for its pong, if any.
+    pub fn take_pong(&mut self) -> Option<Bytes> {
+        self.shared.queue().pong.take()
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
@@ -346,7 +381,7 @@ impl Outbox {
     fn with_limit(capacity: usize, budget: Arc<SendBudget>, max_bytes: usize) -> (Self, OutboxQueue) {
         budget.connections.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { events: VecDeque::new(), open: true }),
+            queue: Mutex::new(Queue { events: VecDeque::new(), pong: None, open: true }),
             capacity: capacity.max(1),
             senders: AtomicUsize::new(1),
             ready: AtomicWaker::new(),
@@ -401,6 +436,18 @@ impl Outbox {
         queue.events.push_back(event);
         drop(queue);
         shared.ready.wake();
+    }
+
+    /// Asks the writer to answer a ping that carried `payload` (replacing an answer to an
+    /// earlier one not sent yet).
+    pub fn pong(&self, payload: Bytes) {
+        let mut queue = self.shared.queue();
+        if !queue.open || self.shared.discard.load(Ordering::Relaxed) {
+            return;
+        }
+        queue.pong = Some(payload);
+        drop(queue);
+        self.shared.ready.wake();
     }
 
     /// Queues one event for this connection alone.
