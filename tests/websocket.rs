@@ -16,6 +16,7 @@ const FRAME_BYTES: usize = 1024;
 
 const TEXT: u8 = 0x1;
 const CONTINUATION: u8 = 0x0;
+const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
 const PONG: u8 = 0xa;
 
@@ -282,4 +283,20 @@ async fn frames_sent_with_the_upgrade_request_are_read() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let (_, welcome) = raw.until("welcome").await;
     assert_eq!(welcome["nick"], "eager");
+}
+
+#[tokio::test]
+async fn a_clients_close_frame_is_answered_with_the_servers() {
+    let server = TestServer::start().await;
+    let mut raw = RawSocket::open(&server).await;
+    raw.send(json!({"type":"auth","nick":"leaver"})).await;
+    raw.until("welcome").await;
+    raw.send_frame(true, CLOSE, &1001u16.to_be_bytes()).await;
+    let close = loop {
+        let frame = raw.frame().await;
+        if frame.opcode == CLOSE {
+            break frame;
+        }
+    };
+    assert_eq!(close.payload[..2], 1000u16.to_be_bytes(), "{close:?}");
 }

@@ -161,9 +161,10 @@ where
         _ => ending.quit,
     };
     if ending.hold {
-        // The connection is gone: the writer stops where it is, and the held session keeps
-        // what it had not sent yet.
-        let _ = stop_writer.send(WriterStop::ConnectionLost);
+        // The connection is gone (or the client closed it): the writer stops where it is, and
+        // the held session keeps what it had not sent yet.
+        let stop = if ending.peer_closed { WriterStop::PeerClosed } else { WriterStop::ConnectionLost };
+        let _ = stop_writer.send(stop);
         let unsent = writer.await.ok();
         chat.leave(attached, quit_reason, Some(Left { unsent, flood }));
         return;
@@ -202,11 +203,13 @@ struct Ending {
     /// The connection dropped without the user or the server ending the session: it is held
     /// for the client to resume.
     hold: bool,
+    /// The client sent a close frame, which is answered.
+    peer_closed: bool,
 }
 
 impl Ending {
     fn new(close: Close, quit: Option<&str>, hold: bool) -> Self {
-        Self { close, quit: quit.map(str::to_owned), hold }
+        Self { close, quit: quit.map(str::to_owned), hold, peer_closed: false }
     }
 }
 
@@ -301,6 +304,7 @@ where
             biased;
             why = &mut stop => match why {
                 Ok(WriterStop::ReadingDone) => break,
+                Ok(WriterStop::PeerClosed) => return Box::pin(answer_close(socket, queue)).await,
                 // (The session gone without a word is a connection lost.)
                 Ok(WriterStop::ConnectionLost) | Err(_) => return queue,
             },
@@ -335,6 +339,7 @@ where
                 biased;
                 why = &mut stop => match why {
                     Ok(WriterStop::ReadingDone) => Sent::Closing,
+                    Ok(WriterStop::PeerClosed) => Sent::PeerClosed,
                     Ok(WriterStop::ConnectionLost) | Err(_) => Sent::Lost,
                 },
                 () = closed => Sent::Closing,
@@ -344,9 +349,13 @@ where
         match after {
             Sent::All => {}
             Sent::Closing => break,
-            Sent::Lost => {
+            Sent::Lost | Sent::PeerClosed => {
                 // Events not wholly written never reached the client.
                 queue.give_back(batch.unsent());
+                // (A close frame after part of a frame would not be one.)
+                if matches!(after, Sent::PeerClosed) && batch.written == 0 {
+                    return Box::pin(answer_close(socket, queue)).await;
+                }
                 return queue;
             }
         }
@@ -459,6 +468,15 @@ enum Sent {
     Closing,
     /// The connection is gone, or the write failed.
     Lost,
+    /// The client sent a close frame.
+    PeerClosed,
+}
+
+/// Answers the client's close frame with the server's, within [`FLUSH_TIMEOUT`]. Gives the
+/// queue back.
+async fn answer_close<W: AsyncWrite + Unpin>(mut socket: W, queue: OutboxQueue) -> OutboxQueue {
+    write_alone(&mut socket, None, close_frame(&Close::new(CloseReason::Closed))).await;
+    queue
 }
 
 /// Writes what is left of a batch within [`FLUSH_TIMEOUT`]; whether it went.
@@ -482,6 +500,9 @@ enum WriterStop {
     /// The connection is gone: the writer stops where it is and gives back what it did not
     /// send, for the held session.
     ConnectionLost,
+    /// The client sent a close frame: as [`WriterStop::ConnectionLost`], and the writer
+    /// answers with its own (RFC 6455 §5.5.1) unless it was cut off in the middle of a write.
+    PeerClosed,
 }
 
 /// Reads frames until the client leaves or must be dropped; returns how it ended.
@@ -524,8 +545,12 @@ where
                 // A client that stopped answering may come back; an idle one was let go.
                 return Ending::new(Close::error(ErrorCode::Timeout), Some(quit), !idle);
             }
-            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
-                return Ending::new(Close::new(CloseReason::Closed), Some("connection closed"), true)
+            Ok(None) => return Ending::new(Close::new(CloseReason::Closed), Some("connection closed"), true),
+            // Closing the socket is not quitting (a browser closes it on a reload): the session
+            // is held too.
+            Ok(Some(Ok(Message::Close(_)))) => {
+                let ending = Ending::new(Close::new(CloseReason::Closed), Some("connection closed"), true);
+                return Ending { peer_closed: true, ..ending };
             }
             Ok(Some(Err(e))) => {
                 let e = e.to_string();
@@ -924,6 +949,18 @@ mod tests {
             [notice(0).to_json(), long_notice().to_json(), notice(2).to_json(), "close quit".into()];
         assert_eq!(said(&recorder.wire), expected);
         assert_eq!(ws::parse(&recorder.wire).len(), 1 + ws::frame_count(&long_notice().to_json()) + 1 + 1);
+    }
+
+    #[tokio::test]
+    async fn a_clients_close_is_answered_and_what_is_queued_is_kept_for_the_held_session() {
+        let (outbox, queue) = queue();
+        let (stop_writer, stop) = oneshot::channel();
+        stop_writer.send(WriterStop::PeerClosed).unwrap();
+        outbox.push(Event::new(&notice(0)));
+        let mut recorder = Recorder::default();
+        let mut queue = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop).await;
+        assert_eq!(said(&recorder.wire), ["close closed"]);
+        assert_eq!(queue.try_recv().map(|e| e.json().to_string()), Some(notice(0).to_json()));
     }
 
     #[tokio::test]
