@@ -38,8 +38,8 @@ const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// read per 512 bytes, and the buffer grows to hold it.
 const READ_BUFFER_BYTES: usize = 512;
 
-/// The most frames fed to the socket before one flush (an event longer than a frame is
-/// several; it is never split between batches).
+/// The most frames in one write (an event longer than a frame is several; it is never split
+/// between batches).
 const MAX_BATCH: usize = 64;
 
 /// The batch's capacity kept between batches; a burst's bigger one is given back.
