@@ -38,13 +38,21 @@ impl RawSocket {
     /// Sends an upgrade request with these extra header lines; returns the status and the
     /// response's head, and the socket (upgraded when the status is 101).
     async fn request(server: &TestServer, headers: &str) -> (u16, String, Self) {
-        Self::request_with(server, "GET", headers).await
+        Self::request_with(server, "GET", headers, &[]).await
     }
 
-    async fn request_with(server: &TestServer, method: &str, headers: &str) -> (u16, String, Self) {
+    /// [`RawSocket::request`] with this method, and `after` sent in the same write as the
+    /// request.
+    async fn request_with(
+        server: &TestServer,
+        method: &str,
+        headers: &str,
+        after: &[u8],
+    ) -> (u16, String, Self) {
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
-        let head = format!("{method} /ws HTTP/1.1\r\nHost: chattr.test\r\n{headers}\r\n");
-        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut request = format!("{method} /ws HTTP/1.1\r\nHost: chattr.test\r\n{headers}\r\n").into_bytes();
+        request.extend_from_slice(after);
+        stream.write_all(&request).await.unwrap();
         let mut socket = Self { stream, read: Vec::new() };
         let end = loop {
             if let Some(end) = socket.read.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -225,7 +233,7 @@ async fn requests_that_are_not_websocket_upgrades_are_refused() {
     assert_eq!(RawSocket::request(&server, &old).await.0, 400);
     let keyless = UPGRADE_HEADERS.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
     assert_eq!(RawSocket::request(&server, &keyless).await.0, 400);
-    let head_request = RawSocket::request_with(&server, "HEAD", UPGRADE_HEADERS).await;
+    let head_request = RawSocket::request_with(&server, "HEAD", UPGRADE_HEADERS, &[]).await;
     assert_eq!(head_request.0, 405, "{}", head_request.1);
     let (status, head, _) = RawSocket::request(&server, UPGRADE_HEADERS).await;
     assert_eq!(status, 101);
@@ -267,20 +275,10 @@ async fn pings_are_answered_with_their_payload_before_and_after_login() {
 #[tokio::test]
 async fn frames_sent_with_the_upgrade_request_are_read() {
     let server = TestServer::start().await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let mut request = format!("GET /ws HTTP/1.1\r\nHost: chattr.test\r\n{UPGRADE_HEADERS}\r\n").into_bytes();
     // The auth frame in the same write as the request: the server reads it with the request's head.
-    request.extend(masked(true, TEXT, json!({"type":"auth","nick":"eager"}).to_string().as_bytes()));
-    stream.write_all(&request).await.unwrap();
-    let mut raw = RawSocket { stream, read: Vec::new() };
-    let end = loop {
-        if let Some(end) = raw.read.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        raw.fill().await;
-    };
-    let head = String::from_utf8(raw.read.drain(..end).collect()).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let auth = masked(true, TEXT, json!({"type":"auth","nick":"eager"}).to_string().as_bytes());
+    let (status, head, mut raw) = RawSocket::request_with(&server, "GET", UPGRADE_HEADERS, &auth).await;
+    assert_eq!(status, 101, "{head}");
     let (_, welcome) = raw.until("welcome").await;
     assert_eq!(welcome["nick"], "eager");
 }

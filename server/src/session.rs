@@ -712,6 +712,22 @@ mod tests {
         ServerEvent::Notice { from: "x".into(), text: format!("n{i}"), code: None }
     }
 
+    /// Runs a writer on a [`Recorder`] until it has taken everything queued, then stops it
+    /// with `then`; what it wrote.
+    async fn write_what_is_queued(outbox: &Outbox, queue: OutboxQueue, then: WriterStop) -> Recorder {
+        let (stop_writer, stop) = oneshot::channel();
+        let mut recorder = Recorder::default();
+        let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop);
+        let session = async {
+            while outbox.queued_bytes() > 0 {
+                tokio::task::yield_now().await;
+            }
+            stop_writer.send(then).unwrap();
+        };
+        let (_, ()) = tokio::join!(writer, session);
+        recorder
+    }
+
     #[tokio::test]
     async fn queued_events_go_out_in_order_then_the_close_frame() {
         let (outbox, queue) = queue();
@@ -734,17 +750,7 @@ mod tests {
         for i in 0..200 {
             outbox.push(Event::new(&notice(i)));
         }
-        let (stop_writer, stop) = oneshot::channel();
-        let mut own = Recorder::default();
-        let writer = write_loop(&mut own, queue, std::time::Duration::from_secs(60), stop);
-        let stop = async {
-            // Every event written, then the session ends.
-            while outbox.queued_bytes() > 0 {
-                tokio::task::yield_now().await;
-            }
-            stop_writer.send(WriterStop::ReadingDone).unwrap();
-        };
-        let (_, ()) = tokio::join!(writer, stop);
+        let own = write_what_is_queued(&outbox, queue, WriterStop::ReadingDone).await;
         let events = said(&own.wire).iter().filter(|m| m.starts_with('{')).count();
         assert_eq!(events, 200);
         assert!(own.writes <= 200 / MAX_BATCH + 2, "{} writes for 200 events", own.writes);
@@ -757,16 +763,7 @@ mod tests {
         outbox.pong(Bytes::from_static(b"first"));
         outbox.pong(Bytes::from_static(b"second"));
         outbox.push(Event::new(&notice(1)));
-        let (stop_writer, stop) = oneshot::channel();
-        let mut recorder = Recorder::default();
-        let writer = write_loop(&mut recorder, queue, std::time::Duration::from_secs(3600), stop);
-        let session = async {
-            while outbox.queued_bytes() > 0 {
-                tokio::task::yield_now().await;
-            }
-            stop_writer.send(WriterStop::ConnectionLost).unwrap();
-        };
-        let (_, ()) = tokio::join!(writer, session);
+        let recorder = write_what_is_queued(&outbox, queue, WriterStop::ConnectionLost).await;
         assert_eq!(
             said(&recorder.wire),
             ["pong second".to_owned(), notice(0).to_json(), notice(1).to_json()]

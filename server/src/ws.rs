@@ -222,16 +222,10 @@ pub(crate) fn frames(text: &str) -> impl Iterator<Item = (Header, &[u8])> {
 
 /// How many frames [`frames`] makes of a text.
 pub(crate) fn frame_count(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    if bytes.len() <= FRAME_BYTES {
+    if text.len() <= FRAME_BYTES {
         return 1;
     }
-    let (mut start, mut count) = (0, 0);
-    while start < bytes.len() {
-        start = piece_end(bytes, start);
-        count += 1;
-    }
-    count
+    frames(text).count()
 }
 
 /// How many bytes the frames of a text are on the wire.
