@@ -233,6 +233,41 @@ impl Client {
         c
     }
 
+    /// Connects with extra request headers (those a reverse proxy adds, say), from another
+    /// loopback address if `local` names one; the upgrade's status if it is refused.
+    pub async fn connect_with(
+        server: &TestServer,
+        local: Option<std::net::IpAddr>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, u16> {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().append(*name, value.parse().unwrap());
+        }
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(local.unwrap_or([127, 0, 0, 1].into()), 0)).unwrap();
+        let tcp = socket.connect(server.addr).await.expect("connects");
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
+            Ok((ws, _)) => Ok(Self::from_socket(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("unexpected upgrade failure: {e}"),
+        }
+    }
+
+    /// A guest logged in over [`Client::connect_with`].
+    pub async fn guest_with(
+        server: &TestServer,
+        local: Option<std::net::IpAddr>,
+        headers: &[(&'static str, &str)],
+        nick: &str,
+    ) -> Self {
+        let mut c = Self::connect_with(server, local, headers).await.expect("upgrade accepted");
+        c.send(json!({"type":"auth","nick":nick})).await;
+        assert_eq!(c.expect("welcome").await["nick"], nick);
+        c.nick = nick.to_owned();
+        c
+    }
+
     pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self { ws, nick: String::new(), next_ping: 0 }
     }
@@ -349,6 +384,12 @@ impl Client {
     pub async fn assert_no(&mut self, kind: &str) {
         let events = self.drain().await;
         assert!(!events.iter().any(|e| e["type"] == kind), "{}: unexpected {kind}: {events:?}", self.nick);
+    }
+
+    /// Closes the connection (a close frame) and waits for the server's answer.
+    pub async fn close(&mut self) {
+        self.send_raw(Message::Close(None)).await;
+        self.expect_close().await;
     }
 
     /// Reads until the server closes the connection; returns the close frame, skipping events.

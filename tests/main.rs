@@ -23,6 +23,7 @@ mod limits;
 mod memory;
 mod openapi;
 mod process;
+mod proxy;
 mod restart;
 mod resume;
 mod services;

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::flood::Bucket;
@@ -64,6 +65,17 @@ pub(crate) enum Refusal {
     TooMany,
     /// Its group opened connections faster than the rate allows.
     TooFast,
+}
+
+impl Limits {
+    /// The limits configured.
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        Self {
+            max_open: config.max_conns_per_ip,
+            burst: config.conn_burst_per_ip,
+            per_second: config.conn_rate_per_ip,
+        }
+    }
 }
 
 impl Refusal {
@@ -160,6 +172,48 @@ impl Admission {
         let (burst, per_second) = (self.burst, self.per_second);
         self.groups.retain(|_, entry| entry.needed(now, burst, per_second));
         self.next_sweep = now + SWEEP_EVERY;
+    }
+}
+
+/// The table, shared by the listener (which counts each connection's peer) and the WebSocket
+/// upgrade (which counts the client behind a trusted proxy), handing out counts that are given
+/// back when dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate(Arc<Mutex<Admission>>);
+
+impl Gate {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self(Arc::new(Mutex::new(Admission::new(limits, Instant::now()))))
+    }
+
+    /// Counts a connection from `ip` arriving now: its count, held for as long as the
+    /// connection is (`None` when there are no limits, so nothing is counted), or why it must
+    /// be closed.
+    pub(crate) fn admit(&self, ip: IpAddr) -> Result<Option<Counted>, Refusal> {
+        let group = Group::of(ip);
+        let mut table = self.lock();
+        if let Err(refusal) = table.admit(group, Instant::now()) {
+            tracing::debug!(%group, reason = refusal.as_str(), "connection refused");
+            return Err(refusal);
+        }
+        Ok((!table.is_off()).then(|| Counted { gate: self.clone(), group }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Admission> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A connection's count in its address group, given back when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    gate: Gate,
+    group: Group,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.gate.lock().release(self.group, Instant::now());
     }
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
+pub use crate::proxy::ProxyHeader;
+
 /// Who may see a user's real address in `/whois`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RealHostTo {
@@ -175,7 +177,8 @@ pub struct Config {
     pub keepalive_timeout: Duration,
 
     /// Connections one address may hold open at once (IPv6: one /64); more are closed at once.
-    /// `0` means no limit. Behind a reverse proxy every connection comes from the proxy.
+    /// `0` means no limit. Behind a reverse proxy, name it in `CHATTR_TRUSTED_PROXIES` so that
+    /// clients are counted rather than the proxy.
     #[arg(long, env = "CHATTR_MAX_CONNS_PER_IP", default_value_t = 32)]
     pub max_conns_per_ip: u32,
 
@@ -216,7 +219,8 @@ pub struct Config {
     pub nick_grace: Duration,
 
     /// Potato registrations one address (an IPv4 address or an IPv6 /64) may make per hour;
-    /// `0` means no limit (behind a reverse proxy every client has the proxy's address).
+    /// `0` means no limit (behind a reverse proxy, name it in `CHATTR_TRUSTED_PROXIES`, or every
+    /// client has the proxy's address).
     #[arg(long, env = "CHATTR_REGISTRATIONS_PER_ADDRESS", default_value_t = 10)]
     pub registrations_per_address: usize,
 
@@ -224,6 +228,19 @@ pub struct Config {
     /// means no limit (per connection and per account from one address, 3 a minute, always).
     #[arg(long, env = "CHATTR_PASSWORD_ATTEMPTS_PER_ADDRESS", default_value_t = 10)]
     pub password_attempts_per_address: usize,
+
+    /// Comma-separated addresses or CIDR networks of reverse proxies (e.g. `127.0.0.1,10.0.0.0/8`).
+    /// Only for a connection from one of them is the client's address taken from the proxy's
+    /// header (the rightmost address in it that is not a trusted proxy); from anywhere else
+    /// those headers are ignored. Connection limits then count the client, not the proxy.
+    #[arg(long, env = "CHATTR_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxy::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Which header the trusted proxies name the client in: `auto` (`X-Forwarded-For` when
+    /// present, else `Forwarded`), `x-forwarded-for` or `forwarded`. Set the one your proxy
+    /// writes: the other may be a client's forgery that the proxy passed through.
+    #[arg(long, env = "CHATTR_PROXY_HEADER", value_enum, default_value_t = ProxyHeader::Auto)]
+    pub proxy_header: ProxyHeader,
 
     /// Who sees a user's real address in `/whois`: `self` (only the user) or `channel-ops`
     /// (also the operators of a channel the user is in).

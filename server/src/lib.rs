@@ -18,6 +18,7 @@ pub(crate) mod flood;
 pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod memory;
+pub(crate) mod proxy;
 pub(crate) mod security;
 pub(crate) mod session;
 pub(crate) mod webhooks;
@@ -56,6 +57,18 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// Reverse proxies whose word on the client's address is taken.
+    pub(crate) proxies: proxy::TrustedProxies,
+    /// Connections per client address.
+    pub(crate) gate: admission::Gate,
+}
+
+impl Inner {
+    pub(crate) fn new(config: Config, chat: ChatService) -> Self {
+        let proxies = proxy::TrustedProxies::of(&config);
+        let gate = admission::Gate::new(admission::Limits::of(&config));
+        Self { config, chat, shutdown: CancellationToken::new(), sessions: TaskTracker::new(), proxies, gate }
+    }
 }
 
 /// The axum state: the shared server, the built UI and its Leptos options.
@@ -92,7 +105,7 @@ impl AppState {
         let output_name = std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into());
         let site = assets::Site::find(&config.site_root, &output_name);
         let leptos = site.leptos_options(&output_name, config.addr);
-        let inner = Inner { config, chat, shutdown: CancellationToken::new(), sessions: TaskTracker::new() };
+        let inner = Inner::new(config, chat);
         Ok(Self { inner: Arc::new(inner), site: Arc::new(site), leptos })
     }
 }
@@ -233,7 +246,8 @@ pub async fn serve_state(
     }
     tokio::spawn(memory::give_back_after_departures(inner.clone()));
     let settings = listener::Settings::from_config(&inner.config);
-    let served = listener::serve(listener, router(state), settings, inner.shutdown.clone());
+    let served =
+        listener::serve(listener, router(state), settings, inner.gate.clone(), inner.shutdown.clone());
     let ((), stopping) = tokio::join!(served, closer);
     inner.sessions.close();
     let grace_left = inner.config.shutdown_grace.saturating_sub(stopping.elapsed());

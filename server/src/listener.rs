@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::admission::{Admission, Group, Limits};
+use crate::admission::{Counted, Gate, Limits};
+use crate::proxy::TrustedProxies;
 use crate::Config;
 
 /// Descriptors kept out of the connection cap when it comes from the open-file limit: the
@@ -57,6 +58,8 @@ pub(crate) struct Settings {
     /// Connections open at once, in all.
     pub max_conns: usize,
     pub per_address: Limits,
+    /// Reverse proxies, whose connections are not counted by address here.
+    pub proxies: TrustedProxies,
     /// On shutdown, how long connections may take to finish their requests.
     pub grace: Duration,
 }
@@ -68,12 +71,9 @@ impl Settings {
             header_timeout: nonzero(config.header_timeout),
             keepalive_timeout: nonzero(config.keepalive_timeout),
             max_conns: connection_cap(config.max_conns, open_file_limit()),
-            per_address: Limits {
-                max_open: config.max_conns_per_ip,
-                burst: config.conn_burst_per_ip,
-                per_second: config.conn_rate_per_ip,
-            },
+            per_address: Limits::of(config),
             grace: config.shutdown_grace,
+            proxies: TrustedProxies::of(config),
         }
     }
 }
@@ -110,10 +110,10 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     settings: Settings,
+    gate: Gate,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_conns));
-    let admission = Arc::new(Mutex::new(Admission::new(settings.per_address, Instant::now())));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
     let connections = TaskTracker::new();
@@ -160,16 +160,15 @@ pub(crate) async fn serve(
             tracing::info!("accepting connections again");
             failing = false;
         }
-        let group = Group::of(peer.ip());
-        let counted = {
-            let mut table = lock(&admission);
-            match table.admit(group, Instant::now()) {
-                Ok(()) => !table.is_off(),
-                Err(refusal) => {
-                    tracing::debug!(%group, reason = refusal.as_str(), "connection refused");
-                    // Dropping the socket closes it; not a byte of it has been read.
-                    continue;
-                }
+        // A trusted proxy holds many clients' connections: those are counted by client, at the
+        // upgrade (session.rs), not here by the proxy's address.
+        let counted = if settings.proxies.trusts(peer.ip()) {
+            None
+        } else {
+            match gate.admit(peer.ip()) {
+                Ok(counted) => counted,
+                // Dropping the socket closes it; not a byte of it has been read.
+                Err(_) => continue,
             }
         };
         // Chat frames are small and wanted now: no Nagle delay (it would hold a sender's echo
@@ -177,12 +176,7 @@ pub(crate) async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let conn = Conn {
-            tcp,
-            activity: Arc::new(Activity::new()),
-            _slot: slot,
-            _counted: counted.then(|| Counted { admission: admission.clone(), group }),
-        };
+        let conn = Conn { tcp, activity: Arc::new(Activity::new()), _slot: slot, _counted: counted };
         connections.spawn(serve_connection(
             conn,
             peer,
@@ -211,10 +205,6 @@ fn is_connection_error(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     )
-}
-
-fn lock(admission: &Mutex<Admission>) -> MutexGuard<'_, Admission> {
-    admission.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Serves one connection until it closes or is upgraded (the WebSocket then lives on in its
@@ -295,18 +285,6 @@ impl Activity {
     /// Time from `opened` to the last byte.
     fn last(&self) -> Duration {
         Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// A connection's count in its address group, given back when it is dropped.
-struct Counted {
-    admission: Arc<Mutex<Admission>>,
-    group: Group,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        lock(&self.admission).release(self.group, Instant::now());
     }
 }
 

@@ -64,6 +64,17 @@ pub(crate) async fn upgrade(
     if !origin_allowed(&headers, &inner.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "this origin may not open a chat connection").into_response();
     }
+    // Behind a trusted proxy the client is the one its header names, and that client's
+    // connections are counted here (the listener counted none of the proxy's).
+    let client = inner.proxies.client(peer.ip(), &headers);
+    let counted = if client.via_proxy {
+        match inner.gate.admit(client.ip) {
+            Ok(counted) => counted,
+            Err(refusal) => return (StatusCode::TOO_MANY_REQUESTS, refusal.as_str()).into_response(),
+        }
+    } else {
+        None
+    };
     let max = inner.config.max_frame_bytes;
     // The read buffer starts small (it grows for a bigger frame): tungstenite's default of
     // 128 KiB was most of an idle connection's memory (docs/benchmarks.md).
@@ -74,7 +85,8 @@ pub(crate) async fn upgrade(
     ws.on_upgrade(config, move |socket, stream| {
         let sessions = inner.sessions.clone();
         sessions.track_future(async move {
-            run(socket, stream, &inner, peer.ip()).await;
+            run(socket, stream, &inner, client.ip).await;
+            drop(counted);
             crate::memory::departed();
         })
     })
@@ -1000,7 +1012,7 @@ mod tests {
     async fn a_session_at_rest_holds_a_small_future() {
         let config = crate::config::Config::for_tests();
         let chat = crate::service::ChatService::open(&config).await.expect("an in-memory store opens");
-        let app = Inner { config, chat, shutdown: Default::default(), sessions: Default::default() };
+        let app = Inner::new(config, chat);
         let mut stream = futures::stream::pending::<Result<Message, String>>();
         let (outbox, _queue) = app.chat.outbox();
         let mut flood = FloodControl::new(1, 1, 1, Instant::now());
