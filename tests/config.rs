@@ -1,5 +1,8 @@
 //! Settings as the real binary takes them.
 
+use serde_json::Value;
+
+use crate::common::WAIT;
 use crate::process::{connect, tempdir, Process};
 
 /// `cargo leptos watch` runs chattrd with `LEPTOS_SITE_ADDR` (its `site-addr`), then points the
@@ -28,5 +31,38 @@ async fn without_chattr_addr_chattrd_listens_on_cargo_leptos_site_addr() {
         .err()
         .expect("no address to listen on");
     assert!(refused.contains("exit status: 2"), "{refused}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `CHATTR_LOG_FORMAT=json`: every line is one JSON object, and what a session logs carries its
+/// connection's span (its number, the client's address, the session once logged in).
+#[tokio::test]
+async fn json_logs_are_an_object_a_line_with_the_connection_span() {
+    let dir = tempdir();
+    let json = [("CHATTR_LOG_FORMAT", "json"), ("CHATTR_LOG", "info,chattr=debug")];
+    let mut server = Process::start_with(&dir, &json).await.expect("chattrd starts");
+    connect(&server.addr, "alice").await;
+    assert!(server.terminate().await.success());
+    // The log is read on its own task: wait for the last line.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !server.log().iter().any(|l| l.contains("chattrd stopped")) {
+        assert!(std::time::Instant::now() < deadline, "no last line: {:?}", server.log());
+        tokio::task::yield_now().await;
+    }
+    let lines: Vec<Value> = server
+        .startup_log
+        .iter()
+        .chain(&server.log())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let logged_in = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "logged in")
+        .unwrap_or_else(|| panic!("no login logged: {lines:?}"));
+    let span = &logged_in["span"];
+    assert_eq!(span["name"], "conn", "{logged_in}");
+    assert_eq!(span["client"], "127.0.0.1", "{logged_in}");
+    assert!(span["id"].is_u64() && span["session"].is_u64(), "{logged_in}");
+    assert_eq!(logged_in["level"], "DEBUG");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,6 +21,7 @@ mod internals;
 mod jwt;
 mod limits;
 mod memory;
+mod metrics;
 mod openapi;
 mod process;
 mod proxy;

@@ -112,8 +112,7 @@ impl Process {
         let mut seen = Vec::new();
         while let Ok(Ok(Some(line))) = tokio::time::timeout(WAIT, lines.next_line()).await {
             if line.contains("listening") {
-                if let Some(addr) = line.split("addr=").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
+                if let Some(addr) = listening_on(&line) {
                     // Keep draining the log so the process never blocks on a full pipe.
                     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
                     let sink = log.clone();
@@ -162,6 +161,15 @@ impl Process {
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("SIGKILL");
     }
+}
+
+/// The address in chattrd's "listening" line, as text (`addr=…`) or JSON (`"addr":"…"`).
+fn listening_on(line: &str) -> Option<String> {
+    if let Some(addr) = line.split("addr=").nth(1) {
+        return addr.split_whitespace().next().map(str::to_owned);
+    }
+    let json: serde_json::Value = serde_json::from_str(line).ok()?;
+    json["fields"]["addr"].as_str().map(str::to_owned)
 }
 
 pub async fn connect(addr: &str, nick: &str) -> Client {

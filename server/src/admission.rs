@@ -62,9 +62,9 @@ pub(crate) struct Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Its group already has `max_open` connections.
-    TooMany,
+    TooMany = 0,
     /// Its group opened connections faster than the rate allows.
-    TooFast,
+    TooFast = 1,
 }
 
 impl Limits {
@@ -104,6 +104,8 @@ pub(crate) struct Admission {
     per_second: f64,
     groups: HashMap<Group, Entry>,
     next_sweep: Instant,
+    /// Connections refused since the start: too many open, too fast.
+    refused: [u64; 2],
 }
 
 impl Admission {
@@ -114,6 +116,7 @@ impl Admission {
             per_second: f64::from(limits.per_second),
             groups: HashMap::new(),
             next_sweep: now + SWEEP_EVERY,
+            refused: [0; 2],
         }
     }
 
@@ -194,9 +197,16 @@ impl Gate {
         let mut table = self.lock();
         if let Err(refusal) = table.admit(group, Instant::now()) {
             tracing::debug!(%group, reason = refusal.as_str(), "connection refused");
+            table.refused[refusal as usize] += 1;
             return Err(refusal);
         }
         Ok((!table.is_off()).then(|| Counted { gate: self.clone(), group }))
+    }
+
+    /// Connections refused since the start, by reason.
+    pub(crate) fn refusals(&self) -> [(&'static str, u64); 2] {
+        let refused = self.lock().refused;
+        [("too_many", refused[Refusal::TooMany as usize]), ("too_fast", refused[Refusal::TooFast as usize])]
     }
 
     fn lock(&self) -> MutexGuard<'_, Admission> {

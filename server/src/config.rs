@@ -251,9 +251,27 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// The token a Prometheus scraper presents (`Authorization: Bearer <token>`) to read
+    /// `GET /metrics`. Unset, there are no metrics (`404`).
+    #[arg(long, env = "CHATTR_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Log filter, e.g. `info` or `chattr=debug,info`.
     #[arg(long, env = "CHATTR_LOG", default_value = "info")]
     pub log: String,
+
+    /// How log lines are written: `text` (for people) or `json` (one object a line). With
+    /// `chattr=debug` in `CHATTR_LOG`, a connection's lines carry its span: its number, the
+    /// client's address and, once logged in, its session.
+    #[arg(long, env = "CHATTR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Config {

@@ -18,6 +18,7 @@ pub(crate) mod flood;
 pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod memory;
+pub(crate) mod metrics;
 pub(crate) mod proxy;
 pub(crate) mod security;
 pub(crate) mod session;
@@ -61,13 +62,23 @@ pub struct Inner {
     pub(crate) proxies: proxy::TrustedProxies,
     /// Connections per client address.
     pub(crate) gate: admission::Gate,
+    /// What the transports count, for `/metrics`.
+    pub(crate) counters: metrics::Counters,
 }
 
 impl Inner {
     pub(crate) fn new(config: Config, chat: ChatService) -> Self {
         let proxies = proxy::TrustedProxies::of(&config);
         let gate = admission::Gate::new(admission::Limits::of(&config));
-        Self { config, chat, shutdown: CancellationToken::new(), sessions: TaskTracker::new(), proxies, gate }
+        Self {
+            config,
+            chat,
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            proxies,
+            gate,
+            counters: metrics::Counters::default(),
+        }
     }
 }
 
@@ -140,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/users", get(http::get_users))
         .route("/api/users/{nick}", get(http::get_user))
         .route("/api/openapi.json", get(http::openapi))
+        .route("/metrics", get(metrics::scrape))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);
     // `cargo leptos watch` runs chattrd with LEPTOS_WATCH set: its pages then carry a script that

@@ -7,6 +7,7 @@ use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
+use chattr::config::LogFormat;
 use chattr::{serve, Config};
 
 fn main() -> ExitCode {
@@ -28,10 +29,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")));
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     if config.shared_secret.as_deref().is_none_or(str::is_empty) {
         tracing::warn!("no CHATTR_SHARED_SECRET: token endpoints are disabled, only guests can log in");
     }

@@ -16,6 +16,7 @@ mod tap;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -181,6 +182,22 @@ struct State {
     tap: Option<Tap>,
     next_conn: ConnId,
     last_message_id: u64,
+    /// Chat messages delivered, and events queued for connections (a message to a channel of
+    /// 100 is 100), since the start; counted under the lock, read by `/metrics`.
+    messages_delivered: u64,
+    events_queued: Cell<u64>,
+}
+
+/// Counts of the hub's, at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HubFigures {
+    /// Sessions, held ones included.
+    pub online: usize,
+    /// Sessions held for their client to resume them.
+    pub held: usize,
+    pub channels: usize,
+    pub messages_delivered: u64,
+    pub events_queued: u64,
 }
 
 /// The chat core. Cheap to share behind an `Arc`.
@@ -324,11 +341,14 @@ impl State {
 
     fn deliver<'a>(&self, recipients: impl IntoIterator<Item = &'a ConnId>, event: impl Into<Event>) {
         let event = event.into();
+        let mut queued = 0;
         for conn in recipients {
             if let Some(c) = self.clients.get(conn) {
                 c.outbox.push(event.clone());
+                queued += 1;
             }
         }
+        self.events_queued.set(self.events_queued.get() + queued);
     }
 
     fn to_channel(&self, channel: &Channel, event: impl std::borrow::Borrow<ServerEvent>) {
@@ -625,6 +645,18 @@ impl Hub {
         self.lock().clients.len()
     }
 
+    /// What the hub holds and has done, for `/metrics`.
+    pub(crate) fn figures(&self) -> HubFigures {
+        let st = self.lock();
+        HubFigures {
+            online: st.clients.len(),
+            held: st.clients.values().filter(|c| c.held.is_some()).count(),
+            channels: st.channels.len(),
+            messages_delivered: st.messages_delivered,
+            events_queued: st.events_queued.get(),
+        }
+    }
+
     /// Checks and numbers a message (or a `/me` action) to a channel or a nick. Nothing is
     /// delivered yet: the message is stored first, then [`Hub::deliver`]ed.
     /// A `txn` the session already stored is not sent again: its echo is repeated instead.
@@ -745,6 +777,7 @@ impl Hub {
     /// always gets its echo, with its transaction id.
     pub(crate) fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
+        st.messages_delivered += batch.len() as u64;
         let cap = self.settings.history_on_join;
         for m in batch {
             st.tell_app(|| {

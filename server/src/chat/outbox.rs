@@ -5,7 +5,7 @@
 //! [`SendBudget`]), so clients that stop reading cannot make the server hold unbounded output.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
@@ -99,6 +99,8 @@ pub struct SendBudget {
     total_limit: usize,
     total: AtomicUsize,
     connections: AtomicUsize,
+    /// Connections closed as slow consumers since the start.
+    slow_consumers: AtomicU64,
 }
 
 impl SendBudget {
@@ -108,12 +110,18 @@ impl SendBudget {
             total_limit: total_limit.max(1),
             total: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            slow_consumers: AtomicU64::new(0),
         })
     }
 
     /// Bytes queued right now over all connections.
     pub fn total(&self) -> usize {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed as slow consumers since the start.
+    pub fn slow_consumers(&self) -> u64 {
+        self.slow_consumers.load(Ordering::Relaxed)
     }
 }
 
@@ -429,6 +437,9 @@ impl Outbox {
         if too_much || queue.events.len() >= shared.capacity {
             drop(queue);
             budget.total.fetch_sub(n, Ordering::Relaxed);
+            if !self.is_closed() {
+                budget.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            }
             self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
             return;
         }
@@ -635,14 +646,18 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_closes_the_connection_as_a_slow_consumer() {
-        let (outbox, mut rx) = Outbox::new(2, budget());
+    fn a_full_queue_closes_the_connection_as_a_slow_consumer_counted_once() {
+        let budget = budget();
+        let (outbox, mut rx) = Outbox::new(2, budget.clone());
         let p = Event::new(&ServerEvent::Pong { id: None });
         outbox.push(p.clone());
         outbox.push(p.clone());
         assert!(!outbox.is_closed());
-        outbox.push(p);
+        assert_eq!(budget.slow_consumers(), 0);
+        outbox.push(p.clone());
         assert!(outbox.is_closed());
+        outbox.push(p);
+        assert_eq!(budget.slow_consumers(), 1);
         let close = outbox.close_reason().unwrap();
         assert_eq!(close.reason, CloseReason::Error(ErrorCode::SlowConsumer));
         assert!(!close.drain);

@@ -1,6 +1,9 @@
 //! Logging in: a token from an app, a guest's nick, or the secret of a session to resume.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use app::protocol::{ClientFrame, ErrorCode, ProtocolError};
 
@@ -56,9 +59,56 @@ pub enum Login {
     Resumed(Box<Resumed>),
 }
 
+/// Logins since the start, by kind, and refusals by error code (for `/metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct LoginCounts {
+    token: AtomicU64,
+    guest: AtomicU64,
+    resumed: AtomicU64,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl LoginCounts {
+    fn count(&self, by_token: bool, result: &Result<Login>) {
+        let counter = match result {
+            Ok(Login::Resumed(_)) => &self.resumed,
+            Ok(Login::Fresh(_)) if by_token => &self.token,
+            Ok(Login::Fresh(_)) => &self.guest,
+            Err(e) => {
+                *self
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(e.code.as_str())
+                    .or_default() += 1;
+                return;
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Logins by kind: `token`, `guest`, `resume`.
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 3] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [("token", get(&self.token)), ("guest", get(&self.guest)), ("resume", get(&self.resumed))]
+    }
+
+    /// Refused logins by error code.
+    pub(crate) fn refused(&self) -> Vec<(&'static str, u64)> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
 impl ChatService {
     /// Logs a connection from `ip` in; events for it go to `outbox`.
     pub async fn login(&self, auth: Auth, outbox: &Outbox, ip: IpAddr) -> Result<Login> {
+        let by_token = auth.token.is_some();
+        let result = self.log_in(auth, outbox, ip).await;
+        self.logins.count(by_token, &result);
+        result
+    }
+
+    async fn log_in(&self, auth: Auth, outbox: &Outbox, ip: IpAddr) -> Result<Login> {
         if let Some(secret) = &auth.resume {
             if let Some(resumed) = self.hub.resume(secret, outbox, ip) {
                 return Ok(Login::Resumed(Box::new(resumed)));

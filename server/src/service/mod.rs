@@ -75,6 +75,10 @@ pub struct ChatService {
     webhooks: Option<Webhooks>,
     /// The app's message filter, when it has one.
     filter: Option<MessageFilter>,
+    /// Logins by kind, refusals by code.
+    logins: login::LoginCounts,
+    /// How long storing a batch of messages takes, and how many a batch holds.
+    store_times: writer::StoreTimes,
 }
 
 /// What the transport does once a frame is handled.
@@ -165,8 +169,11 @@ impl ChatService {
                 Some(MessageFilter::new(url, auth, config.message_filter_timeout, fail_open))
             }
         };
+        let store_times = writer::StoreTimes::new();
         Ok(Self {
-            writer: MessageWriter::start(store.clone(), hub.clone()),
+            writer: MessageWriter::start(store.clone(), hub.clone(), store_times.clone()),
+            logins: login::LoginCounts::default(),
+            store_times,
             hub,
             store,
             throttle: Throttle::new(),
@@ -491,6 +498,26 @@ impl ChatService {
             webhooks_dead,
             webhooks_dropped,
         }
+    }
+
+    /// What the chat core holds and has delivered, for `/metrics`.
+    pub(crate) fn hub_figures(&self) -> crate::chat::HubFigures {
+        self.hub.figures()
+    }
+
+    /// Logins by kind and refusals by code, for `/metrics`.
+    pub(crate) fn login_counts(&self) -> &login::LoginCounts {
+        &self.logins
+    }
+
+    /// The store's batch latencies and sizes, for `/metrics`.
+    pub(crate) fn store_times(&self) -> &writer::StoreTimes {
+        &self.store_times
+    }
+
+    /// Connections closed as slow consumers since the start.
+    pub(crate) fn slow_consumers(&self) -> u64 {
+        self.send_budget.slow_consumers()
     }
 
     /// Stops the webhooks, keeping what they had not delivered for the next start.

@@ -3,6 +3,9 @@
 //! the next one commits. A message's echo to its sender therefore means it is stored.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +18,25 @@ use crate::store::{Store, StoreError};
 const MAX_BATCH: usize = 256;
 /// Messages waiting to be stored before senders wait for room.
 const QUEUE: usize = 4096;
+
+/// How long storing a batch takes (its commit and disk sync included), and how many messages
+/// a batch holds: the store's latency as `/metrics` reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreTimes {
+    pub seconds: Histogram,
+    pub messages: Histogram,
+}
+
+impl StoreTimes {
+    pub(crate) fn new() -> Self {
+        Self {
+            // 100 µs to about 3 s.
+            seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            // 1 to MAX_BATCH.
+            messages: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+        }
+    }
+}
 
 struct Job {
     message: PreparedMessage,
@@ -29,9 +51,9 @@ pub(super) struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub(super) fn start(store: Store, hub: Arc<Hub>) -> Self {
+    pub(super) fn start(store: Store, hub: Arc<Hub>, times: StoreTimes) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(queue, store.clone(), hub));
+        tokio::spawn(run(queue, store.clone(), hub, times));
         Self { jobs, store }
     }
 
@@ -63,7 +85,7 @@ struct Stored {
 /// Stores batch after batch, and hands each stored batch to a delivering task: the next batch's
 /// commit overlaps the last one's delivery. Batches are stored one at a time and delivered one
 /// at a time, in order, each only once its commit is over.
-async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>) {
+async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>, times: StoreTimes) {
     // One stored batch may wait for its delivery while the next one commits.
     let (to_deliver, mut stored_batches) = mpsc::channel::<Stored>(1);
     let delivering = tokio::spawn(async move {
@@ -75,7 +97,10 @@ async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>) {
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<bool>>) =
             jobs.drain(..).map(|j| (j.message, j.stored)).unzip();
+        let started = Instant::now();
         let stored = store_batch(&store, &messages).await;
+        times.seconds.observe(started.elapsed().as_secs_f64());
+        times.messages.observe(messages.len() as f64);
         if to_deliver.send(Stored { messages, acks, stored }).await.is_err() {
             break;
         }
