@@ -8,6 +8,7 @@
 mod api;
 mod assets;
 mod auth;
+mod backup;
 mod channels;
 mod common;
 mod config;

@@ -24,6 +24,10 @@ pub enum RealHostTo {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chattrd", version, about, long_about = None)]
 pub struct Config {
+    /// What to do instead of serving, if anything.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on for HTTP and WebSocket connections. Without it, `LEPTOS_SITE_ADDR`
     /// (cargo-leptos's `site-addr`, which it gives the server it runs), else 127.0.0.1:3000.
     #[arg(long, env = "CHATTR_ADDR", default_value = default_addr())]
@@ -265,6 +269,24 @@ pub struct Config {
     /// client's address and, once logged in, its session.
     #[arg(long, env = "CHATTR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// What `chattrd` can do besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Writes a backup of the store (`CHATTR_DB`) to FILE: a SurrealQL dump, read in one
+    /// transaction. Asks the running chattrd for it (at `CHATTR_ADDR`, with
+    /// `CHATTR_SHARED_SECRET`) when one holds the store, else reads the store itself.
+    Backup {
+        /// Where to write it (`FILE.partial` until it is whole).
+        file: PathBuf,
+    },
+    /// Loads a backup into the store `CHATTR_DB` names, which must be empty (a new data
+    /// directory) and not in use; then start chattrd on it.
+    Restore {
+        /// A file `chattrd backup` wrote.
+        file: PathBuf,
+    },
 }
 
 /// How log lines are written.

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -345,6 +346,28 @@ pub(crate) async fn post_channel(
     let app = &app.inner;
     let settings: ChannelSettings = app_request(app, &headers, &body)?;
     Ok((StatusCode::CREATED, Json(app.chat.app_create_channel(settings).await?)))
+}
+
+/// # GET /api/backup
+/// The whole store as a SurrealQL dump, read in one transaction while the chat goes on
+/// (`chattrd backup <file>` asks a running server for it). Embedded stores only.
+pub(crate) async fn get_backup(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app_get(&app.inner, &headers)?;
+    let dump = app.inner.chat.export().await.map_err(|e| {
+        tracing::warn!(error = %e, "a backup could not be started");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, format!("no backup: {e}"))
+    })?;
+    // A failure half-way ends the body early, which the client sees as an error: it keeps no
+    // partial file.
+    let body = axum::body::Body::from_stream(dump.inspect(|chunk| {
+        if let Err(e) = chunk {
+            tracing::error!(error = %e, "a backup failed while it was being sent");
+        }
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/sql; charset=utf-8")], body).into_response())
 }
 
 /// # GET /api/channels

@@ -5,6 +5,7 @@
 
 // The serve API: the settings, the application layer a transport drives, and the store (which
 // tools that read or write a data directory open). Everything else is the server's own.
+pub mod backup;
 pub mod config;
 pub mod service;
 pub mod store;
@@ -151,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/users", get(http::get_users))
         .route("/api/users/{nick}", get(http::get_user))
         .route("/api/openapi.json", get(http::openapi))
+        .route("/api/backup", get(http::get_backup))
         .route("/metrics", get(metrics::scrape))
         .route("/gettoken/{user}/{token}/{secret}", get(http::get_legacy_token));
     let routes = generate_route_list(app::Root);

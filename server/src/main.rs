@@ -7,7 +7,7 @@ use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
-use chattr::config::LogFormat;
+use chattr::config::{Command, LogFormat};
 use chattr::{serve, Config};
 
 fn main() -> ExitCode {
@@ -34,6 +34,33 @@ async fn run(config: Config) -> ExitCode {
     match config.log_format {
         LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
         LogFormat::Json => logs.json().init(),
+    }
+    match &config.command {
+        Some(Command::Backup { file }) => {
+            return match chattr::backup::backup(&config, file).await {
+                Ok(size) => {
+                    tracing::info!(file = %file.display(), bytes = size, "backup written");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!("backup failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Restore { file }) => {
+            return match chattr::backup::restore(&config, file).await {
+                Ok(()) => {
+                    tracing::info!(file = %file.display(), db = %config.db, "restored; start chattrd on it");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!("restore failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {}
     }
     if config.shared_secret.as_deref().is_none_or(str::is_empty) {
         tracing::warn!("no CHATTR_SHARED_SECRET: token endpoints are disabled, only guests can log in");

@@ -500,6 +500,14 @@ impl ChatService {
         }
     }
 
+    /// The store as a SurrealQL dump (see [`Store::export`]).
+    pub async fn export(
+        &self,
+    ) -> std::result::Result<impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static, StoreError>
+    {
+        self.store.export().await
+    }
+
     /// What the chat core holds and has delivered, for `/metrics`.
     pub(crate) fn hub_figures(&self) -> crate::chat::HubFigures {
         self.hub.figures()

@@ -222,6 +222,43 @@ async fn recover_surrealkv(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Loads a dump [`Store::export`] wrote into the empty embedded store at `url`, as it is: the
+/// schema a later open defines is already in it. Runs no recovery and defines nothing first, so
+/// the store holds exactly what the dump does.
+pub async fn import_dump(url: &str, dump: &Path) -> Result<()> {
+    let db = connect_to(url).await?;
+    db.use_ns("chattr").use_db("chattr").await?;
+    db.import(dump).await?;
+    Ok(())
+}
+
+/// Connects to the store at `url`; a data directory another process holds is `Locked`.
+async fn connect_to(url: &str) -> Result<Surreal<Any>> {
+    connect(url).await.map_err(|source| {
+        if source.to_string().contains("already locked") {
+            StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())
+        } else {
+            StoreError::Open { url: url.to_owned(), source }
+        }
+    })
+}
+
+/// Whether the embedded data directory of `url` is held by a running process (`None` for
+/// stores without one).
+pub fn in_use(url: &str) -> Option<bool> {
+    surrealkv_dir(url).map(held)
+}
+
+/// Whether an open engine holds the directory: it keeps an exclusive flock on `LOCK`.
+fn held(dir: &Path) -> bool {
+    std::fs::File::open(dir.join("LOCK")).is_ok_and(|f| f.try_lock().is_err())
+}
+
+/// The data directory of an embedded on-disk store.
+pub fn data_dir(url: &str) -> Option<&Path> {
+    surrealkv_dir(url)
+}
+
 /// Waits, up to `within`, until the embedded engine at `url` has closed: SurrealDB closes it in
 /// a task of its own once the last handle is dropped, and the engine releases its lock on the
 /// directory last. A process that exits before then leaves its log unclosed (and the engine
@@ -229,12 +266,9 @@ async fn recover_surrealkv(dir: &Path) -> Result<()> {
 /// other than `surrealkv://` have nothing to wait for.
 pub async fn wait_closed(url: &str, within: Duration) -> bool {
     let Some(dir) = surrealkv_dir(url) else { return true };
-    let lock = dir.join("LOCK");
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        // The engine holds an exclusive flock on LOCK while it is open.
-        let free = std::fs::File::open(&lock).map_or(true, |f| f.try_lock().is_ok());
-        if free {
+        if !held(dir) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -285,13 +319,7 @@ impl Store {
         if let Some(dir) = surrealkv_dir(url) {
             recover_surrealkv(dir).await?;
         }
-        let db = connect(url).await.map_err(|source| {
-            if source.to_string().contains("already locked") {
-                StoreError::Locked(url.trim_start_matches("surrealkv://").to_owned())
-            } else {
-                StoreError::Open { url: url.to_owned(), source }
-            }
-        })?;
+        let db = connect_to(url).await?;
         if let Some((username, password)) = root {
             db.signin(surrealdb::opt::auth::Root { username, password }).await?;
         }
@@ -387,6 +415,17 @@ impl Store {
         }
         let probe = async { self.db.query("RETURN 1").await?.check() };
         matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Ok(_)))
+    }
+
+    /// The whole database as SurrealQL (its definitions and every record), read in one
+    /// transaction: a consistent copy, taken while writes go on. Embedded stores only: the SDK
+    /// cannot export over `ws://`.
+    pub async fn export(
+        &self,
+    ) -> Result<impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static> {
+        use futures::StreamExt;
+        let backup = self.db.export(()).await?;
+        Ok(backup.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string()))))
     }
 
     /// The server's own secret key (for cloaks), created on first start and kept from then on.

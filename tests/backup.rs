@@ -1,0 +1,151 @@
+//! `chattrd backup <file>` while the server runs, then `chattrd restore <file>` into a fresh
+//! data directory and a start on it: accounts, registered channels (op list, bans, topic),
+//! history, stored tokens and the cloaking key come back; what was said after the backup does
+//! not. A restore refuses a directory holding data or in use, and a failed backup leaves no file.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common::{Client, SECRET};
+use crate::process::{chattrd, connect, tempdir, Process};
+
+const PW: &str = "backup-proof-password";
+const LEGACY_TOKEN: &str = "legacy-token-kept-in-the-store-42";
+
+/// Runs `chattrd <args>` on the store in `dir`, reaching a running server at `addr`.
+async fn chattrd_cmd(dir: &Path, addr: &str, secret: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(chattrd())
+        .env("CHATTR_DB", format!("surrealkv://{}", dir.display()))
+        .env("CHATTR_ADDR", addr)
+        .env("CHATTR_SHARED_SECRET", secret)
+        .env("CHATTR_LOG", "warn,chattr=info,chattrd=info")
+        .args(args)
+        .output()
+        .await
+        .expect("chattrd runs")
+}
+
+fn said(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+async fn history_texts(client: &mut Client, channel: &str) -> Vec<String> {
+    client.cmd(&format!("/join {channel}")).await;
+    let history = client.expect("history").await;
+    history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_chatting_restores_into_a_fresh_store() {
+    let (original, restored) = (tempdir(), tempdir().join("restored"));
+    let dump = original.with_extension("surql");
+    let dump_arg = dump.to_str().unwrap();
+    let mut first = Process::start(&original).await.expect("start");
+    let mut alice = connect(&first.addr, "alice").await;
+    alice.nick = "alice".into();
+    let cloak = {
+        alice.cmd("/whois alice").await;
+        alice.expect("whois").await;
+        let mut watcher = connect(&first.addr, "watcher").await;
+        watcher.cmd("/whois alice").await;
+        watcher.expect("whois").await["host"].as_str().unwrap().to_owned()
+    };
+    alice.register(PW).await;
+    alice.join("#club").await;
+    alice.cmd("/celery register #club").await;
+    alice.notice("Celery").await;
+    alice.cmd("/ban #club mallory!*@*").await;
+    alice.expect("banned").await;
+    alice.cmd("/topic #club kept in the backup").await;
+    alice.expect("topic").await;
+    for text in ["first", "second"] {
+        alice.say("#club", text).await;
+        alice.expect("message").await;
+    }
+    let bound = reqwest::get(first.url(&format!("/gettoken/bob/{LEGACY_TOKEN}/{SECRET}"))).await.unwrap();
+    assert_eq!(bound.text().await.unwrap(), LEGACY_TOKEN);
+
+    // Backed up by the running server (the command cannot open its store).
+    let backup = chattrd_cmd(&original, &first.addr, SECRET, &["backup", dump_arg]).await;
+    assert!(backup.status.success(), "{}", said(&backup));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.contains("DEFINE TABLE message") && text.contains("kept in the backup"), "{text}");
+    // With a wrong secret the server refuses, and no file is left behind.
+    let refused_dump = original.with_extension("refused.surql");
+    let refused =
+        chattrd_cmd(&original, &first.addr, "wrong", &["backup", refused_dump.to_str().unwrap()]).await;
+    assert!(!refused.status.success());
+    assert!(said(&refused).contains("401"), "{}", said(&refused));
+    assert!(!refused_dump.exists() && !refused_dump.with_extension("surql.partial").exists());
+
+    // Said after the backup: not in it.
+    alice.say("#club", "after the backup").await;
+    alice.expect("message").await;
+    assert_eq!(first.terminate().await.code(), Some(0));
+
+    let restore = chattrd_cmd(&restored, "127.0.0.1:0", SECRET, &["restore", dump_arg]).await;
+    assert!(restore.status.success(), "{}", said(&restore));
+    let again = chattrd_cmd(&restored, "127.0.0.1:0", SECRET, &["restore", dump_arg]).await;
+    assert!(!again.status.success());
+    assert!(said(&again).contains("already holds data"), "{}", said(&again));
+
+    let mut second = Process::start(&restored).await.expect("starts on the restored store");
+    let mut alice = connect(&second.addr, "alice-again").await;
+    alice.nick = "alice-again".into();
+    alice.identify("alice", PW).await;
+    assert_eq!(history_texts(&mut alice, "#club").await, ["first", "second"]);
+    let mut watcher = connect(&second.addr, "watcher").await;
+    watcher.cmd("/whois alice").await;
+    assert_eq!(watcher.expect("whois").await["host"], cloak.as_str(), "the same address, the same cloak");
+    watcher.cmd("/join #club").await;
+    let topic = watcher.expect("topic").await;
+    assert_eq!(topic["topic"], "kept in the backup");
+    let members: Value = watcher.expect("members").await;
+    let founder = members["members"].as_array().unwrap().iter().find(|m| m["nick"] == "alice").cloned();
+    assert_eq!(founder.map(|m| m["op"].clone()), Some(Value::Bool(true)), "{members}");
+    let mut mallory = connect(&second.addr, "mallory").await;
+    mallory.cmd("/join #club").await;
+    mallory.expect_error("banned").await;
+    let user = reqwest::get(second.url(&format!("/getuser/{LEGACY_TOKEN}"))).await.unwrap();
+    assert_eq!(user.text().await.unwrap(), "bob");
+
+    // The running server's directory cannot be restored into; once stopped, the command reads
+    // the store itself.
+    let busy = chattrd_cmd(&restored, &second.addr, SECRET, &["restore", dump_arg]).await;
+    assert!(said(&busy).contains("in use"), "{}", said(&busy));
+    assert_eq!(second.terminate().await.code(), Some(0));
+    let offline_dump = original.with_extension("offline.surql");
+    let offline =
+        chattrd_cmd(&restored, "127.0.0.1:1", SECRET, &["backup", offline_dump.to_str().unwrap()]).await;
+    assert!(offline.status.success(), "{}", said(&offline));
+    assert!(std::fs::read_to_string(&offline_dump).unwrap().contains("kept in the backup"));
+    for path in [&original, &restored.parent().unwrap().to_path_buf()] {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    for file in [&dump, &offline_dump] {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[tokio::test]
+async fn a_dump_that_does_not_load_leaves_no_store_behind() {
+    let dir = tempdir();
+    let target = dir.join("store");
+    let garbage = dir.join("garbage.surql");
+    std::fs::write(&garbage, "THIS IS NOT SURREALQL;").unwrap();
+    let failed = chattrd_cmd(&target, "127.0.0.1:0", SECRET, &["restore", garbage.to_str().unwrap()]).await;
+    assert!(!failed.status.success(), "{}", said(&failed));
+    assert!(!target.exists(), "the half-made store is removed");
+    let missing =
+        chattrd_cmd(&target, "127.0.0.1:0", SECRET, &["restore", "/nonexistent/backup.surql"]).await;
+    assert!(!missing.status.success());
+    assert!(said(&missing).contains("/nonexistent/backup.surql"), "{}", said(&missing));
+    // Nothing to back up: no store there and no server running.
+    let nothing =
+        chattrd_cmd(&target, "127.0.0.1:1", SECRET, &["backup", dir.join("x.surql").to_str().unwrap()]).await;
+    assert!(!nothing.status.success());
+    assert!(said(&nothing).contains("no store"), "{}", said(&nothing));
+    let _ = std::fs::remove_dir_all(&dir);
+}
