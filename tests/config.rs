@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use crate::common::WAIT;
 use crate::process::{connect, tempdir, Process};
 
 /// `cargo leptos watch` runs chattrd with `LEPTOS_SITE_ADDR` (its `site-addr`), then points the
@@ -43,12 +42,7 @@ async fn json_logs_are_an_object_a_line_with_the_connection_span() {
     let mut server = Process::start_with(&dir, &json).await.expect("chattrd starts");
     connect(&server.addr, "alice").await;
     assert!(server.terminate().await.success());
-    // The log is read on its own task: wait for the last line.
-    let deadline = std::time::Instant::now() + WAIT;
-    while !server.log().iter().any(|l| l.contains("chattrd stopped")) {
-        assert!(std::time::Instant::now() < deadline, "no last line: {:?}", server.log());
-        tokio::task::yield_now().await;
-    }
+    server.wait_for_log("chattrd stopped").await;
     let lines: Vec<Value> = server
         .startup_log
         .iter()

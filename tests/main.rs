@@ -31,5 +31,6 @@ mod resume;
 mod services;
 mod shutdown;
 mod surreal_server;
+mod tls;
 mod webhooks;
 mod websocket;

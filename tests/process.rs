@@ -135,6 +135,29 @@ impl Process {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until a line of the log contains `needle` (the log is read on a task of its own);
+    /// returns that line.
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {needle:?} in the log: {:?}", self.log());
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sends the process a signal (`HUP`, `TERM`…) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().to_string();
+        assert!(std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
     /// Waits for the process to exit by itself.
     pub async fn exited(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(WAIT, self.child.wait()).await.expect("chattrd exits in time").expect("wait")
@@ -149,8 +172,7 @@ impl Process {
     }
 
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("running").to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.signal("TERM");
         tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("chattrd exits after SIGTERM")

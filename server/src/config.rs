@@ -246,6 +246,15 @@ pub struct Config {
     #[arg(long, env = "CHATTR_PROXY_HEADER", value_enum, default_value_t = ProxyHeader::Auto)]
     pub proxy_header: ProxyHeader,
 
+    /// A PEM file with the TLS certificate chain (leaf first): chattrd then speaks HTTPS and
+    /// WSS itself, without a reverse proxy. Read again, with the key, on SIGHUP.
+    #[arg(long, env = "CHATTR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// A PEM file with the private key of `CHATTR_TLS_CERT`.
+    #[arg(long, env = "CHATTR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Who sees a user's real address in `/whois`: `self` (only the user) or `channel-ops`
     /// (also the operators of a channel the user is in).
     #[arg(long, env = "CHATTR_WHOIS_REAL_HOST", value_enum, default_value_t = RealHostTo::OnlySelf)]

@@ -23,6 +23,7 @@ pub(crate) mod metrics;
 pub(crate) mod proxy;
 pub(crate) mod security;
 pub(crate) mod session;
+pub(crate) mod tls;
 pub(crate) mod webhooks;
 pub(crate) mod ws;
 
@@ -220,6 +221,15 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let inner = state.inner.clone();
+    // Before anything says it listens: a certificate that does not load stops the start.
+    let tls = match (&inner.config.tls_cert, &inner.config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = tls::Tls::load(cert, key).map_err(|e| ServeError::Config(format!("TLS: {e}")))?;
+            tracing::info!(cert = %cert.display(), "speaking TLS (HTTPS and WSS); SIGHUP reads the certificate again");
+            Some(tls)
+        }
+        _ => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, "chattrd listening");
     let token = inner.shutdown.clone();
     tokio::spawn(async move {
@@ -259,7 +269,11 @@ pub async fn serve_state(
         tokio::spawn(prune_history(inner.clone()));
     }
     tokio::spawn(memory::give_back_after_departures(inner.clone()));
-    let settings = listener::Settings::from_config(&inner.config);
+    let mut settings = listener::Settings::from_config(&inner.config);
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_tls_on_sighup(tls.clone(), inner.shutdown.clone()));
+        settings.tls = Some(tls.clone());
+    }
     let served =
         listener::serve(listener, router(state), settings, inner.gate.clone(), inner.shutdown.clone());
     let ((), stopping) = tokio::join!(served, closer);
@@ -275,6 +289,27 @@ pub async fn serve_state(
     }
     tracing::info!("chattrd stopped");
     Ok(())
+}
+
+/// Reads the TLS certificate and key again on every SIGHUP (a renewal), keeping the one in use
+/// when they do not load.
+async fn reload_tls_on_sighup(tls: Arc<tls::Tls>, shutdown: CancellationToken) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP: the TLS certificate is read at start only");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hangups.recv() => match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the one in use"),
+            },
+        }
+    }
 }
 
 /// Deletes expired messages every hour.

@@ -28,12 +28,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::admission::{Counted, Gate, Limits};
 use crate::proxy::TrustedProxies;
+use crate::tls::Tls;
 use crate::Config;
 
 /// Descriptors kept out of the connection cap when it comes from the open-file limit: the
@@ -60,6 +62,8 @@ pub(crate) struct Settings {
     pub per_address: Limits,
     /// Reverse proxies, whose connections are not counted by address here.
     pub proxies: TrustedProxies,
+    /// TLS, when the server speaks it itself.
+    pub tls: Option<Arc<Tls>>,
     /// On shutdown, how long connections may take to finish their requests.
     pub grace: Duration,
 }
@@ -74,6 +78,7 @@ impl Settings {
             per_address: Limits::of(config),
             grace: config.shutdown_grace,
             proxies: TrustedProxies::of(config),
+            tls: None,
         }
     }
 }
@@ -177,15 +182,18 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let conn = Conn { tcp, activity: Arc::new(Activity::new()), _slot: slot, _counted: counted };
-        connections.spawn(serve_connection(
-            conn,
+        let serving = Serving {
             peer,
-            router.clone(),
-            http.clone(),
-            settings.keepalive_timeout,
-            shutdown.clone(),
-            stop_now.clone(),
-        ));
+            router: router.clone(),
+            http: http.clone(),
+            keepalive: settings.keepalive_timeout,
+            shutdown: shutdown.clone(),
+            stop_now: stop_now.clone(),
+        };
+        match &settings.tls {
+            None => connections.spawn(serve_connection(conn.activity.clone(), conn, serving)),
+            Some(tls) => connections.spawn(serve_tls(tls.acceptor(), conn, settings.header_timeout, serving)),
+        };
     }
     drop(listener);
     connections.close();
@@ -207,23 +215,55 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Serves one connection until it closes or is upgraded (the WebSocket then lives on in its
-/// session task, with the socket).
-async fn serve_connection(
-    conn: Conn,
+/// What serving one connection takes.
+struct Serving {
     peer: SocketAddr,
     router: Router,
     http: http1::Builder,
     keepalive: Option<Duration>,
     shutdown: CancellationToken,
     stop_now: CancellationToken,
-) {
+}
+
+/// Completes the TLS handshake, then serves the connection. The handshake has the header
+/// timeout to finish: a client stalling in it holds a slot as one trickling a request head does.
+async fn serve_tls(acceptor: TlsAcceptor, conn: Conn, limit: Option<Duration>, serving: Serving) {
     let activity = conn.activity.clone();
+    let too_slow = async {
+        match limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stream = tokio::select! {
+        done = acceptor.accept(conn) => match done {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+        _ = too_slow => {
+            tracing::debug!("TLS handshake not done within the header timeout");
+            return;
+        }
+        _ = serving.shutdown.cancelled() => return,
+    };
+    serve_connection(activity, stream, serving).await;
+}
+
+/// Serves one connection until it closes or is upgraded (the WebSocket then lives on in its
+/// session task, with the socket). `activity` is the socket's, for the keep-alive timeout.
+async fn serve_connection<I>(activity: Arc<Activity>, io: I, serving: Serving)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Serving { peer, router, http, keepalive, shutdown, stop_now } = serving;
     let service = service_fn(move |mut request: axum::http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().oneshot(request)
     });
-    let connection = http.serve_connection(TokioIo::new(conn), service).with_upgrades();
+    let connection = http.serve_connection(TokioIo::new(io), service).with_upgrades();
     tokio::pin!(connection);
     let mut closing = false;
     loop {
