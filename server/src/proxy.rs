@@ -105,56 +105,102 @@ impl TrustedProxies {
 }
 
 /// Every entry of every `name` header, in order (several header lines are one list, RFC 9110
-/// §5.3), each parsed by `entries`. A header that is not text names no address.
+/// §5.3), each parsed by `entries`. Entries are read from the raw bytes: one that is not text
+/// names no address without taking the others of its line with it (a client's `\xff` before
+/// what the proxy appended must not hide the address the proxy wrote).
 fn hops(
     headers: &HeaderMap,
     name: &HeaderName,
-    entries: fn(&str) -> Vec<Option<IpAddr>>,
+    entries: fn(&[u8]) -> Vec<Option<IpAddr>>,
 ) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|value| match value.to_str() {
-            Ok(text) => entries(text),
-            Err(_) => vec![None],
-        })
-        .collect()
+    headers.get_all(name).iter().flat_map(|value| entries(value.as_bytes())).collect()
 }
 
 /// `X-Forwarded-For: client, proxy1, proxy2`: addresses, some proxies adding a port.
-fn x_forwarded_for(value: &str) -> Vec<Option<IpAddr>> {
-    value.split(',').map(|entry| address(entry.trim())).collect()
+fn x_forwarded_for(value: &[u8]) -> Vec<Option<IpAddr>> {
+    value.split(|&b| b == b',').map(|entry| std::str::from_utf8(entry).ok().and_then(address)).collect()
 }
 
-/// `Forwarded: for=client;proto=https, for="[2001:db8::1]:4711"`: the `for` of each element;
-/// an element without one, or a value that does not parse, names no address.
-fn forwarded(value: &str) -> Vec<Option<IpAddr>> {
-    rfc7239::parse(value)
-        .map(|element| match element {
-            Ok(element) => match element.forwarded_for?.name {
-                rfc7239::NodeName::Ip(ip) => Some(ip),
-                rfc7239::NodeName::Unknown | rfc7239::NodeName::Obfuscated(_) => None,
-            },
-            Err(_) => None,
+/// `Forwarded: for=client;proto=https, for="[2001:db8::1]:4711"` (RFC 7239 §4): the `for` of
+/// each element. Elements are split on commas and pairs on semicolons outside quoted strings,
+/// so a quoted value (`host="a;for=6.6.6.6"`) cannot smuggle a `for` in; an element naming
+/// `for` more than once, or whose `for` is no address (`unknown`, an obfuscated `_name`), names
+/// none. (The `rfc7239` crate splits inside quotes, which let a client pick its address.)
+fn forwarded(value: &[u8]) -> Vec<Option<IpAddr>> {
+    split_unquoted(value, b',')
+        .into_iter()
+        .map(|element| {
+            let mut fors = split_unquoted(element, b';').into_iter().filter_map(|pair| {
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                let name = std::str::from_utf8(&pair[..eq]).ok()?.trim();
+                name.eq_ignore_ascii_case("for").then(|| &pair[eq + 1..])
+            });
+            match (fors.next(), fors.next()) {
+                (Some(node), None) => std::str::from_utf8(node).ok().and_then(|n| address(unquote(n.trim()))),
+                _ => None,
+            }
         })
         .collect()
 }
 
+/// `value` cut at every `sep` that is not inside a quoted string (with `\` escapes).
+fn split_unquoted(value: &[u8], sep: u8) -> Vec<&[u8]> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, &b) in value.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == sep && !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// A quoted string's content (escapes are not needed for an address, which has none).
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
+}
+
 /// An address, with or without a port (`1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
-/// `[2001:db8::1]:5678`).
+/// `[2001:db8::1]`, `[2001:db8::1]:5678`).
 fn address(entry: &str) -> Option<IpAddr> {
-    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok())
 }
 
 /// A trusted proxy as configured: an address or a CIDR network.
 pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net.trunc());
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => s
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("`{s}` is neither an address nor a CIDR network (e.g. 10.0.0.0/8)"))?,
+    };
+    Ok(canonical(net))
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it is: peers are
+/// compared as IPv4 addresses, so the mapped form would never match.
+fn canonical(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
     }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("`{s}` is neither an address nor a CIDR network (e.g. 10.0.0.0/8)"))
 }
 
 #[cfg(test)]
@@ -173,6 +219,30 @@ mod tests {
             map.append(*name, HeaderValue::from_str(value).unwrap());
         }
         map
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_spoil_only_their_own_entry() {
+        let p = proxies(&["10.0.0.0/8"], ProxyHeader::Auto);
+        // What nginx sends on for a client that put a non-ASCII byte in its own header.
+        let mut map = HeaderMap::new();
+        map.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap());
+        assert_eq!(p.client(ip("10.0.0.1"), &map).ip, ip("203.0.113.9"));
+        let mut map = HeaderMap::new();
+        map.append("forwarded", HeaderValue::from_bytes(b"for=\"\xff\", for=203.0.113.9").unwrap());
+        assert_eq!(p.client(ip("10.0.0.1"), &map).ip, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_quoted_value_cannot_smuggle_a_for_into_forwarded() {
+        let p = proxies(&["10.0.0.0/8"], ProxyHeader::Forwarded);
+        // The proxy wrote `for` then the client's Host, quoted.
+        for host in [r#"host="a;for=6.6.6.6""#, r#"host="a, for=6.6.6.6""#, r#"host="a\";for=6.6.6.6""#] {
+            let value = format!("for=198.51.100.7;{host}");
+            assert_eq!(client(&p, "10.0.0.1", &[("forwarded", &value)]), ip("198.51.100.7"), "{value}");
+        }
+        // An element naming `for` twice names nobody.
+        assert_eq!(client(&p, "10.0.0.1", &[("forwarded", "for=198.51.100.7;for=6.6.6.6")]), ip("10.0.0.1"));
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -231,6 +301,7 @@ mod tests {
         assert_eq!(client(&p, "10.0.0.1", &[("x-forwarded-for", "198.51.100.7:4711")]), ip("198.51.100.7"));
         assert_eq!(client(&p, "10.0.0.1", &[("x-forwarded-for", "[2001:db8::7]:4711")]), ip("2001:db8::7"));
         assert_eq!(client(&p, "10.0.0.1", &[("x-forwarded-for", "2001:db8::7")]), ip("2001:db8::7"));
+        assert_eq!(client(&p, "10.0.0.1", &[("x-forwarded-for", "[2001:db8::7]")]), ip("2001:db8::7"));
         // A proxy reached over an IPv4-mapped IPv6 socket is the IPv4 address it is, and so is
         // a client it names that way.
         assert_eq!(
@@ -273,6 +344,11 @@ mod tests {
         assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(parse_net("fd00::/8").unwrap().to_string(), "fd00::/8");
         assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+        // IPv4-mapped networks are the IPv4 networks they are, as peers are compared.
+        assert_eq!(parse_net("::ffff:10.0.0.1").unwrap().to_string(), "10.0.0.1/32");
+        assert_eq!(parse_net("::ffff:10.0.0.0/104").unwrap().to_string(), "10.0.0.0/8");
+        assert!(TrustedProxies::new(vec![parse_net("::ffff:10.0.0.0/104").unwrap()], ProxyHeader::Auto)
+            .trusts(ip("::ffff:10.1.2.3")));
         let refused = parse_net("proxy.example").unwrap_err();
         assert!(refused.contains("proxy.example"), "{refused}");
         assert!(parse_net("10.0.0.0/33").is_err());
