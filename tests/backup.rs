@@ -9,26 +9,15 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::common::{Client, SECRET};
-use crate::process::{chattrd, connect, tempdir, Process};
+use crate::process::{connect, printed as said, run_chattrd, tempdir, Process};
+use std::os::unix::fs::PermissionsExt;
 
 const PW: &str = "backup-proof-password";
 const LEGACY_TOKEN: &str = "legacy-token-kept-in-the-store-42";
 
-/// Runs `chattrd <args>` on the store in `dir`, reaching a running server at `addr`.
-async fn chattrd_cmd(dir: &Path, addr: &str, secret: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(chattrd())
-        .env("CHATTR_DB", format!("surrealkv://{}", dir.display()))
-        .env("CHATTR_ADDR", addr)
-        .env("CHATTR_SHARED_SECRET", secret)
-        .env("CHATTR_LOG", "warn,chattr=info,chattrd=info")
-        .args(args)
-        .output()
-        .await
-        .expect("chattrd runs")
-}
-
-fn said(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+/// `chattrd <args>` on the store in `dir`, reaching a running server at `addr`.
+async fn chattrd_cmd(dir: &Path, addr: &str, args: &[&str]) -> Output {
+    run_chattrd(dir, &[("CHATTR_ADDR", addr)], args).await
 }
 
 async fn history_texts(client: &mut Client, channel: &str) -> Vec<String> {
@@ -67,27 +56,44 @@ async fn a_backup_taken_while_chatting_restores_into_a_fresh_store() {
     let bound = reqwest::get(first.url(&format!("/gettoken/bob/{LEGACY_TOKEN}/{SECRET}"))).await.unwrap();
     assert_eq!(bound.text().await.unwrap(), LEGACY_TOKEN);
 
-    // Backed up by the running server (the command cannot open its store).
-    let backup = chattrd_cmd(&original, &first.addr, SECRET, &["backup", dump_arg]).await;
+    // Backed up by the running server (the command cannot open its store), with the token the
+    // server wrote into its data directory for its own user alone.
+    let token_file = original.join("backup.token");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let backup = chattrd_cmd(&original, &first.addr, &["backup", dump_arg]).await;
     assert!(backup.status.success(), "{}", said(&backup));
+    assert_eq!(std::fs::metadata(&dump).unwrap().permissions().mode() & 0o777, 0o600, "a backup is a secret");
     let text = std::fs::read_to_string(&dump).unwrap();
     assert!(text.contains("DEFINE TABLE message") && text.contains("kept in the backup"), "{text}");
-    // With a wrong secret the server refuses, and no file is left behind.
+    // The app's shared secret does not read the store; the token does.
+    let get = |auth: String| reqwest::Client::new().get(first.url("/api/backup")).bearer_auth(auth).send();
+    assert_eq!(get(SECRET.to_owned()).await.unwrap().status(), 401);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let direct = get(token.clone()).await.unwrap();
+    assert_eq!(direct.status(), 200);
+    assert!(direct.text().await.unwrap().contains("kept in the backup"));
+    // Refused (a token that is not the server's): no file is left behind.
+    std::fs::write(&token_file, "not-the-token").unwrap();
     let refused_dump = original.with_extension("refused.surql");
-    let refused =
-        chattrd_cmd(&original, &first.addr, "wrong", &["backup", refused_dump.to_str().unwrap()]).await;
+    let refused = chattrd_cmd(&original, &first.addr, &["backup", refused_dump.to_str().unwrap()]).await;
     assert!(!refused.status.success());
     assert!(said(&refused).contains("401"), "{}", said(&refused));
-    assert!(!refused_dump.exists() && !refused_dump.with_extension("surql.partial").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(original.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("refused"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::write(&token_file, token).unwrap();
 
     // Said after the backup: not in it.
     alice.say("#club", "after the backup").await;
     alice.expect("message").await;
     assert_eq!(first.terminate().await.code(), Some(0));
 
-    let restore = chattrd_cmd(&restored, "127.0.0.1:0", SECRET, &["restore", dump_arg]).await;
+    let restore = chattrd_cmd(&restored, "127.0.0.1:0", &["restore", dump_arg]).await;
     assert!(restore.status.success(), "{}", said(&restore));
-    let again = chattrd_cmd(&restored, "127.0.0.1:0", SECRET, &["restore", dump_arg]).await;
+    let again = chattrd_cmd(&restored, "127.0.0.1:0", &["restore", dump_arg]).await;
     assert!(!again.status.success());
     assert!(said(&again).contains("already holds data"), "{}", said(&again));
 
@@ -113,12 +119,11 @@ async fn a_backup_taken_while_chatting_restores_into_a_fresh_store() {
 
     // The running server's directory cannot be restored into; once stopped, the command reads
     // the store itself.
-    let busy = chattrd_cmd(&restored, &second.addr, SECRET, &["restore", dump_arg]).await;
+    let busy = chattrd_cmd(&restored, &second.addr, &["restore", dump_arg]).await;
     assert!(said(&busy).contains("in use"), "{}", said(&busy));
     assert_eq!(second.terminate().await.code(), Some(0));
     let offline_dump = original.with_extension("offline.surql");
-    let offline =
-        chattrd_cmd(&restored, "127.0.0.1:1", SECRET, &["backup", offline_dump.to_str().unwrap()]).await;
+    let offline = chattrd_cmd(&restored, "127.0.0.1:1", &["backup", offline_dump.to_str().unwrap()]).await;
     assert!(offline.status.success(), "{}", said(&offline));
     assert!(std::fs::read_to_string(&offline_dump).unwrap().contains("kept in the backup"));
     for path in [&original, &restored.parent().unwrap().to_path_buf()] {
@@ -135,16 +140,17 @@ async fn a_dump_that_does_not_load_leaves_no_store_behind() {
     let target = dir.join("store");
     let garbage = dir.join("garbage.surql");
     std::fs::write(&garbage, "THIS IS NOT SURREALQL;").unwrap();
-    let failed = chattrd_cmd(&target, "127.0.0.1:0", SECRET, &["restore", garbage.to_str().unwrap()]).await;
+    let failed = chattrd_cmd(&target, "127.0.0.1:0", &["restore", garbage.to_str().unwrap()]).await;
     assert!(!failed.status.success(), "{}", said(&failed));
-    assert!(!target.exists(), "the half-made store is removed");
-    let missing =
-        chattrd_cmd(&target, "127.0.0.1:0", SECRET, &["restore", "/nonexistent/backup.surql"]).await;
+    let left: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    assert_eq!(left, ["garbage.surql"], "neither the target nor the half-loaded store is left");
+    let missing = chattrd_cmd(&target, "127.0.0.1:0", &["restore", "/nonexistent/backup.surql"]).await;
     assert!(!missing.status.success());
     assert!(said(&missing).contains("/nonexistent/backup.surql"), "{}", said(&missing));
     // Nothing to back up: no store there and no server running.
     let nothing =
-        chattrd_cmd(&target, "127.0.0.1:1", SECRET, &["backup", dir.join("x.surql").to_str().unwrap()]).await;
+        chattrd_cmd(&target, "127.0.0.1:1", &["backup", dir.join("x.surql").to_str().unwrap()]).await;
     assert!(!nothing.status.success());
     assert!(said(&nothing).contains("no store"), "{}", said(&nothing));
     let _ = std::fs::remove_dir_all(&dir);

@@ -202,6 +202,26 @@ pub async fn connect(addr: &str, nick: &str) -> Client {
     c
 }
 
+/// Runs `chattrd <args>` (a subcommand) on the store in `data_dir`, with the harness's secret
+/// and `env` on top; what it printed is in the output.
+pub async fn run_chattrd(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new(chattrd())
+        .env("CHATTR_DB", format!("surrealkv://{}", data_dir.display()))
+        .env("CHATTR_ADDR", "127.0.0.1:1")
+        .env("CHATTR_SHARED_SECRET", SECRET)
+        .env("CHATTR_LOG", "warn,chattr=info,chattrd=info")
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .await
+        .expect("chattrd runs")
+}
+
+/// What a finished `chattrd` printed, both streams.
+pub fn printed(output: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
 pub fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("chattr-test-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();

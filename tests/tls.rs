@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio_tungstenite::Connector;
 
 use crate::common::Client;
-use crate::process::{tempdir, Process};
+use crate::process::{printed, run_chattrd, tempdir, Process};
 
 /// A self-signed certificate for 127.0.0.1 and localhost, and its key, as PEM.
 struct Cert {
@@ -96,6 +96,13 @@ async fn https_and_wss_with_a_certificate_swapped_on_sighup() {
     bob.join("#tls").await;
     alice.say("#tls", "still here").await;
     assert_eq!(bob.expect("message").await["text"], "still here");
+
+    // `chattrd backup` reaches the running server over TLS, trusting the certificate configured.
+    let dump = dir.join("backup.surql");
+    let env = [tls[0], tls[1], ("CHATTR_ADDR", addr.as_str())];
+    let backup = run_chattrd(&dir.join("data"), &env, &["backup", dump.to_str().unwrap()]).await;
+    assert!(backup.status.success(), "{}", printed(&backup));
+    assert!(std::fs::read_to_string(&dump).unwrap().contains("DEFINE TABLE message"));
 
     // A renewal gone wrong keeps the certificate in use.
     std::fs::write(&cert, "not a certificate").unwrap();

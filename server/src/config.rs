@@ -284,8 +284,8 @@ pub struct Config {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Writes a backup of the store (`CHATTR_DB`) to FILE: a SurrealQL dump, read in one
-    /// transaction. Asks the running chattrd for it (at `CHATTR_ADDR`, with
-    /// `CHATTR_SHARED_SECRET`) when one holds the store, else reads the store itself.
+    /// transaction. Asks the running chattrd for it (at `CHATTR_ADDR`, with the backup token it
+    /// wrote into its data directory) when one holds the store, else reads the store itself.
     Backup {
         /// Where to write it (`FILE.partial` until it is whole).
         file: PathBuf,

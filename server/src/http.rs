@@ -349,20 +349,42 @@ pub(crate) async fn post_channel(
 }
 
 /// # GET /api/backup
-/// The whole store as a SurrealQL dump, read in one transaction while the chat goes on
-/// (`chattrd backup <file>` asks a running server for it). Embedded stores only.
+/// The whole store as a SurrealQL dump, read in one transaction while the chat goes on, for
+/// `Authorization: Bearer <backup token>`: the token this server wrote into its data directory
+/// (`chattrd backup <file>` reads it there). Not the shared secret: a dump holds password hashes,
+/// stored tokens and the cloaking key. Embedded on-disk stores only (`404` otherwise); one
+/// backup at a time (`429`).
 pub(crate) async fn get_backup(
     State(app): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    app_get(&app.inner, &headers)?;
-    let dump = app.inner.chat.export().await.map_err(|e| {
-        tracing::warn!(error = %e, "a backup could not be started");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, format!("no backup: {e}"))
+    let inner = &app.inner;
+    let Some(token) = inner.backup_token.as_deref() else {
+        let why = "live backups are for the embedded on-disk store (CHATTR_DB=surrealkv://…)";
+        return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorCode::Unavailable, why));
+    };
+    let presented = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    if !presented.is_some_and(|p| crate::auth::secret_matches(token, p)) {
+        let why =
+            format!("wrong or missing backup token (in the data directory, {})", crate::backup::TOKEN_FILE);
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::AccessDenied, why));
+    }
+    let Ok(turn) = inner.backups.clone().try_acquire_owned() else {
+        let why = "a backup is being taken already; try again once it is done";
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, why));
+    };
+    let dump = inner.chat.export().await.map_err(|e| {
+        tracing::error!(error = %e, "a backup could not be started");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the store cannot make a backup now",
+        )
     })?;
     // A failure half-way ends the body early, which the client sees as an error: it keeps no
-    // partial file.
-    let body = axum::body::Body::from_stream(dump.inspect(|chunk| {
+    // partial file. The turn is given back when the body is done or dropped.
+    let body = axum::body::Body::from_stream(dump.inspect(move |chunk| {
+        let _turn = &turn;
         if let Err(e) = chunk {
             tracing::error!(error = %e, "a backup failed while it was being sent");
         }

@@ -66,6 +66,10 @@ pub struct Inner {
     pub(crate) gate: admission::Gate,
     /// What the transports count, for `/metrics`.
     pub(crate) counters: metrics::Counters,
+    /// What `GET /api/backup` takes, written into the data directory (embedded stores only).
+    pub(crate) backup_token: Option<String>,
+    /// One backup at a time.
+    pub(crate) backups: Arc<tokio::sync::Semaphore>,
 }
 
 impl Inner {
@@ -80,6 +84,8 @@ impl Inner {
             proxies,
             gate,
             counters: metrics::Counters::default(),
+            backup_token: None,
+            backups: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }
@@ -118,7 +124,11 @@ impl AppState {
         let output_name = std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "chattr".into());
         let site = assets::Site::find(&config.site_root, &output_name);
         let leptos = site.leptos_options(&output_name, config.addr);
-        let inner = Inner::new(config, chat);
+        let mut inner = Inner::new(config, chat);
+        inner.backup_token = backup::issue_token(&inner.config.db).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot write the backup token: `chattrd backup` cannot ask this server");
+            None
+        });
         Ok(Self { inner: Arc::new(inner), site: Arc::new(site), leptos })
     }
 }

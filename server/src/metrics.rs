@@ -3,8 +3,9 @@
 //!
 //! Nothing here sits on the chat's paths: each part of the server counts what it does with a
 //! plain counter of its own (the hub under its lock, the outboxes' budget, the connection gate,
-//! the sessions' flood control), and a scrape reads them all into a registry made for it. Only
-//! the store's latency is a histogram, observed once per stored batch.
+//! the sessions' flood control), and a scrape reads them all into a registry made for it,
+//! taking the hub's lock once (a pass over the sessions, to count the held ones). Only the
+//! store's latency is a histogram, observed once per stored batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

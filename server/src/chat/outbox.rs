@@ -437,10 +437,9 @@ impl Outbox {
         if too_much || queue.events.len() >= shared.capacity {
             drop(queue);
             budget.total.fetch_sub(n, Ordering::Relaxed);
-            if !self.is_closed() {
+            if self.close_first(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) }) {
                 budget.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
-            self.close(Close { drain: false, ..Close::error(ErrorCode::SlowConsumer) });
             return;
         }
         shared.bytes.fetch_add(n, Ordering::Relaxed);
@@ -473,7 +472,14 @@ impl Outbox {
 
     /// Asks the connection to close. The first reason given wins.
     pub fn close(&self, close: Close) {
+        self.close_first(close);
+    }
+
+    /// [`Outbox::close`], answering whether this was the first close asked for (whose reason
+    /// stands).
+    fn close_first(&self, close: Close) -> bool {
         let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
+        let first = slot.is_none();
         let chosen = slot.get_or_insert(close);
         if !chosen.drain {
             self.shared.discard.store(true, Ordering::Relaxed);
@@ -482,6 +488,7 @@ impl Outbox {
         self.shared.closing.store(true, Ordering::Release);
         self.shared.writer.wake();
         self.shared.kill.cancel();
+        first
     }
 
     /// Whether a close was asked for.

@@ -232,6 +232,26 @@ pub async fn import_dump(url: &str, dump: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The dump of the embedded store at `url`, which no process holds, as [`Store::export`] makes
+/// it: opened after the usual recovery, with no schema defined (a backup changes nothing), and
+/// closed once the dump has been read.
+pub async fn export_unopened(
+    url: &str,
+) -> Result<impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static> {
+    use futures::StreamExt;
+    if let Some(dir) = surrealkv_dir(url) {
+        recover_surrealkv(dir).await?;
+    }
+    let db = connect_to(url).await?;
+    db.use_ns("chattr").use_db("chattr").await?;
+    let backup = db.export(()).await?;
+    // The handle lives as long as the stream: dropping the last one closes the engine.
+    Ok(backup.map(move |chunk| {
+        let _open = &db;
+        chunk.map_err(|e| std::io::Error::other(e.to_string()))
+    }))
+}
+
 /// Connects to the store at `url`; a data directory another process holds is `Locked`.
 async fn connect_to(url: &str) -> Result<Surreal<Any>> {
     connect(url).await.map_err(|source| {
