@@ -24,6 +24,7 @@ mod limits;
 mod memory;
 mod metrics;
 mod openapi;
+mod opers;
 mod process;
 mod proxy;
 mod restart;

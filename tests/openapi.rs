@@ -606,11 +606,3 @@ fn the_legacy_routes_answer_as_documented() {
 fn healthz_answers_as_documented() {
     fuzz(1, Just(()), |probe, ()| probe.get("/healthz", "/healthz").map(drop));
 }
-
-#[test]
-fn backup_and_metrics_answer_as_documented() {
-    fuzz(12, authorization(), |probe, auth| {
-        probe.get_as("/api/backup", "/api/backup", &auth)?;
-        probe.get_as("/metrics", "/metrics", &auth).map(drop)
-    });
-}

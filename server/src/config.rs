@@ -255,6 +255,12 @@ pub struct Config {
     #[arg(long, env = "CHATTR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Comma-separated accounts that are server operators while identified:
+    /// `potato:<nick>` (registered with Potato) or `app:<user>` (logged in by an app). They may
+    /// `/kill`, `/kline`, `/gnotice`, read `/stats` and `/audit`, and see real addresses.
+    #[arg(long, env = "CHATTR_OPERS", value_delimiter = ',', value_parser = oper_account)]
+    pub opers: Vec<String>,
+
     /// Who sees a user's real address in `/whois`: `self` (only the user) or `channel-ops`
     /// (also the operators of a channel the user is in).
     #[arg(long, env = "CHATTR_WHOIS_REAL_HOST", value_enum, default_value_t = RealHostTo::OnlySelf)]
@@ -327,6 +333,17 @@ fn default_addr() -> &'static str {
 
 fn default_addr_from(leptos_site_addr: Option<String>) -> String {
     leptos_site_addr.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+}
+
+/// An operator's account as configured: `potato:<nick>` or `app:<user>`.
+fn oper_account(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    match s.split_once(':') {
+        Some(("potato" | "app", name)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+            Ok(s.to_owned())
+        }
+        _ => Err(format!("`{s}` is not an account: write potato:<nick> or app:<user>")),
+    }
 }
 
 /// A channel name as the protocol allows it (spaces around it ignored; empty for none).

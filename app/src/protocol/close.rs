@@ -13,6 +13,8 @@ pub enum CloseReason {
     SessionReplaced,
     /// The owner of the nick disconnected this session (Potato's `disconnect`).
     Ghosted,
+    /// A server operator disconnected this session (`/kill`).
+    Killed,
     /// The connection was dropped and its session is held for a resume (written to the
     /// dropped connection, so seldom seen).
     Held,
@@ -32,6 +34,7 @@ const WORDS: &[(CloseReason, &str)] = &[
     (CloseReason::Quit, "quit"),
     (CloseReason::SessionReplaced, "session_replaced"),
     (CloseReason::Ghosted, "ghosted"),
+    (CloseReason::Killed, "killed"),
     (CloseReason::Held, "held"),
     (CloseReason::Closed, "closed"),
     (CloseReason::TooBig, "too_big"),
@@ -62,6 +65,7 @@ impl CloseReason {
             CloseReason::Quit
             | CloseReason::SessionReplaced
             | CloseReason::Ghosted
+            | CloseReason::Killed
             | CloseReason::Held
             | CloseReason::Closed => 1000,
             CloseReason::Error(ErrorCode::ShuttingDown) => 1001,
@@ -73,14 +77,16 @@ impl CloseReason {
     }
 
     /// Whether the session ended on purpose (the user, the nick's owner, another login, the
-    /// host app): a client must not reconnect by itself.
+    /// host app, a server operator): a client must not reconnect by itself.
     pub fn ends_session(self) -> bool {
         matches!(
             self,
             CloseReason::Quit
                 | CloseReason::SessionReplaced
                 | CloseReason::Ghosted
+                | CloseReason::Killed
                 | CloseReason::Error(ErrorCode::TokenRevoked)
+                | CloseReason::Error(ErrorCode::ServerBanned)
         )
     }
 }

@@ -104,6 +104,34 @@ pub enum Command {
     Celery {
         request: CeleryRequest,
     },
+    /// Operators: disconnects someone from the server.
+    Kill {
+        nick: String,
+        reason: Option<String>,
+    },
+    /// Operators: bans a mask from the whole server — an account (`potato:bob`, `app:bob`),
+    /// an address or network (`203.0.113.7`, `203.0.113.0/24`), or a `nick!user@host` mask (the
+    /// host a cloak or an address) — for `duration_secs` (for good when `None`), and
+    /// disconnects the sessions it matches.
+    Kline {
+        mask: String,
+        duration_secs: Option<u64>,
+        reason: Option<String>,
+    },
+    /// Operators: lifts a server ban.
+    Unkline {
+        mask: String,
+    },
+    /// Operators: lists the server bans.
+    Klines,
+    /// Operators: a notice to everyone on the server.
+    GlobalNotice {
+        text: String,
+    },
+    /// Operators: the server's figures.
+    Stats,
+    /// Operators: the latest operator actions.
+    Audit,
 }
 
 /// A password as typed. Its `Debug` form hides it, so it never reaches a log by accident.
@@ -290,6 +318,18 @@ pub const COMMANDS: &[CommandHelp] = &[
     command!("list", "/list", "List channels", list),
     command!("names", "/names [#channel]", "List a channel's members", names),
     command!("quit", "/quit [reason]", "Disconnect", quit),
+    command!("kill", "/kill <nick> [reason]", "Disconnect someone from the server (operators)", kill),
+    command!(
+        "kline" | "gban",
+        "/kline <account|address/net|nick!user@host> [duration: 30m, 12h, 7d] [reason]",
+        "Ban from the whole server, disconnecting who it matches (operators)",
+        kline
+    ),
+    command!("unkline" | "ungban", "/unkline <mask>", "Lift a server ban (operators)", unkline),
+    command!("klines", "/klines", "List the server bans (operators)", klines),
+    command!("gnotice", "/gnotice <text>", "Send a notice to everyone on the server (operators)", gnotice),
+    command!("stats", "/stats", "Show the server's figures (operators)", stats),
+    command!("audit", "/audit", "Show the latest operator actions (operators)", audit),
     command!(
         "potato" | "ns",
         "/potato <register|identify|disconnect|info|passwd|drop|help> …",
@@ -365,6 +405,33 @@ mod tests {
             ("/away lunch", Command::Away { message: Some("lunch".into()) }),
             ("/away", Command::Away { message: None }),
             ("/whois bob", Command::Whois { nick: "bob".into() }),
+            ("/kill bob spamming", Command::Kill { nick: "bob".into(), reason: Some("spamming".into()) }),
+            (
+                "/kline 203.0.113.0/24 7d open proxy",
+                Command::Kline {
+                    mask: "203.0.113.0/24".into(),
+                    duration_secs: Some(7 * 86_400),
+                    reason: Some("open proxy".into()),
+                },
+            ),
+            (
+                "/kline potato:bob spam bot",
+                Command::Kline {
+                    mask: "potato:bob".into(),
+                    duration_secs: None,
+                    reason: Some("spam bot".into()),
+                },
+            ),
+            (
+                "/kline *!*@x.cloak 0",
+                Command::Kline { mask: "*!*@x.cloak".into(), duration_secs: None, reason: None },
+            ),
+            ("/gban bob 30m", Command::Kline { mask: "bob".into(), duration_secs: Some(1800), reason: None }),
+            ("/unkline potato:bob", Command::Unkline { mask: "potato:bob".into() }),
+            ("/klines", Command::Klines),
+            ("/gnotice restart at 18:00", Command::GlobalNotice { text: "restart at 18:00".into() }),
+            ("/stats", Command::Stats),
+            ("/audit", Command::Audit),
             ("/list", Command::List),
             ("/names #rust", Command::Names { channel: "#rust".into() }),
             ("/quit", Command::Quit { reason: None }),

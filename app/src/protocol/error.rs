@@ -93,6 +93,12 @@ error_codes! {
     NotOp => "not_op",
     /// You are banned from the channel.
     Banned => "banned",
+    /// The command is for server operators (`CHATTR_OPERS`, identified).
+    NotOper => "not_oper",
+    /// A server ban (`/kline`) matches you: the login is refused, or the session ends.
+    ServerBanned => "server_banned",
+    /// No server ban has that mask.
+    NoSuchKline => "no_such_kline",
     /// The channel is invite-only (+i) and you were not invited.
     InviteOnly => "invite_only",
     /// The channel has a key (+k) and you gave a wrong one or none.

@@ -328,6 +328,56 @@ pub enum ServerEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
     },
+    /// You are a server operator now (`true`: right after `welcome`, or once you identified
+    /// to an account in `CHATTR_OPERS`), or no longer (`false`).
+    OperStatus { oper: bool },
+    /// The server bans, for an operator (`/klines`, and after `/kline` or `/unkline`).
+    KlineList { klines: Vec<Kline> },
+    /// The latest operator actions, newest first, for an operator (`/audit`).
+    AuditLog { entries: Vec<AuditEntry> },
+    /// The server's figures, for an operator (`/stats`).
+    Stats {
+        /// Sessions with a live connection.
+        connections: usize,
+        /// Sessions, held ones included.
+        sessions: usize,
+        channels: usize,
+        /// Operators online.
+        opers: usize,
+        /// Chat messages stored and delivered in the last 60 seconds.
+        messages_last_minute: u64,
+        /// Chat messages since the server started.
+        messages_total: u64,
+        uptime_secs: u64,
+    },
+}
+
+/// A server ban: who it bans (`mask`: an account such as `potato:bob`, an address or network
+/// such as `203.0.113.0/24`, or a `nick!user@host` mask), why, by whom, when (ms since the
+/// epoch) and until when (`expires`; never when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kline {
+    pub mask: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub by: String,
+    pub at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+/// One operator action: when (ms since the epoch), the operator's account and nick, what
+/// (`kill`, `kline`, `unkline`, `global_notice`), on what, why, and from which address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: u64,
+    pub oper: String,
+    pub nick: String,
+    pub action: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub from: String,
 }
 
 fn is_false(b: &bool) -> bool {

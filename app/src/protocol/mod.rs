@@ -12,7 +12,9 @@ pub mod text;
 pub use close::CloseReason;
 pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
-pub use frames::{BanEntry, ChannelSummary, ChatMessage, ClientFrame, Limits, Member, ServerEvent};
+pub use frames::{
+    AuditEntry, BanEntry, ChannelSummary, ChatMessage, ClientFrame, Kline, Limits, Member, ServerEvent,
+};
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +230,10 @@ mod tests {
             "members",
             "away",
             "invited",
+            "oper_status",
+            "kline_list",
+            "audit_log",
+            "stats",
             "whois",
             "list",
             "pong",

@@ -25,6 +25,7 @@ const FINAL_LOGIN_ERRORS: &[ErrorCode] = &[
     ErrorCode::InvalidNick,
     ErrorCode::NickReserved,
     ErrorCode::AccessDenied,
+    ErrorCode::ServerBanned,
 ];
 
 /// Why a session ended, for people.
@@ -33,6 +34,7 @@ pub fn ending(reason: CloseReason) -> String {
         CloseReason::Quit => "you left the chat",
         CloseReason::SessionReplaced => "you logged in from another window",
         CloseReason::Ghosted => "the owner of this nick disconnected you",
+        CloseReason::Killed => "a server operator disconnected you",
         CloseReason::TooBig => "a message was too large",
         CloseReason::Held | CloseReason::Closed | CloseReason::ProtocolError => "the connection closed",
         CloseReason::Error(code) => return in_words(code),
@@ -44,6 +46,7 @@ pub fn ending(reason: CloseReason) -> String {
 fn in_words(code: ErrorCode) -> String {
     let words = match code {
         ErrorCode::TokenRevoked => "your login was ended by the site you came from",
+        ErrorCode::ServerBanned => "you are banned from this server",
         ErrorCode::TokenExpired => "your login has expired; reload the page you came from",
         ErrorCode::AuthFailed => "the login was refused",
         ErrorCode::ResumeFailed => "your session has ended; log in again",

@@ -204,6 +204,8 @@ pub struct ChatState {
     pub me: Option<String>,
     /// `potato:alice`, `app:alice`, or none for a guest.
     pub account: Option<String>,
+    /// Whether this session is a server operator's (`oper_status`).
+    pub oper: bool,
     pub conversations: Vec<Conversation>,
     pub current: Option<String>,
     /// Lines that belong to no conversation (server notices, errors before any join).
@@ -701,6 +703,7 @@ impl ChatState {
     pub fn logged_out(&mut self) {
         self.me = None;
         self.account = None;
+        self.oper = false;
         self.online = false;
     }
 
@@ -1022,6 +1025,56 @@ impl ChatState {
                 }
             }
             ServerEvent::Pong { .. } => {}
+            ServerEvent::OperStatus { oper } => {
+                self.oper = oper;
+                if oper {
+                    self.in_view(LineKind::System, "", "you are a server operator".to_owned());
+                }
+            }
+            ServerEvent::KlineList { klines } => {
+                let text = if klines.is_empty() {
+                    "no server bans".to_owned()
+                } else {
+                    let list: Vec<String> = klines
+                        .iter()
+                        .map(|k| {
+                            let why = k.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+                            let until = if k.expires.is_some() { ", expires" } else { "" };
+                            format!("{}{why} by {}{until}", k.mask, k.by)
+                        })
+                        .collect();
+                    format!("server bans: {}", list.join("; "))
+                };
+                self.in_view(LineKind::System, "", text);
+            }
+            ServerEvent::AuditLog { entries } => {
+                let list: Vec<String> = entries
+                    .iter()
+                    .map(|e| {
+                        let why = e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                        format!("{} ({}) {} {}{why}", e.nick, e.oper, e.action, e.target)
+                    })
+                    .collect();
+                let text =
+                    if list.is_empty() { "no operator actions yet".to_owned() } else { list.join("; ") };
+                self.in_view(LineKind::System, "", format!("audit log: {text}"));
+            }
+            ServerEvent::Stats {
+                connections,
+                sessions,
+                channels,
+                opers,
+                messages_last_minute,
+                messages_total,
+                uptime_secs,
+            } => {
+                let text = format!(
+                    "{connections} connected ({sessions} sessions), {channels} channels, {opers} operators online, \
+                     {messages_last_minute} messages in the last minute, {messages_total} since the start {}h ago",
+                    uptime_secs / 3600
+                );
+                self.in_view(LineKind::System, "", text);
+            }
         }
         None
     }

@@ -9,6 +9,7 @@ pub(crate) mod channel;
 mod cmd;
 mod directory;
 pub(crate) mod names;
+mod opers;
 pub(crate) mod outbox;
 mod resume;
 mod services;
@@ -75,6 +76,8 @@ pub(crate) struct HubSettings {
     /// Most sessions held at once for one address (IPv4, or IPv6 /64); past it the longest
     /// held one quits. Zero: no limit.
     pub max_held_per_address: usize,
+    /// Server operators' accounts, folded wire forms (`potato:alice`, `app:admin`).
+    pub opers: Vec<String>,
 }
 
 /// What the caller must do after [`Hub::apply`] succeeded.
@@ -186,6 +189,10 @@ struct State {
     /// 100 is 100), since the start; counted under the lock, read by `/metrics`.
     messages_delivered: u64,
     events_queued: Cell<u64>,
+    /// Messages delivered per second over the last minute, for `/stats`.
+    rate: opers::MessageRate,
+    /// Server bans in force (some maybe expired, dropped as they are met).
+    klines: Vec<opers::KlineRule>,
 }
 
 /// Counts of the hub's, at one moment.
@@ -209,7 +216,7 @@ pub(crate) struct Hub {
     me: Weak<Hub>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -509,6 +516,12 @@ impl Hub {
             ErrorCode::NickReserved => e.with_nicks(st.free_nicks_like(&identity.nick)),
             _ => e,
         })?;
+        // A server ban refuses the login before it changes anything (an older session of the
+        // same account stays).
+        let cloak = self.cloaker.cloak(identity.ip);
+        if let Some(kline) = st.kline_for(&identity, &cloak) {
+            return Err(opers::banned_error(kline));
+        }
         let app_user = match &identity.account {
             Some(Account::App(name)) => Some(fold(name)),
             _ => None,
@@ -552,7 +565,6 @@ impl Hub {
         }
         st.next_conn += 1;
         let conn = st.next_conn;
-        let cloak = self.cloaker.cloak(identity.ip);
         let (secret, resume) = resume::new_secret();
         st.resumes.insert(resume, conn);
         st.nicks.insert(&identity.nick, conn);
@@ -578,6 +590,7 @@ impl Hub {
         );
         let welcome = self.welcome(&st, conn, secret, false);
         st.to_one(conn, &welcome);
+        st.tell_oper_status(conn, &self.settings.opers, false);
         st.tell_app(|| {
             let c = st.clients.get(&conn)?;
             Some(AppEvent::Connect { nick: c.nick.clone(), account: c.account.as_ref().map(Account::wire) })
@@ -778,6 +791,7 @@ impl Hub {
     pub(crate) fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
         st.messages_delivered += batch.len() as u64;
+        st.rate.add(now_ms() / 1000, batch.len() as u64);
         let cap = self.settings.history_on_join;
         for m in batch {
             st.tell_app(|| {

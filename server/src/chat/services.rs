@@ -278,6 +278,7 @@ impl Hub {
     pub(crate) fn potato_registered(&self, conn: ConnId, account: PotatoAccount) {
         let mut st = self.lock();
         st.registered.insert(&account.name.clone(), account.clone());
+        let was_oper = st.is_oper_conn(conn, &self.settings.opers);
         let account = Account::Potato(account);
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
         let nick = st.nick_of(conn);
@@ -285,6 +286,7 @@ impl Hub {
         if let Some(c) = st.clients.get_mut(&conn) {
             c.account = Some(account);
         }
+        st.tell_oper_status(conn, &self.settings.opers, was_oper);
     }
 
     /// `conn` proved it owns the Potato account: it becomes that account and takes the
@@ -292,6 +294,7 @@ impl Hub {
     pub(crate) fn potato_identified(&self, conn: ConnId, account: PotatoAccount) -> Result<()> {
         let mut st = self.lock();
         st.client(conn)?;
+        let was_oper = st.is_oper_conn(conn, &self.settings.opers);
         let name = account.name.clone();
         let account = Account::Potato(account);
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
@@ -307,6 +310,11 @@ impl Hub {
             st.force_nick(conn, &name);
         }
         st.op_from_lists(conn);
+        // A server ban on the account holds once it is identified.
+        if st.ban_identified(conn) {
+            return Ok(());
+        }
+        st.tell_oper_status(conn, &self.settings.opers, was_oper);
         Ok(())
     }
 
@@ -366,10 +374,12 @@ impl Hub {
             .map(|(&conn, _)| conn)
             .collect();
         for conn in logged_in {
+            let was_oper = st.is_oper_conn(conn, &self.settings.opers);
             if let Some(c) = st.clients.get_mut(&conn) {
                 c.account = None;
             }
             st.to_one(conn, &ServerEvent::AccountChanged { account: None });
+            st.tell_oper_status(conn, &self.settings.opers, was_oper);
         }
     }
 

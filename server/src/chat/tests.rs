@@ -25,6 +25,7 @@ fn settings() -> HubSettings {
         resume_grace: Duration::ZERO,
         default_channels: Vec::new(),
         max_held_per_address: 0,
+        opers: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod celery;
 mod login;
+mod oper;
 mod password;
 mod potato;
 mod throttle;
@@ -79,6 +80,8 @@ pub struct ChatService {
     logins: login::LoginCounts,
     /// How long storing a batch of messages takes, and how many a batch holds.
     store_times: writer::StoreTimes,
+    /// When it started, for `/stats`.
+    started: std::time::Instant,
 }
 
 /// What the transport does once a frame is handled.
@@ -143,6 +146,7 @@ impl ChatService {
             .collect();
         hub.load_registrations(accounts, store.channels().await?);
         hub.resume_message_ids(store.message_id_mark().await?);
+        hub.load_klines(store.klines(crate::chat::now_ms()).await?);
         let tokens = TokenAuth::new(config.shared_secret.as_deref()).map(Arc::new);
         let webhooks = if config.webhook_urls.iter().all(|u| u.trim().is_empty()) {
             None
@@ -174,6 +178,7 @@ impl ChatService {
             writer: MessageWriter::start(store.clone(), hub.clone(), store_times.clone()),
             logins: login::LoginCounts::default(),
             store_times,
+            started: std::time::Instant::now(),
             hub,
             store,
             throttle: Throttle::new(),
@@ -236,6 +241,13 @@ impl ChatService {
             Command::Me { target, text } => self.send_message(conn, &target, &text, true, txn).await,
             Command::Potato { request } => self.potato(conn, request).await.map(|()| Flow::Continue),
             Command::Celery { request } => self.celery(conn, request).await.map(|()| Flow::Continue),
+            command @ (Command::Kill { .. }
+            | Command::Kline { .. }
+            | Command::Unkline { .. }
+            | Command::Klines
+            | Command::GlobalNotice { .. }
+            | Command::Stats
+            | Command::Audit) => self.oper_command(conn, command).await.map(|()| Flow::Continue),
             command => self.apply(conn, command).await.map(|()| Flow::Continue),
         }
     }
@@ -556,5 +568,6 @@ fn hub_settings(config: &Config) -> HubSettings {
         max_held_per_address: config.max_conns_per_ip as usize,
         default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
         ops_see_real_host: config.whois_real_host == RealHostTo::ChannelOps,
+        opers: config.opers.iter().map(|o| fold(o)).collect(),
     }
 }

@@ -7,6 +7,7 @@
 mod accounts;
 mod channels;
 mod history;
+mod opers;
 mod tokens;
 mod webhooks;
 
@@ -137,6 +138,23 @@ DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
 -- Pruning finds old messages by their time-ordered ids; stores from before that lose the
 -- index it needed.
 REMOVE INDEX IF EXISTS message_ts ON message;
+
+DEFINE TABLE IF NOT EXISTS kline SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS mask ON kline TYPE string;
+DEFINE FIELD IF NOT EXISTS reason ON kline TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS by ON kline TYPE string;
+DEFINE FIELD IF NOT EXISTS at ON kline TYPE int;
+DEFINE FIELD IF NOT EXISTS expires ON kline TYPE option<int>;
+
+DEFINE TABLE IF NOT EXISTS oper_audit SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS at ON oper_audit TYPE int;
+DEFINE FIELD IF NOT EXISTS oper ON oper_audit TYPE string;
+DEFINE FIELD IF NOT EXISTS nick ON oper_audit TYPE string;
+DEFINE FIELD IF NOT EXISTS action ON oper_audit TYPE string;
+DEFINE FIELD IF NOT EXISTS target ON oper_audit TYPE string;
+DEFINE FIELD IF NOT EXISTS reason ON oper_audit TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS from ON oper_audit TYPE string;
+DEFINE INDEX IF NOT EXISTS oper_audit_at ON oper_audit FIELDS at;
 
 DEFINE TABLE IF NOT EXISTS store_meta SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS high ON store_meta TYPE option<int>;

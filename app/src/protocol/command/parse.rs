@@ -357,3 +357,62 @@ pub(super) fn celery(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
     let context = l.context.filter(|c| is_channel(c));
     Ok(Command::Celery { request: parse_celery(&mut l.args, context)? })
 }
+
+pub(super) fn kill(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    Ok(Command::Kill { nick: l.word()?, reason: l.rest() })
+}
+
+pub(super) fn kline(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    let mask = l.word()?;
+    let save = l.args.rest;
+    let duration_secs = match l.args.next().map(duration_secs) {
+        Some(Some(secs)) => Some(secs),
+        _ => {
+            l.args.rest = save;
+            None
+        }
+    };
+    // `0` (or `perm`) says "for good" explicitly.
+    Ok(Command::Kline { mask, duration_secs: duration_secs.filter(|&s| s > 0), reason: l.rest() })
+}
+
+/// A kline's duration: a number and a unit (`90s`, `30m`, `12h`, `7d`, `2w`), or `0`/`perm`
+/// for good (`Some(0)`); `None` when the word is no duration (it starts the reason).
+fn duration_secs(word: &str) -> Option<u64> {
+    if word == "0" || word.eq_ignore_ascii_case("perm") {
+        return Some(0);
+    }
+    let unit = match word.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    let number = &word[..word.len() - 1];
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+pub(super) fn unkline(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    Ok(Command::Unkline { mask: l.last_word()? })
+}
+
+pub(super) fn klines(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    l.end().map(|()| Command::Klines)
+}
+
+pub(super) fn gnotice(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    Ok(Command::GlobalNotice { text: l.text()? })
+}
+
+pub(super) fn stats(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    l.end().map(|()| Command::Stats)
+}
+
+pub(super) fn audit(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    l.end().map(|()| Command::Audit)
+}

@@ -8,9 +8,10 @@ use crate::chat::{Account, ConnId, HubSettings, Result, State};
 pub(super) fn whois(st: &State, settings: &HubSettings, conn: ConnId, nick: &str) -> Result<()> {
     let target = st.conn_by_nick(nick)?;
     let t = st.client(target)?;
-    // The user sees their own address; others see the cloak, unless the server lets
-    // operators of a channel the user is in see it too.
+    // The user and server operators see the real address; others see the cloak, unless the
+    // server lets operators of a channel the user is in see it too.
     let sees_real_host = target == conn
+        || st.is_oper_conn(conn, &settings.opers)
         || (settings.ops_see_real_host
             && t.channels.iter().any(|name| st.channels.get(name).is_some_and(|ch| ch.is_op(conn))));
     // Secret and private channels show only to those who share them.

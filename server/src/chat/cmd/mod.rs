@@ -71,7 +71,14 @@ impl Hub {
             | Command::Msg { .. }
             | Command::Me { .. }
             | Command::Potato { .. }
-            | Command::Celery { .. } => Err(err(ErrorCode::Internal, "this command is run by the service")),
+            | Command::Celery { .. }
+            | Command::Kill { .. }
+            | Command::Kline { .. }
+            | Command::Unkline { .. }
+            | Command::Klines
+            | Command::GlobalNotice { .. }
+            | Command::Stats
+            | Command::Audit => Err(err(ErrorCode::Internal, "this command is run by the service")),
         }
     }
 }

@@ -1,0 +1,432 @@
+//! Server operators: the accounts named in `CHATTR_OPERS`, while a session is identified as
+//! one. What they may do that nobody else may: disconnect anyone (`/kill`), ban from the whole
+//! server (`/kline`, applied at login and to the sessions it matches at once), lift such a ban,
+//! send everyone a notice, read the server's figures, and see real addresses in `/whois`. The
+//! core checks who is an operator and applies what they do; the service stores klines and the
+//! audit log before anything is acknowledged.
+
+use std::net::IpAddr;
+
+use app::protocol::names::fold;
+use app::protocol::{AuditEntry, CloseReason, ErrorCode, Kline, ServerEvent};
+use ipnet::IpNet;
+use wildmatch::WildMatch;
+
+use super::{err, now_ms, Account, Client, Close, ConnId, Hub, Identity, Result, State};
+
+/// The longest kline mask, as for channel bans.
+const MAX_MASK_BYTES: usize = 100;
+
+/// What a kline matches, parsed from its mask.
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// An account's wire form, folded (`potato:bob`, `app:bob`).
+    Account(String),
+    /// An address or a network, compared with the real address.
+    Net(IpNet),
+    /// A `nick!user@host` mask, folded, against both the cloaked and the real host.
+    Mask(String),
+}
+
+/// A kline in force: as stored and shown, and what it matches.
+#[derive(Debug, Clone)]
+pub(crate) struct KlineRule {
+    pub kline: Kline,
+    matcher: Matcher,
+}
+
+impl KlineRule {
+    /// Reads `mask` as an account, an address or network, or a `nick!user@host` mask (a bare
+    /// word is a nick: `bob` bans `bob!*@*`); the mask is kept in the form that shows which.
+    fn parse(mask: &str) -> Result<(String, Matcher)> {
+        let mask = mask.trim();
+        if mask.is_empty()
+            || mask.len() > MAX_MASK_BYTES
+            || mask.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(err(
+                ErrorCode::BadArguments,
+                "a server ban mask is at most 100 bytes with no spaces or control characters",
+            ));
+        }
+        if let Some((kind, name)) = mask.split_once(':') {
+            if matches!(kind, "potato" | "app") && !name.is_empty() && !name.contains(['!', '@']) {
+                let wire = format!("{kind}:{name}");
+                return Ok((wire.clone(), Matcher::Account(fold(&wire))));
+            }
+        }
+        if let Ok(net) = mask.parse::<IpNet>() {
+            let net = net.trunc();
+            return Ok((net.to_string(), Matcher::Net(net)));
+        }
+        if let Ok(ip) = mask.parse::<IpAddr>() {
+            let ip = ip.to_canonical();
+            return Ok((ip.to_string(), Matcher::Net(IpNet::from(ip))));
+        }
+        let mask = if mask.contains(['!', '@']) { mask.to_owned() } else { format!("{mask}!*@*") };
+        Ok((mask.clone(), Matcher::Mask(fold(&mask))))
+    }
+
+    pub(crate) fn new(kline: Kline) -> Result<Self> {
+        let (_, matcher) = Self::parse(&kline.mask)?;
+        Ok(Self { kline, matcher })
+    }
+
+    fn expired(&self, now: u64) -> bool {
+        self.kline.expires.is_some_and(|at| at <= now)
+    }
+
+    /// Whether this kline bans a session of `nick` on `account` from `ip`, whose cloaked and
+    /// real `nick!user@host` forms are `masks`.
+    fn matches(&self, ip: IpAddr, account: Option<&Account>, masks: &[String]) -> bool {
+        match &self.matcher {
+            Matcher::Account(wire) => account.is_some_and(|a| fold(&a.wire()) == *wire),
+            Matcher::Net(net) => net.contains(&ip.to_canonical()),
+            Matcher::Mask(mask) => {
+                let pattern = WildMatch::new(mask);
+                masks.iter().any(|m| pattern.matches(m))
+            }
+        }
+    }
+
+    fn matches_client(&self, c: &Client) -> bool {
+        self.matches(c.ip, c.account.as_ref(), &c.masks())
+    }
+}
+
+/// Who is acting as an operator.
+#[derive(Debug, Clone)]
+pub(crate) struct Oper {
+    pub account: String,
+    pub nick: String,
+    pub ip: IpAddr,
+}
+
+impl Oper {
+    /// The audit log's line for an action of this operator's.
+    pub(crate) fn entry(&self, action: &str, target: &str, reason: Option<String>) -> AuditEntry {
+        AuditEntry {
+            at: now_ms(),
+            oper: self.account.clone(),
+            nick: self.nick.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            reason,
+            from: self.ip.to_string(),
+        }
+    }
+}
+
+/// Messages delivered in each of the last 60 seconds, for `/stats`.
+#[derive(Debug)]
+pub(super) struct MessageRate {
+    buckets: [u64; 60],
+    /// The second (since the epoch) the newest bucket counts.
+    newest: u64,
+}
+
+impl Default for MessageRate {
+    fn default() -> Self {
+        Self { buckets: [0; 60], newest: 0 }
+    }
+}
+
+impl MessageRate {
+    pub(super) fn add(&mut self, now_secs: u64, count: u64) {
+        self.advance(now_secs);
+        self.buckets[(now_secs % 60) as usize] += count;
+    }
+
+    fn advance(&mut self, now_secs: u64) {
+        if now_secs <= self.newest {
+            return;
+        }
+        // Empty every bucket between the newest counted second and now.
+        for s in (self.newest + 1..=now_secs).take(60) {
+            self.buckets[(s % 60) as usize] = 0;
+        }
+        self.newest = now_secs;
+    }
+
+    fn last_minute(&mut self, now_secs: u64) -> u64 {
+        self.advance(now_secs);
+        self.buckets.iter().sum()
+    }
+}
+
+impl State {
+    /// Whether `c` is identified as an account named in `CHATTR_OPERS`.
+    fn is_oper(&self, c: &Client, opers: &[String]) -> bool {
+        c.account.as_ref().is_some_and(|a| opers.contains(&fold(&a.wire())))
+    }
+
+    /// Whether the session `conn` is an operator's.
+    pub(super) fn is_oper_conn(&self, conn: ConnId, opers: &[String]) -> bool {
+        self.clients.get(&conn).is_some_and(|c| self.is_oper(c, opers))
+    }
+
+    /// `conn` as an operator, or `not_oper`.
+    fn oper(&self, conn: ConnId, opers: &[String]) -> Result<Oper> {
+        let c = self.client(conn)?;
+        if !self.is_oper(c, opers) {
+            return Err(err(ErrorCode::NotOper, "that is for server operators"));
+        }
+        let account = c.account.as_ref().map(Account::wire).unwrap_or_default();
+        Ok(Oper { account, nick: c.nick.clone(), ip: c.ip })
+    }
+
+    /// Tells `conn` it became an operator, or is one no longer, when that changed from `was`.
+    pub(super) fn tell_oper_status(&self, conn: ConnId, opers: &[String], was: bool) {
+        if let Some(c) = self.clients.get(&conn) {
+            let oper = self.is_oper(c, opers);
+            if oper != was {
+                self.to_one(conn, ServerEvent::OperStatus { oper });
+            }
+        }
+    }
+
+    /// The kline in force that bans `identity`, if any.
+    pub(super) fn kline_for(&self, identity: &Identity, cloak: &str) -> Option<&Kline> {
+        let now = now_ms();
+        let user = identity.account.as_ref().map_or("guest", Account::name);
+        let masks = [
+            fold(&format!("{}!{user}@{cloak}", identity.nick)),
+            fold(&format!("{}!{user}@{}", identity.nick, identity.ip)),
+        ];
+        self.klines
+            .iter()
+            .find(|k| !k.expired(now) && k.matches(identity.ip, identity.account.as_ref(), &masks))
+            .map(|k| &k.kline)
+    }
+
+    /// Ends the sessions a kline bans (an operator's own session excepted: operators are
+    /// refused a kline that would match them).
+    fn enforce(&mut self, rule: &KlineRule) -> usize {
+        let banned: Vec<ConnId> =
+            self.clients.iter().filter(|(_, c)| rule.matches_client(c)).map(|(&conn, _)| conn).collect();
+        for &conn in &banned {
+            if let Some(c) = self.clients.get(&conn) {
+                c.outbox.send(banned_error(&rule.kline).into());
+            }
+            self.end_session(conn, Close::error(ErrorCode::ServerBanned), "banned from the server");
+        }
+        banned.len()
+    }
+
+    /// Ends `conn`'s session if a kline bans it now (its account just changed); answers
+    /// whether it did.
+    pub(super) fn ban_identified(&mut self, conn: ConnId) -> bool {
+        let now = now_ms();
+        let Some(c) = self.clients.get(&conn) else { return false };
+        let Some(kline) =
+            self.klines.iter().find(|k| !k.expired(now) && k.matches_client(c)).map(|k| k.kline.clone())
+        else {
+            return false;
+        };
+        c.outbox.send(banned_error(&kline).into());
+        self.end_session(conn, Close::error(ErrorCode::ServerBanned), "banned from the server");
+        true
+    }
+
+    fn kline_list(&self) -> ServerEvent {
+        let now = now_ms();
+        let mut klines: Vec<Kline> =
+            self.klines.iter().filter(|k| !k.expired(now)).map(|k| k.kline.clone()).collect();
+        klines.sort_by(|a, b| a.mask.cmp(&b.mask));
+        ServerEvent::KlineList { klines }
+    }
+}
+
+/// What a banned user is told.
+pub(super) fn banned_error(kline: &Kline) -> app::protocol::ProtocolError {
+    let why = kline.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    err(ErrorCode::ServerBanned, format!("you are banned from this server{why}"))
+}
+
+impl Hub {
+    /// `conn` as an operator, or `not_oper`.
+    pub(crate) fn oper(&self, conn: ConnId) -> Result<Oper> {
+        self.lock().oper(conn, &self.settings.opers)
+    }
+
+    /// The klines stored, at startup.
+    pub(crate) fn load_klines(&self, klines: Vec<Kline>) {
+        let rules = klines.into_iter().filter_map(|k| KlineRule::new(k).ok()).collect();
+        self.lock().klines = rules;
+    }
+
+    /// Checks a kline an operator asks for and makes it: the mask in its shown form, by whom,
+    /// until when. Refused when it would match the operator's own session.
+    pub(crate) fn prepare_kline(
+        &self,
+        conn: ConnId,
+        mask: &str,
+        duration_secs: Option<u64>,
+        reason: Option<String>,
+    ) -> Result<(Oper, KlineRule)> {
+        let st = self.lock();
+        let oper = st.oper(conn, &self.settings.opers)?;
+        let (mask, matcher) = KlineRule::parse(mask)?;
+        let at = now_ms();
+        let expires = duration_secs.map(|s| at.saturating_add(s.saturating_mul(1000)));
+        let rule = KlineRule { kline: Kline { mask, reason, by: oper.nick.clone(), at, expires }, matcher };
+        if st.client(conn).is_ok_and(|c| rule.matches_client(c)) {
+            return Err(err(ErrorCode::BadArguments, "that server ban would match you"));
+        }
+        Ok((oper, rule))
+    }
+
+    /// Puts a stored kline in force (replacing one with the same mask), ends the sessions it
+    /// matches, and shows `by` the list. Answers how many sessions ended.
+    pub(crate) fn add_kline(&self, by: ConnId, rule: KlineRule) -> usize {
+        let mut st = self.lock();
+        let now = now_ms();
+        st.klines.retain(|k| k.kline.mask != rule.kline.mask && !k.expired(now));
+        let ended = st.enforce(&rule);
+        st.klines.push(rule);
+        let list = st.kline_list();
+        st.to_one(by, list);
+        ended
+    }
+
+    /// Whether a kline with this mask (in any spelling `parse` takes) is in force.
+    pub(crate) fn kline_mask(&self, conn: ConnId, mask: &str) -> Result<(Oper, String)> {
+        let st = self.lock();
+        let oper = st.oper(conn, &self.settings.opers)?;
+        let (mask, _) = KlineRule::parse(mask)?;
+        if !st.klines.iter().any(|k| k.kline.mask == mask) {
+            return Err(err(ErrorCode::NoSuchKline, format!("no server ban on {mask}")));
+        }
+        Ok((oper, mask))
+    }
+
+    /// Lifts the kline `mask` (stored as lifted already) and shows `by` the list.
+    pub(crate) fn remove_kline(&self, by: ConnId, mask: &str) {
+        let mut st = self.lock();
+        st.klines.retain(|k| k.kline.mask != mask);
+        let list = st.kline_list();
+        st.to_one(by, list);
+    }
+
+    /// Shows an operator the klines in force.
+    pub(crate) fn show_klines(&self, conn: ConnId) -> Result<()> {
+        let st = self.lock();
+        st.oper(conn, &self.settings.opers)?;
+        st.to_one(conn, st.kline_list());
+        Ok(())
+    }
+
+    /// Checks a `/kill`: the operator and the nick of the session it ends.
+    pub(crate) fn prepare_kill(&self, conn: ConnId, nick: &str) -> Result<(Oper, String)> {
+        let st = self.lock();
+        let oper = st.oper(conn, &self.settings.opers)?;
+        let target = st.conn_by_nick(nick)?;
+        Ok((oper, st.nick_of(target)))
+    }
+
+    /// Ends `nick`'s session: it is told who and why, and everyone who shares a channel sees
+    /// it quit "Killed by <oper>".
+    pub(crate) fn kill(&self, oper: &Oper, nick: &str, reason: Option<&str>) -> Result<()> {
+        let mut st = self.lock();
+        let target = st.conn_by_nick(nick)?;
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        let text = format!("Killed by {}{why}", oper.nick);
+        if let Some(c) = st.clients.get(&target) {
+            c.outbox.send(ServerEvent::Notice { from: oper.nick.clone(), text: text.clone(), code: None });
+        }
+        st.end_session(target, Close::new(CloseReason::Killed), &text);
+        Ok(())
+    }
+
+    /// Sends everyone a notice from an operator; answers to how many sessions.
+    pub(crate) fn global_notice(&self, oper: &Oper, text: &str) -> usize {
+        let st = self.lock();
+        let event = ServerEvent::Notice { from: oper.nick.clone(), text: text.to_owned(), code: None };
+        st.deliver(st.clients.keys(), &event);
+        st.clients.len()
+    }
+
+    /// Shows an operator the server's figures.
+    pub(crate) fn stats(&self, conn: ConnId, uptime_secs: u64) -> Result<()> {
+        let mut st = self.lock();
+        st.oper(conn, &self.settings.opers)?;
+        let now_secs = now_ms() / 1000;
+        let messages_last_minute = st.rate.last_minute(now_secs);
+        let held = st.clients.values().filter(|c| c.held.is_some()).count();
+        let opers = st.clients.values().filter(|c| st.is_oper(c, &self.settings.opers)).count();
+        let event = ServerEvent::Stats {
+            connections: st.clients.len() - held,
+            sessions: st.clients.len(),
+            channels: st.channels.len(),
+            opers,
+            messages_last_minute,
+            messages_total: st.messages_delivered,
+            uptime_secs,
+        };
+        st.to_one(conn, event);
+        Ok(())
+    }
+
+    /// Sends an operator the audit log (the service read it from the store).
+    pub(crate) fn show_audit(&self, conn: ConnId, entries: Vec<AuditEntry>) {
+        self.lock().to_one(conn, ServerEvent::AuditLog { entries });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn rule(mask: &str) -> KlineRule {
+        KlineRule::new(Kline { mask: mask.into(), reason: None, by: "op".into(), at: 0, expires: None })
+            .unwrap()
+    }
+
+    #[test]
+    fn masks_are_read_as_accounts_networks_or_user_masks() {
+        assert_eq!(KlineRule::parse("potato:Bob").unwrap().0, "potato:Bob");
+        assert_eq!(KlineRule::parse("203.0.113.7/24").unwrap().0, "203.0.113.0/24");
+        assert_eq!(KlineRule::parse("::ffff:203.0.113.7").unwrap().0, "203.0.113.7");
+        assert_eq!(KlineRule::parse("bob").unwrap().0, "bob!*@*");
+        assert_eq!(KlineRule::parse("*!*@abc.cloak").unwrap().0, "*!*@abc.cloak");
+        for bad in ["", "a b", &"x".repeat(101), "bell\u{7}"] {
+            assert_eq!(KlineRule::parse(bad).unwrap_err().code, ErrorCode::BadArguments, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_kline_matches_by_account_address_or_mask() {
+        let bob = Account::Potato(super::super::PotatoAccount::new("Bob", "1"));
+        let masks = |nick: &str| {
+            vec![fold(&format!("{nick}!bob@abc.cloak")), fold(&format!("{nick}!bob@203.0.113.7"))]
+        };
+        assert!(rule("potato:bob").matches(ip("198.51.100.1"), Some(&bob), &masks("x")));
+        assert!(!rule("app:bob").matches(ip("198.51.100.1"), Some(&bob), &masks("x")));
+        assert!(rule("203.0.113.0/24").matches(ip("203.0.113.7"), None, &masks("x")));
+        assert!(rule("203.0.113.0/24").matches(ip("::ffff:203.0.113.7"), None, &masks("x")));
+        assert!(!rule("203.0.114.0/24").matches(ip("203.0.113.7"), None, &masks("x")));
+        assert!(rule("*!*@abc.cloak").matches(ip("1.2.3.4"), None, &masks("x")));
+        assert!(rule("BOB").matches(ip("1.2.3.4"), None, &masks("bob")));
+        assert!(!rule("bob").matches(ip("1.2.3.4"), None, &masks("bobby")));
+        let mut expiring = rule("bob");
+        expiring.kline.expires = Some(10);
+        assert!(expiring.expired(10) && !expiring.expired(9));
+    }
+
+    #[test]
+    fn the_rate_counts_the_last_sixty_seconds() {
+        let mut rate = MessageRate::default();
+        rate.add(1000, 5);
+        rate.add(1030, 2);
+        assert_eq!(rate.last_minute(1030), 7);
+        assert_eq!(rate.last_minute(1059), 7);
+        assert_eq!(rate.last_minute(1060), 2, "the first second has left the window");
+        assert_eq!(rate.last_minute(5000), 0);
+        rate.add(5000, 1);
+        assert_eq!(rate.last_minute(5000), 1);
+    }
+}

@@ -1,0 +1,77 @@
+//! Server operators' commands. Each is checked by the core (is this an operator, does the
+//! target exist, is the mask sound), written to the audit log, and only then carried out: an
+//! operator action the log could not record does not happen. A kline is stored before it is
+//! in force, so an acknowledged ban survives a restart.
+
+use app::protocol::text::{validate_text, MAX_REASON_BYTES};
+use app::protocol::{Command, ErrorCode, ProtocolError};
+
+use super::{internal, ChatService, Result};
+use crate::chat::ConnId;
+
+/// Audit entries `/audit` shows.
+const AUDIT_PAGE: usize = 50;
+
+impl ChatService {
+    /// Runs an operator's command.
+    pub(super) async fn oper_command(&self, conn: ConnId, command: Command) -> Result<()> {
+        match command {
+            Command::Kill { nick, reason } => {
+                check_reason(reason.as_deref())?;
+                let (oper, nick) = self.hub.prepare_kill(conn, &nick)?;
+                self.audit(oper.entry("kill", &nick, reason.clone())).await?;
+                self.hub.kill(&oper, &nick, reason.as_deref())
+            }
+            Command::Kline { mask, duration_secs, reason } => {
+                check_reason(reason.as_deref())?;
+                let (oper, rule) = self.hub.prepare_kline(conn, &mask, duration_secs, reason.clone())?;
+                let mut entry = oper.entry("kline", &rule.kline.mask, reason);
+                if let Some(secs) = duration_secs {
+                    entry.action =
+                        format!("kline {}", humantime::format_duration(std::time::Duration::from_secs(secs)));
+                }
+                self.audit(entry).await?;
+                self.store.save_kline(&rule.kline).await.map_err(internal)?;
+                let ended = self.hub.add_kline(conn, rule);
+                tracing::info!(oper = %oper.account, ended, "kline set");
+                Ok(())
+            }
+            Command::Unkline { mask } => {
+                let (oper, mask) = self.hub.kline_mask(conn, &mask)?;
+                self.audit(oper.entry("unkline", &mask, None)).await?;
+                self.store.delete_kline(&mask).await.map_err(internal)?;
+                self.hub.remove_kline(conn, &mask);
+                Ok(())
+            }
+            Command::Klines => self.hub.show_klines(conn),
+            Command::GlobalNotice { text } => {
+                validate_text("notice", &text, self.config.max_text_bytes, false)?;
+                let oper = self.hub.oper(conn)?;
+                self.audit(oper.entry("global_notice", "*", Some(text.clone()))).await?;
+                self.hub.global_notice(&oper, &text);
+                Ok(())
+            }
+            Command::Stats => self.hub.stats(conn, self.started.elapsed().as_secs()),
+            Command::Audit => {
+                self.hub.oper(conn)?;
+                let entries = self.store.audit_log(AUDIT_PAGE).await.map_err(internal)?;
+                self.hub.show_audit(conn, entries);
+                Ok(())
+            }
+            _ => Err(ProtocolError::new(ErrorCode::Internal, "not an operator command")),
+        }
+    }
+
+    /// Writes an operator action to the audit log, which must take it before it is done.
+    async fn audit(&self, entry: app::protocol::AuditEntry) -> Result<()> {
+        tracing::info!(oper = %entry.oper, action = %entry.action, target = %entry.target, "operator action");
+        self.store.append_audit(&entry).await.map_err(internal)
+    }
+}
+
+fn check_reason(reason: Option<&str>) -> Result<()> {
+    match reason {
+        Some(r) => validate_text("reason", r, MAX_REASON_BYTES, false),
+        None => Ok(()),
+    }
+}
