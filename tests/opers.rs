@@ -102,7 +102,7 @@ async fn a_kline_ends_the_sessions_it_matches_and_refuses_their_logins_until_lif
     let kline = &list["klines"][0];
     assert_eq!(
         (kline["mask"].as_str(), kline["reason"].as_str(), kline["by"].as_str()),
-        (Some("127.0.0.2"), Some("open proxy"), Some("root"))
+        (Some("127.0.0.2/32"), Some("open proxy"), Some("root"))
     );
     let day = kline["expires"].as_u64().unwrap() - kline["at"].as_u64().unwrap();
     assert_eq!(day, 86_400_000);
@@ -217,4 +217,95 @@ async fn klines_and_the_audit_log_survive_a_restart() {
     root.cmd("/audit").await;
     assert_eq!(root.expect("audit_log").await["entries"][0]["target"], "evil*!*@*");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn samode_overrides_a_channels_modes_in_the_open() {
+    let server = with_opers().await;
+    let mut root = root(&server).await;
+    let [mut alice, mut bob] = server.in_channel("#club", ["alice", "bob"]).await;
+    alice.cmd("/mode #club +i").await;
+    alice.expect("mode_changed").await;
+    bob.expect("mode_changed").await;
+    root.cmd("/join #club").await;
+    root.expect_error("invite_only").await;
+    let mut mallory = server.guest("mallory").await;
+    mallory.cmd("/samode #club -i").await;
+    mallory.expect_error("not_oper").await;
+
+    root.cmd("/samode #club -i").await;
+    for member in [&mut alice, &mut bob] {
+        let notice = member.expect("notice").await;
+        assert_eq!(notice["from"], "root");
+        assert_eq!(notice["text"], "root used a server operator override on #club: -i");
+        let changed = member.expect("mode_changed").await;
+        assert_eq!(
+            (changed["modes"].as_str(), changed["by"].as_str()),
+            (Some("-i"), Some("root")),
+            "{changed}"
+        );
+    }
+    root.join("#club").await;
+    root.cmd("/samode #club +o root").await;
+    assert_eq!(root.expect("notice").await["text"], "root used a server operator override on #club: +o root");
+    assert_eq!(alice.expect("notice").await["from"], "root");
+    // All or nothing, as /mode: a nick not in the channel refuses the whole change.
+    root.cmd("/samode #club +m+v nobody").await;
+    root.expect_error("no_such_nick").await;
+    root.cmd("/audit").await;
+    let entries = root.expect("audit_log").await["entries"].clone();
+    assert_eq!(
+        (entries[0]["action"].as_str(), entries[0]["target"].as_str()),
+        (Some("samode"), Some("#club +o root"))
+    );
+    assert_eq!(entries[1]["target"], "#club -i");
+}
+
+#[tokio::test]
+async fn a_kline_holds_on_resume_nick_change_and_any_spelling() {
+    let server = with_opers().await;
+    let mut root = root(&server).await;
+    // bob's session, held after its connection drops, resumed from a banned address.
+    let mut bob = Client::connect_from(&server, [127, 0, 0, 2].into()).await;
+    bob.send(json!({"type":"auth","nick":"bob"})).await;
+    let secret = bob.expect("welcome").await["resume"].as_str().unwrap().to_owned();
+    drop(bob);
+    root.cmd("/kline 127.0.0.5").await;
+    root.expect("kline_list").await;
+    let mut elsewhere = Client::connect_from(&server, [127, 0, 0, 5].into()).await;
+    elsewhere.send(json!({"type":"auth","resume":secret})).await;
+    elsewhere.expect_error("server_banned").await;
+    root.cmd("/whois bob").await;
+    root.expect_error("no_such_nick").await;
+
+    // A nick a ban names is refused on /nick too.
+    root.cmd("/kline Evil*").await;
+    root.expect("kline_list").await;
+    let mut nice = server.guest("nice").await;
+    nice.cmd("/nick EVILbot").await;
+    nice.expect_error("server_banned").await;
+    // Lifted in another spelling.
+    root.cmd("/unkline evil*!*@*").await;
+    root.expect("kline_list").await;
+    nice.cmd("/nick EVILbot").await;
+    nice.expect("nick_changed").await;
+    root.cmd("/unkline 127.0.0.5/32").await;
+    root.expect("kline_list").await;
+    // A duration typed wrong is refused, not taken as a ban for good.
+    root.cmd("/kline spammer 1y spam").await;
+    root.expect_error("bad_arguments").await;
+}
+
+#[tokio::test]
+async fn an_operator_name_dropped_and_registered_again_by_someone_else_is_no_operator() {
+    let server = with_opers().await;
+    let mut root = root(&server).await;
+    root.cmd(&format!("/potato drop {PW}")).await;
+    root.notice("Potato").await;
+    root.cmd("/quit").await;
+    root.expect_close().await;
+    let mut mallory = server.guest("root").await;
+    mallory.register("another-password-2").await;
+    mallory.cmd("/stats").await;
+    mallory.expect_error("not_oper").await;
 }

@@ -339,7 +339,7 @@ fn default_addr_from(leptos_site_addr: Option<String>) -> String {
 fn oper_account(s: &str) -> Result<String, String> {
     let s = s.trim();
     match s.split_once(':') {
-        Some(("potato" | "app", name)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+        Some(("potato" | "app", name)) if app::protocol::names::validate_nick(name).is_ok() => {
             Ok(s.to_owned())
         }
         _ => Err(format!("`{s}` is not an account: write potato:<nick> or app:<user>")),

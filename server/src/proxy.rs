@@ -193,7 +193,7 @@ pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
 
 /// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it is: peers are
 /// compared as IPv4 addresses, so the mapped form would never match.
-fn canonical(net: IpNet) -> IpNet {
+pub(crate) fn canonical(net: IpNet) -> IpNet {
     match net {
         IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
             Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),

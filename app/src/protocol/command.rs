@@ -132,6 +132,13 @@ pub enum Command {
     Stats,
     /// Operators: the latest operator actions.
     Audit,
+    /// Operators: changes a channel's modes past its rules (an override everyone in the channel
+    /// is told of): ops, voice, bans, `+i`, `+k`, `+l` and the rest, without being in it.
+    Samode {
+        channel: String,
+        modes: String,
+        args: Vec<String>,
+    },
 }
 
 /// A password as typed. Its `Debug` form hides it, so it never reaches a log by accident.
@@ -331,6 +338,12 @@ pub const COMMANDS: &[CommandHelp] = &[
     command!("stats", "/stats", "Show the server's figures (operators)", stats),
     command!("audit", "/audit", "Show the latest operator actions (operators)", audit),
     command!(
+        "samode",
+        "/samode [#channel] (+|-)<modes> [args…]",
+        "Change a channel's modes past its rules, announced (operators)",
+        samode
+    ),
+    command!(
         "potato" | "ns",
         "/potato <register|identify|disconnect|info|passwd|drop|help> …",
         "Potato, the nickname service: register and identify your nick",
@@ -432,6 +445,10 @@ mod tests {
             ("/gnotice restart at 18:00", Command::GlobalNotice { text: "restart at 18:00".into() }),
             ("/stats", Command::Stats),
             ("/audit", Command::Audit),
+            (
+                "/samode #rust +o root",
+                Command::Samode { channel: "#rust".into(), modes: "+o".into(), args: vec!["root".into()] },
+            ),
             ("/list", Command::List),
             ("/names #rust", Command::Names { channel: "#rust".into() }),
             ("/quit", Command::Quit { reason: None }),
@@ -624,5 +641,15 @@ mod tests {
                 let _ = Command::parse(&format!("/{name} {rest}"), Some("#ctx"));
             }
         }
+    }
+
+    #[test]
+    fn a_kline_duration_typed_wrong_is_refused_not_taken_for_good() {
+        for line in
+            ["/kline bob 1y spam", "/kline bob 30min", "/kline bob 99999999999999999w", "/kline bob 11000d"]
+        {
+            assert_eq!(p(line).unwrap_err().code, ErrorCode::BadArguments, "{line}");
+        }
+        assert!(matches!(p("/kline bob perm spam"), Ok(Command::Kline { duration_secs: None, .. })));
     }
 }

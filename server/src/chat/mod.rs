@@ -193,6 +193,8 @@ struct State {
     rate: opers::MessageRate,
     /// Server bans in force (some maybe expired, dropped as they are met).
     klines: Vec<opers::KlineRule>,
+    /// Operator names (folded) → the Potato account key each is pinned to.
+    oper_pins: HashMap<String, String>,
 }
 
 /// Counts of the hub's, at one moment.

@@ -17,6 +17,9 @@ use super::{err, now_ms, Account, Client, Close, ConnId, Hub, Identity, Result, 
 /// The longest kline mask, as for channel bans.
 const MAX_MASK_BYTES: usize = 100;
 
+/// The most klines in force: each login is matched against all of them.
+const MAX_KLINES: usize = 1000;
+
 /// What a kline matches, parsed from its mask.
 #[derive(Debug, Clone)]
 enum Matcher {
@@ -24,8 +27,9 @@ enum Matcher {
     Account(String),
     /// An address or a network, compared with the real address.
     Net(IpNet),
-    /// A `nick!user@host` mask, folded, against both the cloaked and the real host.
-    Mask(String),
+    /// A `nick!user@host` mask, folded (compiled once), against both the cloaked and the real
+    /// host.
+    Mask(WildMatch),
 }
 
 /// A kline in force: as stored and shown, and what it matches.
@@ -49,22 +53,28 @@ impl KlineRule {
                 "a server ban mask is at most 100 bytes with no spaces or control characters",
             ));
         }
+        // Every mask is kept in one spelling (folded, an address as its network), so `/unkline`
+        // and a second `/kline` find it however it is typed.
         if let Some((kind, name)) = mask.split_once(':') {
-            if matches!(kind, "potato" | "app") && !name.is_empty() && !name.contains(['!', '@']) {
-                let wire = format!("{kind}:{name}");
-                return Ok((wire.clone(), Matcher::Account(fold(&wire))));
+            let kind = kind.to_ascii_lowercase();
+            if matches!(kind.as_str(), "potato" | "app") {
+                if name.is_empty() || name.contains(['!', '@', '*', '?', ':']) {
+                    return Err(err(
+                        ErrorCode::BadArguments,
+                        "an account ban names one account: potato:<nick> or app:<user>",
+                    ));
+                }
+                let wire = fold(&format!("{kind}:{name}"));
+                return Ok((wire.clone(), Matcher::Account(wire)));
             }
         }
-        if let Ok(net) = mask.parse::<IpNet>() {
-            let net = net.trunc();
+        let net = mask.parse::<IpNet>().ok().or_else(|| mask.parse::<IpAddr>().ok().map(IpNet::from));
+        if let Some(net) = net {
+            let net = crate::proxy::canonical(net.trunc());
             return Ok((net.to_string(), Matcher::Net(net)));
         }
-        if let Ok(ip) = mask.parse::<IpAddr>() {
-            let ip = ip.to_canonical();
-            return Ok((ip.to_string(), Matcher::Net(IpNet::from(ip))));
-        }
-        let mask = if mask.contains(['!', '@']) { mask.to_owned() } else { format!("{mask}!*@*") };
-        Ok((mask.clone(), Matcher::Mask(fold(&mask))))
+        let mask = fold(&if mask.contains(['!', '@']) { mask.to_owned() } else { format!("{mask}!*@*") });
+        Ok((mask.clone(), Matcher::Mask(WildMatch::new(&mask))))
     }
 
     pub(crate) fn new(kline: Kline) -> Result<Self> {
@@ -82,10 +92,7 @@ impl KlineRule {
         match &self.matcher {
             Matcher::Account(wire) => account.is_some_and(|a| fold(&a.wire()) == *wire),
             Matcher::Net(net) => net.contains(&ip.to_canonical()),
-            Matcher::Mask(mask) => {
-                let pattern = WildMatch::new(mask);
-                masks.iter().any(|m| pattern.matches(m))
-            }
+            Matcher::Mask(pattern) => masks.iter().any(|m| pattern.matches(m)),
         }
     }
 
@@ -155,9 +162,16 @@ impl MessageRate {
 }
 
 impl State {
-    /// Whether `c` is identified as an account named in `CHATTR_OPERS`.
+    /// Whether `c` is identified as an account named in `CHATTR_OPERS`: an app user by name, a
+    /// Potato account by name and by the registration it was pinned to.
     fn is_oper(&self, c: &Client, opers: &[String]) -> bool {
-        c.account.as_ref().is_some_and(|a| opers.contains(&fold(&a.wire())))
+        match &c.account {
+            None => false,
+            Some(a @ Account::App(_)) => opers.contains(&fold(&a.wire())),
+            Some(a @ Account::Potato(p)) => {
+                opers.contains(&fold(&a.wire())) && self.oper_pins.get(&fold(&p.name)) == Some(&p.key())
+            }
+        }
     }
 
     /// Whether the session `conn` is an operator's.
@@ -213,16 +227,12 @@ impl State {
         banned.len()
     }
 
-    /// Ends `conn`'s session if a kline bans it now (its account just changed); answers
-    /// whether it did.
-    pub(super) fn ban_identified(&mut self, conn: ConnId) -> bool {
-        let now = now_ms();
+    /// Ends `conn`'s session, before anything else happens, if a kline bans it as `account`
+    /// (the account it is about to become); answers whether it did.
+    pub(super) fn ban_as(&mut self, conn: ConnId, account: &Account) -> bool {
         let Some(c) = self.clients.get(&conn) else { return false };
-        let Some(kline) =
-            self.klines.iter().find(|k| !k.expired(now) && k.matches_client(c)).map(|k| k.kline.clone())
-        else {
-            return false;
-        };
+        let there = Identity { nick: c.nick.clone(), account: Some(account.clone()), ip: c.ip };
+        let Some(kline) = self.kline_for(&there, &c.cloak).cloned() else { return false };
         c.outbox.send(banned_error(&kline).into());
         self.end_session(conn, Close::error(ErrorCode::ServerBanned), "banned from the server");
         true
@@ -249,9 +259,34 @@ impl Hub {
         self.lock().oper(conn, &self.settings.opers)
     }
 
+    /// The operator pins stored, at startup.
+    pub(crate) fn load_oper_pins(&self, pins: Vec<(String, String)>) {
+        self.lock().oper_pins = pins.into_iter().collect();
+    }
+
+    /// Whether `account` is named an operator and its name not pinned yet.
+    pub(crate) fn needs_oper_pin(&self, account: &super::PotatoAccount) -> bool {
+        let name = fold(&account.name);
+        self.settings.opers.contains(&format!("potato:{name}")) && !self.lock().oper_pins.contains_key(&name)
+    }
+
+    /// Records a pin the store took (or already had).
+    pub(crate) fn oper_pinned(&self, name: String, key: String) {
+        self.lock().oper_pins.insert(name, key);
+    }
+
     /// The klines stored, at startup.
     pub(crate) fn load_klines(&self, klines: Vec<Kline>) {
-        let rules = klines.into_iter().filter_map(|k| KlineRule::new(k).ok()).collect();
+        let rules = klines
+            .into_iter()
+            .filter_map(|k| match KlineRule::new(k.clone()) {
+                Ok(rule) => Some(rule),
+                Err(e) => {
+                    tracing::warn!(mask = %k.mask, error = %e.message, "a stored server ban is not understood; it is not in force");
+                    None
+                }
+            })
+            .collect();
         self.lock().klines = rules;
     }
 
@@ -267,7 +302,15 @@ impl Hub {
         let st = self.lock();
         let oper = st.oper(conn, &self.settings.opers)?;
         let (mask, matcher) = KlineRule::parse(mask)?;
-        let at = now_ms();
+        let now = now_ms();
+        let live = st.klines.iter().filter(|k| !k.expired(now) && k.kline.mask != mask).count();
+        if live >= MAX_KLINES {
+            return Err(err(
+                ErrorCode::BadArguments,
+                format!("{MAX_KLINES} server bans are in force already; lift some first"),
+            ));
+        }
+        let at = now;
         let expires = duration_secs.map(|s| at.saturating_add(s.saturating_mul(1000)));
         let rule = KlineRule { kline: Kline { mask, reason, by: oper.nick.clone(), at, expires }, matcher };
         if st.client(conn).is_ok_and(|c| rule.matches_client(c)) {
@@ -303,7 +346,8 @@ impl Hub {
     /// Lifts the kline `mask` (stored as lifted already) and shows `by` the list.
     pub(crate) fn remove_kline(&self, by: ConnId, mask: &str) {
         let mut st = self.lock();
-        st.klines.retain(|k| k.kline.mask != mask);
+        let now = now_ms();
+        st.klines.retain(|k| k.kline.mask != mask && !k.expired(now));
         let list = st.kline_list();
         st.to_one(by, list);
     }
@@ -316,19 +360,19 @@ impl Hub {
         Ok(())
     }
 
-    /// Checks a `/kill`: the operator and the nick of the session it ends.
-    pub(crate) fn prepare_kill(&self, conn: ConnId, nick: &str) -> Result<(Oper, String)> {
+    /// Checks a `/kill`: the operator, and the session it ends with its nick.
+    pub(crate) fn prepare_kill(&self, conn: ConnId, nick: &str) -> Result<(Oper, ConnId, String)> {
         let st = self.lock();
         let oper = st.oper(conn, &self.settings.opers)?;
         let target = st.conn_by_nick(nick)?;
-        Ok((oper, st.nick_of(target)))
+        Ok((oper, target, st.nick_of(target)))
     }
 
-    /// Ends `nick`'s session: it is told who and why, and everyone who shares a channel sees
-    /// it quit "Killed by <oper>".
-    pub(crate) fn kill(&self, oper: &Oper, nick: &str, reason: Option<&str>) -> Result<()> {
+    /// Ends the session `target` (whatever its nick is by now): it is told who and why, and
+    /// everyone who shares a channel sees it quit "Killed by <oper>".
+    pub(crate) fn kill(&self, oper: &Oper, target: ConnId, reason: Option<&str>) -> Result<()> {
         let mut st = self.lock();
-        let target = st.conn_by_nick(nick)?;
+        st.client(target).map_err(|_| err(ErrorCode::NoSuchNick, "they left already"))?;
         let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
         let text = format!("Killed by {}{why}", oper.nick);
         if let Some(c) = st.clients.get(&target) {
@@ -344,6 +388,23 @@ impl Hub {
         let event = ServerEvent::Notice { from: oper.nick.clone(), text: text.to_owned(), code: None };
         st.deliver(st.clients.keys(), &event);
         st.clients.len()
+    }
+
+    /// `/samode`: checks the change (`apply: false`), or makes it, announced as an override;
+    /// a registered channel's kept state is saved as after `/mode`.
+    pub(crate) fn samode(
+        &self,
+        conn: ConnId,
+        channel: &str,
+        modes: &str,
+        args: &[String],
+        apply: bool,
+    ) -> Result<(Oper, super::Effect)> {
+        let mut st = self.lock();
+        let oper = st.oper(conn, &self.settings.opers)?;
+        super::cmd::samode(&mut st, &oper.nick, channel, modes, args, apply)?;
+        let effect = if apply { st.save_reg(channel) } else { super::Effect::Done };
+        Ok((oper, effect))
     }
 
     /// Shows an operator the server's figures.
@@ -388,10 +449,14 @@ mod tests {
 
     #[test]
     fn masks_are_read_as_accounts_networks_or_user_masks() {
-        assert_eq!(KlineRule::parse("potato:Bob").unwrap().0, "potato:Bob");
+        // One spelling each, however typed.
+        assert_eq!(KlineRule::parse("POTATO:Bob").unwrap().0, "potato:bob");
         assert_eq!(KlineRule::parse("203.0.113.7/24").unwrap().0, "203.0.113.0/24");
-        assert_eq!(KlineRule::parse("::ffff:203.0.113.7").unwrap().0, "203.0.113.7");
-        assert_eq!(KlineRule::parse("bob").unwrap().0, "bob!*@*");
+        assert_eq!(KlineRule::parse("203.0.113.7").unwrap().0, "203.0.113.7/32");
+        assert_eq!(KlineRule::parse("::ffff:203.0.113.7").unwrap().0, "203.0.113.7/32");
+        assert_eq!(KlineRule::parse("::ffff:203.0.113.0/120").unwrap().0, "203.0.113.0/24");
+        assert_eq!(KlineRule::parse("BOB").unwrap().0, "bob!*@*");
+        assert_eq!(KlineRule::parse("potato:bob*").unwrap_err().code, ErrorCode::BadArguments);
         assert_eq!(KlineRule::parse("*!*@abc.cloak").unwrap().0, "*!*@abc.cloak");
         for bad in ["", "a b", &"x".repeat(101), "bell\u{7}"] {
             assert_eq!(KlineRule::parse(bad).unwrap_err().code, ErrorCode::BadArguments, "{bad:?}");

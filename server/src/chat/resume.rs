@@ -17,7 +17,9 @@ use app::protocol::{CloseReason, ErrorCode, ServerEvent};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::{remove_client, remove_client_telling, Close, ConnId, Hub, Outbox, OutboxQueue, State};
+use super::{
+    remove_client, remove_client_telling, Close, ConnId, Hub, Identity, Outbox, OutboxQueue, Result, State,
+};
 use crate::admission::Group;
 use crate::flood::FloodControl;
 
@@ -109,13 +111,20 @@ impl Hub {
     /// `outbox`. `None` when no session has that secret (it quit, its grace ran out, the server
     /// restarted) or the server is closing the connection that carries it (flooding, a slow
     /// consumer).
-    pub(crate) fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Option<Resumed> {
+    /// A server ban on where the session is now (its new address) ends it: `server_banned`.
+    pub(crate) fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Result<Option<Resumed>> {
         let mut st = self.lock();
-        let conn = *st.resumes.get(&key_of(secret))?;
+        let Some(&conn) = st.resumes.get(&key_of(secret)) else { return Ok(None) };
         let cloak = self.cloaker.cloak(ip);
-        let client = st.clients.get_mut(&conn)?;
+        let Some(client) = st.clients.get(&conn) else { return Ok(None) };
+        let here = Identity { nick: client.nick.clone(), account: client.account.clone(), ip };
+        if let Some(kline) = st.kline_for(&here, &cloak).cloned() {
+            st.end_session(conn, Close::error(ErrorCode::ServerBanned), "banned from the server");
+            return Err(super::opers::banned_error(&kline));
+        }
+        let Some(client) = st.clients.get_mut(&conn) else { return Ok(None) };
         if client.held.is_none() && client.outbox.is_closed() {
-            return None;
+            return Ok(None);
         }
         client.attachment += 1;
         // The session is where its connection is now.
@@ -138,10 +147,11 @@ impl Hub {
             }
         };
         let welcome = self.welcome(&st, conn, secret.to_owned(), true);
+        st.tell_oper_status(conn, &self.settings.opers, false);
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
         }
-        Some(Resumed { attached, welcome, held, flood })
+        Ok(Some(Resumed { attached, welcome, held, flood }))
     }
 
     /// A connection ends its hold on its session (unless another connection took it over).

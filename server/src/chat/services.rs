@@ -280,6 +280,9 @@ impl Hub {
         st.registered.insert(&account.name.clone(), account.clone());
         let was_oper = st.is_oper_conn(conn, &self.settings.opers);
         let account = Account::Potato(account);
+        if st.ban_as(conn, &account) {
+            return;
+        }
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
         let nick = st.nick_of(conn);
         st.tell_app(|| Some(AppEvent::AccountRegister { nick, account: account.wire() }));
@@ -297,6 +300,10 @@ impl Hub {
         let was_oper = st.is_oper_conn(conn, &self.settings.opers);
         let name = account.name.clone();
         let account = Account::Potato(account);
+        // A server ban on the account holds once it is identified, before anything it does.
+        if st.ban_as(conn, &account) {
+            return Ok(());
+        }
         st.to_one(conn, &ServerEvent::AccountChanged { account: Some(account.wire()) });
         let nick = st.nick_of(conn);
         st.tell_app(|| Some(AppEvent::AccountIdentify { nick, account: account.wire() }));
@@ -310,10 +317,6 @@ impl Hub {
             st.force_nick(conn, &name);
         }
         st.op_from_lists(conn);
-        // A server ban on the account holds once it is identified.
-        if st.ban_identified(conn) {
-            return Ok(());
-        }
         st.tell_oper_status(conn, &self.settings.opers, was_oper);
         Ok(())
     }

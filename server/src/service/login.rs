@@ -110,7 +110,7 @@ impl ChatService {
 
     async fn log_in(&self, auth: Auth, outbox: &Outbox, ip: IpAddr) -> Result<Login> {
         if let Some(secret) = &auth.resume {
-            if let Some(resumed) = self.hub.resume(secret, outbox, ip) {
+            if let Some(resumed) = self.hub.resume(secret, outbox, ip)? {
                 return Ok(Login::Resumed(Box::new(resumed)));
             }
         }

@@ -82,6 +82,8 @@ pub struct ChatService {
     store_times: writer::StoreTimes,
     /// When it started, for `/stats`.
     started: std::time::Instant,
+    /// One kline change (store and core together) at a time.
+    kline_changes: tokio::sync::Mutex<()>,
 }
 
 /// What the transport does once a frame is handled.
@@ -147,6 +149,7 @@ impl ChatService {
         hub.load_registrations(accounts, store.channels().await?);
         hub.resume_message_ids(store.message_id_mark().await?);
         hub.load_klines(store.klines(crate::chat::now_ms()).await?);
+        hub.load_oper_pins(store.oper_pins().await?);
         let tokens = TokenAuth::new(config.shared_secret.as_deref()).map(Arc::new);
         let webhooks = if config.webhook_urls.iter().all(|u| u.trim().is_empty()) {
             None
@@ -179,6 +182,7 @@ impl ChatService {
             logins: login::LoginCounts::default(),
             store_times,
             started: std::time::Instant::now(),
+            kline_changes: tokio::sync::Mutex::new(()),
             hub,
             store,
             throttle: Throttle::new(),
@@ -247,7 +251,8 @@ impl ChatService {
             | Command::Klines
             | Command::GlobalNotice { .. }
             | Command::Stats
-            | Command::Audit) => self.oper_command(conn, command).await.map(|()| Flow::Continue),
+            | Command::Audit
+            | Command::Samode { .. }) => self.oper_command(conn, command).await.map(|()| Flow::Continue),
             command => self.apply(conn, command).await.map(|()| Flow::Continue),
         }
     }

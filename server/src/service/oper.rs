@@ -3,6 +3,7 @@
 //! operator action the log could not record does not happen. A kline is stored before it is
 //! in force, so an acknowledged ban survives a restart.
 
+use app::protocol::names::fold;
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{Command, ErrorCode, ProtocolError};
 
@@ -18,9 +19,9 @@ impl ChatService {
         match command {
             Command::Kill { nick, reason } => {
                 check_reason(reason.as_deref())?;
-                let (oper, nick) = self.hub.prepare_kill(conn, &nick)?;
+                let (oper, target, nick) = self.hub.prepare_kill(conn, &nick)?;
                 self.audit(oper.entry("kill", &nick, reason.clone())).await?;
-                self.hub.kill(&oper, &nick, reason.as_deref())
+                self.hub.kill(&oper, target, reason.as_deref())
             }
             Command::Kline { mask, duration_secs, reason } => {
                 check_reason(reason.as_deref())?;
@@ -30,6 +31,8 @@ impl ChatService {
                     entry.action =
                         format!("kline {}", humantime::format_duration(std::time::Duration::from_secs(secs)));
                 }
+                // One kline change at a time, stored and put in force together.
+                let _turn = self.kline_changes.lock().await;
                 self.audit(entry).await?;
                 self.store.save_kline(&rule.kline).await.map_err(internal)?;
                 let ended = self.hub.add_kline(conn, rule);
@@ -37,6 +40,7 @@ impl ChatService {
                 Ok(())
             }
             Command::Unkline { mask } => {
+                let _turn = self.kline_changes.lock().await;
                 let (oper, mask) = self.hub.kline_mask(conn, &mask)?;
                 self.audit(oper.entry("unkline", &mask, None)).await?;
                 self.store.delete_kline(&mask).await.map_err(internal)?;
@@ -51,6 +55,14 @@ impl ChatService {
                 self.hub.global_notice(&oper, &text);
                 Ok(())
             }
+            Command::Samode { channel, modes, args } => {
+                let (oper, _) = self.hub.samode(conn, &channel, &modes, &args, false)?;
+                let line =
+                    std::iter::once(modes.clone()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
+                self.audit(oper.entry("samode", &format!("{channel} {line}"), None)).await?;
+                let (_, effect) = self.hub.samode(conn, &channel, &modes, &args, true)?;
+                self.save(effect).await
+            }
             Command::Stats => self.hub.stats(conn, self.started.elapsed().as_secs()),
             Command::Audit => {
                 self.hub.oper(conn)?;
@@ -62,10 +74,24 @@ impl ChatService {
         }
     }
 
+    /// Pins an operator's Potato account the first time it is registered or identified: from
+    /// then on only that account (its registration id) is the operator, so a name dropped and
+    /// registered again by someone else does not carry the powers over.
+    pub(super) async fn pin_oper(&self, account: &crate::chat::PotatoAccount) -> Result<()> {
+        if !self.hub.needs_oper_pin(account) {
+            return Ok(());
+        }
+        let name = fold(&account.name);
+        let pinned = self.store.pin_oper(&name, &account.key()).await.map_err(internal)?;
+        self.hub.oper_pinned(name, pinned);
+        Ok(())
+    }
+
     /// Writes an operator action to the audit log, which must take it before it is done.
     async fn audit(&self, entry: app::protocol::AuditEntry) -> Result<()> {
+        self.store.append_audit(&entry).await.map_err(internal)?;
         tracing::info!(oper = %entry.oper, action = %entry.action, target = %entry.target, "operator action");
-        self.store.append_audit(&entry).await.map_err(internal)
+        Ok(())
     }
 }
 

@@ -173,6 +173,7 @@ impl ChatService {
                 {
                     return Err(exists());
                 }
+                self.pin_oper(&account).await?;
                 self.hub.potato_registered(conn, account);
                 drop(claim);
                 say(format!("{current} is now registered to you and you are identified. Next time: /potato identify {current} <password>"));
@@ -187,7 +188,9 @@ impl ChatService {
                 }
                 let name = nick.unwrap_or(current);
                 let record = self.check_account_password(conn, &fold(&name), password.0).await?;
-                self.hub.potato_identified(conn, potato_account(&record))?;
+                let account = potato_account(&record);
+                self.pin_oper(&account).await?;
+                self.hub.potato_identified(conn, account)?;
                 say(format!("you are now identified as {}", record.name));
             }
             PotatoRequest::Disconnect { nick, password } => {

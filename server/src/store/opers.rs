@@ -37,7 +37,41 @@ fn unms(t: i64) -> u64 {
     u64::try_from(t).unwrap_or(0)
 }
 
+#[derive(Debug, Clone, SurrealValue)]
+struct PinRow {
+    name: String,
+    key: String,
+}
+
 impl Store {
+    /// Pins the operator name `name` (folded) to the account `key`, unless it is pinned
+    /// already; answers the key it is pinned to.
+    pub async fn pin_oper(&self, name: &str, key: &str) -> Result<String> {
+        let (store, name, key) = (self.clone(), name.to_owned(), key.to_owned());
+        self.write(async move {
+            let mut res = store
+                .db()
+                .query(
+                    "INSERT IGNORE INTO oper_pin { id: $name, name: $name, key: $key };
+                     SELECT name, key FROM ONLY type::record('oper_pin', $name);",
+                )
+                .bind(("name", name))
+                .bind(("key", key.clone()))
+                .await?
+                .check()?;
+            let row: Option<PinRow> = res.take(1)?;
+            Ok(row.map_or(key, |r| r.key))
+        })
+        .await
+    }
+
+    /// Every operator pin: folded name, account key.
+    pub async fn oper_pins(&self) -> Result<Vec<(String, String)>> {
+        let mut res = self.db().query("SELECT name, key FROM oper_pin").await?.check()?;
+        let rows: Vec<PinRow> = res.take(0)?;
+        Ok(rows.into_iter().map(|r| (r.name, r.key)).collect())
+    }
+
     /// Stores a kline, replacing one with the same mask.
     pub async fn save_kline(&self, kline: &Kline) -> Result<()> {
         let row = KlineRow {

@@ -362,15 +362,29 @@ pub(super) fn kill(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
     Ok(Command::Kill { nick: l.word()?, reason: l.rest() })
 }
 
+/// The longest kline: ten years.
+const MAX_KLINE_SECS: u64 = 10 * 365 * 86_400;
+
 pub(super) fn kline(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
     let mask = l.word()?;
     let save = l.args.rest;
-    let duration_secs = match l.args.next().map(duration_secs) {
-        Some(Some(secs)) => Some(secs),
-        _ => {
-            l.args.rest = save;
-            None
-        }
+    let duration_secs = match l.args.next() {
+        Some(word) => match duration_secs(word) {
+            Some(secs) if secs <= MAX_KLINE_SECS => Some(secs),
+            // A word that starts with a digit was meant as a duration: a typo must not make
+            // the ban permanent.
+            _ if word.starts_with(|c: char| c.is_ascii_digit()) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::BadArguments,
+                    format!("{word:?} is not a duration: write 90s, 30m, 12h, 7d or 2w (at most 10 years), or 0 for good"),
+                ))
+            }
+            _ => {
+                l.args.rest = save;
+                None
+            }
+        },
+        None => None,
     };
     // `0` (or `perm`) says "for good" explicitly.
     Ok(Command::Kline { mask, duration_secs: duration_secs.filter(|&s| s > 0), reason: l.rest() })
@@ -415,4 +429,14 @@ pub(super) fn stats(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
 
 pub(super) fn audit(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
     l.end().map(|()| Command::Audit)
+}
+
+pub(super) fn samode(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
+    let channel = l.channel()?;
+    let modes = l.word()?;
+    if !modes.starts_with(['+', '-']) {
+        return Err(l.usage());
+    }
+    let args = std::iter::from_fn(|| l.optional()).collect();
+    Ok(Command::Samode { channel, modes, args })
 }

@@ -19,6 +19,7 @@ use app::protocol::{ChatMessage, Command, ErrorCode};
 
 use super::channel::Role;
 use super::{err, ConnId, Effect, Hub, Result, State};
+pub(super) use mode::samode;
 pub(super) use nick::change_nick;
 
 /// A part, kick or quit reason, or an away message.
@@ -78,7 +79,8 @@ impl Hub {
             | Command::Klines
             | Command::GlobalNotice { .. }
             | Command::Stats
-            | Command::Audit => Err(err(ErrorCode::Internal, "this command is run by the service")),
+            | Command::Audit
+            | Command::Samode { .. } => Err(err(ErrorCode::Internal, "this command is run by the service")),
         }
     }
 }

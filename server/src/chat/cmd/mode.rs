@@ -41,6 +41,44 @@ pub(super) fn mode(
     Ok(st.save_reg(channel))
 }
 
+/// `/samode`: a server operator's mode change on any channel, past its rules (no need to be in
+/// it or an op there), all or nothing like `/mode`. Everyone in the channel is told it was an
+/// operator override before the change itself. `apply: false` only checks it.
+pub(in crate::chat) fn samode(
+    st: &mut State,
+    oper: &str,
+    channel: &str,
+    modes: &str,
+    args: &[String],
+    apply: bool,
+) -> Result<()> {
+    let asked = parse(modes, args)?;
+    let copy = st.channel(channel)?.clone();
+    let (changed, events) = copy.change_modes(Actor::App, oper, asked, |_, asked| match asked {
+        Asked::Change(change) => Ok(change),
+        Asked::Role(letter, on, nick) => {
+            let member = st.target(&nick)?;
+            let role = Role::of_mode(letter).ok_or_else(|| err(ErrorCode::BadArguments, "no such role"))?;
+            Ok(ModeChange::Role { role, on, member })
+        }
+        Asked::Ban(true, arg) => Ok(ModeChange::Ban(st.ban_for(oper.to_owned(), &arg)?)),
+        Asked::Ban(false, arg) => Ok(ModeChange::Unban(st.ban_lift(&arg)?)),
+    })?;
+    if !apply {
+        return Ok(());
+    }
+    let name = changed.name.clone();
+    *st.channel_mut(channel)? = changed;
+    let line = std::iter::once(modes.to_owned()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
+    let notice = app::protocol::ServerEvent::Notice {
+        from: oper.to_owned(),
+        text: format!("{oper} used a server operator override on {name}: {line}"),
+        code: None,
+    };
+    st.tell_channel(channel, std::iter::once(notice).chain(events))?;
+    Ok(())
+}
+
 /// Looks up the member a role change is for and the mask a ban change is about, once the
 /// acting member is still an operator (a part before may have deopped them): in that order,
 /// as `/op` and `/ban` check.

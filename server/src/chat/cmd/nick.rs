@@ -23,6 +23,12 @@ pub(in crate::chat) fn change_nick(st: &mut State, conn: ConnId, nick: &str) -> 
             format!("you are banned in {}, so you cannot change nick", ch.name),
         ));
     }
+    // A nick a server ban names is refused, as at login.
+    let there =
+        crate::chat::Identity { nick: nick.to_owned(), account: client.account.clone(), ip: client.ip };
+    if st.kline_for(&there, &client.cloak).is_some() {
+        return Err(err(ErrorCode::ServerBanned, format!("the nick {nick} is banned from this server")));
+    }
     // Every nick the new spelling is or looks like counts, not only the first found (which
     // may be the caller's own when only the case changes).
     if st.nicks.find_all(nick).iter().any(|(_, &holder)| holder != conn) {
