@@ -104,7 +104,10 @@ pub enum Command {
     Celery {
         request: CeleryRequest,
     },
+    // The operators' commands go out as typed lines: the browser bundle has no code for them
+    // (its weight budget), nor suggests them.
     /// Operators: disconnects someone from the server.
+    #[cfg(not(target_arch = "wasm32"))]
     Kill {
         nick: String,
         reason: Option<String>,
@@ -113,27 +116,34 @@ pub enum Command {
     /// an address or network (`203.0.113.7`, `203.0.113.0/24`), or a `nick!user@host` mask (the
     /// host a cloak or an address) — for `duration_secs` (for good when `None`), and
     /// disconnects the sessions it matches.
+    #[cfg(not(target_arch = "wasm32"))]
     Kline {
         mask: String,
         duration_secs: Option<u64>,
         reason: Option<String>,
     },
     /// Operators: lifts a server ban.
+    #[cfg(not(target_arch = "wasm32"))]
     Unkline {
         mask: String,
     },
     /// Operators: lists the server bans.
+    #[cfg(not(target_arch = "wasm32"))]
     Klines,
     /// Operators: a notice to everyone on the server.
+    #[cfg(not(target_arch = "wasm32"))]
     GlobalNotice {
         text: String,
     },
     /// Operators: the server's figures.
+    #[cfg(not(target_arch = "wasm32"))]
     Stats,
     /// Operators: the latest operator actions.
+    #[cfg(not(target_arch = "wasm32"))]
     Audit,
     /// Operators: changes a channel's modes past its rules (an override everyone in the channel
     /// is told of): ops, voice, bans, `+i`, `+k`, `+l` and the rest, without being in it.
+    #[cfg(not(target_arch = "wasm32"))]
     Samode {
         channel: String,
         modes: String,
@@ -325,18 +335,26 @@ pub const COMMANDS: &[CommandHelp] = &[
     command!("list", "/list", "List channels", list),
     command!("names", "/names [#channel]", "List a channel's members", names),
     command!("quit", "/quit [reason]", "Disconnect", quit),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("kill", "/kill <nick> [reason]", "Disconnect someone from the server (operators)", kill),
+    #[cfg(not(target_arch = "wasm32"))]
     command!(
         "kline" | "gban",
         "/kline <account|address/net|nick!user@host> [duration: 30m, 12h, 7d] [reason]",
         "Ban from the whole server, disconnecting who it matches (operators)",
         kline
     ),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("unkline" | "ungban", "/unkline <mask>", "Lift a server ban (operators)", unkline),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("klines", "/klines", "List the server bans (operators)", klines),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("gnotice", "/gnotice <text>", "Send a notice to everyone on the server (operators)", gnotice),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("stats", "/stats", "Show the server's figures (operators)", stats),
+    #[cfg(not(target_arch = "wasm32"))]
     command!("audit", "/audit", "Show the latest operator actions (operators)", audit),
+    #[cfg(not(target_arch = "wasm32"))]
     command!(
         "samode",
         "/samode [#channel] (+|-)<modes> [args…]",

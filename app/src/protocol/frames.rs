@@ -331,11 +331,15 @@ pub enum ServerEvent {
     /// You are a server operator now (`true`: right after `welcome`, or once you identified
     /// to an account in `CHATTR_OPERS`), or no longer (`false`).
     OperStatus { oper: bool },
+    // The operators' answers are not in the browser build yet (its weight budget).
     /// The server bans, for an operator (`/klines`, and after `/kline` or `/unkline`).
+    #[cfg(not(target_arch = "wasm32"))]
     KlineList { klines: Vec<Kline> },
     /// The latest operator actions, newest first, for an operator (`/audit`).
+    #[cfg(not(target_arch = "wasm32"))]
     AuditLog { entries: Vec<AuditEntry> },
     /// The server's figures, for an operator (`/stats`).
+    #[cfg(not(target_arch = "wasm32"))]
     Stats {
         /// Sessions with a live connection.
         connections: usize,

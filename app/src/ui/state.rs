@@ -1031,50 +1031,9 @@ impl ChatState {
                     self.in_view(LineKind::System, "", "you are a server operator".to_owned());
                 }
             }
-            ServerEvent::KlineList { klines } => {
-                let text = if klines.is_empty() {
-                    "no server bans".to_owned()
-                } else {
-                    let list: Vec<String> = klines
-                        .iter()
-                        .map(|k| {
-                            let why = k.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-                            let until = if k.expires.is_some() { ", expires" } else { "" };
-                            format!("{}{why} by {}{until}", k.mask, k.by)
-                        })
-                        .collect();
-                    format!("server bans: {}", list.join("; "))
-                };
-                self.in_view(LineKind::System, "", text);
-            }
-            ServerEvent::AuditLog { entries } => {
-                let list: Vec<String> = entries
-                    .iter()
-                    .map(|e| {
-                        let why = e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                        format!("{} ({}) {} {}{why}", e.nick, e.oper, e.action, e.target)
-                    })
-                    .collect();
-                let text =
-                    if list.is_empty() { "no operator actions yet".to_owned() } else { list.join("; ") };
-                self.in_view(LineKind::System, "", format!("audit log: {text}"));
-            }
-            ServerEvent::Stats {
-                connections,
-                sessions,
-                channels,
-                opers,
-                messages_last_minute,
-                messages_total,
-                uptime_secs,
-            } => {
-                let text = format!(
-                    "{connections} connected ({sessions} sessions), {channels} channels, {opers} operators online, \
-                     {messages_last_minute} messages in the last minute, {messages_total} since the start {}h ago",
-                    uptime_secs / 3600
-                );
-                self.in_view(LineKind::System, "", text);
-            }
+            // Operators' answers: not in the browser build yet (its weight budget).
+            #[cfg(not(target_arch = "wasm32"))]
+            ServerEvent::KlineList { .. } | ServerEvent::AuditLog { .. } | ServerEvent::Stats { .. } => {}
         }
         None
     }
