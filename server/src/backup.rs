@@ -75,17 +75,22 @@ pub(crate) fn issue_token(url: &str) -> std::io::Result<Option<String>> {
     Ok(Some(token))
 }
 
+/// The data directory of the embedded on-disk store `url` names; other stores are refused,
+/// a SurrealDB server pointed to its own tool (`surreal export` or `import`).
+fn embedded_dir<'a>(url: &'a str, server_tool: &str) -> Result<&'a Path, BackupError> {
+    store::data_dir(url).ok_or_else(|| {
+        BackupError::Refused(if url.starts_with("mem:") {
+            "a mem:// store lives and dies with its process: back up and restore an on-disk one (CHATTR_DB=surrealkv://<dir>)".into()
+        } else {
+            format!("a SurrealDB server's data is handled by its own tool: `surreal {server_tool} --ns chattr --db chattr`")
+        })
+    })
+}
+
 /// Writes a backup of the store `config` names to `file`; answers its size in bytes.
 pub async fn backup(config: &Config, file: &Path) -> Result<u64, BackupError> {
     let url = config.db.as_str();
-    let Some(dir) = store::data_dir(url) else {
-        return Err(BackupError::Refused(if url.starts_with("mem:") {
-            "a mem:// store lives and dies with its process: there is nothing to back up".into()
-        } else {
-            "a SurrealDB server's data is backed up with its own tool: `surreal export --ns chattr --db chattr`"
-                .into()
-        }));
-    };
+    let dir = embedded_dir(url, "export")?;
     if store::in_use(url) == Some(true) {
         return from_server(config, dir, file).await;
     }
@@ -210,14 +215,7 @@ fn sync_parent(path: &Path) -> Result<(), BackupError> {
 /// Loads the backup `file` into the store `config` names, which must be missing or empty.
 pub async fn restore(config: &Config, file: &Path) -> Result<(), BackupError> {
     let url = config.db.as_str();
-    let Some(dir) = store::data_dir(url) else {
-        return Err(BackupError::Refused(if url.starts_with("mem:") {
-            "a restore needs an on-disk store (CHATTR_DB=surrealkv://<dir>); mem:// is gone when its process ends".into()
-        } else {
-            "a SurrealDB server is restored with its own tool: `surreal import --ns chattr --db chattr`"
-                .into()
-        }));
-    };
+    let dir = embedded_dir(url, "import")?;
     tokio::fs::metadata(file).await.map_err(file_error(file))?;
     if store::in_use(url) == Some(true) {
         return Err(BackupError::Refused(format!(

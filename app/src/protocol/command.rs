@@ -104,50 +104,11 @@ pub enum Command {
     Celery {
         request: CeleryRequest,
     },
-    // The operators' commands go out as typed lines: the browser bundle has no code for them
-    // (its weight budget), nor suggests them.
-    /// Operators: disconnects someone from the server.
+    /// A server operator's command. Typed as a line in the browser, whose bundle has no code
+    /// for it (its weight budget) and does not suggest it.
     #[cfg(not(target_arch = "wasm32"))]
-    Kill {
-        nick: String,
-        reason: Option<String>,
-    },
-    /// Operators: bans a mask from the whole server — an account (`potato:bob`, `app:bob`),
-    /// an address or network (`203.0.113.7`, `203.0.113.0/24`), or a `nick!user@host` mask (the
-    /// host a cloak or an address) — for `duration_secs` (for good when `None`), and
-    /// disconnects the sessions it matches.
-    #[cfg(not(target_arch = "wasm32"))]
-    Kline {
-        mask: String,
-        duration_secs: Option<u64>,
-        reason: Option<String>,
-    },
-    /// Operators: lifts a server ban.
-    #[cfg(not(target_arch = "wasm32"))]
-    Unkline {
-        mask: String,
-    },
-    /// Operators: lists the server bans.
-    #[cfg(not(target_arch = "wasm32"))]
-    Klines,
-    /// Operators: a notice to everyone on the server.
-    #[cfg(not(target_arch = "wasm32"))]
-    GlobalNotice {
-        text: String,
-    },
-    /// Operators: the server's figures.
-    #[cfg(not(target_arch = "wasm32"))]
-    Stats,
-    /// Operators: the latest operator actions.
-    #[cfg(not(target_arch = "wasm32"))]
-    Audit,
-    /// Operators: changes a channel's modes past its rules (an override everyone in the channel
-    /// is told of): ops, voice, bans, `+i`, `+k`, `+l` and the rest, without being in it.
-    #[cfg(not(target_arch = "wasm32"))]
-    Samode {
-        channel: String,
-        modes: String,
-        args: Vec<String>,
+    Oper {
+        request: OperRequest,
     },
 }
 
@@ -235,6 +196,33 @@ pub enum CeleryRequest {
         channel: String,
     },
     Help,
+}
+
+/// A server operator's command (`CHATTR_OPERS`).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum OperRequest {
+    /// Disconnects someone from the server.
+    Kill { nick: String, reason: Option<String> },
+    /// Bans a mask from the whole server — an account (`potato:bob`, `app:bob`),
+    /// An address or network (`203.0.113.7`, `203.0.113.0/24`), or a `nick!user@host` mask (the
+    /// Host a cloak or an address) — for `duration_secs` (for good when `None`), and
+    /// Disconnects the sessions it matches.
+    Kline { mask: String, duration_secs: Option<u64>, reason: Option<String> },
+    /// Lifts a server ban.
+    Unkline { mask: String },
+    /// Lists the server bans.
+    Klines,
+    /// Sends a notice to everyone on the server.
+    GlobalNotice { text: String },
+    /// Shows the server's figures.
+    Stats,
+    /// Shows the latest operator actions.
+    Audit,
+    /// Changes a channel's modes past its rules (an override everyone in the channel
+    /// Is told of): ops, voice, bans, `+i`, `+k`, `+l` and the rest, without being in it.
+    Samode { channel: String, modes: String, args: Vec<String> },
 }
 
 /// Usage and help of one service subcommand.
@@ -394,6 +382,10 @@ mod tests {
         Command::parse(line, None)
     }
 
+    fn oper(request: OperRequest) -> Command {
+        Command::Oper { request }
+    }
+
     #[test]
     fn every_listed_command_parses_with_its_usage_example() {
         let lines = [
@@ -436,36 +428,49 @@ mod tests {
             ("/away lunch", Command::Away { message: Some("lunch".into()) }),
             ("/away", Command::Away { message: None }),
             ("/whois bob", Command::Whois { nick: "bob".into() }),
-            ("/kill bob spamming", Command::Kill { nick: "bob".into(), reason: Some("spamming".into()) }),
+            (
+                "/kill bob spamming",
+                oper(OperRequest::Kill { nick: "bob".into(), reason: Some("spamming".into()) }),
+            ),
             (
                 "/kline 203.0.113.0/24 7d open proxy",
-                Command::Kline {
+                oper(OperRequest::Kline {
                     mask: "203.0.113.0/24".into(),
                     duration_secs: Some(7 * 86_400),
                     reason: Some("open proxy".into()),
-                },
+                }),
             ),
             (
                 "/kline potato:bob spam bot",
-                Command::Kline {
+                oper(OperRequest::Kline {
                     mask: "potato:bob".into(),
                     duration_secs: None,
                     reason: Some("spam bot".into()),
-                },
+                }),
             ),
             (
                 "/kline *!*@x.cloak 0",
-                Command::Kline { mask: "*!*@x.cloak".into(), duration_secs: None, reason: None },
+                oper(OperRequest::Kline { mask: "*!*@x.cloak".into(), duration_secs: None, reason: None }),
             ),
-            ("/gban bob 30m", Command::Kline { mask: "bob".into(), duration_secs: Some(1800), reason: None }),
-            ("/unkline potato:bob", Command::Unkline { mask: "potato:bob".into() }),
-            ("/klines", Command::Klines),
-            ("/gnotice restart at 18:00", Command::GlobalNotice { text: "restart at 18:00".into() }),
-            ("/stats", Command::Stats),
-            ("/audit", Command::Audit),
+            (
+                "/gban bob 30m",
+                oper(OperRequest::Kline { mask: "bob".into(), duration_secs: Some(1800), reason: None }),
+            ),
+            ("/unkline potato:bob", oper(OperRequest::Unkline { mask: "potato:bob".into() })),
+            ("/klines", oper(OperRequest::Klines)),
+            (
+                "/gnotice restart at 18:00",
+                oper(OperRequest::GlobalNotice { text: "restart at 18:00".into() }),
+            ),
+            ("/stats", oper(OperRequest::Stats)),
+            ("/audit", oper(OperRequest::Audit)),
             (
                 "/samode #rust +o root",
-                Command::Samode { channel: "#rust".into(), modes: "+o".into(), args: vec!["root".into()] },
+                oper(OperRequest::Samode {
+                    channel: "#rust".into(),
+                    modes: "+o".into(),
+                    args: vec!["root".into()],
+                }),
             ),
             ("/list", Command::List),
             ("/names #rust", Command::Names { channel: "#rust".into() }),
@@ -668,6 +673,9 @@ mod tests {
         {
             assert_eq!(p(line).unwrap_err().code, ErrorCode::BadArguments, "{line}");
         }
-        assert!(matches!(p("/kline bob perm spam"), Ok(Command::Kline { duration_secs: None, .. })));
+        assert!(matches!(
+            p("/kline bob perm spam"),
+            Ok(Command::Oper { request: OperRequest::Kline { duration_secs: None, .. } })
+        ));
     }
 }

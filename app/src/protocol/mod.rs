@@ -10,6 +10,8 @@ pub mod names;
 pub mod text;
 
 pub use close::CloseReason;
+#[cfg(not(target_arch = "wasm32"))]
+pub use command::OperRequest;
 pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
 pub use frames::{

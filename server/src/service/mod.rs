@@ -245,14 +245,7 @@ impl ChatService {
             Command::Me { target, text } => self.send_message(conn, &target, &text, true, txn).await,
             Command::Potato { request } => self.potato(conn, request).await.map(|()| Flow::Continue),
             Command::Celery { request } => self.celery(conn, request).await.map(|()| Flow::Continue),
-            command @ (Command::Kill { .. }
-            | Command::Kline { .. }
-            | Command::Unkline { .. }
-            | Command::Klines
-            | Command::GlobalNotice { .. }
-            | Command::Stats
-            | Command::Audit
-            | Command::Samode { .. }) => self.oper_command(conn, command).await.map(|()| Flow::Continue),
+            Command::Oper { request } => self.oper(conn, request).await.map(|()| Flow::Continue),
             command => self.apply(conn, command).await.map(|()| Flow::Continue),
         }
     }

@@ -5,7 +5,7 @@
 
 use app::protocol::names::fold;
 use app::protocol::text::{validate_text, MAX_REASON_BYTES};
-use app::protocol::{Command, ErrorCode, ProtocolError};
+use app::protocol::OperRequest;
 
 use super::{internal, ChatService, Result};
 use crate::chat::ConnId;
@@ -15,15 +15,15 @@ const AUDIT_PAGE: usize = 50;
 
 impl ChatService {
     /// Runs an operator's command.
-    pub(super) async fn oper_command(&self, conn: ConnId, command: Command) -> Result<()> {
-        match command {
-            Command::Kill { nick, reason } => {
+    pub(super) async fn oper(&self, conn: ConnId, request: OperRequest) -> Result<()> {
+        match request {
+            OperRequest::Kill { nick, reason } => {
                 check_reason(reason.as_deref())?;
                 let (oper, target, nick) = self.hub.prepare_kill(conn, &nick)?;
                 self.audit(oper.entry("kill", &nick, reason.clone())).await?;
                 self.hub.kill(&oper, target, reason.as_deref())
             }
-            Command::Kline { mask, duration_secs, reason } => {
+            OperRequest::Kline { mask, duration_secs, reason } => {
                 check_reason(reason.as_deref())?;
                 let (oper, rule) = self.hub.prepare_kline(conn, &mask, duration_secs, reason.clone())?;
                 let mut entry = oper.entry("kline", &rule.kline.mask, reason);
@@ -39,7 +39,7 @@ impl ChatService {
                 tracing::info!(oper = %oper.account, ended, "kline set");
                 Ok(())
             }
-            Command::Unkline { mask } => {
+            OperRequest::Unkline { mask } => {
                 let _turn = self.kline_changes.lock().await;
                 let (oper, mask) = self.hub.kline_mask(conn, &mask)?;
                 self.audit(oper.entry("unkline", &mask, None)).await?;
@@ -47,15 +47,15 @@ impl ChatService {
                 self.hub.remove_kline(conn, &mask);
                 Ok(())
             }
-            Command::Klines => self.hub.show_klines(conn),
-            Command::GlobalNotice { text } => {
+            OperRequest::Klines => self.hub.show_klines(conn),
+            OperRequest::GlobalNotice { text } => {
                 validate_text("notice", &text, self.config.max_text_bytes, false)?;
                 let oper = self.hub.oper(conn)?;
                 self.audit(oper.entry("global_notice", "*", Some(text.clone()))).await?;
                 self.hub.global_notice(&oper, &text);
                 Ok(())
             }
-            Command::Samode { channel, modes, args } => {
+            OperRequest::Samode { channel, modes, args } => {
                 let (oper, _) = self.hub.samode(conn, &channel, &modes, &args, false)?;
                 let line =
                     std::iter::once(modes.clone()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
@@ -63,14 +63,13 @@ impl ChatService {
                 let (_, effect) = self.hub.samode(conn, &channel, &modes, &args, true)?;
                 self.save(effect).await
             }
-            Command::Stats => self.hub.stats(conn, self.started.elapsed().as_secs()),
-            Command::Audit => {
+            OperRequest::Stats => self.hub.stats(conn, self.started.elapsed().as_secs()),
+            OperRequest::Audit => {
                 self.hub.oper(conn)?;
                 let entries = self.store.audit_log(AUDIT_PAGE).await.map_err(internal)?;
                 self.hub.show_audit(conn, entries);
                 Ok(())
             }
-            _ => Err(ProtocolError::new(ErrorCode::Internal, "not an operator command")),
         }
     }
 

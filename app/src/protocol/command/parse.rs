@@ -2,8 +2,8 @@
 //! does (its forms send commands as data), so this module stays out of the wasm build.
 
 use super::{
-    help_for, CeleryRequest, Command, Password, PotatoRequest, SubcommandHelp, CELERY, CELERY_COMMANDS,
-    POTATO, POTATO_COMMANDS,
+    help_for, CeleryRequest, Command, OperRequest, Password, PotatoRequest, SubcommandHelp, CELERY,
+    CELERY_COMMANDS, POTATO, POTATO_COMMANDS,
 };
 use crate::protocol::error::{ErrorCode, ProtocolError};
 use crate::protocol::names::is_channel;
@@ -358,8 +358,12 @@ pub(super) fn celery(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
     Ok(Command::Celery { request: parse_celery(&mut l.args, context)? })
 }
 
+fn oper(request: OperRequest) -> Command {
+    Command::Oper { request }
+}
+
 pub(super) fn kill(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    Ok(Command::Kill { nick: l.word()?, reason: l.rest() })
+    Ok(oper(OperRequest::Kill { nick: l.word()?, reason: l.rest() }))
 }
 
 /// The longest kline: ten years.
@@ -387,7 +391,7 @@ pub(super) fn kline(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
         None => None,
     };
     // `0` (or `perm`) says "for good" explicitly.
-    Ok(Command::Kline { mask, duration_secs: duration_secs.filter(|&s| s > 0), reason: l.rest() })
+    Ok(oper(OperRequest::Kline { mask, duration_secs: duration_secs.filter(|&s| s > 0), reason: l.rest() }))
 }
 
 /// A kline's duration: a number and a unit (`90s`, `30m`, `12h`, `7d`, `2w`), or `0`/`perm`
@@ -412,23 +416,23 @@ fn duration_secs(word: &str) -> Option<u64> {
 }
 
 pub(super) fn unkline(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    Ok(Command::Unkline { mask: l.last_word()? })
+    Ok(oper(OperRequest::Unkline { mask: l.last_word()? }))
 }
 
 pub(super) fn klines(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    l.end().map(|()| Command::Klines)
+    l.end().map(|()| oper(OperRequest::Klines))
 }
 
 pub(super) fn gnotice(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    Ok(Command::GlobalNotice { text: l.text()? })
+    Ok(oper(OperRequest::GlobalNotice { text: l.text()? }))
 }
 
 pub(super) fn stats(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    l.end().map(|()| Command::Stats)
+    l.end().map(|()| oper(OperRequest::Stats))
 }
 
 pub(super) fn audit(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
-    l.end().map(|()| Command::Audit)
+    l.end().map(|()| oper(OperRequest::Audit))
 }
 
 pub(super) fn samode(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
@@ -438,5 +442,5 @@ pub(super) fn samode(l: &mut Line<'_>) -> Result<Command, ProtocolError> {
         return Err(l.usage());
     }
     let args = std::iter::from_fn(|| l.optional()).collect();
-    Ok(Command::Samode { channel, modes, args })
+    Ok(oper(OperRequest::Samode { channel, modes, args }))
 }

@@ -73,14 +73,7 @@ impl Hub {
             | Command::Me { .. }
             | Command::Potato { .. }
             | Command::Celery { .. }
-            | Command::Kill { .. }
-            | Command::Kline { .. }
-            | Command::Unkline { .. }
-            | Command::Klines
-            | Command::GlobalNotice { .. }
-            | Command::Stats
-            | Command::Audit
-            | Command::Samode { .. } => Err(err(ErrorCode::Internal, "this command is run by the service")),
+            | Command::Oper { .. } => Err(err(ErrorCode::Internal, "this command is run by the service")),
         }
     }
 }
