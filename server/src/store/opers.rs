@@ -104,15 +104,24 @@ impl Store {
         .await
     }
 
-    /// The klines stored and not expired at `now` (ms since the epoch).
+    /// The klines stored and not expired at `now` (ms since the epoch); the expired ones are
+    /// deleted.
     pub async fn klines(&self, now: u64) -> Result<Vec<Kline>> {
-        let mut res = self
-            .db()
-            .query("SELECT mask, reason, by, at, expires FROM kline WHERE expires = NONE OR expires > $now")
-            .bind(("now", ms(now)))
-            .await?
-            .check()?;
-        let rows: Vec<KlineRow> = res.take(0)?;
+        let store = self.clone();
+        let rows: Vec<KlineRow> = self
+            .write(async move {
+                let mut res = store
+                    .db()
+                    .query(
+                        "DELETE kline WHERE expires != NONE AND expires <= $now;
+                         SELECT mask, reason, by, at, expires FROM kline;",
+                    )
+                    .bind(("now", ms(now)))
+                    .await?
+                    .check()?;
+                Ok(res.take(1)?)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Kline {
@@ -165,5 +174,65 @@ impl Store {
                 from: r.from,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kline(mask: &str, expires: Option<u64>) -> Kline {
+        Kline { mask: mask.into(), reason: Some("why".into()), by: "root".into(), at: 1000, expires }
+    }
+
+    #[tokio::test]
+    async fn klines_round_trip_and_the_expired_ones_are_deleted_at_load() {
+        let store = Store::open("mem://").await.unwrap();
+        store.save_kline(&kline("potato:bob", None)).await.unwrap();
+        store.save_kline(&kline("203.0.113.0/24", Some(5000))).await.unwrap();
+        store.save_kline(&kline("gone!*@*", Some(2000))).await.unwrap();
+        // Saved again under its mask: replaced, not doubled.
+        store.save_kline(&kline("potato:bob", None)).await.unwrap();
+        let mut live = store.klines(3000).await.unwrap();
+        live.sort_by(|a, b| a.mask.cmp(&b.mask));
+        assert_eq!(live, [kline("203.0.113.0/24", Some(5000)), kline("potato:bob", None)]);
+        // The expired one is gone from the store, not only filtered.
+        let mut res = store.db().query("SELECT VALUE mask FROM kline").await.unwrap();
+        let mut masks: Vec<String> = res.take(0).unwrap();
+        masks.sort();
+        assert_eq!(masks, ["203.0.113.0/24", "potato:bob"]);
+        store.delete_kline("potato:bob").await.unwrap();
+        assert_eq!(store.klines(3000).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_operator_name_is_pinned_once() {
+        let store = Store::open("mem://").await.unwrap();
+        assert_eq!(store.pin_oper("root", "potato:root~1").await.unwrap(), "potato:root~1");
+        assert_eq!(
+            store.pin_oper("root", "potato:root~2").await.unwrap(),
+            "potato:root~1",
+            "the first stays"
+        );
+        assert_eq!(store.oper_pins().await.unwrap(), [("root".to_owned(), "potato:root~1".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_reads_newest_first() {
+        let store = Store::open("mem://").await.unwrap();
+        for (at, action) in [(1, "kill"), (3, "unkline"), (2, "kline")] {
+            let entry = AuditEntry {
+                at,
+                oper: "potato:root".into(),
+                nick: "root".into(),
+                action: action.into(),
+                target: "bob".into(),
+                reason: None,
+                from: "127.0.0.1".into(),
+            };
+            store.append_audit(&entry).await.unwrap();
+        }
+        let actions: Vec<String> = store.audit_log(2).await.unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["unkline", "kline"]);
     }
 }
