@@ -213,8 +213,8 @@ impl State {
             .map(|k| &k.kline)
     }
 
-    /// Ends the sessions a kline bans (an operator's own session excepted: operators are
-    /// refused a kline that would match them).
+    /// Ends the sessions a kline bans: each is told why, then closed (the operator who asked
+    /// was refused a kline that would match their own session).
     fn enforce(&mut self, rule: &KlineRule) -> usize {
         let banned: Vec<ConnId> =
             self.clients.iter().filter(|(_, c)| rule.matches_client(c)).map(|(&conn, _)| conn).collect();
