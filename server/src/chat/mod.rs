@@ -665,7 +665,7 @@ impl Hub {
         let st = self.lock();
         HubFigures {
             online: st.clients.len(),
-            held: st.clients.values().filter(|c| c.held.is_some()).count(),
+            held: st.held_count(),
             channels: st.channels.len(),
             messages_delivered: st.messages_delivered,
             events_queued: st.events_queued.get(),

@@ -413,7 +413,7 @@ impl Hub {
         st.oper(conn, &self.settings.opers)?;
         let now_secs = now_ms() / 1000;
         let messages_last_minute = st.rate.last_minute(now_secs);
-        let held = st.clients.values().filter(|c| c.held.is_some()).count();
+        let held = st.held_count();
         let opers = st.clients.values().filter(|c| st.is_oper(c, &self.settings.opers)).count();
         let event = ServerEvent::Stats {
             connections: st.clients.len() - held,

@@ -88,6 +88,11 @@ impl State {
         }
     }
 
+    /// How many sessions are held, waiting for their client to resume them.
+    pub(super) fn held_count(&self) -> usize {
+        self.clients.values().filter(|c| c.held.is_some()).count()
+    }
+
     /// The state of every channel `conn` is in, as a join sends it: topic, members, history.
     fn channel_states(&self, conn: ConnId, history: usize) -> Vec<ServerEvent> {
         let Some(client) = self.clients.get(&conn) else { return Vec::new() };
@@ -104,7 +109,7 @@ impl State {
 impl Hub {
     /// How many sessions are held, waiting for their client to resume them.
     pub(crate) fn held_sessions(&self) -> usize {
-        self.lock().clients.values().filter(|c| c.held.is_some()).count()
+        self.lock().held_count()
     }
 
     /// Takes over the session `secret` resumes, for a connection from `ip` whose own queue is
