@@ -262,6 +262,41 @@ async fn samode_overrides_a_channels_modes_in_the_open() {
 }
 
 #[tokio::test]
+async fn a_bare_nick_bans_the_address_of_whoever_uses_it() {
+    let server = with_opers().await;
+    let mut root = root(&server).await;
+    let mut bob = Client::guest_from(&server, [127, 0, 0, 2].into(), "bob").await;
+    let mut carol = Client::guest_from(&server, [127, 0, 0, 3].into(), "carol").await;
+    root.cmd("/kline Bob 1h flooding").await;
+    let list = root.expect("kline_list").await;
+    assert_eq!(list["klines"][0]["mask"], "127.0.0.2/32", "{list}");
+    let (_, close) = bob.events_until_close().await;
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("server_banned"));
+    // A new nick from the same address does not get round it; another address is not touched.
+    let mut again = Client::connect_from(&server, [127, 0, 0, 2].into()).await;
+    again.send(json!({"type":"auth","nick":"bob2"})).await;
+    again.expect_error("server_banned").await;
+    carol.cmd("/whois carol").await;
+    carol.expect("whois").await;
+    // Nobody online by that nick: refused, pointing at the nick mask; nothing is banned.
+    root.cmd("/kline nobody").await;
+    let refusal = root.expect_error("no_such_nick").await;
+    assert!(refusal["message"].as_str().unwrap().contains("nobody!*@*"), "{refusal}");
+    root.cmd("/klines").await;
+    assert_eq!(root.expect("kline_list").await["klines"].as_array().unwrap().len(), 1);
+    let audit = last_audit(&mut root).await;
+    assert_eq!(
+        (audit["action"].as_str(), audit["target"].as_str()),
+        (Some("kline 1h"), Some("127.0.0.2/32"))
+    );
+}
+
+async fn last_audit(root: &mut Client) -> Value {
+    root.cmd("/audit").await;
+    root.expect("audit_log").await["entries"][0].clone()
+}
+
+#[tokio::test]
 async fn a_kline_holds_on_resume_nick_change_and_any_spelling() {
     let server = with_opers().await;
     let mut root = root(&server).await;

@@ -41,7 +41,8 @@ pub(crate) struct KlineRule {
 
 impl KlineRule {
     /// Reads `mask` as an account, an address or network, or a `nick!user@host` mask (a bare
-    /// word is a nick: `bob` bans `bob!*@*`); the mask is kept in the form that shows which.
+    /// word is a nick mask: `evil*` bans `evil*!*@*`; a kline names someone online by their bare
+    /// nick, see [`user_named`]); the mask is kept in the form that shows which.
     fn parse(mask: &str) -> Result<(String, Matcher)> {
         let mask = mask.trim();
         if mask.is_empty()
@@ -99,6 +100,24 @@ impl KlineRule {
     fn matches_client(&self, c: &Client) -> bool {
         self.matches(c.ip, c.account.as_ref(), &c.masks())
     }
+}
+
+/// The nick a kline mask names, when it is a bare nick (no wildcards, and neither an account,
+/// an address nor a `nick!user@host` mask): `/kline bob` bans whoever is `bob` now by their
+/// address, as IRC servers' `KLINE nick` does. A nick mask is written with its `!` (`bob!*@*`),
+/// or has wildcards (`evil*`).
+fn user_named(mask: &str) -> Option<&str> {
+    let mask = mask.trim();
+    let plain = !mask.is_empty() && !mask.contains([':', '!', '@', '*', '?', '/']);
+    (plain && mask.parse::<IpAddr>().is_err()).then_some(mask)
+}
+
+/// What a ban of someone's address covers: the address itself for IPv4, its /64 for IPv6 (one
+/// subscriber's prefix, within which they can pick any address).
+fn address_ban(ip: IpAddr) -> IpNet {
+    let ip = ip.to_canonical();
+    let prefix = if ip.is_ipv4() { 32 } else { 64 };
+    IpNet::new(ip, prefix).map(|net| net.trunc()).unwrap_or_else(|_| IpNet::from(ip))
 }
 
 /// Who is acting as an operator.
@@ -301,7 +320,21 @@ impl Hub {
     ) -> Result<(Oper, KlineRule)> {
         let st = self.lock();
         let oper = st.oper(conn, &self.settings.opers)?;
-        let (mask, matcher) = KlineRule::parse(mask)?;
+        // Checked as a mask first: its length and characters.
+        let parsed = KlineRule::parse(mask)?;
+        let (mask, matcher) = match user_named(mask) {
+            Some(nick) => {
+                let target = st.conn_by_nick(nick).map_err(|_| {
+                    err(
+                        ErrorCode::NoSuchNick,
+                        format!("{nick} is not online (to ban the nick itself: {nick}!*@*)"),
+                    )
+                })?;
+                let net = address_ban(st.client(target)?.ip);
+                (net.to_string(), Matcher::Net(net))
+            }
+            None => parsed,
+        };
         let now = now_ms();
         let live = st.klines.iter().filter(|k| !k.expired(now) && k.kline.mask != mask).count();
         if live >= MAX_KLINES {
@@ -461,6 +494,19 @@ mod tests {
         for bad in ["", "a b", &"x".repeat(101), "bell\u{7}"] {
             assert_eq!(KlineRule::parse(bad).unwrap_err().code, ErrorCode::BadArguments, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_bare_nick_names_someone_whose_address_is_banned() {
+        assert_eq!(user_named(" bob "), Some("bob"));
+        for mask in
+            ["evil*", "b?b", "bob!*@*", "*@host", "potato:bob", "203.0.113.7", "10.0.0.0/8", "::1", ""]
+        {
+            assert_eq!(user_named(mask), None, "{mask}");
+        }
+        assert_eq!(address_ban(ip("203.0.113.7")).to_string(), "203.0.113.7/32");
+        assert_eq!(address_ban(ip("::ffff:203.0.113.7")).to_string(), "203.0.113.7/32");
+        assert_eq!(address_ban(ip("2001:db8:1:2:3:4:5:6")).to_string(), "2001:db8:1:2::/64");
     }
 
     #[test]
