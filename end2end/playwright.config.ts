@@ -47,6 +47,11 @@ export default defineConfig({
       CHATTR_CONN_RATE_PER_IP: "0",
       LEPTOS_SITE_ROOT: siteRoot,
       CHATTR_LOG: "warn",
+      // The host app's user e2e-admin is a server operator (opers.spec.ts).
+      CHATTR_OPERS: "app:e2e-admin",
+      // Each browser context may name the address it comes from with X-Forwarded-For, as if
+      // through a proxy on this machine: server bans by address need people on several.
+      CHATTR_TRUSTED_PROXIES: "127.0.0.1",
     },
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,

@@ -1,14 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
-import { join, login, open, send } from "./helpers";
-
-/** The serious and critical accessibility findings of axe-core on the page as it is now. */
-async function findings(page: Page): Promise<string[]> {
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]).analyze();
-  return results.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
+import { findings, join, login, open, send } from "./helpers";
 
 async function inBothThemes(page: Page, check: () => Promise<void>) {
   for (const theme of ["light", "dark"]) {

@@ -104,9 +104,7 @@ pub enum Command {
     Celery {
         request: CeleryRequest,
     },
-    /// A server operator's command. Typed as a line in the browser, whose bundle has no code
-    /// for it (its weight budget) and does not suggest it.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// A server operator's command.
     Oper {
         request: OperRequest,
     },
@@ -199,16 +197,16 @@ pub enum CeleryRequest {
 }
 
 /// A server operator's command (`CHATTR_OPERS`).
-#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum OperRequest {
     /// Disconnects someone from the server.
     Kill { nick: String, reason: Option<String> },
-    /// Bans a mask from the whole server — an account (`potato:bob`, `app:bob`),
-    /// An address or network (`203.0.113.7`, `203.0.113.0/24`), or a `nick!user@host` mask (the
-    /// Host a cloak or an address) — for `duration_secs` (for good when `None`), and
-    /// Disconnects the sessions it matches.
+    /// Bans a mask from the whole server — an account (`potato:bob`, `app:bob`), an address
+    /// or network (`203.0.113.7`, `203.0.113.0/24`), a `nick!user@host` mask (the host a cloak
+    /// or an address; `evil*` reads `evil*!*@*`), or the bare nick of someone online (their
+    /// address, an IPv6 one's /64) — for `duration_secs` (for good when `None`), and
+    /// disconnects the sessions it matches.
     Kline { mask: String, duration_secs: Option<u64>, reason: Option<String> },
     /// Lifts a server ban.
     Unkline { mask: String },
@@ -260,6 +258,8 @@ pub struct CommandHelp {
     pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub help: &'static str,
+    /// A server operator's command: suggested to operators only.
+    pub oper: bool,
     #[cfg(not(target_arch = "wasm32"))]
     parse: fn(&mut parse::Line<'_>) -> Result<Command, super::ProtocolError>,
 }
@@ -273,12 +273,16 @@ impl std::fmt::Debug for CommandHelp {
 /// A [`CommandHelp`]: name, aliases, usage, help, and the function in [`parse`] that parses
 /// its arguments (left out of the browser build, which never parses a line).
 macro_rules! command {
+    (oper $($rest:tt)*) => {
+        CommandHelp { oper: true, ..command!($($rest)*) }
+    };
     ($name:literal $(| $alias:literal)*, $usage:literal, $help:literal, $parse:ident) => {
         CommandHelp {
             name: $name,
             aliases: &[$($alias),*],
             usage: $usage,
             help: $help,
+            oper: false,
             #[cfg(not(target_arch = "wasm32"))]
             parse: parse::$parse,
         }
@@ -323,27 +327,19 @@ pub const COMMANDS: &[CommandHelp] = &[
     command!("list", "/list", "List channels", list),
     command!("names", "/names [#channel]", "List a channel's members", names),
     command!("quit", "/quit [reason]", "Disconnect", quit),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("kill", "/kill <nick> [reason]", "Disconnect someone from the server (operators)", kill),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!(
+    command!(oper "kill", "/kill <nick> [reason]", "Disconnect someone from the server (operators)", kill),
+    command!(oper
         "kline" | "gban",
-        "/kline <account|address/net|nick!user@host> [duration: 30m, 12h, 7d] [reason]",
-        "Ban from the whole server, disconnecting who it matches (operators)",
+        "/kline <nick|account|address/net|nick!user@host> [duration: 30m, 12h, 7d] [reason]",
+        "Ban from the whole server (a nick: their address), disconnecting who it matches (operators)",
         kline
     ),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("unkline" | "ungban", "/unkline <mask>", "Lift a server ban (operators)", unkline),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("klines", "/klines", "List the server bans (operators)", klines),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("gnotice", "/gnotice <text>", "Send a notice to everyone on the server (operators)", gnotice),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("stats", "/stats", "Show the server's figures (operators)", stats),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!("audit", "/audit", "Show the latest operator actions (operators)", audit),
-    #[cfg(not(target_arch = "wasm32"))]
-    command!(
+    command!(oper "unkline" | "ungban", "/unkline <mask>", "Lift a server ban (operators)", unkline),
+    command!(oper "klines", "/klines", "List the server bans (operators)", klines),
+    command!(oper "gnotice", "/gnotice <text>", "Send a notice to everyone on the server (operators)", gnotice),
+    command!(oper "stats", "/stats", "Show the server's figures (operators)", stats),
+    command!(oper "audit", "/audit", "Show the latest operator actions (operators)", audit),
+    command!(oper
         "samode",
         "/samode [#channel] (+|-)<modes> [args…]",
         "Change a channel's modes past its rules, announced (operators)",

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::tag_first;
+
 use super::error::{ErrorCode, ProtocolError};
 
 /// A frame sent by a client.
@@ -104,6 +106,7 @@ pub fn validate_txn(txn: &str) -> Result<(), ProtocolError> {
 /// the recipient's nick. `action` is true for `/me`. Ids grow with time: a later message has a
 /// larger id, so they order and page history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct ChatMessage {
     pub id: u64,
     /// Milliseconds since the Unix epoch.
@@ -123,6 +126,7 @@ pub struct ChatMessage {
 
 /// One member of a channel as shown in a member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Member {
     pub nick: String,
     #[serde(default)]
@@ -138,6 +142,7 @@ pub struct Member {
 
 /// One line of a `/list` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct ChannelSummary {
     pub channel: String,
     pub members: usize,
@@ -149,6 +154,7 @@ pub struct ChannelSummary {
 /// while the channel was alive; a registered channel keeps only the masks while it is empty
 /// and across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct BanEntry {
     pub mask: String,
     /// Who the ban was set on, when named by nick.
@@ -162,6 +168,7 @@ pub struct BanEntry {
 
 /// Limits the server enforces, announced in `welcome` so clients can check input early.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Limits {
     /// Longest message text, in bytes.
     pub max_text_bytes: usize,
@@ -173,10 +180,13 @@ pub struct Limits {
     pub per_second: u32,
 }
 
+tag_first::tagged_enum! {
+"type", "ServerEvent", ServerEventByName,
 /// A frame sent by the server. Events are named in the past tense; `topic` and `members`
-/// describe a channel's state and are sent on join and on request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// describe a channel's state and are sent on join and on request. `type` is always the first
+/// key, and an event is read that way (so from its text, not from a `serde_json::Value`, whose
+/// keys are sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
     /// Login succeeded. `host` is your own cloaked host as others see it. `resume` is this
     /// session's secret for `auth`'s `resume` (a new one with every `welcome`); `resumed` says
@@ -331,15 +341,11 @@ pub enum ServerEvent {
     /// You are a server operator now (`true`: right after `welcome`, or once you identified
     /// to an account in `CHATTR_OPERS`), or no longer (`false`).
     OperStatus { oper: bool },
-    // The operators' answers are not in the browser build yet (its weight budget).
     /// The server bans, for an operator (`/klines`, and after `/kline` or `/unkline`).
-    #[cfg(not(target_arch = "wasm32"))]
     KlineList { klines: Vec<Kline> },
     /// The latest operator actions, newest first, for an operator (`/audit`).
-    #[cfg(not(target_arch = "wasm32"))]
     AuditLog { entries: Vec<AuditEntry> },
     /// The server's figures, for an operator (`/stats`).
-    #[cfg(not(target_arch = "wasm32"))]
     Stats {
         /// Sessions with a live connection.
         connections: usize,
@@ -355,11 +361,13 @@ pub enum ServerEvent {
         uptime_secs: u64,
     },
 }
+}
 
 /// A server ban: who it bans (`mask`: an account such as `potato:bob`, an address or network
 /// such as `203.0.113.0/24`, or a `nick!user@host` mask), why, by whom, when (ms since the
 /// epoch) and until when (`expires`; never when absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Kline {
     pub mask: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -373,6 +381,7 @@ pub struct Kline {
 /// One operator action: when (ms since the epoch), the operator's account and nick, what
 /// (`kill`, `kline`, `unkline`, `global_notice`), on what, why, and from which address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct AuditEntry {
     pub at: u64,
     pub oper: String,
@@ -383,6 +392,8 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     pub from: String,
 }
+
+tag_first::read_from_objects!(ChatMessage, Member, ChannelSummary, BanEntry, Limits, Kline, AuditEntry);
 
 fn is_false(b: &bool) -> bool {
     !*b

@@ -7,12 +7,11 @@ pub mod command;
 pub mod error;
 pub mod frames;
 pub mod names;
+pub(crate) mod tag_first;
 pub mod text;
 
 pub use close::CloseReason;
-#[cfg(not(target_arch = "wasm32"))]
-pub use command::OperRequest;
-pub use command::{CeleryRequest, Command, CommandHelp, Password, PotatoRequest, COMMANDS};
+pub use command::{CeleryRequest, Command, CommandHelp, OperRequest, Password, PotatoRequest, COMMANDS};
 pub use error::{ErrorCode, ProtocolError};
 pub use frames::{
     AuditEntry, BanEntry, ChannelSummary, ChatMessage, ClientFrame, Kline, Limits, Member, ServerEvent,
@@ -158,10 +157,78 @@ mod tests {
                 channels: vec![ChannelSummary { channel: "#r".into(), members: 2, topic: None }],
             },
             ServerEvent::Pong { id: Some(1) },
+            ServerEvent::OperStatus { oper: true },
+            ServerEvent::KlineList {
+                klines: vec![Kline {
+                    mask: "203.0.113.0/24".into(),
+                    reason: Some("open proxy".into()),
+                    by: "root".into(),
+                    at: 5,
+                    expires: Some(9),
+                }],
+            },
+            ServerEvent::AuditLog {
+                entries: vec![AuditEntry {
+                    at: 5,
+                    oper: "potato:root".into(),
+                    nick: "root".into(),
+                    action: "kill".into(),
+                    target: "bob".into(),
+                    reason: None,
+                    from: "203.0.113.9".into(),
+                }],
+            },
+            ServerEvent::Stats {
+                connections: 1,
+                sessions: 2,
+                channels: 3,
+                opers: 1,
+                messages_last_minute: 4,
+                messages_total: 5,
+                uptime_secs: 6,
+            },
         ];
         for ev in events {
+            // Written with its type first, which is how it is read back.
+            assert!(ev.to_json().starts_with(r#"{"type":""#), "{ev:?}");
             round_trip_server(ev);
         }
+    }
+
+    #[test]
+    fn events_are_read_by_their_type_first_and_anything_else_is_refused() {
+        let read = |text: &str| serde_json::from_str::<ServerEvent>(text);
+        // Unknown fields are ignored and missing defaults filled in, as serde's own reading does.
+        assert_eq!(
+            read(r##"{"type":"parted","channel":"#r","nick":"a","new_field":[1,{"x":2}]}"##).unwrap(),
+            ServerEvent::Parted { channel: "#r".into(), nick: "a".into(), reason: None }
+        );
+        assert_eq!(
+            read(r##"{"type":"message","id":1,"ts":2,"from":"a","target":"#r","text":"hi"}"##).unwrap(),
+            ServerEvent::Message(ChatMessage {
+                id: 1,
+                ts: 2,
+                from: "a".into(),
+                target: "#r".into(),
+                text: "hi".into(),
+                action: false,
+                bot: false,
+                txn: None,
+            })
+        );
+        let refused = [
+            r##"{"channel":"#r","type":"parted","nick":"a"}"##,
+            r##"{"type":"no_such_event"}"##,
+            r##"{"type":"parted","channel":"#r"}"##,
+            r##"{"type":7}"##,
+            r##"{}"##,
+            r##"["parted","#r","a"]"##,
+            r##"{"type":"parted","channel":"#r","nick":"a"} trailing"##,
+        ];
+        for text in refused {
+            assert!(read(text).is_err(), "{text}");
+        }
+        assert!(read(r##"{"kind":"x","type":"pong"}"##).unwrap_err().to_string().contains("first key"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use leptos::either::{Either, EitherOf3};
 use leptos::html;
 use leptos::prelude::*;
 
+use super::admin::{self, AdminPage, DURATIONS};
 use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
 use super::login::{email_problem, password_problem};
@@ -13,10 +14,10 @@ use super::switch::{component, show, show_else};
 use super::text::{segments, Segment};
 use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
-use crate::protocol::command::COMMANDS;
+use crate::protocol::command::{CommandHelp, COMMANDS};
 use crate::protocol::names::{fold, is_channel};
 use crate::protocol::Member;
-use crate::protocol::{CeleryRequest, Command, ErrorCode, Password, PotatoRequest};
+use crate::protocol::{CeleryRequest, Command, ErrorCode, OperRequest, Password, PotatoRequest};
 
 /// Which side panels are open (on a phone they cover the conversation).
 #[derive(Clone, Copy)]
@@ -113,6 +114,9 @@ pub(super) fn Chat() -> impl IntoView {
             {show(move || ctx.state.with(|s| s.helping), move || view! {
                 <HelpDialog/>
             })}
+            {show(move || ctx.state.with(|s| s.administering), move || view! {
+                <AdminPage/>
+            })}
             <Invitations/>
         </div>
     })
@@ -127,13 +131,13 @@ fn join_channel(ctx: Ctx, channel: &str) {
     }
 }
 
-/// The commands whose names `shown` picks, with their usage and help.
-fn command_list(shown: impl Fn(&str) -> bool) -> impl IntoView {
+/// The commands `shown` picks, with their usage and help.
+fn command_list(shown: impl Fn(&CommandHelp) -> bool) -> impl IntoView {
     view! {
         <dl class="command-help">
             {COMMANDS
                 .iter()
-                .filter(|c| shown(c.name))
+                .filter(|c| shown(c))
                 .map(|c| view! { <dt><code>{c.usage}</code></dt><dd>{c.help}</dd> })
                 .collect_view()}
         </dl>
@@ -152,18 +156,18 @@ fn WelcomeView() -> impl IntoView {
             <h2 id="welcome-title">{move || format!("Welcome, {}!", me())}</h2>
             <p>"Pick a channel to start talking."</p>
             <div class="row">
-                <For each=defaults key=|c| c.clone() let:channel>
+                {move || defaults().into_iter().map(|channel| view! {
                     <button type="button" on:click={
                         let channel = channel.clone();
                         move |_| join_channel(ctx, &channel)
                     }>{format!("Join {channel}")}</button>
-                </For>
+                }).collect_view()}
                 <button type="button" class="secondary" on:click=move |_| ctx.run(Command::List)>
                     "Browse channels"
                 </button>
             </div>
             <p class="hint">"Or type a command below. Some to start with:"</p>
-            {command_list(move |name| common.contains(&name))}
+            {command_list(move |c| common.contains(&c.name))}
             <button type="button" class="link-button" on:click=move |_| ctx.state.update(|s| s.helping = true)>
                 "All commands (/help)"
             </button>
@@ -198,7 +202,7 @@ fn ChannelBrowser() -> impl IntoView {
             <label for="channel-filter">"Find a channel"</label>
             <input id="channel-filter" autocomplete="off" placeholder="name or topic" bind:value=filter/>
             <ul class="channel-list" data-testid="channel-list">
-                <For each=channels key=|(c, joined)| (c.channel.clone(), c.members, c.topic.clone(), *joined) let:item>
+                {move || channels().into_iter().map(|item| view! {
                     {
                         let (summary, joined) = item;
                         let name = summary.channel.clone();
@@ -223,7 +227,7 @@ fn ChannelBrowser() -> impl IntoView {
                             </li>
                         }
                     }
-                </For>
+                }).collect_view()}
             </ul>
             {show(move || channels().is_empty(), move || view! {
                 <p class="hint">"No channels match. Type a name in the sidebar's Join box to create one."</p>
@@ -241,10 +245,11 @@ fn ChannelBrowser() -> impl IntoView {
 fn HelpDialog() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let close = move || ctx.state.update(|s| s.helping = false);
+    let oper = ctx.state.with_untracked(|s| s.oper);
     component(view! {
         <Modal label="Commands" on_close=move |()| close() class="help-dialog">
             <h2>"Commands"</h2>
-            {command_list(|_| true)}
+            {command_list(move |c| oper || !c.oper)}
             <p class="hint">"Services: /potato help (your nick), /celery help (channels)."</p>
             <button type="button" class="secondary" on:click=move |_| close()>"Close"</button>
         </Modal>
@@ -262,7 +267,7 @@ fn Invitations() -> impl IntoView {
     };
     component(view! {
         <div class="toasts" role="status" aria-live="polite">
-            <For each=invites key=|i| i.clone() let:invite>
+            {move || invites().into_iter().map(|invite| view! {
                 {
                     let (channel, by) = invite;
                     let (join, skip) = (channel.clone(), channel.clone());
@@ -277,7 +282,7 @@ fn Invitations() -> impl IntoView {
                         </div>
                     }
                 }
-            </For>
+            }).collect_view()}
         </div>
     })
 }
@@ -322,6 +327,9 @@ fn Sidebar() -> impl IntoView {
                 <button type="button" class="link-button" on:click=move |_| panels.account.set(true)>
                     "Account"
                 </button>
+                {show(move || ctx.state.with(|s| s.oper), move || view! {
+                    <button type="button" class="link-button" on:click=move |_| admin::open(ctx)>"Server"</button>
+                })}
                 <button type="button" class="link-button" on:click=move |_| ctx.log_out()>
                     "Log out"
                 </button>
@@ -618,7 +626,7 @@ fn ChannelSettings() -> impl IntoView {
                     <h4 id="op-list-title">"Op list"</h4>
                     <p class="hint">"These accounts become operators when they join."</p>
                     <ul class="chips" aria-labelledby="op-list-title" data-testid="op-list">
-                        <For each=ops key=|op| op.clone() let:op>
+                        {move || ops().into_iter().map(|op| view! {
                             {
                                 let (key, trusted) = op;
                                 let name = account_words(&key);
@@ -657,7 +665,7 @@ fn ChannelSettings() -> impl IntoView {
                                     </li>
                                 }
                             }
-                        </For>
+                        }).collect_view()}
                     </ul>
                     {show(move || ops().is_empty(), || view! { <p class="hint">"Nobody is on it yet."</p> })}
                     {show(move || rights().edit_ops, move || view! {
@@ -718,7 +726,7 @@ fn ChannelSettings() -> impl IntoView {
                 move || bans().is_some_and(|b| !b.is_empty()),
                 move || view! {
                     <ul class="ban-list" aria-labelledby="ban-list-title" data-testid="ban-list">
-                        <For each=move || bans().unwrap_or_default() key=|b| b.mask.clone() let:ban>
+                        {move || bans().unwrap_or_default().into_iter().map(|ban| view! {
                             {
                                 let mask = ban.mask.clone();
                                 let whom = ban_target(&mask, ban.nick.as_deref());
@@ -737,7 +745,7 @@ fn ChannelSettings() -> impl IntoView {
                                     </li>
                                 }
                             }
-                        </For>
+                        }).collect_view()}
                     </ul>
                 },
                 move || view! {
@@ -754,35 +762,56 @@ fn ChannelSettings() -> impl IntoView {
     })
 }
 
-/// Kick or ban, asked for from a member's menu: with a reason, confirmed. A ban also removes
-/// the user from the channel (and keeps them out).
+/// Kick or ban from the channel, or (for a server operator) disconnect or ban from the server,
+/// asked for from a member's menu: with a reason, confirmed. A ban also removes the user from
+/// the channel (and keeps them out); a server ban is for a length chosen here.
 #[component]
 fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let reason = RwSignal::new(String::new());
+    let length = RwSignal::new("86400".to_owned());
     let (verb, nick) = confirm.get_untracked().unwrap_or(("kick", String::new()));
     let channel = ctx.state.with_untracked(|s| s.current.clone().unwrap_or_default());
     let close = move || confirm.set(None);
-    let (title, action) = if verb == "ban" {
-        (format!("Ban {nick} from {channel}"), format!("Ban {nick}"))
-    } else {
-        (format!("Kick {nick} from {channel}"), format!("Kick {nick}"))
-    };
-    let explain = if verb == "ban" {
-        "They are removed from the channel and cannot come back (their address is banned) until an operator lifts the ban."
-    } else {
-        "They are removed from the channel and may join again."
+    let (title, action, explain) = match verb {
+        "ban" => (
+            format!("Ban {nick} from {channel}"),
+            format!("Ban {nick}"),
+            "They are removed from the channel and cannot come back (their address is banned) until an operator lifts the ban.",
+        ),
+        "kill" => (
+            format!("Disconnect {nick} from the server"),
+            format!("Disconnect {nick}"),
+            "Their session ends at once, in every channel. They may connect again.",
+        ),
+        "kline" => (
+            format!("Ban {nick} from the server"),
+            format!("Ban {nick} from the server"),
+            "Their address is banned from the whole server: their session ends and nobody can log in from there until the ban ends or is lifted.",
+        ),
+        _ => (
+            format!("Kick {nick} from {channel}"),
+            format!("Kick {nick}"),
+            "They are removed from the channel and may join again.",
+        ),
     };
     let on_submit = {
         let (channel, nick) = (channel.clone(), nick.clone());
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             let why = reason.get_untracked().trim().to_owned();
-            if verb == "ban" {
-                ctx.run(Command::Ban { channel: channel.clone(), mask: nick.clone() });
-            }
             let reason = (!why.is_empty()).then_some(why);
-            ctx.run(Command::Kick { channel: channel.clone(), nick: nick.clone(), reason });
+            let (channel, nick) = (channel.clone(), nick.clone());
+            match verb {
+                "kill" => admin::oper(ctx, OperRequest::Kill { nick, reason }),
+                "kline" => admin::ban(ctx, nick, &length.get_untracked(), reason),
+                _ => {
+                    if verb == "ban" {
+                        ctx.run(Command::Ban { channel: channel.clone(), mask: nick.clone() });
+                    }
+                    ctx.run(Command::Kick { channel, nick, reason });
+                }
+            }
             close();
         }
     };
@@ -793,6 +822,12 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
                 <p class="hint">{explain}</p>
                 <label for="moderation-reason">"Reason (shown to everyone)"</label>
                 <input id="moderation-reason" maxlength="300" autocomplete="off" bind:value=reason/>
+                {show(move || verb == "kline", move || view! {
+                    <label for="moderation-length">"For"</label>
+                    <select id="moderation-length" prop:value=move || length.get() on:change=move |ev| length.set(event_target_value(&ev))>
+                        {DURATIONS.iter().map(|(secs, label)| view! { <option value=*secs>{*label}</option> }).collect_view()}
+                    </select>
+                })}
                 <div class="row">
                     <button type="submit" class="danger-button">{action}</button>
                     <button type="button" class="secondary" on:click=move |_| close()>"Cancel"</button>
@@ -1093,7 +1128,8 @@ fn Composer() -> impl IntoView {
     let recall = StoredValue::new(Recall::default());
     // The Tab cycle: the text and cursor before the first press, and how many presses.
     let tab_cycle = StoredValue::new(None::<(String, usize, usize)>);
-    let hints = move || suggestions(&input.get());
+    let oper = move || ctx.state.with(|s| s.oper);
+    let hints = move || suggestions(&input.get(), oper());
     let numbered_hints = move || hints().into_iter().enumerate().collect::<Vec<_>>();
     // The suggestion chosen with ↑/↓, if any; a change to the text starts over.
     let chosen = RwSignal::new(None::<usize>);
@@ -1161,7 +1197,7 @@ fn Composer() -> impl IntoView {
         }
         let text = input.get_untracked();
         let multiline = text.contains('\n');
-        let offered = suggestions(&text);
+        let offered = suggestions(&text, oper());
         // ↑/↓ move through the suggestions while there are some; Enter or Tab takes one.
         let step = |delta: isize| {
             let n = offered.len() as isize;
@@ -1187,7 +1223,7 @@ fn Composer() -> impl IntoView {
                 send();
             }
             "Tab" if !ev.shift_key() => {
-                if let Some(first) = suggestions(&text).first() {
+                if let Some(first) = offered.first() {
                     ev.prevent_default();
                     set_input(first.complete.clone(), None);
                     return;
@@ -1227,7 +1263,7 @@ fn Composer() -> impl IntoView {
         <form class="composer" on:submit=on_submit>
             {show(move || !hints().is_empty(), move || view! {
                 <ul class="suggestions" id="command-suggestions" role="listbox" aria-label="Commands">
-                    <For each=numbered_hints key=|(i, h)| (*i, h.complete.clone()) let:item>
+                    {move || numbered_hints().into_iter().map(|item| view! {
                         {
                             let (i, hint) = item;
                             let complete = hint.complete.clone();
@@ -1250,7 +1286,7 @@ fn Composer() -> impl IntoView {
                                 </li>
                             }
                         }
-                    </For>
+                    }).collect_view()}
                 </ul>
             })}
             <label class="visually-hidden" for="message-input">"Message"</label>
@@ -1363,6 +1399,8 @@ fn MemberItem(
         menu.update(|m| *m = if m.as_deref() == Some(n.as_str()) { None } else { Some(n.clone()) })
     };
     let i_am_op = move || ctx.state.with(|s| s.current.as_deref().is_some_and(|c| s.is_op(c)));
+    // A server operator's powers, on anyone but themselves.
+    let server_oper = move || ctx.state.with(|s| s.oper && !name.with_value(|n| s.is_me(n)));
     let trigger = NodeRef::<html::Button>::new();
     let menu_el = NodeRef::<html::Div>::new();
     // An opened menu takes focus; ↑/↓/Home/End move in it, Escape closes it and goes back.
@@ -1434,6 +1472,16 @@ fn MemberItem(
                             menu.set(None);
                             confirm.set(Some(("ban", name.get_value())));
                         }>"Ban…"</button>
+                    })}
+                    {show(server_oper, move || view! {
+                        <button type="button" role="menuitem" class="danger" on:click=move |_| {
+                            menu.set(None);
+                            confirm.set(Some(("kill", name.get_value())));
+                        }>"Disconnect from server…"</button>
+                        <button type="button" role="menuitem" class="danger" on:click=move |_| {
+                            menu.set(None);
+                            confirm.set(Some(("kline", name.get_value())));
+                        }>"Ban from server…"</button>
                     })}
                 </div>
             })}

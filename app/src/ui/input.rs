@@ -13,8 +13,8 @@ pub struct Suggestion {
 }
 
 /// Suggestions while the input is `/` and a command name (or `/potato ` / `/celery ` and a
-/// subcommand), matching by prefix.
-pub fn suggestions(input: &str) -> Vec<Suggestion> {
+/// subcommand), matching by prefix. Operators' commands are suggested to operators only.
+pub fn suggestions(input: &str, oper: bool) -> Vec<Suggestion> {
     let Some(body) = input.strip_prefix('/') else { return Vec::new() };
     let lower = body.to_ascii_lowercase();
     for (service, table) in [("potato", POTATO_COMMANDS), ("celery", CELERY_COMMANDS)] {
@@ -38,7 +38,7 @@ pub fn suggestions(input: &str) -> Vec<Suggestion> {
     }
     COMMANDS
         .iter()
-        .filter(|c: &&CommandHelp| c.name.starts_with(&lower))
+        .filter(|c: &&CommandHelp| c.name.starts_with(&lower) && (oper || !c.oper))
         .map(|c| Suggestion { complete: format!("/{} ", c.name), usage: c.usage, help: c.help })
         .collect()
 }
@@ -124,20 +124,30 @@ mod tests {
 
     #[test]
     fn slash_suggests_commands_with_their_help() {
-        let all = suggestions("/");
+        let all = suggestions("/", true);
         assert_eq!(all.len(), COMMANDS.len());
-        let j = suggestions("/jo");
+        let j = suggestions("/jo", false);
         assert_eq!(j.len(), 1);
         assert_eq!(j[0].complete, "/join ");
         assert!(j[0].usage.starts_with("/join"));
-        assert!(suggestions("/join #a").is_empty());
-        assert!(suggestions("hello").is_empty());
-        let p = suggestions("/potato i");
+        assert!(suggestions("/join #a", false).is_empty());
+        assert!(suggestions("hello", false).is_empty());
+        let p = suggestions("/potato i", false);
         assert_eq!(
             p.iter().map(|s| s.complete.as_str()).collect::<Vec<_>>(),
             ["/potato identify ", "/potato info "]
         );
-        assert_eq!(suggestions("/CELERY re")[0].complete, "/celery register ");
+        assert_eq!(suggestions("/CELERY re", false)[0].complete, "/celery register ");
+    }
+
+    #[test]
+    fn operators_commands_are_suggested_to_operators_only() {
+        let names = |oper| suggestions("/k", oper).into_iter().map(|s| s.complete).collect::<Vec<_>>();
+        assert_eq!(names(false), ["/kick "]);
+        assert_eq!(names(true), ["/kick ", "/kill ", "/kline ", "/klines "]);
+        let everyone = suggestions("/", false).len();
+        assert_eq!(everyone, COMMANDS.iter().filter(|c| !c.oper).count());
+        assert!(everyone < COMMANDS.len());
     }
 
     #[test]

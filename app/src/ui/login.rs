@@ -169,14 +169,14 @@ pub(super) fn Login() -> impl IntoView {
                 </div>
                 </fieldset>
                 <ul class="login-errors" role="alert">
-                    <For each=errors key=|e| e.clone() let:error>
+                    {move || errors().into_iter().map(|error| view! {
                         <li>{error}</li>
-                    </For>
+                    }).collect_view()}
                 </ul>
                 {show(move || !ctx.login_nicks.with(Vec::is_empty), move || view! {
                     <p class="nick-suggestions" data-testid="free-nicks">
                         "Free nicks: "
-                        <For each=move || ctx.login_nicks.get() key=|n| n.clone() let:free>
+                        {move || ctx.login_nicks.get().into_iter().map(|free| view! {
                             <button type="button" class="link-button" on:click={
                                 let free = free.clone();
                                 move |_| {
@@ -185,7 +185,7 @@ pub(super) fn Login() -> impl IntoView {
                                 }
                             }>{free.clone()}</button>
                             " "
-                        </For>
+                        }).collect_view()}
                     </p>
                 })}
                 <StatusLine/>

@@ -2,6 +2,7 @@
 //! `state`, `input`, `text` and `reconnect`, which are plain Rust and unit-tested. The socket
 //! and other browser facilities exist only in the hydrated (wasm) build.
 
+mod admin;
 mod browser;
 mod chat;
 mod dialog;
@@ -67,8 +68,9 @@ struct Session {
     auth: Option<ClientFrame>,
     potato: Potato,
     attempt: u32,
-    /// The error the server sent before `welcome`, if any.
+    /// The error the server sent before `welcome`, if any, and its message.
     login_error: Option<ErrorCode>,
+    login_message: String,
     /// The user quit: no reconnecting.
     over: bool,
     /// A `welcome` arrived: the session exists, and a failure from now on reconnects.
@@ -534,9 +536,14 @@ impl Ctx {
                     });
                 }
             }
-            ServerEvent::Error { code, nicks, .. } if self.status.get_untracked() != Status::Online => {
+            ServerEvent::Error { code, message, nicks, .. }
+                if self.status.get_untracked() != Status::Online =>
+            {
                 let code = *code;
-                self.session.update_value(|s| s.login_error = Some(code));
+                self.session.update_value(|s| {
+                    s.login_error = Some(code);
+                    s.login_message.clone_from(message);
+                });
                 self.login_nicks.set(nicks.clone());
                 return;
             }
@@ -585,7 +592,13 @@ impl Ctx {
         // reconnect retries (the old session may still hold the nick until the server notices
         // it is gone).
         if let (false, Some(code)) = (established, login_error) {
-            self.back_to_form(Some(reconnect::ending(CloseReason::Error(code))));
+            // A server ban says why; other refusals in the UI's own words.
+            let why = if code == ErrorCode::ServerBanned {
+                self.session.with_value(|s| reconnect::refusal(code, &s.login_message))
+            } else {
+                reconnect::ending(CloseReason::Error(code))
+            };
+            self.back_to_form(Some(why));
             return;
         }
         if over || reconnect::is_final(login_error, reason) {

@@ -13,15 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{ChatState, Outgoing};
 use crate::protocol::names::fold;
+use crate::protocol::tag_first::tagged_enum;
 use crate::protocol::ClientFrame;
 
 /// Most drafts kept, and the longest one, in bytes: local storage is small.
 const MAX_DRAFTS: usize = 50;
 const MAX_DRAFT_BYTES: usize = 16 * 1024;
 
+tagged_enum! {
+"kind", "SavedLogin", SavedLoginByName,
 /// How the session was logged in, so a reload can resume it or, failing that, log in again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// Read with `kind` first, as it is written (without serde's buffer for tagged enums).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SavedLogin {
     /// A guest: if the session is over, log in again under the same nick.
     Guest,
@@ -29,6 +32,7 @@ pub enum SavedLogin {
     Token { token: String },
     /// Identified with Potato: only the session resumes; after that, the sign-in form.
     Account,
+}
 }
 
 /// The tab's way back into its session.
@@ -166,6 +170,22 @@ mod tests {
         assert_eq!(b.unread, 0, "the open conversation gets the divider instead");
         let marked = b.lines.iter().find(|l| Some(l.seq) == b.marker).unwrap();
         assert_eq!(marked.id, Some(14));
+    }
+
+    #[test]
+    fn the_way_back_is_kept_as_it_was_written_before() {
+        let resume = |login| Resume { secret: "s".into(), nick: "ann".into(), login, outgoing: vec![] };
+        for login in [SavedLogin::Guest, SavedLogin::Token { token: "t".into() }, SavedLogin::Account] {
+            let saved = serde_json::to_string(&resume(login.clone())).unwrap();
+            let back: Resume = serde_json::from_str(&saved).unwrap();
+            assert_eq!(back.login, login, "{saved}");
+        }
+        // What earlier builds wrote reads the same.
+        let earlier = r#"{"secret":"s","nick":"ann","login":{"kind":"token","token":"t"}}"#;
+        let back: Resume = serde_json::from_str(earlier).unwrap();
+        assert_eq!(back.login, SavedLogin::Token { token: "t".into() });
+        let guest = r#"{"secret":"s","nick":"ann","login":{"kind":"guest"},"outgoing":[]}"#;
+        assert_eq!(serde_json::from_str::<Resume>(guest).unwrap().login, SavedLogin::Guest);
     }
 
     #[test]

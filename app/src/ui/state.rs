@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use crate::protocol::names::{fold, is_channel};
 use crate::protocol::{
-    BanEntry, ChannelSummary, ChatMessage, ClientFrame, Command, ErrorCode, Member, ServerEvent,
+    AuditEntry, BanEntry, ChannelSummary, ChatMessage, ClientFrame, Command, ErrorCode, Kline, Member,
+    ServerEvent,
 };
 
 use super::text::mentions;
@@ -174,6 +175,39 @@ fn ban_words(ban: &BanEntry) -> String {
     text
 }
 
+/// One server ban in words: `mask (reason), by root, 2d left`.
+pub fn kline_words(kline: &Kline, now: u64) -> String {
+    let mut text = kline.mask.clone();
+    if let Some(why) = &kline.reason {
+        text.push_str(&format!(" ({why})"));
+    }
+    text.push_str(&format!(", by {}", kline.by));
+    match kline.expires {
+        Some(expires) => text.push_str(&format!(", {} left", span_words(expires.saturating_sub(now)))),
+        None => text.push_str(", for good"),
+    }
+    text
+}
+
+/// One operator action in words: who (account, from where), what, on what, why.
+pub fn audit_words(entry: &AuditEntry) -> String {
+    let AuditEntry { oper, nick, action, target, reason, from, .. } = entry;
+    let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+    format!("{nick} ({oper}, from {from}) {action} {target}{why}")
+}
+
+/// A length of time, roughly (to the nearest unit): `45s`, `12m`, `5h`, `3d`.
+pub fn span_words(ms: u64) -> String {
+    let secs = ms / 1000;
+    let nearest = |unit: u64| (secs + unit / 2) / unit;
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", nearest(60)),
+        7200..=172_799 => format!("{}h", nearest(3600)),
+        _ => format!("{}d", nearest(86_400)),
+    }
+}
+
 impl Conversation {
     pub fn is_channel(&self) -> bool {
         is_channel(&self.name)
@@ -222,6 +256,15 @@ pub struct ChatState {
     pub browsing: bool,
     /// Whether the command help is open.
     pub helping: bool,
+    /// Whether the operator page is open: the server bans and the audit log go there, not
+    /// into the conversation as lines.
+    pub administering: bool,
+    /// The last server ban list (`kline_list`), for an operator.
+    pub klines: Option<Vec<Kline>>,
+    /// The last audit log page, newest first, for an operator.
+    pub audit: Option<Vec<AuditEntry>>,
+    /// The last refusal while the operator page is open, shown there.
+    pub admin_problem: Option<String>,
     /// Invitations to you not yet acted on: (channel, who invited).
     pub invites: Vec<(String, String)>,
     /// The last message that arrived live, in words, for screen readers (history is not).
@@ -703,8 +746,19 @@ impl ChatState {
     pub fn logged_out(&mut self) {
         self.me = None;
         self.account = None;
-        self.oper = false;
         self.online = false;
+        self.set_oper(false);
+    }
+
+    /// Whether this session is a server operator's; an operator's lists go with the powers.
+    fn set_oper(&mut self, oper: bool) {
+        self.oper = oper;
+        if !oper {
+            self.administering = false;
+            self.klines = None;
+            self.audit = None;
+            self.admin_problem = None;
+        }
     }
 
     /// Applies one server event; returns an alert for a live message from someone else.
@@ -843,7 +897,11 @@ impl ChatState {
                     conv.loading = false;
                     conv.bans_asked = false;
                 }
-                let mut line = self.line(0, LineKind::Error, "", super::reconnect::refusal(code, &message));
+                let why = super::reconnect::refusal(code, &message);
+                if self.administering {
+                    self.admin_problem = Some(why.clone());
+                }
+                let mut line = self.line(0, LineKind::Error, "", why);
                 line.code = Some(code);
                 self.show(line);
             }
@@ -1026,14 +1084,51 @@ impl ChatState {
             }
             ServerEvent::Pong { .. } => {}
             ServerEvent::OperStatus { oper } => {
-                self.oper = oper;
+                self.set_oper(oper);
                 if oper {
                     self.in_view(LineKind::System, "", "you are a server operator".to_owned());
                 }
             }
-            // Operators' answers: not in the browser build yet (its weight budget).
-            #[cfg(not(target_arch = "wasm32"))]
-            ServerEvent::KlineList { .. } | ServerEvent::AuditLog { .. } | ServerEvent::Stats { .. } => {}
+            ServerEvent::KlineList { klines } => {
+                if !self.administering {
+                    let text = if klines.is_empty() {
+                        "no server bans".to_owned()
+                    } else {
+                        let list: Vec<String> = klines.iter().map(|k| kline_words(k, self.now)).collect();
+                        format!("server bans: {}", list.join("; "))
+                    };
+                    self.in_view(LineKind::System, "", text);
+                }
+                self.klines = Some(klines);
+            }
+            ServerEvent::AuditLog { entries } => {
+                if !self.administering {
+                    if entries.is_empty() {
+                        self.in_view(LineKind::System, "", "no operator actions yet".to_owned());
+                    }
+                    for e in &entries {
+                        let line = self.line(e.at, LineKind::System, "", audit_words(e));
+                        self.show(line);
+                    }
+                }
+                self.audit = Some(entries);
+            }
+            ServerEvent::Stats {
+                connections,
+                sessions,
+                channels,
+                opers,
+                messages_last_minute,
+                messages_total,
+                uptime_secs,
+            } => {
+                let text = format!(
+                    "server: {connections} connected ({sessions} sessions), {channels} channels, operators online: \
+                     {opers}, messages: {messages_last_minute} in the last minute, {messages_total} since the start, up {}",
+                    span_words(uptime_secs.saturating_mul(1000))
+                );
+                self.in_view(LineKind::System, "", text);
+            }
         }
         None
     }
@@ -1382,6 +1477,86 @@ mod tests {
             reason: None,
         });
         assert!(s.conversation("#a").is_none());
+    }
+
+    #[test]
+    fn operators_answers_go_to_the_operator_page_while_it_is_open_and_go_with_the_powers() {
+        let mut s = ChatState { me: Some("root".into()), now: 1_000_000, ..Default::default() };
+        s.apply(joined("#r", "root"));
+        s.open("#r");
+        s.apply(ServerEvent::OperStatus { oper: true });
+        let texts = |s: &ChatState| {
+            s.conversation("#r").unwrap().lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>()
+        };
+        let kline = |mask: &str, expires| Kline {
+            mask: mask.into(),
+            reason: Some("spam".into()),
+            by: "root".into(),
+            at: 5,
+            expires,
+        };
+        // Typed (`/klines`, `/audit`), the answers are lines.
+        s.apply(ServerEvent::KlineList {
+            klines: vec![kline("10.0.0.0/8", None), kline("potato:bob", Some(1_000_000 + 86_399_000))],
+        });
+        assert_eq!(
+            texts(&s).last().unwrap(),
+            "server bans: 10.0.0.0/8 (spam), by root, for good; potato:bob (spam), by root, 24h left"
+        );
+        let entry = AuditEntry {
+            at: 7,
+            oper: "potato:root".into(),
+            nick: "root".into(),
+            action: "kill".into(),
+            target: "bob".into(),
+            reason: Some("flood".into()),
+            from: "203.0.113.9".into(),
+        };
+        s.apply(ServerEvent::AuditLog { entries: vec![entry.clone()] });
+        let line = s.conversation("#r").unwrap().lines.last().unwrap().clone();
+        assert_eq!(
+            (line.text.as_str(), line.ts),
+            ("root (potato:root, from 203.0.113.9) kill bob: flood", 7)
+        );
+        // With the page open: kept for the page, no line; a refusal is shown there too.
+        s.administering = true;
+        let before = texts(&s);
+        s.apply(ServerEvent::KlineList { klines: vec![] });
+        s.apply(ServerEvent::AuditLog { entries: vec![entry.clone(), entry] });
+        assert_eq!(texts(&s), before);
+        assert_eq!((s.klines.as_ref().map(Vec::len), s.audit.as_ref().map(Vec::len)), (Some(0), Some(2)));
+        s.apply(ServerEvent::Error {
+            code: ErrorCode::NoSuchKline,
+            message: "no server ban on x!*@*".into(),
+            txn: None,
+            nicks: vec![],
+        });
+        assert_eq!(s.admin_problem.as_deref(), Some("no server ban on x!*@*"));
+        // No longer an operator: the page closes and its lists are forgotten.
+        s.apply(ServerEvent::OperStatus { oper: false });
+        assert!(
+            !s.oper
+                && !s.administering
+                && s.klines.is_none()
+                && s.audit.is_none()
+                && s.admin_problem.is_none()
+        );
+    }
+
+    #[test]
+    fn lengths_of_time_read_to_the_nearest_unit() {
+        let cases = [
+            (0, "0s"),
+            (119_000, "119s"),
+            (150_000, "3m"),
+            (7_199_000, "120m"),
+            (86_399_000, "24h"),
+            (172_800_000, "2d"),
+            (3 * 86_400_000 + 50_000_000, "4d"),
+        ];
+        for (ms, words) in cases {
+            assert_eq!(span_words(ms), words, "{ms}");
+        }
     }
 
     #[test]

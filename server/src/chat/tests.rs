@@ -101,16 +101,21 @@ impl Net {
         Ok(())
     }
 
-    /// Everything queued for `nick` since the last look, decoded.
-    fn json(&mut self, nick: &str) -> Vec<Value> {
+    /// The text of everything queued for `nick` since the last look.
+    fn texts(&mut self, nick: &str) -> Vec<String> {
         let user = self.user(nick);
-        std::iter::from_fn(|| user.rx.try_recv())
-            .map(|e| serde_json::from_str(e.json().as_str()).expect("events are JSON"))
-            .collect()
+        std::iter::from_fn(|| user.rx.try_recv()).map(|e| e.json().as_str().to_owned()).collect()
     }
 
+    /// Everything queued for `nick` since the last look, decoded.
+    fn json(&mut self, nick: &str) -> Vec<Value> {
+        self.texts(nick).iter().map(|text| serde_json::from_str(text).expect("events are JSON")).collect()
+    }
+
+    /// Read from their text: an event is read with its `type` first, as it is written (a
+    /// `Value` would sort its keys).
     fn events(&mut self, nick: &str) -> Vec<ServerEvent> {
-        self.json(nick).into_iter().map(|v| serde_json::from_value(v).expect("a server event")).collect()
+        self.texts(nick).iter().map(|text| serde_json::from_str(text).expect("a server event")).collect()
     }
 
     /// The `type`s of the events queued for `nick`.
