@@ -117,3 +117,70 @@ async fn the_figures_follow_what_happens() {
     assert!(value(&flooded, "chattr_flood_refusals_total") >= 1.0);
     assert_eq!(value(&flooded, "chattr_flood_disconnects_total"), 1.0);
 }
+
+/// The `chattr_…` names in `text` (a query, a rule).
+fn series_in(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("chattr_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
+/// The dashboard (docs/monitoring/grafana-dashboard.json) and the alerting rules
+/// (docs/monitoring/prometheus-alerts.yml) query only series a real scrape has, and the
+/// dashboard shows every family the server exports.
+#[tokio::test]
+async fn the_dashboard_and_the_alerts_ask_for_series_that_exist_and_show_them_all() {
+    let server = with_metrics().await;
+    // A login, a message and a refusal, so the labelled families have samples.
+    let [mut alice, mut bob] = server.in_channel("#m", ["alice", "bob"]).await;
+    alice.say("#m", "hi").await;
+    bob.expect("message").await;
+    let mut refused = Client::connect(&server).await;
+    refused.send(json!({"type":"auth","token":"ct1.forged"})).await;
+    refused.expect_error("auth_failed").await;
+    let scrape = figures(&server).await;
+    let exported =
+        |name: &str| scrape.lines().any(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']));
+    let families: Vec<&str> =
+        scrape.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    assert!(families.len() >= 20, "{scrape}");
+
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/monitoring");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{docs}/grafana-dashboard.json")).unwrap())
+            .unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut queried = Vec::new();
+    for panel in panels {
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "a panel without a query: {}", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap();
+            let names = series_in(expr);
+            assert!(!names.is_empty(), "{expr}");
+            queried.extend(names);
+        }
+    }
+    let rules = std::fs::read_to_string(format!("{docs}/prometheus-alerts.yml")).unwrap();
+    let alerted: Vec<String> =
+        rules.lines().filter_map(|l| l.trim().strip_prefix("expr:")).flat_map(series_in).collect();
+    assert!(alerted.len() >= 5, "{rules}");
+    for name in queried.iter().chain(&alerted) {
+        assert!(exported(name), "{name} is queried but not exported:\n{scrape}");
+    }
+    for family in families {
+        let shows = |q: &String| {
+            q.strip_prefix(family)
+                .is_some_and(|rest| ["", "_total", "_bucket", "_sum", "_count"].contains(&rest))
+        };
+        assert!(queried.iter().any(shows), "the dashboard does not show {family}");
+    }
+}

@@ -287,7 +287,8 @@ async fn a_bare_nick_bans_the_address_of_whoever_uses_it() {
     let audit = last_audit(&mut root).await;
     assert_eq!(
         (audit["action"].as_str(), audit["target"].as_str()),
-        (Some("kline 1h"), Some("127.0.0.2/32"))
+        (Some("kline 1h"), Some("127.0.0.2/32 (bob)")),
+        "the log says whose address it was"
     );
 }
 

@@ -1,5 +1,5 @@
 import { expect, test, type Browser } from "@playwright/test";
-import { SECRET, findings, join, login, member, memberAction, open } from "./helpers";
+import { SECRET, findings, join, login, member, memberAction, open, send } from "./helpers";
 
 /** Comes from `address`, as the trusted proxy on this machine would say (X-Forwarded-For). */
 const from = (address: string) => ({ extraHTTPHeaders: { "X-Forwarded-For": address } });
@@ -37,7 +37,7 @@ test("a server operator disconnects and bans from the member list, and lifts the
   // Disconnect: the session ends, for good on that page.
   await memberAction(admin, "troll", "Disconnect from server…");
   const kill = admin.getByRole("dialog", { name: "Disconnect troll from the server" });
-  await admin.getByLabel("Reason (shown to everyone)").fill("calm down");
+  await admin.getByLabel("Reason (shown to them and in the audit log)").fill("calm down");
   await kill.getByRole("button", { name: "Disconnect troll" }).click();
   await expect(member(admin, "troll")).toHaveCount(0);
   await expect(troll.getByTestId("connection-banner")).toContainText("a server operator disconnected you");
@@ -45,7 +45,7 @@ test("a server operator disconnects and bans from the member list, and lifts the
   // Ban from the server, for a day: their session ends and their address cannot log in.
   await memberAction(admin, "pest", "Ban from server…");
   const ban = admin.getByRole("dialog", { name: "Ban pest from the server" });
-  await admin.getByLabel("Reason (shown to everyone)").fill("spam links");
+  await admin.getByLabel("Reason (shown to them and in the audit log)").fill("spam links");
   await expect(admin.getByLabel("For")).toHaveValue("86400");
   expect(await findings(admin)).toEqual([]);
   await ban.getByRole("button", { name: "Ban pest from the server" }).click();
@@ -64,7 +64,7 @@ test("a server operator disconnects and bans from the member list, and lifts the
   const klines = page.getByTestId("klines");
   await expect(klines).toContainText("203.0.113.66/32 (spam links), by e2e-admin, 24h left");
   const audit = page.getByTestId("audit-log");
-  await expect(audit.locator("li").first()).toContainText("e2e-admin (app:e2e-admin, from 203.0.113.1) kline 1day 203.0.113.66/32: spam links");
+  await expect(audit.locator("li").first()).toContainText("e2e-admin (app:e2e-admin, from 203.0.113.1) kline 1day 203.0.113.66/32 (pest): spam links");
   await expect(audit).toContainText("kill troll: calm down");
   await admin.screenshot({ path: "../docs/screenshots/operator-page.png" });
   for (const theme of ["light", "dark"]) {
@@ -77,6 +77,15 @@ test("a server operator disconnects and bans from the member list, and lifts the
   await expect(audit.locator("li").first()).toContainText("unkline 203.0.113.66/32");
   await page.getByRole("button", { name: "Close" }).click();
   await expect(page).toHaveCount(0);
+
+  // A confirmation asked for someone who then leaves closes: the nick could be someone else's
+  // by the time it is confirmed.
+  await memberAction(admin, "bystander", "Disconnect from server…");
+  const pending = admin.getByRole("dialog", { name: "Disconnect bystander from the server" });
+  await expect(pending).toBeVisible();
+  await send(bystander, "/part");
+  await expect(pending).toHaveCount(0);
+  await expect(member(admin, "bystander")).toHaveCount(0);
   const back = await login(browser, "pest3", from("203.0.113.66"));
   await expect(back.getByTestId("me")).toHaveText("pest3");
 });

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::dialog::Modal;
 use super::state::{audit_words, kline_words};
-use super::switch::component;
+use super::switch::{component, memo};
 use super::{browser, time, Ctx};
 use crate::protocol::{Command, Kline, OperRequest};
 
@@ -30,10 +30,11 @@ pub(super) fn open(ctx: Ctx) {
     oper(ctx, OperRequest::Audit);
 }
 
-/// Bans `mask` from the server for `length` (one of [`DURATIONS`]) and reads the log again.
+/// Bans `mask` from the server for `length` (one of [`DURATIONS`]). The server answers with
+/// the ban list, which updates the operator page without a line in the conversation.
 pub(super) fn ban(ctx: Ctx, mask: String, length: &str, reason: Option<String>) {
+    ctx.state.update(|s| s.klines_asked = true);
     oper(ctx, OperRequest::Kline { mask, duration_secs: length.parse().ok(), reason });
-    oper(ctx, OperRequest::Audit);
 }
 
 /// A time as the page shows it, in the browser's zone.
@@ -49,7 +50,7 @@ fn when(ts: u64) -> String {
 pub(super) fn AdminPage() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let close = move || ctx.state.update(|s| s.administering = false);
-    let klines = move || ctx.state.with(|s| s.klines.clone());
+    let klines = memo(move || ctx.state.with(|s| s.klines.clone()));
     let problem = move || ctx.state.with(|s| s.admin_problem.clone());
     component(view! {
         <Modal label="Server administration" on_close=move |()| close() class="admin-page">

@@ -10,7 +10,7 @@ use super::dialog::{focus_first, menu_key, Modal};
 use super::input::{complete_nick, suggestions, Recall};
 use super::login::{email_problem, password_problem};
 use super::state::{arrange, away_words, ban_target, nick_colour, ChatState, Delivery, LineKind, Shown};
-use super::switch::{component, show, show_else};
+use super::switch::{component, memo, show, show_else};
 use super::text::{segments, Segment};
 use super::time;
 use super::{browser, ConnectionBanner, Ctx, StatusLine};
@@ -589,7 +589,7 @@ fn ChannelSettings() -> impl IntoView {
         move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.registration.clone()));
     let rights = move || ctx.state.with(|s| s.celery_rights(&channel.get()));
     let i_am_op = move || ctx.state.with(|s| s.is_op(&channel.get()));
-    let bans = move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.bans.clone()));
+    let bans = memo(move || ctx.state.with(|s| s.current_conversation().and_then(|c| c.bans.clone())));
     let celery = move |request: CeleryRequest| ctx.run(Command::Celery { request });
     let account = RwSignal::new(String::new());
     let add_op = move |ev: leptos::ev::SubmitEvent| {
@@ -607,11 +607,11 @@ fn ChannelSettings() -> impl IntoView {
         dropping.set(false);
         account.set(String::new());
     });
-    let ops = move || {
+    let ops = memo(move || {
         registration().map_or_else(Vec::new, |r| {
             r.ops.iter().map(|k| (k.clone(), r.trusted.contains(k))).collect::<Vec<_>>()
         })
-    };
+    });
     component(view! {
         <section class="channel-settings" aria-label="Channel settings" data-testid="channel-settings">
             <h3>"Registration"</h3>
@@ -820,7 +820,7 @@ fn ModerationDialog(confirm: RwSignal<Option<(&'static str, String)>>) -> impl I
             <form class="account-form" on:submit=on_submit>
                 <h2>{title.clone()}</h2>
                 <p class="hint">{explain}</p>
-                <label for="moderation-reason">"Reason (shown to everyone)"</label>
+                <label for="moderation-reason">{if matches!(verb, "kill" | "kline") { "Reason (shown to them and in the audit log)" } else { "Reason (shown to everyone)" }}</label>
                 <input id="moderation-reason" maxlength="300" autocomplete="off" bind:value=reason/>
                 {show(move || verb == "kline", move || view! {
                     <label for="moderation-length">"For"</label>
@@ -1327,6 +1327,15 @@ fn Members() -> impl IntoView {
         move || ctx.state.with(|s| s.current_conversation().map(|c| c.members.clone()).unwrap_or_default());
     let count = move || members().len();
     let stale = move || ctx.state.with(|s| s.current_conversation().is_some_and(|c| c.stale));
+    // A confirmation asked for someone who has left (or changed nick, or another channel is
+    // open now) is closed: the nick could be someone else's by the time it is confirmed.
+    Effect::new(move |_| {
+        if let Some((_, nick)) = confirm.get() {
+            if !members().iter().any(|m| fold(&m.nick) == fold(&nick)) {
+                confirm.set(None);
+            }
+        }
+    });
     // A click anywhere but in a member's menu (or on a member) closes the open menu.
     #[cfg(feature = "hydrate")]
     {

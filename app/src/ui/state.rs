@@ -263,8 +263,11 @@ pub struct ChatState {
     pub klines: Option<Vec<Kline>>,
     /// The last audit log page, newest first, for an operator.
     pub audit: Option<Vec<AuditEntry>>,
-    /// The last refusal while the operator page is open, shown there.
+    /// The last refusal of an operator's request while the operator page is open, shown there.
     pub admin_problem: Option<String>,
+    /// The UI asked for the server ban list (or made a change the server answers with it):
+    /// the answer updates `klines` without a line, as the page's own requests do.
+    pub klines_asked: bool,
     /// Invitations to you not yet acted on: (channel, who invited).
     pub invites: Vec<(String, String)>,
     /// The last message that arrived live, in words, for screen readers (history is not).
@@ -768,6 +771,9 @@ impl ChatState {
                 self.me = Some(nick);
                 self.account = account;
                 self.online = true;
+                // A session is no operator until the server says so (`oper_status` follows
+                // `welcome` for one): operators can be struck from the list between logins.
+                self.set_oper(false);
                 self.max_text_bytes = limits.max_text_bytes;
                 self.default_channels = default_channels;
                 // A resumed session says where it still is: a channel it left meanwhile (kicked
@@ -897,8 +903,15 @@ impl ChatState {
                     conv.loading = false;
                     conv.bans_asked = false;
                 }
+                self.klines_asked = false;
                 let why = super::reconnect::refusal(code, &message);
-                if self.administering {
+                let operators = [
+                    ErrorCode::NotOper,
+                    ErrorCode::NoSuchKline,
+                    ErrorCode::NoSuchNick,
+                    ErrorCode::BadArguments,
+                ];
+                if self.administering && operators.contains(&code) {
                     self.admin_problem = Some(why.clone());
                 }
                 let mut line = self.line(0, LineKind::Error, "", why);
@@ -1090,7 +1103,7 @@ impl ChatState {
                 }
             }
             ServerEvent::KlineList { klines } => {
-                if !self.administering {
+                if !self.administering && !std::mem::take(&mut self.klines_asked) {
                     let text = if klines.is_empty() {
                         "no server bans".to_owned()
                     } else {
@@ -1532,7 +1545,26 @@ mod tests {
             nicks: vec![],
         });
         assert_eq!(s.admin_problem.as_deref(), Some("no server ban on x!*@*"));
+        // Someone else's refusal (a message sent from another tab) is not the page's.
+        s.admin_problem = None;
+        s.apply(ServerEvent::Error {
+            code: ErrorCode::NotOnChannel,
+            message: "not there".into(),
+            txn: None,
+            nicks: vec![],
+        });
+        assert_eq!(s.admin_problem, None);
+        // A ban from a member's menu: its answer updates the list without a line, once.
+        s.administering = false;
+        s.klines_asked = true;
+        let before = texts(&s);
+        s.apply(ServerEvent::KlineList { klines: vec![kline("10.0.0.0/8", None)] });
+        assert_eq!(texts(&s), before);
+        assert!(!s.klines_asked);
+        s.apply(ServerEvent::KlineList { klines: vec![] });
+        assert_eq!(texts(&s).last().unwrap(), "no server bans", "a typed /klines afterwards shows");
         // No longer an operator: the page closes and its lists are forgotten.
+        s.administering = true;
         s.apply(ServerEvent::OperStatus { oper: false });
         assert!(
             !s.oper
@@ -1541,6 +1573,26 @@ mod tests {
                 && s.audit.is_none()
                 && s.admin_problem.is_none()
         );
+        // A new login is no operator's until the server says so.
+        s.apply(ServerEvent::OperStatus { oper: true });
+        s.apply(ServerEvent::Welcome {
+            nick: "root".into(),
+            account: None,
+            host: "h".into(),
+            server: "chattr".into(),
+            version: "0".into(),
+            limits: crate::protocol::Limits {
+                max_text_bytes: 1,
+                max_frame_bytes: 1,
+                burst: 1,
+                per_second: 1,
+            },
+            resume: None,
+            resumed: false,
+            channels: vec![],
+            default_channels: vec![],
+        });
+        assert!(!s.oper);
     }
 
     #[test]

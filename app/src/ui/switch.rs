@@ -36,6 +36,21 @@ where
     move || if when.get() { Either::Left(view()) } else { Either::Right(otherwise()) }
 }
 
+/// `value`, memoised: what reads it is told only when it changes, not whenever something it
+/// reads does (the chat state changes with every event). A plain list rebuilt from a value
+/// (`move || list().into_iter().map(…).collect_view()`) whose items hold reactive parts reads
+/// its value through this: rebuilt, those parts are made anew, and a button among them would
+/// lose the focus to any message arriving.
+pub(super) fn memo<T>(
+    value: impl Fn() -> T + Send + Sync + 'static,
+) -> impl Fn() -> T + Copy + Send + Sync + 'static
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    let memo = Memo::new(move |_| value());
+    move || memo.get()
+}
+
 /// A component's view, type-erased: the server's side.
 #[cfg(feature = "ssr")]
 pub(super) fn component<V: IntoView + 'static>(view: V) -> AnyView {

@@ -310,18 +310,20 @@ impl Hub {
     }
 
     /// Checks a kline an operator asks for and makes it: the mask in its shown form, by whom,
-    /// until when. Refused when it would match the operator's own session.
+    /// until when, and what the audit log says it is on (the mask, and for a ban named by nick
+    /// whose address it is). Refused when it would match the operator's own session.
     pub(crate) fn prepare_kline(
         &self,
         conn: ConnId,
         mask: &str,
         duration_secs: Option<u64>,
         reason: Option<String>,
-    ) -> Result<(Oper, KlineRule)> {
+    ) -> Result<(Oper, KlineRule, String)> {
         let st = self.lock();
         let oper = st.oper(conn, &self.settings.opers)?;
         // Checked as a mask first: its length and characters.
         let parsed = KlineRule::parse(mask)?;
+        let mut whose = None;
         let (mask, matcher) = match user_named(mask) {
             Some(nick) => {
                 let target = st.conn_by_nick(nick).map_err(|_| {
@@ -331,6 +333,7 @@ impl Hub {
                     )
                 })?;
                 let net = address_ban(st.client(target)?.ip);
+                whose = Some(st.nick_of(target));
                 (net.to_string(), Matcher::Net(net))
             }
             None => parsed,
@@ -349,7 +352,11 @@ impl Hub {
         if st.client(conn).is_ok_and(|c| rule.matches_client(c)) {
             return Err(err(ErrorCode::BadArguments, "that server ban would match you"));
         }
-        Ok((oper, rule))
+        let target = match whose {
+            Some(nick) => format!("{} ({nick})", rule.kline.mask),
+            None => rule.kline.mask.clone(),
+        };
+        Ok((oper, rule, target))
     }
 
     /// Puts a stored kline in force (replacing one with the same mask), ends the sessions it

@@ -25,8 +25,9 @@ impl ChatService {
             }
             OperRequest::Kline { mask, duration_secs, reason } => {
                 check_reason(reason.as_deref())?;
-                let (oper, rule) = self.hub.prepare_kline(conn, &mask, duration_secs, reason.clone())?;
-                let mut entry = oper.entry("kline", &rule.kline.mask, reason);
+                let (oper, rule, target) =
+                    self.hub.prepare_kline(conn, &mask, duration_secs, reason.clone())?;
+                let mut entry = oper.entry("kline", &target, reason);
                 if let Some(secs) = duration_secs {
                     entry.action =
                         format!("kline {}", humantime::format_duration(std::time::Duration::from_secs(secs)));
