@@ -94,7 +94,7 @@ async fn kill_disconnects_with_a_reason_everyone_sees_and_the_audit_log_keeps_it
 async fn a_kline_ends_the_sessions_it_matches_and_refuses_their_logins_until_lifted() {
     let server = with_opers().await;
     let mut root = root(&server).await;
-    let mut bob = Client::guest_from(&server, [127, 0, 0, 2].into(), "bob").await;
+    let bob = Client::guest_from(&server, [127, 0, 0, 2].into(), "bob").await;
     let mut carol = Client::guest_from(&server, [127, 0, 0, 3].into(), "carol").await;
 
     root.cmd("/kline 127.0.0.2 1d open proxy").await;
@@ -106,20 +106,7 @@ async fn a_kline_ends_the_sessions_it_matches_and_refuses_their_logins_until_lif
     );
     let day = kline["expires"].as_u64().unwrap() - kline["at"].as_u64().unwrap();
     assert_eq!(day, 86_400_000);
-    let (events, close) = bob.events_until_close().await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e["code"] == "server_banned" && e["message"].as_str().unwrap().contains("open proxy")),
-        "{events:?}"
-    );
-    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("server_banned"));
-    // Logging in again from there is refused; from elsewhere it is not.
-    let mut again = Client::connect_from(&server, [127, 0, 0, 2].into()).await;
-    again.send(json!({"type":"auth","nick":"bob2"})).await;
-    again.expect_error("server_banned").await;
-    carol.cmd("/whois carol").await;
-    carol.expect("whois").await;
+    banned_from_127_0_0_2(&server, bob, &mut carol, "open proxy").await;
 
     // By nick mask, and by account (once identified).
     root.cmd("/kline evil*").await;
@@ -265,19 +252,12 @@ async fn samode_overrides_a_channels_modes_in_the_open() {
 async fn a_bare_nick_bans_the_address_of_whoever_uses_it() {
     let server = with_opers().await;
     let mut root = root(&server).await;
-    let mut bob = Client::guest_from(&server, [127, 0, 0, 2].into(), "bob").await;
+    let bob = Client::guest_from(&server, [127, 0, 0, 2].into(), "bob").await;
     let mut carol = Client::guest_from(&server, [127, 0, 0, 3].into(), "carol").await;
     root.cmd("/kline Bob 1h flooding").await;
     let list = root.expect("kline_list").await;
     assert_eq!(list["klines"][0]["mask"], "127.0.0.2/32", "{list}");
-    let (_, close) = bob.events_until_close().await;
-    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("server_banned"));
-    // A new nick from the same address does not get round it; another address is not touched.
-    let mut again = Client::connect_from(&server, [127, 0, 0, 2].into()).await;
-    again.send(json!({"type":"auth","nick":"bob2"})).await;
-    again.expect_error("server_banned").await;
-    carol.cmd("/whois carol").await;
-    carol.expect("whois").await;
+    banned_from_127_0_0_2(&server, bob, &mut carol, "flooding").await;
     // Nobody online by that nick: refused, pointing at the nick mask; nothing is banned.
     root.cmd("/kline nobody").await;
     let refusal = root.expect_error("no_such_nick").await;
@@ -290,6 +270,22 @@ async fn a_bare_nick_bans_the_address_of_whoever_uses_it() {
         (Some("kline 1h"), Some("127.0.0.2/32 (bob)")),
         "the log says whose address it was"
     );
+}
+
+/// `bob`, on 127.0.0.2, is told why and disconnected; a new login from there (another nick) is
+/// refused; `carol`, elsewhere, carries on.
+async fn banned_from_127_0_0_2(server: &TestServer, mut bob: Client, carol: &mut Client, why: &str) {
+    let (events, close) = bob.events_until_close().await;
+    assert!(
+        events.iter().any(|e| e["code"] == "server_banned" && e["message"].as_str().unwrap().contains(why)),
+        "{events:?}"
+    );
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("server_banned"));
+    let mut again = Client::connect_from(server, [127, 0, 0, 2].into()).await;
+    again.send(json!({"type":"auth","nick":"bob2"})).await;
+    again.expect_error("server_banned").await;
+    carol.cmd("/whois carol").await;
+    carol.expect("whois").await;
 }
 
 async fn last_audit(root: &mut Client) -> Value {

@@ -23,6 +23,20 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// alice's "hi" in #r, as message `id` at `ts`.
+    fn chat(id: u64, ts: u64) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts,
+            from: "a".into(),
+            target: "#r".into(),
+            text: "hi".into(),
+            action: false,
+            bot: false,
+            txn: None,
+        }
+    }
+
     fn round_trip_server(ev: ServerEvent) {
         let text = ev.to_json();
         let back: ServerEvent = serde_json::from_str(&text).unwrap();
@@ -205,16 +219,7 @@ mod tests {
         );
         assert_eq!(
             read(r##"{"type":"message","id":1,"ts":2,"from":"a","target":"#r","text":"hi"}"##).unwrap(),
-            ServerEvent::Message(ChatMessage {
-                id: 1,
-                ts: 2,
-                from: "a".into(),
-                target: "#r".into(),
-                text: "hi".into(),
-                action: false,
-                bot: false,
-                txn: None,
-            })
+            ServerEvent::Message(chat(1, 2))
         );
         let refused = [
             r##"{"channel":"#r","type":"parted","nick":"a"}"##,
@@ -243,16 +248,7 @@ mod tests {
 
     #[test]
     fn a_message_event_is_a_flat_object() {
-        let ev = ServerEvent::Message(ChatMessage {
-            id: 7,
-            ts: 1,
-            from: "a".into(),
-            target: "#r".into(),
-            text: "hi".into(),
-            action: false,
-            bot: false,
-            txn: None,
-        });
+        let ev = ServerEvent::Message(chat(7, 1));
         assert_eq!(
             serde_json::to_value(&ev).unwrap(),
             json!({"type":"message","id":7,"ts":1,"from":"a","target":"#r","text":"hi"})
