@@ -1,6 +1,7 @@
 //! The operator page, for a server operator: the server bans, each with a way to lift it, and
-//! the audit log. Opening it asks for both lists; the server answers a
-//! ban or a lift with the new ban list, and the page asks for the log again after each.
+//! the audit log. Opening it asks for both lists; the server answers a lift with the new ban
+//! list, and the page asks for the log again after it. A ban is set from a member's menu
+//! (`ban`), whose answer updates the list quietly.
 
 use leptos::either::Either;
 use leptos::prelude::*;
