@@ -196,6 +196,15 @@ test("the channel panel: the registration with its op list as chips, the bans wi
   for (const panel of [f, g]) await expect(panel.getByTestId("ban-list").locator(".ban")).toHaveCount(2);
   await expect(g.getByTestId("ban-list").locator(".ban").first()).toContainText("spammer!*@* · set by panelfounder");
   await expect(g.getByRole("button", { name: /^Unban/ })).toHaveCount(0);
+  // A button in the panel keeps the focus while messages arrive (the list is not rebuilt by
+  // every event), and so does one in the op list.
+  for (const name of ["Unban spammer!*@*", "Remove panellisted from the op list"]) {
+    const button = f.getByRole("button", { name });
+    await button.focus();
+    await send(guest, `while ${name} has the focus`);
+    await expect(founder.locator(".line.message").last()).toContainText(`while ${name} has the focus`);
+    await expect(button).toBeFocused();
+  }
   await f.getByRole("button", { name: "Unban spammer!*@*" }).click();
   for (const panel of [f, g]) await expect(panel.getByTestId("ban-list").locator(".ban")).toHaveText([/flooder!\*@\*/]);
   // A panel opened later asks for the list itself; the answer stays in the panel.
