@@ -473,3 +473,11 @@ impl Client {
 pub fn member<'a>(members: &'a Value, nick: &str) -> Option<&'a Value> {
     members["members"].as_array()?.iter().find(|m| m["nick"] == nick)
 }
+
+/// `host` is a cloak, which hides the address: 16 hex digits of a keyed hash and `.cloak`, no
+/// part of a dotted or colon-separated address. (The key is random per server: a check for
+/// digits such as "127" in it failed now and then.)
+pub fn assert_cloaked(host: &str) {
+    let hex = host.strip_suffix(".cloak").unwrap_or_else(|| panic!("not a cloak: {host}"));
+    assert!(hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "not a cloak: {host}");
+}
