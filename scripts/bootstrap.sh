@@ -70,6 +70,13 @@ if $want_test; then
     apt-get update -qq
     apt-get install -y -qq php-cli
   fi
+  # Redis, which the cluster tests (tests/cluster.rs) start on a port of their own.
+  if ! command -v redis-server >/dev/null; then
+    say "installing Debian's redis-server"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server
+  fi
   if [ ! -d "$root/end2end/node_modules/@playwright/test" ] || [ ! -d "$root/end2end/node_modules/@axe-core/playwright" ]; then
     say "installing the Playwright and axe-core packages (no browser download: Debian's Chromium is used)"
     (cd "$root/end2end" && npm ci --no-audit --no-fund)

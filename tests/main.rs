@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod backup;
 mod channels;
+mod cluster;
 mod common;
 mod config;
 mod connections;

@@ -29,13 +29,14 @@ fn surreal_binary() -> PathBuf {
     path
 }
 
-struct Surreal {
+/// A SurrealDB server on a free port, in memory, stopped when dropped.
+pub struct Surreal {
     _child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Surreal {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(surreal_binary())
             .args(["start", "--user", "root", "--pass", "root-pass", "--bind"])

@@ -46,6 +46,22 @@ pub struct Config {
     #[arg(long, env = "CHATTR_DB_PASS", hide_env_values = true, requires = "db_user")]
     pub db_pass: Option<String>,
 
+    /// Makes this server one node of a cluster: `redis://host:port` (or `rediss://`), the Redis
+    /// (or Valkey) server the nodes share their log of changes through. Unset: a single node,
+    /// and no Redis is touched. Nodes of one cluster share their store (`CHATTR_DB=ws://…`).
+    #[arg(long, env = "CHATTR_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// This node's name in the cluster, shown by `/healthz` and in the logs; the host name and
+    /// port when unset.
+    #[arg(long, env = "CHATTR_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// How long a node that stopped answering keeps its users in the cluster: past it, the
+    /// other nodes take them out of their channels and free their nicks.
+    #[arg(long, env = "CHATTR_NODE_LEASE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub node_lease: std::time::Duration,
+
     /// Shared secret that app servers use to ask for login tokens. Without one, the token
     /// endpoints answer 503 and only guests can log in.
     #[arg(long, env = "CHATTR_SHARED_SECRET", hide_env_values = true)]

@@ -601,15 +601,24 @@ pub(crate) async fn openapi() -> Response {
 
 /// # GET /healthz
 /// 200 `ok` when the store answers and has not failed a write; 503 otherwise (`store failed`
-/// once a write failed: the server acknowledges nothing more and is about to exit).
+/// once a write failed: the server acknowledges nothing more and is about to exit). A node of
+/// a cluster adds its name and slot and the nodes alive, one line each, and answers 503
+/// (`cluster unreachable`) while it cannot renew its lease in Redis.
 pub(crate) async fn healthz(State(app): State<AppState>) -> Response {
-    if app.inner.chat.store_failure().is_some() {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "store failed: acknowledging nothing; restarting")
-    } else if app.inner.chat.store_healthy().await {
-        plain(StatusCode::OK, "ok")
-    } else {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    let chat = &app.inner.chat;
+    if chat.store_failure().is_some() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "store failed: acknowledging nothing; restarting");
     }
+    if !chat.store_healthy().await {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
+    }
+    let Some(cluster) = chat.cluster() else { return plain(StatusCode::OK, "ok") };
+    let (name, slot, up) = cluster.describe();
+    if !up {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "cluster unreachable");
+    }
+    let members = cluster.members().await.join(", ");
+    plain(StatusCode::OK, format!("ok\nnode: {name} (slot {slot})\ncluster: {members}\n"))
 }
 
 /// Answers 408, and closes the connection, when a request has not produced its response

@@ -14,6 +14,7 @@ pub(crate) mod admission;
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod chat;
+pub(crate) mod cluster;
 pub(crate) mod filter;
 pub(crate) mod flood;
 pub(crate) mod http;

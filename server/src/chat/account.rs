@@ -9,7 +9,7 @@
 
 use app::protocol::names::fold;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Account {
     /// Logged in by an app's server with a token.
     App(String),
@@ -18,7 +18,7 @@ pub(crate) enum Account {
 }
 
 /// A registered nick: its name as registered and the id it was registered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PotatoAccount {
     pub name: String,
     /// Random, made at registration; empty for accounts older than ids.

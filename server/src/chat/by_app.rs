@@ -163,7 +163,8 @@ impl Hub {
             validate_text("topic", &topic, MAX_TOPIC_BYTES, false)?;
         }
         let mut st = self.lock();
-        let event = st.channel_mut(channel)?.set_topic(Actor::App, by.to_owned(), topic, now_ms())?;
+        let now = st.now_ms();
+        let event = st.channel_mut(channel)?.set_topic(Actor::App, by.to_owned(), topic, now)?;
         let done = Moderated {
             channel: st.channel(channel)?.name.clone(),
             changes: kinds(std::slice::from_ref(&event)),
@@ -250,6 +251,7 @@ impl Hub {
         by: &str,
     ) -> (CreatedChannel, Effect) {
         let mut st = self.lock();
+        let now = st.now_ms();
         let effect = if let Some(live) = st.channels.get(key).cloned() {
             let want = Channel::from_record(&record);
             let w = &want.modes;
@@ -276,7 +278,7 @@ impl Hub {
             let topic = |t: &Channel| t.topic.as_ref().map(|t| t.text.clone());
             if topic(&want) != topic(&ch) {
                 let text = topic(&want).unwrap_or_default();
-                if let Ok(event) = ch.set_topic(Actor::App, by.to_owned(), text, now_ms()) {
+                if let Ok(event) = ch.set_topic(Actor::App, by.to_owned(), text, now) {
                     events.push(event);
                 }
             }

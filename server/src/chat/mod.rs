@@ -6,6 +6,7 @@
 mod account;
 mod by_app;
 pub(crate) mod channel;
+pub(crate) mod clock;
 mod cmd;
 mod directory;
 pub(crate) mod names;
@@ -48,12 +49,24 @@ pub type ConnId = u64;
 type Result<T> = std::result::Result<T, ProtocolError>;
 
 /// Who is logging in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Identity {
     pub nick: String,
     /// Set for users logged in by their app with a token; their nick is reserved for them.
     pub account: Option<Account>,
     pub ip: IpAddr,
+}
+
+/// What a new session gets from the node it logs in on: its number, the key its guest's
+/// private conversations are filed under, and its resume secret (only the node that made it
+/// knows the secret itself; every node knows its hash).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Fresh {
+    pub conn: ConnId,
+    pub guest_key: String,
+    pub resume_key: resume::ResumeKey,
+    #[serde(skip)]
+    pub resume_secret: String,
 }
 
 /// Settings the core needs.
@@ -92,7 +105,7 @@ pub(crate) enum Effect {
 }
 
 /// A message checked and numbered, waiting to be stored; delivered once it is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PreparedMessage {
     pub stored: StoredMessage,
     /// The sender's connection; none for a bot's message.
@@ -195,6 +208,11 @@ struct State {
     klines: Vec<opers::KlineRule>,
     /// Operator names (folded) → the Potato account key each is pinned to.
     oper_pins: HashMap<String, String>,
+    /// The time and chance of the operation from the cluster's log being applied; none: the
+    /// real ones.
+    clock: Option<clock::OpClock>,
+    /// This node's share of message ids.
+    ids: clock::IdSpace,
 }
 
 /// Counts of the hub's, at one moment.
@@ -209,6 +227,16 @@ pub(crate) struct HubFigures {
     pub events_queued: u64,
 }
 
+/// What a timer the core started does when it runs out.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Timer {
+    /// Renames `conn` when it still sits on the registered nick `nick` without identifying.
+    EnforceNick { conn: ConnId, nick: String },
+}
+
+/// Where a timer that ran out goes: in a cluster, to the log, so every node applies it alike.
+pub(crate) type TimerSink = Box<dyn Fn(Timer) + Send + Sync>;
+
 /// The chat core. Cheap to share behind an `Arc`.
 pub(crate) struct Hub {
     state: Mutex<State>,
@@ -216,6 +244,8 @@ pub(crate) struct Hub {
     cloaker: Cloaker,
     /// This hub, for the timers it starts.
     me: Weak<Hub>,
+    /// Where its timers go when they run out; unset, they apply here at once.
+    timers: std::sync::OnceLock<TimerSink>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -447,10 +477,23 @@ impl State {
     }
 
     fn next_message_id(&mut self) -> u64 {
-        // Ids grow with time so they stay unique across restarts, and stay below 2^53 so
-        // JavaScript reads them exactly.
-        self.last_message_id = (self.last_message_id + 1).max(now_ms() << 10);
+        self.last_message_id = self.ids.next(self.last_message_id, self.now_ms());
         self.last_message_id
+    }
+
+    /// Unix milliseconds now, or when the operation being applied was made.
+    fn now_ms(&self) -> u64 {
+        self.clock.as_ref().map_or_else(now_ms, clock::OpClock::ms)
+    }
+
+    /// [`State::now_ms`] on the monotonic clock.
+    fn instant(&self) -> Instant {
+        self.clock.as_ref().map_or_else(Instant::now, clock::OpClock::instant)
+    }
+
+    /// A random number: the operation's own when it came from the cluster's log.
+    fn random(&self) -> u64 {
+        self.clock.as_ref().map_or_else(rand::random, clock::OpClock::random)
     }
 
     /// Removes `conn` from a channel, deleting the channel when it empties.
@@ -469,18 +512,70 @@ impl State {
 
 impl Hub {
     pub(crate) fn new(settings: HubSettings, cloaker: Cloaker) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self { state: Mutex::new(State::default()), settings, cloaker, me: me.clone() })
+        Arc::new_cyclic(|me| Self {
+            state: Mutex::new(State::default()),
+            settings,
+            cloaker,
+            me: me.clone(),
+            timers: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Sends the core's timers, when they run out, to `sink` instead of applying them.
+    pub(crate) fn send_timers_to(&self, sink: TimerSink) {
+        let _ = self.timers.set(sink);
+    }
+
+    /// Applies a timer that ran out.
+    pub(crate) fn apply_timer(&self, timer: Timer) {
+        match timer {
+            Timer::EnforceNick { conn, nick } => self.enforce_registered_nick(conn, &nick),
+        }
+    }
+
+    /// Whether `conn`'s connection is on this node (always, on a single node).
+    fn is_here(&self, conn: ConnId) -> bool {
+        self.lock().clients.get(&conn).is_some_and(|c| !c.outbox.is_elsewhere())
+    }
+
+    /// The nodes (numbers) that sessions known here are on, this one's excepted.
+    pub(crate) fn other_nodes(&self) -> HashSet<u64> {
+        let st = self.lock();
+        st.clients.iter().filter(|(_, c)| c.outbox.is_elsewhere()).map(|(&conn, _)| conn >> 40).collect()
+    }
+
+    /// A node left the cluster: its users quit, with `reason`. When it is this one (the others
+    /// gave up on it while it could not reach them), its connections are closed too: their
+    /// users log in again as new sessions.
+    pub(crate) fn drop_node(&self, node: u64, reason: &str) -> usize {
+        let mut st = self.lock();
+        let gone: Vec<ConnId> = st.clients.keys().copied().filter(|&conn| conn >> 40 == node).collect();
+        for &conn in &gone {
+            if let Some(c) = st.clients.get(&conn) {
+                c.outbox.close(Close::error(ErrorCode::Internal));
+            }
+            remove_client(&mut st, conn, Some(reason.to_owned()));
+        }
+        gone.len()
     }
 
     /// Starts the grace timer of nick protection for `conn` on the registered nick `folded`.
+    /// The node the session is on keeps the time.
     fn protect(&self, conn: ConnId, folded: Option<String>) {
-        let Some(folded) = folded else { return };
+        let Some(nick) = folded else { return };
+        if !self.is_here(conn) {
+            return;
+        }
         let hub = self.me.clone();
         let grace = self.settings.nick_grace;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             if let Some(hub) = hub.upgrade() {
-                hub.enforce_registered_nick(conn, &folded);
+                let timer = Timer::EnforceNick { conn, nick };
+                match hub.timers.get() {
+                    Some(sink) => sink(timer),
+                    None => hub.apply_timer(timer),
+                }
             }
         });
     }
@@ -489,6 +584,35 @@ impl Hub {
         // A panic while holding the lock cannot leave the state half-updated in a way that
         // matters more than refusing service forever, so keep going with the inner value.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new session's number, guest key and resume secret, made on this node.
+    pub(crate) fn fresh_session(&self) -> Fresh {
+        let mut st = self.lock();
+        st.next_conn += 1;
+        let (resume_secret, resume_key) = resume::new_secret();
+        Fresh {
+            conn: st.next_conn,
+            guest_key: format!("guest:{:016x}", rand::random::<u64>()),
+            resume_key,
+            resume_secret,
+        }
+    }
+
+    /// Makes this hub one node of a cluster: its sessions are numbered from `node << 40`, and
+    /// its message ids are `slot` modulo `slots`.
+    pub(crate) fn join_cluster(&self, node: u64, slot: u64, slots: u64) {
+        let mut st = self.lock();
+        st.next_conn = st.next_conn.max(node << 40);
+        st.ids = clock::IdSpace { step: slots, slot };
+    }
+
+    /// Applies `f` at the time and with the chance of an operation from the cluster's log.
+    pub(crate) fn with_clock<R>(&self, clock: clock::OpClock, f: impl FnOnce() -> R) -> R {
+        self.lock().clock = Some(clock);
+        let result = f();
+        self.lock().clock = None;
+        result
     }
 
     /// Tells `tap` of what happens from now on (the app's webhooks listen there).
@@ -512,7 +636,7 @@ impl Hub {
     /// (the old session is closed); held by anyone else, the app user still takes it — the
     /// app is authoritative — and the holder is renamed to a guest nick. Anyone else on a
     /// taken nick gets `nick_in_use`.
-    pub(crate) fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
+    pub(crate) fn connect(&self, identity: Identity, outbox: Outbox, fresh: Fresh) -> Result<Attached> {
         let mut st = self.lock();
         validate_nick(&identity.nick).map_err(|e| match e.code {
             ErrorCode::NickReserved => e.with_nicks(st.free_nicks_like(&identity.nick)),
@@ -565,24 +689,23 @@ impl Hub {
                 &format!("the nick {} belongs to an app user who just logged in", identity.nick),
             );
         }
-        st.next_conn += 1;
-        let conn = st.next_conn;
-        let (secret, resume) = resume::new_secret();
+        let Fresh { conn, guest_key, resume_key: resume, resume_secret: secret } = fresh;
         st.resumes.insert(resume, conn);
         st.nicks.insert(&identity.nick, conn);
+        let (signon, last_active) = (st.now_ms(), st.instant());
         st.clients.insert(
             conn,
             Client {
                 nick: identity.nick,
                 account: identity.account,
-                guest_key: format!("guest:{:016x}", rand::random::<u64>()),
+                guest_key,
                 ip: identity.ip,
                 cloak,
                 outbox,
                 channels: HashSet::new(),
                 away: None,
-                signon: now_ms(),
-                last_active: Instant::now(),
+                signon,
+                last_active,
                 resume,
                 attachment: 0,
                 held: None,
@@ -715,7 +838,7 @@ impl Hub {
         };
         let message = ChatMessage {
             id: st.next_message_id(),
-            ts: now_ms(),
+            ts: st.now_ms(),
             from: from_nick,
             target,
             text: text.to_owned(),
@@ -723,8 +846,9 @@ impl Hub {
             bot: false,
             txn: None,
         };
+        let now = st.instant();
         if let Some(c) = st.clients.get_mut(&conn) {
-            c.last_active = Instant::now();
+            c.last_active = now;
             if let Some(t) = txn {
                 c.storing.insert(t.to_owned());
             }
@@ -777,7 +901,7 @@ impl Hub {
         }
         let message = ChatMessage {
             id: st.next_message_id(),
-            ts: now_ms(),
+            ts: st.now_ms(),
             from: bot.to_owned(),
             target,
             text: text.to_owned(),
@@ -793,7 +917,8 @@ impl Hub {
     pub(crate) fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
         st.messages_delivered += batch.len() as u64;
-        st.rate.add(now_ms() / 1000, batch.len() as u64);
+        let now = st.now_ms();
+        st.rate.add(now / 1000, batch.len() as u64);
         let cap = self.settings.history_on_join;
         for m in batch {
             st.tell_app(|| {
@@ -866,8 +991,9 @@ impl Hub {
     ) -> Result<Effect> {
         let mut st = self.lock();
         st.client(conn)?;
+        let now = st.instant();
         if let Some(c) = st.clients.get_mut(&conn) {
-            c.last_active = Instant::now();
+            c.last_active = now;
         }
         let nick_change = matches!(command, Command::Nick { .. });
         let effect = self.apply_locked(&mut st, conn, command, history);

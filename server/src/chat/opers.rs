@@ -220,7 +220,7 @@ impl State {
 
     /// The kline in force that bans `identity`, if any.
     pub(super) fn kline_for(&self, identity: &Identity, cloak: &str) -> Option<&Kline> {
-        let now = now_ms();
+        let now = self.now_ms();
         let user = identity.account.as_ref().map_or("guest", Account::name);
         let masks = [
             fold(&format!("{}!{user}@{cloak}", identity.nick)),
@@ -258,7 +258,7 @@ impl State {
     }
 
     fn kline_list(&self) -> ServerEvent {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut klines: Vec<Kline> =
             self.klines.iter().filter(|k| !k.expired(now)).map(|k| k.kline.clone()).collect();
         klines.sort_by(|a, b| a.mask.cmp(&b.mask));
@@ -363,7 +363,7 @@ impl Hub {
     /// matches, and shows `by` the list. Answers how many sessions ended.
     pub(crate) fn add_kline(&self, by: ConnId, rule: KlineRule) -> usize {
         let mut st = self.lock();
-        let now = now_ms();
+        let now = st.now_ms();
         st.klines.retain(|k| k.kline.mask != rule.kline.mask && !k.expired(now));
         let ended = st.enforce(&rule);
         st.klines.push(rule);
@@ -386,7 +386,7 @@ impl Hub {
     /// Lifts the kline `mask` (stored as lifted already) and shows `by` the list.
     pub(crate) fn remove_kline(&self, by: ConnId, mask: &str) {
         let mut st = self.lock();
-        let now = now_ms();
+        let now = st.now_ms();
         st.klines.retain(|k| k.kline.mask != mask && !k.expired(now));
         let list = st.kline_list();
         st.to_one(by, list);

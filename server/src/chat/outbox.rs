@@ -377,6 +377,9 @@ impl Drop for OutboxQueue {
     }
 }
 
+/// The budget of the outboxes of sessions on other nodes, which never queue anything.
+static ELSEWHERE: std::sync::LazyLock<Arc<SendBudget>> = std::sync::LazyLock::new(|| SendBudget::new(1, 1));
+
 impl Outbox {
     /// A queue holding at most `capacity` events and the budget's share of bytes, and its
     /// receiving end for the writer task.
@@ -403,6 +406,20 @@ impl Outbox {
             budget,
         });
         (Self { shared: shared.clone() }, OutboxQueue { shared })
+    }
+
+    /// The outbox of a session on another node of the cluster: that node delivers its events,
+    /// so here they are dropped at once.
+    pub fn elsewhere() -> Self {
+        let (outbox, queue) = Self::with_limit(1, ELSEWHERE.clone(), 1);
+        drop(queue);
+        outbox.shared.discard.store(true, Ordering::Relaxed);
+        outbox
+    }
+
+    /// Whether this is the outbox of a session on another node.
+    pub fn is_elsewhere(&self) -> bool {
+        Arc::ptr_eq(&self.shared.budget, &ELSEWHERE)
     }
 
     /// A new queue like this one (same capacity, same budget) holding at most `max_bytes`,

@@ -58,7 +58,7 @@ pub(super) struct Held {
 }
 
 /// A connection carrying a session: which session, and which of its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attached {
     pub conn: ConnId,
     pub attachment: u64,

@@ -65,7 +65,7 @@ impl State {
     /// A free `Guest-NNNNN` nick: nobody's, and no look-alike of a registered or app user's.
     fn guest_nick(&self) -> String {
         loop {
-            let nick = format!("Guest-{:05}", rand::random::<u32>() % 100_000);
+            let nick = format!("Guest-{:05}", self.random() % 100_000);
             let taken = !self.nicks.find_all(&nick).is_empty()
                 || !self.registered.find_all(&nick).is_empty()
                 || !self.reserved.find_all(&nick).is_empty();

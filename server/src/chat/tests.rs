@@ -52,7 +52,8 @@ impl Net {
         let (outbox, rx) = Outbox::new(1000, SendBudget::new(1 << 20, 1 << 30));
         let identity =
             Identity { nick: nick.into(), account: None, ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)) };
-        let attached = self.hub.connect(identity, outbox).expect("a free guest nick logs in");
+        let attached =
+            self.hub.connect(identity, outbox, self.hub.fresh_session()).expect("a free guest nick logs in");
         self.users.push(User { nick, conn: attached.conn, rx });
         assert_eq!(self.kinds(nick), ["welcome"]);
     }

@@ -109,7 +109,7 @@ impl ChatService {
     }
 
     async fn log_in(&self, auth: Auth, outbox: &Outbox, ip: IpAddr) -> Result<Login> {
-        if let Some(secret) = &auth.resume {
+        if let Some(secret) = auth.resume.as_ref().filter(|_| self.cluster.is_none()) {
             if let Some(resumed) = self.hub.resume(secret, outbox, ip)? {
                 return Ok(Login::Resumed(Box::new(resumed)));
             }
@@ -135,6 +135,9 @@ impl ChatService {
                 ))
             }
         };
-        self.hub.connect(identity, outbox.clone()).map(Login::Fresh)
+        match &self.cluster {
+            Some(cluster) => cluster.connect(identity, outbox.clone()).await.map(Login::Fresh),
+            None => self.hub.connect(identity, outbox.clone(), self.hub.fresh_session()).map(Login::Fresh),
+        }
     }
 }

@@ -30,6 +30,7 @@ use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, Protoc
 
 use crate::auth::{Cloaker, TokenAuth};
 use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
+use crate::cluster::{Cluster, Op};
 use crate::config::{Config, RealHostTo};
 use crate::filter::{MessageFilter, Verdict};
 use crate::store::{ChannelRecord, Conversation, Store, StoreError};
@@ -62,6 +63,8 @@ const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub struct ChatService {
     config: Config,
     hub: Arc<Hub>,
+    /// This node's part in a cluster; none on a single node.
+    cluster: Option<Arc<Cluster>>,
     store: Store,
     /// Stores chat messages, then delivers them.
     writer: MessageWriter,
@@ -122,6 +125,12 @@ fn date(unix_secs: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A node's name when it is given none: the host's name and the port it listens on.
+fn default_node_name(config: &Config) -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    format!("{}:{}", if host.is_empty() { "chattrd" } else { &host }, config.addr.port())
+}
+
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -176,9 +185,21 @@ impl ChatService {
                 Some(MessageFilter::new(url, auth, config.message_filter_timeout, fail_open))
             }
         };
+        let cluster = match config.cluster.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                let name = config.node_name.clone().unwrap_or_else(|| default_node_name(config));
+                Some(Cluster::join(url, name, config.node_lease, hub.clone()).await?)
+            }
+        };
+        let delivery = match &cluster {
+            Some(cluster) => writer::Delivery::Cluster(cluster.clone()),
+            None => writer::Delivery::Here(hub.clone()),
+        };
         let store_times = writer::StoreTimes::new();
         Ok(Self {
-            writer: MessageWriter::start(store.clone(), hub.clone(), store_times.clone()),
+            writer: MessageWriter::start(store.clone(), delivery, store_times.clone()),
+            cluster,
             logins: login::LoginCounts::default(),
             store_times,
             started: std::time::Instant::now(),
@@ -440,7 +461,11 @@ impl ChatService {
         // The history is loaded once at most, but a channel emptied and refilled meanwhile
         // makes the core ask again.
         for _ in 0..3 {
-            match self.hub.apply(conn, command.clone(), history.take())? {
+            let applied = match &self.cluster {
+                Some(cluster) => cluster.apply(conn, command.clone(), history.take()).await,
+                None => self.hub.apply(conn, command.clone(), history.take()),
+            };
+            match applied? {
                 Effect::Done => return Ok(()),
                 effect @ Effect::Save(..) => return self.save(effect).await,
                 Effect::NeedHistory(folded) => {
@@ -462,7 +487,18 @@ impl ChatService {
     /// A connection is done: its session quits with `reason`, or, given what the dropped
     /// connection `left`, is held for a resume.
     pub fn leave(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
-        self.hub.release(attached, reason, left);
+        match &self.cluster {
+            Some(cluster) => {
+                let cluster = cluster.clone();
+                tokio::spawn(async move { cluster.append(Op::Leave { attached, reason }).await });
+            }
+            None => self.hub.release(attached, reason, left),
+        }
+    }
+
+    /// This node's part in a cluster, if it is one's.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_deref()
     }
 
     /// Closes every connection.
@@ -562,7 +598,8 @@ fn hub_settings(config: &Config) -> HubSettings {
         max_channels: config.max_channels,
         history_on_join: config.history_on_join,
         nick_grace: config.nick_grace,
-        resume_grace: config.resume_grace,
+        // A held session's queue is on one node; resuming across nodes is not done yet.
+        resume_grace: if config.cluster.is_some() { Duration::ZERO } else { config.resume_grace },
         max_held_per_address: config.max_conns_per_ip as usize,
         default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
         ops_see_real_host: config.whois_real_host == RealHostTo::ChannelOps,

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use app::protocol::{ErrorCode, ProtocolError};
 
 use crate::chat::{Hub, PreparedMessage};
+use crate::cluster::{Cluster, Op};
 use crate::store::{Store, StoreError};
 
 /// Most messages stored in one transaction.
@@ -51,9 +52,9 @@ pub(super) struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub(super) fn start(store: Store, hub: Arc<Hub>, times: StoreTimes) -> Self {
+    pub(super) fn start(store: Store, delivery: Delivery, times: StoreTimes) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(queue, store.clone(), hub, times));
+        tokio::spawn(run(queue, store.clone(), delivery, times));
         Self { jobs, store }
     }
 
@@ -85,12 +86,12 @@ struct Stored {
 /// Stores batch after batch, and hands each stored batch to a delivering task: the next batch's
 /// commit overlaps the last one's delivery. Batches are stored one at a time and delivered one
 /// at a time, in order, each only once its commit is over.
-async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>, times: StoreTimes) {
+async fn run(mut queue: mpsc::Receiver<Job>, store: Store, delivery: Delivery, times: StoreTimes) {
     // One stored batch may wait for its delivery while the next one commits.
     let (to_deliver, mut stored_batches) = mpsc::channel::<Stored>(1);
     let delivering = tokio::spawn(async move {
         while let Some(batch) = stored_batches.recv().await {
-            deliver(&hub, batch);
+            deliver(&delivery, batch).await;
         }
     });
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -109,12 +110,29 @@ async fn run(mut queue: mpsc::Receiver<Job>, store: Store, hub: Arc<Hub>, times:
     let _ = delivering.await;
 }
 
-/// Delivers what a batch stored, then tells each sender whether its message was.
-fn deliver(hub: &Hub, batch: Stored) {
-    let Stored { messages, acks, stored } = batch;
+/// Where stored messages go to be delivered.
+pub(super) enum Delivery {
+    /// To the core on this node.
+    Here(Arc<Hub>),
+    /// Into the cluster's log, for every node to deliver to its own connections.
+    Cluster(Arc<Cluster>),
+}
+
+/// Delivers what a batch stored, then tells each sender whether its message was. In a
+/// cluster a batch the log did not take is stored but goes to nobody, and its senders hear it
+/// was not sent.
+async fn deliver(delivery: &Delivery, batch: Stored) {
+    let Stored { messages, acks, mut stored } = batch;
     let delivered: Vec<PreparedMessage> =
         messages.into_iter().zip(&stored).filter(|(_, ok)| **ok).map(|(m, _)| m).collect();
-    hub.deliver(&delivered);
+    match delivery {
+        Delivery::Here(hub) => hub.deliver(&delivered),
+        Delivery::Cluster(cluster) => {
+            if cluster.append(Op::Deliver { batch: delivered }).await.is_err() {
+                stored.iter_mut().for_each(|ok| *ok = false);
+            }
+        }
+    }
     for (ack, ok) in acks.into_iter().zip(stored) {
         let _ = ack.send(ok);
     }

@@ -9,7 +9,7 @@ use surrealdb::types::SurrealValue;
 use super::{Result, Store};
 
 /// The conversation a message is filed under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Conversation(String);
 
 impl Conversation {
@@ -31,7 +31,7 @@ impl Conversation {
 }
 
 /// A message on its way into the store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub conversation: Conversation,
     pub message: ChatMessage,

@@ -4,7 +4,7 @@
 use app::protocol::{ErrorCode, ServerEvent};
 
 use crate::chat::channel::{Actor, Ban, BanLift};
-use crate::chat::{err, now_ms, Client, ConnId, Effect, Result, State};
+use crate::chat::{err, Client, ConnId, Effect, Result, State};
 
 /// Longest ban mask, in bytes.
 const MAX_MASK_BYTES: usize = 100;
@@ -62,7 +62,7 @@ impl State {
     pub(in crate::chat) fn ban_for(&self, by: String, arg: &str) -> Result<Ban> {
         let nick = self.online_nick(arg);
         let mask = self.mask_for(arg)?;
-        Ok(Ban::set(&mask, nick, by, now_ms()))
+        Ok(Ban::set(&mask, nick, by, self.now_ms()))
     }
 
     /// What lifting `arg` lifts: its mask, and every ban covering a nick that is online.

@@ -1,7 +1,6 @@
 //! `/invite nick #channel`: lets someone into an invite-only or keyed channel, for an hour.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use crate::chat::channel::Invitee;
 use crate::chat::{Account, ConnId, Result, State};
@@ -15,7 +14,8 @@ pub(super) fn invite(st: &mut State, conn: ConnId, nick: &str, channel: &str) ->
     let account = st.client(invited)?.account.as_ref().map(Account::key);
     let invitees = std::iter::once(Invitee::Session(invited)).chain(account.map(Invitee::Account));
     let by = st.nick_of(conn);
-    let event = st.channel_mut(channel)?.invite(conn, by, target, invitees, Instant::now())?;
+    let now = st.instant();
+    let event = st.channel_mut(channel)?.invite(conn, by, target, invitees, now)?;
     st.deliver(&HashSet::from([conn, invited]), event);
     Ok(())
 }

@@ -1,7 +1,5 @@
 //! `/join #channel [key]` and `/part #channel [reason]`.
 
-use std::time::Instant;
-
 use app::protocol::names::{fold, validate_channel};
 use app::protocol::{ChatMessage, ErrorCode, ServerEvent};
 
@@ -47,8 +45,9 @@ pub(super) fn join(
         }
         st.channels.insert(folded.clone(), ch);
     }
+    let now = st.instant();
     let refusal = st.channels.get(&folded).and_then(|ch| {
-        let invited = ch.is_invited(conn, account_key.as_deref(), Instant::now());
+        let invited = ch.is_invited(conn, account_key.as_deref(), now);
         ch.refusal(&masks, invited, key)
     });
     if let Some(refusal) = refusal {

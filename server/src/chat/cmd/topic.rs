@@ -1,7 +1,7 @@
 //! `/topic #channel [text]`: shows the topic, or sets it (clears it with an empty text).
 
 use crate::chat::channel::Actor;
-use crate::chat::{now_ms, ConnId, Effect, Result, State};
+use crate::chat::{ConnId, Effect, Result, State};
 
 pub(super) fn show(st: &State, conn: ConnId, channel: &str) -> Result<()> {
     let event = State::topic_event(st.visible_channel(conn, channel)?);
@@ -11,7 +11,8 @@ pub(super) fn show(st: &State, conn: ConnId, channel: &str) -> Result<()> {
 
 pub(super) fn set(st: &mut State, conn: ConnId, channel: &str, text: String) -> Result<Effect> {
     let by = st.nick_of(conn);
-    let event = st.channel_mut(channel)?.set_topic(Actor::Member(conn), by, text, now_ms())?;
+    let now = st.now_ms();
+    let event = st.channel_mut(channel)?.set_topic(Actor::Member(conn), by, text, now)?;
     st.tell_channel(channel, Some(event))?;
     Ok(st.save_reg(channel))
 }

@@ -1,0 +1,356 @@
+//! Several `chattrd` nodes as one server (`CHATTR_CLUSTER=redis://…`), on Redis.
+//!
+//! Every node keeps a whole copy of the chat's live state (the core, [`Hub`]), and every change
+//! to it goes through one log, a Redis stream: a node appends an operation ([`Op`]: a login,
+//! a command, stored messages to deliver, a node gone), every node reads the log in order and
+//! applies each operation to its copy, with the time and random seed the operation carries, so
+//! the copies agree. Two operators changing a channel's modes at once, two logins racing for a
+//! nick, a kick racing a message: the log puts one first, and every node shows the same
+//! outcome. Each node delivers events to its own connections only (sessions on other nodes
+//! have an [`Outbox::elsewhere`]), and the node an operation came from answers its caller when
+//! it applies it. Reads (`/whois`, names, the channel list) are answered from the local copy.
+//!
+//! Each node holds a lease in Redis, renewed well within its length: a slot (0 to
+//! [`SLOTS`] − 1) that spreads message ids and a key saying it is alive. A node whose key has
+//! expired is gone: the first node to notice appends [`Op::NodeGone`] and every node takes its
+//! users out of their channels and frees their nicks. What is stored (history, accounts,
+//! channels) lives in the SurrealDB server the nodes share.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::protocol::{ChatMessage, Command, ErrorCode, ProtocolError};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::chat::clock::OpClock;
+use crate::chat::{now_ms, Attached, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Timer};
+use crate::ServeError;
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+
+/// Most nodes in one cluster: message ids are spread over this many slots.
+pub(crate) const SLOTS: u64 = 16;
+/// The log; trimmed (roughly) to this many operations, far more than a node reads behind.
+const LOG: &str = "chattr:log";
+const LOG_KEEP: usize = 100_000;
+/// How long a read of the log waits for something new before asking again.
+const BLOCK: Duration = Duration::from_secs(1);
+/// How long a caller waits for its operation to come back from the log.
+const ROUND_TRIP: Duration = Duration::from_secs(10);
+
+/// One change to the chat's state, as the log carries it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Op {
+    /// A user logs in on the node `fresh.conn` names.
+    Connect { identity: Identity, fresh: Fresh },
+    /// A logged-in user's command (a channel's recent history with it, when it needs one).
+    Apply { conn: ConnId, command: Command, history: Option<Vec<ChatMessage>> },
+    /// A session ends.
+    Leave { attached: Attached, reason: Option<String> },
+    /// Messages stored: to everyone in their conversations.
+    Deliver { batch: Vec<PreparedMessage> },
+    /// A timer of the core's ran out on the node of the session it is about.
+    Timer(Timer),
+    /// A node stopped renewing its lease: its users quit.
+    NodeGone { node: u64 },
+}
+
+/// An operation in the log: which node appended it (and its number there), when, and the seed
+/// of its random numbers.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    node: u64,
+    seq: u64,
+    ms: u64,
+    seed: u64,
+    op: Op,
+}
+
+/// What applying an operation answers its caller.
+type Reply = Box<dyn std::any::Any + Send>;
+
+/// This node's part in the cluster.
+pub struct Cluster {
+    hub: Arc<Hub>,
+    /// This node's number (unique for the cluster's life: a restarted node gets a new one),
+    /// its slot and its name.
+    node: u64,
+    slot: u64,
+    name: String,
+    redis: ConnectionManager,
+    next_seq: AtomicU64,
+    /// Callers waiting for their operation to come back from the log.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    /// Outboxes of sessions logging in here, until their `Connect` is applied.
+    arriving: Mutex<HashMap<ConnId, Outbox>>,
+    lease: Duration,
+    /// Whether Redis answered the last renewal.
+    up: AtomicBool,
+}
+
+fn redis_error(e: redis::RedisError) -> ServeError {
+    ServeError::Config(format!("the cluster's Redis: {e}"))
+}
+
+fn unavailable() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::Internal,
+        "the server cannot reach the rest of its cluster right now; try again",
+    )
+}
+
+/// A connection to read the log on: a read blocks up to [`BLOCK`], so its answer may take
+/// that long (the connection's default timeout is shorter).
+async fn log_reader(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(BLOCK * 3));
+    client.get_multiplexed_async_connection_with_config(&config).await
+}
+
+impl Cluster {
+    /// Joins the cluster whose Redis is at `url`: takes a node number and a slot, and starts
+    /// reading the log from its end.
+    pub(crate) async fn join(
+        url: &str,
+        name: String,
+        lease: Duration,
+        hub: Arc<Hub>,
+    ) -> std::result::Result<Arc<Self>, ServeError> {
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        let mut redis = ConnectionManager::new(client.clone()).await.map_err(redis_error)?;
+        let node: u64 = redis.incr("chattr:nodes", 1).await.map_err(redis_error)?;
+        let lease_ms = lease.as_millis() as u64;
+        let mut slot = None;
+        for s in 0..SLOTS {
+            let opts = redis::SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::NX)
+                .with_expiration(redis::SetExpiry::PX(lease_ms));
+            let taken: Option<String> =
+                redis.set_options(format!("chattr:slot:{s}"), node, opts).await.map_err(redis_error)?;
+            if taken.is_some() {
+                slot = Some(s);
+                break;
+            }
+        }
+        let Some(slot) = slot else {
+            return Err(ServeError::Config(format!("the cluster has {SLOTS} nodes already")));
+        };
+        let _: () =
+            redis.pset_ex(format!("chattr:node:{node}"), &name, lease_ms).await.map_err(redis_error)?;
+        let _: () = redis.hset("chattr:names", node, &name).await.map_err(redis_error)?;
+        let last: redis::streams::StreamRangeReply =
+            redis.xrevrange_count(LOG, "+", "-", 1).await.map_err(redis_error)?;
+        let from = last.ids.first().map_or_else(|| "0-0".to_owned(), |e| e.id.clone());
+        hub.join_cluster(node, slot, SLOTS);
+        let reader = log_reader(&client).await.map_err(redis_error)?;
+        let cluster = Arc::new(Self {
+            hub: hub.clone(),
+            node,
+            slot,
+            name,
+            redis,
+            next_seq: AtomicU64::new(0),
+            waiting: Mutex::new(HashMap::new()),
+            arriving: Mutex::new(HashMap::new()),
+            lease,
+            up: AtomicBool::new(true),
+        });
+        let weak = Arc::downgrade(&cluster);
+        hub.send_timers_to(Box::new(move |timer| {
+            if let Some(cluster) = weak.upgrade() {
+                tokio::spawn(async move { cluster.append(Op::Timer(timer)).await.ok() });
+            }
+        }));
+        tokio::spawn(cluster.clone().read_log(reader, client, from));
+        tokio::spawn(cluster.clone().keep_lease());
+        tracing::info!(node, slot, name = %cluster.name, "joined the cluster");
+        Ok(cluster)
+    }
+
+    /// This node's number.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// This node's name and slot, and whether Redis answers.
+    pub fn describe(&self) -> (String, u64, bool) {
+        (self.name.clone(), self.slot, self.up.load(Ordering::Relaxed))
+    }
+
+    /// The nodes alive now, by name.
+    pub async fn members(&self) -> Vec<String> {
+        let mut redis = self.redis.clone();
+        let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
+        let mut alive = Vec::new();
+        for (node, name) in names {
+            if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
+                alive.push(name);
+            }
+        }
+        alive.sort();
+        alive
+    }
+
+    /// Logs a user in, on this node, through the log.
+    pub(crate) async fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
+        let fresh = self.hub.fresh_session();
+        let conn = fresh.conn;
+        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, outbox);
+        let result = self.run(Op::Connect { identity, fresh }).await;
+        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).remove(&conn);
+        result?
+    }
+
+    /// Applies a command of `conn`'s through the log.
+    pub(crate) async fn apply(
+        &self,
+        conn: ConnId,
+        command: Command,
+        history: Option<Vec<ChatMessage>>,
+    ) -> Result<Effect> {
+        self.run(Op::Apply { conn, command, history }).await?
+    }
+
+    /// Appends `op` and waits for this node to apply it; answers what applying it answered.
+    async fn run<R: 'static>(&self, op: Op) -> Result<R> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, tx);
+        let sent = self.append_as(seq, op).await;
+        let reply = match sent {
+            Ok(()) => tokio::time::timeout(ROUND_TRIP, rx).await.ok().and_then(std::result::Result::ok),
+            Err(()) => None,
+        };
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        let reply = reply.ok_or_else(unavailable)?;
+        reply.downcast::<R>().map(|r| *r).map_err(|_| unavailable())
+    }
+
+    /// Appends `op` without waiting for it to be applied.
+    pub(crate) async fn append(&self, op: Op) -> std::result::Result<(), ProtocolError> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.append_as(seq, op).await.map_err(|()| unavailable())
+    }
+
+    async fn append_as(&self, seq: u64, op: Op) -> std::result::Result<(), ()> {
+        let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
+        let json = serde_json::to_string(&entry).map_err(|_| ())?;
+        let mut redis = self.redis.clone();
+        let added: redis::RedisResult<String> =
+            redis.xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", json)]).await;
+        added.map(drop).map_err(|e| tracing::warn!(error = %e, "appending to the cluster's log failed"))
+    }
+
+    /// Reads the log from `from` on, applying each operation in order, for as long as the
+    /// node runs; reconnects when Redis goes away.
+    async fn read_log(
+        self: Arc<Self>,
+        mut reader: MultiplexedConnection,
+        client: redis::Client,
+        mut from: String,
+    ) {
+        let opts = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(512);
+        loop {
+            let read: redis::RedisResult<StreamReadReply> =
+                reader.xread_options(&[LOG], &[&from], &opts).await;
+            let reply = match read {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the cluster's log failed; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Ok(again) = log_reader(&client).await {
+                        reader = again;
+                    }
+                    continue;
+                }
+            };
+            for key in reply.keys {
+                for item in key.ids {
+                    from.clone_from(&item.id);
+                    let Some(redis::Value::BulkString(bytes)) = item.map.get("e") else { continue };
+                    match serde_json::from_slice::<Entry>(bytes) {
+                        Ok(entry) => self.apply_entry(entry),
+                        Err(e) => {
+                            tracing::error!(error = %e, id = %item.id, "an entry of the cluster's log does not read")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies one operation of the log to this node's copy of the state.
+    fn apply_entry(&self, entry: Entry) {
+        let Entry { node, seq, ms, seed, op } = entry;
+        tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
+        let hub = &self.hub;
+        let reply: Reply = hub.with_clock(OpClock::new(ms, seed), || match op {
+            Op::Connect { identity, fresh } => {
+                let outbox = self
+                    .arriving
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&fresh.conn)
+                    .cloned()
+                    .filter(|_| node == self.node)
+                    .unwrap_or_else(Outbox::elsewhere);
+                Box::new(hub.connect(identity, outbox, fresh)) as Reply
+            }
+            Op::Apply { conn, command, history } => Box::new(hub.apply(conn, command, history)) as Reply,
+            Op::Leave { attached, reason } => {
+                hub.release(attached, reason, None);
+                Box::new(())
+            }
+            Op::Deliver { batch } => {
+                hub.deliver(&batch);
+                Box::new(())
+            }
+            Op::Timer(timer) => {
+                hub.apply_timer(timer);
+                Box::new(())
+            }
+            Op::NodeGone { node } => {
+                let gone = hub.drop_node(node, "their server went away");
+                tracing::info!(node, users = gone, "a node left the cluster");
+                Box::new(())
+            }
+        });
+        if node == self.node {
+            if let Some(waiting) = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq) {
+                let _ = waiting.send(reply);
+            }
+        }
+    }
+
+    /// Renews this node's lease (its slot and its key) three times per lease, and looks for
+    /// nodes whose lease ran out.
+    async fn keep_lease(self: Arc<Self>) {
+        let lease_ms = self.lease.as_millis() as u64;
+        let mut tick = tokio::time::interval(self.lease / 3);
+        loop {
+            tick.tick().await;
+            let mut redis = self.redis.clone();
+            let renewed: redis::RedisResult<()> = async {
+                let _: () = redis.pset_ex(format!("chattr:node:{}", self.node), &self.name, lease_ms).await?;
+                let _: () = redis.pset_ex(format!("chattr:slot:{}", self.slot), self.node, lease_ms).await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = &renewed {
+                tracing::warn!(error = %e, "renewing this node's lease failed");
+            }
+            self.up.store(renewed.is_ok(), Ordering::Relaxed);
+            for node in self.hub.other_nodes() {
+                let alive: bool = redis.exists(format!("chattr:node:{node}")).await.unwrap_or(true);
+                if !alive {
+                    let _ = self.append(Op::NodeGone { node }).await;
+                }
+            }
+        }
+    }
+}

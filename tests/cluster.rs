@@ -1,0 +1,183 @@
+//! Several nodes as one server (`CHATTR_CLUSTER=redis://…`): three `chattrd` nodes on
+//! loopback ports, sharing Debian's `redis-server` (started here on a port of its own) and a
+//! SurrealDB server (`ws://`), with users spread over them.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::common::{member, Client, TestServer, WAIT};
+use crate::surreal_server::Surreal;
+
+/// A `redis-server` on a free port, keeping nothing on disk, stopped when dropped.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Redis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { child: None, port };
+        redis.run().await;
+        redis
+    }
+
+    /// Starts (or starts again) the server on its port; ready when it answers PING.
+    async fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
+            .arg(self.port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts (scripts/bootstrap.sh installs it)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.ping().await {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "redis-server not ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ping(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else { return false };
+        let mut answer = [0u8; 7];
+        s.write_all(b"PING\r\n").await.is_ok()
+            && s.read_exact(&mut answer).await.is_ok()
+            && &answer == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Redis, a SurrealDB server and nodes on them.
+struct Cluster {
+    redis: Redis,
+    surreal: Surreal,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        Self { redis: Redis::start().await, surreal: Surreal::start().await }
+    }
+
+    /// A node (in this process), named `name`.
+    async fn node(&self, name: &str) -> TestServer {
+        let (redis, db) = (self.redis.url(), self.surreal.url.clone());
+        let name = name.to_owned();
+        TestServer::start_with(move |c| {
+            c.cluster = Some(redis);
+            c.node_name = Some(name);
+            c.node_lease = Duration::from_secs(2);
+            c.db = db;
+            c.db_user = Some("root".into());
+            c.db_pass = Some("root-pass".into());
+        })
+        .await
+    }
+
+    async fn nodes<const N: usize>(&self) -> [TestServer; N] {
+        let mut nodes = Vec::new();
+        for i in 0..N {
+            nodes.push(self.node(&format!("node-{i}")).await);
+        }
+        nodes.try_into().map_err(drop).expect("N nodes")
+    }
+}
+
+/// Events up to and including the first `kind`, skipping others.
+async fn until(c: &mut Client, kind: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    loop {
+        let event = c.next_event().await;
+        if event["type"] == kind && pred(&event) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_on_three_nodes_share_channels_and_private_messages() {
+    let cluster = Cluster::start().await;
+    let [a, b, c] = cluster.nodes().await;
+    let health = reqwest::get(b.url("/healthz")).await.unwrap().text().await.unwrap();
+    assert!(health.starts_with("ok\nnode: node-1 (slot "), "{health}");
+    assert!(health.contains("cluster: node-0, node-1, node-2"), "{health}");
+
+    let mut ann = a.guest("ann").await;
+    let mut ben = b.guest("ben").await;
+    let mut cat = c.guest("cat").await;
+    ann.join("#three").await;
+    let members = ben.join("#three").await;
+    assert!(member(&members, "ann").is_some(), "ben on node 1 sees ann of node 0: {members}");
+    until(&mut ann, "joined", |e| e["nick"] == "ben").await;
+    let members = cat.join("#three").await;
+    assert!(member(&members, "ann").is_some() && member(&members, "ben").is_some());
+    until(&mut ann, "joined", |e| e["nick"] == "cat").await;
+    until(&mut ben, "joined", |e| e["nick"] == "cat").await;
+
+    ben.say("#three", "hello from node 1").await;
+    for c in [&mut ann, &mut cat, &mut ben] {
+        let m = until(c, "message", |_| true).await;
+        assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("ben"), Some("hello from node 1")));
+    }
+
+    // A private message crosses nodes, and so does its reply.
+    cat.say("ann", "psst").await;
+    let m = until(&mut ann, "message", |_| true).await;
+    assert_eq!(
+        (m["from"].as_str(), m["target"].as_str(), m["text"].as_str()),
+        (Some("cat"), Some("ann"), Some("psst"))
+    );
+    until(&mut cat, "message", |e| e["text"] == "psst").await;
+    ann.say("cat", "hi").await;
+    until(&mut cat, "message", |e| e["from"] == "ann" && e["text"] == "hi").await;
+
+    // Nicks are the cluster's: ben's is taken on node 2 as well, and a change is seen on node 0.
+    let mut again = Client::connect(&c).await;
+    again.send(json!({"type":"auth","nick":"ben"})).await;
+    again.expect_error("nick_in_use").await;
+    ben.cmd("/nick benjamin").await;
+    until(&mut ann, "nick_changed", |e| e["old"] == "ben" && e["new"] == "benjamin").await;
+    cat.cmd("/whois benjamin").await;
+    let whois = until(&mut cat, "whois", |_| true).await;
+    assert_eq!(whois["nick"], "benjamin");
+
+    // Ids are the cluster's: the messages' ids all differ, and history on any node has them all.
+    ann.say("#three", "from node 0").await;
+    cat.say("#three", "from node 2").await;
+    for c in [&mut ann, &mut ben, &mut cat] {
+        // Sent at once from two nodes: the log orders them, the same way for everyone.
+        let first = until(c, "message", |_| true).await;
+        let second = until(c, "message", |_| true).await;
+        let mut texts = [first["text"].as_str().unwrap(), second["text"].as_str().unwrap()];
+        texts.sort_unstable();
+        assert_eq!(texts, ["from node 0", "from node 2"]);
+    }
+    ben.send(json!({"type":"history","target":"#three"})).await;
+    let history = until(&mut ben, "history", |_| true).await;
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    // History is in id order; two messages sent in the same instant on two nodes may come
+    // live in the other order (docs/scaling.md).
+    assert_eq!(texts.len(), 3);
+    assert_eq!(texts[0], "hello from node 1");
+    let mut ids: Vec<u64> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+
+    // Quitting on one node is seen on the others, and frees the nick everywhere.
+    cat.cmd("/quit bye").await;
+    until(&mut ann, "quit", |e| e["nick"] == "cat").await;
+    let _cat_again = a.guest("cat").await;
+}
