@@ -181,3 +181,142 @@ async fn users_on_three_nodes_share_channels_and_private_messages() {
     until(&mut ann, "quit", |e| e["nick"] == "cat").await;
     let _cat_again = a.guest("cat").await;
 }
+
+#[tokio::test]
+async fn two_nodes_never_give_one_nick_to_two_sessions() {
+    let cluster = Cluster::start().await;
+    let [a, b] = cluster.nodes().await;
+    for round in 0..20 {
+        let nick = format!("racer{round}");
+        let (mut one, mut two) = tokio::join!(Client::connect(&a), Client::connect(&b));
+        tokio::join!(
+            one.send(json!({"type":"auth","nick":nick})),
+            two.send(json!({"type":"auth","nick":nick}))
+        );
+        let (first, second) = tokio::join!(one.next_event(), two.next_event());
+        let mut kinds = [first["type"].as_str().unwrap(), second["type"].as_str().unwrap()];
+        kinds.sort_unstable();
+        assert_eq!(kinds, ["error", "welcome"], "round {round}: {first} / {second}");
+        let refused = if first["type"] == "error" { &first } else { &second };
+        assert_eq!(refused["code"], "nick_in_use");
+    }
+
+    // An app user's second login, on the other node, replaces the first.
+    let token = a.token("dana").await;
+    let mut first = Client::connect(&a).await;
+    first.send(json!({"type":"auth","token":token})).await;
+    first.expect("welcome").await;
+    let token = b.token("dana").await;
+    let mut second = Client::connect(&b).await;
+    second.send(json!({"type":"auth","token":token})).await;
+    assert_eq!(second.expect("welcome").await["nick"], "dana");
+    let (_, close) = first.events_until_close().await;
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("session_replaced"));
+}
+
+#[tokio::test]
+async fn moderation_on_one_node_holds_on_the_others_and_races_end_alike() {
+    let cluster = Cluster::start().await;
+    let [a, b, c] = cluster.nodes().await;
+    let mut ann = a.guest("ann").await;
+    let mut ben = b.guest("ben").await;
+    let mut cat = c.guest("cat").await;
+    ann.join("#mod").await;
+    ben.join("#mod").await;
+    cat.join("#mod").await;
+    ann.cmd("/op #mod ben").await;
+    until(&mut cat, "mode_changed", |e| e["modes"] == "+o" && e["args"][0] == "ben").await;
+
+    // Two operators on two nodes flip the same mode at once, many times: every node ends with
+    // the same modes.
+    for _ in 0..10 {
+        tokio::join!(ann.cmd("/mode #mod +m"), ben.cmd("/mode #mod -m"));
+    }
+    ann.cmd("/mode #mod +p").await;
+    let mut finals = Vec::new();
+    for c in [&mut ann, &mut ben, &mut cat] {
+        until(c, "mode_changed", |e| e["modes"] == "+p").await;
+        c.cmd("/names #mod").await;
+        finals.push(until(c, "members", |_| true).await["modes"].clone());
+    }
+    assert!(finals.iter().all(|m| *m == finals[0]), "{finals:?}");
+
+    // A kick racing a message: the message reaches both others or neither.
+    tokio::join!(ben.cmd("/kick #mod cat racing"), cat.say("#mod", "last words"));
+    ann.say("#mod", "after the kick").await;
+    let mut saw = Vec::new();
+    for c in [&mut ann, &mut ben] {
+        let mut got = false;
+        loop {
+            let e = c.next_event().await;
+            if e["type"] == "message" && e["text"] == "last words" {
+                got = true;
+            }
+            if e["type"] == "message" && e["text"] == "after the kick" {
+                break;
+            }
+        }
+        saw.push(got);
+    }
+    assert_eq!(saw[0], saw[1], "ann and ben saw the race differently");
+
+    // A ban set on node 0 keeps cat (node 2) out.
+    ann.cmd("/ban #mod cat").await;
+    until(&mut ann, "banned", |e| e["nick"] == "cat").await;
+    cat.cmd("/join #mod").await;
+    until(&mut cat, "error", |e| e["code"] == "banned").await;
+}
+
+#[tokio::test]
+async fn a_killed_node_s_users_leave_within_the_lease_and_the_others_chat_on() {
+    let cluster = Cluster::start().await;
+    let dir = crate::process::tempdir();
+    let env = [
+        ("CHATTR_CLUSTER", cluster.redis.url()),
+        ("CHATTR_DB", cluster.surreal.url.clone()),
+        ("CHATTR_DB_USER", "root".into()),
+        ("CHATTR_DB_PASS", "root-pass".into()),
+        ("CHATTR_NODE_LEASE", "2s".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let mut env = env.clone();
+        let name = format!("proc-{i}");
+        env.push(("CHATTR_NODE_NAME", &name));
+        nodes.push(
+            crate::process::Process::start_with(&dir.join(format!("n{i}")), &env)
+                .await
+                .expect("a node starts"),
+        );
+    }
+    let mut ann = crate::process::connect(&nodes[0].addr, "ann").await;
+    let mut ben = crate::process::connect(&nodes[1].addr, "ben").await;
+    let mut cat = crate::process::connect(&nodes[2].addr, "cat").await;
+    for c in [&mut ann, &mut ben, &mut cat] {
+        c.join("#k").await;
+    }
+    until(&mut ann, "joined", |e| e["nick"] == "cat").await;
+    cat.say("#k", "acknowledged before the end").await;
+    until(&mut cat, "message", |e| e["text"] == "acknowledged before the end").await;
+
+    nodes[2].kill().await;
+    let killed = tokio::time::Instant::now();
+    let quit = until(&mut ann, "quit", |e| e["nick"] == "cat").await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(4), "cat left after {took:?}, past the 2 s lease and its checks");
+    assert_eq!(quit["reason"], "their server went away");
+    until(&mut ben, "quit", |e| e["nick"] == "cat").await;
+
+    // The others chat on; cat's nick is free again; what cat was acknowledged is kept.
+    ben.say("#k", "still here").await;
+    until(&mut ann, "message", |e| e["text"] == "still here").await;
+    let mut cat_again = crate::process::connect(&nodes[0].addr, "cat").await;
+    cat_again.cmd("/join #k").await;
+    let history = until(&mut cat_again, "history", |_| true).await;
+    assert!(history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["text"] == "acknowledged before the end"));
+}

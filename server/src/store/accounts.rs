@@ -2,6 +2,7 @@
 
 use surrealdb::types::SurrealValue;
 
+use super::Checked;
 use super::{Result, Store, StoreError};
 
 /// A registered nick as stored. The password is only ever stored as an argon2id PHC string.
@@ -56,7 +57,7 @@ impl Store {
                     .bind(("hash", password_hash.to_owned()))
                     .bind(("uid", uid.to_owned()))
                     .await
-                    .and_then(|r| r.check());
+                    .and_then(|r| r.checked());
                 match result {
                     Ok(_) => return Ok(true),
                     Err(e) => {
@@ -89,13 +90,13 @@ impl Store {
             )
             .bind(("id", key.to_owned()))
             .await?
-            .check()?;
+            .checked()?;
         Ok(res.take(0)?)
     }
 
     /// Every registered nick with its registration id, to protect them from the start.
     pub async fn account_names(&self) -> Result<Vec<AccountName>> {
-        let mut res = self.db().query("SELECT name, uid FROM account").await?.check()?;
+        let mut res = self.db().query("SELECT name, uid FROM account").await?.checked()?;
         Ok(res.take(0)?)
     }
 
@@ -111,7 +112,7 @@ impl Store {
                 .bind(("id", key.to_owned()))
                 .bind(("hash", password_hash.to_owned()))
                 .await?
-                .check()?;
+                .checked()?;
             let names: Vec<String> = res.take(0)?;
             Ok(!names.is_empty())
         })
@@ -138,7 +139,7 @@ impl Store {
                 .bind(("id", key.to_owned()))
                 .bind(("account", account.to_owned()))
                 .await?
-                .check()?;
+                .checked()?;
             // Statement 0 is BEGIN, 1 the account, 2 the founded channels.
             let founded: Vec<super::ChannelRecord> = res.take(2)?;
             Ok(founded.into_iter().map(|c| c.name).collect())

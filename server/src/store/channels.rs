@@ -3,6 +3,7 @@
 
 use surrealdb::types::SurrealValue;
 
+use super::Checked;
 use super::{Result, Store};
 
 /// A registered channel as stored. Accounts are named by their keys (`potato:alice`).
@@ -39,7 +40,7 @@ impl Store {
                 .bind(("id", key.to_owned()))
                 .bind(("record", record.clone()))
                 .await
-                .and_then(|r| r.check());
+                .and_then(|r| r.checked());
             match result {
                 Ok(_) => Ok(true),
                 Err(_) if store.channel(&key).await?.is_some() => Ok(false),
@@ -66,7 +67,7 @@ impl Store {
                 .bind(("rev", record.rev))
                 .bind(("record", record.clone()))
                 .await?
-                .check()?;
+                .checked()?;
             let name: Option<String> = res.take(1)?;
             Ok(name.is_some())
         })
@@ -80,7 +81,7 @@ impl Store {
             .query("SELECT * OMIT id, created_at FROM ONLY type::record('channel_reg', $id)")
             .bind(("id", key.to_owned()))
             .await?
-            .check()?;
+            .checked()?;
         Ok(res.take(0)?)
     }
 
@@ -91,13 +92,13 @@ impl Store {
             .query("SELECT VALUE time::unix(created_at) FROM ONLY type::record('channel_reg', $id)")
             .bind(("id", key.to_owned()))
             .await?
-            .check()?;
+            .checked()?;
         Ok(res.take(0)?)
     }
 
     /// Every registered channel, loaded at startup.
     pub async fn channels(&self) -> Result<Vec<ChannelRecord>> {
-        let mut res = self.db().query("SELECT * OMIT id, created_at FROM channel_reg").await?.check()?;
+        let mut res = self.db().query("SELECT * OMIT id, created_at FROM channel_reg").await?.checked()?;
         Ok(res.take(0)?)
     }
 
@@ -111,7 +112,7 @@ impl Store {
                 .query("DELETE type::record('channel_reg', $id) RETURN BEFORE")
                 .bind(("id", key.to_owned()))
                 .await?
-                .check()?;
+                .checked()?;
             let gone: Vec<ChannelRecord> = res.take(0)?;
             Ok(!gone.is_empty())
         })

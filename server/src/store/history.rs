@@ -2,10 +2,12 @@
 //! time), filed under a conversation key so a page of history is one index range.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use app::protocol::ChatMessage;
 use surrealdb::types::SurrealValue;
 
+use super::Checked;
 use super::{Result, Store};
 
 /// The conversation a message is filed under.
@@ -37,7 +39,7 @@ pub struct StoredMessage {
     pub message: ChatMessage,
 }
 
-#[derive(Debug, SurrealValue)]
+#[derive(Debug, Clone, SurrealValue)]
 struct Row {
     id: i64,
     conv: String,
@@ -86,47 +88,59 @@ impl Store {
                     bot: Some(m.message.bot).filter(|&b| b),
                 })
                 .collect();
-            let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
-            // (Writes go one at a time, so the mark read here is the latest this process stored.)
-            if high <= store.ids_marked.load(Ordering::Relaxed) {
-                store
-                    .db()
-                    .query("INSERT INTO message $rows RETURN NONE")
-                    .bind(("rows", rows))
-                    .await?
-                    .check()?;
-                return Ok(());
+            // Nodes of a cluster share the store, and their batches may move the mark at once:
+            // the one that loses the race writes again.
+            let mut attempts = 0;
+            loop {
+                match store.insert_rows(&rows).await {
+                    Err(e) if e.is_conflict() && attempts < CONFLICT_RETRIES => attempts += 1,
+                    result => return result,
+                }
+                tokio::time::sleep(Duration::from_millis(rand::random_range(1..=5))).await;
             }
-            let mark = high.saturating_add(IDS_RESERVED);
-            store
-                .db()
-                .query(
-                    "BEGIN;
+        })
+        .await
+    }
+
+    /// Inserts messages, moving the mark on ids when they pass it.
+    async fn insert_rows(&self, rows: &[Row]) -> Result<()> {
+        let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
+        // (Writes go one at a time, so the mark read here is the latest this process stored.)
+        if high <= self.ids_marked.load(Ordering::Relaxed) {
+            self.db()
+                .query("INSERT INTO message $rows RETURN NONE")
+                .bind(("rows", rows.to_vec()))
+                .await?
+                .checked()?;
+            return Ok(());
+        }
+        let mark = high.saturating_add(IDS_RESERVED);
+        self.db()
+            .query(
+                "BEGIN;
                  INSERT INTO message $rows RETURN NONE;
                  UPSERT store_meta:messages SET high = math::max([high ?? 0, $mark]) RETURN NONE;
                  COMMIT;",
-                )
-                .bind(("rows", rows))
-                .bind(("mark", mark))
-                .await?
-                .check()?;
-            store.ids_marked.fetch_max(mark, Ordering::Relaxed);
-            Ok(())
-        })
-        .await
+            )
+            .bind(("rows", rows.to_vec()))
+            .bind(("mark", mark))
+            .await?
+            .checked()?;
+        self.ids_marked.fetch_max(mark, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The mark on message ids (0 for none): every id at or below it is taken (stored, or
     /// reserved ahead of those stored), so new ids must be above it.
     pub async fn message_id_mark(&self) -> Result<u64> {
-        let mut res = self.db().query("SELECT VALUE high FROM ONLY store_meta:messages").await?.check()?;
+        let mut res = self.db().query("SELECT VALUE high FROM ONLY store_meta:messages").await?.checked()?;
         let high: Option<i64> = res.take(0)?;
         if let Some(high) = high {
             return Ok(u64::try_from(high).unwrap_or(0));
         }
         // A store written before the mark was kept: find the highest id once.
         let mut res =
-            self.db().query("SELECT VALUE mid FROM message ORDER BY mid DESC LIMIT 1").await?.check()?;
+            self.db().query("SELECT VALUE mid FROM message ORDER BY mid DESC LIMIT 1").await?.checked()?;
         let top: Vec<i64> = res.take(0)?;
         Ok(top.first().and_then(|&m| u64::try_from(m).ok()).unwrap_or(0))
     }
@@ -149,7 +163,7 @@ impl Store {
             .bind(("before", before.map_or(i64::MAX, to_i64)))
             .bind(("limit", limit as i64))
             .await?
-            .check()?;
+            .checked()?;
         let rows: Vec<Row> = res.take(0)?;
         Ok(rows
             .into_iter()
@@ -208,7 +222,7 @@ impl Store {
                         .bind(("below", below))
                         .bind(("cutoff", to_i64(cutoff_ms)))
                         .await?
-                        .check()?;
+                        .checked()?;
                     Ok(res.take(2)?)
                 })
                 .await?;
@@ -218,6 +232,9 @@ impl Store {
         }
     }
 }
+
+/// How many times a batch is written again after losing a write conflict to another node.
+const CONFLICT_RETRIES: u32 = 5;
 
 /// How far ahead of the clock the mark on message ids may be before pruning also looks through
 /// the newer ids by time. (The mark runs [`IDS_RESERVED`] ahead of the ids stored.)

@@ -75,6 +75,40 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A query's answer checked for its statements' errors, reporting the cause. When a
+/// transaction fails (a write conflict with another node on a shared SurrealDB server, a failed
+/// commit), every statement in it reads "not executed" and the cause is on another statement
+/// (the `COMMIT`): that one is the error, so a conflict is told from a failing store.
+pub(crate) trait Checked: Sized {
+    fn checked(self) -> surrealdb::Result<Self>;
+}
+
+impl Checked for surrealdb::IndexedResults {
+    fn checked(mut self) -> surrealdb::Result<Self> {
+        let mut errors: Vec<(usize, surrealdb::Error)> = self.take_errors().into_iter().collect();
+        if errors.is_empty() {
+            return Ok(self);
+        }
+        errors.sort_by_key(|(index, _)| *index);
+        let not_executed =
+            |e: &surrealdb::Error| e.query_details() == Some(&surrealdb::types::QueryError::NotExecuted);
+        let cause = match errors.iter().position(|(_, e)| !not_executed(e)) {
+            Some(i) => errors.swap_remove(i),
+            None => errors.swap_remove(0),
+        };
+        Err(cause.1)
+    }
+}
+
+impl StoreError {
+    /// Whether another transaction wrote the same data first: the write may be tried again.
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Query(e)
+            if e.query_details() == Some(&surrealdb::types::QueryError::TransactionConflict)
+                || e.to_string().to_ascii_lowercase().contains("can be retried"))
+    }
+}
+
 const SCHEMA: &str = r#"
 DEFINE TABLE IF NOT EXISTS server_key SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS key ON server_key TYPE string;
@@ -366,7 +400,7 @@ impl Store {
             db.signin(surrealdb::opt::auth::Root { username, password }).await?;
         }
         db.use_ns("chattr").use_db("chattr").await?;
-        db.query(SCHEMA).await?.check()?;
+        db.query(SCHEMA).await?.checked()?;
         Ok(Self { db, health: Arc::default(), ids_marked: Arc::default() })
     }
 
@@ -455,7 +489,7 @@ impl Store {
         if self.failure().is_some() {
             return false;
         }
-        let probe = async { self.db.query("RETURN 1").await?.check() };
+        let probe = async { self.db.query("RETURN 1").await?.checked() };
         matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Ok(_)))
     }
 
@@ -484,7 +518,7 @@ impl Store {
                 )
                 .bind(("key", fresh))
                 .await?
-                .check()?;
+                .checked()?;
             let row: Option<KeyRow> = res.take(1)?;
             let hex = row.ok_or_else(|| StoreError::Corrupt("server key missing".into()))?.key;
             let bytes: Vec<u8> = (0..hex.len())
@@ -513,7 +547,7 @@ mod tests {
     #[tokio::test]
     async fn the_schema_can_be_defined_twice() {
         let store = Store::open("mem://").await.unwrap();
-        store.db.query(SCHEMA).await.unwrap().check().unwrap();
+        store.db.query(SCHEMA).await.unwrap().checked().unwrap();
         assert!(store.healthy().await);
     }
 }

@@ -5,6 +5,7 @@ use surrealdb::types::SurrealValue;
 
 use app::protocol::{AuditEntry, Kline};
 
+use super::Checked;
 use super::{Result, Store};
 
 /// A kline as stored (times in ms since the epoch; `i64`, as SurrealDB keeps integers).
@@ -58,7 +59,7 @@ impl Store {
                 .bind(("name", name))
                 .bind(("key", key.clone()))
                 .await?
-                .check()?;
+                .checked()?;
             let row: Option<PinRow> = res.take(1)?;
             Ok(row.map_or(key, |r| r.key))
         })
@@ -67,7 +68,7 @@ impl Store {
 
     /// Every operator pin: folded name, account key.
     pub async fn oper_pins(&self) -> Result<Vec<(String, String)>> {
-        let mut res = self.db().query("SELECT name, key FROM oper_pin").await?.check()?;
+        let mut res = self.db().query("SELECT name, key FROM oper_pin").await?.checked()?;
         let rows: Vec<PinRow> = res.take(0)?;
         Ok(rows.into_iter().map(|r| (r.name, r.key)).collect())
     }
@@ -88,7 +89,7 @@ impl Store {
                 .query("UPSERT type::record('kline', $row.mask) CONTENT $row")
                 .bind(("row", row))
                 .await?
-                .check()?;
+                .checked()?;
             Ok(())
         })
         .await
@@ -98,7 +99,7 @@ impl Store {
     pub async fn delete_kline(&self, mask: &str) -> Result<()> {
         let (store, mask) = (self.clone(), mask.to_owned());
         self.write(async move {
-            store.db().query("DELETE type::record('kline', $mask)").bind(("mask", mask)).await?.check()?;
+            store.db().query("DELETE type::record('kline', $mask)").bind(("mask", mask)).await?.checked()?;
             Ok(())
         })
         .await
@@ -118,7 +119,7 @@ impl Store {
                     )
                     .bind(("now", ms(now)))
                     .await?
-                    .check()?;
+                    .checked()?;
                 Ok(res.take(1)?)
             })
             .await?;
@@ -147,7 +148,7 @@ impl Store {
         };
         let store = self.clone();
         self.write(async move {
-            store.db().query("CREATE oper_audit CONTENT $row").bind(("row", row)).await?.check()?;
+            store.db().query("CREATE oper_audit CONTENT $row").bind(("row", row)).await?.checked()?;
             Ok(())
         })
         .await
@@ -160,7 +161,7 @@ impl Store {
             .query("SELECT at, oper, nick, action, target, reason, from FROM oper_audit ORDER BY at DESC LIMIT $limit")
             .bind(("limit", i64::try_from(limit).unwrap_or(i64::MAX)))
             .await?
-            .check()?;
+            .checked()?;
         let rows: Vec<AuditRow> = res.take(0)?;
         Ok(rows
             .into_iter()

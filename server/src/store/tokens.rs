@@ -4,6 +4,7 @@
 use sha2::{Digest, Sha256};
 use surrealdb::types::SurrealValue;
 
+use super::Checked;
 use super::{Result, Store};
 
 #[derive(Debug, SurrealValue)]
@@ -40,7 +41,7 @@ impl Store {
                 .bind(("user", user.to_owned()))
                 .bind(("folded", folded.to_owned()))
                 .await?
-                .check()?;
+                .checked()?;
             Ok(())
         })
         .await
@@ -53,7 +54,7 @@ impl Store {
             .query("SELECT user FROM ONLY type::record('legacy_token', $id)")
             .bind(("id", token_id(token)))
             .await?
-            .check()?;
+            .checked()?;
         let row: Option<UserRow> = res.take(0)?;
         Ok(row.map(|r| r.user))
     }
@@ -75,7 +76,7 @@ impl Store {
                 .bind(("id", folded.to_owned()))
                 .bind(("name", user.to_owned()))
                 .await?
-                .check()?;
+                .checked()?;
             Ok(res.take(1)?)
         })
         .await
@@ -89,7 +90,7 @@ impl Store {
             .query("SELECT VALUE revoked_before FROM ONLY type::record('token_user', $id)")
             .bind(("id", folded.to_owned()))
             .await?
-            .check()?;
+            .checked()?;
         Ok(res.take(0)?)
     }
 
@@ -110,7 +111,7 @@ impl Store {
                 .bind(("id", folded.to_owned()))
                 .bind(("at", at_ms))
                 .await?
-                .check()?;
+                .checked()?;
             Ok(())
         })
         .await
@@ -118,7 +119,7 @@ impl Store {
 
     /// Every user that ever logged in through its app.
     pub async fn token_users(&self) -> Result<Vec<String>> {
-        let mut res = self.db().query("SELECT name FROM token_user").await?.check()?;
+        let mut res = self.db().query("SELECT name FROM token_user").await?.checked()?;
         let rows: Vec<NameRow> = res.take(0)?;
         Ok(rows.into_iter().map(|r| r.name).collect())
     }

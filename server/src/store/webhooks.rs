@@ -4,6 +4,7 @@
 
 use surrealdb::types::SurrealValue;
 
+use super::Checked;
 use super::{Result, Store};
 
 /// One delivery of one event to one endpoint.
@@ -31,7 +32,7 @@ impl Store {
                 .db()
                 .query("SELECT url, body, attempts, error FROM webhook_pending ORDER BY at; DELETE webhook_pending;")
                 .await?
-                .check()?;
+                .checked()?;
             Ok(res.take(0)?)
         })
         .await
@@ -48,7 +49,7 @@ impl Store {
             .db()
             .query("SELECT url, body, attempts, error FROM webhook_dead ORDER BY at")
             .await?
-            .check()?;
+            .checked()?;
         Ok(res.take(0)?)
     }
 
@@ -64,7 +65,7 @@ impl Store {
                 .bind(("table", table))
                 .bind(("rows", rows))
                 .await?
-                .check()?;
+                .checked()?;
             Ok(())
         })
         .await
