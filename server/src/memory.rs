@@ -29,18 +29,28 @@ pub(crate) fn departed() {
     DEPARTED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Trims after each wave of departures, until shutdown.
+/// Trims after each wave of departures, until shutdown: every [`DEPARTURES`] sessions while
+/// the wave goes on, and once more when it is over (the wave's tail, fewer than that, would
+/// otherwise keep what it freed).
 pub(crate) async fn give_back_after_departures(inner: Arc<Inner>) {
     let mut every = tokio::time::interval(CHECK_EVERY);
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Departures counted at the last look, and whether a wave is under way (trimmed in).
+    let mut last_seen = 0;
+    let mut in_wave = false;
     loop {
         tokio::select! {
             _ = inner.shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        if DEPARTED.load(Ordering::Relaxed) < DEPARTURES {
+        let seen = DEPARTED.load(Ordering::Relaxed);
+        let wave_over = in_wave && seen > 0 && seen == last_seen;
+        last_seen = seen;
+        if seen < DEPARTURES && !wave_over {
             continue;
         }
+        in_wave = !wave_over;
+        last_seen = 0;
         let departed = DEPARTED.swap(0, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let released = tokio::task::spawn_blocking(trim).await.unwrap_or(false);
