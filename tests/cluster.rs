@@ -320,3 +320,98 @@ async fn a_killed_node_s_users_leave_within_the_lease_and_the_others_chat_on() {
         .iter()
         .any(|m| m["text"] == "acknowledged before the end"));
 }
+
+#[tokio::test]
+async fn potato_celery_and_the_app_s_api_act_across_nodes() {
+    const PW: &str = "a-long-enough-password";
+    let cluster = Cluster::start().await;
+    let [a, b, c] = cluster.nodes().await;
+
+    // Registered on node 0: the nick is taken on node 1.
+    let mut ann = a.guest("ann").await;
+    ann.register(PW).await;
+    let mut other = b.guest("someone").await;
+    other.cmd("/nick ann").await;
+    until(&mut other, "error", |e| e["code"] == "nick_in_use").await;
+
+    // Ghosting from node 1 ends the session on node 0; identifying there takes the nick.
+    let mut again = b.guest("ann-new").await;
+    again.cmd(&format!("/potato disconnect ann {PW}")).await;
+    let (_, close) = ann.events_until_close().await;
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("ghosted"));
+    assert_eq!(again.notice("Potato").await, "ann was disconnected");
+    let events = again.identify("ann", PW).await;
+    assert!(events.iter().any(|e| e["type"] == "nick_changed" && e["new"] == "ann"), "{events:?}");
+    again.nick = "ann".into();
+
+    // Identifying on node 2 as an account someone uses on node 1 moves them off its nick.
+    let mut third = c.guest("ann-third").await;
+    third.identify("ann", PW).await;
+    until(&mut again, "nick_changed", |e| e["old"] == "ann").await;
+    third.cmd("/quit").await;
+
+    // Celery on node 1 gives op to someone on node 2, for everyone to see.
+    let mut bob = c.guest("bob").await;
+    bob.register(PW).await;
+    again.join("#reg").await;
+    bob.join("#reg").await;
+    again.cmd("/celery register #reg").await;
+    until(&mut bob, "registration", |e| e["founder"] == "potato:ann").await;
+    again.cmd("/celery op #reg bob").await;
+    until(&mut bob, "mode_changed", |e| e["modes"] == "+o" && e["args"][0] == "bob").await;
+
+    // The app's API on node 0 kicks bob (node 2) out of #reg, seen on node 1 too.
+    let (status, _) = a
+        .post_api(
+            "/api/channels/reg/kick",
+            Some(&format!("Bearer {}", crate::common::SECRET)),
+            &json!({"nick":"bob","reason":"by the app"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    until(&mut bob, "kicked", |e| e["nick"] == "bob").await;
+    until(&mut again, "kicked", |e| e["nick"] == "bob").await;
+}
+
+#[tokio::test]
+async fn the_app_hears_of_each_event_once_from_the_node_it_happened_on() {
+    let (url, mut received) = crate::webhooks::endpoint(0, None).await;
+    let cluster = Cluster::start().await;
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let (redis, db, url) = (cluster.redis.url(), cluster.surreal.url.clone(), url.clone());
+        nodes.push(
+            TestServer::start_with(move |c| {
+                c.cluster = Some(redis);
+                c.node_name = Some(format!("hooked-{i}"));
+                c.db = db;
+                c.db_user = Some("root".into());
+                c.db_pass = Some("root-pass".into());
+                c.webhook_urls = vec![url];
+            })
+            .await,
+        );
+    }
+    let mut ann = nodes[0].guest("ann").await;
+    let _ben = nodes[1].guest("ben").await;
+    ann.join("#hooks").await;
+    ann.say("#hooks", "heard once").await;
+    until(&mut ann, "message", |e| e["text"] == "heard once").await;
+    // Each node's deliveries go out in order: once a login on each node has been heard of,
+    // everything before it has been.
+    let mut sentinels = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        sentinels.push(node.guest(&format!("sentinel{i}")).await);
+    }
+    let mut events = Vec::new();
+    while !(0..3).all(|i| events.iter().any(|e: &serde_json::Value| e["nick"] == format!("sentinel{i}"))) {
+        events.push(crate::webhooks::next_event(&mut received).await);
+    }
+    let count = |kind: &str, key: &str, value: &str| {
+        events.iter().filter(|e| e["event"] == kind && e[key] == value).count()
+    };
+    assert_eq!(count("connect", "nick", "ann"), 1, "{events:?}");
+    assert_eq!(count("connect", "nick", "ben"), 1, "{events:?}");
+    assert_eq!(count("join", "nick", "ann"), 1, "{events:?}");
+    assert_eq!(count("message", "text", "heard once"), 1, "{events:?}");
+}

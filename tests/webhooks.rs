@@ -43,7 +43,7 @@ async fn receive(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Str
 }
 
 /// Starts an endpoint; its URL and what it receives.
-async fn endpoint(
+pub(crate) async fn endpoint(
     refuse: u32,
     gate: Option<Arc<Semaphore>>,
 ) -> (String, mpsc::UnboundedReceiver<(String, String)>) {
@@ -73,7 +73,7 @@ fn verified(signature: &str, body: &str) -> Value {
 }
 
 /// The next delivery that is not one of `skip`'s kinds.
-async fn next_event(received: &mut mpsc::UnboundedReceiver<(String, String)>) -> Value {
+pub(crate) async fn next_event(received: &mut mpsc::UnboundedReceiver<(String, String)>) -> Value {
     let (signature, body) =
         tokio::time::timeout(WAIT, received.recv()).await.expect("a delivery in time").unwrap();
     verified(&signature, &body)

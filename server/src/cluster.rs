@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::chat::clock::OpClock;
-use crate::chat::{now_ms, Attached, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Timer};
+use crate::chat::{
+    now_ms, Attached, Call, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Reply, Timer,
+};
 use crate::ServeError;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
@@ -59,6 +61,8 @@ pub(crate) enum Op {
     Timer(Timer),
     /// A node stopped renewing its lease: its users quit.
     NodeGone { node: u64 },
+    /// A change of the services'.
+    Call(Call),
 }
 
 /// An operation in the log: which node appended it (and its number there), when, and the seed
@@ -71,9 +75,6 @@ struct Entry {
     seed: u64,
     op: Op,
 }
-
-/// What applying an operation answers its caller.
-type Reply = Box<dyn std::any::Any + Send>;
 
 /// This node's part in the cluster.
 pub struct Cluster {
@@ -216,6 +217,11 @@ impl Cluster {
         self.run(Op::Apply { conn, command, history }).await?
     }
 
+    /// Makes a change of the services' through the log; answers what applying it answered.
+    pub(crate) async fn call<R: 'static>(&self, call: Call) -> Result<R> {
+        self.run(Op::Call(call)).await
+    }
+
     /// Appends `op` and waits for this node to apply it; answers what applying it answered.
     async fn run<R: 'static>(&self, op: Op) -> Result<R> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -289,7 +295,7 @@ impl Cluster {
         let Entry { node, seq, ms, seed, op } = entry;
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
         let hub = &self.hub;
-        let reply: Reply = hub.with_clock(OpClock::new(ms, seed), || match op {
+        let reply: Reply = hub.with_clock(OpClock::new(ms, seed, node == self.node), || match op {
             Op::Connect { identity, fresh } => {
                 let outbox = self
                     .arriving
@@ -314,6 +320,7 @@ impl Cluster {
                 hub.apply_timer(timer);
                 Box::new(())
             }
+            Op::Call(call) => call.apply(hub),
             Op::NodeGone { node } => {
                 let gone = hub.drop_node(node, "their server went away");
                 tracing::info!(node, users = gone, "a node left the cluster");

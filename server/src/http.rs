@@ -531,7 +531,7 @@ pub(crate) async fn post_kick(
     body: Bytes,
 ) -> Result<Json<Moderated>, ApiError> {
     moderate(&app, &headers, channel, &body, async |chat, channel, r: KickRequest| {
-        chat.app_kick(&channel, &r.nick, r.reason, r.by.as_deref().unwrap_or(APP_NAME))
+        chat.app_kick(&channel, &r.nick, r.reason, r.by.as_deref().unwrap_or(APP_NAME)).await
     })
     .await
 }
@@ -588,7 +588,7 @@ pub(crate) async fn post_notice(
     let app = &app.inner;
     let request: NoticeRequest = app_request(app, &headers, &body)?;
     let from = request.from.as_deref().unwrap_or(APP_NAME);
-    let reached = app.chat.app_notice(&request.target, &request.text, from)?;
+    let reached = app.chat.app_notice(&request.target, &request.text, from).await?;
     Ok(Json(Reached { reached }))
 }
 

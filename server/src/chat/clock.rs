@@ -15,15 +15,22 @@ pub(crate) struct OpClock {
     ms: u64,
     at: Instant,
     rng: Cell<u64>,
+    /// Whether the operation came from this node (which alone tells the app's webhooks).
+    here: bool,
 }
 
 impl OpClock {
-    /// An operation its node stamped `ms` (Unix milliseconds) and seeded with `seed`.
-    pub(crate) fn new(ms: u64, seed: u64) -> Self {
+    /// An operation its node stamped `ms` (Unix milliseconds) and seeded with `seed`; `here`
+    /// when that node is this one.
+    pub(crate) fn new(ms: u64, seed: u64, here: bool) -> Self {
         // The same moment on this node's monotonic clock: as long ago as its wall time says.
         let ago = Duration::from_millis(now_ms().saturating_sub(ms));
         let at = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
-        Self { ms, at, rng: Cell::new(seed) }
+        Self { ms, at, rng: Cell::new(seed), here }
+    }
+
+    pub(crate) fn here(&self) -> bool {
+        self.here
     }
 
     pub(crate) fn ms(&self) -> u64 {
@@ -100,12 +107,12 @@ mod tests {
 
     #[test]
     fn every_node_draws_the_same_numbers_for_an_operation() {
-        let here = OpClock::new(1_700_000_000_000, 42);
-        let there = OpClock::new(1_700_000_000_000, 42);
+        let here = OpClock::new(1_700_000_000_000, 42, true);
+        let there = OpClock::new(1_700_000_000_000, 42, true);
         let draws = |c: &OpClock| (0..4).map(|_| c.random()).collect::<Vec<_>>();
         let mine = draws(&here);
         assert_eq!(mine, draws(&there));
         assert_ne!(mine[0], mine[1]);
-        assert_ne!(draws(&OpClock::new(1, 43))[0], mine[0]);
+        assert_ne!(draws(&OpClock::new(1, 43, true))[0], mine[0]);
     }
 }

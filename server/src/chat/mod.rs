@@ -5,6 +5,7 @@
 
 mod account;
 mod by_app;
+mod calls;
 pub(crate) mod channel;
 pub(crate) mod clock;
 mod cmd;
@@ -33,9 +34,11 @@ use crate::store::{ChannelRecord, Conversation, StoredMessage};
 pub(crate) use account::{display_key, Account, PotatoAccount};
 pub(crate) use by_app::APP_NAME;
 pub use by_app::{ChannelSettings, CreatedChannel, Moderated};
+pub(crate) use calls::{Call, Reply};
 use channel::Channel;
 pub use directory::{ChannelMembers, ChannelOverview, Presence};
 use names::NameIndex;
+pub(crate) use opers::Oper;
 pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};
 pub use resume::{Attached, Left, Resumed};
@@ -382,7 +385,8 @@ impl State {
         let event = event.into();
         let mut queued = 0;
         for conn in recipients {
-            if let Some(c) = self.clients.get(conn) {
+            // (A session on another node of a cluster gets it from its own node.)
+            if let Some(c) = self.clients.get(conn).filter(|c| !c.outbox.is_elsewhere()) {
                 c.outbox.push(event.clone());
                 queued += 1;
             }
@@ -397,7 +401,11 @@ impl State {
     }
 
     /// Tells the app's webhooks, if it has any, of what happened.
+    /// In a cluster only the node an operation came from tells them.
     fn tell_app(&self, event: impl FnOnce() -> Option<AppEvent>) {
+        if self.clock.as_ref().is_some_and(|c| !c.here()) {
+            return;
+        }
         if let Some(tap) = &self.tap {
             if let Some(event) = event() {
                 tap.send(event);
@@ -924,6 +932,12 @@ impl Hub {
             st.tell_app(|| {
                 Some(AppEvent::Message { message: m.stored.message.clone(), private: m.to.is_some() })
             });
+            let sender = &m.stored.message.from;
+            if m.stored.message.bot && sender != APP_NAME {
+                // A bot's name is kept from users (its node reserved it already; in a cluster
+                // the others do it here).
+                st.reserved.insert(sender, format!("bot:{}", fold(sender)));
+            }
             let event = ServerEvent::Message(m.stored.message.clone());
             match m.to {
                 Some(to) if Some(to) != m.from => st.to_one(to, &event),

@@ -121,7 +121,7 @@ fn address_ban(ip: IpAddr) -> IpNet {
 }
 
 /// Who is acting as an operator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Oper {
     pub account: String,
     pub nick: String,

@@ -15,7 +15,7 @@ use super::{display_key, err, names, Account, AppEvent, Close, ConnId, Hub, Pota
 use crate::store::ChannelRecord;
 
 /// A change to a registered channel's op list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum OpListEdit {
     Op,
     Deop,

@@ -8,21 +8,24 @@ use app::protocol::command::{CELERY, CELERY_COMMANDS};
 use app::protocol::{CeleryRequest, ErrorCode, ProtocolError};
 
 use super::{date, internal, now_secs, ChatService, Result};
-use crate::chat::{display_key, ConnId, OpListEdit};
+use crate::chat::{display_key, Call, ConnId, OpListEdit};
+use crate::store::ChannelRecord;
 
 impl ChatService {
     /// Handles a Celery request for `conn`.
     pub(super) async fn celery(&self, conn: ConnId, request: CeleryRequest) -> Result<()> {
         let say = |text: String| self.hub.notify(conn, CELERY, text);
         let edit = |channel: String, account: String, edit: OpListEdit| async move {
-            let (key, record, target) = self.hub.celery_edit(conn, &channel, &account, edit)?;
+            let (key, record, target): (String, ChannelRecord, String) = self
+                .change::<Result<_>>(Call::CeleryEdit { conn, channel: channel.clone(), account, edit })
+                .await??;
             if !self.save_channel(&key, &record).await? {
                 return Err(ProtocolError::new(
                     ErrorCode::ChannelNotRegistered,
                     format!("{channel} is not registered"),
                 ));
             }
-            self.hub.celery_changed(&key);
+            self.change::<()>(Call::CeleryChanged { key }).await?;
             Ok::<_, ProtocolError>((record.name, display_key(&target).to_owned()))
         };
         match request {
@@ -35,7 +38,7 @@ impl ChatService {
                     ));
                 }
                 let name = record.name.clone();
-                self.hub.celery_registered(&key, record);
+                self.change::<()>(Call::CeleryRegistered { key, record }).await?;
                 say(format!("{name} is registered to you; its topic, bans and modes are kept from now on"));
             }
             CeleryRequest::Op { channel, account } => {
@@ -79,7 +82,7 @@ impl ChatService {
             CeleryRequest::Drop { channel } => {
                 let key = self.hub.celery_founder_check(conn, &channel)?;
                 self.store.drop_channel(&key).await.map_err(internal)?;
-                self.hub.celery_dropped(&key);
+                self.change::<()>(Call::CeleryDropped { key }).await?;
                 say(format!("{channel} is no longer registered"));
             }
             CeleryRequest::Help => {

@@ -29,7 +29,7 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, ProtocolError, ServerEvent};
 
 use crate::auth::{Cloaker, TokenAuth};
-use crate::chat::{Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
+use crate::chat::{Call, Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
 use crate::cluster::{Cluster, Op};
 use crate::config::{Config, RealHostTo};
 use crate::filter::{MessageFilter, Verdict};
@@ -371,27 +371,37 @@ impl ChatService {
     }
 
     /// The app kicks `nick` out of `channel`, as `by`.
-    pub fn app_kick(&self, channel: &str, nick: &str, reason: Option<String>, by: &str) -> Result<Moderated> {
-        self.hub.app_kick(channel, nick, reason, by)
+    pub async fn app_kick(
+        &self,
+        channel: &str,
+        nick: &str,
+        reason: Option<String>,
+        by: &str,
+    ) -> Result<Moderated> {
+        let call = Call::AppKick { channel: channel.into(), nick: nick.into(), reason, by: by.into() };
+        self.change::<Result<Moderated>>(call).await?
     }
 
     /// The app bans a mask (or the nick of someone online) from `channel`, as `by`.
     pub async fn app_ban(&self, channel: &str, mask: &str, by: &str) -> Result<Moderated> {
-        let (done, effect) = self.hub.app_ban(channel, mask, by)?;
+        let call = Call::AppBan { channel: channel.into(), mask: mask.into(), by: by.into() };
+        let (done, effect) = self.change::<Result<(Moderated, Effect)>>(call).await??;
         self.save(effect).await?;
         Ok(done)
     }
 
     /// The app lifts the bans on a mask (or covering someone online) in `channel`, as `by`.
     pub async fn app_unban(&self, channel: &str, mask: &str, by: &str) -> Result<Moderated> {
-        let (done, effect) = self.hub.app_unban(channel, mask, by)?;
+        let call = Call::AppUnban { channel: channel.into(), mask: mask.into(), by: by.into() };
+        let (done, effect) = self.change::<Result<(Moderated, Effect)>>(call).await??;
         self.save(effect).await?;
         Ok(done)
     }
 
     /// The app sets (or, with an empty text, clears) the topic of `channel`, as `by`.
     pub async fn app_topic(&self, channel: &str, topic: String, by: &str) -> Result<Moderated> {
-        let (done, effect) = self.hub.app_topic(channel, topic, by)?;
+        let call = Call::AppTopic { channel: channel.into(), topic, by: by.into() };
+        let (done, effect) = self.change::<Result<(Moderated, Effect)>>(call).await??;
         self.save(effect).await?;
         Ok(done)
     }
@@ -408,15 +418,30 @@ impl ChatService {
             ));
         }
         let by = settings.by.as_deref().unwrap_or(APP_NAME);
-        let (created, effect) = self.hub.app_channel_created(&key, record, by);
+        let call = Call::AppChannelCreated { key, record, by: by.into() };
+        let (created, effect) = self.change::<(CreatedChannel, Effect)>(call).await?;
         self.save(effect).await?;
         tracing::info!(channel = %created.channel, "an app set up a channel");
         Ok(created)
     }
 
     /// A notice from the app to a channel or to someone online; answers how many it reached.
-    pub fn app_notice(&self, target: &str, text: &str, from: &str) -> Result<usize> {
-        self.hub.app_notice(target, text, from)
+    pub async fn app_notice(&self, target: &str, text: &str, from: &str) -> Result<usize> {
+        let call = Call::AppNotice { target: target.into(), text: text.into(), from: from.into() };
+        self.change::<Result<usize>>(call).await?
+    }
+
+    /// Makes a change to the core: at once on a single node, through the log in a cluster
+    /// (answered once this node has applied it).
+    async fn change<R: 'static>(&self, call: Call) -> Result<R> {
+        let reply = match &self.cluster {
+            Some(cluster) => return cluster.call(call).await,
+            None => call.apply(&self.hub),
+        };
+        reply.downcast::<R>().map(|r| *r).map_err(|_| {
+            tracing::error!("a change to the core answered in a type its caller did not expect");
+            ProtocolError::new(ErrorCode::Internal, "internal error")
+        })
     }
 
     /// Stores what the core asks to keep (a registered channel's state).

@@ -8,7 +8,7 @@ use app::protocol::text::{validate_text, MAX_REASON_BYTES};
 use app::protocol::OperRequest;
 
 use super::{internal, ChatService, Result};
-use crate::chat::ConnId;
+use crate::chat::{Call, ConnId, Effect, Oper};
 
 /// Audit entries `/audit` shows.
 const AUDIT_PAGE: usize = 50;
@@ -21,7 +21,7 @@ impl ChatService {
                 check_reason(reason.as_deref())?;
                 let (oper, target, nick) = self.hub.prepare_kill(conn, &nick)?;
                 self.audit(oper.entry("kill", &nick, reason.clone())).await?;
-                self.hub.kill(&oper, target, reason.as_deref())
+                self.change(Call::Kill { oper, target, reason }).await?
             }
             OperRequest::Kline { mask, duration_secs, reason } => {
                 check_reason(reason.as_deref())?;
@@ -36,7 +36,7 @@ impl ChatService {
                 let _turn = self.kline_changes.lock().await;
                 self.audit(entry).await?;
                 self.store.save_kline(&rule.kline).await.map_err(internal)?;
-                let ended = self.hub.add_kline(conn, rule);
+                let ended: usize = self.change(Call::AddKline { by: conn, kline: rule.kline }).await?;
                 tracing::info!(oper = %oper.account, ended, "kline set");
                 Ok(())
             }
@@ -45,7 +45,7 @@ impl ChatService {
                 let (oper, mask) = self.hub.kline_mask(conn, &mask)?;
                 self.audit(oper.entry("unkline", &mask, None)).await?;
                 self.store.delete_kline(&mask).await.map_err(internal)?;
-                self.hub.remove_kline(conn, &mask);
+                self.change::<()>(Call::RemoveKline { by: conn, mask }).await?;
                 Ok(())
             }
             OperRequest::Klines => self.hub.show_klines(conn),
@@ -53,7 +53,7 @@ impl ChatService {
                 validate_text("notice", &text, self.config.max_text_bytes, false)?;
                 let oper = self.hub.oper(conn)?;
                 self.audit(oper.entry("global_notice", "*", Some(text.clone()))).await?;
-                self.hub.global_notice(&oper, &text);
+                self.change::<usize>(Call::GlobalNotice { oper, text }).await?;
                 Ok(())
             }
             OperRequest::Samode { channel, modes, args } => {
@@ -61,7 +61,8 @@ impl ChatService {
                 let line =
                     std::iter::once(modes.clone()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
                 self.audit(oper.entry("samode", &format!("{channel} {line}"), None)).await?;
-                let (_, effect) = self.hub.samode(conn, &channel, &modes, &args, true)?;
+                let (_, effect): (Oper, Effect) =
+                    self.change::<Result<_>>(Call::Samode { conn, channel, modes, args }).await??;
                 self.save(effect).await
             }
             OperRequest::Stats => self.hub.stats(conn, self.started.elapsed().as_secs()),
@@ -83,7 +84,7 @@ impl ChatService {
         }
         let name = fold(&account.name);
         let pinned = self.store.pin_oper(&name, &account.key()).await.map_err(internal)?;
-        self.hub.oper_pinned(name, pinned);
+        self.change::<()>(Call::OperPinned { name, key: pinned }).await?;
         Ok(())
     }
 

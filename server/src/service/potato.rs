@@ -12,7 +12,7 @@ use super::password::{check_email, check_password};
 use super::throttle::Limit;
 use super::{date, internal, ChatService, Result};
 use crate::admission::Group;
-use crate::chat::{Account, ConnId, PotatoAccount};
+use crate::chat::{Account, Call, ConnId, PotatoAccount};
 use crate::store::AccountRecord;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -174,7 +174,7 @@ impl ChatService {
                     return Err(exists());
                 }
                 self.pin_oper(&account).await?;
-                self.hub.potato_registered(conn, account);
+                self.change::<()>(Call::PotatoRegistered { conn, account }).await?;
                 drop(claim);
                 say(format!("{current} is now registered to you and you are identified. Next time: /potato identify {current} <password>"));
             }
@@ -190,12 +190,13 @@ impl ChatService {
                 let record = self.check_account_password(conn, &fold(&name), password.0).await?;
                 let account = potato_account(&record);
                 self.pin_oper(&account).await?;
-                self.hub.potato_identified(conn, account)?;
+                self.change::<Result<()>>(Call::PotatoIdentified { conn, account }).await??;
                 say(format!("you are now identified as {}", record.name));
             }
             PotatoRequest::Disconnect { nick, password } => {
                 let record = self.check_account_password(conn, &fold(&nick), password.0).await?;
-                let gone = self.hub.potato_ghost(conn, &record.name)?;
+                let gone: String =
+                    self.change::<Result<_>>(Call::PotatoGhost { conn, nick: record.name.clone() }).await??;
                 say(format!("{gone} was disconnected"));
             }
             PotatoRequest::Info { nick } => {
@@ -235,7 +236,8 @@ impl ChatService {
                 self.check_own_password(conn, &account, password.0).await?;
                 let founded =
                     self.store.drop_account(&fold(&name), &account.key()).await.map_err(internal)?;
-                self.hub.potato_dropped(&account, &founded);
+                self.change::<()>(Call::PotatoDropped { account: account.clone(), founded: founded.clone() })
+                    .await?;
                 let channels = if founded.is_empty() {
                     String::new()
                 } else {

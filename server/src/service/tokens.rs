@@ -11,6 +11,7 @@ use super::{ChatService, Result};
 use crate::auth::jwt::{self, JwtRules};
 use crate::auth::token::{unix_millis, TokenSigner};
 use crate::auth::{AuthError, TokenAuth};
+use crate::chat::Call;
 use crate::store::StoreError;
 
 /// A freshly issued token and when it expires.
@@ -93,7 +94,7 @@ impl ChatService {
             .add_token_user(&fold(user), user)
             .await
             .map_err(|e| store_error("storing token user failed", e))?;
-        self.hub.reserve_nick(user);
+        self.change::<()>(Call::ReserveNick { user: user.to_owned() }).await?;
         // A token must read as issued after the user's last revocation, even within its millisecond.
         let mut now = SystemTime::now();
         if let Some(at) = revoked_before.and_then(|ms| u64::try_from(ms).ok()) {
@@ -121,7 +122,7 @@ impl ChatService {
             self.store.bind_legacy_token(token, user, &folded).await
         };
         stored.await.map_err(|e| store_error("storing a legacy token failed", e))?;
-        self.hub.reserve_nick(user);
+        self.change::<()>(Call::ReserveNick { user: user.to_owned() }).await?;
         Ok(())
     }
 
@@ -136,7 +137,7 @@ impl ChatService {
             .revoke_tokens(&fold(user), at_ms)
             .await
             .map_err(|e| store_error("revoking tokens failed", e))?;
-        let sessions_closed = self.hub.revoke_app_user(user);
+        let sessions_closed: usize = self.change(Call::RevokeAppUser { user: user.to_owned() }).await?;
         tracing::info!(user, sessions_closed, "tokens revoked");
         Ok(Revoked { at, sessions_closed })
     }
@@ -159,7 +160,7 @@ impl ChatService {
         }
         match self.store.legacy_token_user(token).await.map_err(lookup_failed)? {
             Some(user) => {
-                self.hub.reserve_nick(&user);
+                self.change::<()>(Call::ReserveNick { user: user.clone() }).await?;
                 Ok(TokenUser { user, nick: None })
             }
             None => Err(AuthError::Unknown.into()),
@@ -188,7 +189,7 @@ impl ChatService {
         // Past the look-alike check, a reservation of the name can only be this user's own.
         if !self.hub.app_owns(&claims.sub) {
             self.store.add_token_user(&fold(&claims.sub), &claims.sub).await.map_err(lookup_failed)?;
-            self.hub.reserve_nick(&claims.sub);
+            self.change::<()>(Call::ReserveNick { user: claims.sub.clone() }).await?;
         }
         Ok(TokenUser { user: claims.sub, nick: claims.nick })
     }

@@ -7,7 +7,7 @@ use super::Checked;
 use super::{Result, Store};
 
 /// A registered channel as stored. Accounts are named by their keys (`potato:alice`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, SurrealValue)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, SurrealValue, serde::Serialize, serde::Deserialize)]
 pub struct ChannelRecord {
     pub name: String,
     pub founder: String,
