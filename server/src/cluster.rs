@@ -30,7 +30,8 @@ use tokio::sync::oneshot;
 
 use crate::chat::clock::OpClock;
 use crate::chat::{
-    now_ms, Attached, Call, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Reply, Timer,
+    now_ms, Attached, Call, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Reply, Snapshot,
+    Timer,
 };
 use crate::ServeError;
 
@@ -43,6 +44,12 @@ const LOG: &str = "chattr:log";
 const LOG_KEEP: usize = 100_000;
 /// How long a read of the log waits for something new before asking again.
 const BLOCK: Duration = Duration::from_secs(1);
+/// How many times an append is tried again after the connection to Redis dropped.
+const APPEND_TRIES: u32 = 3;
+/// How many times a session's end is appended while Redis cannot be reached (every 500 ms).
+const LEAVE_TRIES: u32 = 600;
+/// How long a joining node waits for a running one to hand its state over.
+const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 /// How long a caller waits for its operation to come back from the log.
 const ROUND_TRIP: Duration = Duration::from_secs(10);
 
@@ -63,6 +70,11 @@ pub(crate) enum Op {
     NodeGone { node: u64 },
     /// A change of the services'.
     Call(Call),
+    /// Node `by` joins the cluster: node `from` hands it the state as it stands here.
+    SnapshotWanted { by: u64, from: u64 },
+    /// Redis lost the log: every node takes this state, which one of them had, and goes on
+    /// from there with its own sessions.
+    Reset { snapshot: Box<Snapshot> },
 }
 
 /// An operation in the log: which node appended it (and its number there), when, and the seed
@@ -93,6 +105,11 @@ pub struct Cluster {
     lease: Duration,
     /// Whether Redis answered the last renewal.
     up: AtomicBool,
+    /// The value of `chattr:epoch` when this node last looked: a Redis that lost its data
+    /// (restarted without persistence, flushed) has none or another, and the log it had.
+    epoch: Mutex<String>,
+    /// This node's part, for the tasks it starts.
+    me: std::sync::Weak<Cluster>,
 }
 
 fn redis_error(e: redis::RedisError) -> ServeError {
@@ -123,14 +140,37 @@ impl Cluster {
         hub: Arc<Hub>,
     ) -> std::result::Result<Arc<Self>, ServeError> {
         let client = redis::Client::open(url).map_err(redis_error)?;
-        let mut redis = ConnectionManager::new(client.clone()).await.map_err(redis_error)?;
-        let node: u64 = redis.incr("chattr:nodes", 1).await.map_err(redis_error)?;
+        // While Redis is away, a request fails within a second or so (and is answered as
+        // "cannot reach the cluster") rather than waiting out a long reconnection.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let mut redis =
+            ConnectionManager::new_with_config(client.clone(), config).await.map_err(redis_error)?;
         let lease_ms = lease.as_millis() as u64;
+        let claim = || {
+            redis::SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::NX)
+                .with_expiration(redis::SetExpiry::PX(lease_ms))
+        };
+        // A number no live node has (a Redis that lost its data counts from 1 again).
+        let node = loop {
+            let node: u64 = redis.incr("chattr:nodes", 1).await.map_err(redis_error)?;
+            let taken: Option<String> = redis
+                .set_options(format!("chattr:node:{node}"), &name, claim())
+                .await
+                .map_err(redis_error)?;
+            if taken.is_some() {
+                break node;
+            }
+        };
+        let epoch = Self::epoch_of(&mut redis).await.map_err(redis_error)?;
         let mut slot = None;
         for s in 0..SLOTS {
-            let opts = redis::SetOptions::default()
-                .conditional_set(redis::ExistenceCheck::NX)
-                .with_expiration(redis::SetExpiry::PX(lease_ms));
+            let opts = claim();
             let taken: Option<String> =
                 redis.set_options(format!("chattr:slot:{s}"), node, opts).await.map_err(redis_error)?;
             if taken.is_some() {
@@ -141,15 +181,13 @@ impl Cluster {
         let Some(slot) = slot else {
             return Err(ServeError::Config(format!("the cluster has {SLOTS} nodes already")));
         };
-        let _: () =
-            redis.pset_ex(format!("chattr:node:{node}"), &name, lease_ms).await.map_err(redis_error)?;
         let _: () = redis.hset("chattr:names", node, &name).await.map_err(redis_error)?;
         let last: redis::streams::StreamRangeReply =
             redis.xrevrange_count(LOG, "+", "-", 1).await.map_err(redis_error)?;
         let from = last.ids.first().map_or_else(|| "0-0".to_owned(), |e| e.id.clone());
         hub.join_cluster(node, slot, SLOTS);
-        let reader = log_reader(&client).await.map_err(redis_error)?;
-        let cluster = Arc::new(Self {
+        let mut reader = log_reader(&client).await.map_err(redis_error)?;
+        let cluster = Arc::new_cyclic(|me| Self {
             hub: hub.clone(),
             node,
             slot,
@@ -160,7 +198,11 @@ impl Cluster {
             arriving: Mutex::new(HashMap::new()),
             lease,
             up: AtomicBool::new(true),
+            epoch: Mutex::new(epoch),
+            me: me.clone(),
         });
+        // Nodes already running know who is online: one of them hands its state over.
+        let from = cluster.catch_up(&mut reader, from).await?;
         let weak = Arc::downgrade(&cluster);
         hub.send_timers_to(Box::new(move |timer| {
             if let Some(cluster) = weak.upgrade() {
@@ -229,7 +271,7 @@ impl Cluster {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, tx);
         let sent = self.append_as(seq, op).await;
         let reply = match sent {
-            Ok(()) => tokio::time::timeout(ROUND_TRIP, rx).await.ok().and_then(std::result::Result::ok),
+            Ok(_) => tokio::time::timeout(ROUND_TRIP, rx).await.ok().and_then(std::result::Result::ok),
             Err(()) => None,
         };
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
@@ -240,16 +282,111 @@ impl Cluster {
     /// Appends `op` without waiting for it to be applied.
     pub(crate) async fn append(&self, op: Op) -> std::result::Result<(), ProtocolError> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.append_as(seq, op).await.map_err(|()| unavailable())
+        self.append_as(seq, op).await.map(drop).map_err(|()| unavailable())
     }
 
-    async fn append_as(&self, seq: u64, op: Op) -> std::result::Result<(), ()> {
+    /// Appends `op`; answers its id in the log.
+    async fn append_as(&self, seq: u64, op: Op) -> std::result::Result<String, ()> {
         let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
         let json = serde_json::to_string(&entry).map_err(|_| ())?;
         let mut redis = self.redis.clone();
-        let added: redis::RedisResult<String> =
-            redis.xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", json)]).await;
-        added.map(drop).map_err(|e| tracing::warn!(error = %e, "appending to the cluster's log failed"))
+        let mut tries = 0;
+        loop {
+            let added: redis::RedisResult<String> = redis
+                .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", &json)])
+                .await;
+            match added {
+                Ok(id) => return Ok(id),
+                // The connection reconnects after it failed once: Redis may be back already.
+                Err(e) if (e.is_io_error() || e.is_connection_dropped()) && tries < APPEND_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "appending to the cluster's log failed");
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    /// The nodes alive now, by number, this one excepted.
+    async fn others_alive(&self) -> Vec<u64> {
+        let mut redis = self.redis.clone();
+        let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
+        let mut alive = Vec::new();
+        for node in names.into_keys().filter(|&n| n != self.node) {
+            if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
+                alive.push(node);
+            }
+        }
+        alive.sort_unstable();
+        alive
+    }
+
+    /// Loads the state from a running node, if there is one: asks for it in the log and waits
+    /// for it. Answers where to read the log from: after the request (the state is the one
+    /// at that position), or `from` when this node is the first.
+    async fn catch_up(
+        &self,
+        reader: &mut MultiplexedConnection,
+        from: String,
+    ) -> std::result::Result<String, ServeError> {
+        for giver in self.others_alive().await {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let Ok(at) = self.append_as(seq, Op::SnapshotWanted { by: self.node, from: giver }).await else {
+                return Err(ServeError::Config("the cluster's Redis does not take the log's entries".into()));
+            };
+            let key = format!("chattr:snapshot:{}", self.node);
+            let mut waited = Duration::ZERO;
+            while waited < HANDOVER_WAIT {
+                let got: Option<(String, String)> = reader.blpop(&key, 1.0).await.map_err(redis_error)?;
+                if let Some((_, json)) = got {
+                    let snapshot: Snapshot = serde_json::from_str(&json)
+                        .map_err(|e| ServeError::Config(format!("the cluster's state does not read: {e}")))?;
+                    self.hub.restore(snapshot);
+                    tracing::info!(from = giver, at = %at, "loaded the cluster's state");
+                    return Ok(at);
+                }
+                waited += Duration::from_secs(1);
+            }
+            tracing::warn!(node = giver, "a node did not hand its state over; asking another");
+        }
+        Ok(from)
+    }
+
+    /// Ends a session of this node's through the log, without waiting; while Redis cannot be
+    /// reached, tries again (the others would keep the session otherwise).
+    pub(crate) fn leave_later(&self, attached: Attached, reason: Option<String>) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            for _ in 0..LEAVE_TRIES {
+                let Some(cluster) = me.upgrade() else { return };
+                if cluster.append(Op::Leave { attached, reason: reason.clone() }).await.is_ok() {
+                    return;
+                }
+                drop(cluster);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    /// Hands this node's state (as it stands at the request's position in the log) to node
+    /// `to`, which waits for it.
+    fn hand_over(&self, to: u64, snapshot: Snapshot) {
+        let Ok(json) = serde_json::to_string(&snapshot) else { return };
+        let mut redis = self.redis.clone();
+        tokio::spawn(async move {
+            let key = format!("chattr:snapshot:{to}");
+            let pushed: redis::RedisResult<()> = async {
+                let _: () = redis.rpush(&key, json).await?;
+                redis.expire(&key, 60).await
+            }
+            .await;
+            if let Err(e) = pushed {
+                tracing::warn!(error = %e, to, "handing the state over failed");
+            }
+        });
     }
 
     /// Reads the log from `from` on, applying each operation in order, for as long as the
@@ -321,6 +458,24 @@ impl Cluster {
                 Box::new(())
             }
             Op::Call(call) => call.apply(hub),
+            Op::Reset { snapshot } => {
+                let gone = hub.reset(*snapshot, self.node);
+                tracing::warn!(
+                    from = node,
+                    sessions_gone = gone.len(),
+                    "the cluster's state was reset after Redis lost its log"
+                );
+                for attached in gone {
+                    self.leave_later(attached, Some("connection closed".into()));
+                }
+                Box::new(())
+            }
+            Op::SnapshotWanted { by, from } => {
+                if from == self.node {
+                    self.hand_over(by, hub.snapshot());
+                }
+                Box::new(())
+            }
             Op::NodeGone { node } => {
                 let gone = hub.drop_node(node, "their server went away");
                 tracing::info!(node, users = gone, "a node left the cluster");
@@ -336,28 +491,88 @@ impl Cluster {
 
     /// Renews this node's lease (its slot and its key) three times per lease, and looks for
     /// nodes whose lease ran out.
+    /// A node whose key has been missing for a whole lease is gone (not at once: after Redis
+    /// lost its data, every node's key is missing until its next renewal).
     async fn keep_lease(self: Arc<Self>) {
         let lease_ms = self.lease.as_millis() as u64;
         let mut tick = tokio::time::interval(self.lease / 3);
+        let mut missing: HashMap<u64, tokio::time::Instant> = HashMap::new();
         loop {
             tick.tick().await;
             let mut redis = self.redis.clone();
-            let renewed: redis::RedisResult<()> = async {
+            let renewed: redis::RedisResult<String> = async {
                 let _: () = redis.pset_ex(format!("chattr:node:{}", self.node), &self.name, lease_ms).await?;
                 let _: () = redis.pset_ex(format!("chattr:slot:{}", self.slot), self.node, lease_ms).await?;
-                Ok(())
+                let _: () = redis.hset("chattr:names", self.node, &self.name).await?;
+                Self::epoch_of(&mut redis).await
             }
             .await;
-            if let Err(e) = &renewed {
-                tracing::warn!(error = %e, "renewing this node's lease failed");
+            let epoch = match renewed {
+                Ok(epoch) => epoch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing this node's lease failed");
+                    self.up.store(false, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            self.up.store(true, Ordering::Relaxed);
+            let lost = {
+                let mut mine = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::replace(&mut *mine, epoch.clone()) != epoch
+            };
+            if lost {
+                missing.clear();
+                self.log_lost(&epoch).await;
+                continue;
             }
-            self.up.store(renewed.is_ok(), Ordering::Relaxed);
-            for node in self.hub.other_nodes() {
+            let others = self.hub.other_nodes();
+            missing.retain(|node, _| others.contains(node));
+            for node in others {
                 let alive: bool = redis.exists(format!("chattr:node:{node}")).await.unwrap_or(true);
-                if !alive {
+                if alive {
+                    missing.remove(&node);
+                    continue;
+                }
+                let since = *missing.entry(node).or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= self.lease {
                     let _ = self.append(Op::NodeGone { node }).await;
                 }
             }
         }
+    }
+
+    /// The cluster's epoch in Redis, set by the first node to look.
+    async fn epoch_of(redis: &mut ConnectionManager) -> redis::RedisResult<String> {
+        let fresh = format!("{:016x}", rand::random::<u64>());
+        let _: Option<String> = redis
+            .set_options(
+                "chattr:epoch",
+                &fresh,
+                redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX),
+            )
+            .await?;
+        redis.get("chattr:epoch").await
+    }
+
+    /// Redis lost the log (it restarted without its data): the nodes may have applied
+    /// different parts of what it had. The node that set the new epoch hands every node its
+    /// state through the new log; the sessions each node has are fitted to it.
+    async fn log_lost(&self, epoch: &str) {
+        let mut redis = self.redis.clone();
+        let setter: Option<String> = redis.get(format!("chattr:epoch:{epoch}")).await.ok().flatten();
+        let claimed: Option<String> = redis
+            .set_options(
+                format!("chattr:epoch:{epoch}"),
+                self.node,
+                redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX),
+            )
+            .await
+            .unwrap_or(None);
+        if setter.is_some() || claimed.is_none() {
+            return;
+        }
+        tracing::warn!(epoch, "Redis lost the cluster's log; handing this node's state to the others");
+        let snapshot = Box::new(self.hub.snapshot());
+        let _ = self.append(Op::Reset { snapshot }).await;
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use app::protocol::text::{validate_text, MAX_TOPIC_BYTES};
 use app::protocol::{names::fold, BanEntry, ChatMessage, ErrorCode, Member, ProtocolError, ServerEvent};
+use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
 
 use super::ConnId;
@@ -89,14 +90,14 @@ pub(crate) enum ModeChange {
 }
 
 /// A member's roles in one channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Roles {
     pub op: bool,
     pub voice: bool,
 }
 
 /// Channel modes other than member roles and bans.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Modes {
     /// +m: only ops and voiced members may speak.
     pub moderated: bool,
@@ -175,7 +176,7 @@ impl Modes {
 }
 
 /// A channel's topic and who set it when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Topic {
     pub text: String,
     pub set_by: String,
@@ -185,13 +186,35 @@ pub(crate) struct Topic {
 /// A ban mask (`nick!user@host` with `*` and `?` wildcards), kept in its folded form too, and
 /// what is known of how it came: who it was set on and by, and when (ms since the epoch). A
 /// registered channel stores the mask only.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "BanCopy", into = "BanCopy")]
 pub(crate) struct Ban {
     pub mask: String,
     folded: WildMatch,
     pub nick: Option<String>,
     pub by: Option<String>,
     pub at: Option<u64>,
+}
+
+/// A ban as a snapshot of the cluster's state carries it: its matcher is made again.
+#[derive(Serialize, Deserialize)]
+struct BanCopy {
+    mask: String,
+    nick: Option<String>,
+    by: Option<String>,
+    at: Option<u64>,
+}
+
+impl From<BanCopy> for Ban {
+    fn from(b: BanCopy) -> Self {
+        Self { nick: b.nick, by: b.by, at: b.at, ..Ban::new(&b.mask) }
+    }
+}
+
+impl From<Ban> for BanCopy {
+    fn from(b: Ban) -> Self {
+        Self { mask: b.mask, nick: b.nick, by: b.by, at: b.at }
+    }
 }
 
 impl Ban {
@@ -222,14 +245,14 @@ const MAX_INVITES: usize = 200;
 /// Who an invite is for: the session that was invited, or — when that session was logged in to
 /// an account — the account, so the person can still use it from a new session. Never a nick:
 /// whoever takes the nick later is someone else.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Invitee {
     Session(ConnId),
     Account(String),
 }
 
 /// One channel.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Channel {
     /// As first spelled by its creator.
     pub name: String,
@@ -238,9 +261,45 @@ pub(crate) struct Channel {
     pub topic: Option<Topic>,
     pub bans: Vec<Ban>,
     /// Invites not used yet, with when they expire.
+    #[serde(with = "invite_times")]
     pub invites: HashMap<Invitee, Instant>,
     /// The newest stored messages, oldest first, sent to whoever joins.
     pub recent: VecDeque<ChatMessage>,
+}
+
+/// Invites' expiry in a snapshot of the cluster's state: as Unix milliseconds, since an
+/// `Instant` means nothing on another machine.
+mod invite_times {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Invitee;
+    use crate::chat::now_ms;
+
+    pub(super) fn serialize<S: Serializer>(
+        invites: &HashMap<Invitee, Instant>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let (now, wall) = (Instant::now(), now_ms());
+        let list: Vec<(&Invitee, u64)> = invites
+            .iter()
+            .map(|(who, until)| (who, wall + until.saturating_duration_since(now).as_millis() as u64))
+            .collect();
+        list.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<Invitee, Instant>, D::Error> {
+        let (now, wall) = (Instant::now(), now_ms());
+        let list = Vec::<(Invitee, u64)>::deserialize(d)?;
+        Ok(list
+            .into_iter()
+            .map(|(who, until)| (who, now + Duration::from_millis(until.saturating_sub(wall))))
+            .collect())
+    }
 }
 
 impl Channel {

@@ -15,6 +15,7 @@ mod opers;
 pub(crate) mod outbox;
 mod resume;
 mod services;
+mod snapshot;
 mod tap;
 #[cfg(test)]
 mod tests;
@@ -43,6 +44,7 @@ pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};
 pub use resume::{Attached, Left, Resumed};
 pub(crate) use services::OpListEdit;
+pub(crate) use snapshot::Snapshot;
 pub(crate) use tap::{AppEvent, Tap, TapFeed};
 
 /// Identifies one session for its lifetime, which a resumed session carries over from one

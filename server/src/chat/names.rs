@@ -39,7 +39,7 @@ pub(crate) fn is_service_name(nick: &str) -> bool {
 }
 
 /// Names and what they map to, found by their folded form or by looking alike.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct NameIndex<V> {
     /// Folded name → value, and the look-alike keys the name was indexed under.
     by_fold: HashMap<String, (V, [String; 3])>,

@@ -94,7 +94,7 @@ impl State {
     }
 
     /// The state of every channel `conn` is in, as a join sends it: topic, members, history.
-    fn channel_states(&self, conn: ConnId, history: usize) -> Vec<ServerEvent> {
+    pub(super) fn channel_states(&self, conn: ConnId, history: usize) -> Vec<ServerEvent> {
         let Some(client) = self.clients.get(&conn) else { return Vec::new() };
         let mut names: Vec<&String> = client.channels.iter().collect();
         names.sort();

@@ -30,7 +30,7 @@ use app::protocol::{ChatMessage, ClientFrame, Command, ErrorCode, Limits, Protoc
 
 use crate::auth::{Cloaker, TokenAuth};
 use crate::chat::{Call, Effect, Hub, HubSettings, PotatoAccount, Prepared, SendBudget, Tap, APP_NAME};
-use crate::cluster::{Cluster, Op};
+use crate::cluster::Cluster;
 use crate::config::{Config, RealHostTo};
 use crate::filter::{MessageFilter, Verdict};
 use crate::store::{ChannelRecord, Conversation, Store, StoreError};
@@ -513,10 +513,7 @@ impl ChatService {
     /// connection `left`, is held for a resume.
     pub fn leave(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
         match &self.cluster {
-            Some(cluster) => {
-                let cluster = cluster.clone();
-                tokio::spawn(async move { cluster.append(Op::Leave { attached, reason }).await });
-            }
+            Some(cluster) => cluster.leave_later(attached, reason),
             None => self.hub.release(attached, reason, left),
         }
     }

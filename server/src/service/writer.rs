@@ -41,7 +41,7 @@ impl StoreTimes {
 
 struct Job {
     message: PreparedMessage,
-    stored: oneshot::Sender<bool>,
+    stored: oneshot::Sender<Ack>,
 }
 
 /// A handle on the writer task. The task ends once every handle is dropped and the queue is
@@ -70,16 +70,31 @@ impl MessageWriter {
         };
         self.jobs.send(Job { message, stored }).await.map_err(|_| failed())?;
         match done.await {
-            Ok(true) => Ok(()),
+            Ok(Ack::Sent) => Ok(()),
+            Ok(Ack::Unsent) => Err(ProtocolError::new(
+                ErrorCode::Internal,
+                "the message is stored, but the server cannot reach the rest of its cluster, so it was not sent",
+            )),
             _ => Err(failed()),
         }
     }
 }
 
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// Stored and delivered.
+    Sent,
+    /// Not stored, so sent to nobody.
+    NotStored,
+    /// Stored, but the cluster's log did not take it: nobody got it.
+    Unsent,
+}
+
 /// A batch whose commit is over: which of its messages are stored.
 struct Stored {
     messages: Vec<PreparedMessage>,
-    acks: Vec<oneshot::Sender<bool>>,
+    acks: Vec<oneshot::Sender<Ack>>,
     stored: Vec<bool>,
 }
 
@@ -96,7 +111,7 @@ async fn run(mut queue: mpsc::Receiver<Job>, store: Store, delivery: Delivery, t
     });
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<bool>>) =
+        let (messages, acks): (Vec<PreparedMessage>, Vec<oneshot::Sender<Ack>>) =
             jobs.drain(..).map(|j| (j.message, j.stored)).unzip();
         let started = Instant::now();
         let stored = store_batch(&store, &messages).await;
@@ -122,19 +137,22 @@ pub(super) enum Delivery {
 /// cluster a batch the log did not take is stored but goes to nobody, and its senders hear it
 /// was not sent.
 async fn deliver(delivery: &Delivery, batch: Stored) {
-    let Stored { messages, acks, mut stored } = batch;
+    let Stored { messages, acks, stored } = batch;
     let delivered: Vec<PreparedMessage> =
         messages.into_iter().zip(&stored).filter(|(_, ok)| **ok).map(|(m, _)| m).collect();
-    match delivery {
-        Delivery::Here(hub) => hub.deliver(&delivered),
-        Delivery::Cluster(cluster) => {
-            if cluster.append(Op::Deliver { batch: delivered }).await.is_err() {
-                stored.iter_mut().for_each(|ok| *ok = false);
-            }
+    let sent = match delivery {
+        Delivery::Here(hub) => {
+            hub.deliver(&delivered);
+            true
         }
-    }
+        Delivery::Cluster(cluster) => cluster.append(Op::Deliver { batch: delivered }).await.is_ok(),
+    };
     for (ack, ok) in acks.into_iter().zip(stored) {
-        let _ = ack.send(ok);
+        let _ = ack.send(match (ok, sent) {
+            (false, _) => Ack::NotStored,
+            (true, true) => Ack::Sent,
+            (true, false) => Ack::Unsent,
+        });
     }
 }
 
