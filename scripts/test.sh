@@ -44,6 +44,10 @@ cargo build -p chattr-bench
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s --joiners 2
 "$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
   --clients 40 --room-size 10 --senders 3 --rate 10 --duration 2s
+# Three nodes of a cluster (Redis and the SurrealDB server started by the tool): every message
+# once to every member, none lost, none twice.
+"$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --cluster 3 --surreal "$target/debug/surreal-test-server" \
+  --clients 30 --room-size 10 --senders 2 --rate 5 --duration 2s
 "$target/debug/chattr-bench" --spawn "$target/debug/chattrd" --idle --clients 200 --room-size 50
 "$target/debug/chattr-bench" --protocol socketio --spawn tools/bench/peers/socketio/server.mjs \
   --idle --clients 200 --room-size 50

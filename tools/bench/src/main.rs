@@ -39,7 +39,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "chattr-bench", version, about)]
 struct Args {
-    /// The chattrd to load (host:port); ignored with --spawn. It must let guests in, have
+    /// The chattrd to load (host:port, or several nodes of a cluster, comma-separated: client
+    /// `i` connects to the `i`th modulo their number); ignored with --spawn. It must let guests in, have
     /// flood control raised above --rate (CHATTR_FLOOD_BURST, CHATTR_FLOOD_RATE), and let one
     /// address hold --clients connections (CHATTR_MAX_CONNS_PER_IP=0 CHATTR_CONN_RATE_PER_IP=0).
     #[arg(long, default_value = "127.0.0.1:3000")]
@@ -129,6 +130,21 @@ struct Args {
     /// With --compare, every server is run shared first, then pinned.
     #[arg(long)]
     pin: bool,
+    /// With --spawn: start a cluster of this many chattrd nodes instead of one, sharing a
+    /// `redis-server` (Debian's, from the PATH) and a SurrealDB server (--surreal) that the
+    /// tool starts too; the clients are spread over the nodes, so most deliveries cross nodes.
+    /// The server's CPU and memory are the whole cluster's (nodes, Redis, SurrealDB).
+    #[arg(long, requires = "spawn", requires = "surreal")]
+    cluster: Option<usize>,
+    /// The SurrealDB server binary for --cluster (`tools/surreal-test-server`'s build).
+    #[arg(long)]
+    surreal: Option<PathBuf>,
+}
+
+/// The address client `i` connects to, of the comma-separated `addrs`.
+fn pick(addrs: &str, i: usize) -> &str {
+    let n = addrs.split(',').count().max(1);
+    addrs.split(',').nth(i % n).unwrap_or(addrs)
 }
 
 /// Each client's socket read buffer. tungstenite zeroes the whole buffer before every read:
@@ -151,11 +167,21 @@ struct Tally {
     /// Messages sent into the members' channels, which all should have arrived.
     expected: u64,
     errors: u64,
+    /// Messages that arrived again, or before one their sender sent earlier.
+    duplicates: u64,
 }
 
 impl Tally {
     fn new() -> Self {
-        Self { delivery: histogram(), ack: histogram(), sent: 0, received: 0, expected: 0, errors: 0 }
+        Self {
+            delivery: histogram(),
+            ack: histogram(),
+            sent: 0,
+            received: 0,
+            expected: 0,
+            errors: 0,
+            duplicates: 0,
+        }
     }
 
     #[allow(clippy::expect_used, reason = "every histogram is made by histogram(), with the same bounds")]
@@ -169,10 +195,12 @@ impl Tally {
         self.received += client.received;
         self.expected += client.expected;
         self.errors += client.errors;
+        self.duplicates += client.duplicates;
     }
 
+    /// Messages that never came (those that came twice are not counted as come).
     fn lost(&self) -> u64 {
-        self.expected.saturating_sub(self.received)
+        self.expected.saturating_sub(self.received.saturating_sub(self.duplicates))
     }
 }
 
@@ -185,6 +213,8 @@ struct Counts {
     /// Messages sent into its channel, which all should have arrived.
     expected: u64,
     errors: u64,
+    /// Messages that came twice, or out of their sender's order.
+    duplicates: u64,
 }
 
 /// A channel's latencies, recorded by its members. Kept per channel, not per client: a
@@ -270,8 +300,7 @@ async fn main() -> std::process::ExitCode {
         return stepped(args).await;
     }
     let spawned = match &args.spawn {
-        Some(binary) => match Spawned::start(binary, &args.store, args.filter, args.protocol, args.pin).await
-        {
+        Some(binary) => match Spawned::start_for(&args, binary).await {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("chattr-bench: {e}");
@@ -302,13 +331,13 @@ async fn main() -> std::process::ExitCode {
         s.stop().await;
     }
     match result {
-        Ok(report) if report.tally.lost() == 0 && report.dropped == 0 => {
+        Ok(report) if report.tally.lost() == 0 && report.tally.duplicates == 0 && report.dropped == 0 => {
             println!("{}", if args.markdown { report.markdown_row() } else { report.text() });
             std::process::ExitCode::SUCCESS
         }
         Ok(report) => {
             println!("{}", report.text());
-            eprintln!("chattr-bench: messages were lost or clients dropped");
+            eprintln!("chattr-bench: messages were lost or came twice, or clients dropped");
             std::process::ExitCode::FAILURE
         }
         Err(e) => {
@@ -367,7 +396,7 @@ async fn step(
     series: &mut Series,
 ) -> Result<Verdict, String> {
     let step = Args { rate, ..args.clone() };
-    let spawned = Spawned::start(binary, &step.store, step.filter, step.protocol, step.pin).await?;
+    let spawned = Spawned::start_for(&step, binary).await?;
     let addr = spawned.addr.clone();
     let result = run(step, &addr, Some(&spawned)).await;
     spawned.stop().await;
@@ -525,6 +554,10 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         _ => None,
     };
     let before = spawned.and_then(Spawned::usage);
+    let redis_before = match spawned {
+        Some(s) => s.redis_commands().await,
+        None => None,
+    };
     let generator_before = usage_of("self");
     let started = Instant::now();
     let mut outcomes = Vec::new();
@@ -534,6 +567,10 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     let elapsed = started.elapsed();
     let after = spawned.and_then(Spawned::usage);
     let generator = generator_before.zip(usage_of("self"));
+    let redis_after = match spawned {
+        Some(s) => s.redis_commands().await,
+        None => None,
+    };
     let mut joins = histogram();
     for j in joiners {
         joins.add(j.await.map_err(|e| format!("a joiner failed: {e}"))??).map_err(|e| e.to_string())?;
@@ -549,6 +586,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         report.tally.add_latencies(&room.latencies.lock().unwrap_or_else(|e| e.into_inner()));
     }
     report.joins = joins;
+    report.redis = redis_before.zip(redis_after);
     Ok(report)
 }
 
@@ -570,7 +608,7 @@ async fn joiner_ready(protocol: Protocol, addr: &str, index: usize) -> Result<Jo
     }
     let nick = format!("joiner{index}");
     let room = format!("#bench-history-{index}");
-    let mut ws = login(protocol, addr, &nick).await?;
+    let mut ws = login(protocol, pick(addr, index), &nick).await?;
     join_room(protocol, &mut ws, &room).await?;
     for k in 0..JOIN_HISTORY {
         send_text(&mut ws, protocol.message_frame(&room, &format!("history {k}"))).await?;
@@ -639,7 +677,7 @@ async fn crowd(
     let started = Instant::now();
     let logins = stream::iter(0..args.clients)
         .map(|i| {
-            let addr = addr.to_owned();
+            let addr = pick(addr, i).to_owned();
             let room = format!("#bench-{}", i / args.room_size);
             let protocol = args.protocol;
             async move {
@@ -744,7 +782,7 @@ async fn given_back(server: &Spawned, before: Usage, held: Usage) -> (Usage, Dur
 /// Waits until no benchmark channel is left (each empties as its last member leaves), asking
 /// `/list` as a guest of its own.
 async fn everyone_left(addr: &str) -> Result<(), String> {
-    let mut probe = login(Protocol::Chattr, addr, "bench-probe").await?;
+    let mut probe = login(Protocol::Chattr, pick(addr, 0), "bench-probe").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         send(&mut probe, json!({"type":"command","line":"/list"})).await?;
@@ -904,6 +942,8 @@ async fn send_messages(
 /// after the last sender stopped is up.
 async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket>, outcome: &mut Outcome) {
     let mut all_sent = run.all_sent.subscribe();
+    // Each sender's last number seen: a sender's messages must come once each, in order.
+    let mut last_from: Vec<(String, u64)> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         if *all_sent.borrow() {
@@ -925,6 +965,13 @@ async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket
         match run.args.protocol.read(&text) {
             Event::Message { from, text } => {
                 outcome.counts.received += 1;
+                if let Some(seq) = text.rsplit(' ').next().and_then(|s| s.parse::<u64>().ok()) {
+                    match last_from.iter_mut().find(|(f, _)| *f == from) {
+                        Some((_, last)) if seq <= *last => outcome.counts.duplicates += 1,
+                        Some((_, last)) => *last = seq,
+                        None => last_from.push((from.clone().into_owned(), seq)),
+                    }
+                }
                 let stamp = text.split(' ').next().and_then(|s| s.parse::<u64>().ok());
                 if let Some(stamp) = stamp {
                     let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
@@ -955,6 +1002,8 @@ struct Report {
     generator: Option<(Usage, Usage)>,
     /// The joiners' joins, from `/join` to the history (empty without --joiners).
     joins: Histogram<u64>,
+    /// A cluster's Redis: commands it had run before the run and after it.
+    redis: Option<(u64, u64)>,
 }
 
 impl Report {
@@ -976,6 +1025,7 @@ impl Report {
             server,
             generator,
             joins: histogram(),
+            redis: None,
         };
         for o in outcomes {
             report.login.saturating_record(o.login.as_micros() as u64);
@@ -989,11 +1039,12 @@ impl Report {
         self.args.clients.div_ceil(self.args.room_size)
     }
 
-    fn store(&self) -> &str {
-        match (self.args.protocol, &self.args.spawn) {
-            (Protocol::Socketio, _) => "(Socket.IO)",
-            (Protocol::Chattr, Some(_)) => &self.args.store,
-            (Protocol::Chattr, None) => "(external)",
+    fn store(&self) -> String {
+        match (self.args.protocol, &self.args.spawn, self.args.cluster) {
+            (Protocol::Socketio, ..) => "(Socket.IO)".into(),
+            (Protocol::Chattr, Some(_), Some(nodes)) => format!("{nodes} nodes, SurrealDB server"),
+            (Protocol::Chattr, Some(_), None) => self.args.store.clone(),
+            (Protocol::Chattr, None, _) => "(external)".into(),
         }
     }
 
@@ -1041,15 +1092,23 @@ impl Report {
         let t = &self.tally;
         out += &format!("sent       {} messages ({:.0}/s)\n", t.sent, self.per_second(t.sent));
         out += &format!(
-            "delivered  {} of {} ({:.0}/s); lost {}, errors {}, clients dropped {}\n",
+            "delivered  {} of {} ({:.0}/s); lost {}, twice or out of order {}, errors {}, clients dropped {}\n",
             t.received,
             t.expected,
             self.per_second(t.received),
             t.lost(),
+            t.duplicates,
             t.errors,
             self.dropped,
         );
         out += &format!("latency    {}\n", percentiles(&t.delivery));
+        if let Some((before, after)) = self.redis {
+            out += &format!(
+                "redis      {} commands, {:.2} per message sent (the cluster's log, leases and reads)\n",
+                after - before,
+                (after - before) as f64 / t.sent.max(1) as f64
+            );
+        }
         out += &format!("ack        {}\n", percentiles(&t.ack));
         if self.args.joiners > 0 {
             out += &format!(
@@ -1080,7 +1139,7 @@ impl Report {
             delivered_per_second: self.per_second(t.received),
             p50_ms: t.delivery.value_at_quantile(0.5) as f64 / 1000.0,
             p99_ms: t.delivery.value_at_quantile(0.99) as f64 / 1000.0,
-            lost: t.lost(),
+            lost: t.lost() + t.duplicates,
             dropped: self.dropped,
             server_cpu: self.server_usage().map(|(cpu, _)| cpu),
             cpu_per_delivery_us: self.cpu_per_delivery(self.server),
@@ -1135,4 +1194,17 @@ fn percentiles(h: &Histogram<u64>) -> String {
         ms(h.value_at_quantile(0.999)),
         ms(h.max()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick;
+
+    #[test]
+    fn clients_are_spread_over_a_cluster_s_nodes_in_turn() {
+        let nodes = "a:1,b:2,c:3";
+        let picked: Vec<&str> = (0..5).map(|i| pick(nodes, i)).collect();
+        assert_eq!(picked, ["a:1", "b:2", "c:3", "a:1", "b:2"]);
+        assert_eq!(pick("only:1", 7), "only:1");
+    }
 }

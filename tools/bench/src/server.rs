@@ -1,6 +1,7 @@
 //! A chattrd the benchmark starts for itself: on a free port, with a fresh store, flood control
 //! and the per-address connection limits out of the way (every client connects from
-//! 127.0.0.1), and what it cost (CPU time, peak memory) read from `/proc`.
+//! 127.0.0.1), and what it cost (CPU time, peak memory) read from `/proc`. Or a cluster of
+//! them, with the `redis-server` and the SurrealDB server they share.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,9 +16,13 @@ use crate::wire::Protocol;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 pub(crate) struct Spawned {
-    child: Child,
+    /// The server (each node of a cluster), then what a cluster shares (Redis, SurrealDB).
+    children: Vec<Child>,
+    /// Where it listens; a cluster's nodes, comma-separated.
     pub addr: String,
     data_dir: PathBuf,
+    /// A cluster's Redis port.
+    redis: Option<u16>,
 }
 
 /// With `--pin`: the server's CPU, and the generator's.
@@ -69,7 +74,131 @@ async fn accepting_filter(delay: Duration) -> Result<String, String> {
     Ok(url)
 }
 
+/// A free port on loopback.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Sends one Redis command (RESP, on a connection of its own) and answers the reply's text.
+async fn redis_command(port: u16, args: &[&str]) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let mut request = format!("*{}\r\n", args.len());
+    for a in args {
+        request += &format!("${}\r\n{a}\r\n", a.len());
+    }
+    s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    // A reply ends with CRLF; a bulk reply's header comes first, so read until both are in.
+    loop {
+        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        let complete = match text.strip_prefix('$') {
+            Some(bulk) => bulk
+                .split_once("\r\n")
+                .and_then(|(len, rest)| len.parse::<usize>().ok().map(|len| rest.len() >= len + 2))
+                .unwrap_or(false),
+            None => text.ends_with("\r\n"),
+        };
+        if complete {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// Waits until something listens on `port` (a server starting), up to a minute.
+async fn listening_on(port: u16, what: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{what} did not start listening"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 impl Spawned {
+    /// The server (or cluster) a run's arguments ask for.
+    pub(crate) async fn start_for(args: &crate::Args, binary: &Path) -> Result<Self, String> {
+        match (args.cluster, &args.surreal) {
+            (Some(nodes), Some(surreal)) if args.protocol == Protocol::Chattr => {
+                Self::start_cluster(binary, nodes.max(1), surreal).await
+            }
+            _ => Self::start(binary, &args.store, args.filter, args.protocol, args.pin).await,
+        }
+    }
+
+    /// Starts `nodes` chattrd nodes of one cluster, with the `redis-server` and the SurrealDB
+    /// server (`surreal`, in memory) they share.
+    async fn start_cluster(binary: &Path, nodes: usize, surreal: &Path) -> Result<Self, String> {
+        let redis_port = free_port()?;
+        let redis = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
+            .arg(redis_port.to_string())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let surreal_port = free_port()?;
+        let surreal = Command::new(surreal)
+            .args(["start", "--user", "root", "--pass", "bench-pass", "--bind"])
+            .arg(format!("127.0.0.1:{surreal_port}"))
+            .arg("memory")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the SurrealDB server: {e}"))?;
+        listening_on(redis_port, "redis-server").await?;
+        listening_on(surreal_port, "the SurrealDB server").await?;
+        let mut children = Vec::new();
+        let mut addrs = Vec::new();
+        for i in 0..nodes {
+            let mut command = Command::new(binary);
+            Self::chattrd_env(&mut command, &format!("ws://127.0.0.1:{surreal_port}"));
+            command
+                .env("CHATTR_DB_USER", "root")
+                .env("CHATTR_DB_PASS", "bench-pass")
+                .env("CHATTR_CLUSTER", format!("redis://127.0.0.1:{redis_port}"))
+                .env("CHATTR_NODE_NAME", format!("bench-{i}"));
+            let node = Self::listening(command, std::env::temp_dir()).await?;
+            addrs.push(node.addr.clone());
+            children.extend(node.children);
+        }
+        children.extend([redis, surreal]);
+        Ok(Self { children, addr: addrs.join(","), data_dir: PathBuf::new(), redis: Some(redis_port) })
+    }
+
+    /// Commands the cluster's Redis has run so far.
+    pub(crate) async fn redis_commands(&self) -> Option<u64> {
+        let info = redis_command(self.redis?, &["INFO", "stats"]).await.ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
+    /// The settings every spawned chattrd runs with, its store at `db`.
+    fn chattrd_env(command: &mut Command, db: &str) {
+        command
+            .env("CHATTR_SHARED_SECRET", SECRET)
+            .env("CHATTR_ADDR", "127.0.0.1:0")
+            .env("CHATTR_DB", db)
+            .env("CHATTR_GUESTS", "true")
+            .env("CHATTR_FLOOD_BURST", "1000000")
+            .env("CHATTR_FLOOD_RATE", "1000000")
+            .env("CHATTR_MAX_CONNS_PER_IP", "0")
+            .env("CHATTR_CONN_RATE_PER_IP", "0")
+            .env("CHATTR_LOG", "info");
+    }
+
     /// Starts `binary` with the store `store` (`disk`: surrealkv in a temporary directory, with
     /// its default fsync on every commit; `mem`: in memory) and waits for it to listen. For the
     /// Socket.IO protocol, `binary` is the peer's script, run with `node` on a free port.
@@ -102,21 +231,12 @@ impl Spawned {
             return Self::listening(node, data_dir).await;
         }
         let mut command = program(&binary);
-        command.env("CHATTR_SHARED_SECRET", SECRET);
+        Self::chattrd_env(&mut command, &db);
         if let Some(delay) = filter {
             command
                 .env("CHATTR_MESSAGE_FILTER_URL", accepting_filter(delay).await?)
                 .env("CHATTR_MESSAGE_FILTER_FAIL", "closed");
         }
-        command
-            .env("CHATTR_ADDR", "127.0.0.1:0")
-            .env("CHATTR_DB", db)
-            .env("CHATTR_GUESTS", "true")
-            .env("CHATTR_FLOOD_BURST", "1000000")
-            .env("CHATTR_FLOOD_RATE", "1000000")
-            .env("CHATTR_MAX_CONNS_PER_IP", "0")
-            .env("CHATTR_CONN_RATE_PER_IP", "0")
-            .env("CHATTR_LOG", "info");
         Self::listening(command, data_dir).await
     }
 
@@ -142,25 +262,37 @@ impl Spawned {
         let addr = wait.await.ok().flatten().ok_or(format!("{program} did not start listening"))?;
         // Keep reading its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, addr, data_dir })
+        Ok(Self { children: vec![child], addr, data_dir, redis: None })
     }
 
-    /// The server's process id.
+    /// The server's process id (a cluster's first node's).
     pub(crate) fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.children.first()?.id()
     }
 
-    /// What the server has used so far, when `/proc` can tell.
+    /// What the server (a cluster: every process of it, summed) has used so far, when `/proc`
+    /// can tell.
     pub(crate) fn usage(&self) -> Option<Usage> {
-        usage_of(&self.child.id()?.to_string())
+        let mut total = Usage { cpu: Duration::ZERO, rss_kib: 0, peak_rss_kib: 0 };
+        for child in &self.children {
+            let u = usage_of(&child.id()?.to_string())?;
+            total.cpu += u.cpu;
+            total.rss_kib += u.rss_kib;
+            total.peak_rss_kib += u.peak_rss_kib;
+        }
+        Some(total)
     }
 
-    /// SIGTERM, wait for the exit, and remove the data directory.
+    /// SIGTERM to each process, wait for them to exit, and remove the data directory.
     pub(crate) async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        for child in &mut self.children {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.data_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
