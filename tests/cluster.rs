@@ -79,6 +79,7 @@ impl Cluster {
             c.cluster = Some(redis);
             c.node_name = Some(name);
             c.node_lease = Duration::from_secs(2);
+            c.metrics_token = Some("cluster-metrics".into());
             c.db = db;
             c.db_user = Some("root".into());
             c.db_pass = Some("root-pass".into());
@@ -175,6 +176,27 @@ async fn users_on_three_nodes_share_channels_and_private_messages() {
         history["messages"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 3);
+
+    // Each node reports its part: its lease held, the log's operations it applied and appended.
+    let metrics = reqwest::Client::new()
+        .get(c.url("/metrics"))
+        .bearer_auth("cluster-metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let figure = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(figure("chattr_cluster_up "), 1.0);
+    assert!(figure("chattr_cluster_log_applied_total ") >= 10.0, "{metrics}");
+    assert!(figure("chattr_cluster_log_appended_total ") >= 3.0, "{metrics}");
+    assert_eq!(figure("chattr_cluster_log_append_failures_total "), 0.0);
 
     // Quitting on one node is seen on the others, and frees the nick everywhere.
     cat.cmd("/quit bye").await;

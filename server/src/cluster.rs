@@ -110,6 +110,19 @@ pub struct Cluster {
     epoch: Mutex<String>,
     /// This node's part, for the tasks it starts.
     me: std::sync::Weak<Cluster>,
+    /// Operations applied from the log, appended by this node, and appends that failed.
+    applied: AtomicU64,
+    appended: AtomicU64,
+    append_failures: AtomicU64,
+}
+
+/// A node's figures, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClusterFigures {
+    pub up: bool,
+    pub applied: u64,
+    pub appended: u64,
+    pub append_failures: u64,
 }
 
 fn redis_error(e: redis::RedisError) -> ServeError {
@@ -200,6 +213,9 @@ impl Cluster {
             up: AtomicBool::new(true),
             epoch: Mutex::new(epoch),
             me: me.clone(),
+            applied: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
+            append_failures: AtomicU64::new(0),
         });
         // Nodes already running know who is online: one of them hands its state over.
         let from = cluster.catch_up(&mut reader, from).await?;
@@ -223,6 +239,16 @@ impl Cluster {
     /// This node's name and slot, and whether Redis answers.
     pub fn describe(&self) -> (String, u64, bool) {
         (self.name.clone(), self.slot, self.up.load(Ordering::Relaxed))
+    }
+
+    /// This node's figures.
+    pub(crate) fn figures(&self) -> ClusterFigures {
+        ClusterFigures {
+            up: self.up.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+            appended: self.appended.load(Ordering::Relaxed),
+            append_failures: self.append_failures.load(Ordering::Relaxed),
+        }
     }
 
     /// The nodes alive now, by name.
@@ -296,7 +322,10 @@ impl Cluster {
                 .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", &json)])
                 .await;
             match added {
-                Ok(id) => return Ok(id),
+                Ok(id) => {
+                    self.appended.fetch_add(1, Ordering::Relaxed);
+                    return Ok(id);
+                }
                 // The connection reconnects after it failed once: Redis may be back already.
                 Err(e) if (e.is_io_error() || e.is_connection_dropped()) && tries < APPEND_TRIES => {
                     tries += 1;
@@ -304,6 +333,7 @@ impl Cluster {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "appending to the cluster's log failed");
+                    self.append_failures.fetch_add(1, Ordering::Relaxed);
                     return Err(());
                 }
             }
@@ -430,6 +460,7 @@ impl Cluster {
     /// Applies one operation of the log to this node's copy of the state.
     fn apply_entry(&self, entry: Entry) {
         let Entry { node, seq, ms, seed, op } = entry;
+        self.applied.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
         let hub = &self.hub;
         let reply: Reply = hub.with_clock(OpClock::new(ms, seed, node == self.node), || match op {

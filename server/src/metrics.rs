@@ -158,6 +158,33 @@ pub(crate) fn render(inner: &Inner) -> Result<String, std::fmt::Error> {
     let up: Gauge = Gauge::default();
     up.set(i64::from(chat.store_failure().is_none()));
     r.register("store_up", "1 while the store takes writes, 0 once one failed", up);
+    if let Some(cluster) = chat.cluster() {
+        let f = cluster.figures();
+        gauge(
+            &mut r,
+            "cluster_up",
+            "1 while this node renews its lease in the cluster's Redis",
+            usize::from(f.up),
+        );
+        counter(
+            &mut r,
+            "cluster_log_applied",
+            "Operations of the cluster's log applied by this node",
+            f.applied,
+        );
+        counter(
+            &mut r,
+            "cluster_log_appended",
+            "Operations this node appended to the cluster's log",
+            f.appended,
+        );
+        counter(
+            &mut r,
+            "cluster_log_append_failures",
+            "Operations this node could not append (Redis unreachable)",
+            f.append_failures,
+        );
+    }
 
     let mut text = String::new();
     prometheus_text::encode(&mut text, &r)?;
