@@ -497,6 +497,9 @@ async fn redis_restarted_mid_chat_the_nodes_resynchronise_and_chat_goes_on() {
     ann.say("#r", "while redis is down").await;
     let refused = until(&mut ann, "error", |_| true).await;
     assert!(refused["message"].as_str().unwrap().contains("cluster"), "{refused}");
+    // What only looks is answered from the node's copy all the same.
+    ben.cmd("/names #r").await;
+    assert_eq!(until(&mut ben, "members", |_| true).await["members"].as_array().map(Vec::len), Some(3));
 
     // It comes back empty: the nodes notice, one hands its state to the others, and each
     // session is shown where it stands (a welcome, then its channels).

@@ -125,6 +125,20 @@ fn date(unix_secs: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Whether a command only shows the state (which a node of a cluster answers from its copy,
+/// Redis or not) rather than changing it.
+fn only_looks(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Topic { topic: None, .. }
+            | Command::Mode { modes: None, .. }
+            | Command::Bans { .. }
+            | Command::Whois { .. }
+            | Command::List
+            | Command::Names { .. }
+    )
+}
+
 /// A node's name when it is given none: the host's name and the port it listens on.
 fn default_node_name(config: &Config) -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
@@ -486,9 +500,12 @@ impl ChatService {
         // The history is loaded once at most, but a channel emptied and refilled meanwhile
         // makes the core ask again.
         for _ in 0..3 {
+            // A command that only looks is answered from this node's copy of the state.
             let applied = match &self.cluster {
-                Some(cluster) => cluster.apply(conn, command.clone(), history.take()).await,
-                None => self.hub.apply(conn, command.clone(), history.take()),
+                Some(cluster) if !only_looks(&command) => {
+                    cluster.apply(conn, command.clone(), history.take()).await
+                }
+                _ => self.hub.apply(conn, command.clone(), history.take()),
             };
             match applied? {
                 Effect::Done => return Ok(()),
