@@ -80,6 +80,7 @@ impl Cluster {
             c.node_name = Some(name);
             c.node_lease = Duration::from_secs(2);
             c.metrics_token = Some("cluster-metrics".into());
+            c.resume_grace = Duration::from_secs(2);
             c.db = db;
             c.db_user = Some("root".into());
             c.db_pass = Some("root-pass".into());
@@ -254,10 +255,17 @@ async fn moderation_on_one_node_holds_on_the_others_and_races_end_alike() {
     for _ in 0..10 {
         tokio::join!(ann.cmd("/mode #mod +m"), ben.cmd("/mode #mod -m"));
     }
+    // Each op's commands are applied in the order sent: once a node has shown both ops' last
+    // change, it has applied all of theirs (a read is answered from the node's copy).
     ann.cmd("/mode #mod +p").await;
+    ben.cmd("/mode #mod +s").await;
     let mut finals = Vec::new();
     for c in [&mut ann, &mut ben, &mut cat] {
-        until(c, "mode_changed", |e| e["modes"] == "+p").await;
+        let mut markers = Vec::new();
+        while markers.len() < 2 {
+            let e = until(c, "mode_changed", |e| e["modes"] == "+p" || e["modes"] == "+s").await;
+            markers.push(e["modes"].clone());
+        }
         c.cmd("/names #mod").await;
         finals.push(until(c, "members", |_| true).await["modes"].clone());
     }
@@ -536,4 +544,53 @@ async fn redis_restarted_mid_chat_the_nodes_resynchronise_and_chat_goes_on() {
         assert!(tokio::time::Instant::now() < deadline, "{health}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_session_dropped_on_one_node_is_resumed_on_another_and_ends_after_the_grace() {
+    let cluster = Cluster::start().await;
+    let [a, b, c] = cluster.nodes().await;
+    let mut ann = Client::connect(&a).await;
+    ann.send(json!({"type":"auth","nick":"ann"})).await;
+    let secret = ann.expect("welcome").await["resume"].as_str().unwrap().to_owned();
+    ann.nick = "ann".into();
+    let mut ben = b.guest("ben").await;
+    ann.join("#res").await;
+    ben.join("#res").await;
+    ann.cmd("/op #res ben").await;
+    until(&mut ben, "mode_changed", |e| e["args"][0] == "ben").await;
+
+    // ann's connection to node 0 drops; nobody sees her quit, and she comes back on node 1.
+    ann.close().await;
+    let mut back = Client::connect(&b).await;
+    back.send(json!({"type":"auth","nick":"ann","resume":secret})).await;
+    let welcome = back.expect("welcome").await;
+    assert_eq!(
+        (welcome["resumed"].as_bool(), welcome["nick"].as_str()),
+        (Some(true), Some("ann")),
+        "{welcome}"
+    );
+    assert_eq!(welcome["channels"], json!(["#res"]));
+    let members = until(&mut back, "members", |_| true).await;
+    assert_eq!(member(&members, "ann").map(|m| m["op"].clone()), Some(json!(true)), "still op: {members}");
+    back.nick = "ann".into();
+    ben.say("#res", "welcome back").await;
+    until(&mut back, "message", |e| e["text"] == "welcome back").await;
+    let seen = until(&mut ben, "message", |e| e["text"] == "welcome back").await;
+    assert_eq!(seen["from"], "ben");
+
+    // Taken over from node 2 while open on node 1: that connection is replaced.
+    let mut again = Client::connect(&c).await;
+    again.send(json!({"type":"auth","nick":"ann","resume":secret})).await;
+    assert_eq!(again.expect("welcome").await["resumed"], true);
+    let (_, close) = back.events_until_close().await;
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("session_replaced"));
+    again.nick = "ann".into();
+    again.say("#res", "from node 2").await;
+    until(&mut ben, "message", |e| e["text"] == "from node 2" && e["from"] == "ann").await;
+
+    // Dropped and not resumed within the grace: the session ends, for everyone.
+    again.close().await;
+    let quit = until(&mut ben, "quit", |e| e["nick"] == "ann").await;
+    assert_eq!(quit["reason"], "connection closed");
 }

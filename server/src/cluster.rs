@@ -30,8 +30,8 @@ use tokio::sync::oneshot;
 
 use crate::chat::clock::OpClock;
 use crate::chat::{
-    now_ms, Attached, Call, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage, Reply, Snapshot,
-    Timer,
+    now_ms, resume_key_of, Attached, Call, ConnId, Effect, Fresh, Hub, Identity, Outbox, PreparedMessage,
+    Reply, ResumeKey, Resumed, Snapshot, Timer,
 };
 use crate::ServeError;
 
@@ -58,6 +58,9 @@ const ROUND_TRIP: Duration = Duration::from_secs(10);
 pub(crate) enum Op {
     /// A user logs in on the node `fresh.conn` names.
     Connect { identity: Identity, fresh: Fresh },
+    /// A new connection on node `home`, from `ip`, takes over the session whose resume secret
+    /// hashes to `key`.
+    Resume { key: ResumeKey, ip: std::net::IpAddr, home: u64 },
     /// A logged-in user's command (a channel's recent history with it, when it needs one).
     Apply { conn: ConnId, command: Command, history: Option<Vec<ChatMessage>> },
     /// A session ends.
@@ -100,8 +103,11 @@ pub struct Cluster {
     next_seq: AtomicU64,
     /// Callers waiting for their operation to come back from the log.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
-    /// Outboxes of sessions logging in here, until their `Connect` is applied.
-    arriving: Mutex<HashMap<ConnId, Outbox>>,
+    /// Sessions logging in here, until their `Connect` is applied: their connection's outbox
+    /// and their resume secret (which the log carries only the hash of).
+    arriving: Mutex<HashMap<ConnId, (Outbox, String)>>,
+    /// Connections resuming a session here (with its secret), until their `Resume` is applied.
+    resuming: Mutex<HashMap<ResumeKey, (String, Outbox)>>,
     lease: Duration,
     /// Whether Redis answered the last renewal.
     up: AtomicBool,
@@ -209,6 +215,7 @@ impl Cluster {
             next_seq: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
             arriving: Mutex::new(HashMap::new()),
+            resuming: Mutex::new(HashMap::new()),
             lease,
             up: AtomicBool::new(true),
             epoch: Mutex::new(epoch),
@@ -269,9 +276,24 @@ impl Cluster {
     pub(crate) async fn connect(&self, identity: Identity, outbox: Outbox) -> Result<Attached> {
         let fresh = self.hub.fresh_session();
         let conn = fresh.conn;
-        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, outbox);
+        let secret = fresh.resume_secret.clone();
+        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, (outbox, secret));
         let result = self.run(Op::Connect { identity, fresh }).await;
         self.arriving.lock().unwrap_or_else(|e| e.into_inner()).remove(&conn);
+        result?
+    }
+
+    /// Takes over the session `secret` resumes for a connection here, through the log.
+    pub(crate) async fn resume(
+        &self,
+        secret: &str,
+        outbox: Outbox,
+        ip: std::net::IpAddr,
+    ) -> Result<Option<Resumed>> {
+        let key = resume_key_of(secret);
+        self.resuming.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (secret.to_owned(), outbox));
+        let result = self.run(Op::Resume { key, ip, home: self.node }).await;
+        self.resuming.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         result?
     }
 
@@ -464,16 +486,27 @@ impl Cluster {
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
         let hub = &self.hub;
         let reply: Reply = hub.with_clock(OpClock::new(ms, seed, node == self.node), || match op {
-            Op::Connect { identity, fresh } => {
-                let outbox = self
-                    .arriving
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&fresh.conn)
-                    .cloned()
-                    .filter(|_| node == self.node)
-                    .unwrap_or_else(Outbox::elsewhere);
+            Op::Connect { identity, mut fresh } => {
+                let here = (node == self.node)
+                    .then(|| {
+                        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).get(&fresh.conn).cloned()
+                    })
+                    .flatten();
+                let outbox = match here {
+                    Some((outbox, secret)) => {
+                        fresh.resume_secret = secret;
+                        outbox
+                    }
+                    None => Outbox::elsewhere(),
+                };
                 Box::new(hub.connect(identity, outbox, fresh)) as Reply
+            }
+            Op::Resume { key, ip, home } => {
+                let here = (node == self.node)
+                    .then(|| self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned())
+                    .flatten();
+                let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
+                Box::new(hub.resume_on(key, &secret, outbox.as_ref(), ip, home)) as Reply
             }
             Op::Apply { conn, command, history } => Box::new(hub.apply(conn, command, history)) as Reply,
             Op::Leave { attached, reason } => {

@@ -42,6 +42,7 @@ use names::NameIndex;
 pub(crate) use opers::Oper;
 pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};
+pub(crate) use resume::{key_of as resume_key_of, ResumeKey};
 pub use resume::{Attached, Left, Resumed};
 pub(crate) use services::OpListEdit;
 pub(crate) use snapshot::Snapshot;
@@ -156,6 +157,8 @@ struct Client {
     last_active: Instant,
     /// Finds the secret that resumes this session on a new connection.
     resume: resume::ResumeKey,
+    /// The node its connection is on (0 on a single node); a resume may move it.
+    home: u64,
     /// Counts the connections that carried this session: one that was taken over cannot end it.
     attachment: u64,
     /// While no connection carries the session: what it keeps for the one that resumes it.
@@ -218,6 +221,8 @@ struct State {
     clock: Option<clock::OpClock>,
     /// This node's share of message ids.
     ids: clock::IdSpace,
+    /// This node's number in a cluster (0 on a single node).
+    node: u64,
 }
 
 /// Counts of the hub's, at one moment.
@@ -237,6 +242,9 @@ pub(crate) struct HubFigures {
 pub(crate) enum Timer {
     /// Renames `conn` when it still sits on the registered nick `nick` without identifying.
     EnforceNick { conn: ConnId, nick: String },
+    /// Ends a held session nobody resumed in time (or one held too many from its address),
+    /// unless a connection took it over since.
+    EndHeld { attached: Attached, reason: Option<String> },
 }
 
 /// Where a timer that ran out goes: in a cluster, to the log, so every node applies it alike.
@@ -540,6 +548,12 @@ impl Hub {
     pub(crate) fn apply_timer(&self, timer: Timer) {
         match timer {
             Timer::EnforceNick { conn, nick } => self.enforce_registered_nick(conn, &nick),
+            Timer::EndHeld { attached, reason } => {
+                let mut st = self.lock();
+                if st.clients.get(&attached.conn).is_some_and(|c| c.attachment == attached.attachment) {
+                    remove_client(&mut st, attached.conn, reason);
+                }
+            }
         }
     }
 
@@ -551,7 +565,7 @@ impl Hub {
     /// The nodes (numbers) that sessions known here are on, this one's excepted.
     pub(crate) fn other_nodes(&self) -> HashSet<u64> {
         let st = self.lock();
-        st.clients.iter().filter(|(_, c)| c.outbox.is_elsewhere()).map(|(&conn, _)| conn >> 40).collect()
+        st.clients.values().filter(|c| c.outbox.is_elsewhere()).map(|c| c.home).collect()
     }
 
     /// A node left the cluster: its users quit, with `reason`. When it is this one (the others
@@ -559,7 +573,8 @@ impl Hub {
     /// users log in again as new sessions.
     pub(crate) fn drop_node(&self, node: u64, reason: &str) -> usize {
         let mut st = self.lock();
-        let gone: Vec<ConnId> = st.clients.keys().copied().filter(|&conn| conn >> 40 == node).collect();
+        let gone: Vec<ConnId> =
+            st.clients.iter().filter(|(_, c)| c.home == node).map(|(&conn, _)| conn).collect();
         for &conn in &gone {
             if let Some(c) = st.clients.get(&conn) {
                 c.outbox.close(Close::error(ErrorCode::Internal));
@@ -615,6 +630,7 @@ impl Hub {
         let mut st = self.lock();
         st.next_conn = st.next_conn.max(node << 40);
         st.ids = clock::IdSpace { step: slots, slot };
+        st.node = node;
     }
 
     /// Applies `f` at the time and with the chance of an operation from the cluster's log.
@@ -717,6 +733,7 @@ impl Hub {
                 signon,
                 last_active,
                 resume,
+                home: conn >> 40,
                 attachment: 0,
                 held: None,
                 sent: VecDeque::new(),

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use super::{
     remove_client, remove_client_telling, Close, ConnId, Hub, Identity, Outbox, OutboxQueue, Result, State,
+    Timer,
 };
 use crate::admission::Group;
 use crate::flood::FloodControl;
@@ -28,7 +29,7 @@ use crate::flood::FloodControl;
 const HELD_QUEUE_BYTES: usize = 256 * 1024;
 
 /// What a resume secret is found by: its SHA-256, so the table holds no usable secret.
-pub(super) type ResumeKey = [u8; 32];
+pub(crate) type ResumeKey = [u8; 32];
 
 /// A fresh resume secret (192 random bits) and its key.
 pub(super) fn new_secret() -> (String, ResumeKey) {
@@ -37,7 +38,7 @@ pub(super) fn new_secret() -> (String, ResumeKey) {
     (secret, key)
 }
 
-fn key_of(secret: &str) -> ResumeKey {
+pub(crate) fn key_of(secret: &str) -> ResumeKey {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -118,8 +119,25 @@ impl Hub {
     /// consumer).
     /// A server ban on where the session is now (its new address) ends it: `server_banned`.
     pub(crate) fn resume(&self, secret: &str, outbox: &Outbox, ip: IpAddr) -> Result<Option<Resumed>> {
+        let node = self.lock().node;
+        self.resume_on(key_of(secret), secret, Some(outbox), ip, node)
+    }
+
+    /// [`Hub::resume`] as every node of a cluster applies it: the session (found by its
+    /// secret's `key`) moves to node `home`, whose connection `outbox` is when this node is
+    /// that one (`secret` is known there only). The node it leaves closes its old connection
+    /// and drops what it held for it (the client fills the gap from history); the others only
+    /// note where it is.
+    pub(crate) fn resume_on(
+        &self,
+        key: ResumeKey,
+        secret: &str,
+        outbox: Option<&Outbox>,
+        ip: IpAddr,
+        home: u64,
+    ) -> Result<Option<Resumed>> {
         let mut st = self.lock();
-        let Some(&conn) = st.resumes.get(&key_of(secret)) else { return Ok(None) };
+        let Some(&conn) = st.resumes.get(&key) else { return Ok(None) };
         let cloak = self.cloaker.cloak(ip);
         let Some(client) = st.clients.get(&conn) else { return Ok(None) };
         let here = Identity { nick: client.nick.clone(), account: client.account.clone(), ip };
@@ -127,8 +145,11 @@ impl Hub {
             st.end_session(conn, Close::error(ErrorCode::ServerBanned), "banned from the server");
             return Err(super::opers::banned_error(&kline));
         }
+        let here = st.node;
         let Some(client) = st.clients.get_mut(&conn) else { return Ok(None) };
-        if client.held.is_none() && client.outbox.is_closed() {
+        // (Only the node the session is on knows its connection is being closed; a cluster
+        // resumes it all the same.)
+        if client.held.is_none() && client.outbox.is_closed() && self.timers.get().is_none() {
             return Ok(None);
         }
         client.attachment += 1;
@@ -136,6 +157,22 @@ impl Hub {
         client.ip = ip;
         client.cloak = cloak;
         let attached = Attached { conn, attachment: client.attachment };
+        let moved = client.home != home;
+        let was_here = client.home == here;
+        client.home = home;
+        let outbox = match outbox {
+            Some(outbox) if home == here => outbox,
+            _ => {
+                // Not this node's any more: its old connection (if it was here) goes.
+                if was_here {
+                    client.outbox.close(Close { drain: false, ..Close::new(CloseReason::SessionReplaced) });
+                    client.held = None;
+                }
+                client.outbox = Outbox::elsewhere();
+                let welcome = self.welcome(&st, conn, String::new(), true);
+                return Ok(Some(Resumed { attached, welcome, held: None, flood: None }));
+            }
+        };
         let (held, flood) = match client.held.take() {
             Some(Held { queue, flood, .. }) if !client.outbox.is_closed() => {
                 (Some((client.outbox.clone(), queue)), Some(flood))
@@ -144,7 +181,9 @@ impl Hub {
                 // Either another connection still carries the session, and is replaced, or
                 // what waited overflowed its queue and is dropped: the client fills the gap
                 // from history.
-                if kept.is_none() {
+                // (A session that comes from another node had nothing here: nothing waited for
+                // it, and its flood allowance starts afresh.)
+                if kept.is_none() && !moved {
                     client.outbox.close(Close { drain: false, ..Close::new(CloseReason::SessionReplaced) });
                 }
                 client.outbox = outbox.clone();
@@ -202,12 +241,23 @@ impl Hub {
                 c.held.as_ref().filter(|_| Group::of(c.ip) == group).map(|held| (held.since, conn))
             })
         };
+        // On a single node the core ends it at once; in a cluster the log does, on every node.
+        let mut evicted = None;
         if cap > 0 && held_here().count() > cap {
             if let Some((_, oldest)) = held_here().min() {
-                remove_client(&mut st, oldest, Some("connection closed".into()));
+                match self.timers.get() {
+                    None => remove_client(&mut st, oldest, Some("connection closed".into())),
+                    Some(_) => {
+                        let attachment = st.clients.get(&oldest).map_or(0, |c| c.attachment);
+                        evicted = Some(Attached { conn: oldest, attachment });
+                    }
+                }
             }
         }
         drop(st);
+        if let (Some(attached), Some(sink)) = (evicted, self.timers.get()) {
+            sink(Timer::EndHeld { attached, reason: Some("connection closed".into()) });
+        }
         let hub = self.me.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -217,8 +267,15 @@ impl Hub {
                     .clients
                     .get(&attached.conn)
                     .is_some_and(|c| c.attachment == attached.attachment && c.held.is_some());
-                if still_held {
-                    remove_client(&mut st, attached.conn, reason);
+                if !still_held {
+                    return;
+                }
+                match hub.timers.get() {
+                    None => remove_client(&mut st, attached.conn, reason),
+                    Some(sink) => {
+                        drop(st);
+                        sink(Timer::EndHeld { attached, reason });
+                    }
                 }
             }
         });

@@ -30,6 +30,7 @@ struct Session {
     away: Option<String>,
     signon: u64,
     resume: resume::ResumeKey,
+    home: u64,
     attachment: u64,
 }
 
@@ -65,6 +66,7 @@ impl Hub {
                     away: c.away.clone(),
                     signon: c.signon,
                     resume: c.resume,
+                    home: c.home,
                     attachment: c.attachment,
                 })
                 .collect(),
@@ -99,6 +101,7 @@ impl Hub {
                     signon: s.signon,
                     last_active: now,
                     resume: s.resume,
+                    home: s.home,
                     attachment: s.attachment,
                     held: None,
                     sent: Default::default(),
@@ -133,7 +136,8 @@ impl Hub {
             .collect();
         self.restore(snapshot);
         let mut st = self.lock();
-        let mine: Vec<ConnId> = st.clients.keys().copied().filter(|&conn| conn >> 40 == node).collect();
+        let mine: Vec<ConnId> =
+            st.clients.iter().filter(|(_, c)| c.home == node).map(|(&conn, _)| conn).collect();
         let mut gone = Vec::new();
         for conn in mine {
             let Some(client) = st.clients.get_mut(&conn) else { continue };

@@ -109,8 +109,12 @@ impl ChatService {
     }
 
     async fn log_in(&self, auth: Auth, outbox: &Outbox, ip: IpAddr) -> Result<Login> {
-        if let Some(secret) = auth.resume.as_ref().filter(|_| self.cluster.is_none()) {
-            if let Some(resumed) = self.hub.resume(secret, outbox, ip)? {
+        if let Some(secret) = &auth.resume {
+            let resumed = match &self.cluster {
+                Some(cluster) => cluster.resume(secret, outbox.clone(), ip).await?,
+                None => self.hub.resume(secret, outbox, ip)?,
+            };
+            if let Some(resumed) = resumed {
                 return Ok(Login::Resumed(Box::new(resumed)));
             }
         }

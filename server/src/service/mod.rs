@@ -530,8 +530,11 @@ impl ChatService {
     /// connection `left`, is held for a resume.
     pub fn leave(&self, attached: Attached, reason: Option<String>, left: Option<Left>) {
         match &self.cluster {
-            Some(cluster) => cluster.leave_later(attached, reason),
-            None => self.hub.release(attached, reason, left),
+            // Held (the client may resume it), the session changes nothing the others see.
+            Some(cluster) if left.is_none() || self.config.resume_grace.is_zero() => {
+                cluster.leave_later(attached, reason);
+            }
+            _ => self.hub.release(attached, reason, left),
         }
     }
 
@@ -637,8 +640,7 @@ fn hub_settings(config: &Config) -> HubSettings {
         max_channels: config.max_channels,
         history_on_join: config.history_on_join,
         nick_grace: config.nick_grace,
-        // A held session's queue is on one node; resuming across nodes is not done yet.
-        resume_grace: if config.cluster.is_some() { Duration::ZERO } else { config.resume_grace },
+        resume_grace: config.resume_grace,
         max_held_per_address: config.max_conns_per_ip as usize,
         default_channels: config.default_channels.iter().filter(|c| !c.is_empty()).cloned().collect(),
         ops_see_real_host: config.whois_real_host == RealHostTo::ChannelOps,
