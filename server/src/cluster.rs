@@ -39,9 +39,10 @@ type Result<T> = std::result::Result<T, ProtocolError>;
 
 /// Most nodes in one cluster: message ids are spread over this many slots.
 pub(crate) const SLOTS: u64 = 16;
-/// The log; trimmed (roughly) to this many operations, far more than a node reads behind.
+/// The log; trimmed (roughly) to this many operations. A node that falls further behind (its
+/// entries trimmed before it read them) stops, and loads the state again when it restarts.
 const LOG: &str = "chattr:log";
-const LOG_KEEP: usize = 100_000;
+const LOG_KEEP: usize = 500_000;
 /// How long a read of the log waits for something new before asking again.
 const BLOCK: Duration = Duration::from_secs(1);
 /// How many times an append is tried again after the connection to Redis dropped.
@@ -73,8 +74,9 @@ pub(crate) enum Op {
     NodeGone { node: u64 },
     /// A change of the services'.
     Call(Call),
-    /// Node `by` joins the cluster: node `from` hands it the state as it stands here.
-    SnapshotWanted { by: u64, from: u64 },
+    /// Node `by` joins the cluster: node `from` hands it the state as it stands here, under
+    /// the request's `ticket` (a late answer to an earlier request is never taken for it).
+    SnapshotWanted { by: u64, from: u64, ticket: u64 },
     /// Redis lost the log: every node takes this state, which one of them had, and goes on
     /// from there with its own sessions.
     Reset { snapshot: Box<Snapshot> },
@@ -89,6 +91,67 @@ struct Entry {
     ms: u64,
     seed: u64,
     op: Op,
+}
+
+/// Renews a lease held as `key` = `value` for `ms`; false when someone else holds it.
+async fn renew(redis: &mut ConnectionManager, key: &str, value: &str, ms: u64) -> redis::RedisResult<bool> {
+    const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
+        if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end \
+        return 0";
+    let kept: i64 =
+        redis::cmd("EVAL").arg(SCRIPT).arg(1).arg(key).arg(value).arg(ms).query_async(redis).await?;
+    Ok(kept == 1)
+}
+
+/// A stream entry id (`<ms>-<seq>`) as numbers, to compare.
+fn stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// A field of a Redis reply that is a map (RESP3) or a list of names and values (RESP2).
+fn field(reply: &redis::Value, name: &str) -> Option<String> {
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    match reply {
+        redis::Value::Map(pairs) => {
+            pairs.iter().find(|(k, _)| text(k).as_deref() == Some(name)).and_then(|(_, v)| text(v))
+        }
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .find(|kv| text(&kv[0]).as_deref() == Some(name))
+            .and_then(|kv| kv.get(1).and_then(text)),
+        _ => None,
+    }
+}
+
+/// The operations applied lately, by node and number, to apply each once.
+#[derive(Default)]
+struct Recent {
+    seen: std::collections::HashSet<(u64, u64)>,
+    order: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Recent {
+    /// How many are remembered: far more than can be in flight while an append is retried.
+    const KEEP: usize = 65_536;
+
+    /// Whether (`node`, `seq`) is new; remembers it.
+    fn first_time(&mut self, node: u64, seq: u64) -> bool {
+        if !self.seen.insert((node, seq)) {
+            return false;
+        }
+        self.order.push_back((node, seq));
+        if self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
 }
 
 /// This node's part in the cluster.
@@ -116,6 +179,8 @@ pub struct Cluster {
     epoch: Mutex<String>,
     /// This node's part, for the tasks it starts.
     me: std::sync::Weak<Cluster>,
+    /// The id of the last entry of the log this node read.
+    last_read: Mutex<String>,
     /// Operations applied from the log, appended by this node, and appends that failed.
     applied: AtomicU64,
     appended: AtomicU64,
@@ -220,6 +285,7 @@ impl Cluster {
             up: AtomicBool::new(true),
             epoch: Mutex::new(epoch),
             me: me.clone(),
+            last_read: Mutex::new(String::new()),
             applied: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             append_failures: AtomicU64::new(0),
@@ -291,6 +357,10 @@ impl Cluster {
         ip: std::net::IpAddr,
     ) -> Result<Option<Resumed>> {
         let key = resume_key_of(secret);
+        // A secret no session has goes no further than this node.
+        if !self.hub.knows_resume(&key) {
+            return Ok(None);
+        }
         self.resuming.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (secret.to_owned(), outbox));
         let result = self.run(Op::Resume { key, ip, home: self.node }).await;
         self.resuming.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
@@ -384,12 +454,15 @@ impl Cluster {
         reader: &mut MultiplexedConnection,
         from: String,
     ) -> std::result::Result<String, ServeError> {
-        for giver in self.others_alive().await {
+        let givers = self.others_alive().await;
+        for &giver in &givers {
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            let Ok(at) = self.append_as(seq, Op::SnapshotWanted { by: self.node, from: giver }).await else {
+            let ticket = rand::random();
+            let wanted = Op::SnapshotWanted { by: self.node, from: giver, ticket };
+            let Ok(at) = self.append_as(seq, wanted).await else {
                 return Err(ServeError::Config("the cluster's Redis does not take the log's entries".into()));
             };
-            let key = format!("chattr:snapshot:{}", self.node);
+            let key = format!("chattr:snapshot:{}:{ticket}", self.node);
             let mut waited = Duration::ZERO;
             while waited < HANDOVER_WAIT {
                 let got: Option<(String, String)> = reader.blpop(&key, 1.0).await.map_err(redis_error)?;
@@ -404,7 +477,11 @@ impl Cluster {
             }
             tracing::warn!(node = giver, "a node did not hand its state over; asking another");
         }
-        Ok(from)
+        if givers.is_empty() {
+            return Ok(from);
+        }
+        // Running without the state would hand out nicks that are in use elsewhere.
+        Err(ServeError::Config("no node of the running cluster handed its state over; try again".into()))
     }
 
     /// Ends a session of this node's through the log, without waiting; while Redis cannot be
@@ -425,11 +502,12 @@ impl Cluster {
 
     /// Hands this node's state (as it stands at the request's position in the log) to node
     /// `to`, which waits for it.
-    fn hand_over(&self, to: u64, snapshot: Snapshot) {
-        let Ok(json) = serde_json::to_string(&snapshot) else { return };
+    fn hand_over(&self, to: u64, ticket: u64, snapshot: Snapshot) {
         let mut redis = self.redis.clone();
         tokio::spawn(async move {
-            let key = format!("chattr:snapshot:{to}");
+            // (Written out off the log's reader: a large state takes a while.)
+            let Ok(json) = serde_json::to_string(&snapshot) else { return };
+            let key = format!("chattr:snapshot:{to}:{ticket}");
             let pushed: redis::RedisResult<()> = async {
                 let _: () = redis.rpush(&key, json).await?;
                 redis.expire(&key, 60).await
@@ -450,6 +528,9 @@ impl Cluster {
         mut from: String,
     ) {
         let opts = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(512);
+        // An append tried again after a timeout may be in the log twice: applied once.
+        let mut recent = Recent::default();
+        self.last_read.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&from);
         loop {
             let read: redis::RedisResult<StreamReadReply> =
                 reader.xread_options(&[LOG], &[&from], &opts).await;
@@ -467,9 +548,13 @@ impl Cluster {
             for key in reply.keys {
                 for item in key.ids {
                     from.clone_from(&item.id);
+                    self.last_read.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&item.id);
                     let Some(redis::Value::BulkString(bytes)) = item.map.get("e") else { continue };
                     match serde_json::from_slice::<Entry>(bytes) {
-                        Ok(entry) => self.apply_entry(entry),
+                        Ok(entry) if recent.first_time(entry.node, entry.seq) => self.apply_entry(entry),
+                        Ok(_) => {
+                            tracing::debug!(id = %item.id, "an entry in the cluster's log twice, applied once")
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, id = %item.id, "an entry of the cluster's log does not read")
                         }
@@ -492,6 +577,7 @@ impl Cluster {
                         self.arriving.lock().unwrap_or_else(|e| e.into_inner()).get(&fresh.conn).cloned()
                     })
                     .flatten();
+                let orphan = node == self.node && here.is_none();
                 let outbox = match here {
                     Some((outbox, secret)) => {
                         fresh.resume_secret = secret;
@@ -499,14 +585,24 @@ impl Cluster {
                     }
                     None => Outbox::elsewhere(),
                 };
-                Box::new(hub.connect(identity, outbox, fresh)) as Reply
+                let result = hub.connect(identity, outbox, fresh);
+                // Its caller gave up waiting (Redis was slow): nobody carries the session.
+                if let (true, Ok(attached)) = (orphan, &result) {
+                    self.leave_later(*attached, Some("connection closed".into()));
+                }
+                Box::new(result) as Reply
             }
             Op::Resume { key, ip, home } => {
                 let here = (node == self.node)
                     .then(|| self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned())
                     .flatten();
+                let orphan = node == self.node && here.is_none();
                 let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
-                Box::new(hub.resume_on(key, &secret, outbox.as_ref(), ip, home)) as Reply
+                let result = hub.resume_on(key, &secret, outbox.as_ref(), ip, home);
+                if let (true, Ok(Some(resumed))) = (orphan, &result) {
+                    self.leave_later(resumed.attached, Some("connection closed".into()));
+                }
+                Box::new(result) as Reply
             }
             Op::Apply { conn, command, history } => Box::new(hub.apply(conn, command, history)) as Reply,
             Op::Leave { attached, reason } => {
@@ -534,9 +630,9 @@ impl Cluster {
                 }
                 Box::new(())
             }
-            Op::SnapshotWanted { by, from } => {
+            Op::SnapshotWanted { by, from, ticket } => {
                 if from == self.node {
-                    self.hand_over(by, hub.snapshot());
+                    self.hand_over(by, ticket, hub.snapshot());
                 }
                 Box::new(())
             }
@@ -564,15 +660,23 @@ impl Cluster {
         loop {
             tick.tick().await;
             let mut redis = self.redis.clone();
-            let renewed: redis::RedisResult<String> = async {
-                let _: () = redis.pset_ex(format!("chattr:node:{}", self.node), &self.name, lease_ms).await?;
-                let _: () = redis.pset_ex(format!("chattr:slot:{}", self.slot), self.node, lease_ms).await?;
+            let renewed: redis::RedisResult<(bool, String)> = async {
+                let node_key = format!("chattr:node:{}", self.node);
+                let kept = renew(&mut redis, &node_key, &self.name, lease_ms).await?
+                    && renew(
+                        &mut redis,
+                        &format!("chattr:slot:{}", self.slot),
+                        &self.node.to_string(),
+                        lease_ms,
+                    )
+                    .await?;
                 let _: () = redis.hset("chattr:names", self.node, &self.name).await?;
-                Self::epoch_of(&mut redis).await
+                Ok((kept, Self::epoch_of(&mut redis).await?))
             }
             .await;
             let epoch = match renewed {
-                Ok(epoch) => epoch,
+                Ok((false, _)) => self.give_up("another node holds this node's number or slot"),
+                Ok((true, epoch)) => epoch,
                 Err(e) => {
                     tracing::warn!(error = %e, "renewing this node's lease failed");
                     self.up.store(false, Ordering::Relaxed);
@@ -589,6 +693,9 @@ impl Cluster {
                 self.log_lost(&epoch).await;
                 continue;
             }
+            if self.fell_behind(&mut redis).await {
+                self.give_up("the log was trimmed past what this node had read");
+            }
             let others = self.hub.other_nodes();
             missing.retain(|node, _| others.contains(node));
             for node in others {
@@ -603,6 +710,24 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// This node can no longer be one of the cluster (it would hand out ids or apply a log
+    /// another node's copy does not match): it stops, for its supervisor to start it again,
+    /// which loads the state afresh. Its users reconnect to the other nodes.
+    fn give_up(&self, why: &str) -> ! {
+        tracing::error!(node = self.node, why, "leaving the cluster: this node stops");
+        std::process::exit(1)
+    }
+
+    /// Whether Redis has trimmed entries of the log this node has not read yet.
+    async fn fell_behind(&self, redis: &mut ConnectionManager) -> bool {
+        let info: redis::RedisResult<redis::Value> =
+            redis::cmd("XINFO").arg("STREAM").arg(LOG).query_async(redis).await;
+        let Ok(info) = info else { return false };
+        let deleted = field(&info, "max-deleted-entry-id").and_then(|id| stream_id(&id));
+        let read = stream_id(&self.last_read.lock().unwrap_or_else(|e| e.into_inner()));
+        matches!((deleted, read), (Some(deleted), Some(read)) if deleted > read)
     }
 
     /// The cluster's epoch in Redis, set by the first node to look.
@@ -636,7 +761,53 @@ impl Cluster {
             return;
         }
         tracing::warn!(epoch, "Redis lost the cluster's log; handing this node's state to the others");
-        let snapshot = Box::new(self.hub.snapshot());
-        let _ = self.append(Op::Reset { snapshot }).await;
+        // The epoch is claimed: the others wait for this state, so it must get into the log.
+        for _ in 0..LEAVE_TRIES {
+            let snapshot = Box::new(self.hub.snapshot());
+            if self.append(Op::Reset { snapshot }).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_compare_by_time_then_sequence() {
+        assert!(stream_id("1700-2") > stream_id("1700-1"));
+        assert!(stream_id("1701-0") > stream_id("1700-9"));
+        assert_eq!(stream_id("0-0"), Some((0, 0)));
+        assert_eq!(stream_id("nonsense"), None);
+    }
+
+    #[test]
+    fn a_field_is_found_in_either_reply_shape() {
+        let bulk = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
+        let list = redis::Value::Array(vec![
+            bulk("length"),
+            redis::Value::Int(3),
+            bulk("max-deleted-entry-id"),
+            bulk("5-1"),
+        ]);
+        assert_eq!(field(&list, "max-deleted-entry-id").as_deref(), Some("5-1"));
+        let map = redis::Value::Map(vec![(bulk("max-deleted-entry-id"), bulk("7-0"))]);
+        assert_eq!(field(&map, "max-deleted-entry-id").as_deref(), Some("7-0"));
+        assert_eq!(field(&map, "absent"), None);
+    }
+
+    #[test]
+    fn an_operation_is_applied_once_however_often_it_is_read() {
+        let mut recent = Recent::default();
+        assert!(recent.first_time(1, 7));
+        assert!(!recent.first_time(1, 7));
+        assert!(recent.first_time(2, 7));
+        for seq in 0..Recent::KEEP as u64 + 1 {
+            recent.first_time(3, seq);
+        }
+        assert!(recent.first_time(1, 7), "the oldest are forgotten, within a bound");
     }
 }

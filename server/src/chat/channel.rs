@@ -245,7 +245,7 @@ const MAX_INVITES: usize = 200;
 /// Who an invite is for: the session that was invited, or — when that session was logged in to
 /// an account — the account, so the person can still use it from a new session. Never a nick:
 /// whoever takes the nick later is someone else.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum Invitee {
     Session(ConnId),
     Account(String),
@@ -393,7 +393,8 @@ impl Channel {
         self.invites.retain(|_, expires| *expires > now);
         for invitee in invitees {
             if self.invites.len() >= MAX_INVITES {
-                let oldest = self.invites.iter().min_by_key(|(_, e)| **e).map(|(i, _)| i.clone());
+                // (Ties broken by the invitee, so every node of a cluster drops the same one.)
+                let oldest = self.invites.iter().min_by_key(|(i, e)| (**e, *i)).map(|(i, _)| i.clone());
                 if let Some(oldest) = oldest {
                     self.invites.remove(&oldest);
                 }

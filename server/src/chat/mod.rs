@@ -923,7 +923,9 @@ impl Hub {
             let recipient = st.client(to)?;
             (Conversation::private(&key, &recipient.party()), recipient.nick.clone(), Some(to))
         };
-        if !system {
+        // On a single node the name is kept from now on; in a cluster, as its message is
+        // delivered, when the log has put it in order with the logins of every node.
+        if !system && st.node == 0 {
             st.reserved.insert(bot, key);
         }
         let message = ChatMessage {
@@ -976,7 +978,11 @@ impl Hub {
             let Some(from) = m.from else { continue };
             let echo = ChatMessage { txn: m.txn.clone(), ..m.stored.message.clone() };
             st.to_one(from, ServerEvent::Message(echo.clone()));
-            if let Some(c) = st.clients.get_mut(&from).filter(|_| echo.txn.is_some()) {
+            // (A transaction's echo is remembered where the session is: its node alone answers
+            // a resent one.)
+            if let Some(c) =
+                st.clients.get_mut(&from).filter(|c| echo.txn.is_some() && !c.outbox.is_elsewhere())
+            {
                 c.storing.remove(echo.txn.as_deref().unwrap_or_default());
                 if c.sent.len() == REMEMBERED_TXNS {
                     c.sent.pop_front();

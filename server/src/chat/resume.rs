@@ -198,6 +198,11 @@ impl Hub {
         Ok(Some(Resumed { attached, welcome, held, flood }))
     }
 
+    /// Whether some session has the resume secret that hashes to `key`.
+    pub(crate) fn knows_resume(&self, key: &ResumeKey) -> bool {
+        self.lock().resumes.contains_key(key)
+    }
+
     /// A connection ends its hold on its session (unless another connection took it over).
     /// With what it `left` (the connection dropped; the client may come back) and a resume
     /// grace, the session stays, its events queued (the connection's unsent ones first), until

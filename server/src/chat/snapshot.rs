@@ -127,13 +127,15 @@ impl Hub {
     /// is closed, for its client to log in again. Answers this node's sessions the state has
     /// but whose connection is gone, for the caller to end.
     pub(crate) fn reset(&self, snapshot: Snapshot, node: u64) -> Vec<super::Attached> {
-        let mut connected: HashMap<ConnId, Outbox> = self
-            .lock()
-            .clients
-            .iter()
-            .filter(|(_, c)| !c.outbox.is_elsewhere())
-            .map(|(&conn, c)| (conn, c.outbox.clone()))
-            .collect();
+        // This node's connections, and what it holds for sessions whose connection dropped.
+        let mut connected: HashMap<ConnId, (Outbox, Option<resume::Held>)> = {
+            let mut st = self.lock();
+            st.clients
+                .iter_mut()
+                .filter(|(_, c)| !c.outbox.is_elsewhere())
+                .map(|(&conn, c)| (conn, (c.outbox.clone(), c.held.take())))
+                .collect()
+        };
         self.restore(snapshot);
         let mut st = self.lock();
         let mine: Vec<ConnId> =
@@ -141,11 +143,16 @@ impl Hub {
         let mut gone = Vec::new();
         for conn in mine {
             let Some(client) = st.clients.get_mut(&conn) else { continue };
-            let Some(outbox) = connected.remove(&conn) else {
+            let Some((outbox, held)) = connected.remove(&conn) else {
                 gone.push(super::Attached { conn, attachment: client.attachment });
                 continue;
             };
             client.outbox = outbox;
+            client.held = held;
+            if client.held.is_some() {
+                // Nobody is connected to be shown anything; its grace timer still runs.
+                continue;
+            }
             let mut welcome = self.welcome(&st, conn, String::new(), true);
             if let app::protocol::ServerEvent::Welcome { resume, .. } = &mut welcome {
                 *resume = None;
@@ -155,7 +162,7 @@ impl Hub {
                 st.to_one(conn, &event);
             }
         }
-        for outbox in connected.into_values() {
+        for (outbox, _) in connected.into_values() {
             outbox.close(super::Close::error(app::protocol::ErrorCode::Internal));
         }
         gone
