@@ -73,6 +73,11 @@ impl Cluster {
 
     /// A node (in this process), named `name`.
     async fn node(&self, name: &str) -> TestServer {
+        self.node_with(name, |_| {}).await
+    }
+
+    /// A node with settings of its own besides the cluster's.
+    async fn node_with(&self, name: &str, adjust: impl FnOnce(&mut chattr::Config)) -> TestServer {
         let (redis, db) = (self.redis.url(), self.surreal.url.clone());
         let name = name.to_owned();
         TestServer::start_with(move |c| {
@@ -84,6 +89,7 @@ impl Cluster {
             c.db = db;
             c.db_user = Some("root".into());
             c.db_pass = Some("root-pass".into());
+            adjust(c);
         })
         .await
     }
@@ -411,18 +417,8 @@ async fn the_app_hears_of_each_event_once_from_the_node_it_happened_on() {
     let cluster = Cluster::start().await;
     let mut nodes = Vec::new();
     for i in 0..3 {
-        let (redis, db, url) = (cluster.redis.url(), cluster.surreal.url.clone(), url.clone());
-        nodes.push(
-            TestServer::start_with(move |c| {
-                c.cluster = Some(redis);
-                c.node_name = Some(format!("hooked-{i}"));
-                c.db = db;
-                c.db_user = Some("root".into());
-                c.db_pass = Some("root-pass".into());
-                c.webhook_urls = vec![url];
-            })
-            .await,
-        );
+        let url = url.clone();
+        nodes.push(cluster.node_with(&format!("hooked-{i}"), |c| c.webhook_urls = vec![url]).await);
     }
     let mut ann = nodes[0].guest("ann").await;
     let _ben = nodes[1].guest("ben").await;
