@@ -133,8 +133,10 @@ struct Args {
     /// With --spawn: start a cluster of this many chattrd nodes instead of one, sharing a
     /// `redis-server` (Debian's, from the PATH) and a SurrealDB server (--surreal) that the
     /// tool starts too; the clients are spread over the nodes, so most deliveries cross nodes.
-    /// The server's CPU and memory are the whole cluster's (nodes, Redis, SurrealDB).
-    #[arg(long, requires = "spawn", requires = "surreal")]
+    /// The server's CPU and memory are the whole cluster's (nodes, Redis, SurrealDB). With
+    /// `--store mem` each node has a store of its own in memory instead (no SurrealDB server):
+    /// what the cluster's log costs, apart from a shared store's.
+    #[arg(long, requires = "spawn")]
     cluster: Option<usize>,
     /// The SurrealDB server binary for --cluster (`tools/surreal-test-server`'s build).
     #[arg(long)]
@@ -1042,6 +1044,9 @@ impl Report {
     fn store(&self) -> String {
         match (self.args.protocol, &self.args.spawn, self.args.cluster) {
             (Protocol::Socketio, ..) => "(Socket.IO)".into(),
+            (Protocol::Chattr, Some(_), Some(nodes)) if self.args.store == "mem" => {
+                format!("{nodes} nodes, each in memory")
+            }
             (Protocol::Chattr, Some(_), Some(nodes)) => format!("{nodes} nodes, SurrealDB server"),
             (Protocol::Chattr, Some(_), None) => self.args.store.clone(),
             (Protocol::Chattr, None, _) => "(external)".into(),

@@ -129,7 +129,14 @@ impl Spawned {
     /// The server (or cluster) a run's arguments ask for.
     pub(crate) async fn start_for(args: &crate::Args, binary: &Path) -> Result<Self, String> {
         match (args.cluster, &args.surreal) {
-            (Some(nodes), Some(surreal)) if args.protocol == Protocol::Chattr => {
+            (Some(nodes), surreal) if args.protocol == Protocol::Chattr => {
+                let surreal = if args.store == "mem" { None } else { surreal.as_deref() };
+                if args.store != "mem" && surreal.is_none() {
+                    return Err(
+                        "--cluster needs --surreal (the SurrealDB server the nodes share), or --store mem"
+                            .into(),
+                    );
+                }
                 Self::start_cluster(binary, nodes.max(1), surreal).await
             }
             _ => Self::start(binary, &args.store, args.filter, args.protocol, args.pin).await,
@@ -137,8 +144,9 @@ impl Spawned {
     }
 
     /// Starts `nodes` chattrd nodes of one cluster, with the `redis-server` and the SurrealDB
-    /// server (`surreal`, in memory) they share.
-    async fn start_cluster(binary: &Path, nodes: usize, surreal: &Path) -> Result<Self, String> {
+    /// server (`surreal`, in memory) they share; without `surreal`, each node has a store of
+    /// its own in memory.
+    async fn start_cluster(binary: &Path, nodes: usize, surreal: Option<&Path>) -> Result<Self, String> {
         let redis_port = free_port()?;
         let redis = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
@@ -147,33 +155,40 @@ impl Spawned {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        let surreal_port = free_port()?;
-        let surreal = Command::new(surreal)
-            .args(["start", "--user", "root", "--pass", "bench-pass", "--bind"])
-            .arg(format!("127.0.0.1:{surreal_port}"))
-            .arg("memory")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start the SurrealDB server: {e}"))?;
+        let mut children = vec![redis];
+        let mut db = "mem://".to_owned();
+        if let Some(surreal) = surreal {
+            let surreal_port = free_port()?;
+            let child = Command::new(surreal)
+                .args(["start", "--user", "root", "--pass", "bench-pass", "--bind"])
+                .arg(format!("127.0.0.1:{surreal_port}"))
+                .arg("memory")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start the SurrealDB server: {e}"))?;
+            children.push(child);
+            listening_on(surreal_port, "the SurrealDB server").await?;
+            db = format!("ws://127.0.0.1:{surreal_port}");
+        }
         listening_on(redis_port, "redis-server").await?;
-        listening_on(surreal_port, "the SurrealDB server").await?;
-        let mut children = Vec::new();
         let mut addrs = Vec::new();
         for i in 0..nodes {
             let mut command = Command::new(binary);
-            Self::chattrd_env(&mut command, &format!("ws://127.0.0.1:{surreal_port}"));
+            Self::chattrd_env(&mut command, &db);
+            if surreal.is_some() {
+                command.env("CHATTR_DB_USER", "root").env("CHATTR_DB_PASS", "bench-pass");
+            }
             command
-                .env("CHATTR_DB_USER", "root")
-                .env("CHATTR_DB_PASS", "bench-pass")
                 .env("CHATTR_CLUSTER", format!("redis://127.0.0.1:{redis_port}"))
                 .env("CHATTR_NODE_NAME", format!("bench-{i}"));
             let node = Self::listening(command, std::env::temp_dir()).await?;
             addrs.push(node.addr.clone());
-            children.extend(node.children);
+            // The nodes first: the profiler and the first pid are a node's.
+            let at = children.len() - if surreal.is_some() { 2 } else { 1 };
+            children.splice(at..at, node.children);
         }
-        children.extend([redis, surreal]);
         Ok(Self { children, addr: addrs.join(","), data_dir: PathBuf::new(), redis: Some(redis_port) })
     }
 
