@@ -77,9 +77,12 @@ pub(crate) enum Op {
     /// Node `by` joins the cluster: node `from` hands it the state as it stands here, under
     /// the request's `ticket` (a late answer to an earlier request is never taken for it).
     SnapshotWanted { by: u64, from: u64, ticket: u64 },
-    /// Redis lost the log: every node takes this state, which one of them had, and goes on
-    /// from there with its own sessions.
-    Reset { snapshot: Box<Snapshot> },
+    /// Redis lost the log: node `by` will hand every node its state as it stands at this
+    /// position; until that state comes (under `ticket`), nodes apply nothing after this.
+    ResetWanted { by: u64, ticket: u64 },
+    /// The state `ResetWanted` asked for: every node takes it, then applies what came after
+    /// the request, and goes on with its own sessions.
+    Reset { ticket: u64, snapshot: Box<Snapshot> },
 }
 
 /// An operation in the log: which node appended it (and its number there), when, and the seed
@@ -530,6 +533,8 @@ impl Cluster {
         let opts = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(512);
         // An append tried again after a timeout may be in the log twice: applied once.
         let mut recent = Recent::default();
+        // After a `ResetWanted`: whose reset, its ticket, since when, and what came after it.
+        let mut fence: Option<(u64, tokio::time::Instant, Vec<Entry>)> = None;
         self.last_read.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&from);
         loop {
             let read: redis::RedisResult<StreamReadReply> =
@@ -551,7 +556,9 @@ impl Cluster {
                     self.last_read.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&item.id);
                     let Some(redis::Value::BulkString(bytes)) = item.map.get("e") else { continue };
                     match serde_json::from_slice::<Entry>(bytes) {
-                        Ok(entry) if recent.first_time(entry.node, entry.seq) => self.apply_entry(entry),
+                        Ok(entry) if recent.first_time(entry.node, entry.seq) => {
+                            self.fenced(&mut fence, entry);
+                        }
                         Ok(_) => {
                             tracing::debug!(id = %item.id, "an entry in the cluster's log twice, applied once")
                         }
@@ -561,6 +568,37 @@ impl Cluster {
                     }
                 }
             }
+            // A reset whose state never came (its node died): go on without it.
+            if fence.as_ref().is_some_and(|(_, since, _)| since.elapsed() > HANDOVER_WAIT) {
+                tracing::error!(
+                    "the state asked for after Redis lost its log never came; going on without it"
+                );
+                if let Some((_, _, held)) = fence.take() {
+                    held.into_iter().for_each(|e| self.apply_entry(e));
+                }
+            }
+        }
+    }
+
+    /// Applies `entry`, or holds it back while a reset is awaited (`fence`): between a
+    /// `ResetWanted` and its `Reset` nothing is applied, so the state the reset brings is the
+    /// one at the request, and what came after it is applied on top, on every node alike.
+    fn fenced(&self, fence: &mut Option<(u64, tokio::time::Instant, Vec<Entry>)>, entry: Entry) {
+        match (&entry.op, fence.as_mut()) {
+            (Op::ResetWanted { by, ticket }, None) => {
+                if *by == self.node {
+                    self.hand_reset(*ticket);
+                }
+                *fence = Some((*ticket, tokio::time::Instant::now(), Vec::new()));
+                self.applied.fetch_add(1, Ordering::Relaxed);
+            }
+            (Op::Reset { ticket, .. }, Some((awaited, _, _))) if ticket == awaited => {
+                let held = fence.take().map(|(_, _, held)| held).unwrap_or_default();
+                self.apply_entry(entry);
+                held.into_iter().for_each(|e| self.apply_entry(e));
+            }
+            (_, Some((_, _, held))) => held.push(entry),
+            (_, None) => self.apply_entry(entry),
         }
     }
 
@@ -618,7 +656,9 @@ impl Cluster {
                 Box::new(())
             }
             Op::Call(call) => call.apply(hub),
-            Op::Reset { snapshot } => {
+            // (Read by `read_log`, which holds the log back until its `Reset` comes.)
+            Op::ResetWanted { .. } => Box::new(()),
+            Op::Reset { snapshot, .. } => {
                 let gone = hub.reset(*snapshot, self.node);
                 tracing::warn!(
                     from = node,
@@ -761,14 +801,47 @@ impl Cluster {
             return;
         }
         tracing::warn!(epoch, "Redis lost the cluster's log; handing this node's state to the others");
-        // The epoch is claimed: the others wait for this state, so it must get into the log.
+        // The epoch is claimed: the others wait for this state, so the request must get in.
+        let ticket = rand::random();
         for _ in 0..LEAVE_TRIES {
-            let snapshot = Box::new(self.hub.snapshot());
-            if self.append(Op::Reset { snapshot }).await.is_ok() {
+            if self.append(Op::ResetWanted { by: self.node, ticket }).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// Appends the state as it stands (at the position of this node's `ResetWanted`), for
+    /// every node to take.
+    fn hand_reset(&self, ticket: u64) {
+        let snapshot = Box::new(self.hub.snapshot());
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let op = Op::Reset { ticket, snapshot };
+            let Some(cluster) = me.upgrade() else { return };
+            let json_ok = cluster.append_reset(op).await;
+            if !json_ok {
+                tracing::error!("the cluster's state could not be handed over after Redis lost its log");
+            }
+        });
+    }
+
+    /// Appends a `Reset`, trying again while Redis does not take it.
+    async fn append_reset(&self, op: Op) -> bool {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
+        let Ok(json) = serde_json::to_string(&entry) else { return false };
+        for _ in 0..LEAVE_TRIES {
+            let mut redis = self.redis.clone();
+            let added: redis::RedisResult<String> = redis
+                .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", &json)])
+                .await;
+            if added.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
     }
 }
 
