@@ -329,15 +329,21 @@ impl Cluster {
 
     /// The nodes alive now, by name.
     pub async fn members(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.alive().await.into_values().collect();
+        names.sort();
+        names
+    }
+
+    /// The nodes whose lease is held now: number → name.
+    async fn alive(&self) -> HashMap<u64, String> {
         let mut redis = self.redis.clone();
         let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
-        let mut alive = Vec::new();
+        let mut alive = HashMap::new();
         for (node, name) in names {
             if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
-                alive.push(name);
+                alive.insert(node, name);
             }
         }
-        alive.sort();
         alive
     }
 
@@ -408,13 +414,22 @@ impl Cluster {
 
     /// Appends `op`; answers its id in the log.
     async fn append_as(&self, seq: u64, op: Op) -> std::result::Result<String, ()> {
-        let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
-        let json = serde_json::to_string(&entry).map_err(|_| ())?;
+        let json = self.entry_text(seq, op).ok_or(())?;
+        self.xadd(&json).await
+    }
+
+    /// `op` as the log holds it, numbered `seq` by this node.
+    fn entry_text(&self, seq: u64, op: Op) -> Option<String> {
+        serde_json::to_string(&Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op }).ok()
+    }
+
+    /// Adds an entry to the log; answers its id.
+    async fn xadd(&self, json: &str) -> std::result::Result<String, ()> {
         let mut redis = self.redis.clone();
         let mut tries = 0;
         loop {
             let added: redis::RedisResult<String> = redis
-                .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", &json)])
+                .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", json)])
                 .await;
             match added {
                 Ok(id) => {
@@ -437,16 +452,9 @@ impl Cluster {
 
     /// The nodes alive now, by number, this one excepted.
     async fn others_alive(&self) -> Vec<u64> {
-        let mut redis = self.redis.clone();
-        let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
-        let mut alive = Vec::new();
-        for node in names.into_keys().filter(|&n| n != self.node) {
-            if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
-                alive.push(node);
-            }
-        }
-        alive.sort_unstable();
-        alive
+        let mut others: Vec<u64> = self.alive().await.into_keys().filter(|&n| n != self.node).collect();
+        others.sort_unstable();
+        others
     }
 
     /// Loads the state from a running node, if there is one: asks for it in the log and waits
@@ -819,24 +827,20 @@ impl Cluster {
         tokio::spawn(async move {
             let op = Op::Reset { ticket, snapshot };
             let Some(cluster) = me.upgrade() else { return };
-            let json_ok = cluster.append_reset(op).await;
-            if !json_ok {
+            if !cluster.append_reset(op).await {
                 tracing::error!("the cluster's state could not be handed over after Redis lost its log");
             }
         });
     }
 
     /// Appends a `Reset`, trying again while Redis does not take it.
+    /// (One entry, one number, however often it is tried: a try that landed unseen is applied
+    /// once.)
     async fn append_reset(&self, op: Op) -> bool {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
-        let Ok(json) = serde_json::to_string(&entry) else { return false };
+        let Some(json) = self.entry_text(seq, op) else { return false };
         for _ in 0..LEAVE_TRIES {
-            let mut redis = self.redis.clone();
-            let added: redis::RedisResult<String> = redis
-                .xadd_maxlen(LOG, redis::streams::StreamMaxlen::Approx(LOG_KEEP), "*", &[("e", &json)])
-                .await;
-            if added.is_ok() {
+            if self.xadd(&json).await.is_ok() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
