@@ -78,20 +78,22 @@ impl Cluster {
 
     /// A node with settings of its own besides the cluster's.
     async fn node_with(&self, name: &str, adjust: impl FnOnce(&mut chattr::Config)) -> TestServer {
-        let (redis, db) = (self.redis.url(), self.surreal.url.clone());
-        let name = name.to_owned();
-        TestServer::start_with(move |c| {
-            c.cluster = Some(redis);
-            c.node_name = Some(name);
-            c.node_lease = Duration::from_secs(2);
-            c.metrics_token = Some("cluster-metrics".into());
-            c.resume_grace = Duration::from_secs(2);
-            c.db = db;
-            c.db_user = Some("root".into());
-            c.db_pass = Some("root-pass".into());
-            adjust(c);
-        })
-        .await
+        TestServer::start_config(self.config(name, adjust)).await
+    }
+
+    /// The settings of a node named `name`, adjusted.
+    fn config(&self, name: &str, adjust: impl FnOnce(&mut chattr::Config)) -> chattr::Config {
+        let mut c = crate::common::test_config();
+        c.cluster = Some(self.redis.url());
+        c.node_name = Some(name.to_owned());
+        c.node_lease = Duration::from_secs(2);
+        c.metrics_token = Some("cluster-metrics".into());
+        c.resume_grace = Duration::from_secs(2);
+        c.db = self.surreal.url.clone();
+        c.db_user = Some("root".into());
+        c.db_pass = Some("root-pass".into());
+        adjust(&mut c);
+        c
     }
 
     async fn nodes<const N: usize>(&self) -> [TestServer; N] {
@@ -589,4 +591,65 @@ async fn a_session_dropped_on_one_node_is_resumed_on_another_and_ends_after_the_
     again.close().await;
     let quit = until(&mut ben, "quit", |e| e["nick"] == "ann").await;
     assert_eq!(quit["reason"], "connection closed");
+}
+
+#[tokio::test]
+async fn a_node_that_shuts_down_tells_the_others_at_once() {
+    let cluster = Cluster::start().await;
+    // Leases far longer than the test waits: only the stopping node's word can end its users.
+    let long = |c: &mut chattr::Config| {
+        c.node_lease = Duration::from_secs(120);
+        c.resume_grace = Duration::from_secs(120);
+    };
+    let stays = cluster.node_with("stays", long).await;
+    let mut stops = cluster.node_with("stops", long).await;
+    let mut ann = stays.guest("ann").await;
+    let mut bob = stops.guest("bob").await;
+    let mut cy = stops.guest("cy").await;
+    ann.join("#s").await;
+    bob.join("#s").await;
+    cy.join("#s").await;
+    until(&mut ann, "joined", |e| e["nick"] == "cy").await;
+    // cy's connection drops: the stopping node holds the session for a resume.
+    cy.close().await;
+    let health = reqwest::get(stays.url("/healthz")).await.unwrap().text().await.unwrap();
+    assert!(health.contains("cluster: stays, stops"), "{health}");
+
+    stops.stop().await.unwrap();
+    let mut quits = Vec::new();
+    while quits.len() < 2 {
+        let quit = until(&mut ann, "quit", |_| true).await;
+        quits.push((quit["nick"].as_str().unwrap().to_owned(), quit["reason"].as_str().unwrap().to_owned()));
+    }
+    quits.sort();
+    assert_eq!(quits[0].0, "bob", "{quits:?}");
+    assert_eq!(quits[1], ("cy".into(), "their server shut down".into()), "the held session ends too");
+    // Its lease is given back: the others no longer count it, and its users' nicks are free.
+    let health = reqwest::get(stays.url("/healthz")).await.unwrap().text().await.unwrap();
+    assert!(health.contains("cluster: stays\n") || health.ends_with("cluster: stays"), "{health}");
+    let mut bob_again = stays.guest("bob").await;
+    bob_again.join("#s").await;
+}
+
+#[tokio::test]
+async fn a_node_whose_settings_differ_from_the_running_clusters_does_not_join() {
+    let cluster = Cluster::start().await;
+    let mut first = cluster.node("first").await;
+    let other = cluster.config("other", |c| {
+        c.history_on_join = 7;
+        c.opers = vec!["potato:mallory".into()];
+    });
+    let Err(refused) = chattr::AppState::new(other).await else {
+        panic!("a node with other rules joined the cluster")
+    };
+    let refused = refused.to_string();
+    assert!(refused.contains("history_on_join: here \"7\""), "{refused}");
+    assert!(refused.contains("opers: here \"potato:mallory\""), "{refused}");
+    // The same settings join; once no node runs, the next to start sets the cluster's.
+    let mut second = cluster.node("second").await;
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+    let third = cluster.node_with("third", |c| c.history_on_join = 7).await;
+    let health = reqwest::get(third.url("/healthz")).await.unwrap().text().await.unwrap();
+    assert!(health.starts_with("ok\nnode: third"), "{health}");
 }

@@ -51,6 +51,10 @@ const APPEND_TRIES: u32 = 3;
 const LEAVE_TRIES: u32 = 600;
 /// How long a joining node waits for a running one to hand its state over.
 const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+/// The version of the log's operations and of the core's rules applying them: nodes that
+/// differ in it would come to different states, so a node refuses to join a cluster running
+/// another. Raised whenever an operation or a rule changes.
+const RULES_VERSION: u32 = 1;
 /// How long a caller waits for its operation to come back from the log.
 const ROUND_TRIP: Duration = Duration::from_secs(10);
 
@@ -70,8 +74,13 @@ pub(crate) enum Op {
     Deliver { batch: Vec<PreparedMessage> },
     /// A timer of the core's ran out on the node of the session it is about.
     Timer(Timer),
-    /// A node stopped renewing its lease: its users quit.
-    NodeGone { node: u64 },
+    /// A node stopped renewing its lease, or (`stopped`) told it is shutting down: its users
+    /// quit.
+    NodeGone {
+        node: u64,
+        #[serde(default)]
+        stopped: bool,
+    },
     /// A change of the services'.
     Call(Call),
     /// Node `by` joins the cluster: node `from` hands it the state as it stands here, under
@@ -96,6 +105,14 @@ struct Entry {
     op: Op,
 }
 
+/// Gives back a lease held as `key` = `value`, if it is still this node's.
+async fn give_back(redis: &mut ConnectionManager, key: &str, value: &str) -> redis::RedisResult<()> {
+    const SCRIPT: &str =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0";
+    let _: i64 = redis::cmd("EVAL").arg(SCRIPT).arg(1).arg(key).arg(value).query_async(redis).await?;
+    Ok(())
+}
+
 /// Renews a lease held as `key` = `value` for `ms`; false when someone else holds it.
 async fn renew(redis: &mut ConnectionManager, key: &str, value: &str, ms: u64) -> redis::RedisResult<bool> {
     const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
@@ -104,6 +121,63 @@ async fn renew(redis: &mut ConnectionManager, key: &str, value: &str, ms: u64) -
     let kept: i64 =
         redis::cmd("EVAL").arg(SCRIPT).arg(1).arg(key).arg(value).arg(ms).query_async(redis).await?;
     Ok(kept == 1)
+}
+
+/// The nodes whose lease is held now: number → name.
+async fn alive(redis: &mut ConnectionManager) -> HashMap<u64, String> {
+    let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
+    let mut alive = HashMap::new();
+    for (node, name) in names {
+        if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
+            alive.insert(node, name);
+        }
+    }
+    alive
+}
+
+/// Checks that this node's `rules` (what the core's rules depend on, [`Hub::agreement`]) are
+/// the running cluster's, or makes them the cluster's when no node runs.
+async fn agree(
+    redis: &mut ConnectionManager,
+    rules: &[(&'static str, String)],
+) -> std::result::Result<(), ServeError> {
+    let mut mine: Vec<(String, String)> = rules.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    mine.push(("rules_version".into(), RULES_VERSION.to_string()));
+    let theirs: HashMap<String, String> = redis.hgetall("chattr:rules").await.map_err(redis_error)?;
+    if alive(redis).await.is_empty() || theirs.is_empty() {
+        let _: () = redis.del("chattr:rules").await.map_err(redis_error)?;
+        let _: () = redis.hset_multiple("chattr:rules", &mine).await.map_err(redis_error)?;
+        return Ok(());
+    }
+    let differ: Vec<String> = disagreements(&mine, &theirs);
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(ServeError::Config(format!(
+        "this node's settings differ from those of the cluster's running nodes, which would make it \
+         apply the log otherwise (start every node with the same ones): {}",
+        differ.join("; ")
+    )))
+}
+
+/// Each of `mine` that is not as in `theirs`, as "name: here …, the cluster …".
+fn disagreements(mine: &[(String, String)], theirs: &HashMap<String, String>) -> Vec<String> {
+    let mut differ: Vec<String> = mine
+        .iter()
+        .filter(|(name, value)| theirs.get(name) != Some(value))
+        .map(|(name, value)| {
+            let there = theirs.get(name).map_or("(unset)", String::as_str);
+            format!("{name}: here {value:?}, the cluster {there:?}")
+        })
+        .collect();
+    differ.extend(
+        theirs
+            .keys()
+            .filter(|name| !mine.iter().any(|(n, _)| n == *name))
+            .map(|name| format!("{name}: here (unset), the cluster {:?}", theirs[name])),
+    );
+    differ.sort();
+    differ
 }
 
 /// A stream entry id (`<ms>-<seq>`) as numbers, to compare.
@@ -177,6 +251,8 @@ pub struct Cluster {
     lease: Duration,
     /// Whether Redis answered the last renewal.
     up: AtomicBool,
+    /// The task renewing the lease, stopped when the node leaves.
+    renewing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The value of `chattr:epoch` when this node last looked: a Redis that lost its data
     /// (restarted without persistence, flushed) has none or another, and the log it had.
     epoch: Mutex<String>,
@@ -225,6 +301,7 @@ impl Cluster {
         name: String,
         lease: Duration,
         hub: Arc<Hub>,
+        rules: &[(&'static str, String)],
     ) -> std::result::Result<Arc<Self>, ServeError> {
         let client = redis::Client::open(url).map_err(redis_error)?;
         // While Redis is away, a request fails within a second or so (and is answered as
@@ -237,6 +314,7 @@ impl Cluster {
             .set_response_timeout(Some(Duration::from_secs(2)));
         let mut redis =
             ConnectionManager::new_with_config(client.clone(), config).await.map_err(redis_error)?;
+        agree(&mut redis, rules).await?;
         let lease_ms = lease.as_millis() as u64;
         let claim = || {
             redis::SetOptions::default()
@@ -286,6 +364,7 @@ impl Cluster {
             resuming: Mutex::new(HashMap::new()),
             lease,
             up: AtomicBool::new(true),
+            renewing: Mutex::new(None),
             epoch: Mutex::new(epoch),
             me: me.clone(),
             last_read: Mutex::new(String::new()),
@@ -302,7 +381,8 @@ impl Cluster {
             }
         }));
         tokio::spawn(cluster.clone().read_log(reader, client, from));
-        tokio::spawn(cluster.clone().keep_lease());
+        let renewing = tokio::spawn(cluster.clone().keep_lease());
+        *cluster.renewing.lock().unwrap_or_else(|e| e.into_inner()) = Some(renewing);
         tracing::info!(node, slot, name = %cluster.name, "joined the cluster");
         Ok(cluster)
     }
@@ -336,15 +416,7 @@ impl Cluster {
 
     /// The nodes whose lease is held now: number → name.
     async fn alive(&self) -> HashMap<u64, String> {
-        let mut redis = self.redis.clone();
-        let names: HashMap<u64, String> = redis.hgetall("chattr:names").await.unwrap_or_default();
-        let mut alive = HashMap::new();
-        for (node, name) in names {
-            if redis.exists(format!("chattr:node:{node}")).await.unwrap_or(false) {
-                alive.insert(node, name);
-            }
-        }
-        alive
+        alive(&mut self.redis.clone()).await
     }
 
     /// Logs a user in, on this node, through the log.
@@ -495,6 +567,29 @@ impl Cluster {
         Err(ServeError::Config("no node of the running cluster handed its state over; try again".into()))
     }
 
+    /// This node shuts down (its sessions are closed): the others are told at once, through
+    /// the log, rather than once its lease has run out, and its number and slot are given back.
+    pub(crate) async fn leave(&self) {
+        if let Some(renewing) = self.renewing.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            renewing.abort();
+        }
+        if self.append(Op::NodeGone { node: self.node, stopped: true }).await.is_err() {
+            tracing::warn!("the cluster could not be told this node stops; its lease will run out");
+            return;
+        }
+        let mut redis = self.redis.clone();
+        let given: redis::RedisResult<()> = async {
+            give_back(&mut redis, &format!("chattr:node:{}", self.node), &self.name).await?;
+            give_back(&mut redis, &format!("chattr:slot:{}", self.slot), &self.node.to_string()).await?;
+            redis.hdel("chattr:names", self.node).await
+        }
+        .await;
+        match given {
+            Ok(()) => tracing::info!(node = self.node, "left the cluster"),
+            Err(e) => tracing::warn!(error = %e, "giving this node's lease back failed; it will run out"),
+        }
+    }
+
     /// Ends a session of this node's through the log, without waiting; while Redis cannot be
     /// reached, tries again (the others would keep the session otherwise).
     pub(crate) fn leave_later(&self, attached: Attached, reason: Option<String>) {
@@ -616,80 +711,105 @@ impl Cluster {
         self.applied.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
         let hub = &self.hub;
-        let reply: Reply = hub.with_clock(OpClock::new(ms, seed, node == self.node), || match op {
-            Op::Connect { identity, mut fresh } => {
-                let here = (node == self.node)
-                    .then(|| {
-                        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).get(&fresh.conn).cloned()
-                    })
-                    .flatten();
-                let orphan = node == self.node && here.is_none();
-                let outbox = match here {
-                    Some((outbox, secret)) => {
-                        fresh.resume_secret = secret;
-                        outbox
+        let clock = OpClock::new(ms, seed, node == self.node);
+        // A panic in the core leaves its state as every node leaves it (they apply the same
+        // operation alike), as a panicking request does on a single node: the node goes on with
+        // the next operation, and the caller is told it did not go through. The reader must
+        // not stop: the node would stop applying the log and no longer be one of the cluster.
+        let applied: std::thread::Result<Reply> =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                clock.during(|| match op {
+                    Op::Connect { identity, mut fresh } => {
+                        let here = (node == self.node)
+                            .then(|| {
+                                self.arriving
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .get(&fresh.conn)
+                                    .cloned()
+                            })
+                            .flatten();
+                        let orphan = node == self.node && here.is_none();
+                        let outbox = match here {
+                            Some((outbox, secret)) => {
+                                fresh.resume_secret = secret;
+                                outbox
+                            }
+                            None => Outbox::elsewhere(),
+                        };
+                        let result = hub.connect(identity, outbox, fresh);
+                        // Its caller gave up waiting (Redis was slow): nobody carries the session.
+                        if let (true, Ok(attached)) = (orphan, &result) {
+                            self.leave_later(*attached, Some("connection closed".into()));
+                        }
+                        Box::new(result) as Reply
                     }
-                    None => Outbox::elsewhere(),
-                };
-                let result = hub.connect(identity, outbox, fresh);
-                // Its caller gave up waiting (Redis was slow): nobody carries the session.
-                if let (true, Ok(attached)) = (orphan, &result) {
-                    self.leave_later(*attached, Some("connection closed".into()));
-                }
-                Box::new(result) as Reply
+                    Op::Resume { key, ip, home } => {
+                        let here = (node == self.node)
+                            .then(|| {
+                                self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+                            })
+                            .flatten();
+                        let orphan = node == self.node && here.is_none();
+                        let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
+                        let result = hub.resume_on(key, &secret, outbox.as_ref(), ip, home);
+                        if let (true, Ok(Some(resumed))) = (orphan, &result) {
+                            self.leave_later(resumed.attached, Some("connection closed".into()));
+                        }
+                        Box::new(result) as Reply
+                    }
+                    Op::Apply { conn, command, history } => {
+                        Box::new(hub.apply(conn, command, history)) as Reply
+                    }
+                    Op::Leave { attached, reason } => {
+                        hub.release(attached, reason, None);
+                        Box::new(())
+                    }
+                    Op::Deliver { batch } => {
+                        hub.deliver(&batch);
+                        Box::new(())
+                    }
+                    Op::Timer(timer) => {
+                        hub.apply_timer(timer);
+                        Box::new(())
+                    }
+                    Op::Call(call) => call.apply(hub),
+                    // (Read by `read_log`, which holds the log back until its `Reset` comes.)
+                    Op::ResetWanted { .. } => Box::new(()),
+                    Op::Reset { snapshot, .. } => {
+                        let gone = hub.reset(*snapshot, self.node);
+                        tracing::warn!(
+                            from = node,
+                            sessions_gone = gone.len(),
+                            "the cluster's state was reset after Redis lost its log"
+                        );
+                        for attached in gone {
+                            self.leave_later(attached, Some("connection closed".into()));
+                        }
+                        Box::new(())
+                    }
+                    Op::SnapshotWanted { by, from, ticket } => {
+                        if from == self.node {
+                            self.hand_over(by, ticket, hub.snapshot());
+                        }
+                        Box::new(())
+                    }
+                    Op::NodeGone { node, stopped } => {
+                        let reason =
+                            if stopped { "their server shut down" } else { "their server went away" };
+                        let gone = hub.drop_node(node, reason);
+                        tracing::info!(node, stopped, users = gone, "a node left the cluster");
+                        Box::new(())
+                    }
+                })
+            }));
+        let Ok(reply) = applied else {
+            tracing::error!(node, seq, "applying an operation of the cluster's log panicked; going on");
+            if node == self.node {
+                self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
             }
-            Op::Resume { key, ip, home } => {
-                let here = (node == self.node)
-                    .then(|| self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned())
-                    .flatten();
-                let orphan = node == self.node && here.is_none();
-                let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
-                let result = hub.resume_on(key, &secret, outbox.as_ref(), ip, home);
-                if let (true, Ok(Some(resumed))) = (orphan, &result) {
-                    self.leave_later(resumed.attached, Some("connection closed".into()));
-                }
-                Box::new(result) as Reply
-            }
-            Op::Apply { conn, command, history } => Box::new(hub.apply(conn, command, history)) as Reply,
-            Op::Leave { attached, reason } => {
-                hub.release(attached, reason, None);
-                Box::new(())
-            }
-            Op::Deliver { batch } => {
-                hub.deliver(&batch);
-                Box::new(())
-            }
-            Op::Timer(timer) => {
-                hub.apply_timer(timer);
-                Box::new(())
-            }
-            Op::Call(call) => call.apply(hub),
-            // (Read by `read_log`, which holds the log back until its `Reset` comes.)
-            Op::ResetWanted { .. } => Box::new(()),
-            Op::Reset { snapshot, .. } => {
-                let gone = hub.reset(*snapshot, self.node);
-                tracing::warn!(
-                    from = node,
-                    sessions_gone = gone.len(),
-                    "the cluster's state was reset after Redis lost its log"
-                );
-                for attached in gone {
-                    self.leave_later(attached, Some("connection closed".into()));
-                }
-                Box::new(())
-            }
-            Op::SnapshotWanted { by, from, ticket } => {
-                if from == self.node {
-                    self.hand_over(by, ticket, hub.snapshot());
-                }
-                Box::new(())
-            }
-            Op::NodeGone { node } => {
-                let gone = hub.drop_node(node, "their server went away");
-                tracing::info!(node, users = gone, "a node left the cluster");
-                Box::new(())
-            }
-        });
+            return;
+        };
         if node == self.node {
             if let Some(waiting) = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq) {
                 let _ = waiting.send(reply);
@@ -744,7 +864,12 @@ impl Cluster {
             if self.fell_behind(&mut redis).await {
                 self.give_up("the log was trimmed past what this node had read");
             }
-            let others = self.hub.other_nodes();
+            // The nodes some user is on, and those named in the cluster (a node that died with
+            // no users is forgotten too).
+            let with_users = self.hub.other_nodes();
+            let named: Vec<u64> = redis.hkeys("chattr:names").await.unwrap_or_default();
+            let mut others = with_users.clone();
+            others.extend(named.into_iter().filter(|&n| n != self.node));
             missing.retain(|node, _| others.contains(node));
             for node in others {
                 let alive: bool = redis.exists(format!("chattr:node:{node}")).await.unwrap_or(true);
@@ -753,8 +878,13 @@ impl Cluster {
                     continue;
                 }
                 let since = *missing.entry(node).or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= self.lease {
-                    let _ = self.append(Op::NodeGone { node }).await;
+                if since.elapsed() < self.lease {
+                    continue;
+                }
+                let told = !with_users.contains(&node)
+                    || self.append(Op::NodeGone { node, stopped: false }).await.is_ok();
+                if told {
+                    let _: redis::RedisResult<()> = redis.hdel("chattr:names", node).await;
                 }
             }
         }
@@ -852,6 +982,29 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_says_which_of_its_settings_differ_from_the_clusters() {
+        let mine = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>()
+        };
+        let theirs: HashMap<String, String> =
+            mine(&[("history_on_join", "50"), ("opers", "potato:alice")]).into_iter().collect();
+        assert!(
+            disagreements(&mine(&[("history_on_join", "50"), ("opers", "potato:alice")]), &theirs).is_empty()
+        );
+        assert_eq!(
+            disagreements(&mine(&[("history_on_join", "100"), ("opers", "potato:alice")]), &theirs),
+            vec![r#"history_on_join: here "100", the cluster "50""#]
+        );
+        assert_eq!(
+            disagreements(&mine(&[("history_on_join", "50"), ("cloak_key", "ab")]), &theirs),
+            vec![
+                r#"cloak_key: here "ab", the cluster "(unset)""#,
+                r#"opers: here (unset), the cluster "potato:alice""#,
+            ]
+        );
+    }
 
     #[test]
     fn stream_ids_compare_by_time_then_sequence() {

@@ -293,6 +293,10 @@ pub async fn serve_state(
     if tokio::time::timeout(grace_left, inner.sessions.wait()).await.is_err() {
         tracing::warn!("some sessions did not close within the shutdown grace period");
     }
+    // The other nodes of a cluster see this one's users quit now, not when its lease runs out.
+    if let Some(cluster) = inner.chat.cluster() {
+        cluster.leave().await;
+    }
     // After the sessions: their last events (disconnects) are queued for the webhooks too.
     inner.chat.stop_webhooks().await;
     if let Some(why) = inner.chat.store_failure() {

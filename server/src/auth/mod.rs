@@ -139,6 +139,11 @@ impl Cloaker {
         Self { key }
     }
 
+    /// The key itself (for a hash of it).
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
     pub(crate) fn cloak(&self, ip: IpAddr) -> String {
         let mut mac = hmac_sha256(&self.key);
         mac.update(ip.to_string().as_bytes());

@@ -1,7 +1,7 @@
 //! A channel's state: members with their roles, modes, topic, bans and invites.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::protocol::text::{validate_text, MAX_TOPIC_BYTES};
 use app::protocol::{names::fold, BanEntry, ChatMessage, ErrorCode, Member, ProtocolError, ServerEvent};
@@ -260,46 +260,11 @@ pub(crate) struct Channel {
     pub modes: Modes,
     pub topic: Option<Topic>,
     pub bans: Vec<Ban>,
-    /// Invites not used yet, with when they expire.
-    #[serde(with = "invite_times")]
-    pub invites: HashMap<Invitee, Instant>,
+    /// Invites not used yet, with when they expire (Unix milliseconds: the time of the
+    /// operation that made them, which every node of a cluster applies alike).
+    pub invites: HashMap<Invitee, u64>,
     /// The newest stored messages, oldest first, sent to whoever joins.
     pub recent: VecDeque<ChatMessage>,
-}
-
-/// Invites' expiry in a snapshot of the cluster's state: as Unix milliseconds, since an
-/// `Instant` means nothing on another machine.
-mod invite_times {
-    use std::collections::HashMap;
-    use std::time::{Duration, Instant};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::Invitee;
-    use crate::chat::now_ms;
-
-    pub(super) fn serialize<S: Serializer>(
-        invites: &HashMap<Invitee, Instant>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let (now, wall) = (Instant::now(), now_ms());
-        let list: Vec<(&Invitee, u64)> = invites
-            .iter()
-            .map(|(who, until)| (who, wall + until.saturating_duration_since(now).as_millis() as u64))
-            .collect();
-        list.serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<HashMap<Invitee, Instant>, D::Error> {
-        let (now, wall) = (Instant::now(), now_ms());
-        let list = Vec::<(Invitee, u64)>::deserialize(d)?;
-        Ok(list
-            .into_iter()
-            .map(|(who, until)| (who, now + Duration::from_millis(until.saturating_sub(wall))))
-            .collect())
-    }
 }
 
 impl Channel {
@@ -388,8 +353,8 @@ impl Channel {
         self.bans.iter().any(|b| b.matches_any(folded_masks))
     }
 
-    /// Records an invite for `invitees` until `now + INVITE_TTL`.
-    pub(crate) fn add_invites(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: Instant) {
+    /// Records an invite for `invitees` until `now` (Unix milliseconds) + [`INVITE_TTL`].
+    pub(crate) fn add_invites(&mut self, invitees: impl IntoIterator<Item = Invitee>, now: u64) {
         self.invites.retain(|_, expires| *expires > now);
         for invitee in invitees {
             if self.invites.len() >= MAX_INVITES {
@@ -399,13 +364,13 @@ impl Channel {
                     self.invites.remove(&oldest);
                 }
             }
-            self.invites.insert(invitee, now + INVITE_TTL);
+            self.invites.insert(invitee, now + INVITE_TTL.as_millis() as u64);
         }
     }
 
     /// Whether the session `conn` (logged in to the account `account`, a key, if any) holds an
     /// invite that has not expired.
-    pub(crate) fn is_invited(&self, conn: ConnId, account: Option<&str>, now: Instant) -> bool {
+    pub(crate) fn is_invited(&self, conn: ConnId, account: Option<&str>, now: u64) -> bool {
         let valid = |invitee: &Invitee| self.invites.get(invitee).is_some_and(|e| *e > now);
         valid(&Invitee::Session(conn)) || account.is_some_and(|a| valid(&Invitee::Account(a.to_owned())))
     }
@@ -662,7 +627,7 @@ impl Channel {
         by_nick: String,
         target: Target,
         invitees: impl IntoIterator<Item = Invitee>,
-        now: Instant,
+        now: u64,
     ) -> Result<ServerEvent> {
         self.may_invite(by)?;
         if self.members.contains_key(&target.conn) {
@@ -800,14 +765,16 @@ mod tests {
 
     #[test]
     fn invites_are_for_a_session_or_an_account_and_expire() {
-        let t0 = Instant::now();
+        let t0 = 1_700_000_000_000;
         let mut ch = Channel::new("#i");
         ch.add_invites([Invitee::Session(7), Invitee::Account("potato:bob".into())], t0);
         assert!(ch.is_invited(7, None, t0));
         assert!(ch.is_invited(8, Some("potato:bob"), t0));
         assert!(!ch.is_invited(8, None, t0), "another session on any nick is not invited");
         assert!(!ch.is_invited(8, Some("potato:carol"), t0));
-        assert!(!ch.is_invited(7, None, t0 + INVITE_TTL), "invites expire");
+        let ttl = INVITE_TTL.as_millis() as u64;
+        assert!(ch.is_invited(7, None, t0 + ttl - 1));
+        assert!(!ch.is_invited(7, None, t0 + ttl), "invites expire");
         ch.forget_invites(8, Some("potato:bob"));
         assert!(!ch.is_invited(9, Some("potato:bob"), t0));
         assert!(ch.is_invited(7, None, t0));

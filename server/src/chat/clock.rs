@@ -3,8 +3,13 @@
 //! order of the shared log and must come to the same state, so an operation carries the time
 //! and a random seed its node chose, and every node applies it with those ([`OpClock`]);
 //! message ids carry the number of the node that gave them ([`IdSpace`]).
+//!
+//! An operation's clock holds on the thread applying it, for as long as it applies
+//! ([`OpClock::during`]): a call the node answers on its own meanwhile, on another thread,
+//! reads the real time and draws its own numbers, never the operation's (a draw taken from the
+//! operation's sequence would leave this node's copy unlike the others').
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use super::now_ms;
@@ -19,7 +24,33 @@ pub(crate) struct OpClock {
     here: bool,
 }
 
+thread_local! {
+    /// The clock of the operation this thread is applying, if any.
+    static APPLYING: RefCell<Option<OpClock>> = const { RefCell::new(None) };
+}
+
+/// Takes the operation's clock off the thread, however its application ends (a panic too).
+struct Applied;
+
+impl Drop for Applied {
+    fn drop(&mut self) {
+        APPLYING.with(|c| c.borrow_mut().take());
+    }
+}
+
 impl OpClock {
+    /// Runs `f` on this thread at the operation's time and with its random numbers.
+    pub(crate) fn during<R>(self, f: impl FnOnce() -> R) -> R {
+        APPLYING.with(|c| *c.borrow_mut() = Some(self));
+        let _applied = Applied;
+        f()
+    }
+
+    /// `f` of the clock of the operation this thread is applying (none: the real one).
+    pub(crate) fn current<R>(f: impl FnOnce(Option<&OpClock>) -> R) -> R {
+        APPLYING.with(|c| f(c.borrow().as_ref()))
+    }
+
     /// An operation its node stamped `ms` (Unix milliseconds) and seeded with `seed`; `here`
     /// when that node is this one.
     pub(crate) fn new(ms: u64, seed: u64, here: bool) -> Self {
@@ -103,6 +134,22 @@ mod tests {
                 (la, lb) = (ia, ib);
             }
         }
+    }
+
+    #[test]
+    fn an_operations_clock_holds_on_its_thread_only_and_while_it_applies() {
+        fn ms(c: Option<&OpClock>) -> Option<u64> {
+            c.map(OpClock::ms)
+        }
+        let during = OpClock::new(1_000, 7, true).during(|| {
+            let elsewhere = std::thread::spawn(|| OpClock::current(ms)).join().unwrap();
+            (OpClock::current(ms), elsewhere)
+        });
+        assert_eq!(during, (Some(1_000), None), "another thread reads the real clock meanwhile");
+        assert_eq!(OpClock::current(ms), None, "and so does this one after");
+        let panicked = std::panic::catch_unwind(|| OpClock::new(2_000, 7, true).during(|| panic!("boom")));
+        assert!(panicked.is_err());
+        assert_eq!(OpClock::current(ms), None, "an application that panicked leaves no clock behind");
     }
 
     #[test]

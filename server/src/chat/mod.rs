@@ -216,9 +216,6 @@ struct State {
     klines: Vec<opers::KlineRule>,
     /// Operator names (folded) → the Potato account key each is pinned to.
     oper_pins: HashMap<String, String>,
-    /// The time and chance of the operation from the cluster's log being applied; none: the
-    /// real ones.
-    clock: Option<clock::OpClock>,
     /// This node's share of message ids.
     ids: clock::IdSpace,
     /// This node's number in a cluster (0 on a single node).
@@ -413,7 +410,7 @@ impl State {
     /// Tells the app's webhooks, if it has any, of what happened.
     /// In a cluster only the node an operation came from tells them.
     fn tell_app(&self, event: impl FnOnce() -> Option<AppEvent>) {
-        if self.clock.as_ref().is_some_and(|c| !c.here()) {
+        if clock::OpClock::current(|c| c.is_some_and(|c| !c.here())) {
             return;
         }
         if let Some(tap) = &self.tap {
@@ -501,17 +498,17 @@ impl State {
 
     /// Unix milliseconds now, or when the operation being applied was made.
     fn now_ms(&self) -> u64 {
-        self.clock.as_ref().map_or_else(now_ms, clock::OpClock::ms)
+        clock::OpClock::current(|c| c.map_or_else(now_ms, clock::OpClock::ms))
     }
 
     /// [`State::now_ms`] on the monotonic clock.
     fn instant(&self) -> Instant {
-        self.clock.as_ref().map_or_else(Instant::now, clock::OpClock::instant)
+        clock::OpClock::current(|c| c.map_or_else(Instant::now, clock::OpClock::instant))
     }
 
     /// A random number: the operation's own when it came from the cluster's log.
     fn random(&self) -> u64 {
-        self.clock.as_ref().map_or_else(rand::random, clock::OpClock::random)
+        clock::OpClock::current(|c| c.map_or_else(rand::random, clock::OpClock::random))
     }
 
     /// Removes `conn` from a channel, deleting the channel when it empties.
@@ -537,6 +534,31 @@ impl Hub {
             me: me.clone(),
             timers: std::sync::OnceLock::new(),
         })
+    }
+
+    /// What the core's rules depend on, by name: the nodes of a cluster apply the same log,
+    /// so they must agree on all of it (a node whose history on join, limits or operators
+    /// differ would come to another state). The cloak key is given by a hash of it.
+    pub(crate) fn agreement(&self) -> Vec<(&'static str, String)> {
+        use sha2::Digest;
+        let s = &self.settings;
+        let key = sha2::Sha256::digest(self.cloaker.key());
+        vec![
+            ("limits", format!("{:?}", s.limits)),
+            ("max_channels", s.max_channels.to_string()),
+            ("history_on_join", s.history_on_join.to_string()),
+            ("nick_grace", format!("{:?}", s.nick_grace)),
+            ("ops_see_real_host", s.ops_see_real_host.to_string()),
+            ("resume_grace", format!("{:?}", s.resume_grace)),
+            ("default_channels", s.default_channels.join(",")),
+            ("max_held_per_address", s.max_held_per_address.to_string()),
+            ("opers", {
+                let mut opers = s.opers.clone();
+                opers.sort();
+                opers.join(",")
+            }),
+            ("cloak_key", key.iter().take(8).map(|b| format!("{b:02x}")).collect()),
+        ]
     }
 
     /// Sends the core's timers, when they run out, to `sink` instead of applying them.
@@ -631,14 +653,6 @@ impl Hub {
         st.next_conn = st.next_conn.max(node << 40);
         st.ids = clock::IdSpace { step: slots, slot };
         st.node = node;
-    }
-
-    /// Applies `f` at the time and with the chance of an operation from the cluster's log.
-    pub(crate) fn with_clock<R>(&self, clock: clock::OpClock, f: impl FnOnce() -> R) -> R {
-        self.lock().clock = Some(clock);
-        let result = f();
-        self.lock().clock = None;
-        result
     }
 
     /// Tells `tap` of what happens from now on (the app's webhooks listen there).

@@ -14,7 +14,7 @@ pub(super) fn invite(st: &mut State, conn: ConnId, nick: &str, channel: &str) ->
     let account = st.client(invited)?.account.as_ref().map(Account::key);
     let invitees = std::iter::once(Invitee::Session(invited)).chain(account.map(Invitee::Account));
     let by = st.nick_of(conn);
-    let now = st.instant();
+    let now = st.now_ms();
     let event = st.channel_mut(channel)?.invite(conn, by, target, invitees, now)?;
     st.deliver(&HashSet::from([conn, invited]), event);
     Ok(())

@@ -45,7 +45,7 @@ pub(super) fn join(
         }
         st.channels.insert(folded.clone(), ch);
     }
-    let now = st.instant();
+    let now = st.now_ms();
     let refusal = st.channels.get(&folded).and_then(|ch| {
         let invited = ch.is_invited(conn, account_key.as_deref(), now);
         ch.refusal(&masks, invited, key)
