@@ -12,13 +12,13 @@ use crate::common::{member, Client, TestServer, WAIT};
 use crate::surreal_server::Surreal;
 
 /// A `redis-server` on a free port, keeping nothing on disk, stopped when dropped.
-struct Redis {
+pub(crate) struct Redis {
     child: Option<Child>,
     port: u16,
 }
 
 impl Redis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut redis = Self { child: None, port };
         redis.run().await;
@@ -55,7 +55,7 @@ impl Redis {
             && &answer == b"+PONG\r\n"
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -186,7 +186,9 @@ async fn users_on_three_nodes_share_channels_and_private_messages() {
     ids.dedup();
     assert_eq!(ids.len(), 3);
 
-    // Each node reports its part: its lease held, the log's operations it applied and appended.
+    // Each node reports its part: its own sessions and the messages it stored (so sums over
+    // the nodes are the cluster's), the channels (all of them), its lease held, the log's
+    // operations it applied and appended.
     let metrics = reqwest::Client::new()
         .get(c.url("/metrics"))
         .bearer_auth("cluster-metrics")
@@ -202,7 +204,12 @@ async fn users_on_three_nodes_share_channels_and_private_messages() {
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("{name} in {metrics}"))
     };
+    assert_eq!(figure("chattr_sessions "), 1.0, "cat alone is on node 2: {metrics}");
+    assert_eq!(figure("chattr_connections "), 1.0, "{metrics}");
+    assert_eq!(figure("chattr_messages_total "), 2.0, "cat's two: {metrics}");
+    assert_eq!(figure("chattr_channels "), 1.0, "{metrics}");
     assert_eq!(figure("chattr_cluster_up "), 1.0);
+    assert!(figure("chattr_cluster_log_lag_seconds ") >= 0.0, "{metrics}");
     assert!(figure("chattr_cluster_log_applied_total ") >= 10.0, "{metrics}");
     assert!(figure("chattr_cluster_log_appended_total ") >= 3.0, "{metrics}");
     assert_eq!(figure("chattr_cluster_log_append_failures_total "), 0.0);

@@ -135,10 +135,16 @@ fn series_in(text: &str) -> Vec<String> {
 
 /// The dashboard (docs/monitoring/grafana-dashboard.json) and the alerting rules
 /// (docs/monitoring/prometheus-alerts.yml) query only series a real scrape has, and the
-/// dashboard shows every family the server exports.
+/// dashboard shows every family the server exports. The server scraped is a node of a cluster
+/// (of one, on a Redis of its own), which has the cluster's families besides the rest.
 #[tokio::test]
 async fn the_dashboard_and_the_alerts_ask_for_series_that_exist_and_show_them_all() {
-    let server = with_metrics().await;
+    let redis = crate::cluster::Redis::start().await;
+    let server = TestServer::start_with(|c| {
+        c.metrics_token = Some(TOKEN.into());
+        c.cluster = Some(redis.url());
+    })
+    .await;
     // A login, a message and a refusal, so the labelled families have samples.
     let [mut alice, mut bob] = server.in_channel("#m", ["alice", "bob"]).await;
     alice.say("#m", "hi").await;

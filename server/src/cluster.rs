@@ -264,6 +264,8 @@ pub struct Cluster {
     applied: AtomicU64,
     appended: AtomicU64,
     append_failures: AtomicU64,
+    /// How far behind the log's newest entry this node was at its last renewal (ms).
+    lag_ms: AtomicU64,
 }
 
 /// A node's figures, for `/metrics`.
@@ -273,6 +275,7 @@ pub(crate) struct ClusterFigures {
     pub applied: u64,
     pub appended: u64,
     pub append_failures: u64,
+    pub lag_ms: u64,
 }
 
 fn redis_error(e: redis::RedisError) -> ServeError {
@@ -371,6 +374,7 @@ impl Cluster {
             applied: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             append_failures: AtomicU64::new(0),
+            lag_ms: AtomicU64::new(0),
         });
         // Nodes already running know who is online: one of them hands its state over.
         let from = cluster.catch_up(&mut reader, from).await?;
@@ -404,6 +408,7 @@ impl Cluster {
             applied: self.applied.load(Ordering::Relaxed),
             appended: self.appended.load(Ordering::Relaxed),
             append_failures: self.append_failures.load(Ordering::Relaxed),
+            lag_ms: self.lag_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -861,9 +866,11 @@ impl Cluster {
                 self.log_lost(&epoch).await;
                 continue;
             }
-            if self.fell_behind(&mut redis).await {
+            let (trimmed, lag) = self.behind(&mut redis).await;
+            if trimmed {
                 self.give_up("the log was trimmed past what this node had read");
             }
+            self.lag_ms.store(lag, Ordering::Relaxed);
             // The nodes some user is on, and those named in the cluster (a node that died with
             // no users is forgotten too).
             let with_users = self.hub.other_nodes();
@@ -898,14 +905,21 @@ impl Cluster {
         std::process::exit(1)
     }
 
-    /// Whether Redis has trimmed entries of the log this node has not read yet.
-    async fn fell_behind(&self, redis: &mut ConnectionManager) -> bool {
+    /// Whether Redis has trimmed entries of the log this node has not read yet, and how far
+    /// behind the log's newest entry it is, in milliseconds of the log's time.
+    async fn behind(&self, redis: &mut ConnectionManager) -> (bool, u64) {
         let info: redis::RedisResult<redis::Value> =
             redis::cmd("XINFO").arg("STREAM").arg(LOG).query_async(redis).await;
-        let Ok(info) = info else { return false };
+        let Ok(info) = info else { return (false, 0) };
         let deleted = field(&info, "max-deleted-entry-id").and_then(|id| stream_id(&id));
+        let newest = field(&info, "last-generated-id").and_then(|id| stream_id(&id));
         let read = stream_id(&self.last_read.lock().unwrap_or_else(|e| e.into_inner()));
-        matches!((deleted, read), (Some(deleted), Some(read)) if deleted > read)
+        let trimmed = matches!((deleted, read), (Some(deleted), Some(read)) if deleted > read);
+        let lag = match (newest, read) {
+            (Some((newest, _)), Some((read, _))) => newest.saturating_sub(read),
+            _ => 0,
+        };
+        (trimmed, lag)
     }
 
     /// The cluster's epoch in Redis, set by the first node to look.

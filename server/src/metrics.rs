@@ -76,10 +76,20 @@ pub(crate) fn render(inner: &Inner) -> Result<String, std::fmt::Error> {
     let stats = chat.stats();
     let mut r = Registry::with_prefix("chattr");
 
-    gauge(&mut r, "connections", "WebSocket connections logged in", hub.online.saturating_sub(hub.held));
-    gauge(&mut r, "sessions", "Sessions logged in, held ones included", hub.online);
+    gauge(
+        &mut r,
+        "connections",
+        "WebSocket connections logged in (to this node)",
+        hub.online.saturating_sub(hub.held),
+    );
+    gauge(&mut r, "sessions", "Sessions logged in (on this node), held ones included", hub.online);
     gauge(&mut r, "held_sessions", "Sessions whose connection dropped, held for a resume", hub.held);
-    gauge(&mut r, "channels", "Channels that exist (have members, or are registered)", hub.channels);
+    gauge(
+        &mut r,
+        "channels",
+        "Channels that exist (have members, or are registered); every node of a cluster counts them all",
+        hub.channels,
+    );
     gauge(&mut r, "queued_bytes", "Bytes queued for clients over every connection", stats.queued_bytes);
     labelled(
         &mut r,
@@ -95,7 +105,7 @@ pub(crate) fn render(inner: &Inner) -> Result<String, std::fmt::Error> {
         "code",
         chat.login_counts().refused(),
     );
-    counter(&mut r, "messages", "Chat messages stored and delivered", hub.messages_delivered);
+    counter(&mut r, "messages", "Chat messages stored (by this node) and delivered", hub.messages);
     counter(
         &mut r,
         "deliveries",
@@ -183,6 +193,11 @@ pub(crate) fn render(inner: &Inner) -> Result<String, std::fmt::Error> {
             "cluster_log_append_failures",
             "Operations this node could not append (Redis unreachable)",
             f.append_failures,
+        );
+        r.register(
+            "cluster_log_lag_seconds",
+            "How far behind the newest operation of the cluster's log this node was at its last lease renewal",
+            ConstGauge::new(f.lag_ms as f64 / 1000.0),
         );
     }
 

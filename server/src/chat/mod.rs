@@ -209,6 +209,8 @@ struct State {
     /// Chat messages delivered, and events queued for connections (a message to a channel of
     /// 100 is 100), since the start; counted under the lock, read by `/metrics`.
     messages_delivered: u64,
+    /// Of those, the ones stored by this node (all of them on a single node).
+    messages_sent_here: u64,
     events_queued: Cell<u64>,
     /// Messages delivered per second over the last minute, for `/stats`.
     rate: opers::MessageRate,
@@ -225,12 +227,15 @@ struct State {
 /// Counts of the hub's, at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HubFigures {
-    /// Sessions, held ones included.
+    /// This node's sessions, held ones included (on a single node, all of them).
     pub online: usize,
     /// Sessions held for their client to resume them.
     pub held: usize,
+    /// Channels (on a cluster, every node has them all).
     pub channels: usize,
-    pub messages_delivered: u64,
+    /// Messages this node stored and had delivered.
+    pub messages: u64,
+    /// Events queued for this node's connections.
     pub events_queued: u64,
 }
 
@@ -828,10 +833,11 @@ impl Hub {
     pub(crate) fn figures(&self) -> HubFigures {
         let st = self.lock();
         HubFigures {
-            online: st.clients.len(),
+            // (On a cluster every node knows every session: each counts its own.)
+            online: st.clients.values().filter(|c| !c.outbox.is_elsewhere()).count(),
             held: st.held_count(),
             channels: st.channels.len(),
-            messages_delivered: st.messages_delivered,
+            messages: st.messages_sent_here,
             events_queued: st.events_queued.get(),
         }
     }
@@ -960,6 +966,9 @@ impl Hub {
     pub(crate) fn deliver(&self, batch: &[PreparedMessage]) {
         let mut st = self.lock();
         st.messages_delivered += batch.len() as u64;
+        if clock::OpClock::current(|c| c.is_none_or(clock::OpClock::here)) {
+            st.messages_sent_here += batch.len() as u64;
+        }
         let now = st.now_ms();
         st.rate.add(now / 1000, batch.len() as u64);
         let cap = self.settings.history_on_join;
