@@ -467,6 +467,10 @@ async fn a_node_that_joins_later_knows_who_is_online_and_what_the_channels_are()
     ann.cmd("/ban #late mallory!*@*").await;
     ann.cmd("/invite ben #late").await;
     until(&mut ben, "banned", |_| true).await;
+    // An invite waiting to be used is part of the state handed over.
+    let mut dan = first.guest("dan").await;
+    ann.cmd("/invite dan #late").await;
+    until(&mut dan, "invited", |e| e["channel"] == "#late").await;
 
     let second = cluster.node("late").await;
     let mut cat = second.guest("cat").await;
@@ -600,6 +604,20 @@ async fn a_session_dropped_on_one_node_is_resumed_on_another_and_ends_after_the_
     assert_eq!(quit["reason"], "connection closed");
 }
 
+/// `chattr_held_sessions` on `node`.
+async fn held_sessions(node: &TestServer) -> f64 {
+    let metrics = reqwest::Client::new()
+        .get(node.url("/metrics"))
+        .bearer_auth("cluster-metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics.lines().find_map(|l| l.strip_prefix("chattr_held_sessions ")?.trim().parse().ok()).unwrap()
+}
+
 #[tokio::test]
 async fn a_node_that_shuts_down_tells_the_others_at_once() {
     let cluster = Cluster::start().await;
@@ -619,6 +637,11 @@ async fn a_node_that_shuts_down_tells_the_others_at_once() {
     until(&mut ann, "joined", |e| e["nick"] == "cy").await;
     // cy's connection drops: the stopping node holds the session for a resume.
     cy.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while held_sessions(&stops).await != 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "cy's session was never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let health = reqwest::get(stays.url("/healthz")).await.unwrap().text().await.unwrap();
     assert!(health.contains("cluster: stays, stops"), "{health}");
 

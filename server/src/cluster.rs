@@ -55,6 +55,8 @@ const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 /// differ in it would come to different states, so a node refuses to join a cluster running
 /// another. Raised whenever an operation or a rule changes.
 const RULES_VERSION: u32 = 1;
+/// How long a node that shuts down tries to tell the others.
+const LEAVING: Duration = Duration::from_secs(3);
 /// How long a caller waits for its operation to come back from the log.
 const ROUND_TRIP: Duration = Duration::from_secs(10);
 
@@ -135,28 +137,40 @@ async fn alive(redis: &mut ConnectionManager) -> HashMap<u64, String> {
     alive
 }
 
-/// Checks that this node's `rules` (what the core's rules depend on, [`Hub::agreement`]) are
-/// the running cluster's, or makes them the cluster's when no node runs.
-async fn agree(
-    redis: &mut ConnectionManager,
-    rules: &[(&'static str, String)],
-) -> std::result::Result<(), ServeError> {
-    let mut mine: Vec<(String, String)> = rules.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-    mine.push(("rules_version".into(), RULES_VERSION.to_string()));
-    let theirs: HashMap<String, String> = redis.hgetall("chattr:rules").await.map_err(redis_error)?;
-    if alive(redis).await.is_empty() || theirs.is_empty() {
-        let _: () = redis.del("chattr:rules").await.map_err(redis_error)?;
-        let _: () = redis.hset_multiple("chattr:rules", &mine).await.map_err(redis_error)?;
+/// This node's `rules` (what applying the log depends on, [`Hub::agreement`]) as the cluster
+/// keeps them: one text, the same on every node that agrees.
+fn rules_text(rules: &[(&'static str, String)]) -> String {
+    let mut all: std::collections::BTreeMap<&str, &str> =
+        rules.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let version = RULES_VERSION.to_string();
+    all.insert("rules_version", &version);
+    serde_json::to_string(&all).unwrap_or_default()
+}
+
+/// Makes `rules` the cluster's for `ms` when it has none (no node has renewed them for that
+/// long), or renews them when they are; answers the cluster's.
+async fn rules_of_cluster(redis: &mut ConnectionManager, rules: &str, ms: u64) -> redis::RedisResult<String> {
+    const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
+        if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end \
+        if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+        return v";
+    redis::cmd("EVAL").arg(SCRIPT).arg(1).arg("chattr:rules").arg(rules).arg(ms).query_async(redis).await
+}
+
+/// Checks that this node's `rules` are the running cluster's (or makes them the cluster's when
+/// none runs); refuses the start, naming each that differs, when they are not.
+async fn agree(redis: &mut ConnectionManager, rules: &str, ms: u64) -> std::result::Result<(), ServeError> {
+    let theirs = rules_of_cluster(redis, rules, ms).await.map_err(redis_error)?;
+    if theirs == rules {
         return Ok(());
     }
-    let differ: Vec<String> = disagreements(&mine, &theirs);
-    if differ.is_empty() {
-        return Ok(());
-    }
+    let read = |text: &str| serde_json::from_str::<HashMap<String, String>>(text).unwrap_or_default();
+    let mine: Vec<(String, String)> = read(rules).into_iter().collect();
     Err(ServeError::Config(format!(
         "this node's settings differ from those of the cluster's running nodes, which would make it \
-         apply the log otherwise (start every node with the same ones): {}",
-        differ.join("; ")
+         apply the log otherwise (start every node with the same ones; once every node has stopped, \
+         the cluster's expire within two leases): {}",
+        disagreements(&mine, &read(&theirs)).join("; ")
     )))
 }
 
@@ -253,6 +267,9 @@ pub struct Cluster {
     up: AtomicBool,
     /// The task renewing the lease, stopped when the node leaves.
     renewing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The settings applying the log depends on, as the cluster keeps them (renewed with the
+    /// lease: they expire two leases after the last node stopped).
+    rules: String,
     /// The value of `chattr:epoch` when this node last looked: a Redis that lost its data
     /// (restarted without persistence, flushed) has none or another, and the log it had.
     epoch: Mutex<String>,
@@ -306,6 +323,7 @@ impl Cluster {
         hub: Arc<Hub>,
         rules: &[(&'static str, String)],
     ) -> std::result::Result<Arc<Self>, ServeError> {
+        let rules = rules_text(rules);
         let client = redis::Client::open(url).map_err(redis_error)?;
         // While Redis is away, a request fails within a second or so (and is answered as
         // "cannot reach the cluster") rather than waiting out a long reconnection.
@@ -317,8 +335,8 @@ impl Cluster {
             .set_response_timeout(Some(Duration::from_secs(2)));
         let mut redis =
             ConnectionManager::new_with_config(client.clone(), config).await.map_err(redis_error)?;
-        agree(&mut redis, rules).await?;
         let lease_ms = lease.as_millis() as u64;
+        agree(&mut redis, &rules, 2 * lease_ms).await?;
         let claim = || {
             redis::SetOptions::default()
                 .conditional_set(redis::ExistenceCheck::NX)
@@ -368,6 +386,7 @@ impl Cluster {
             lease,
             up: AtomicBool::new(true),
             renewing: Mutex::new(None),
+            rules,
             epoch: Mutex::new(epoch),
             me: me.clone(),
             last_read: Mutex::new(String::new()),
@@ -497,7 +516,10 @@ impl Cluster {
 
     /// `op` as the log holds it, numbered `seq` by this node.
     fn entry_text(&self, seq: u64, op: Op) -> Option<String> {
-        serde_json::to_string(&Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op }).ok()
+        let entry = Entry { node: self.node, seq, ms: now_ms(), seed: rand::random(), op };
+        serde_json::to_string(&entry)
+            .map_err(|e| tracing::error!(error = %e, "an operation could not be written out for the log"))
+            .ok()
     }
 
     /// Adds an entry to the log; answers its id.
@@ -574,11 +596,18 @@ impl Cluster {
 
     /// This node shuts down (its sessions are closed): the others are told at once, through
     /// the log, rather than once its lease has run out, and its number and slot are given back.
+    /// (Within [`LEAVING`]: with Redis away, the lease runs out instead.)
     pub(crate) async fn leave(&self) {
-        if let Some(renewing) = self.renewing.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let renewing = self.renewing.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(renewing) = renewing {
             renewing.abort();
+            let _ = renewing.await;
         }
-        if self.append(Op::NodeGone { node: self.node, stopped: true }).await.is_err() {
+        // Applied here too before going on, so the app hears of these users' end from this node
+        // (the node an operation comes from tells the webhooks) before they stop.
+        let told =
+            tokio::time::timeout(LEAVING, self.run::<()>(Op::NodeGone { node: self.node, stopped: true }));
+        if !matches!(told.await, Ok(Ok(()))) {
             tracing::warn!("the cluster could not be told this node stops; its lease will run out");
             return;
         }
@@ -589,6 +618,10 @@ impl Cluster {
             redis.hdel("chattr:names", self.node).await
         }
         .await;
+        // The last node to stop takes the cluster's settings with it: the next start sets them.
+        if given.is_ok() && self.others_alive().await.is_empty() {
+            let _ = give_back(&mut redis, "chattr:rules", &self.rules).await;
+        }
         match given {
             Ok(()) => tracing::info!(node = self.node, "left the cluster"),
             Err(e) => tracing::warn!(error = %e, "giving this node's lease back failed; it will run out"),
@@ -617,7 +650,12 @@ impl Cluster {
         let mut redis = self.redis.clone();
         tokio::spawn(async move {
             // (Written out off the log's reader: a large state takes a while.)
-            let Ok(json) = serde_json::to_string(&snapshot) else { return };
+            let json = match serde_json::to_string(&snapshot) {
+                Ok(json) => json,
+                Err(e) => {
+                    return tracing::error!(error = %e, "the state could not be written out for a joining node")
+                }
+            };
             let key = format!("chattr:snapshot:{to}:{ticket}");
             let pushed: redis::RedisResult<()> = async {
                 let _: () = redis.rpush(&key, json).await?;
@@ -717,10 +755,11 @@ impl Cluster {
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
         let hub = &self.hub;
         let clock = OpClock::new(ms, seed, node == self.node);
-        // A panic in the core leaves its state as every node leaves it (they apply the same
-        // operation alike), as a panicking request does on a single node: the node goes on with
-        // the next operation, and the caller is told it did not go through. The reader must
-        // not stop: the node would stop applying the log and no longer be one of the cluster.
+        // A panic in the core (a bug) may have left this node's copy half changed, and parts
+        // of applying are this node's own (its connections, its callers): its copy may no
+        // longer be the others'. The node stops, for its supervisor to start it again with the
+        // state of a running node, rather than go on unlike them (or, were the reader to stop
+        // with the panic, no longer apply the log at all).
         let applied: std::thread::Result<Reply> =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 clock.during(|| match op {
@@ -808,12 +847,19 @@ impl Cluster {
                     }
                 })
             }));
-        let Ok(reply) = applied else {
-            tracing::error!(node, seq, "applying an operation of the cluster's log panicked; going on");
-            if node == self.node {
-                self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        let reply = match applied {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(node, seq, panic = %why, "applying an operation of the cluster's log panicked");
+                self.give_up(
+                    "applying an operation of the log failed: this node's state may differ from the others'",
+                )
             }
-            return;
         };
         if node == self.node {
             if let Some(waiting) = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq) {
@@ -844,6 +890,14 @@ impl Cluster {
                     )
                     .await?;
                 let _: () = redis.hset("chattr:names", self.node, &self.name).await?;
+                let rules = rules_of_cluster(&mut redis, &self.rules, 2 * lease_ms).await?;
+                if rules != self.rules {
+                    tracing::error!(
+                        cluster = %rules,
+                        here = %self.rules,
+                        "the cluster's settings in Redis are not this node's (a node with other settings started while Redis had none); restart the nodes with the same settings"
+                    );
+                }
                 Ok((kept, Self::epoch_of(&mut redis).await?))
             }
             .await;
@@ -870,7 +924,9 @@ impl Cluster {
             if trimmed {
                 self.give_up("the log was trimmed past what this node had read");
             }
-            self.lag_ms.store(lag, Ordering::Relaxed);
+            if let Some(lag) = lag {
+                self.lag_ms.store(lag, Ordering::Relaxed);
+            }
             // The nodes some user is on, and those named in the cluster (a node that died with
             // no users is forgotten too).
             let with_users = self.hub.other_nodes();
@@ -905,21 +961,32 @@ impl Cluster {
         std::process::exit(1)
     }
 
-    /// Whether Redis has trimmed entries of the log this node has not read yet, and how far
-    /// behind the log's newest entry it is, in milliseconds of the log's time.
-    async fn behind(&self, redis: &mut ConnectionManager) -> (bool, u64) {
+    /// Whether Redis has trimmed entries of the log this node has not read yet, and how long
+    /// the oldest entry it has not read has waited (ms; none when Redis did not say).
+    async fn behind(&self, redis: &mut ConnectionManager) -> (bool, Option<u64>) {
         let info: redis::RedisResult<redis::Value> =
             redis::cmd("XINFO").arg("STREAM").arg(LOG).query_async(redis).await;
-        let Ok(info) = info else { return (false, 0) };
+        let Ok(info) = info else { return (false, None) };
+        let last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let read = stream_id(&last_read);
         let deleted = field(&info, "max-deleted-entry-id").and_then(|id| stream_id(&id));
-        let newest = field(&info, "last-generated-id").and_then(|id| stream_id(&id));
-        let read = stream_id(&self.last_read.lock().unwrap_or_else(|e| e.into_inner()));
         let trimmed = matches!((deleted, read), (Some(deleted), Some(read)) if deleted > read);
-        let lag = match (newest, read) {
-            (Some((newest, _)), Some((read, _))) => newest.saturating_sub(read),
-            _ => 0,
-        };
-        (trimmed, lag)
+        let newest = field(&info, "last-generated-id").and_then(|id| stream_id(&id));
+        if newest.is_none() || newest <= read {
+            return (trimmed, Some(0));
+        }
+        // The first entry after the last one read: its id is when Redis took it.
+        let unread: redis::RedisResult<(redis::streams::StreamRangeReply, (String, String))> = async {
+            let from = format!("({last_read}");
+            let unread = redis.xrange_count(LOG, from, "+", 1).await?;
+            let time = redis::cmd("TIME").query_async(redis).await?;
+            Ok((unread, time))
+        }
+        .await;
+        let Ok((unread, (secs, micros))) = unread else { return (trimmed, None) };
+        let now = secs.parse::<u64>().unwrap_or(0) * 1000 + micros.parse::<u64>().unwrap_or(0) / 1000;
+        let since = unread.ids.first().and_then(|e| stream_id(&e.id)).map(|(ms, _)| ms);
+        (trimmed, Some(since.map_or(0, |since| now.saturating_sub(since))))
     }
 
     /// The cluster's epoch in Redis, set by the first node to look.

@@ -196,7 +196,7 @@ pub(crate) fn render(inner: &Inner) -> Result<String, std::fmt::Error> {
         );
         r.register(
             "cluster_log_lag_seconds",
-            "How far behind the newest operation of the cluster's log this node was at its last lease renewal",
+            "At this node's last lease renewal, how long the oldest operation of the cluster's log it had not applied had waited",
             ConstGauge::new(f.lag_ms as f64 / 1000.0),
         );
     }

@@ -262,9 +262,30 @@ pub(crate) struct Channel {
     pub bans: Vec<Ban>,
     /// Invites not used yet, with when they expire (Unix milliseconds: the time of the
     /// operation that made them, which every node of a cluster applies alike).
+    #[serde(with = "invite_list")]
     pub invites: HashMap<Invitee, u64>,
     /// The newest stored messages, oldest first, sent to whoever joins.
     pub recent: VecDeque<ChatMessage>,
+}
+
+/// Invites in a snapshot of the cluster's state: a list of pairs (a JSON object's keys are
+/// strings, and an invitee is not one), in the invitees' order.
+mod invite_list {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Invitee;
+
+    pub(super) fn serialize<S: Serializer>(invites: &HashMap<Invitee, u64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut list: Vec<(&Invitee, &u64)> = invites.iter().collect();
+        list.sort();
+        list.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<Invitee, u64>, D::Error> {
+        Ok(Vec::<(Invitee, u64)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 impl Channel {
@@ -364,7 +385,7 @@ impl Channel {
                     self.invites.remove(&oldest);
                 }
             }
-            self.invites.insert(invitee, now + INVITE_TTL.as_millis() as u64);
+            self.invites.insert(invitee, now.saturating_add(INVITE_TTL.as_millis() as u64));
         }
     }
 
@@ -782,6 +803,16 @@ mod tests {
             ch.add_invites([Invitee::Session(100 + i)], t0);
         }
         assert_eq!(ch.invites.len(), MAX_INVITES);
+    }
+
+    #[test]
+    fn invites_survive_a_snapshot() {
+        let mut ch = Channel::new("#i");
+        ch.add_invites([Invitee::Session(7), Invitee::Account("potato:bob".into())], 1_000);
+        let json = serde_json::to_string(&ch).expect("a channel with invites is written out");
+        let back: Channel = serde_json::from_str(&json).expect("and read back");
+        assert_eq!(back.invites, ch.invites);
+        assert!(back.is_invited(7, None, 1_000) && back.is_invited(8, Some("potato:bob"), 1_000));
     }
 
     #[test]

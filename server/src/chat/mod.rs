@@ -541,22 +541,19 @@ impl Hub {
         })
     }
 
-    /// What the core's rules depend on, by name: the nodes of a cluster apply the same log,
-    /// so they must agree on all of it (a node whose history on join, limits or operators
-    /// differ would come to another state). The cloak key is given by a hash of it.
+    /// The settings applying an operation reads, by name: the nodes of a cluster apply the
+    /// same log, so they must agree on these (a node whose history on join, text limit or
+    /// operators differ would come to another state). The cloak key is given by a hash of it.
+    /// (Settings a node uses for its own connections only — timers it keeps, what it answers
+    /// locally, admission — may differ.)
     pub(crate) fn agreement(&self) -> Vec<(&'static str, String)> {
         use sha2::Digest;
         let s = &self.settings;
         let key = sha2::Sha256::digest(self.cloaker.key());
         vec![
-            ("limits", format!("{:?}", s.limits)),
+            ("max_text_bytes", s.limits.max_text_bytes.to_string()),
             ("max_channels", s.max_channels.to_string()),
             ("history_on_join", s.history_on_join.to_string()),
-            ("nick_grace", format!("{:?}", s.nick_grace)),
-            ("ops_see_real_host", s.ops_see_real_host.to_string()),
-            ("resume_grace", format!("{:?}", s.resume_grace)),
-            ("default_channels", s.default_channels.join(",")),
-            ("max_held_per_address", s.max_held_per_address.to_string()),
             ("opers", {
                 let mut opers = s.opers.clone();
                 opers.sort();
