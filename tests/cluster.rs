@@ -189,21 +189,8 @@ async fn users_on_three_nodes_share_channels_and_private_messages() {
     // Each node reports its part: its own sessions and the messages it stored (so sums over
     // the nodes are the cluster's), the channels (all of them), its lease held, the log's
     // operations it applied and appended.
-    let metrics = reqwest::Client::new()
-        .get(c.url("/metrics"))
-        .bearer_auth("cluster-metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let figure = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
+    let metrics = metrics_of(&c).await;
+    let figure = |name: &str| figure(&metrics, name);
     assert_eq!(figure("chattr_sessions "), 1.0, "cat alone is on node 2: {metrics}");
     assert_eq!(figure("chattr_connections "), 1.0, "{metrics}");
     assert_eq!(figure("chattr_messages_total "), 2.0, "cat's two: {metrics}");
@@ -604,18 +591,18 @@ async fn a_session_dropped_on_one_node_is_resumed_on_another_and_ends_after_the_
     assert_eq!(quit["reason"], "connection closed");
 }
 
-/// `chattr_held_sessions` on `node`.
-async fn held_sessions(node: &TestServer) -> f64 {
-    let metrics = reqwest::Client::new()
-        .get(node.url("/metrics"))
-        .bearer_auth("cluster-metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics.lines().find_map(|l| l.strip_prefix("chattr_held_sessions ")?.trim().parse().ok()).unwrap()
+/// What `node`'s `/metrics` says.
+async fn metrics_of(node: &TestServer) -> String {
+    let metrics = reqwest::Client::new().get(node.url("/metrics")).bearer_auth("cluster-metrics");
+    metrics.send().await.unwrap().text().await.unwrap()
+}
+
+/// The figure of the series `name` (its name and a space) in `metrics`.
+fn figure(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
 }
 
 #[tokio::test]
@@ -638,7 +625,7 @@ async fn a_node_that_shuts_down_tells_the_others_at_once() {
     // cy's connection drops: the stopping node holds the session for a resume.
     cy.close().await;
     let deadline = tokio::time::Instant::now() + WAIT;
-    while held_sessions(&stops).await != 1.0 {
+    while figure(&metrics_of(&stops).await, "chattr_held_sessions ") != 1.0 {
         assert!(tokio::time::Instant::now() < deadline, "cy's session was never held");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
