@@ -357,7 +357,10 @@ pub async fn wait_closed(url: &str, within: Duration) -> bool {
 /// A handle on the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Surreal<Any>,
+    /// One session of the database for every clone of the store: a clone of the SDK's handle
+    /// is a session of its own, which on a server (`ws://`) signs in again — an argon2 hash
+    /// of the root password on the server for every write — and is ended when dropped.
+    db: Arc<Surreal<Any>>,
     health: Arc<Health>,
     /// The mark on message ids this process has stored (see `Store::append_messages`): ids at
     /// or below it are taken. 0 until it stores one.
@@ -401,7 +404,7 @@ impl Store {
         }
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.checked()?;
-        Ok(Self { db, health: Arc::default(), ids_marked: Arc::default() })
+        Ok(Self { db: Arc::new(db), health: Arc::default(), ids_marked: Arc::default() })
     }
 
     /// Holds every write back until the guard is dropped (the writes wait their turn).
@@ -534,6 +537,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every clone of the store uses one session of the database: a session of its own each
+    /// would sign in to a SurrealDB server again (an argon2 hash there) for every write.
+    #[tokio::test]
+    async fn clones_of_the_store_share_one_database_session() {
+        let store = Store::open("mem://").await.unwrap();
+        let clone = store.clone();
+        clone.db().set("probe", 7).await.unwrap();
+        let mut seen = store.db().query("RETURN $probe").await.unwrap();
+        let seen: Option<i64> = seen.take(0).unwrap();
+        assert_eq!(seen, Some(7), "what a clone set is the original's session's");
+    }
 
     #[tokio::test]
     async fn the_server_key_is_created_once() {
