@@ -753,7 +753,6 @@ impl Cluster {
         let Entry { node, seq, ms, seed, op } = entry;
         self.applied.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(node, seq, ?op, "applying an operation of the cluster's log");
-        let hub = &self.hub;
         let clock = OpClock::new(ms, seed, node == self.node);
         // A panic in the core (a bug) may have left this node's copy half changed, and parts
         // of applying are this node's own (its connections, its callers): its copy may no
@@ -762,90 +761,7 @@ impl Cluster {
         // with the panic, no longer apply the log at all).
         let applied: std::thread::Result<Reply> =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                clock.during(|| match op {
-                    Op::Connect { identity, mut fresh } => {
-                        let here = (node == self.node)
-                            .then(|| {
-                                self.arriving
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .get(&fresh.conn)
-                                    .cloned()
-                            })
-                            .flatten();
-                        let orphan = node == self.node && here.is_none();
-                        let outbox = match here {
-                            Some((outbox, secret)) => {
-                                fresh.resume_secret = secret;
-                                outbox
-                            }
-                            None => Outbox::elsewhere(),
-                        };
-                        let result = hub.connect(identity, outbox, fresh);
-                        // Its caller gave up waiting (Redis was slow): nobody carries the session.
-                        if let (true, Ok(attached)) = (orphan, &result) {
-                            self.leave_later(*attached, Some("connection closed".into()));
-                        }
-                        Box::new(result) as Reply
-                    }
-                    Op::Resume { key, ip, home } => {
-                        let here = (node == self.node)
-                            .then(|| {
-                                self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
-                            })
-                            .flatten();
-                        let orphan = node == self.node && here.is_none();
-                        let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
-                        let result = hub.resume_on(key, &secret, outbox.as_ref(), ip, home);
-                        if let (true, Ok(Some(resumed))) = (orphan, &result) {
-                            self.leave_later(resumed.attached, Some("connection closed".into()));
-                        }
-                        Box::new(result) as Reply
-                    }
-                    Op::Apply { conn, command, history } => {
-                        Box::new(hub.apply(conn, command, history)) as Reply
-                    }
-                    Op::Leave { attached, reason } => {
-                        hub.release(attached, reason, None);
-                        Box::new(())
-                    }
-                    Op::Deliver { batch } => {
-                        hub.deliver(&batch);
-                        Box::new(())
-                    }
-                    Op::Timer(timer) => {
-                        hub.apply_timer(timer);
-                        Box::new(())
-                    }
-                    Op::Call(call) => call.apply(hub),
-                    // (Read by `read_log`, which holds the log back until its `Reset` comes.)
-                    Op::ResetWanted { .. } => Box::new(()),
-                    Op::Reset { snapshot, .. } => {
-                        let gone = hub.reset(*snapshot, self.node);
-                        tracing::warn!(
-                            from = node,
-                            sessions_gone = gone.len(),
-                            "the cluster's state was reset after Redis lost its log"
-                        );
-                        for attached in gone {
-                            self.leave_later(attached, Some("connection closed".into()));
-                        }
-                        Box::new(())
-                    }
-                    Op::SnapshotWanted { by, from, ticket } => {
-                        if from == self.node {
-                            self.hand_over(by, ticket, hub.snapshot());
-                        }
-                        Box::new(())
-                    }
-                    Op::NodeGone { node, stopped } => {
-                        let reason =
-                            if stopped { "their server shut down" } else { "their server went away" };
-                        let gone = hub.drop_node(node, reason);
-                        tracing::info!(node, stopped, users = gone, "a node left the cluster");
-                        Box::new(())
-                    }
-                })
+                clock.during(|| self.apply_op(node, op))
             }));
         let reply = match applied {
             Ok(reply) => reply,
@@ -864,6 +780,87 @@ impl Cluster {
         if node == self.node {
             if let Some(waiting) = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq) {
                 let _ = waiting.send(reply);
+            }
+        }
+    }
+
+    /// Applies `op`, which node `node` appended, to this node's copy (at the operation's
+    /// clock); answers what its caller gets.
+    fn apply_op(&self, node: u64, op: Op) -> Reply {
+        let hub = &self.hub;
+        match op {
+            Op::Connect { identity, mut fresh } => {
+                let here = (node == self.node)
+                    .then(|| {
+                        self.arriving.lock().unwrap_or_else(|e| e.into_inner()).get(&fresh.conn).cloned()
+                    })
+                    .flatten();
+                let orphan = node == self.node && here.is_none();
+                let outbox = match here {
+                    Some((outbox, secret)) => {
+                        fresh.resume_secret = secret;
+                        outbox
+                    }
+                    None => Outbox::elsewhere(),
+                };
+                let result = hub.connect(identity, outbox, fresh);
+                // Its caller gave up waiting (Redis was slow): nobody carries the session.
+                if let (true, Ok(attached)) = (orphan, &result) {
+                    self.leave_later(*attached, Some("connection closed".into()));
+                }
+                Box::new(result) as Reply
+            }
+            Op::Resume { key, ip, home } => {
+                let here = (node == self.node)
+                    .then(|| self.resuming.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned())
+                    .flatten();
+                let orphan = node == self.node && here.is_none();
+                let (secret, outbox) = here.map_or((String::new(), None), |(s, o)| (s, Some(o)));
+                let result = hub.resume_on(key, &secret, outbox.as_ref(), ip, home);
+                if let (true, Ok(Some(resumed))) = (orphan, &result) {
+                    self.leave_later(resumed.attached, Some("connection closed".into()));
+                }
+                Box::new(result) as Reply
+            }
+            Op::Apply { conn, command, history } => Box::new(hub.apply(conn, command, history)) as Reply,
+            Op::Leave { attached, reason } => {
+                hub.release(attached, reason, None);
+                Box::new(())
+            }
+            Op::Deliver { batch } => {
+                hub.deliver(&batch);
+                Box::new(())
+            }
+            Op::Timer(timer) => {
+                hub.apply_timer(timer);
+                Box::new(())
+            }
+            Op::Call(call) => call.apply(hub),
+            // (Read by `read_log`, which holds the log back until its `Reset` comes.)
+            Op::ResetWanted { .. } => Box::new(()),
+            Op::Reset { snapshot, .. } => {
+                let gone = hub.reset(*snapshot, self.node);
+                tracing::warn!(
+                    from = node,
+                    sessions_gone = gone.len(),
+                    "the cluster's state was reset after Redis lost its log"
+                );
+                for attached in gone {
+                    self.leave_later(attached, Some("connection closed".into()));
+                }
+                Box::new(())
+            }
+            Op::SnapshotWanted { by, from, ticket } => {
+                if from == self.node {
+                    self.hand_over(by, ticket, hub.snapshot());
+                }
+                Box::new(())
+            }
+            Op::NodeGone { node, stopped } => {
+                let reason = if stopped { "their server shut down" } else { "their server went away" };
+                let gone = hub.drop_node(node, reason);
+                tracing::info!(node, stopped, users = gone, "a node left the cluster");
+                Box::new(())
             }
         }
     }
