@@ -568,6 +568,15 @@ impl Hub {
         let _ = self.timers.set(sink);
     }
 
+    /// A timer of the core's ran out: applied at once on a single node; in a cluster sent to
+    /// the log, for every node to apply.
+    fn timer_ran_out(&self, timer: Timer) {
+        match self.timers.get() {
+            Some(sink) => sink(timer),
+            None => self.apply_timer(timer),
+        }
+    }
+
     /// Applies a timer that ran out.
     pub(crate) fn apply_timer(&self, timer: Timer) {
         match timer {
@@ -620,11 +629,7 @@ impl Hub {
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             if let Some(hub) = hub.upgrade() {
-                let timer = Timer::EnforceNick { conn, nick };
-                match hub.timers.get() {
-                    Some(sink) => sink(timer),
-                    None => hub.apply_timer(timer),
-                }
+                hub.timer_ran_out(Timer::EnforceNick { conn, nick });
             }
         });
     }

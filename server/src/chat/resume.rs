@@ -246,41 +246,25 @@ impl Hub {
                 c.held.as_ref().filter(|_| Group::of(c.ip) == group).map(|held| (held.since, conn))
             })
         };
-        // On a single node the core ends it at once; in a cluster the log does, on every node.
-        let mut evicted = None;
-        if cap > 0 && held_here().count() > cap {
-            if let Some((_, oldest)) = held_here().min() {
-                match self.timers.get() {
-                    None => remove_client(&mut st, oldest, Some("connection closed".into())),
-                    Some(_) => {
-                        let attachment = st.clients.get(&oldest).map_or(0, |c| c.attachment);
-                        evicted = Some(Attached { conn: oldest, attachment });
-                    }
-                }
-            }
-        }
+        let over = cap > 0 && held_here().count() > cap;
+        let oldest = held_here().min().filter(|_| over).map(|(_, oldest)| oldest);
+        let evicted = oldest
+            .and_then(|conn| st.clients.get(&conn).map(|c| Attached { conn, attachment: c.attachment }));
         drop(st);
-        if let (Some(attached), Some(sink)) = (evicted, self.timers.get()) {
-            sink(Timer::EndHeld { attached, reason: Some("connection closed".into()) });
+        if let Some(attached) = evicted {
+            self.timer_ran_out(Timer::EndHeld { attached, reason: Some("connection closed".into()) });
         }
         let hub = self.me.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             if let Some(hub) = hub.upgrade() {
-                let mut st = hub.lock();
-                let still_held = st
+                let still_held = hub
+                    .lock()
                     .clients
                     .get(&attached.conn)
                     .is_some_and(|c| c.attachment == attached.attachment && c.held.is_some());
-                if !still_held {
-                    return;
-                }
-                match hub.timers.get() {
-                    None => remove_client(&mut st, attached.conn, reason),
-                    Some(sink) => {
-                        drop(st);
-                        sink(Timer::EndHeld { attached, reason });
-                    }
+                if still_held {
+                    hub.timer_ran_out(Timer::EndHeld { attached, reason });
                 }
             }
         });
