@@ -64,7 +64,7 @@ async fn a_backup_taken_while_chatting_restores_into_a_fresh_store() {
     assert!(backup.status.success(), "{}", said(&backup));
     assert_eq!(std::fs::metadata(&dump).unwrap().permissions().mode() & 0o777, 0o600, "a backup is a secret");
     let text = std::fs::read_to_string(&dump).unwrap();
-    assert!(text.contains("DEFINE TABLE message") && text.contains("kept in the backup"), "{text}");
+    assert!(text.contains("DEFINE TABLE history") && text.contains("kept in the backup"), "{text}");
     // The app's shared secret does not read the store; the token does.
     let get = |auth: String| reqwest::Client::new().get(first.url("/api/backup")).bearer_auth(auth).send();
     assert_eq!(get(SECRET.to_owned()).await.unwrap().status(), 401);

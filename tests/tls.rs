@@ -102,7 +102,7 @@ async fn https_and_wss_with_a_certificate_swapped_on_sighup() {
     let env = [tls[0], tls[1], ("CHATTR_ADDR", addr.as_str())];
     let backup = run_chattrd(&dir.join("data"), &env, &["backup", dump.to_str().unwrap()]).await;
     assert!(backup.status.success(), "{}", printed(&backup));
-    assert!(std::fs::read_to_string(&dump).unwrap().contains("DEFINE TABLE message"));
+    assert!(std::fs::read_to_string(&dump).unwrap().contains("DEFINE TABLE history"));
 
     // A renewal gone wrong keeps the certificate in use.
     std::fs::write(&cert, "not a certificate").unwrap();

@@ -1,6 +1,14 @@
-//! Message history: every channel message and private message, keyed by its id (ids grow with
-//! time), filed under a conversation key so a page of history is one index range.
+//! Message history: every channel message and private message, filed by conversation and id
+//! (ids grow with time) in its record id, so a page of history is one range of keys.
+//!
+//! A message is `history:[conversation, -id]`: the key holds both, so no index is kept beside
+//! the rows (an index entry cost about as much as the row itself to store, see
+//! docs/benchmarks.md), and the negated id puts a conversation's newest messages first, since
+//! SurrealDB scans a range of keys forwards only (surrealdb/surrealdb#4509): a page back from
+//! any point is the first `limit` keys of a range. Pruning goes through the conversations,
+//! each one a `conversation` record, written with a conversation's first message.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -39,11 +47,11 @@ pub struct StoredMessage {
     pub message: ChatMessage,
 }
 
+/// A stored message, as the `history` table holds it.
 #[derive(Debug, Clone, SurrealValue)]
 struct Row {
-    id: i64,
-    conv: String,
-    mid: i64,
+    /// `[conversation, -id]`.
+    id: (String, i64),
     ts: i64,
     sender: String,
     target: String,
@@ -53,9 +61,53 @@ struct Row {
     bot: Option<bool>,
 }
 
+impl Row {
+    fn of(m: &StoredMessage) -> Self {
+        Self {
+            id: (m.conversation.as_str().to_owned(), -to_i64(m.message.id)),
+            ts: to_i64(m.message.ts),
+            sender: m.message.from.clone(),
+            target: m.message.target.clone(),
+            text: m.message.text.clone(),
+            action: m.message.action,
+            bot: Some(m.message.bot).filter(|&b| b),
+        }
+    }
+
+    fn message_id(&self) -> i64 {
+        -self.id.1
+    }
+}
+
+/// A message as stores before the `history` table kept it (`message:<id>`, with an index on
+/// its conversation and id); moved into `history` when such a store is opened.
+#[derive(Debug, Clone, SurrealValue)]
+struct OldRow {
+    id: i64,
+    conv: String,
+    mid: i64,
+    ts: i64,
+    sender: String,
+    target: String,
+    text: String,
+    action: bool,
+    bot: Option<bool>,
+}
+
+/// A `conversation` record, for the conversations of a batch not known to be stored yet.
+#[derive(Debug, Clone, SurrealValue)]
+struct ConversationRow {
+    id: String,
+}
+
 /// Ids and times are below 2^53, so the conversions are exact.
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The first key of the range holding a conversation's messages numbered below `id`.
+fn first_key_below(id: i64) -> i64 {
+    1i64.saturating_sub(id)
 }
 
 impl Store {
@@ -66,28 +118,15 @@ impl Store {
     /// messages themselves are pruned). A batch with an id above the mark moves it, in the same
     /// transaction, [`IDS_RESERVED`] past its highest id; the batches after it, until their ids
     /// pass the mark, are one `INSERT` without the mark's read and write, which cost most of
-    /// a small batch's time in the store (docs/benchmarks.md).
+    /// a small batch's time in the store (docs/benchmarks.md). Likewise a conversation's record
+    /// is written with the first batch this process stores in it.
     pub async fn append_messages<'a>(
         &self,
         batch: impl IntoIterator<Item = &'a StoredMessage>,
     ) -> Result<()> {
-        let batch: Vec<StoredMessage> = batch.into_iter().cloned().collect();
+        let rows: Vec<Row> = batch.into_iter().map(Row::of).collect();
         let store = self.clone();
         self.write(async move {
-            let rows: Vec<Row> = batch
-                .into_iter()
-                .map(|m| Row {
-                    id: to_i64(m.message.id),
-                    conv: m.conversation.as_str().to_owned(),
-                    mid: to_i64(m.message.id),
-                    ts: to_i64(m.message.ts),
-                    sender: m.message.from.clone(),
-                    target: m.message.target.clone(),
-                    text: m.message.text.clone(),
-                    action: m.message.action,
-                    bot: Some(m.message.bot).filter(|&b| b),
-                })
-                .collect();
             // Nodes of a cluster share the store, and their batches may move the mark at once:
             // the one that loses the race writes again.
             let mut attempts = 0;
@@ -102,32 +141,52 @@ impl Store {
         .await
     }
 
-    /// Inserts messages, moving the mark on ids when they pass it.
+    /// Inserts messages, with the records of conversations new to this process, moving the
+    /// mark on ids when they pass it.
     async fn insert_rows(&self, rows: &[Row]) -> Result<()> {
-        let high = rows.iter().map(|r| r.mid).max().unwrap_or(0);
+        let high = rows.iter().map(Row::message_id).max().unwrap_or(0);
         // (Writes go one at a time, so the mark read here is the latest this process stored.)
-        if high <= self.ids_marked.load(Ordering::Relaxed) {
-            self.db()
-                .query("INSERT INTO message $rows RETURN NONE")
-                .bind(("rows", rows.to_vec()))
-                .await?
-                .checked()?;
-            return Ok(());
+        let mark =
+            (high > self.ids_marked.load(Ordering::Relaxed)).then(|| high.saturating_add(IDS_RESERVED));
+        let fresh: Vec<ConversationRow> = {
+            let known = self.conversations_known();
+            let mut fresh: Vec<&str> =
+                rows.iter().map(|r| r.id.0.as_str()).filter(|c| !known.contains(*c)).collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            fresh.into_iter().map(|c| ConversationRow { id: c.to_owned() }).collect()
+        };
+        let mut sql = String::from("INSERT INTO history $rows RETURN NONE;");
+        if !fresh.is_empty() {
+            sql.push_str("INSERT IGNORE INTO conversation $conversations RETURN NONE;");
         }
-        let mark = high.saturating_add(IDS_RESERVED);
+        if mark.is_some() {
+            sql.push_str("UPSERT store_meta:messages SET high = math::max([high ?? 0, $mark]) RETURN NONE;");
+        }
+        if !fresh.is_empty() || mark.is_some() {
+            sql = format!("BEGIN; {sql} COMMIT;");
+        }
+        let names: Vec<String> = fresh.iter().map(|c| c.id.clone()).collect();
         self.db()
-            .query(
-                "BEGIN;
-                 INSERT INTO message $rows RETURN NONE;
-                 UPSERT store_meta:messages SET high = math::max([high ?? 0, $mark]) RETURN NONE;
-                 COMMIT;",
-            )
+            .query(sql)
             .bind(("rows", rows.to_vec()))
-            .bind(("mark", mark))
+            .bind(("conversations", fresh))
+            .bind(("mark", mark.unwrap_or(0)))
             .await?
             .checked()?;
-        self.ids_marked.fetch_max(mark, Ordering::Relaxed);
+        if let Some(mark) = mark {
+            self.ids_marked.fetch_max(mark, Ordering::Relaxed);
+        }
+        let mut known = self.conversations_known();
+        if known.len() + names.len() > CONVERSATIONS_KNOWN {
+            known.clear();
+        }
+        known.extend(names);
         Ok(())
+    }
+
+    fn conversations_known(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.conversations.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The mark on message ids (0 for none): every id at or below it is taken (stored, or
@@ -135,14 +194,7 @@ impl Store {
     pub async fn message_id_mark(&self) -> Result<u64> {
         let mut res = self.db().query("SELECT VALUE high FROM ONLY store_meta:messages").await?.checked()?;
         let high: Option<i64> = res.take(0)?;
-        if let Some(high) = high {
-            return Ok(u64::try_from(high).unwrap_or(0));
-        }
-        // A store written before the mark was kept: find the highest id once.
-        let mut res =
-            self.db().query("SELECT VALUE mid FROM message ORDER BY mid DESC LIMIT 1").await?.checked()?;
-        let top: Vec<i64> = res.take(0)?;
-        Ok(top.first().and_then(|&m| u64::try_from(m).ok()).unwrap_or(0))
+        Ok(high.and_then(|h| u64::try_from(h).ok()).unwrap_or(0))
     }
 
     /// Up to `limit` messages of a conversation older than `before` (the newest when `None`),
@@ -156,11 +208,11 @@ impl Store {
         let mut res = self
             .db()
             .query(
-                "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action, bot FROM message
-                 WHERE conv = $conv AND mid < $before ORDER BY mid DESC LIMIT $limit",
+                "SELECT record::id(id) AS id, ts, sender, target, text, action, bot
+                 FROM type::record('history', [$conv, $from]..[$conv, 0]) LIMIT $limit",
             )
             .bind(("conv", conversation.as_str().to_owned()))
-            .bind(("before", before.map_or(i64::MAX, to_i64)))
+            .bind(("from", first_key_below(before.map_or(i64::MAX, to_i64))))
             .bind(("limit", limit as i64))
             .await?
             .checked()?;
@@ -169,7 +221,7 @@ impl Store {
             .into_iter()
             .rev()
             .map(|r| ChatMessage {
-                id: r.mid as u64,
+                id: r.message_id() as u64,
                 ts: r.ts as u64,
                 from: r.sender,
                 target: r.target,
@@ -181,57 +233,173 @@ impl Store {
             .collect())
     }
 
-    /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch), a few
-    /// hundred per transaction, so other writes never wait long behind it.
+    /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch), conversation
+    /// by conversation, a few hundred per transaction, so other writes never wait long behind it.
     ///
     /// A message's id is at least the time it was numbered shifted left by 10 bits (see
     /// `Hub::next_message_id`), so every id below `cutoff_ms << 10` was numbered before the
-    /// cutoff: the old messages are one range at the start of the table, found without an index
-    /// on the time (which every stored message would pay for). Ids run ahead of the clock only
-    /// after it stepped back (numbering goes on above the highest id stored): while the highest
-    /// id is ahead of the clock (`now_ms`), the messages above the range are also looked
-    /// through by time.
+    /// cutoff: a conversation's old messages are one range at the end of its keys, found
+    /// without an index on the time (which every stored message would pay for). Ids run ahead
+    /// of the clock only after it stepped back (numbering goes on above the highest id stored):
+    /// while the highest id is ahead of the clock (`now_ms`), the messages above the range are
+    /// also looked through by time.
     pub async fn prune_history(&self, cutoff_ms: u64, now_ms: u64) -> Result<()> {
         let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
-        self.delete_all("SELECT VALUE id FROM type::record('message', ..$below) LIMIT 500", below, cutoff_ms)
-            .await?;
-        if self.message_id_mark().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS) {
+        let ahead = self.message_id_mark().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS);
+        if ahead {
             tracing::warn!("message ids are ahead of the clock (it was set back): pruning by time as well");
-            self.delete_all(
-                "SELECT VALUE id FROM type::record('message', $below..) WHERE ts < $cutoff LIMIT 500",
-                below,
-                cutoff_ms,
-            )
-            .await?;
         }
-        Ok(())
+        let mut after: Option<String> = None;
+        loop {
+            let page: Vec<String> = {
+                let sql = match after {
+                    None => "SELECT VALUE record::id(id) FROM conversation LIMIT 200",
+                    Some(_) => {
+                        "SELECT VALUE record::id(id) FROM type::record('conversation', $after>..) LIMIT 200"
+                    }
+                };
+                self.db()
+                    .query(sql)
+                    .bind(("after", after.clone().unwrap_or_default()))
+                    .await?
+                    .checked()?
+                    .take(0)?
+            };
+            let Some(last) = page.last().cloned() else { return Ok(()) };
+            for conv in page {
+                self.delete_all(
+                    "SELECT VALUE id FROM type::record('history', [$conv, $from]..[$conv, 0]) LIMIT 500",
+                    &conv,
+                    below,
+                    cutoff_ms,
+                )
+                .await?;
+                if ahead {
+                    self.delete_all(
+                        "SELECT VALUE id FROM type::record('history', [$conv, NONE]..[$conv, $from])
+                         WHERE ts < $cutoff LIMIT 500",
+                        &conv,
+                        below,
+                        cutoff_ms,
+                    )
+                    .await?;
+                }
+            }
+            after = Some(last);
+        }
     }
 
-    /// Runs `select` (ids of messages to delete, a few hundred at most, given `$below` and
-    /// `$cutoff`) and deletes what it finds, one transaction at a time, until it finds none.
-    async fn delete_all(&self, select: &'static str, below: i64, cutoff_ms: u64) -> Result<()> {
+    /// Runs `select` (ids of a conversation's messages to delete, a few hundred at most, given
+    /// `$conv`, `$from`, the first key of the messages numbered below `below`, and `$cutoff`) and
+    /// deletes what it finds, one transaction at a time, until it finds none. The look is a
+    /// read: a conversation with nothing to delete takes no turn among the writes.
+    async fn delete_all(&self, select: &'static str, conv: &str, below: i64, cutoff_ms: u64) -> Result<()> {
         loop {
-            let store = self.clone();
-            let deleted: Option<i64> = self
-                .write(async move {
-                    let mut res = store
-                        .db()
-                        .query(format!(
-                            "LET $ids = ({select}); DELETE $ids RETURN NONE; RETURN array::len($ids);"
-                        ))
-                        .bind(("below", below))
-                        .bind(("cutoff", to_i64(cutoff_ms)))
-                        .await?
-                        .checked()?;
-                    Ok(res.take(2)?)
-                })
-                .await?;
-            if deleted.unwrap_or(0) == 0 {
+            let ids: Vec<surrealdb::types::RecordId> = self
+                .db()
+                .query(select)
+                .bind(("conv", conv.to_owned()))
+                .bind(("from", first_key_below(below)))
+                .bind(("cutoff", to_i64(cutoff_ms)))
+                .await?
+                .checked()?
+                .take(0)?;
+            if ids.is_empty() {
                 return Ok(());
             }
+            let store = self.clone();
+            self.write(async move {
+                store.db().query("DELETE $ids RETURN NONE").bind(("ids", ids)).await?.checked()?;
+                Ok(())
+            })
+            .await?;
         }
     }
+
+    /// Moves the messages of a store written before the `history` table (`message:<id>` rows)
+    /// into it, a few hundred per transaction, and drops the old table once it is empty. Runs
+    /// when a store is opened; a store with none has nothing to do.
+    pub(super) async fn move_old_messages(&self) -> Result<()> {
+        let old_table: Option<bool> =
+            self.db().query("RETURN (INFO FOR DB).tables.message != NONE").await?.checked()?.take(0)?;
+        if old_table != Some(true) {
+            return Ok(());
+        }
+        let mut moved = 0usize;
+        loop {
+            let old: Vec<OldRow> = self
+                .db()
+                .query(
+                    "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action, bot
+                     FROM message LIMIT 500",
+                )
+                .await?
+                .checked()?
+                .take(0)?;
+            if old.is_empty() {
+                break;
+            }
+            moved += old.len();
+            let high = old.iter().map(|r| r.mid).max().unwrap_or(0);
+            let ids: Vec<surrealdb::types::RecordId> =
+                old.iter().map(|r| surrealdb::types::RecordId::new("message", r.id)).collect();
+            let mut conversations: Vec<String> = old.iter().map(|r| r.conv.clone()).collect();
+            conversations.sort_unstable();
+            conversations.dedup();
+            let conversations: Vec<ConversationRow> =
+                conversations.into_iter().map(|id| ConversationRow { id }).collect();
+            let rows: Vec<Row> = old
+                .into_iter()
+                .map(|r| Row {
+                    id: (r.conv, -r.mid),
+                    ts: r.ts,
+                    sender: r.sender,
+                    target: r.target,
+                    text: r.text,
+                    action: r.action,
+                    bot: r.bot,
+                })
+                .collect();
+            let store = self.clone();
+            self.write(async move {
+                store
+                    .db()
+                    .query(
+                        "BEGIN;
+                         INSERT IGNORE INTO history $rows RETURN NONE;
+                         INSERT IGNORE INTO conversation $conversations RETURN NONE;
+                         UPSERT store_meta:messages SET high = math::max([high ?? 0, $high]) RETURN NONE;
+                         DELETE $ids RETURN NONE;
+                         COMMIT;",
+                    )
+                    .bind(("rows", rows))
+                    .bind(("conversations", conversations))
+                    .bind(("high", high))
+                    .bind(("ids", ids))
+                    .await?
+                    .checked()?;
+                Ok(())
+            })
+            .await?;
+            if moved % 50_000 < 500 {
+                tracing::info!(moved, "moving stored messages into the history table");
+            }
+        }
+        if moved > 0 {
+            tracing::info!(moved, "stored messages moved into the history table");
+        }
+        let store = self.clone();
+        self.write(async move {
+            store.db().query("REMOVE TABLE IF EXISTS message").await?.checked()?;
+            Ok(())
+        })
+        .await
+    }
 }
+
+/// How many conversations a process remembers having stored a record of; past that it forgets
+/// them all, and writes their records again (`INSERT IGNORE`) as messages come.
+const CONVERSATIONS_KNOWN: usize = 10_000;
 
 /// How many times a batch is written again after losing a write conflict to another node.
 const CONFLICT_RETRIES: u32 = 5;
@@ -299,7 +467,7 @@ mod tests {
         store.append_messages([&at(100)]).await.unwrap();
         // A process that has stored nothing yet writes the mark with its first batch, even one
         // numbered below the mark another left.
-        let other = Store { ids_marked: Arc::default(), ..store.clone() };
+        let other = Store { ids_marked: Arc::default(), conversations: Arc::default(), ..store.clone() };
         other.append_messages([&at(50)]).await.unwrap();
         assert_eq!(other.message_id_mark().await.unwrap(), 100 + IDS_RESERVED as u64);
         other.append_messages([&at(300 + IDS_RESERVED as u64)]).await.unwrap();
@@ -324,6 +492,11 @@ mod tests {
         assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), (11..=20).collect::<Vec<_>>());
         assert_eq!(page[0], msg(11, "#rust", "m11"));
         assert_eq!(store.history(&rust, Some(3), 10).await.unwrap().len(), 2);
+        for before in [0, 1] {
+            assert!(store.history(&rust, Some(before), 10).await.unwrap().is_empty(), "before {before}");
+        }
+        assert!(store.history(&rust, Some(u64::MAX), 0).await.unwrap().is_empty());
+        assert_eq!(store.history(&rust, Some(u64::MAX), 1).await.unwrap()[0].id, 30);
         assert_eq!(store.history(&pm, None, 10).await.unwrap(), vec![msg(31, "bob", "secret")]);
         assert!(store
             .history(&Conversation::private("potato:alice", "guest:x"), None, 10)
@@ -394,5 +567,81 @@ mod tests {
         store.prune_history(now - 15 * day, now).await.unwrap();
         let left = store.history(&c, None, 10).await.unwrap();
         assert_eq!(left.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["recent, numbered ahead"]);
+    }
+
+    #[tokio::test]
+    async fn pruning_goes_through_every_conversation() {
+        let store = Store::open("mem://").await.unwrap();
+        // More conversations than a page of them, each with a message numbered before the cutoff
+        // and one after it, stored in batches of a few conversations each.
+        let conversations: Vec<Conversation> =
+            (0..450).map(|i| Conversation::channel(&format!("#c{i:03}"))).collect();
+        for chunk in conversations.chunks(7) {
+            let batch: Vec<StoredMessage> = chunk
+                .iter()
+                .flat_map(|c| {
+                    [(1_000u64, "old"), (2_000, "new")].map(|(ms, text)| {
+                        let mut message = msg(ms << 10, c.as_str(), text);
+                        message.ts = ms;
+                        StoredMessage { conversation: c.clone(), message }
+                    })
+                })
+                .collect();
+            store.append_messages(&batch).await.unwrap();
+        }
+        store.prune_history(1_500, 2_100).await.unwrap();
+        for c in &conversations {
+            let left = store.history(c, None, 10).await.unwrap();
+            assert_eq!(left.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["new"], "{c:?}");
+        }
+    }
+
+    /// A store written before the `history` table: its messages are moved into it when it is
+    /// opened, and are read, numbered above and pruned as if stored now.
+    #[tokio::test]
+    async fn messages_of_the_old_layout_are_moved_into_history() {
+        let store = Store::open("mem://").await.unwrap();
+        store
+            .db()
+            .query(
+                "DEFINE TABLE message SCHEMAFULL;
+                 DEFINE FIELD conv ON message TYPE string; DEFINE FIELD mid ON message TYPE int;
+                 DEFINE FIELD ts ON message TYPE int; DEFINE FIELD sender ON message TYPE string;
+                 DEFINE FIELD target ON message TYPE string; DEFINE FIELD text ON message TYPE string;
+                 DEFINE FIELD action ON message TYPE bool; DEFINE FIELD bot ON message TYPE option<bool>;
+                 DEFINE INDEX message_conv ON message FIELDS conv, mid;
+                 FOR $i IN 1..=700 {
+                     CREATE type::record('message', $i) SET conv = IF $i % 2 = 0 { '#even' } ELSE { 'pm:a|b' },
+                         mid = $i, ts = $i * 10, sender = 'alice', target = '#even', text = 'm' + <string>$i,
+                         action = $i = 3;
+                 };
+                 CREATE message:701 SET conv = '#even', mid = 701, ts = 7010, sender = 'bot', target = '#even',
+                     text = 'from a bot', action = false, bot = true;",
+            )
+            .await
+            .unwrap()
+            .checked()
+            .unwrap();
+        store.move_old_messages().await.unwrap();
+
+        let even = store.history(&Conversation::channel("#even"), None, 1_000).await.unwrap();
+        assert_eq!(even.len(), 351);
+        assert_eq!(even.first().map(|m| (m.id, m.ts, m.text.as_str())), Some((2, 20, "m2")));
+        assert!(even.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        assert_eq!(even.last().map(|m| (m.id, m.bot)), Some((701, true)));
+        let pm = store.history(&Conversation(String::from("pm:a|b")), Some(9), 10).await.unwrap();
+        assert_eq!(pm.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 3, 5, 7]);
+        assert!(pm[1].action && !pm[0].action && !pm[0].bot);
+        let tables: Option<bool> =
+            store.db().query("RETURN (INFO FOR DB).tables.message = NONE").await.unwrap().take(0).unwrap();
+        assert_eq!(tables, Some(true), "the old table is gone");
+        assert_eq!(store.message_id_mark().await.unwrap(), 701, "new ids go on above the moved ones");
+
+        // Pruning knows the moved conversations: every id here is below 1 << 10, numbered
+        // before the first millisecond.
+        store.prune_history(1, 10_000).await.unwrap();
+        for c in ["#even", "pm:a|b"] {
+            assert!(store.history(&Conversation(c.to_owned()), None, 1_000).await.unwrap().is_empty(), "{c}");
+        }
     }
 }

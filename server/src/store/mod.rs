@@ -159,19 +159,16 @@ DEFINE FIELD IF NOT EXISTS attempts ON webhook_dead TYPE int;
 DEFINE FIELD IF NOT EXISTS error ON webhook_dead TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS at ON webhook_dead TYPE datetime;
 
-DEFINE TABLE IF NOT EXISTS message SCHEMAFULL;
-DEFINE FIELD IF NOT EXISTS conv ON message TYPE string;
-DEFINE FIELD IF NOT EXISTS mid ON message TYPE int;
-DEFINE FIELD IF NOT EXISTS ts ON message TYPE int;
-DEFINE FIELD IF NOT EXISTS sender ON message TYPE string;
-DEFINE FIELD IF NOT EXISTS target ON message TYPE string;
-DEFINE FIELD IF NOT EXISTS text ON message TYPE string;
-DEFINE FIELD IF NOT EXISTS action ON message TYPE bool;
-DEFINE FIELD IF NOT EXISTS bot ON message TYPE option<bool>;
-DEFINE INDEX IF NOT EXISTS message_conv ON message FIELDS conv, mid;
--- Pruning finds old messages by their time-ordered ids; stores from before that lose the
--- index it needed.
-REMOVE INDEX IF EXISTS message_ts ON message;
+-- Messages, as history:[conversation, -id] (see store/history.rs): no index beside them.
+DEFINE TABLE IF NOT EXISTS history SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS ts ON history TYPE int;
+DEFINE FIELD IF NOT EXISTS sender ON history TYPE string;
+DEFINE FIELD IF NOT EXISTS target ON history TYPE string;
+DEFINE FIELD IF NOT EXISTS text ON history TYPE string;
+DEFINE FIELD IF NOT EXISTS action ON history TYPE bool;
+DEFINE FIELD IF NOT EXISTS bot ON history TYPE option<bool>;
+-- Every conversation with stored messages, for pruning.
+DEFINE TABLE IF NOT EXISTS conversation SCHEMAFULL;
 
 DEFINE TABLE IF NOT EXISTS kline SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS mask ON kline TYPE string;
@@ -365,6 +362,8 @@ pub struct Store {
     /// The mark on message ids this process has stored (see `Store::append_messages`): ids at
     /// or below it are taken. 0 until it stores one.
     ids_marked: Arc<std::sync::atomic::AtomicI64>,
+    /// Conversations whose record this process has stored (see `Store::append_messages`).
+    conversations: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Whether the store can still be trusted with writes.
@@ -404,7 +403,14 @@ impl Store {
         }
         db.use_ns("chattr").use_db("chattr").await?;
         db.query(SCHEMA).await?.checked()?;
-        Ok(Self { db: Arc::new(db), health: Arc::default(), ids_marked: Arc::default() })
+        let store = Self {
+            db: Arc::new(db),
+            health: Arc::default(),
+            ids_marked: Arc::default(),
+            conversations: Arc::default(),
+        };
+        store.move_old_messages().await?;
+        Ok(store)
     }
 
     /// Holds every write back until the guard is dropped (the writes wait their turn).
