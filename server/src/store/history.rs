@@ -5,8 +5,9 @@
 //! the rows (an index entry cost about as much as the row itself to store, see
 //! docs/benchmarks.md), and the negated id puts a conversation's newest messages first, since
 //! SurrealDB scans a range of keys forwards only (surrealdb/surrealdb#4509): a page back from
-//! any point is the first `limit` keys of a range. Pruning goes through the conversations,
-//! each one a `conversation` record, written with a conversation's first message.
+//! any point is the first `limit` keys of a range. Pruning goes through the conversations
+//! that had messages on the days it prunes: `conversation:[day, conversation]` records, written
+//! with a conversation's first message of a day and deleted once that day is pruned.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -94,10 +95,29 @@ struct OldRow {
     bot: Option<bool>,
 }
 
-/// A `conversation` record, for the conversations of a batch not known to be stored yet.
+/// A `conversation` record: `[day, conversation]`, for messages of the conversation numbered
+/// on that day (by the time in their ids, in days since the Unix epoch).
 #[derive(Debug, Clone, SurrealValue)]
 struct ConversationRow {
-    id: String,
+    id: (i64, String),
+}
+
+impl ConversationRow {
+    /// The records the messages of `rows` need, each once.
+    fn of_rows<'a>(rows: impl IntoIterator<Item = (&'a str, i64)>) -> Vec<Self> {
+        let mut keys: Vec<(i64, &str)> = rows.into_iter().map(|(conv, id)| (day_of(id), conv)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter().map(|(day, conv)| Self { id: (day, conv.to_owned()) }).collect()
+    }
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The day a message was numbered on: an id is the time in milliseconds shifted left by 10
+/// bits, plus a count.
+fn day_of(id: i64) -> i64 {
+    (id >> 10).div_euclid(DAY_MS)
 }
 
 /// Ids and times are below 2^53, so the conversions are exact.
@@ -150,11 +170,9 @@ impl Store {
             (high > self.ids_marked.load(Ordering::Relaxed)).then(|| high.saturating_add(IDS_RESERVED));
         let fresh: Vec<ConversationRow> = {
             let known = self.conversations_known();
-            let mut fresh: Vec<&str> =
-                rows.iter().map(|r| r.id.0.as_str()).filter(|c| !known.contains(*c)).collect();
-            fresh.sort_unstable();
-            fresh.dedup();
-            fresh.into_iter().map(|c| ConversationRow { id: c.to_owned() }).collect()
+            let mut fresh = ConversationRow::of_rows(rows.iter().map(|r| (r.id.0.as_str(), r.message_id())));
+            fresh.retain(|c| !known.contains(&c.id));
+            fresh
         };
         let mut sql = String::from("INSERT INTO history $rows RETURN NONE;");
         if !fresh.is_empty() {
@@ -166,7 +184,7 @@ impl Store {
         if !fresh.is_empty() || mark.is_some() {
             sql = format!("BEGIN; {sql} COMMIT;");
         }
-        let names: Vec<String> = fresh.iter().map(|c| c.id.clone()).collect();
+        let names: Vec<(i64, String)> = fresh.iter().map(|c| c.id.clone()).collect();
         self.db()
             .query(sql)
             .bind(("rows", rows.to_vec()))
@@ -185,7 +203,7 @@ impl Store {
         Ok(())
     }
 
-    fn conversations_known(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn conversations_known(&self) -> std::sync::MutexGuard<'_, HashSet<(i64, String)>> {
         self.conversations.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -239,50 +257,57 @@ impl Store {
     /// A message's id is at least the time it was numbered shifted left by 10 bits (see
     /// `Hub::next_message_id`), so every id below `cutoff_ms << 10` was numbered before the
     /// cutoff: a conversation's old messages are one range at the end of its keys, found
-    /// without an index on the time (which every stored message would pay for). Ids run ahead
-    /// of the clock only after it stepped back (numbering goes on above the highest id stored):
-    /// while the highest id is ahead of the clock (`now_ms`), the messages above the range are
-    /// also looked through by time.
+    /// without an index on the time (which every stored message would pay for). The
+    /// conversations looked through are those with messages numbered on the cutoff's day or
+    /// before; a day wholly before the cutoff is done with once pruned, and its records go.
+    /// Ids run ahead of the clock only after it stepped back (numbering goes on above the
+    /// highest id stored): while the highest id is ahead of the clock (`now_ms`), every
+    /// conversation is looked through, by time as well.
     pub async fn prune_history(&self, cutoff_ms: u64, now_ms: u64) -> Result<()> {
         let below = to_i64(cutoff_ms.saturating_mul(1 << 10));
+        let cutoff_day = day_of(below);
         let ahead = self.message_id_mark().await? >> 10 > now_ms.saturating_add(IDS_AHEAD_MS);
         if ahead {
             tracing::warn!("message ids are ahead of the clock (it was set back): pruning by time as well");
         }
-        let mut after: Option<String> = None;
+        let mut after: Option<(i64, String)> = None;
         loop {
-            let page: Vec<String> = {
-                let sql = match after {
-                    None => "SELECT VALUE record::id(id) FROM conversation LIMIT 200",
-                    Some(_) => {
-                        "SELECT VALUE record::id(id) FROM type::record('conversation', $after>..) LIMIT 200"
-                    }
-                };
-                self.db()
-                    .query(sql)
-                    .bind(("after", after.clone().unwrap_or_default()))
-                    .await?
-                    .checked()?
-                    .take(0)?
-            };
+            let from = if after.is_some() { "$after>" } else { "[NONE]" };
+            let to = if ahead { "" } else { "[$end]" };
+            let page: Vec<(i64, String)> = self
+                .db()
+                .query(format!(
+                    "SELECT VALUE record::id(id) FROM type::record('conversation', {from}..{to}) LIMIT 200"
+                ))
+                .bind(("after", after.clone().unwrap_or_default()))
+                .bind(("end", cutoff_day.saturating_add(1)))
+                .await?
+                .checked()?
+                .take(0)?;
             let Some(last) = page.last().cloned() else { return Ok(()) };
-            for conv in page {
-                self.delete_all(
-                    "SELECT VALUE id FROM type::record('history', [$conv, $from]..[$conv, 0]) LIMIT 500",
-                    &conv,
-                    below,
-                    cutoff_ms,
-                )
-                .await?;
-                if ahead {
-                    self.delete_all(
-                        "SELECT VALUE id FROM type::record('history', [$conv, NONE]..[$conv, $from])
-                         WHERE ts < $cutoff LIMIT 500",
+            for (day, conv) in page {
+                let mut done = self
+                    .delete_all(
+                        "SELECT VALUE id FROM type::record('history', [$conv, $from]..[$conv, 0]) LIMIT 500",
                         &conv,
                         below,
                         cutoff_ms,
                     )
                     .await?;
+                if ahead {
+                    done &= self
+                        .delete_all(
+                            "SELECT VALUE id FROM type::record('history', [$conv, NONE]..[$conv, $from])
+                             WHERE ts < $cutoff LIMIT 500",
+                            &conv,
+                            below,
+                            cutoff_ms,
+                        )
+                        .await?;
+                }
+                if done && day < cutoff_day {
+                    self.lenient_write("DELETE type::record('conversation', $key) RETURN NONE", (day, conv))
+                        .await?;
                 }
             }
             after = Some(last);
@@ -291,9 +316,11 @@ impl Store {
 
     /// Runs `select` (ids of a conversation's messages to delete, a few hundred at most, given
     /// `$conv`, `$from`, the first key of the messages numbered below `below`, and `$cutoff`) and
-    /// deletes what it finds, one transaction at a time, until it finds none. The look is a
-    /// read: a conversation with nothing to delete takes no turn among the writes.
-    async fn delete_all(&self, select: &'static str, conv: &str, below: i64, cutoff_ms: u64) -> Result<()> {
+    /// deletes what it finds, one transaction at a time, until it finds none: `true`; `false`
+    /// when another process wrote some of them first (pruning on another node of a cluster),
+    /// which the next pruning finishes. The look is a read: a conversation with nothing to
+    /// delete takes no turn among the writes.
+    async fn delete_all(&self, select: &'static str, conv: &str, below: i64, cutoff_ms: u64) -> Result<bool> {
         loop {
             let ids: Vec<surrealdb::types::RecordId> = self
                 .db()
@@ -305,20 +332,37 @@ impl Store {
                 .checked()?
                 .take(0)?;
             if ids.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
-            let store = self.clone();
-            self.write(async move {
-                store.db().query("DELETE $ids RETURN NONE").bind(("ids", ids)).await?.checked()?;
+            if !self.lenient_write("DELETE $key RETURN NONE", ids).await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// One write statement with `$key` bound: `false` when it lost a write conflict.
+    async fn lenient_write<K>(&self, sql: &'static str, key: K) -> Result<bool>
+    where
+        K: SurrealValue + Send + 'static,
+    {
+        let store = self.clone();
+        let written = self
+            .write(async move {
+                store.db().query(sql).bind(("key", key)).await?.checked()?;
                 Ok(())
             })
-            .await?;
+            .await;
+        match written {
+            Err(e) if e.is_conflict() => Ok(false),
+            other => other.map(|()| true),
         }
     }
 
     /// Moves the messages of a store written before the `history` table (`message:<id>` rows)
-    /// into it, a few hundred per transaction, and drops the old table once it is empty. Runs
-    /// when a store is opened; a store with none has nothing to do.
+    /// into it, a few hundred per transaction, then drops the old table. Runs when a store is
+    /// opened; a store with none has nothing to do. The rows are read in the order of their ids
+    /// from where the last transaction left off (kept in `store_meta:moving`, so a move that
+    /// stopped halfway goes on from there), and nothing is deleted before the whole table is.
     pub(super) async fn move_old_messages(&self) -> Result<()> {
         let old_table: Option<bool> =
             self.db().query("RETURN (INFO FOR DB).tables.message != NONE").await?.checked()?.take(0)?;
@@ -326,28 +370,22 @@ impl Store {
             return Ok(());
         }
         let mut moved = 0usize;
+        let mut conflicts = 0;
         loop {
             let old: Vec<OldRow> = self
                 .db()
                 .query(
-                    "SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action, bot
-                     FROM message LIMIT 500",
+                    "LET $after = (SELECT VALUE high FROM ONLY store_meta:moving) ?? 0;
+                     SELECT record::id(id) AS id, conv, mid, ts, sender, target, text, action, bot
+                     FROM type::record('message', ($after + 1)..) LIMIT 500",
                 )
                 .await?
                 .checked()?
-                .take(0)?;
-            if old.is_empty() {
-                break;
-            }
-            moved += old.len();
+                .take(1)?;
+            let Some(last) = old.last().map(|r| r.id) else { break };
+            let count = old.len();
             let high = old.iter().map(|r| r.mid).max().unwrap_or(0);
-            let ids: Vec<surrealdb::types::RecordId> =
-                old.iter().map(|r| surrealdb::types::RecordId::new("message", r.id)).collect();
-            let mut conversations: Vec<String> = old.iter().map(|r| r.conv.clone()).collect();
-            conversations.sort_unstable();
-            conversations.dedup();
-            let conversations: Vec<ConversationRow> =
-                conversations.into_iter().map(|id| ConversationRow { id }).collect();
+            let conversations = ConversationRow::of_rows(old.iter().map(|r| (r.conv.as_str(), r.mid)));
             let rows: Vec<Row> = old
                 .into_iter()
                 .map(|r| Row {
@@ -361,41 +399,57 @@ impl Store {
                 })
                 .collect();
             let store = self.clone();
-            self.write(async move {
-                store
-                    .db()
-                    .query(
-                        "BEGIN;
-                         INSERT IGNORE INTO history $rows RETURN NONE;
-                         INSERT IGNORE INTO conversation $conversations RETURN NONE;
-                         UPSERT store_meta:messages SET high = math::max([high ?? 0, $high]) RETURN NONE;
-                         DELETE $ids RETURN NONE;
-                         COMMIT;",
-                    )
-                    .bind(("rows", rows))
-                    .bind(("conversations", conversations))
-                    .bind(("high", high))
-                    .bind(("ids", ids))
-                    .await?
-                    .checked()?;
-                Ok(())
-            })
-            .await?;
-            if moved % 50_000 < 500 {
-                tracing::info!(moved, "moving stored messages into the history table");
+            let written = self
+                .write(async move {
+                    store
+                        .db()
+                        .query(
+                            "BEGIN;
+                             INSERT IGNORE INTO history $rows RETURN NONE;
+                             INSERT IGNORE INTO conversation $conversations RETURN NONE;
+                             UPSERT store_meta:messages SET high = math::max([high ?? 0, $high]) RETURN NONE;
+                             UPSERT store_meta:moving SET high = math::max([high ?? 0, $last]) RETURN NONE;
+                             COMMIT;",
+                        )
+                        .bind(("rows", rows))
+                        .bind(("conversations", conversations))
+                        .bind(("high", high))
+                        .bind(("last", last))
+                        .await?
+                        .checked()?;
+                    Ok(())
+                })
+                .await;
+            match written {
+                // Another process moving the same rows (nodes of a cluster started together):
+                // read on from where it got.
+                Err(e) if e.is_conflict() && conflicts < MOVE_CONFLICTS => conflicts += 1,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    moved += count;
+                    if moved % 50_000 < count {
+                        tracing::info!(moved, "moving stored messages into the history table");
+                    }
+                }
             }
         }
-        if moved > 0 {
-            tracing::info!(moved, "stored messages moved into the history table");
-        }
+        tracing::info!(moved, "stored messages moved into the history table");
         let store = self.clone();
         self.write(async move {
-            store.db().query("REMOVE TABLE IF EXISTS message").await?.checked()?;
+            store
+                .db()
+                .query("BEGIN; REMOVE TABLE IF EXISTS message; DELETE store_meta:moving; COMMIT;")
+                .await?
+                .checked()?;
             Ok(())
         })
         .await
     }
 }
+
+/// How many write conflicts moving an old store's messages rides out (each one another
+/// process's transaction moving the same rows first).
+const MOVE_CONFLICTS: u32 = 1_000;
 
 /// How many conversations a process remembers having stored a record of; past that it forgets
 /// them all, and writes their records again (`INSERT IGNORE`) as messages come.
@@ -643,5 +697,87 @@ mod tests {
         for c in ["#even", "pm:a|b"] {
             assert!(store.history(&Conversation(c.to_owned()), None, 1_000).await.unwrap().is_empty(), "{c}");
         }
+    }
+
+    /// Pruning looks through the conversations of the days up to the cutoff's, and forgets the
+    /// days wholly before it; a conversation's later days stay until they are pruned in turn.
+    #[tokio::test]
+    async fn pruning_forgets_the_days_it_has_pruned() {
+        let store = Store::open("mem://").await.unwrap();
+        let (a, b) = (Conversation::channel("#a"), Conversation::channel("#b"));
+        let on = |c: &Conversation, day: i64| {
+            let ms = (day * DAY_MS + 5) as u64;
+            let mut message = msg(ms << 10, c.as_str(), &format!("day {day}"));
+            message.ts = ms;
+            StoredMessage { conversation: c.clone(), message }
+        };
+        for batch in [vec![on(&a, 1), on(&b, 1)], vec![on(&a, 2)], vec![on(&a, 3)]] {
+            store.append_messages(&batch).await.unwrap();
+        }
+        let records = || async {
+            let keys: Vec<(i64, String)> = store
+                .db()
+                .query("SELECT VALUE record::id(id) FROM conversation")
+                .await
+                .unwrap()
+                .take(0)
+                .unwrap();
+            keys
+        };
+        let texts = |c: Conversation| {
+            let store = store.clone();
+            async move {
+                store.history(&c, None, 10).await.unwrap().into_iter().map(|m| m.text).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(records().await, [(1, "#a".into()), (1, "#b".into()), (2, "#a".into()), (3, "#a".into())]);
+
+        // Ten milliseconds into day 2: days 1 and the message of day 2 go; day 2 may hold later
+        // messages, so its record stays.
+        store.prune_history((2 * DAY_MS + 10) as u64, (3 * DAY_MS) as u64).await.unwrap();
+        assert_eq!(texts(a.clone()).await, ["day 3"]);
+        assert!(texts(b.clone()).await.is_empty());
+        assert_eq!(records().await, [(2, "#a".into()), (3, "#a".into())]);
+
+        // A message of a new day is filed under it, though the store has written #a's before.
+        store.append_messages([&on(&a, 5)]).await.unwrap();
+        store.prune_history((4 * DAY_MS) as u64, (5 * DAY_MS) as u64).await.unwrap();
+        assert_eq!(texts(a.clone()).await, ["day 5"]);
+        assert_eq!(records().await, [(5, "#a".into())]);
+        store.prune_history((6 * DAY_MS) as u64, (6 * DAY_MS) as u64).await.unwrap();
+        assert!(texts(a).await.is_empty());
+        assert!(records().await.is_empty());
+    }
+
+    /// A move that stopped halfway goes on from the last id it moved.
+    #[tokio::test]
+    async fn a_move_of_the_old_layout_goes_on_where_it_stopped() {
+        let store = Store::open("mem://").await.unwrap();
+        store
+            .db()
+            .query(
+                "DEFINE TABLE message SCHEMALESS;
+                 FOR $i IN 1..=40 {
+                     CREATE type::record('message', $i) SET conv = '#c', mid = $i, ts = $i, sender = 'a',
+                         target = '#c', text = 'm' + <string>$i, action = false;
+                 };
+                 UPSERT store_meta:moving SET high = 30;",
+            )
+            .await
+            .unwrap()
+            .checked()
+            .unwrap();
+        store.move_old_messages().await.unwrap();
+        let ids: Vec<u64> = store
+            .history(&Conversation::channel("#c"), None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, (31..=40).collect::<Vec<_>>(), "ids up to the cursor were moved before");
+        let left: Option<i64> =
+            store.db().query("SELECT VALUE high FROM ONLY store_meta:moving").await.unwrap().take(0).unwrap();
+        assert_eq!(left, None, "the cursor goes with the old table");
     }
 }

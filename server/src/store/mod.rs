@@ -363,7 +363,7 @@ pub struct Store {
     /// or below it are taken. 0 until it stores one.
     ids_marked: Arc<std::sync::atomic::AtomicI64>,
     /// Conversations whose record this process has stored (see `Store::append_messages`).
-    conversations: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    conversations: Arc<std::sync::Mutex<std::collections::HashSet<(i64, String)>>>,
 }
 
 /// Whether the store can still be trusted with writes.
