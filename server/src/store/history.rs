@@ -138,8 +138,9 @@ impl Store {
     /// messages themselves are pruned). A batch with an id above the mark moves it, in the same
     /// transaction, [`IDS_RESERVED`] past its highest id; the batches after it, until their ids
     /// pass the mark, are one `INSERT` without the mark's read and write, which cost most of
-    /// a small batch's time in the store (docs/benchmarks.md). Likewise a conversation's record
-    /// is written with the first batch this process stores in it.
+    /// a small batch's time in the store (docs/benchmarks.md). Likewise the record of a
+    /// conversation's day (see `prune_history`) is written with the first batch of the day this
+    /// process stores in it.
     pub async fn append_messages<'a>(
         &self,
         batch: impl IntoIterator<Item = &'a StoredMessage>,
@@ -161,8 +162,8 @@ impl Store {
         .await
     }
 
-    /// Inserts messages, with the records of conversations new to this process, moving the
-    /// mark on ids when they pass it.
+    /// Inserts messages, with the records of conversations' days new to this process, moving
+    /// the mark on ids when they pass it.
     async fn insert_rows(&self, rows: &[Row]) -> Result<()> {
         let high = rows.iter().map(Row::message_id).max().unwrap_or(0);
         // (Writes go one at a time, so the mark read here is the latest this process stored.)
