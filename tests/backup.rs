@@ -2,6 +2,7 @@
 //! data directory and a start on it: accounts, registered channels (op list, bans, topic),
 //! history, stored tokens and the cloaking key come back; what was said after the backup does
 //! not. A restore refuses a directory holding data or in use, and a failed backup leaves no file.
+//! A backup of the message layout from before the history table comes back with its history.
 
 use std::path::Path;
 use std::process::Output;
@@ -154,4 +155,53 @@ async fn a_dump_that_does_not_load_leaves_no_store_behind() {
     assert!(!nothing.status.success());
     assert!(said(&nothing).contains("no store"), "{}", said(&nothing));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A backup from a store of before the `history` table (messages as `message:<id>` records,
+/// with an index on the conversation and id): restored, its messages are moved into the history
+/// table at the first start, and served as history, in order; new messages are numbered above
+/// them.
+#[tokio::test]
+async fn a_backup_of_the_old_message_layout_restores_with_its_history() {
+    let dir = tempdir().join("restored");
+    let dump = dir.with_extension("surql");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let row = |ms: u64, text: &str| {
+        let id = ms << 10;
+        format!(
+            "{{ id: message:{id}, conv: '#old', mid: {id}, ts: {ms}, sender: 'alice', target: '#old', \
+             text: '{text}', action: false }}"
+        )
+    };
+    let old_rows = [row(now - 120_000, "said before the upgrade"), row(now - 60_000, "and once more")];
+    std::fs::write(
+        &dump,
+        format!(
+            "OPTION IMPORT;
+             DEFINE TABLE message SCHEMAFULL;
+             DEFINE FIELD conv ON message TYPE string; DEFINE FIELD mid ON message TYPE int;
+             DEFINE FIELD ts ON message TYPE int; DEFINE FIELD sender ON message TYPE string;
+             DEFINE FIELD target ON message TYPE string; DEFINE FIELD text ON message TYPE string;
+             DEFINE FIELD action ON message TYPE bool; DEFINE FIELD bot ON message TYPE option<bool>;
+             DEFINE INDEX message_conv ON message FIELDS conv, mid;
+             INSERT [{}];",
+            old_rows.join(", ")
+        ),
+    )
+    .unwrap();
+    let restore = chattrd_cmd(&dir, "127.0.0.1:0", &["restore", dump.to_str().unwrap()]).await;
+    assert!(restore.status.success(), "{}", said(&restore));
+
+    let server = Process::start(&dir).await.expect("starts on the restored store");
+    let mut bob = connect(&server.addr, "bob").await;
+    assert_eq!(history_texts(&mut bob, "#old").await, ["said before the upgrade", "and once more"]);
+    bob.say("#old", "after the upgrade").await;
+    let echo = bob.expect("message").await;
+    let id = echo["id"].as_u64().unwrap();
+    assert!(id > (now - 60_000) << 10, "a new id ({id}) above the moved ones");
+    let mut cy = connect(&server.addr, "cy").await;
+    assert_eq!(
+        history_texts(&mut cy, "#old").await,
+        ["said before the upgrade", "and once more", "after the upgrade"]
+    );
 }
