@@ -78,6 +78,19 @@ impl Row {
     fn message_id(&self) -> i64 {
         -self.id.1
     }
+
+    fn into_message(self) -> ChatMessage {
+        ChatMessage {
+            id: self.message_id() as u64,
+            ts: self.ts as u64,
+            from: self.sender,
+            target: self.target,
+            text: self.text,
+            action: self.action,
+            bot: self.bot.unwrap_or(false),
+            txn: None,
+        }
+    }
 }
 
 /// A message as stores before the `history` table kept it (`message:<id>`, with an index on
@@ -93,6 +106,20 @@ struct OldRow {
     text: String,
     action: bool,
     bot: Option<bool>,
+}
+
+impl From<OldRow> for Row {
+    fn from(r: OldRow) -> Self {
+        Self {
+            id: (r.conv, -r.mid),
+            ts: r.ts,
+            sender: r.sender,
+            target: r.target,
+            text: r.text,
+            action: r.action,
+            bot: r.bot,
+        }
+    }
 }
 
 /// A `conversation` record: `[day, conversation]`, for messages of the conversation numbered
@@ -236,20 +263,7 @@ impl Store {
             .await?
             .checked()?;
         let rows: Vec<Row> = res.take(0)?;
-        Ok(rows
-            .into_iter()
-            .rev()
-            .map(|r| ChatMessage {
-                id: r.message_id() as u64,
-                ts: r.ts as u64,
-                from: r.sender,
-                target: r.target,
-                text: r.text,
-                action: r.action,
-                bot: r.bot.unwrap_or(false),
-                txn: None,
-            })
-            .collect())
+        Ok(rows.into_iter().rev().map(Row::into_message).collect())
     }
 
     /// Deletes messages sent before `cutoff_ms` (milliseconds since the Unix epoch), conversation
@@ -273,12 +287,14 @@ impl Store {
         }
         let mut after: Option<(i64, String)> = None;
         loop {
-            let from = if after.is_some() { "$after>" } else { "[NONE]" };
-            let to = if ahead { "" } else { "[$end]" };
+            // The next page of records: after the last one read, up to the cutoff's day (every
+            // day while ids are ahead of the clock).
+            let lower = if after.is_some() { "$after>" } else { "[NONE]" };
+            let upper = if ahead { "" } else { "[$end]" };
             let page: Vec<(i64, String)> = self
                 .db()
                 .query(format!(
-                    "SELECT VALUE record::id(id) FROM type::record('conversation', {from}..{to}) LIMIT 200"
+                    "SELECT VALUE record::id(id) FROM type::record('conversation', {lower}..{upper}) LIMIT 200"
                 ))
                 .bind(("after", after.clone().unwrap_or_default()))
                 .bind(("end", cutoff_day.saturating_add(1)))
@@ -387,18 +403,7 @@ impl Store {
             let count = old.len();
             let high = old.iter().map(|r| r.mid).max().unwrap_or(0);
             let conversations = ConversationRow::of_rows(old.iter().map(|r| (r.conv.as_str(), r.mid)));
-            let rows: Vec<Row> = old
-                .into_iter()
-                .map(|r| Row {
-                    id: (r.conv, -r.mid),
-                    ts: r.ts,
-                    sender: r.sender,
-                    target: r.target,
-                    text: r.text,
-                    action: r.action,
-                    bot: r.bot,
-                })
-                .collect();
+            let rows: Vec<Row> = old.into_iter().map(Row::from).collect();
             let store = self.clone();
             let written = self
                 .write(async move {

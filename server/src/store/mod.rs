@@ -167,7 +167,7 @@ DEFINE FIELD IF NOT EXISTS target ON history TYPE string;
 DEFINE FIELD IF NOT EXISTS text ON history TYPE string;
 DEFINE FIELD IF NOT EXISTS action ON history TYPE bool;
 DEFINE FIELD IF NOT EXISTS bot ON history TYPE option<bool>;
--- Every conversation with stored messages, for pruning.
+-- conversation:[day, conversation]: the conversations with messages of each day, for pruning.
 DEFINE TABLE IF NOT EXISTS conversation SCHEMAFULL;
 
 DEFINE TABLE IF NOT EXISTS kline SCHEMAFULL;
@@ -362,7 +362,8 @@ pub struct Store {
     /// The mark on message ids this process has stored (see `Store::append_messages`): ids at
     /// or below it are taken. 0 until it stores one.
     ids_marked: Arc<std::sync::atomic::AtomicI64>,
-    /// Conversations whose record this process has stored (see `Store::append_messages`).
+    /// The conversations' days whose record this process has stored (see
+    /// `Store::append_messages`).
     conversations: Arc<std::sync::Mutex<std::collections::HashSet<(i64, String)>>>,
 }
 
