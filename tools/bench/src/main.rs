@@ -12,29 +12,25 @@
 
 mod compare;
 mod server;
+mod socket;
 mod wire;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use futures::stream::{self, SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::stream::{self, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Barrier};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use compare::{Point, Series, Verdict};
 use server::{usage_of, Spawned, Usage};
+use socket::{Reader, Socket, Writer};
 use wire::{Event, Protocol};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "chattr-bench", version, about)]
@@ -148,11 +144,6 @@ fn pick(addrs: &str, i: usize) -> &str {
     let n = addrs.split(',').count().max(1);
     addrs.split(',').nth(i % n).unwrap_or(addrs)
 }
-
-/// Each client's socket read buffer. tungstenite zeroes the whole buffer before every read:
-/// at its default of 128 KiB that `memset` was a third of the generator's CPU, which then
-/// saturated a core at a quarter of the load it should drive (docs/benchmarks.md).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// The Markdown table's header, for the rows `--markdown` prints.
 const MARKDOWN_HEADER: &str = "| clients | channels × members | senders × rate | store | sent/s | delivered/s | latency p50 | p99 | max | ack p99 | lost | server CPU | CPU per delivery | server memory | generator CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
@@ -613,7 +604,7 @@ async fn joiner_ready(protocol: Protocol, addr: &str, index: usize) -> Result<Jo
     let mut ws = login(protocol, pick(addr, index), &nick).await?;
     join_room(protocol, &mut ws, &room).await?;
     for k in 0..JOIN_HISTORY {
-        send_text(&mut ws, protocol.message_frame(&room, &format!("history {k}"))).await?;
+        ws.send_text(protocol.message_frame(&room, &format!("history {k}"))).await?;
     }
     let last = format!("history {}", JOIN_HISTORY - 1);
     expect(&mut ws, |e| e["type"] == "message" && e["text"] == last.as_str()).await?;
@@ -802,27 +793,20 @@ async fn everyone_left(addr: &str) -> Result<(), String> {
 
 /// Connects and logs in as the guest `nick`.
 async fn login(protocol: Protocol, addr: &str, nick: &str) -> Result<Socket, String> {
-    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(protocol.url(addr), Some(config), true)
-        .await
-        .map_err(|e| e.to_string())?;
-    send_text(&mut ws, protocol.login_frame(nick)).await?;
+    let mut ws = Socket::connect(addr, protocol.path()).await?;
+    ws.send_text(protocol.login_frame(nick)).await?;
     await_event(protocol, &mut ws, |e| matches!(e, Event::Welcome)).await?;
     Ok(ws)
 }
 
 /// Joins `room` and waits until the server says so.
 async fn join_room(protocol: Protocol, ws: &mut Socket, room: &str) -> Result<(), String> {
-    send_text(ws, protocol.join_frame(room)).await?;
+    ws.send_text(protocol.join_frame(room)).await?;
     await_event(protocol, ws, |e| matches!(e, Event::Joined(r) if r == room)).await
 }
 
-async fn send<S: SinkExt<Message> + Unpin>(sink: &mut S, frame: Value) -> Result<(), String> {
-    send_text(sink, frame.to_string()).await
-}
-
-async fn send_text<S: SinkExt<Message> + Unpin>(sink: &mut S, frame: String) -> Result<(), String> {
-    sink.send(Message::Text(frame.into())).await.map_err(|_| "the connection closed".to_owned())
+async fn send(ws: &mut Socket, frame: Value) -> Result<(), String> {
+    ws.send_text(frame.to_string()).await
 }
 
 /// Reads until an event `wanted` accepts; an error or a close is a failure.
@@ -832,9 +816,8 @@ async fn await_event(
     wanted: impl Fn(&Event) -> bool,
 ) -> Result<(), String> {
     let wait = async {
-        while let Some(Ok(message)) = ws.next().await {
-            let Message::Text(text) = message else { continue };
-            match protocol.read(&text) {
+        while let Some(text) = ws.next_text().await {
+            match protocol.read(text.as_str()) {
                 Event::Error(why) => return Err(format!("the server refused: {why}")),
                 event if wanted(&event) => return Ok(()),
                 _ => {}
@@ -848,9 +831,8 @@ async fn await_event(
 /// Reads until an event `wanted` accepts; an error event or a close is a failure.
 async fn expect(ws: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Result<Value, String> {
     let wait = async {
-        while let Some(Ok(message)) = ws.next().await {
-            let Message::Text(text) = message else { continue };
-            let event: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        while let Some(text) = ws.next_text().await {
+            let event: Value = serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
             if wanted(&event) {
                 return Ok(event);
             }
@@ -885,16 +867,16 @@ async fn client(
         return Err(format!("{nick} could not join {channel}: {e}"));
     }
 
-    let (sink, stream) = ws.split();
+    let (reader, writer) = ws.split();
     let mut outcome = Outcome { login, counts: Counts::default(), dropped: false };
     let sending = async {
         if sends {
-            send_messages(&run, &room, &nick, phase(index), sink).await
+            send_messages(&run, &room, &nick, phase(index), writer).await
         } else {
             0
         }
     };
-    let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, stream, &mut outcome));
+    let (sent, ()) = tokio::join!(sending, read(&run, &room, &nick, reader, &mut outcome));
     outcome.counts.sent = sent;
     outcome.counts.expected = room.sent.load(Ordering::SeqCst);
     Ok(outcome)
@@ -909,13 +891,7 @@ fn phase(index: usize) -> f64 {
 
 /// Sends at the configured rate for the configured time, starting `phase` of a period late;
 /// answers how many were sent.
-async fn send_messages(
-    run: &Run,
-    room: &Room,
-    nick: &str,
-    phase: f64,
-    mut sink: SplitSink<Socket, Message>,
-) -> u64 {
+async fn send_messages(run: &Run, room: &Room, nick: &str, phase: f64, writer: Writer) -> u64 {
     let period = Duration::from_secs_f64(1.0 / run.args.rate);
     let start = tokio::time::Instant::now() + period.mul_f64(phase);
     let mut ticks = tokio::time::interval_at(start, period);
@@ -929,64 +905,97 @@ async fn send_messages(
         }
         let stamp = run.epoch.elapsed().as_micros();
         let frame = run.args.protocol.message_frame(&room.name, &format!("{stamp} {nick} {sent}"));
-        if send_text(&mut sink, frame).await.is_err() {
+        if writer.send_text(frame).await.is_err() {
             break;
         }
         room.sent.fetch_add(1, Ordering::SeqCst);
         sent += 1;
     }
     run.sender_done();
-    // Dropping the sending half leaves the connection open for the reading half.
+    // The connection stays open for the reading half, which holds the writing half too.
     sent
 }
 
 /// Counts and times arriving messages until the channel's are all in, or the drain time
 /// after the last sender stopped is up.
-async fn read(run: &Run, room: &Room, nick: &str, mut stream: SplitStream<Socket>, outcome: &mut Outcome) {
-    let mut all_sent = run.all_sent.subscribe();
+async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &mut Outcome) {
+    let received = AtomicU64::new(0);
+    let all_in = || received.load(Ordering::Relaxed) >= room.sent.load(Ordering::SeqCst);
+    let mut unrecorded = Unrecorded::default();
     // Each sender's last number seen: a sender's messages must come once each, in order.
-    let mut last_from: Vec<(String, u64)> = Vec::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        if *all_sent.borrow() {
-            if outcome.counts.received >= room.sent.load(Ordering::SeqCst) {
+    let mut last_from: HashMap<String, u64> = HashMap::new();
+    // One reading future for the whole run: a frame read halfway is lost if its future is
+    // dropped, so nothing interrupts it but the end.
+    let reading = async {
+        while let Some(frame) = reader.next_text().await {
+            match run.args.protocol.read(frame.as_str()) {
+                Event::Message { from, text } => {
+                    received.fetch_add(1, Ordering::Relaxed);
+                    if let Some(seq) = text.rsplit(' ').next().and_then(|s| s.parse::<u64>().ok()) {
+                        match last_from.get_mut(from.as_ref()) {
+                            Some(last) if seq <= *last => outcome.counts.duplicates += 1,
+                            Some(last) => *last = seq,
+                            None => {
+                                last_from.insert(from.clone().into_owned(), seq);
+                            }
+                        }
+                    }
+                    if let Some(stamp) = text.split(' ').next().and_then(|s| s.parse::<u64>().ok()) {
+                        let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
+                        unrecorded.push(room, from == nick, latency);
+                    }
+                }
+                Event::Error(_) => outcome.counts.errors += 1,
+                _ => {}
+            }
+            // (The counts first: they are atomics this client reads alone or nearly; the flag is
+            // behind a lock every client would take for every frame.)
+            if all_in() && *run.all_sent.borrow() {
                 return;
             }
-            deadline.get_or_insert_with(|| tokio::time::Instant::now() + run.args.drain);
         }
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
-            _ = all_sent.changed(), if deadline.is_none() => continue,
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => return,
-        };
-        let Some(Ok(message)) = frame else {
-            outcome.dropped = true;
-            return;
-        };
-        let Message::Text(text) = message else { continue };
-        match run.args.protocol.read(&text) {
-            Event::Message { from, text } => {
-                outcome.counts.received += 1;
-                if let Some(seq) = text.rsplit(' ').next().and_then(|s| s.parse::<u64>().ok()) {
-                    match last_from.iter_mut().find(|(f, _)| *f == from) {
-                        Some((_, last)) if seq <= *last => outcome.counts.duplicates += 1,
-                        Some((_, last)) => *last = seq,
-                        None => last_from.push((from.clone().into_owned(), seq)),
-                    }
-                }
-                let stamp = text.split(' ').next().and_then(|s| s.parse::<u64>().ok());
-                if let Some(stamp) = stamp {
-                    let latency = (run.epoch.elapsed().as_micros() as u64).saturating_sub(stamp);
-                    let mut latencies = room.latencies.lock().unwrap_or_else(|e| e.into_inner());
-                    if from == nick {
-                        latencies.ack.saturating_record(latency);
-                    } else {
-                        latencies.delivery.saturating_record(latency);
-                    }
-                }
-            }
-            Event::Error(_) => outcome.counts.errors += 1,
-            _ => {}
+        outcome.dropped = true;
+    };
+    let ended = async {
+        let _ = run.all_sent.subscribe().wait_for(|done| *done).await;
+        if !all_in() {
+            tokio::time::sleep(run.args.drain).await;
+        }
+    };
+    tokio::select! {
+        () = reading => {}
+        () = ended => {}
+    }
+    unrecorded.record(room);
+    outcome.counts.received = received.into_inner();
+}
+
+/// Latencies a client measured, added to its channel's histograms a batch at a time: taking the
+/// channel's lock for every delivery (a hundred members reading on both cores) cost more than
+/// the recording itself.
+#[derive(Default)]
+struct Unrecorded {
+    delivery: Vec<u64>,
+    ack: Vec<u64>,
+}
+
+impl Unrecorded {
+    const BATCH: usize = 256;
+
+    fn push(&mut self, room: &Room, own: bool, latency: u64) {
+        if own { &mut self.ack } else { &mut self.delivery }.push(latency);
+        if self.delivery.len() + self.ack.len() >= Self::BATCH {
+            self.record(room);
+        }
+    }
+
+    fn record(&mut self, room: &Room) {
+        let mut latencies = room.latencies.lock().unwrap_or_else(|e| e.into_inner());
+        for latency in self.delivery.drain(..) {
+            latencies.delivery.saturating_record(latency);
+        }
+        for latency in self.ack.drain(..) {
+            latencies.ack.saturating_record(latency);
         }
     }
 }
@@ -1070,6 +1079,14 @@ impl Report {
         Some(after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6 / deliveries)
     }
 
+    /// The server's write system calls per delivered message over the run: below one when
+    /// its writes carry several frames each.
+    fn writes_per_delivery(&self) -> Option<f64> {
+        let (before, after) = self.server?;
+        let writes = after.writes?.saturating_sub(before.writes?);
+        Some(writes as f64 / self.tally.received.max(1) as f64)
+    }
+
     /// The generator's share of one core during the run.
     fn generator_cpu(&self) -> Option<f64> {
         let (before, after) = self.generator?;
@@ -1126,8 +1143,9 @@ impl Report {
         }
         if let Some((cpu, rss)) = self.server_usage() {
             let per = self.cpu_per_delivery(self.server).unwrap_or_default();
+            let writes = self.writes_per_delivery().map(|w| format!(", {w:.2} writes")).unwrap_or_default();
             out += &format!(
-                "server     {cpu:.0}% of one core during the run ({per:.1} µs per delivery), peak memory {rss:.0} MiB\n"
+                "server     {cpu:.0}% of one core during the run ({per:.1} µs{writes} per delivery), peak memory {rss:.0} MiB\n"
             );
         }
         if let (Some(cpu), Some(per)) = (self.generator_cpu(), self.cpu_per_delivery(self.generator)) {

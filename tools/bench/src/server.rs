@@ -38,6 +38,9 @@ pub(crate) struct Usage {
     pub cpu: Duration,
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
+    /// Write system calls made (`syscw` of /proc/PID/io: write, writev, sendto, …), when the
+    /// process may be read so (it is this user's).
+    pub writes: Option<u64>,
 }
 
 /// What process `pid` (`self` for this one) has used so far.
@@ -57,6 +60,9 @@ pub(crate) fn usage_of(pid: &str) -> Option<Usage> {
         cpu: Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND),
         rss_kib: kib("VmRSS:")?,
         peak_rss_kib: kib("VmHWM:")?,
+        writes: std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .ok()
+            .and_then(|io| io.lines().find_map(|l| l.strip_prefix("syscw:")?.trim().parse().ok())),
     })
 }
 
@@ -288,12 +294,13 @@ impl Spawned {
     /// What the server (a cluster: every process of it, summed) has used so far, when `/proc`
     /// can tell.
     pub(crate) fn usage(&self) -> Option<Usage> {
-        let mut total = Usage { cpu: Duration::ZERO, rss_kib: 0, peak_rss_kib: 0 };
+        let mut total = Usage { cpu: Duration::ZERO, rss_kib: 0, peak_rss_kib: 0, writes: Some(0) };
         for child in &self.children {
             let u = usage_of(&child.id()?.to_string())?;
             total.cpu += u.cpu;
             total.rss_kib += u.rss_kib;
             total.peak_rss_kib += u.peak_rss_kib;
+            total.writes = total.writes.zip(u.writes).map(|(a, b)| a + b);
         }
         Some(total)
     }

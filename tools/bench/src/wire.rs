@@ -57,11 +57,11 @@ struct SocketIoMessage<'a> {
 }
 
 impl Protocol {
-    /// The WebSocket URL of a server at `addr`.
-    pub(crate) fn url(self, addr: &str) -> String {
+    /// The path (and query) of the server's WebSocket.
+    pub(crate) fn path(self) -> &'static str {
         match self {
-            Self::Chattr => format!("ws://{addr}/ws"),
-            Self::Socketio => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
+            Self::Chattr => "/ws",
+            Self::Socketio => "/socket.io/?EIO=4&transport=websocket",
         }
     }
 
