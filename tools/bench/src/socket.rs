@@ -1,12 +1,12 @@
 //! The clients' WebSocket: fastwebsockets on the TCP socket's own halves.
 //!
-//! The generator must cost less than the servers it measures. With tokio-tungstenite a
-//! delivery cost it ~4.6 µs of CPU at 196,000 deliveries/s, nearly a core, most of it
-//! tungstenite's reading (its read buffer zeroed before every read, a `Message` made per
-//! frame) and the lock (`BiLock`) its split halves share. Here the reading half reads frames
-//! straight out of its own buffer, with no lock between it and the writing half; the writing
-//! half, which the sender and the reader's pongs share, is behind a mutex taken per frame sent
-//! (a few thousand a second).
+//! The generator must cost less than the servers it measures. Here the reading half reads
+//! frames straight out of its own buffer (never zeroed), with no lock between it and the writing
+//! half; the writing half, which the sender and the reader's pongs share, is behind a mutex
+//! taken per frame sent (a few thousand a second). With tokio-tungstenite a fifth of the
+//! generator's CPU was its reading (a `Message` made per frame, the read buffer zeroed before
+//! each read) and a tenth the lock its split halves share (docs/benchmarks.md, "A client without
+//! tungstenite").
 
 use std::io::Cursor;
 use std::sync::Arc;
