@@ -15,7 +15,7 @@
     allow(dead_code, reason = "the server build renders the page: it never meets a host page")
 )]
 
-use crate::protocol::names::{is_channel, is_forbidden_in_name, MAX_CHANNEL_CHARS};
+use crate::protocol::names::{is_channel, is_forbidden_in_name, MAX_CHANNEL_CHARS, MAX_NICK_CHARS};
 
 /// Longest token or JWT a host may hand over (the server refuses longer ones anyway).
 const MAX_TOKEN: usize = 4096;
@@ -121,11 +121,19 @@ impl HostEvent {
     }
 }
 
-/// Could name a channel or a nick (the server judges the rest when it is used). The protocol's
-/// own checks are not used here: their Unicode tables would cost the page tens of kilobytes.
+/// Could name a channel or a nick (the server judges the rest when it is used): a channel with
+/// a name after its `#`, a nick as long as nicks may be and not starting with a digit or `-`
+/// (`open("0")` would open a conversation with nobody), neither holding a character no name
+/// may. The protocol's own checks are not used here: their Unicode tables would cost the page
+/// tens of kilobytes.
 fn is_name(t: &str) -> bool {
     let len = t.chars().count();
-    (1..=MAX_CHANNEL_CHARS).contains(&len) && t != "#" && !t.chars().any(is_forbidden_in_name)
+    let shaped = if is_channel(t) {
+        t != "#" && len <= MAX_CHANNEL_CHARS
+    } else {
+        (1..=MAX_NICK_CHARS).contains(&len) && !t.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+    };
+    shaped && !t.chars().any(is_forbidden_in_name)
 }
 
 fn is_theme(t: &str) -> bool {
@@ -284,6 +292,21 @@ mod tests {
         assert_eq!(request("chattr:open", &[("target", "two words")], None), None);
         assert_eq!(request("chattr:open", &[("target", "#")], None), None);
         assert_eq!(request("chattr:open", &[("target", &"n".repeat(MAX_CHANNEL_CHARS + 1))], None), None);
+        let longest_channel = format!("#{}", "c".repeat(MAX_CHANNEL_CHARS - 1));
+        assert_eq!(
+            request("chattr:open", &[("target", &longest_channel)], None),
+            Some(HostRequest::Open(longest_channel.clone()))
+        );
+        assert_eq!(request("chattr:open", &[("target", &format!("{longest_channel}c"))], None), None);
+        let longest_nick = "n".repeat(MAX_NICK_CHARS);
+        assert_eq!(
+            request("chattr:open", &[("target", &longest_nick)], None),
+            Some(HostRequest::Open(longest_nick.clone()))
+        );
+        assert_eq!(request("chattr:open", &[("target", &format!("{longest_nick}n"))], None), None);
+        // No nick starts with a digit or '-': no conversation with nobody.
+        assert_eq!(request("chattr:open", &[("target", "0")], None), None);
+        assert_eq!(request("chattr:open", &[("target", "-x")], None), None);
         assert_eq!(request("chattr:open", &[("target", "a\u{202e}b")], None), None);
         assert_eq!(request("chattr:open", &[], None), None);
         assert_eq!(request("chattr:logout", &[], None), Some(HostRequest::Logout));
