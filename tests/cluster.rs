@@ -670,3 +670,42 @@ async fn a_node_whose_settings_differ_from_the_running_clusters_does_not_join() 
     let health = reqwest::get(third.url("/healthz")).await.unwrap().text().await.unwrap();
     assert!(health.starts_with("ok\nnode: third"), "{health}");
 }
+
+#[tokio::test]
+async fn stats_count_the_node_s_own_connections_and_the_whole_chat_s_sessions() {
+    let cluster = Cluster::start().await;
+    // Long enough a grace that ann's held session outlasts the test.
+    let settings = |c: &mut chattr::Config| {
+        c.opers = vec!["app:admin".into()];
+        c.resume_grace = Duration::from_secs(120);
+    };
+    let a = cluster.node_with("node-0", settings).await;
+    let b = cluster.node_with("node-1", settings).await;
+    let mut admin = a.user("admin").await;
+    assert_eq!(admin.expect("oper_status").await["oper"], true);
+    admin.join("#count").await;
+    let mut on_b = Vec::new();
+    for nick in ["bob", "cy"] {
+        let mut guest = b.guest(nick).await;
+        guest.join("#count").await;
+        // Node 0 has applied the join: it knows the session.
+        until(&mut admin, "joined", |e| e["nick"] == nick).await;
+        on_b.push(guest);
+    }
+    let mut ann = Client::connect(&a).await;
+    ann.send(json!({"type":"auth","nick":"ann"})).await;
+    ann.expect("welcome").await;
+    ann.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while figure(&metrics_of(&a).await, "chattr_held_sessions") < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "ann's session is not held on node 0");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Node 0 counts admin's connection alone (ann's is gone, her session held; bob's and cy's
+    // are node 1's), and the chat's four sessions.
+    admin.cmd("/stats").await;
+    let stats = admin.expect("stats").await;
+    assert_eq!((stats["connections"].as_u64(), stats["sessions"].as_u64()), (Some(1), Some(4)), "{stats}");
+    assert_eq!((stats["channels"].as_u64(), stats["opers"].as_u64()), (Some(1), Some(1)), "{stats}");
+}

@@ -347,9 +347,9 @@ pub enum ServerEvent {
     AuditLog { entries: Vec<AuditEntry> },
     /// The server's figures, for an operator (`/stats`).
     Stats {
-        /// Sessions with a live connection.
+        /// Sessions with a live connection to this node (of a cluster).
         connections: usize,
-        /// Sessions, held ones included.
+        /// Sessions, held ones included: the whole chat's, every node of a cluster.
         sessions: usize,
         channels: usize,
         /// Operators online.
