@@ -17,7 +17,7 @@ mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -921,6 +921,9 @@ async fn send_messages(run: &Run, room: &Room, nick: &str, phase: f64, writer: W
 async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &mut Outcome) {
     let received = AtomicU64::new(0);
     let all_in = || received.load(Ordering::Relaxed) >= room.sent.load(Ordering::SeqCst);
+    // Set (by `ended`, below) once every sender is done: only then is the channel's count of
+    // messages sent final, so it is looked at first.
+    let sending_over = AtomicBool::new(false);
     let mut unrecorded = Unrecorded::default();
     // Each sender's last number seen: a sender's messages must come once each, in order.
     let mut last_from: HashMap<String, u64> = HashMap::new();
@@ -948,9 +951,7 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
                 Event::Error(_) => outcome.counts.errors += 1,
                 _ => {}
             }
-            // (The counts first: they are atomics this client reads alone or nearly; the flag is
-            // behind a lock every client would take for every frame.)
-            if all_in() && *run.all_sent.borrow() {
+            if sending_over.load(Ordering::SeqCst) && all_in() {
                 return;
             }
         }
@@ -958,6 +959,7 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
     };
     let ended = async {
         let _ = run.all_sent.subscribe().wait_for(|done| *done).await;
+        sending_over.store(true, Ordering::SeqCst);
         if !all_in() {
             tokio::time::sleep(run.args.drain).await;
         }
@@ -970,9 +972,9 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
     outcome.counts.received = received.into_inner();
 }
 
-/// Latencies a client measured, added to its channel's histograms a batch at a time: taking the
-/// channel's lock for every delivery (a hundred members reading on both cores) cost more than
-/// the recording itself.
+/// Latencies a client measured, added to its channel's histograms a batch at a time (64: half
+/// a KiB held per client): taking the channel's lock for every delivery (a hundred members
+/// reading on both cores) cost more than the recording itself.
 #[derive(Default)]
 struct Unrecorded {
     delivery: Vec<u64>,
@@ -980,7 +982,7 @@ struct Unrecorded {
 }
 
 impl Unrecorded {
-    const BATCH: usize = 256;
+    const BATCH: usize = 64;
 
     fn push(&mut self, room: &Room, own: bool, latency: u64) {
         if own { &mut self.ack } else { &mut self.delivery }.push(latency);

@@ -38,8 +38,9 @@ pub(crate) struct Usage {
     pub cpu: Duration,
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
-    /// Write system calls made (`syscw` of /proc/PID/io: write, writev, sendto, …), when the
-    /// process may be read so (it is this user's).
+    /// Write system calls made through the file layer (`syscw` of /proc/PID/io: `write` and
+    /// `writev` to sockets and files alike, so the disk store's log too; not `send`/`sendto`),
+    /// when the process may be read so (it is this user's).
     pub writes: Option<u64>,
 }
 

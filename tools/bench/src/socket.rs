@@ -1,9 +1,9 @@
 //! The clients' WebSocket: fastwebsockets on the TCP socket's own halves.
 //!
 //! The generator must cost less than the servers it measures. Here the reading half reads
-//! frames straight out of its own buffer (never zeroed), with no lock between it and the writing
-//! half; the writing half, which the sender and the reader's pongs share, is behind a mutex
-//! taken per frame sent (a few thousand a second). With tokio-tungstenite a fifth of the
+//! frames straight out of its own buffer (never zeroed; fastwebsockets makes it 8 KiB), taking
+//! no lock but to answer a ping or a close; the writing half, which the sender and those answers
+//! share, is behind a mutex taken per frame sent (a few thousand a second). With tokio-tungstenite a fifth of the
 //! generator's CPU was its reading (a `Message` made per frame, the read buffer zeroed before
 //! each read) and a tenth the lock its split halves share (docs/benchmarks.md, "A client without
 //! tungstenite").
@@ -138,7 +138,7 @@ async fn handshake(stream: &mut TcpStream, addr: &str, path: &str) -> Result<Byt
         if stream.read_buf(&mut answer).await.map_err(|e| e.to_string())? == 0 {
             return Err("the server closed the connection".into());
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(&answer).map_err(|e| e.to_string())? {
             httparse::Status::Partial if answer.len() < MAX_HANDSHAKE_BYTES => continue,
@@ -147,12 +147,20 @@ async fn handshake(stream: &mut TcpStream, addr: &str, path: &str) -> Result<Byt
                 if response.code != Some(101) {
                     return Err(format!("answered {} instead of 101", response.code.unwrap_or_default()));
                 }
-                let accept =
-                    response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"));
-                if accept.map(|h| h.value) != Some(accept_for(&key).as_bytes()) {
+                let header = |name: &str| {
+                    let found = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name));
+                    found.and_then(|h| std::str::from_utf8(h.value).ok()).unwrap_or_default()
+                };
+                if !header("upgrade").eq_ignore_ascii_case("websocket")
+                    || !header("connection").split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+                {
+                    return Err("the answer does not upgrade the connection to a WebSocket".into());
+                }
+                if header("sec-websocket-accept") != accept_for(&key) {
                     return Err("a wrong or missing Sec-WebSocket-Accept".into());
                 }
-                return Ok(answer.split_off(length).freeze());
+                // Copied out, so that the answer's buffer is not held for the connection's life.
+                return Ok(Bytes::copy_from_slice(&answer[length..]));
             }
         }
     }
@@ -169,6 +177,66 @@ fn accept_for(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Starts a server that reads one upgrade request and writes what `answer` makes of its key
+    /// (then keeps the connection open until the test ends); answers its address.
+    async fn answering(answer: impl FnOnce(&str) -> Vec<u8> + Send + 'static) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                assert!(socket.read_buf(&mut request).await.unwrap() > 0);
+            }
+            let request = String::from_utf8(request).unwrap();
+            let key = request.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap();
+            socket.write_all(&answer(key)).await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        addr
+    }
+
+    fn upgrade(accept: &str) -> String {
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+             sec-websocket-accept: {accept}\r\n\r\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_frame_in_the_same_segment_as_the_answer_is_read() {
+        let addr = answering(|key| {
+            let mut answer = upgrade(&accept_for(key)).into_bytes();
+            answer.extend_from_slice(&[0x81, 5]);
+            answer.extend_from_slice(b"hello");
+            answer
+        })
+        .await;
+        let mut socket = Socket::connect(&addr, "/ws").await.unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next_text()).await;
+        let first = first.expect("the frame came with the answer").map(|t| t.as_str().to_owned());
+        assert_eq!(first.as_deref(), Some("hello"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_does_not_upgrade_or_accept_the_key_is_refused() {
+        type Answer = fn(&str) -> Vec<u8>;
+        let refusals: [(Answer, &str); 3] = [
+            (|_| b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_vec(), "answered 200 instead of 101"),
+            (|_| upgrade("c29tZXRoaW5nIGVsc2U=").into_bytes(), "Sec-WebSocket-Accept"),
+            (
+                |key| upgrade(&accept_for(key)).replace("upgrade: WebSocket", "upgrade: h2c").into_bytes(),
+                "does not upgrade",
+            ),
+        ];
+        for (answer, why) in refusals {
+            let addr = answering(answer).await;
+            let refused = Socket::connect(&addr, "/ws").await.err().unwrap_or_default();
+            assert!(refused.contains(why), "{refused}");
+        }
+    }
 
     #[test]
     fn the_accept_is_the_rfc_s_example() {
