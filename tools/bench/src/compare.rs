@@ -22,7 +22,12 @@ pub(crate) struct Point {
     pub cpu_per_delivery_us: Option<f64>,
     pub peak_mib: Option<f64>,
     pub generator_cpu: Option<f64>,
+    /// The share of the machine's CPU time (%) its hypervisor gave to other guests.
+    pub steal: Option<f64>,
 }
+
+/// Steal (%) above which a step that fell short says more about the host than the server.
+pub(crate) const STEAL_LIMIT: f64 = 5.0;
 
 /// Whether a step counts, and if not why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +39,20 @@ pub(crate) enum Verdict {
     TooSlow,
     /// The generator used more CPU than the server: on shared cores the run measured the tool.
     GeneratorBound,
+    /// Too slow, or generator-bound, while the hypervisor gave more than [`STEAL_LIMIT`] of the
+    /// machine's time to other guests: the step measured the host (it is run again).
+    HostBusy,
 }
 
 impl Verdict {
     pub(crate) fn of(point: &Point, p99_limit_ms: f64) -> Self {
+        let short = point.p99_ms > p99_limit_ms
+            || matches!((point.generator_cpu, point.server_cpu), (Some(g), Some(s)) if g > s);
         if point.lost > 0 || point.dropped > 0 {
+            // Nothing excuses a lost message.
             Self::Lost
+        } else if short && point.steal.is_some_and(|steal| steal > STEAL_LIMIT) {
+            Self::HostBusy
         } else if point.p99_ms > p99_limit_ms {
             Self::TooSlow
         } else if matches!((point.generator_cpu, point.server_cpu), (Some(g), Some(s)) if g > s) {
@@ -55,6 +68,7 @@ impl Verdict {
             Self::Lost => "lost messages".into(),
             Self::TooSlow => format!("p99 over {p99_limit_ms:.0} ms"),
             Self::GeneratorBound => "generator-bound".into(),
+            Self::HostBusy => "host busy (steal)".into(),
         }
     }
 }
@@ -125,12 +139,12 @@ fn micros(v: Option<f64>) -> String {
 /// Every step of every server, as the rows `--markdown` prints, for the record.
 pub(crate) fn steps_table(series: &[Series], p99_limit_ms: f64) -> String {
     let mut out = String::from(
-        "| server | rate per sender | delivered/s | p50 | p99 | server CPU | CPU per delivery | generator CPU | verdict |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| server | rate per sender | delivered/s | p50 | p99 | server CPU | CPU per delivery | generator CPU | steal | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in series {
         for (p, v) in &s.steps {
             out += &format!(
-                "| {} | {}/s | {:.0} | {:.1} ms | {:.1} ms | {} | {} | {} | {} |\n",
+                "| {} | {}/s | {:.0} | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {} |\n",
                 s.name,
                 p.rate,
                 p.delivered_per_second,
@@ -139,6 +153,7 @@ pub(crate) fn steps_table(series: &[Series], p99_limit_ms: f64) -> String {
                 percent(p.server_cpu),
                 micros(p.cpu_per_delivery_us),
                 percent(p.generator_cpu),
+                p.steal.map_or("–".into(), |s| format!("{s:.1}%")),
                 v.says(p99_limit_ms),
             );
         }
@@ -246,6 +261,7 @@ mod tests {
             cpu_per_delivery_us: Some(5.0),
             peak_mib: Some(100.0),
             generator_cpu: Some(generator),
+            steal: Some(0.5),
         }
     }
 
@@ -255,6 +271,17 @@ mod tests {
         assert_eq!(Verdict::of(&point(1e5, 20.0, 1, 90.0, 50.0), 50.0), Verdict::Lost);
         assert_eq!(Verdict::of(&point(1e5, 51.0, 0, 90.0, 50.0), 50.0), Verdict::TooSlow);
         assert_eq!(Verdict::of(&point(1e5, 20.0, 0, 60.0, 95.0), 50.0), Verdict::GeneratorBound);
+    }
+
+    #[test]
+    fn a_step_that_falls_short_while_the_host_is_busy_measured_the_host_but_a_loss_is_a_loss() {
+        let busy = |p: Point| Point { steal: Some(STEAL_LIMIT + 1.0), ..p };
+        assert_eq!(Verdict::of(&busy(point(1e5, 51.0, 0, 90.0, 50.0)), 50.0), Verdict::HostBusy);
+        assert_eq!(Verdict::of(&busy(point(1e5, 20.0, 0, 60.0, 95.0)), 50.0), Verdict::HostBusy);
+        assert_eq!(Verdict::of(&busy(point(1e5, 20.0, 0, 90.0, 50.0)), 50.0), Verdict::Sustained);
+        assert_eq!(Verdict::of(&busy(point(1e5, 51.0, 1, 90.0, 50.0)), 50.0), Verdict::Lost);
+        let quiet = Point { steal: Some(STEAL_LIMIT), ..point(1e5, 51.0, 0, 90.0, 50.0) };
+        assert_eq!(Verdict::of(&quiet, 50.0), Verdict::TooSlow);
     }
 
     #[test]

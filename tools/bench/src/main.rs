@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Barrier};
 
 use compare::{Point, Series, Verdict};
-use server::{usage_of, Spawned, Usage};
+use server::{host_times, steal_between, usage_of, Spawned, Usage};
 use socket::{Reader, Socket, Writer};
 use wire::{Event, Protocol};
 
@@ -380,25 +380,40 @@ async fn steps(args: &Args, binary: &std::path::Path, name: String) -> Result<Se
     Ok(series)
 }
 
+/// How many times a step that measured a busy host is run in all before the series stops there.
+const HOST_BUSY_TRIES: usize = 3;
+
 /// One step at `rate` per sender on a fresh server, its row printed and its point added to
-/// `series`; its verdict.
+/// `series`; its verdict. A step that fell short while the hypervisor took time for other
+/// guests (steal) is run again, each try's row printed, the last one's kept.
 async fn step(
     args: &Args,
     binary: &std::path::Path,
     rate: f64,
     series: &mut Series,
 ) -> Result<Verdict, String> {
-    let step = Args { rate, ..args.clone() };
-    let spawned = Spawned::start_for(&step, binary).await?;
-    let addr = spawned.addr.clone();
-    let result = run(step, &addr, Some(&spawned)).await;
-    spawned.stop().await;
-    let report = result?;
-    println!("{}", report.markdown_row());
-    let point = report.point();
-    let verdict = Verdict::of(&point, args.p99_limit.as_secs_f64() * 1000.0);
-    series.steps.push((point, verdict));
-    Ok(verdict)
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let step = Args { rate, ..args.clone() };
+        let spawned = Spawned::start_for(&step, binary).await?;
+        let addr = spawned.addr.clone();
+        let result = run(step, &addr, Some(&spawned)).await;
+        spawned.stop().await;
+        let report = result?;
+        println!("{}", report.markdown_row());
+        let point = report.point();
+        let verdict = Verdict::of(&point, args.p99_limit.as_secs_f64() * 1000.0);
+        if verdict == Verdict::HostBusy && tries < HOST_BUSY_TRIES {
+            eprintln!(
+                "chattr-bench: {rate}/s fell short with {:.1}% of the machine's time stolen by its host; again",
+                point.steal.unwrap_or_default()
+            );
+            continue;
+        }
+        series.steps.push((point, verdict));
+        return Ok(verdict);
+    }
 }
 
 /// The comparison: the steps on chattrd (disk, then memory) and on the Socket.IO peer, each
@@ -552,6 +567,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
         None => None,
     };
     let generator_before = usage_of("self");
+    let host_before = host_times();
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for task in tasks {
@@ -560,6 +576,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     let elapsed = started.elapsed();
     let after = spawned.and_then(Spawned::usage);
     let generator = generator_before.zip(usage_of("self"));
+    let steal = host_before.zip(host_times()).map(|(before, after)| steal_between(before, after));
     let redis_after = match spawned {
         Some(s) => s.redis_commands().await,
         None => None,
@@ -580,6 +597,7 @@ async fn run(args: Args, addr: &str, spawned: Option<&Spawned>) -> Result<Report
     }
     report.joins = joins;
     report.redis = redis_before.zip(redis_after);
+    report.steal = steal;
     Ok(report)
 }
 
@@ -1017,6 +1035,8 @@ struct Report {
     joins: Histogram<u64>,
     /// A cluster's Redis: commands it had run before the run and after it.
     redis: Option<(u64, u64)>,
+    /// The share of the machine's CPU time (%) its hypervisor gave to other guests meanwhile.
+    steal: Option<f64>,
 }
 
 impl Report {
@@ -1039,6 +1059,7 @@ impl Report {
             generator,
             joins: histogram(),
             redis: None,
+            steal: None,
         };
         for o in outcomes {
             report.login.saturating_record(o.login.as_micros() as u64);
@@ -1153,6 +1174,11 @@ impl Report {
         if let (Some(cpu), Some(per)) = (self.generator_cpu(), self.cpu_per_delivery(self.generator)) {
             out += &format!("generator  {cpu:.0}% of one core ({per:.1} µs per delivery)\n");
         }
+        if let Some(steal) = self.steal {
+            out += &format!(
+                "host       {steal:.1}% of the machine's CPU time went to other guests of its hypervisor (steal)\n"
+            );
+        }
         out
     }
 
@@ -1170,6 +1196,7 @@ impl Report {
             cpu_per_delivery_us: self.cpu_per_delivery(self.server),
             peak_mib: self.server_usage().map(|(_, rss)| rss),
             generator_cpu: self.generator_cpu(),
+            steal: self.steal,
         }
     }
 

@@ -67,6 +67,33 @@ pub(crate) fn usage_of(pid: &str) -> Option<Usage> {
     })
 }
 
+/// The machine's CPU time so far, from the first line of /proc/stat: what the hypervisor gave
+/// to others (steal) and the whole, in ticks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostTimes {
+    pub steal: u64,
+    pub total: u64,
+}
+
+pub(crate) fn host_times() -> Option<HostTimes> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|t| t.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user and nice).
+    Some(HostTimes { steal: *ticks.get(7)?, total: ticks.iter().take(8).sum() })
+}
+
+/// The share of the machine's CPU time (%) the hypervisor gave to others between two readings.
+pub(crate) fn steal_between(before: HostTimes, after: HostTimes) -> f64 {
+    let total = after.total.saturating_sub(before.total).max(1);
+    after.steal.saturating_sub(before.steal) as f64 * 100.0 / total as f64
+}
+
 /// A message filter that accepts everything after `delay`; answers its URL.
 async fn accepting_filter(delay: Duration) -> Result<String, String> {
     use axum::routing::post;
