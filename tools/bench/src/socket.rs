@@ -2,11 +2,11 @@
 //!
 //! The generator must cost less than the servers it measures. Here the reading half reads
 //! frames straight out of its own buffer (never zeroed; fastwebsockets makes it 8 KiB), taking
-//! no lock but to answer a ping or a close; the writing half, which the sender and those answers
-//! share, is behind a mutex taken per frame sent (a few thousand a second). With tokio-tungstenite a fifth of the
-//! generator's CPU was its reading (a `Message` made per frame, the read buffer zeroed before
-//! each read) and a tenth the lock its split halves share (docs/benchmarks.md, "A client without
-//! tungstenite").
+//! no lock but to answer a ping or a close; the writing half, which the sender and those
+//! answers share, is behind a mutex taken per frame sent (a few thousand a second). With
+//! tokio-tungstenite a fifth of the generator's CPU was its reading (a `Message` made per frame,
+//! the read buffer zeroed before each read) and a tenth the lock its split halves share
+//! (docs/benchmarks.md, "A client without tungstenite").
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -124,8 +124,8 @@ impl Writer {
 }
 
 /// The client's opening handshake (RFC 6455, section 4.1): the upgrade request, and the answer
-/// checked for its status and its `Sec-WebSocket-Accept`. Answers the bytes read past the answer
-/// (the server's first frames may come in the same segment).
+/// checked for its status, `Upgrade`, `Connection` and `Sec-WebSocket-Accept`. Answers the bytes
+/// read past the answer (the server's first frames may come in the same segment).
 async fn handshake(stream: &mut TcpStream, addr: &str, path: &str) -> Result<Bytes, String> {
     let key = BASE64.encode(rand::random::<[u8; 16]>());
     let request = format!(
