@@ -46,19 +46,21 @@ pub(crate) enum Verdict {
 
 impl Verdict {
     pub(crate) fn of(point: &Point, p99_limit_ms: f64) -> Self {
-        let short = point.p99_ms > p99_limit_ms
-            || matches!((point.generator_cpu, point.server_cpu), (Some(g), Some(s)) if g > s);
-        if point.lost > 0 || point.dropped > 0 {
-            // Nothing excuses a lost message.
+        let verdict = if point.lost > 0 || point.dropped > 0 {
             Self::Lost
-        } else if short && point.steal.is_some_and(|steal| steal > STEAL_LIMIT) {
-            Self::HostBusy
         } else if point.p99_ms > p99_limit_ms {
             Self::TooSlow
         } else if matches!((point.generator_cpu, point.server_cpu), (Some(g), Some(s)) if g > s) {
             Self::GeneratorBound
         } else {
             Self::Sustained
+        };
+        // Falling short while the host gave the CPUs away measured the host; nothing excuses a
+        // lost message.
+        let host_busy = point.steal.is_some_and(|steal| steal > STEAL_LIMIT);
+        match verdict {
+            Self::TooSlow | Self::GeneratorBound if host_busy => Self::HostBusy,
+            verdict => verdict,
         }
     }
 
