@@ -835,8 +835,7 @@ impl Hub {
     pub(crate) fn figures(&self) -> HubFigures {
         let st = self.lock();
         HubFigures {
-            // (On a cluster every node knows every session: each counts its own.)
-            online: st.clients.values().filter(|c| !c.outbox.is_elsewhere()).count(),
+            online: st.sessions_here(),
             held: st.held_count(),
             channels: st.channels.len(),
             messages: st.messages_sent_here,

@@ -453,12 +453,11 @@ impl Hub {
         st.oper(conn, &self.settings.opers)?;
         let now_secs = now_ms() / 1000;
         let messages_last_minute = st.rate.last_minute(now_secs);
-        // Connections are this node's (a cluster's other nodes hold theirs, and their held
-        // sessions are theirs alone to know); sessions are the whole chat's.
-        let here = st.clients.values().filter(|c| !c.outbox.is_elsewhere()).count();
         let opers = st.clients.values().filter(|c| st.is_oper(c, &self.settings.opers)).count();
         let event = ServerEvent::Stats {
-            connections: here.saturating_sub(st.held_count()),
+            // This node's (a cluster's other nodes hold theirs, and their held sessions are
+            // theirs alone to know); sessions are the whole chat's.
+            connections: st.sessions_here().saturating_sub(st.held_count()),
             sessions: st.clients.len(),
             channels: st.channels.len(),
             opers,

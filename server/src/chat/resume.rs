@@ -89,6 +89,12 @@ impl State {
         }
     }
 
+    /// How many sessions are on this node (held ones included). On a cluster every node knows
+    /// every session: each counts its own.
+    pub(super) fn sessions_here(&self) -> usize {
+        self.clients.values().filter(|c| !c.outbox.is_elsewhere()).count()
+    }
+
     /// How many sessions are held, waiting for their client to resume them.
     pub(super) fn held_count(&self) -> usize {
         self.clients.values().filter(|c| c.held.is_some()).count()
