@@ -218,27 +218,33 @@ impl OutboxQueue {
     /// The next queued event, once there is one; `None` when every sender is gone and nothing
     /// is left.
     pub async fn recv(&mut self) -> Option<Event> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+        std::future::poll_fn(|cx| self.poll_until(cx, Self::try_recv)).await
     }
 
     /// Resolves once there is something to write (an event, a pong): `true`; or `false` once
     /// every sender is gone and nothing is left.
     pub async fn ready(&mut self) -> bool {
-        std::future::poll_fn(|cx| self.poll_ready(cx)).await
+        let waiting = |queue: &mut Self| {
+            let queue = queue.shared.queue();
+            (!queue.events.is_empty() || queue.pong.is_some()).then_some(())
+        };
+        std::future::poll_fn(|cx| self.poll_until(cx, waiting)).await.is_some()
     }
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        let waiting = |queue: &Self| {
-            let queue = queue.shared.queue();
-            !queue.events.is_empty() || queue.pong.is_some()
-        };
+    /// Ready with what `look` finds, or with `None` once every sender is gone and `look` finds
+    /// nothing; otherwise registers to be woken by the next sender.
+    fn poll_until<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut look: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Poll<Option<T>> {
         for registered in [false, true] {
-            if waiting(self) {
-                return Poll::Ready(true);
+            if let Some(found) = look(self) {
+                return Poll::Ready(Some(found));
             }
             if self.shared.senders.load(Ordering::Acquire) == 0 {
                 // The last sender may have queued something just before it went.
-                return Poll::Ready(waiting(self));
+                return Poll::Ready(look(self));
             }
             if !registered {
                 // Then look again: what came between the look and the registration woke nobody.
@@ -251,23 +257,6 @@ impl OutboxQueue {
     /// The payload of a ping waiting for its pong, if any.
     pub fn take_pong(&mut self) -> Option<Bytes> {
         self.shared.queue().pong.take()
-    }
-
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        for registered in [false, true] {
-            if let Some(event) = self.try_recv() {
-                return Poll::Ready(Some(event));
-            }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
-                // The last sender may have queued something just before it went.
-                return Poll::Ready(self.try_recv());
-            }
-            if !registered {
-                // Then look again: what came between the look and the registration woke nobody.
-                self.shared.ready.register(cx.waker());
-            }
-        }
-        Poll::Pending
     }
 
     /// Puts events the writer took but did not send back at the front of the queue, in their
