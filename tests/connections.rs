@@ -1,7 +1,8 @@
 //! Connections before HTTP: slow and silent clients are cut off (header, request and keep-alive
-//! timeouts), one address cannot hold more than its share of connections or open them faster
-//! than its rate, the global cap keeps descriptors in reserve, and none of it gets in the way
-//! of ordinary keep-alive HTTP and WebSocket chat.
+//! timeouts, and a client that stops reading its answers), one address cannot hold more than
+//! its share of connections or open them faster than its rate, the global cap keeps
+//! descriptors in reserve, and none of it gets in the way of ordinary keep-alive HTTP and
+//! WebSocket chat.
 //!
 //! These tests speak HTTP over raw TCP, since they need to send less than a whole request.
 //! The timeouts are shortened; a client that trickles bytes waits on the socket between them,
@@ -244,6 +245,38 @@ async fn a_request_body_sent_byte_by_byte_is_cut_off_at_the_request_timeout() {
     }
     // The API still works for clients that send at a normal pace.
     server.token("alice").await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answers_is_cut_off_at_the_request_timeout() {
+    let stall = Duration::from_millis(500);
+    let server = TestServer::start_with(|c| {
+        c.max_conns_per_ip = 1;
+        c.conn_rate_per_ip = 0;
+        c.request_timeout = stall;
+        c.header_timeout = Duration::from_secs(60);
+        c.keepalive_timeout = Duration::from_secs(60);
+    })
+    .await;
+    // Requests pipelined, their answers never read: some 13 MB of answers, far more than the
+    // client's small receive buffer and the server's send buffer (at most 4 MiB here) hold.
+    const ASKED: usize = 300;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(server.addr).await.unwrap();
+    stalled
+        .write_all(&b"GET /api/openapi.json HTTP/1.1\r\nHost: chattr.test\r\n\r\n".repeat(ASKED))
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    // The address may hold one connection: it gets another once the server lets go of that one.
+    let _next = served_again_within(&server, WAIT).await;
+    assert!(asked.elapsed() >= stall, "let go after {:?}", asked.elapsed());
+    // What had reached the client is all it gets: the answers stop short and the connection is
+    // closed.
+    let got = read_until_closed(&mut stalled).await;
+    let answers = got.matches("HTTP/1.1 200").count();
+    assert!((1..ASKED).contains(&answers), "{answers} answers of {ASKED} came");
 }
 
 #[tokio::test]

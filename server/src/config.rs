@@ -185,8 +185,10 @@ pub struct Config {
     pub header_timeout: Duration,
 
     /// Time an HTTP request may take until its response starts, reading the request body
-    /// included; then it is answered 408 and the connection closed. WebSockets, once upgraded,
-    /// are not subject to it. `0s` means no limit.
+    /// included; then it is answered 408 and the connection closed. Also how long a response
+    /// may wait for the client to take more of its bytes (a client that stopped reading) before
+    /// the connection is closed. WebSockets, once upgraded, are not subject to it. `0s` means
+    /// no limit.
     #[arg(long, env = "CHATTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 

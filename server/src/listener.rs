@@ -6,9 +6,11 @@
 //! [`connection_cap`]: descriptors for the store always remain), then passes its address's
 //! limits ([`crate::admission`]) or is closed before a byte of it is read. hyper then serves
 //! it as HTTP/1.1 with a header-read timeout (the first request's head and every later one)
-//! and a keep-alive idle timeout, and hands WebSocket upgrades to axum. A connection gives its
-//! slot and its address's count back when its socket closes, which for a WebSocket is when
-//! the session ends.
+//! and a keep-alive idle timeout, and hands WebSocket upgrades to axum. An answer whose client
+//! stops taking its bytes is cut off once it has waited the request timeout for room in the
+//! socket: a client that pipelines requests (or asks for a backup) and never reads would hold
+//! its connection for good otherwise. A connection gives its slot and its address's count
+//! back when its socket closes, which for a WebSocket is when the session ends.
 
 use std::io;
 use std::net::SocketAddr;
@@ -57,6 +59,9 @@ pub(crate) struct Settings {
     /// Time without a byte either way after which a connection with no request in progress
     /// is closed; `None` for no limit.
     pub keepalive_timeout: Option<Duration>,
+    /// Time an answer may wait for the client to take more of its bytes (the socket's buffer
+    /// full, not a byte taken) before the connection is closed; `None` for no limit.
+    pub write_stall: Option<Duration>,
     /// Connections open at once, in all.
     pub max_conns: usize,
     pub per_address: Limits,
@@ -74,6 +79,7 @@ impl Settings {
         Self {
             header_timeout: nonzero(config.header_timeout),
             keepalive_timeout: nonzero(config.keepalive_timeout),
+            write_stall: nonzero(config.request_timeout),
             max_conns: connection_cap(config.max_conns, open_file_limit()),
             per_address: Limits::of(config),
             grace: config.shutdown_grace,
@@ -187,6 +193,7 @@ pub(crate) async fn serve(
             router: router.clone(),
             http: http.clone(),
             keepalive: settings.keepalive_timeout,
+            write_stall: settings.write_stall,
             shutdown: shutdown.clone(),
             stop_now: stop_now.clone(),
         };
@@ -221,6 +228,7 @@ struct Serving {
     router: Router,
     http: http1::Builder,
     keepalive: Option<Duration>,
+    write_stall: Option<Duration>,
     shutdown: CancellationToken,
     stop_now: CancellationToken,
 }
@@ -258,7 +266,7 @@ async fn serve_connection<I>(activity: Arc<Activity>, io: I, serving: Serving)
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let Serving { peer, router, http, keepalive, shutdown, stop_now } = serving;
+    let Serving { peer, router, http, keepalive, write_stall, shutdown, stop_now } = serving;
     let service = service_fn(move |mut request: axum::http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().oneshot(request)
@@ -285,6 +293,11 @@ where
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
+            // (A graceful shutdown waits for the answer under way, which would be for ever.)
+            _ = stalled_for(&activity, write_stall) => {
+                tracing::debug!("the client stopped reading its answer; connection closed");
+                return;
+            }
             _ = stop_now.cancelled() => return,
         }
     }
@@ -304,22 +317,75 @@ async fn quiet_for(activity: &Activity, span: Option<Duration>) {
     }
 }
 
-/// When a connection last moved a byte.
+/// Resolves once a write has waited `span` for room in the socket, not a byte of it taken
+/// meanwhile; never for `None`. Looks every `span` while nothing waits (an idle connection
+/// costs a timer).
+async fn stalled_for(activity: &Activity, span: Option<Duration>) {
+    let Some(span) = span else {
+        return std::future::pending().await;
+    };
+    loop {
+        match activity.blocked_since() {
+            Some(since) => {
+                tokio::time::sleep_until((activity.opened + since + span).into()).await;
+                if activity.blocked_since() == Some(since) {
+                    return;
+                }
+            }
+            None => tokio::time::sleep(span).await,
+        }
+    }
+}
+
+/// When a connection last moved a byte, and since when a write has been waiting for room.
 #[derive(Debug)]
 struct Activity {
     opened: Instant,
     /// Milliseconds from `opened` to the last byte read or written.
     last_ms: AtomicU64,
+    /// Milliseconds from `opened` to the first write that found the socket full since the
+    /// last byte written; [`NOT_BLOCKED`] when the last write went through.
+    blocked_ms: AtomicU64,
 }
+
+/// [`Activity::blocked_ms`] when no write is waiting.
+const NOT_BLOCKED: u64 = u64::MAX;
 
 impl Activity {
     fn new() -> Self {
-        Self { opened: Instant::now(), last_ms: AtomicU64::new(0) }
+        Self { opened: Instant::now(), last_ms: AtomicU64::new(0), blocked_ms: AtomicU64::new(NOT_BLOCKED) }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(NOT_BLOCKED - 1)
+    }
+
+    /// Notes a write's outcome: bytes taken, or the socket full (the first such write since
+    /// the last bytes taken starts the stall's clock).
+    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
+        match polled {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.blocked_ms.store(NOT_BLOCKED, Ordering::Relaxed);
+                self.touch();
+            }
+            Poll::Pending => {
+                let now = self.elapsed_ms();
+                // Only the first: a stall keeps the time it started.
+                let _ =
+                    self.blocked_ms.compare_exchange(NOT_BLOCKED, now, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            Poll::Ready(_) => {}
+        }
+    }
+
+    /// Time from `opened` to the start of the stall under way, if a write is waiting.
+    fn blocked_since(&self) -> Option<Duration> {
+        let ms = self.blocked_ms.load(Ordering::Relaxed);
+        (ms != NOT_BLOCKED).then(|| Duration::from_millis(ms))
     }
 
     fn touch(&self) {
-        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.elapsed_ms(), Ordering::Relaxed);
     }
 
     /// Time from `opened` to the last byte.
@@ -378,9 +444,7 @@ impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&polled);
         polled
     }
 
@@ -391,9 +455,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&polled);
         polled
     }
 
