@@ -185,12 +185,18 @@ pub struct Config {
     pub header_timeout: Duration,
 
     /// Time an HTTP request may take until its response starts, reading the request body
-    /// included; then it is answered 408 and the connection closed. Also how long a response
-    /// may wait for the client to take more of its bytes (a client that stopped reading) before
-    /// the connection is closed. WebSockets, once upgraded, are not subject to it. `0s` means
-    /// no limit.
+    /// included; then it is answered 408 and the connection closed. WebSockets, once upgraded,
+    /// are not subject to it. `0s` means no limit.
     #[arg(long, env = "CHATTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Time an HTTP response may go without writing a byte because the client takes none (its
+    /// socket full: a client that stopped reading, or pipelines requests and never reads the
+    /// answers); then the connection is closed. Between two writes, not for the whole response,
+    /// like nginx's `send_timeout`. WebSockets, once upgraded, are not subject to it. `0s`
+    /// means no limit.
+    #[arg(long, env = "CHATTR_SEND_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
 
     /// Close an HTTP connection on which nothing was sent or received for this long, once no
     /// request is in progress. `0s` never does. (The header timeout counts the wait for a next

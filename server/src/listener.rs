@@ -6,10 +6,10 @@
 //! [`connection_cap`]: descriptors for the store always remain), then passes its address's
 //! limits ([`crate::admission`]) or is closed before a byte of it is read. hyper then serves
 //! it as HTTP/1.1 with a header-read timeout (the first request's head and every later one)
-//! and a keep-alive idle timeout, and hands WebSocket upgrades to axum. An answer whose client
-//! stops taking its bytes is cut off once it has waited the request timeout for room in the
-//! socket: a client that pipelines requests (or asks for a backup) and never reads would hold
-//! its connection for good otherwise. A connection gives its slot and its address's count
+//! and a keep-alive idle timeout, and hands WebSocket upgrades to axum. An answer that has
+//! waited the send timeout for room in the socket (its client takes no byte) is cut off: a
+//! client that pipelines requests (or asks for a backup) and never reads would hold its
+//! connection for good otherwise. A connection gives its slot and its address's count
 //! back when its socket closes, which for a WebSocket is when the session ends.
 
 use std::io;
@@ -60,7 +60,7 @@ pub(crate) struct Settings {
     /// is closed; `None` for no limit.
     pub keepalive_timeout: Option<Duration>,
     /// Time an answer may wait for the client to take more of its bytes (the socket's buffer
-    /// full, not a byte taken) before the connection is closed; `None` for no limit.
+    /// full, not a byte written) before the connection is closed; `None` for no limit.
     pub write_stall: Option<Duration>,
     /// Connections open at once, in all.
     pub max_conns: usize,
@@ -79,7 +79,7 @@ impl Settings {
         Self {
             header_timeout: nonzero(config.header_timeout),
             keepalive_timeout: nonzero(config.keepalive_timeout),
-            write_stall: nonzero(config.request_timeout),
+            write_stall: nonzero(config.send_timeout),
             max_conns: connection_cap(config.max_conns, open_file_limit()),
             per_address: Limits::of(config),
             grace: config.shutdown_grace,
@@ -310,7 +310,7 @@ async fn quiet_for(activity: &Activity, span: Option<Duration>) {
     };
     loop {
         let last = activity.last();
-        tokio::time::sleep_until((activity.opened + last + span).into()).await;
+        sleep_until_after(activity, last + span).await;
         if activity.last() == last {
             return;
         }
@@ -327,13 +327,22 @@ async fn stalled_for(activity: &Activity, span: Option<Duration>) {
     loop {
         match activity.blocked_since() {
             Some(since) => {
-                tokio::time::sleep_until((activity.opened + since + span).into()).await;
+                sleep_until_after(activity, since + span).await;
                 if activity.blocked_since() == Some(since) {
                     return;
                 }
             }
             None => tokio::time::sleep(span).await,
         }
+    }
+}
+
+/// Sleeps until `after` past the connection's opening (for ever if that is past what the clock
+/// can hold: a limit set absurdly high is no limit).
+async fn sleep_until_after(activity: &Activity, after: Duration) {
+    match activity.opened.checked_add(after) {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
