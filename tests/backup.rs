@@ -1,7 +1,8 @@
 //! `chattrd backup <file>` while the server runs, then `chattrd restore <file>` into a fresh
 //! data directory and a start on it: accounts, registered channels (op list, bans, topic),
 //! history, stored tokens and the cloaking key come back; what was said after the backup does
-//! not. A restore refuses a directory holding data or in use, and a failed backup leaves no file.
+//! not. A restore refuses a directory holding data or in use, and a failed backup leaves no file
+//! (one from a server that stops sending fails at the send timeout).
 //! A backup of the message layout from before the history table comes back with its history.
 
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{Client, SECRET};
+use crate::common::{Client, SECRET, WAIT};
 use crate::process::{connect, printed as said, run_chattrd, tempdir, Process};
 use std::os::unix::fs::PermissionsExt;
 
@@ -154,6 +155,48 @@ async fn a_dump_that_does_not_load_leaves_no_store_behind() {
         chattrd_cmd(&target, "127.0.0.1:1", &["backup", dir.join("x.surql").to_str().unwrap()]).await;
     assert!(!nothing.status.success());
     assert!(said(&nothing).contains("no store"), "{}", said(&nothing));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_backup_from_a_server_that_stops_sending_fails_at_the_send_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The data directory as a running chattrd holds it: locked, with its backup token.
+    let dir = tempdir();
+    let lock = std::fs::File::create(dir.join("LOCK")).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(dir.join("backup.token"), "the-token").unwrap();
+    // A server that starts the dump, then sends nothing more (its store stuck).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stuck = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            if socket.read(&mut byte).await.unwrap() == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/sql\r\ntransfer-encoding: chunked\r\n\r\n\
+                      10\r\nOPTION IMPORT;\n\n\r\n";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let file = dir.join("stuck.surql");
+    let env = [("CHATTR_ADDR", addr.as_str()), ("CHATTR_SEND_TIMEOUT", "500ms")];
+    let args = ["backup", file.to_str().unwrap()];
+    let failed = tokio::time::timeout(WAIT, run_chattrd(&dir, &env, &args))
+        .await
+        .expect("the backup gives up on a server that stops sending");
+    assert!(!failed.status.success(), "{}", said(&failed));
+    assert!(said(&failed).contains("timed out"), "{}", said(&failed));
+    let left: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    assert!(!left.iter().any(|name| name.contains("stuck")), "no dump is left: {left:?}");
+    stuck.abort();
+    drop(lock);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

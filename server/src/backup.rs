@@ -118,6 +118,11 @@ async fn from_server(config: &Config, dir: &Path, file: &Path) -> Result<u64, Ba
     })?;
     let failed = |why: String| BackupError::Server { addr: addr.to_string(), why };
     let mut client = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+    // A server that stops sending (its store stuck) fails the backup instead of holding the
+    // command for ever: the same limit the server puts on a client that stops reading.
+    if !config.send_timeout.is_zero() {
+        client = client.read_timeout(config.send_timeout);
+    }
     let scheme = match &config.tls_cert {
         // The server's own certificate is what it must present, whatever name it is for.
         Some(cert) => {
@@ -144,9 +149,23 @@ async fn from_server(config: &Config, dir: &Path, file: &Path) -> Result<u64, Ba
         let body = response.text().await.unwrap_or_default();
         return Err(failed(format!("{status}: {}", body.trim())));
     }
-    let chunks =
-        response.bytes_stream().map(|chunk| chunk.map(|b| b.to_vec()).map_err(std::io::Error::other));
+    let chunks = response
+        .bytes_stream()
+        .map(|chunk| chunk.map(|b| b.to_vec()).map_err(|e| std::io::Error::other(with_causes(&e))));
     write_dump(file, chunks).await
+}
+
+/// An error and what caused it, `a: b: c` (reqwest says "error decoding response body" for a
+/// read that timed out, and why only in its source).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Where to reach a server listening on `addr` from this machine.

@@ -193,7 +193,8 @@ pub struct Config {
     /// Time an HTTP response may go without writing a byte because the client takes none (its
     /// socket full: a client that stopped reading, or pipelines requests and never reads the
     /// answers); then the connection is closed. Between two writes, not for the whole response,
-    /// like nginx's `send_timeout`. WebSockets, once upgraded, are not subject to it. `0s`
+    /// like nginx's `send_timeout`. WebSockets, once upgraded, are not subject to it.
+    /// `chattrd backup` gives up on a running server that sends nothing for as long. `0s`
     /// means no limit.
     #[arg(long, env = "CHATTR_SEND_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub send_timeout: Duration,
