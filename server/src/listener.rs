@@ -61,7 +61,7 @@ pub(crate) struct Settings {
     pub keepalive_timeout: Option<Duration>,
     /// Time an answer may wait for the client to take more of its bytes (the socket's buffer
     /// full, not a byte written) before the connection is closed; `None` for no limit.
-    pub write_stall: Option<Duration>,
+    pub send_timeout: Option<Duration>,
     /// Connections open at once, in all.
     pub max_conns: usize,
     pub per_address: Limits,
@@ -79,7 +79,7 @@ impl Settings {
         Self {
             header_timeout: nonzero(config.header_timeout),
             keepalive_timeout: nonzero(config.keepalive_timeout),
-            write_stall: nonzero(config.send_timeout),
+            send_timeout: nonzero(config.send_timeout),
             max_conns: connection_cap(config.max_conns, open_file_limit()),
             per_address: Limits::of(config),
             grace: config.shutdown_grace,
@@ -193,7 +193,7 @@ pub(crate) async fn serve(
             router: router.clone(),
             http: http.clone(),
             keepalive: settings.keepalive_timeout,
-            write_stall: settings.write_stall,
+            send_timeout: settings.send_timeout,
             shutdown: shutdown.clone(),
             stop_now: stop_now.clone(),
         };
@@ -228,7 +228,7 @@ struct Serving {
     router: Router,
     http: http1::Builder,
     keepalive: Option<Duration>,
-    write_stall: Option<Duration>,
+    send_timeout: Option<Duration>,
     shutdown: CancellationToken,
     stop_now: CancellationToken,
 }
@@ -266,7 +266,7 @@ async fn serve_connection<I>(activity: Arc<Activity>, io: I, serving: Serving)
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let Serving { peer, router, http, keepalive, write_stall, shutdown, stop_now } = serving;
+    let Serving { peer, router, http, keepalive, send_timeout, shutdown, stop_now } = serving;
     let service = service_fn(move |mut request: axum::http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().oneshot(request)
@@ -294,7 +294,7 @@ where
                 connection.as_mut().graceful_shutdown();
             }
             // (A graceful shutdown waits for the answer under way, which would be for ever.)
-            _ = stalled_for(&activity, write_stall) => {
+            _ = stalled_for(&activity, send_timeout) => {
                 tracing::debug!("the client stopped reading its answer; connection closed");
                 return;
             }
@@ -310,7 +310,7 @@ async fn quiet_for(activity: &Activity, span: Option<Duration>) {
     };
     loop {
         let last = activity.last();
-        sleep_until_after(activity, last + span).await;
+        sleep_until_after(activity, last, span).await;
         if activity.last() == last {
             return;
         }
@@ -327,7 +327,7 @@ async fn stalled_for(activity: &Activity, span: Option<Duration>) {
     loop {
         match activity.blocked_since() {
             Some(since) => {
-                sleep_until_after(activity, since + span).await;
+                sleep_until_after(activity, since, span).await;
                 if activity.blocked_since() == Some(since) {
                     return;
                 }
@@ -337,10 +337,10 @@ async fn stalled_for(activity: &Activity, span: Option<Duration>) {
     }
 }
 
-/// Sleeps until `after` past the connection's opening (for ever if that is past what the clock
-/// can hold: a limit set absurdly high is no limit).
-async fn sleep_until_after(activity: &Activity, after: Duration) {
-    match activity.opened.checked_add(after) {
+/// Sleeps until `span` after `from` (a time since the connection's opening); for ever if that is
+/// past what the clock can hold: a limit set absurdly high is no limit.
+async fn sleep_until_after(activity: &Activity, from: Duration, span: Duration) {
+    match from.checked_add(span).and_then(|after| activity.opened.checked_add(after)) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
