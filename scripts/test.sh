@@ -29,14 +29,17 @@ cargo build -p surreal-test-server
 
 step "unit, property and black-box tests"
 cargo test -p app
-cargo test -p server
 cargo test -p chattr-bench
 # The chattrd that the black-box suite's process tests, the benchmark and the end-to-end suite
 # run: the suite finds it next to its own test binary (tests/process.rs; CHATTR_BIN overrides).
 # Built as cargo-leptos builds it, without the test dependencies' features (which `cargo test`
-# would unify into it), so scripts/dev.sh starts on this build instead of compiling another.
+# would unify into it), so what is tested is what ships, and scripts/dev.sh starts on this
+# build instead of compiling another.
 cargo build -p server --bin chattrd
-cargo test -p chattr-tests
+# The server's unit tests and the black-box suite in one invocation: one resolution of the
+# dependencies' features for both, so SurrealDB and the server are compiled once for the two
+# (each `cargo test -p` alone unified other features, and a cold run built them once more).
+cargo test -p server -p chattr-tests
 
 step "the benchmark tool, in short runs that must deliver every message, on chattrd and on the Socket.IO peer, its idle workload on both, and the comparison in miniature (speed is not judged here)"
 cargo build -p chattr-bench
