@@ -62,6 +62,38 @@
     else queue.push(message);
   };
 
+  // open() requests are paced. Each may make the chat join a channel, and the server
+  // disconnects a client that sends commands faster than its flood control allows (by default
+  // a burst of 10, then 2 a second): a page calling open() in a loop would get the person
+  // thrown out. A few go at once, then one a second, which leaves the person room to type;
+  // meanwhile only the latest few wait (a target already waiting moves to the end), so such a
+  // loop ends on its last target.
+  const OPEN_BURST = 3;
+  const OPEN_EVERY_MS = 1000;
+  const OPENS_WAITING = 5;
+  const opensWaiting = [];
+  let openTokens = OPEN_BURST;
+  let openCounted = Date.now();
+  let openTimer = 0;
+  const sendOpens = () => {
+    openTimer = 0;
+    const now = Date.now();
+    openTokens = Math.min(OPEN_BURST, openTokens + (now - openCounted) / OPEN_EVERY_MS);
+    openCounted = now;
+    while (opensWaiting.length > 0 && openTokens >= 1) {
+      openTokens -= 1;
+      post({ type: "chattr:open", target: opensWaiting.shift() });
+    }
+    if (opensWaiting.length > 0) openTimer = setTimeout(sendOpens, (1 - openTokens) * OPEN_EVERY_MS);
+  };
+  const requestOpen = (target) => {
+    const waiting = opensWaiting.indexOf(target);
+    if (waiting >= 0) opensWaiting.splice(waiting, 1);
+    opensWaiting.push(target);
+    if (opensWaiting.length > OPENS_WAITING) opensWaiting.shift();
+    if (!openTimer) sendOpens();
+  };
+
   // A widget stays open or closed as the person moves between the host's pages (this tab).
   const remembered = () => {
     try {
@@ -174,9 +206,10 @@
     login(token) {
       post({ type: "chattr:login", token: String(token) });
     },
-    /** Shows a channel (joining it) or a private conversation with a nick, opening the widget. */
+    /** Shows a channel (joining it) or a private conversation with a nick, opening the widget.
+     * Paced (above): after the first few, one a second, the latest few waiting. */
     open(target) {
-      post({ type: "chattr:open", target: String(target) });
+      requestOpen(String(target));
       if (mode === "widget") setOpen(true);
     },
     logout() {

@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join as joinPath, resolve } from "node:path";
-import { login, join, send, SECRET } from "./helpers";
+import { login, join, send, SECRET, Server } from "./helpers";
 
 // The one origin CHATTR_ALLOWED_ORIGINS lets embed the chat (playwright.config.ts), and two that
 // it does not: one for a page that tries to drive the chat, one for a host that is not allowed.
 const hostPort = Number(process.env.CHATTR_E2E_HOST_PORT ?? 3211);
 const foreignPort = hostPort + 1;
 const otherHostPort = hostPort + 2;
+const loopHostPort = hostPort + 3;
 
 async function token(baseURL: string, user: string): Promise<string> {
   const res = await fetch(`${baseURL}/api/token`, {
@@ -324,5 +325,51 @@ test("inline, the chat fills the host's element; a guest can still come in by ni
     await expect(chat.locator(".topic-bar .title")).toHaveText("#inline");
   } finally {
     host.close();
+  }
+});
+
+test("a host page calling open() in a loop does not get the person thrown out for flooding", async ({ browser }) => {
+  // A server with the default flood control (the suite's own lets tests type faster than people).
+  const server = new Server(3400 + Math.floor(Math.random() * 50), {
+    CHATTR_FLOOD_BURST: "10",
+    CHATTR_FLOOD_RATE: "2",
+    CHATTR_ALLOWED_ORIGINS: `http://127.0.0.1:${loopHostPort}`,
+  });
+  await server.start();
+  const host = await serve(
+    loopHostPort,
+    `<!doctype html><title>Host</title>
+    <script src="${server.url}/embed.js" data-mode="inline" data-target="#box"></script>
+    <script>
+      window.states = [];
+      Chattr.on("connection", (e) => states.push(e.state));
+    </script>
+    <main><div id="box" style="width:800px;height:500px"></div></main>`,
+  );
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const errors = errorsOf(page);
+    await page.goto(`http://127.0.0.1:${loopHostPort}/`);
+    const chat = page.frameLocator("#box > iframe");
+    await chat.getByLabel("Nick").fill("looper");
+    await chat.getByRole("button", { name: "Start chatting" }).click();
+    await expect(chat.getByTestId("me")).toHaveText("looper");
+    // 200 opens over 30 channels, then one more: each would be a join.
+    await page.evaluate(() => {
+      const chattr = (window as unknown as { Chattr: { open(t: string): void } }).Chattr;
+      for (let i = 0; i < 200; i++) chattr.open(`#loop${i % 30}`);
+      chattr.open("#loopend");
+    });
+    // The opens are paced: the loop ends on its last target, on the same session, with no
+    // join refused.
+    await expect(chat.locator(".topic-bar .title")).toHaveText("#loopend", { timeout: 15_000 });
+    await expect(chat.getByTestId("status")).toHaveText("Connected");
+    await expect(chat.locator(".line.error")).toHaveCount(0);
+    const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
+    expect(states.slice(states.indexOf("online")), "online once, and never disconnected").toEqual(["online"]);
+    expect(errors, "nothing failed in the page or the chat").toEqual([]);
+  } finally {
+    host.close();
+    await server.dispose();
   }
 });

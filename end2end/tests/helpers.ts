@@ -68,7 +68,11 @@ export async function memberAction(page: Page, nick: string, action: string) {
 export class Server {
   private child?: ChildProcess;
   readonly dataDir = mkdtempSync(joinPath(tmpdir(), "chattr-e2e-"));
-  constructor(readonly port: number) {}
+  /** `env` adds to or overrides its settings. */
+  constructor(
+    readonly port: number,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   get url() {
     return `http://127.0.0.1:${this.port}`;
@@ -85,6 +89,7 @@ export class Server {
         LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? "../target/site",
         CHATTR_FLOOD_BURST: "1000",
         CHATTR_FLOOD_RATE: "1000",
+        ...this.env,
       },
       stdio: "ignore",
     });
