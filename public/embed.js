@@ -62,36 +62,51 @@
     else queue.push(message);
   };
 
-  // open() requests are paced. Each may make the chat join a channel, and the server
+  // open() requests are paced. Opening a channel may make the chat join it, and the server
   // disconnects a client that sends commands faster than its flood control allows (by default
   // a burst of 10, then 2 a second): a page calling open() in a loop would get the person
-  // thrown out. A few go at once, then one a second, which leaves the person room to type;
-  // meanwhile only the latest few wait (a target already waiting moves to the end), so such a
-  // loop ends on its last target.
+  // thrown out. Channels go three at once, then one a second, which leaves the person room to
+  // type; nicks (a private conversation opens without a word to the server) go as soon as
+  // nothing waits before them. Meanwhile only the latest few wait (a target already waiting
+  // moves to the end), so such a loop ends on its last target. A login or a logout drops what
+  // waits: it was asked for the person before.
   const OPEN_BURST = 3;
   const OPEN_EVERY_MS = 1000;
   const OPENS_WAITING = 5;
   const opensWaiting = [];
   let openTokens = OPEN_BURST;
-  let openCounted = Date.now();
+  let openCounted = performance.now();
   let openTimer = 0;
   const sendOpens = () => {
+    clearTimeout(openTimer);
     openTimer = 0;
-    const now = Date.now();
-    openTokens = Math.min(OPEN_BURST, openTokens + (now - openCounted) / OPEN_EVERY_MS);
+    // (performance.now() does not move back when the clock is set back.)
+    const now = performance.now();
+    openTokens = Math.min(OPEN_BURST, openTokens + Math.max(0, now - openCounted) / OPEN_EVERY_MS);
     openCounted = now;
-    while (opensWaiting.length > 0 && openTokens >= 1) {
-      openTokens -= 1;
+    while (opensWaiting.length > 0) {
+      if (opensWaiting[0].startsWith("#")) {
+        if (openTokens < 1) break;
+        openTokens -= 1;
+      }
       post({ type: "chattr:open", target: opensWaiting.shift() });
     }
-    if (opensWaiting.length > 0) openTimer = setTimeout(sendOpens, (1 - openTokens) * OPEN_EVERY_MS);
+    if (opensWaiting.length > 0) {
+      openTimer = setTimeout(sendOpens, Math.min(OPEN_EVERY_MS, (1 - openTokens) * OPEN_EVERY_MS));
+    }
   };
   const requestOpen = (target) => {
-    const waiting = opensWaiting.indexOf(target);
+    const folded = target.toLowerCase();
+    const waiting = opensWaiting.findIndex((t) => t.toLowerCase() === folded);
     if (waiting >= 0) opensWaiting.splice(waiting, 1);
     opensWaiting.push(target);
     if (opensWaiting.length > OPENS_WAITING) opensWaiting.shift();
     if (!openTimer) sendOpens();
+  };
+  const dropOpens = () => {
+    opensWaiting.length = 0;
+    clearTimeout(openTimer);
+    openTimer = 0;
   };
 
   // A widget stays open or closed as the person moves between the host's pages (this tab).
@@ -204,15 +219,19 @@
     frame,
     /** Logs the person in with a token from POST /api/token, or a JWT the app signed. */
     login(token) {
+      dropOpens();
       post({ type: "chattr:login", token: String(token) });
     },
     /** Shows a channel (joining it) or a private conversation with a nick, opening the widget.
-     * Paced (above): after the first few, one a second, the latest few waiting. */
+     * Paced (above): channels after the first three one a second, the latest five waiting. A
+     * target that is not a non-empty string is ignored. */
     open(target) {
-      requestOpen(String(target));
+      if (typeof target !== "string" || target === "") return;
+      requestOpen(target);
       if (mode === "widget") setOpen(true);
     },
     logout() {
+      dropOpens();
       post({ type: "chattr:logout" });
     },
     show() {

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join as joinPath, resolve } from "node:path";
@@ -329,25 +329,29 @@ test("inline, the chat fills the host's element; a guest can still come in by ni
 });
 
 test("a host page calling open() in a loop does not get the person thrown out for flooding", async ({ browser }) => {
+  test.setTimeout(60_000);
   // A server with the default flood control (the suite's own lets tests type faster than people).
   const server = new Server(3400 + Math.floor(Math.random() * 50), {
     CHATTR_FLOOD_BURST: "10",
     CHATTR_FLOOD_RATE: "2",
     CHATTR_ALLOWED_ORIGINS: `http://127.0.0.1:${loopHostPort}`,
+    CHATTR_METRICS_TOKEN: "loop-metrics",
   });
-  await server.start();
-  const host = await serve(
-    loopHostPort,
-    `<!doctype html><title>Host</title>
-    <script src="${server.url}/embed.js" data-mode="inline" data-target="#box"></script>
-    <script>
-      window.states = [];
-      Chattr.on("connection", (e) => states.push(e.state));
-    </script>
-    <main><div id="box" style="width:800px;height:500px"></div></main>`,
-  );
+  let host: HttpServer | undefined;
+  const context = await browser.newContext();
   try {
-    const page = await (await browser.newContext()).newPage();
+    await server.start();
+    host = await serve(
+      loopHostPort,
+      `<!doctype html><title>Host</title>
+      <script src="${server.url}/embed.js" data-mode="inline" data-target="#box"></script>
+      <script>
+        window.states = [];
+        Chattr.on("connection", (e) => states.push(e.state));
+      </script>
+      <main><div id="box" style="width:800px;height:500px"></div></main>`,
+    );
+    const page = await context.newPage();
     const errors = errorsOf(page);
     await page.goto(`http://127.0.0.1:${loopHostPort}/`);
     const chat = page.frameLocator("#box > iframe");
@@ -360,16 +364,80 @@ test("a host page calling open() in a loop does not get the person thrown out fo
       for (let i = 0; i < 200; i++) chattr.open(`#loop${i % 30}`);
       chattr.open("#loopend");
     });
-    // The opens are paced: the loop ends on its last target, on the same session, with no
-    // join refused.
+    // The opens are paced: the loop ends on its last target, on the same session, and the
+    // server refused none of its frames.
     await expect(chat.locator(".topic-bar .title")).toHaveText("#loopend", { timeout: 15_000 });
     await expect(chat.getByTestId("status")).toHaveText("Connected");
-    await expect(chat.locator(".line.error")).toHaveCount(0);
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { Authorization: "Bearer loop-metrics" } })
+    ).text();
+    expect(metrics).toMatch(/^chattr_flood_refusals_total 0$/m);
+    expect(metrics).toMatch(/^chattr_flood_disconnects_total 0$/m);
     const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
     expect(states.slice(states.indexOf("online")), "online once, and never disconnected").toEqual(["online"]);
     expect(errors, "nothing failed in the page or the chat").toEqual([]);
   } finally {
-    host.close();
+    host?.close();
+    await context.close();
     await server.dispose();
   }
+});
+
+test("embed.js paces open(): channels three at once then one a second, nicks free, the latest five waiting, dropped by a login", async ({
+  browser,
+}) => {
+  // embed.js on its own, against a stand-in chat frame that records what it is sent, on a
+  // fake clock: both are served by the browser context itself (same origin, nothing listens).
+  const origin = "http://127.0.0.1:3199";
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.clock.install({ time: new Date("2026-01-01T00:00:00Z") });
+  const embedJs = readFileSync(resolve("../public/embed.js"), "utf8");
+  await context.route(`${origin}/**`, (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === "/embed.js") return route.fulfill({ contentType: "text/javascript", body: embedJs });
+    if (url.searchParams.has("embed")) {
+      return route.fulfill({
+        contentType: "text/html",
+        body: `<!doctype html><script>
+          window.received = [];
+          addEventListener("message", (e) => { if (e.data.type !== "chattr:view") received.push(e.data.target ?? e.data.type); });
+          parent.postMessage({ type: "chattr:ready" }, "*");
+        </script>`,
+      });
+    }
+    return route.fulfill({
+      contentType: "text/html",
+      body: `<!doctype html><div id="box"></div><script src="/embed.js" data-mode="inline" data-target="#box"></script>`,
+    });
+  });
+  await page.goto(`${origin}/`);
+  const chat = () => page.frames().find((f) => f.url().includes("embed="))!;
+  await expect.poll(() => chat()?.evaluate(() => Array.isArray((window as unknown as { received?: [] }).received))).toBe(true);
+  const received = () => chat().evaluate(() => (window as unknown as { received: string[] }).received.slice());
+  // From here the clock moves only when the test moves it.
+  await page.clock.pauseAt(new Date("2026-01-01T00:01:00Z"));
+  const call = (script: string) => page.evaluate(script);
+
+  // Ten channels and a nick in a loop: three go, the latest five wait (the nick behind them).
+  await call(`for (let i = 0; i < 10; i++) Chattr.open("#c" + i); Chattr.open("bob"); Chattr.open(42); Chattr.open("")`);
+  await expect.poll(received).toEqual(["#c0", "#c1", "#c2"]);
+  await page.clock.runFor(999);
+  expect(await received()).toEqual(["#c0", "#c1", "#c2"]);
+  await page.clock.runFor(1);
+  await expect.poll(received).toEqual(["#c0", "#c1", "#c2", "#c6"]);
+  await page.clock.runFor(3000);
+  await expect.poll(received).toEqual(["#c0", "#c1", "#c2", "#c6", "#c7", "#c8", "#c9", "bob"]);
+  // A nick with nothing waiting goes at once, whatever the channels used up; the same channel
+  // asked twice while it waits goes once (names compared without case).
+  await call(`Chattr.open("alice"); Chattr.open("#d"); Chattr.open("#D")`);
+  await expect.poll(received).toContain("alice");
+  await page.clock.runFor(1000);
+  await expect.poll(received).toEqual(["#c0", "#c1", "#c2", "#c6", "#c7", "#c8", "#c9", "bob", "alice", "#D"]);
+  // What waits when the host logs someone in (or out) was asked for the person before: dropped.
+  await call(`Chattr.open("#x1"); Chattr.open("#x2"); Chattr.login("another-token")`);
+  await expect.poll(async () => (await received()).slice(-1)).toEqual(["chattr:login"]);
+  await page.clock.runFor(10_000);
+  expect((await received()).filter((t) => t.startsWith("#x"))).toEqual([]);
+  await context.close();
 });
