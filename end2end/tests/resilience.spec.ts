@@ -172,3 +172,44 @@ test("the composer: Shift+Enter for new lines, a draft per conversation, a byte 
   await expect(writer.locator(".line.failed")).toHaveCount(0);
   await expect(listener.locator(".line.message", { hasText: "yyyy" })).toHaveCount(0);
 });
+
+test("with 30 channels, the reconnect after a restart rejoins every one without being thrown out for flooding", async ({
+  browser,
+}) => {
+  test.setTimeout(120_000);
+  // The default flood control (the suite's own lets tests type faster than people): the UI
+  // paces what it sends by the limits `welcome` announces.
+  const server = new Server(3450 + Math.floor(Math.random() * 50), {
+    CHATTR_FLOOD_BURST: "10",
+    CHATTR_FLOOD_RATE: "2",
+    CHATTR_METRICS_TOKEN: "rejoin-metrics",
+  });
+  await server.start();
+  try {
+    const metric = async (name: string) => {
+      const text = await (
+        await fetch(`${server.url}/metrics`, { headers: { Authorization: "Bearer rejoin-metrics" } })
+      ).text();
+      return Number(text.match(new RegExp(`^chattr_${name} (\\d+)$`, "m"))?.[1]);
+    };
+    const page = await login(browser, "roamer", { baseURL: server.url });
+    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+    expect(await metric("channels")).toBe(30);
+    expect(await metric("flood_refusals_total")).toBe(0);
+
+    // The restart ends the session: the UI logs in again and rejoins all 30 at once, which is
+    // past the server's burst of 10.
+    await server.stop();
+    const banner = page.getByTestId("connection-banner");
+    await expect(banner.getByRole("button", { name: "Reconnect now" })).toBeVisible();
+    await server.start();
+    await banner.getByRole("button", { name: "Reconnect now" }).click();
+    await expect.poll(() => metric("channels"), { timeout: 30_000 }).toBe(30);
+    expect(await metric("flood_refusals_total")).toBe(0);
+    expect(await metric("flood_disconnects_total")).toBe(0);
+    await expect(page.getByTestId("status")).toHaveText("Connected");
+    await expect(page.locator(".line.error")).toHaveCount(0);
+  } finally {
+    await server.dispose();
+  }
+});

@@ -9,6 +9,7 @@ mod dialog;
 mod embed;
 pub mod input;
 mod login;
+mod pace;
 pub mod reconnect;
 pub mod saved;
 pub mod socket;
@@ -626,14 +627,13 @@ impl Ctx {
         let ctx = *self;
         // Only if nothing connected since: a new login (or another retry) makes this one stale.
         let generation = self.session.with_value(|s| s.generation);
-        set_timeout(
-            move || {
-                if ctx.session.with_value(|s| s.generation) == generation {
-                    ctx.connect_now();
-                }
-            },
-            std::time::Duration::from_millis(delay.into()),
-        );
+        // (Boxed, as the socket's pacing timer is: one timer function in the wasm for both.)
+        let retry: Box<dyn FnOnce()> = Box::new(move || {
+            if ctx.session.with_value(|s| s.generation) == generation {
+                ctx.connect_now();
+            }
+        });
+        set_timeout(retry, std::time::Duration::from_millis(delay.into()));
     }
 }
 

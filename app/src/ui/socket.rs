@@ -51,8 +51,20 @@ pub fn connect(
     let socket = WebSocket::open(url).map_err(|e| e.to_string())?;
     let (mut write, mut read) = socket.split();
     let (link, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
+    // Frames go out at the pace the server's `welcome` allows (see `pace`).
+    let pacer = std::rc::Rc::new(std::cell::Cell::new(super::pace::Pacer::default()));
+    let writers = pacer.clone();
     leptos::task::spawn_local(async move {
         while let Some(text) = outgoing.next().await {
+            loop {
+                let mut pacer = writers.get();
+                let taken = pacer.take(js_sys::Date::now());
+                writers.set(pacer);
+                match taken {
+                    Ok(()) => break,
+                    Err(ms) => sleep(ms).await,
+                }
+            }
             if write.send(Message::Text(text)).await.is_err() {
                 break;
             }
@@ -64,6 +76,11 @@ pub fn connect(
             match message {
                 Ok(Message::Text(text)) => {
                     if let Ok(event) = serde_json::from_str::<ServerEvent>(&text) {
+                        if let ServerEvent::Welcome { limits, .. } = &event {
+                            let mut started = pacer.get();
+                            started.start(limits, js_sys::Date::now());
+                            pacer.set(started);
+                        }
                         on_event(event);
                     }
                 }
@@ -81,4 +98,16 @@ pub fn connect(
         on_close(String::new());
     });
     Ok(link)
+}
+
+/// Resolves after `ms` milliseconds.
+#[cfg(feature = "hydrate")]
+async fn sleep(ms: f64) {
+    use futures::StreamExt;
+    // (A channel of strings, as the link is: one channel's code in the wasm for both; and a
+    // boxed callback, as the reconnect's timer is.)
+    let (done, mut wait) = futures::channel::mpsc::unbounded::<String>();
+    let done: Box<dyn FnOnce()> = Box::new(move || drop(done));
+    leptos::prelude::set_timeout(done, std::time::Duration::from_millis(ms.ceil() as u64));
+    let _ = wait.next().await;
 }

@@ -1,0 +1,128 @@
+//! The page's own flood control. The server refuses frames past the burst and rate its
+//! `welcome` announces, and ends a session that keeps going past them; yet some of what the
+//! page sends goes out in bursts of its own: after a reconnect, a join for every channel and a
+//! history request for every private conversation, then what was typed offline; a host page's
+//! opens; commands typed faster than the server takes them. So the socket's writer sends each
+//! frame, in order, only once a token bucket like the server's (a little slower) has one.
+
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code, reason = "the server build never connects"))]
+
+use crate::protocol::Limits;
+
+/// The server's rate, slowed by this share, so that clocks drifting apart never make a frame
+/// come too early.
+const SLOWER: f64 = 0.9;
+
+/// A connection's bucket; a new connection starts with a new one.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Pacer {
+    /// Tokens per ms, and the most the bucket holds; none until a `welcome` said (before it,
+    /// the only frame is the login).
+    rate: Option<(f64, f64)>,
+    tokens: f64,
+    /// When `tokens` was counted (ms).
+    at: f64,
+}
+
+impl Pacer {
+    /// Paces by `limits` (a `welcome`'s) from `now` on. The bucket starts a frame short of the
+    /// server's burst: the login frame took one.
+    pub(crate) fn start(&mut self, limits: &Limits, now: f64) {
+        let burst = f64::from(limits.burst.max(2) - 1);
+        let per_ms = f64::from(limits.per_second.max(1)) * SLOWER / 1000.0;
+        *self = Self { rate: Some((per_ms, burst)), tokens: burst, at: now };
+    }
+
+    /// Takes a token for a frame sent at `now`, or says in how many ms there is one.
+    pub(crate) fn take(&mut self, now: f64) -> Result<(), f64> {
+        let Some((per_ms, burst)) = self.rate else { return Ok(()) };
+        // (A clock set back counts as no time passed.)
+        self.tokens = (self.tokens + (now - self.at).max(0.0) * per_ms).min(burst);
+        self.at = now;
+        // (A wait for a whole token may come back a rounding short of one.)
+        if self.tokens + 1e-9 >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        Err((1.0 - self.tokens) / per_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server's bucket (`FloodControl`): `burst` full, `per_second` back a second.
+    struct Server {
+        tokens: f64,
+        at: f64,
+        limits: Limits,
+    }
+
+    impl Server {
+        fn take(&mut self, now: f64) -> bool {
+            let burst = f64::from(self.limits.burst);
+            self.tokens =
+                (self.tokens + (now - self.at) * f64::from(self.limits.per_second) / 1000.0).min(burst);
+            self.at = now;
+            let ok = self.tokens >= 1.0;
+            if ok {
+                self.tokens -= 1.0;
+            }
+            ok
+        }
+    }
+
+    fn limits(burst: u32, per_second: u32) -> Limits {
+        Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst, per_second }
+    }
+
+    /// Sends `count` frames one after the other from `at`, each as soon as the pacer lets it
+    /// (as the writer does: take, else wait what it says and take again); answers when each went.
+    fn send(pacer: &mut Pacer, server: &mut Server, count: usize, at: f64) -> Vec<f64> {
+        let mut now = at;
+        (0..count)
+            .map(|_| {
+                while let Err(ms) = pacer.take(now) {
+                    assert!(ms > 0.0 && ms <= 1000.0 / SLOWER + 1.0, "a wait of {ms} ms");
+                    now += ms;
+                }
+                assert!(server.take(now), "refused at {now} ms");
+                now
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_past_the_servers_goes_at_its_rate_and_none_is_refused() {
+        for (burst, per_second) in [(10, 2), (1, 1), (2, 1), (5, 100), (1000, 1000)] {
+            let limits = limits(burst, per_second);
+            let mut pacer = Pacer::default();
+            pacer.start(&limits, 1_000.0);
+            let mut server = Server { tokens: f64::from(burst), at: 0.0, limits };
+            let sent = send(&mut pacer, &mut server, 60, 1_000.0);
+            // A frame short of the burst at once, then the rest at nine tenths of the rate.
+            let at_once = sent.iter().filter(|&&t| t == 1_000.0).count();
+            assert_eq!(at_once, ((burst.max(2) - 1) as usize).min(60), "burst {burst}");
+            let expected = (60 - at_once) as f64 / (f64::from(per_second) * SLOWER) * 1000.0;
+            let end = sent[59];
+            assert!((end - 1_000.0 - expected).abs() < 2.0, "burst {burst}: {end}");
+            // A later frame, once the bucket refilled, goes at once again.
+            assert_eq!(send(&mut pacer, &mut server, 1, end + 60_000.0), [end + 60_000.0]);
+        }
+    }
+
+    #[test]
+    fn before_welcome_nothing_waits_and_a_clock_set_back_sends_nothing_early() {
+        let mut pacer = Pacer::default();
+        assert_eq!(pacer.take(0.0), Ok(()), "before `welcome`, nothing waits");
+        pacer.start(&limits(3, 1), 0.0);
+        assert_eq!((pacer.take(0.0), pacer.take(0.0)), (Ok(()), Ok(())));
+        let wait = pacer.take(0.0).expect_err("the third waits");
+        assert!(pacer.take(wait - 1.0).is_err(), "not before its time");
+        assert_eq!(pacer.take(wait), Ok(()));
+        // A clock set back an hour: nothing goes early, and the wait stays short.
+        let back = pacer.take(wait - 3_600_000.0).expect_err("the bucket is empty");
+        assert!(back <= 1000.0 / SLOWER + 1.0, "{back}");
+    }
+}
