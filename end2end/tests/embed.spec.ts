@@ -90,7 +90,7 @@ async function signIn(app: PhpApp, browser: import("@playwright/test").Browser, 
 }
 
 /** Collects the errors of a page and of every frame in it: a panic of the chat's wasm shows as
- * a console error (and a trap as a page error). */
+ * a page error (the trap; its message goes to the console in debug builds only). */
 function errorsOf(page: Page): string[] {
   const errors: string[] = [];
   page.on("console", (m) => {

@@ -184,15 +184,16 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
     CHATTR_FLOOD_RATE: "2",
     CHATTR_METRICS_TOKEN: "rejoin-metrics",
   });
-  await server.start();
+  let page: Page | undefined;
   try {
+    await server.start();
     const metric = async (name: string) => {
       const text = await (
         await fetch(`${server.url}/metrics`, { headers: { Authorization: "Bearer rejoin-metrics" } })
       ).text();
       return Number(text.match(new RegExp(`^chattr_${name} (\\d+)$`, "m"))?.[1]);
     };
-    const page = await login(browser, "roamer", { baseURL: server.url });
+    page = await login(browser, "roamer", { baseURL: server.url });
     for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
     expect(await metric("channels")).toBe(30);
     expect(await metric("flood_refusals_total")).toBe(0);
@@ -200,16 +201,16 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
     // The restart ends the session: the UI logs in again and rejoins all 30 at once, which is
     // past the server's burst of 10.
     await server.stop();
-    const banner = page.getByTestId("connection-banner");
-    await expect(banner.getByRole("button", { name: "Reconnect now" })).toBeVisible();
+    await expect(page.getByTestId("connection-banner")).toBeVisible();
     await server.start();
-    await banner.getByRole("button", { name: "Reconnect now" }).click();
-    await expect.poll(() => metric("channels"), { timeout: 30_000 }).toBe(30);
+    // (The UI retries by itself, a few seconds apart at most by now.)
+    await expect.poll(() => metric("channels"), { timeout: 60_000 }).toBe(30);
     expect(await metric("flood_refusals_total")).toBe(0);
     expect(await metric("flood_disconnects_total")).toBe(0);
     await expect(page.getByTestId("status")).toHaveText("Connected");
     await expect(page.locator(".line.error")).toHaveCount(0);
   } finally {
+    await page?.context().close();
     await server.dispose();
   }
 });

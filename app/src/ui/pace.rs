@@ -17,7 +17,7 @@ const SLOWER: f64 = 0.9;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Pacer {
     /// Tokens per ms, and the most the bucket holds; none until a `welcome` said (before it,
-    /// the only frame is the login).
+    /// the only frame is the login), nor when it said there is no limit (a rate of 0).
     rate: Option<(f64, f64)>,
     tokens: f64,
     /// When `tokens` was counted (ms).
@@ -25,12 +25,13 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
-    /// Paces by `limits` (a `welcome`'s) from `now` on. The bucket starts a frame short of the
-    /// server's burst: the login frame took one.
+    /// Paces by `limits` (a `welcome`'s) from `now` on. The bucket holds a frame less than the
+    /// server's, for headroom.
     pub(crate) fn start(&mut self, limits: &Limits, now: f64) {
         let burst = f64::from(limits.burst.max(2) - 1);
-        let per_ms = f64::from(limits.per_second.max(1)) * SLOWER / 1000.0;
-        *self = Self { rate: Some((per_ms, burst)), tokens: burst, at: now };
+        let per_ms = f64::from(limits.per_second) * SLOWER / 1000.0;
+        let rate = (limits.per_second > 0).then_some((per_ms, burst));
+        *self = Self { rate, tokens: burst, at: now };
     }
 
     /// Takes a token for a frame sent at `now`, or says in how many ms there is one.
@@ -116,6 +117,9 @@ mod tests {
     fn before_welcome_nothing_waits_and_a_clock_set_back_sends_nothing_early() {
         let mut pacer = Pacer::default();
         assert_eq!(pacer.take(0.0), Ok(()), "before `welcome`, nothing waits");
+        // A rate of 0 is no flood control on the server: nothing waits either.
+        pacer.start(&limits(10, 0), 0.0);
+        assert!((0..100).all(|_| pacer.take(0.0).is_ok()));
         pacer.start(&limits(3, 1), 0.0);
         assert_eq!((pacer.take(0.0), pacer.take(0.0)), (Ok(()), Ok(())));
         let wait = pacer.take(0.0).expect_err("the third waits");
