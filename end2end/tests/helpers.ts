@@ -64,6 +64,13 @@ export async function memberAction(page: Page, nick: string, action: string) {
   await member(page, nick).getByRole("menuitem", { name: action, exact: true }).click();
 }
 
+/** The server's own flood control (the suite's servers raise it: tests type faster than
+ * people), for a `Server` whose test is about staying within it. */
+export const DEFAULT_FLOOD = { CHATTR_FLOOD_BURST: "10", CHATTR_FLOOD_RATE: "2" };
+
+/** The bearer token that reads a `Server`'s /metrics. */
+const METRICS_TOKEN = "e2e-metrics";
+
 /** A chattrd process of the test's own, on a real data directory, that the test can restart. */
 export class Server {
   private child?: ChildProcess;
@@ -89,6 +96,7 @@ export class Server {
         LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? "../target/site",
         CHATTR_FLOOD_BURST: "1000",
         CHATTR_FLOOD_RATE: "1000",
+        CHATTR_METRICS_TOKEN: METRICS_TOKEN,
         ...this.env,
       },
       stdio: "ignore",
@@ -97,6 +105,12 @@ export class Server {
     await expect
       .poll(async () => (await fetch(`${this.url}/healthz`).catch(() => null))?.status, { timeout: 20_000 })
       .toBe(200);
+  }
+
+  /** One figure of its /metrics (`chattr_<name>`), as a number (NaN when it has none). */
+  async metric(name: string): Promise<number> {
+    const res = await fetch(`${this.url}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+    return Number((await res.text()).match(new RegExp(`^chattr_${name} (\\d+)$`, "m"))?.[1]);
   }
 
   /** SIGTERM, and wait until it has exited. */

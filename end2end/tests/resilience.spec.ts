@@ -1,5 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { join, login, member, open, send, Server } from "./helpers";
+import { DEFAULT_FLOOD, join, login, member, open, send, Server } from "./helpers";
 
 /** The composer. */
 const composer = (page: Page) => page.getByLabel("Message", { exact: true });
@@ -179,20 +179,11 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
   test.setTimeout(120_000);
   // The default flood control (the suite's own lets tests type faster than people): the UI
   // paces what it sends by the limits `welcome` announces.
-  const server = new Server(3450 + Math.floor(Math.random() * 50), {
-    CHATTR_FLOOD_BURST: "10",
-    CHATTR_FLOOD_RATE: "2",
-    CHATTR_METRICS_TOKEN: "rejoin-metrics",
-  });
+  const server = new Server(3450 + Math.floor(Math.random() * 50), DEFAULT_FLOOD);
+  const metric = (name: string) => server.metric(name);
   let page: Page | undefined;
   try {
     await server.start();
-    const metric = async (name: string) => {
-      const text = await (
-        await fetch(`${server.url}/metrics`, { headers: { Authorization: "Bearer rejoin-metrics" } })
-      ).text();
-      return Number(text.match(new RegExp(`^chattr_${name} (\\d+)$`, "m"))?.[1]);
-    };
     page = await login(browser, "roamer", { baseURL: server.url });
     for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
     expect(await metric("channels")).toBe(30);
