@@ -39,7 +39,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
             .iter()
             .copied()
             .find(|code| code.as_str() == wire)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {wire:?}")))
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code '{wire}'")))
     }
 }
 

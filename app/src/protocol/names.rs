@@ -76,7 +76,7 @@ pub fn validate_nick(nick: &str) -> Result<(), ProtocolError> {
     if let Some(bad) =
         nick.chars().find(|&c| is_forbidden_in_name(c) || !(c.is_alphanumeric() || "_-[]{}|^`\\".contains(c)))
     {
-        return invalid(&format!("character {:?} is not allowed", bad.escape_unicode().to_string()));
+        return invalid(&format!("character {} is not allowed", bad.escape_unicode()));
     }
     // One spelling per name: a nick that NFKC would change (fullwidth letters, ligatures,
     // compatibility forms) would show one name and be keyed as another.
@@ -106,7 +106,7 @@ pub fn validate_channel(name: &str) -> Result<(), ProtocolError> {
         return invalid(&format!("it is longer than {MAX_CHANNEL_CHARS} characters"));
     }
     if let Some(bad) = rest.chars().find(|&c| is_forbidden_in_name(c)) {
-        return invalid(&format!("character {:?} is not allowed", bad.escape_unicode().to_string()));
+        return invalid(&format!("character {} is not allowed", bad.escape_unicode()));
     }
     Ok(())
 }
