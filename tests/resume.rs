@@ -388,7 +388,11 @@ async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
     }
     drop(alice);
     until_held(&server, 1).await;
-    let (mut alice, _) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    assert!(welcome["limits"].get("allowance").is_none(), "a new session has the whole burst: {welcome}");
+    let (mut alice, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    // Its welcome says what is left (refilled by a frame a second since), not the burst.
+    let allowance = again["limits"]["allowance"].as_u64().expect("a resumed welcome's allowance");
+    assert!(allowance < 2, "{again}");
     alice.say("#r", "again 1").await;
     alice.say("#r", "again 2").await;
     // A fresh allowance would take both; the one the session had refills one a second.

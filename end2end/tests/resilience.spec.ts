@@ -1,4 +1,4 @@
-import { test, expect, type Page } from "@playwright/test";
+import { test, expect, type Page, type WebSocketRoute } from "@playwright/test";
 import { DEFAULT_FLOOD, join, login, member, open, send, Server } from "./helpers";
 
 /** The composer. */
@@ -204,4 +204,98 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
     await page?.context().close();
     await server.dispose();
   }
+});
+
+test("a connection that drops while those rejoins go out resumes, rejoins the rest and is refused nothing", async ({
+  browser,
+}) => {
+  test.setTimeout(120_000);
+  const server = new Server(3400 + Math.floor(Math.random() * 50), DEFAULT_FLOOD);
+  const metric = (name: string) => server.metric(name);
+  let page: Page | undefined;
+  try {
+    await server.start();
+    page = await login(browser, "midway", { baseURL: server.url });
+    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+
+    // The restart ends the session: the UI logs in afresh and rejoins all 30, paced. The first
+    // connection that gets that far is cut (both ways) after its 12th join went to the server,
+    // so the session it resumes next is in 12 channels, with its flood allowance spent.
+    let cut = false;
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      const upstream = ws.connectToServer();
+      let joins = 0;
+      let closed = false;
+      ws.onMessage((m) => {
+        if (closed) return;
+        upstream.send(m);
+        if (!cut && typeof m === "string" && JSON.parse(m).command?.command === "join" && ++joins === 12) {
+          cut = closed = true;
+          upstream.close();
+          ws.close();
+        }
+      });
+      upstream.onMessage((m) => ws.send(m));
+    });
+    await server.stop();
+    await expect(page.getByTestId("connection-banner")).toBeVisible();
+    await server.start();
+    await expect.poll(() => cut, { timeout: 60_000 }).toBe(true);
+
+    // Resumed (one session, not two), with every channel back: the 18 that never went out are
+    // joined now, at the pace the resumed session's allowance allows.
+    await expect.poll(() => metric("channels"), { timeout: 60_000 }).toBe(30);
+    expect(await metric("sessions")).toBe(1);
+    expect(await metric("flood_refusals_total")).toBe(0);
+    await expect(page.getByTestId("status")).toHaveText("Connected");
+    await expect(page.locator(".line", { hasText: "you are no longer in" })).toHaveCount(0);
+    await expect(page.locator(".line.error")).toHaveCount(0);
+  } finally {
+    await page?.context().close();
+    await server.dispose();
+  }
+});
+
+test("after a cluster's unasked welcome, which carries no resume secret, a dropped connection still resumes", async ({
+  browser,
+}) => {
+  const page = await login(browser, "drifter");
+  await join(page, "#drift");
+  const auths: { resume?: string }[] = [];
+  const welcomes: { resume?: string; resumed?: boolean }[] = [];
+  const routes: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      const frame = JSON.parse(String(m));
+      if (frame.type === "auth") auths.push(frame);
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      const frame = JSON.parse(String(m));
+      if (frame.type === "welcome") welcomes.push(frame);
+      ws.send(m);
+    });
+    routes.push({ page: ws, server });
+  });
+  await page.reload();
+  await page.waitForSelector("body[data-hydrated]");
+  await expect(page.getByTestId("status")).toHaveText("Connected");
+  expect(welcomes[0].resumed).toBe(true);
+  const secret = welcomes[0].resume;
+  expect(secret).toBeTruthy();
+
+  // What a cluster sends every session after a node rejoined it (docs/protocol.md): `welcome`
+  // again, resumed, without `resume`. Then the connection drops.
+  const { resume: _, ...unasked } = welcomes[0];
+  routes[0].page.send(JSON.stringify(unasked));
+  routes[0].server.close();
+  routes[0].page.close();
+
+  await expect.poll(() => welcomes.length, { timeout: 30_000 }).toBe(2);
+  expect(auths[1].resume, "the session's secret, kept").toBe(secret);
+  expect(welcomes[1].resumed).toBe(true);
+  await expect(page.getByTestId("status")).toHaveText("Connected");
+  await expect(page.getByTestId("me")).toHaveText("drifter");
+  await expect(page.locator(".topic-bar .title")).toHaveText("#drift");
 });

@@ -80,6 +80,16 @@ impl FloodControl {
         }
     }
 
+    /// The frames it would let through at once at `now`; `None` when there is no limit.
+    pub fn allowance(&mut self, now: Instant) -> Option<u32> {
+        if self.per_second == 0.0 {
+            return None;
+        }
+        self.bucket.refill(self.burst, self.per_second, now);
+        // (Whole frames: a token bucket's fraction lets nothing through yet.)
+        Some(self.bucket.tokens as u32)
+    }
+
     /// Counts one frame arriving at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
         if self.per_second == 0.0 {
@@ -157,5 +167,26 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(f.check(t0), Verdict::Allow);
         }
+        assert_eq!(f.allowance(t0), None);
+    }
+
+    #[test]
+    fn the_allowance_is_what_goes_through_at_once() {
+        let t0 = Instant::now();
+        let mut f = FloodControl::new(5, 2, 100, t0);
+        assert_eq!(f.allowance(t0), Some(5));
+        for _ in 0..4 {
+            f.check(t0);
+        }
+        assert_eq!(f.allowance(t0), Some(1));
+        f.check(t0);
+        // Refilling: nothing until a whole frame's worth, never past the burst.
+        assert_eq!(f.allowance(t0 + Duration::from_millis(499)), Some(0));
+        assert_eq!(f.allowance(t0 + Duration::from_millis(1_000)), Some(2));
+        assert_eq!(f.allowance(t0 + Duration::from_secs(60)), Some(5));
+        for _ in 0..5 {
+            assert_eq!(f.check(t0 + Duration::from_secs(60)), Verdict::Allow);
+        }
+        assert_eq!(f.check(t0 + Duration::from_secs(60)), Verdict::Refuse);
     }
 }

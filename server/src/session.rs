@@ -159,9 +159,13 @@ where
     let (attached, outbox, queue) = match Box::pin(login).await {
         Ok(Login::Fresh(attached)) => (attached, outbox, queue),
         Ok(Login::Resumed(mut resumed)) => {
-            // A resumed session goes on with the flood allowance it had, not a fresh one.
+            // A resumed session goes on with the flood allowance it had, not a fresh one, and
+            // its `welcome` says how much is left (a client pacing itself starts from that).
             if let Some(saved) = resumed.flood.take() {
                 flood = saved;
+            }
+            if let ServerEvent::Welcome { limits, .. } = &mut resumed.welcome {
+                limits.allowance = flood.allowance(Instant::now());
             }
             // The welcome goes first, ahead of whatever the held session has queued.
             if !write_alone(&mut socket, Some(Event::new(&resumed.welcome)), Vec::new()).await {

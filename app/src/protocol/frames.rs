@@ -178,6 +178,11 @@ pub struct Limits {
     pub burst: u32,
     /// Sustained messages per second.
     pub per_second: u32,
+    /// On a resumed session's `welcome`: the frames it may send at once now. It goes on with
+    /// the allowance its last connection left (dropping and resuming does not refill it); a new
+    /// session has the whole `burst`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance: Option<u32>,
 }
 
 tag_first::tagged_enum! {

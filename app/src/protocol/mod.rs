@@ -45,7 +45,13 @@ mod tests {
 
     #[test]
     fn every_server_event_round_trips() {
-        let limits = Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst: 10, per_second: 2 };
+        let limits = Limits {
+            max_text_bytes: 4000,
+            max_frame_bytes: 16384,
+            burst: 10,
+            per_second: 2,
+            allowance: None,
+        };
         let events = vec![
             ServerEvent::Welcome {
                 nick: "alice".into(),

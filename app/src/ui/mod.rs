@@ -427,20 +427,26 @@ impl Ctx {
         self.session.update_value(|s| {
             s.attempt = 0;
             s.established = true;
-            s.resume = resume;
+            // (A cluster's unasked `welcome`, after a node rejoined, has none: the secret
+            // stays the session's.)
+            if resume.is_some() {
+                s.resume = resume;
+            }
         });
         // A resumed session is still identified, in its channels, with its roles: the server
         // sends each channel's state. Otherwise identify first (the server handles frames in
         // order, so the rejoins below already count as the account and get its ops), then
-        // rejoin every channel (the server resends recent history, which fills the gap).
+        // rejoin every channel (the server resends recent history, which fills the gap). A
+        // resume after a connection that dropped before all those rejoins went out sends the
+        // rest.
         if !resumed {
             if let Some(frame) = self.potato_command() {
                 self.session.update_value(|s| s.potato_pending = first_login);
                 self.send(frame);
             }
-            for channel in self.state.with_untracked(|s| s.channels()) {
-                self.run(Command::Join { channel, key: None });
-            }
+        }
+        for channel in self.state.try_update_untracked(|s| s.rejoins(resumed)).unwrap_or_default() {
+            self.run(Command::Join { channel, key: None });
         }
         for nick in self.state.with_untracked(|s| s.private_conversations()) {
             self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });

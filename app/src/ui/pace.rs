@@ -13,7 +13,7 @@ use crate::protocol::Limits;
 /// come too early.
 const SLOWER: f64 = 0.9;
 
-/// A connection's bucket; a new connection starts with a new one.
+/// A connection's bucket, started by its `welcome`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Pacer {
     /// Tokens per ms, and the most the bucket holds; none until a `welcome` said (before it,
@@ -26,12 +26,14 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     /// Paces by `limits` (a `welcome`'s) from `now` on. The bucket holds a frame less than the
-    /// server's, for headroom.
+    /// server's, for headroom. A new session's starts full, a resumed one's with the
+    /// `allowance` the server says it has left.
     pub(crate) fn start(&mut self, limits: &Limits, now: f64) {
         let burst = f64::from(limits.burst.max(2) - 1);
         let per_ms = f64::from(limits.per_second) * SLOWER / 1000.0;
         let rate = (limits.per_second > 0).then_some((per_ms, burst));
-        *self = Self { rate, tokens: burst, at: now };
+        let tokens = limits.allowance.map_or(burst, |left| f64::from(left).min(burst));
+        *self = Self { rate, tokens, at: now };
     }
 
     /// Takes a token for a frame sent at `now`, or says in how many ms there is one.
@@ -75,7 +77,7 @@ mod tests {
     }
 
     fn limits(burst: u32, per_second: u32) -> Limits {
-        Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst, per_second }
+        Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst, per_second, allowance: None }
     }
 
     /// Sends `count` frames one after the other from `at`, each as soon as the pacer lets it
@@ -111,6 +113,34 @@ mod tests {
             // A later frame, once the bucket refilled, goes at once again.
             assert_eq!(send(&mut pacer, &mut server, 1, end + 60_000.0), [end + 60_000.0]);
         }
+    }
+
+    #[test]
+    fn a_resumed_session_starts_from_the_allowance_its_welcome_says_is_left() {
+        let limits = limits(10, 2);
+        let mut pacer = Pacer::default();
+        pacer.start(&limits, 0.0);
+        let mut server = Server { tokens: 10.0, at: 0.0, limits: limits.clone() };
+        let before = send(&mut pacer, &mut server, 15, 0.0);
+        // The connection drops right after those; the session resumes on a new one 100 ms
+        // later, and the server's bucket is the one it had (whole frames, as it says them).
+        let back = before[14] + 100.0;
+        server.tokens = (server.tokens + (back - server.at) * 2.0 / 1000.0).min(10.0);
+        server.at = back;
+        let allowance = server.tokens as u32;
+        assert!(allowance < 9, "{allowance}");
+        let mut pacer = Pacer::default();
+        pacer.start(&Limits { allowance: Some(allowance), ..limits.clone() }, back);
+        let after = send(&mut pacer, &mut server, 15, back);
+        // As many at once as it has left, the rest at the rate, none refused.
+        assert_eq!(after.iter().filter(|&&t| t == back).count(), allowance as usize, "{after:?}");
+        // Another login is a new session, with a new, full bucket on the server.
+        let later = after[14] + 1.0;
+        let mut pacer = Pacer::default();
+        pacer.start(&limits, later);
+        let mut server = Server { tokens: 10.0, at: later, limits };
+        let fresh = send(&mut pacer, &mut server, 9, later);
+        assert!(fresh.iter().all(|&t| t == later), "{fresh:?}");
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn socket_url() -> String {
 /// Opens the socket; `on_event` gets every server event, `on_close` the close reason (empty
 /// when the connection just dropped) once the link ended.
 #[cfg(feature = "hydrate")]
-pub fn connect(
+pub(crate) fn connect(
     url: &str,
     on_event: impl Fn(ServerEvent) + 'static,
     on_close: impl Fn(String) + 'static,
@@ -72,9 +72,9 @@ pub fn connect(
         let _ = write.close().await;
     });
     leptos::task::spawn_local(async move {
-        while let Some(message) = read.next().await {
-            match message {
-                Ok(Message::Text(text)) => {
+        let reason = loop {
+            match read.next().await {
+                Some(Ok(Message::Text(text))) => {
                     if let Ok(event) = serde_json::from_str::<ServerEvent>(&text) {
                         if let ServerEvent::Welcome { limits, .. } = &event {
                             let mut started = pacer.get();
@@ -84,18 +84,12 @@ pub fn connect(
                         on_event(event);
                     }
                 }
-                Ok(Message::Bytes(_)) => {}
-                Err(WebSocketError::ConnectionClose(close)) => {
-                    on_close(close.reason);
-                    return;
-                }
-                Err(_) => {
-                    on_close(String::new());
-                    return;
-                }
+                Some(Ok(Message::Bytes(_))) => {}
+                Some(Err(WebSocketError::ConnectionClose(close))) => break close.reason,
+                _ => break String::new(),
             }
-        }
-        on_close(String::new());
+        };
+        on_close(reason);
     });
     Ok(link)
 }

@@ -120,6 +120,10 @@ pub struct Conversation {
     pub loading: bool,
     /// The member list is from before the connection dropped.
     pub stale: bool,
+    /// A channel's join went out again on a fresh login and the server has not confirmed it
+    /// yet (with the channel's members): if the connection drops meanwhile, the session the
+    /// next one resumes may not be in it, and it is joined again rather than given up.
+    pub rejoining: bool,
     /// The newest message id you have seen here, as remembered across reloads: newer ones
     /// arriving with history count as unread.
     pub read_upto: Option<u64>,
@@ -488,6 +492,19 @@ impl ChatState {
         self.conversations.iter().filter(|c| c.is_channel()).map(|c| c.name.clone()).collect()
     }
 
+    /// The channels a new connection joins (marked as rejoining until the server confirms
+    /// each): after a fresh login every one, the new session being in none; after a resume
+    /// those whose join never got through (the connection before dropped first).
+    pub fn rejoins(&mut self, resumed: bool) -> Vec<String> {
+        let channels = self.conversations.iter_mut().filter(|c| c.is_channel() && (c.rejoining || !resumed));
+        channels
+            .map(|c| {
+                c.rejoining = true;
+                c.name.clone()
+            })
+            .collect()
+    }
+
     /// Private conversations open.
     pub fn private_conversations(&self) -> Vec<String> {
         self.conversations.iter().filter(|c| !c.is_channel()).map(|c| c.name.clone()).collect()
@@ -777,13 +794,16 @@ impl ChatState {
                 self.max_text_bytes = limits.max_text_bytes;
                 self.default_channels = default_channels;
                 // A resumed session says where it still is: a channel it left meanwhile (kicked
-                // while away) goes.
+                // while away) goes, but for one still being rejoined (joined again instead).
                 if resumed {
-                    let gone: Vec<String> = self
-                        .channels()
-                        .into_iter()
-                        .filter(|c| !channels.iter().any(|kept| fold(kept) == fold(c)))
-                        .collect();
+                    let mut gone = Vec::new();
+                    for conv in self.conversations.iter_mut().filter(|c| c.is_channel()) {
+                        if channels.iter().any(|kept| fold(kept) == fold(&conv.name)) {
+                            conv.rejoining = false;
+                        } else if !conv.rejoining {
+                            gone.push(conv.name.clone());
+                        }
+                    }
                     for channel in gone {
                         self.remove(&channel);
                         let line =
@@ -1041,6 +1061,7 @@ impl ChatState {
                 conv.members = members;
                 conv.modes = modes;
                 conv.stale = false;
+                conv.rejoining = false;
             }
             ServerEvent::Away { nick, message } => {
                 for conv in &mut self.conversations {
@@ -1416,6 +1437,7 @@ mod tests {
                 max_frame_bytes: 16384,
                 burst: 10,
                 per_second: 2,
+                allowance: None,
             },
             resume: Some("s".into()),
             resumed,
@@ -1424,10 +1446,37 @@ mod tests {
         };
         s.apply(welcome(false, &[]));
         assert_eq!(s.channels(), ["#kept", "#lost"], "a fresh login rejoins instead");
+        assert_eq!(s.rejoins(false), ["#kept", "#lost"]);
+        // Both rejoins confirmed (the server sends a channel's members on a join).
+        for channel in ["#kept", "#lost"] {
+            s.apply(ServerEvent::Members { channel: channel.into(), modes: String::new(), members: vec![] });
+        }
+        s.disconnected();
         s.apply(welcome(true, &["#KEPT"]));
         assert_eq!(s.channels(), ["#kept"]);
+        assert!(s.rejoins(true).is_empty(), "nothing to join again");
         assert!(s.conversation("amy").is_some(), "private conversations stay");
         assert!(s.server.iter().any(|l| l.text == "you are no longer in #lost"));
+
+        // A fresh login whose rejoins had not all gone through when the connection dropped:
+        // the resumed session is in #a only, and #b, #c are joined again, not given up.
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        for channel in ["#a", "#b", "#c"] {
+            s.apply(joined(channel, "bob"));
+        }
+        s.disconnected();
+        s.apply(welcome(false, &[]));
+        assert_eq!(s.rejoins(false), ["#a", "#b", "#c"]);
+        s.disconnected();
+        s.apply(welcome(true, &["#a"]));
+        assert_eq!(s.channels(), ["#a", "#b", "#c"]);
+        assert!(!s.server.iter().any(|l| l.text.starts_with("you are no longer in")));
+        assert_eq!(s.rejoins(true), ["#b", "#c"]);
+        // Once confirmed, a later resume without it means it was left (kicked meanwhile).
+        s.apply(ServerEvent::Members { channel: "#b".into(), modes: String::new(), members: vec![] });
+        s.apply(welcome(true, &["#a", "#c"]));
+        assert_eq!(s.channels(), ["#a", "#c"]);
+        assert!(s.rejoins(true).is_empty());
     }
 
     #[test]
@@ -1586,6 +1635,7 @@ mod tests {
                 max_frame_bytes: 1,
                 burst: 1,
                 per_second: 1,
+                allowance: None,
             },
             resume: None,
             resumed: false,

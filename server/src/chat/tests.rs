@@ -17,7 +17,13 @@ const ROOM: &str = "#room";
 
 fn settings() -> HubSettings {
     HubSettings {
-        limits: Limits { max_text_bytes: 4000, max_frame_bytes: 16384, burst: 10, per_second: 2 },
+        limits: Limits {
+            max_text_bytes: 4000,
+            max_frame_bytes: 16384,
+            burst: 10,
+            per_second: 2,
+            allowance: None,
+        },
         max_channels: 20,
         history_on_join: 10,
         nick_grace: Duration::from_secs(60),

@@ -642,6 +642,7 @@ fn hub_settings(config: &Config) -> HubSettings {
             max_frame_bytes: config.max_frame_bytes,
             burst: config.flood_burst,
             per_second: config.flood_rate,
+            allowance: None,
         },
         max_channels: config.max_channels,
         history_on_join: config.history_on_join,
