@@ -218,24 +218,37 @@ test("a connection that drops while those rejoins go out resumes, rejoins the re
     page = await login(browser, "midway", { baseURL: server.url });
     for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
 
-    // The restart ends the session: the UI logs in afresh and rejoins all 30, paced. The first
-    // connection that gets that far is cut (both ways) after its 12th join went to the server,
-    // so the session it resumes next is in 12 channels, with its flood allowance spent.
+    // The restart ends the session: the UI logs in afresh and rejoins all 30, paced. On the
+    // first connection that gets that far, after its 5th join a cluster's unasked `welcome`
+    // comes (resumed, no secret, no allowance: the rejoins go on at their pace); after its
+    // 12th join it is cut, both ways, so the session it resumes next is in 12 channels, with
+    // its flood allowance spent.
     let cut = false;
     await page.routeWebSocket(/\/ws$/, (ws) => {
       const upstream = ws.connectToServer();
       let joins = 0;
       let closed = false;
+      let welcome: Record<string, unknown> = {};
       ws.onMessage((m) => {
         if (closed) return;
         upstream.send(m);
-        if (!cut && typeof m === "string" && JSON.parse(m).command?.command === "join" && ++joins === 12) {
+        if (cut || typeof m !== "string" || JSON.parse(m).command?.command !== "join") return;
+        joins += 1;
+        if (joins === 5) {
+          const channels = ["#room0", "#room1", "#room2", "#room3", "#room4"];
+          const { resume: _, limits, ...rest } = welcome as { resume: string; limits: object };
+          ws.send(JSON.stringify({ ...rest, limits: { ...limits, allowance: undefined }, resumed: true, channels }));
+        }
+        if (joins === 12) {
           cut = closed = true;
           upstream.close();
           ws.close();
         }
       });
-      upstream.onMessage((m) => ws.send(m));
+      upstream.onMessage((m) => {
+        if (String(m).startsWith('{"type":"welcome"')) welcome = JSON.parse(String(m));
+        ws.send(m);
+      });
     });
     await server.stop();
     await expect(page.getByTestId("connection-banner")).toBeVisible();
@@ -287,8 +300,8 @@ test("after a cluster's unasked welcome, which carries no resume secret, a dropp
 
   // What a cluster sends every session after a node rejoined it (docs/protocol.md): `welcome`
   // again, resumed, without `resume`. Then the connection drops.
-  const { resume: _, ...unasked } = welcomes[0];
-  routes[0].page.send(JSON.stringify(unasked));
+  const { resume: _, limits, ...unasked } = welcomes[0] as { resume: string; limits: object };
+  routes[0].page.send(JSON.stringify({ ...unasked, limits: { ...limits, allowance: undefined } }));
   routes[0].server.close();
   routes[0].page.close();
 

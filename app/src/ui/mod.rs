@@ -424,12 +424,13 @@ impl Ctx {
     fn on_welcome(&self, resumed: bool, resume: Option<String>) {
         self.status.set(Status::Online);
         let first_login = !self.session.with_value(|s| s.established);
+        // A cluster's unasked `welcome` (after a node rejoined) has no secret: the session's
+        // stays, and what this connection is still sending goes on, its rejoins among it.
+        let unasked = resume.is_none();
         self.session.update_value(|s| {
             s.attempt = 0;
             s.established = true;
-            // (A cluster's unasked `welcome`, after a node rejoined, has none: the secret
-            // stays the session's.)
-            if resume.is_some() {
+            if !unasked {
                 s.resume = resume;
             }
         });
@@ -445,8 +446,10 @@ impl Ctx {
                 self.send(frame);
             }
         }
-        for channel in self.state.try_update_untracked(|s| s.rejoins(resumed)).unwrap_or_default() {
-            self.run(Command::Join { channel, key: None });
+        if !unasked {
+            for channel in self.state.try_update_untracked(|s| s.rejoins(resumed)).unwrap_or_default() {
+                self.run(Command::Join { channel, key: None });
+            }
         }
         for nick in self.state.with_untracked(|s| s.private_conversations()) {
             self.send(ClientFrame::History { target: nick, before: None, limit: Some(PAGE) });

@@ -76,7 +76,9 @@ pub(crate) fn connect(
             match read.next().await {
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(event) = serde_json::from_str::<ServerEvent>(&text) {
-                        if let ServerEvent::Welcome { limits, .. } = &event {
+                        // (Not a cluster's unasked one, without `resume`: the connection and
+                        // its allowance go on.)
+                        if let ServerEvent::Welcome { limits, resume: Some(_), .. } = &event {
                             let mut started = pacer.get();
                             started.start(limits, js_sys::Date::now());
                             pacer.set(started);

@@ -492,14 +492,15 @@ impl ChatState {
         self.conversations.iter().filter(|c| c.is_channel()).map(|c| c.name.clone()).collect()
     }
 
-    /// The channels a new connection joins (marked as rejoining until the server confirms
-    /// each): after a fresh login every one, the new session being in none; after a resume
-    /// those whose join never got through (the connection before dropped first).
+    /// The channels a new connection joins: after a fresh login every one, the new session
+    /// being in none (each marked as rejoining until the server confirms it); after a resume
+    /// those whose join never got through (the connection before dropped first), once more
+    /// only (a join the server refused gets no confirmation either).
     pub fn rejoins(&mut self, resumed: bool) -> Vec<String> {
         let channels = self.conversations.iter_mut().filter(|c| c.is_channel() && (c.rejoining || !resumed));
         channels
             .map(|c| {
-                c.rejoining = true;
+                c.rejoining = !resumed;
                 c.name.clone()
             })
             .collect()
@@ -1472,11 +1473,15 @@ mod tests {
         assert_eq!(s.channels(), ["#a", "#b", "#c"]);
         assert!(!s.server.iter().any(|l| l.text.starts_with("you are no longer in")));
         assert_eq!(s.rejoins(true), ["#b", "#c"]);
-        // Once confirmed, a later resume without it means it was left (kicked meanwhile).
+        // Confirmed, #b is kept; #c, refused (no members came), is not tried a third time.
         s.apply(ServerEvent::Members { channel: "#b".into(), modes: String::new(), members: vec![] });
-        s.apply(welcome(true, &["#a", "#c"]));
-        assert_eq!(s.channels(), ["#a", "#c"]);
+        s.apply(welcome(true, &["#a", "#b"]));
+        assert_eq!(s.channels(), ["#a", "#b"]);
+        assert!(s.server.iter().any(|l| l.text == "you are no longer in #c"));
         assert!(s.rejoins(true).is_empty());
+        // Once confirmed, a later resume without it means it was left (kicked meanwhile).
+        s.apply(welcome(true, &["#a"]));
+        assert_eq!(s.channels(), ["#a"]);
     }
 
     #[test]
