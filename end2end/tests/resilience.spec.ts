@@ -206,7 +206,8 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
   }
 });
 
-test("a connection that drops while those rejoins go out resumes, rejoins the rest and is refused nothing", async ({
+for (const how of ["drops", "reloads"] as const)
+test(`a page that ${how === "drops" ? "loses its connection" : "is reloaded"} while those rejoins go out resumes, rejoins the rest and is refused nothing`, async ({
   browser,
 }) => {
   test.setTimeout(120_000);
@@ -221,8 +222,8 @@ test("a connection that drops while those rejoins go out resumes, rejoins the re
     // The restart ends the session: the UI logs in afresh and rejoins all 30, paced. On the
     // first connection that gets that far, after its 5th join a cluster's unasked `welcome`
     // comes (resumed, no secret, no allowance: the rejoins go on at their pace); after its
-    // 12th join it is cut, both ways, so the session it resumes next is in 12 channels, with
-    // its flood allowance spent.
+    // 12th join it is cut, both ways (or nothing more goes through, and the page reloads), so
+    // the session it resumes next is in 12 channels, with its flood allowance spent.
     let cut = false;
     await page.routeWebSocket(/\/ws$/, (ws) => {
       const upstream = ws.connectToServer();
@@ -241,8 +242,10 @@ test("a connection that drops while those rejoins go out resumes, rejoins the re
         }
         if (joins === 12) {
           cut = closed = true;
-          upstream.close();
-          ws.close();
+          if (how === "drops") {
+            upstream.close();
+            ws.close();
+          }
         }
       });
       upstream.onMessage((m) => {
@@ -254,6 +257,10 @@ test("a connection that drops while those rejoins go out resumes, rejoins the re
     await expect(page.getByTestId("connection-banner")).toBeVisible();
     await server.start();
     await expect.poll(() => cut, { timeout: 60_000 }).toBe(true);
+    if (how === "reloads") {
+      await page.reload();
+      await page.waitForSelector("body[data-hydrated]");
+    }
 
     // Resumed (one session, not two), with every channel back: the 18 that never went out are
     // joined now, at the pace the resumed session's allowance allows.

@@ -280,6 +280,7 @@ impl Ctx {
             for out in &resume.outgoing {
                 s.add_pending(out, browser::now_ms());
             }
+            resume.restore_rejoins(s);
         });
         if resume.login == SavedLogin::Account {
             self.login_mode.set(login::Mode::SignIn);
@@ -380,7 +381,12 @@ impl Ctx {
                 (_, Some(token)) => SavedLogin::Token { token },
                 _ => SavedLogin::Guest,
             };
-            browser::save(Store::Tab, RESUME_KEY, &Resume { secret, nick, login, outgoing: s.outgoing() });
+            let rejoining = s.rejoining();
+            browser::save(
+                Store::Tab,
+                RESUME_KEY,
+                &Resume { secret, nick, login, outgoing: s.outgoing(), rejoining },
+            );
         });
     }
 

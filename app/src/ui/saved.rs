@@ -43,9 +43,22 @@ pub struct Resume {
     pub login: SavedLogin,
     #[serde(default)]
     pub outgoing: Vec<Outgoing>,
+    /// Channels whose rejoin after a fresh login the server had not confirmed yet (see
+    /// `ChatState::rejoins`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejoining: Vec<String>,
 }
 
 impl Resume {
+    /// Marks the channels still being rejoined when the page went (made anew if the place did
+    /// not keep them): a resumed session that is not in them joins them once more rather than
+    /// dropping them.
+    pub fn restore_rejoins(&self, state: &mut ChatState) {
+        for channel in &self.rejoining {
+            state.conversation_mut(channel).rejoining = true;
+        }
+    }
+
     /// The `auth` frame that resumes the session, or logs in again as the same user.
     pub fn auth(&self) -> ClientFrame {
         let (token, nick) = match &self.login {
@@ -174,7 +187,13 @@ mod tests {
 
     #[test]
     fn the_way_back_is_kept_as_it_was_written_before() {
-        let resume = |login| Resume { secret: "s".into(), nick: "ann".into(), login, outgoing: vec![] };
+        let resume = |login| Resume {
+            secret: "s".into(),
+            nick: "ann".into(),
+            login,
+            outgoing: vec![],
+            rejoining: vec![],
+        };
         for login in [SavedLogin::Guest, SavedLogin::Token { token: "t".into() }, SavedLogin::Account] {
             let saved = serde_json::to_string(&resume(login.clone())).unwrap();
             let back: Resume = serde_json::from_str(&saved).unwrap();
@@ -189,8 +208,66 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_while_rejoins_go_out_rejoins_the_rest_after_the_resume() {
+        let mut before = ChatState::default();
+        before.me = Some("bob".into());
+        for channel in ["#a", "#b"] {
+            before.apply(ServerEvent::Joined {
+                channel: channel.into(),
+                nick: "bob".into(),
+                host: "h".into(),
+            });
+        }
+        // A fresh login's rejoins, #a confirmed, then the reload.
+        before.rejoins(false);
+        before.apply(ServerEvent::Members { channel: "#a".into(), modes: String::new(), members: vec![] });
+        let place = Place::of(&before, &BTreeMap::new());
+        let resume = Resume {
+            secret: "s".into(),
+            nick: "bob".into(),
+            login: SavedLogin::Guest,
+            outgoing: vec![],
+            rejoining: before.rejoining(),
+        };
+        let saved = serde_json::to_string(&resume).unwrap();
+        assert!(saved.contains(r##""rejoining":["#b"]"##), "{saved}");
+        let resume: Resume = serde_json::from_str(&saved).unwrap();
+
+        let mut after = ChatState::default();
+        after.me = Some("bob".into());
+        place.restore_into(&mut after);
+        resume.restore_rejoins(&mut after);
+        after.apply(ServerEvent::Welcome {
+            nick: "bob".into(),
+            account: None,
+            host: "h".into(),
+            server: "chattr".into(),
+            version: "0".into(),
+            limits: crate::protocol::Limits {
+                max_text_bytes: 4000,
+                max_frame_bytes: 16384,
+                burst: 10,
+                per_second: 2,
+                allowance: Some(0),
+            },
+            resume: Some("s".into()),
+            resumed: true,
+            channels: vec!["#a".into()],
+            default_channels: vec![],
+        });
+        assert_eq!(after.channels(), ["#a", "#b"]);
+        assert_eq!(after.rejoins(true), ["#b"]);
+    }
+
+    #[test]
     fn the_auth_frame_resumes_and_falls_back_to_the_same_login() {
-        let resume = |login| Resume { secret: "s".into(), nick: "ann".into(), login, outgoing: vec![] };
+        let resume = |login| Resume {
+            secret: "s".into(),
+            nick: "ann".into(),
+            login,
+            outgoing: vec![],
+            rejoining: vec![],
+        };
         assert_eq!(
             resume(SavedLogin::Guest).auth(),
             ClientFrame::Auth { token: None, nick: Some("ann".into()), resume: Some("s".into()) }

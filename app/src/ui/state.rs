@@ -506,6 +506,11 @@ impl ChatState {
             .collect()
     }
 
+    /// The channels being rejoined (see `rejoins`).
+    pub fn rejoining(&self) -> Vec<String> {
+        self.conversations.iter().filter(|c| c.rejoining).map(|c| c.name.clone()).collect()
+    }
+
     /// Private conversations open.
     pub fn private_conversations(&self) -> Vec<String> {
         self.conversations.iter().filter(|c| !c.is_channel()).map(|c| c.name.clone()).collect()
