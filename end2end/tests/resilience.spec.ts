@@ -276,6 +276,43 @@ test(`a page that ${how === "drops" ? "loses its connection" : "is reloaded"} wh
   }
 });
 
+test("a logout while rejoins wait their turn quits at once, not after them", async ({ browser }) => {
+  test.setTimeout(120_000);
+  const server = new Server(3500 + Math.floor(Math.random() * 50), DEFAULT_FLOOD);
+  let page: Page | undefined;
+  try {
+    await server.start();
+    page = await login(browser, "leaver", { baseURL: server.url });
+    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+    // After the restart the UI rejoins all 30, paced (about two a second past the burst).
+    const sent: string[] = [];
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((m) => {
+        const frame = JSON.parse(String(m));
+        sent.push(frame.command?.command ?? frame.type);
+        upstream.send(m);
+      });
+      upstream.onMessage((m) => ws.send(m));
+    });
+    await server.stop();
+    await expect(page.getByTestId("connection-banner")).toBeVisible();
+    await server.start();
+    await expect.poll(() => sent.filter((f) => f === "join").length, { timeout: 60_000 }).toBeGreaterThanOrEqual(10);
+
+    const before = sent.length;
+    await page.getByRole("button", { name: "Log out" }).click();
+    await expect.poll(() => sent.includes("quit")).toBe(true);
+    // At most the frame already waiting for its token went ahead of it; the rest never went.
+    expect(sent.indexOf("quit") - before).toBeLessThanOrEqual(1);
+    await expect.poll(() => server.metric("sessions")).toBe(0);
+    expect(sent.filter((f) => f === "join").length).toBeLessThan(30);
+  } finally {
+    await page?.context().close();
+    await server.dispose();
+  }
+});
+
 test("after a cluster's unasked welcome, which carries no resume secret, a dropped connection still resumes", async ({
   browser,
 }) => {

@@ -9,6 +9,17 @@
 
 use crate::protocol::Limits;
 
+/// How a `quit` frame starts, as the writer sees it queued.
+const QUIT: &str = r#"{"type":"run","command":{"command":"quit""#;
+
+/// Drops what waits ahead of a `quit` (the last one): the session ends (a logout, a new login
+/// in the tab), so the rest is moot, and the quit should not wait its turn behind it, paced.
+pub(crate) fn skip_to_quit(waiting: &mut Vec<String>) {
+    if let Some(quit) = waiting.iter().rposition(|text| text.starts_with(QUIT)) {
+        waiting.drain(..quit);
+    }
+}
+
 /// The server's rate, slowed by this share, so that clocks drifting apart never make a frame
 /// come too early.
 const SLOWER: f64 = 0.9;
@@ -141,6 +152,24 @@ mod tests {
         let mut server = Server { tokens: 10.0, at: later, limits };
         let fresh = send(&mut pacer, &mut server, 9, later);
         assert!(fresh.iter().all(|&t| t == later), "{fresh:?}");
+    }
+
+    #[test]
+    fn a_quit_goes_before_what_waits_ahead_of_it() {
+        use crate::protocol::{ClientFrame, Command};
+        let frame = |command| serde_json::to_string(&ClientFrame::Run { command, txn: None }).unwrap();
+        let join = |channel: &str| frame(Command::Join { channel: channel.into(), key: None });
+        let quit = frame(Command::Quit { reason: Some("bye".into()) });
+        let mut waiting = vec![join("#a"), join("#b")];
+        skip_to_quit(&mut waiting);
+        assert_eq!(waiting.len(), 2, "nothing to skip without a quit");
+        waiting.push(quit.clone());
+        waiting.push(join("#c"));
+        skip_to_quit(&mut waiting);
+        assert_eq!(waiting, [quit, join("#c")]);
+        let mut waiting = vec![frame(Command::Quit { reason: None })];
+        skip_to_quit(&mut waiting);
+        assert_eq!(waiting.len(), 1);
     }
 
     #[test]

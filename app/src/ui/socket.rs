@@ -55,7 +55,12 @@ pub(crate) fn connect(
     let pacer = std::rc::Rc::new(std::cell::Cell::new(super::pace::Pacer::default()));
     let writers = pacer.clone();
     leptos::task::spawn_local(async move {
-        while let Some(text) = outgoing.next().await {
+        let mut waiting = Vec::new();
+        loop {
+            if waiting.is_empty() {
+                let Some(text) = outgoing.next().await else { break };
+                waiting.push(text);
+            }
             loop {
                 let mut pacer = writers.get();
                 let taken = pacer.take(js_sys::Date::now());
@@ -65,6 +70,12 @@ pub(crate) fn connect(
                     Err(ms) => sleep(ms).await,
                 }
             }
+            // What came meanwhile: a quit goes before what waits ahead of it.
+            while let Ok(text) = outgoing.try_recv() {
+                waiting.push(text);
+            }
+            super::pace::skip_to_quit(&mut waiting);
+            let text = waiting.remove(0);
             if write.send(Message::Text(text)).await.is_err() {
                 break;
             }
