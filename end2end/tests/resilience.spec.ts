@@ -1,8 +1,16 @@
-import { test, expect, type Page, type WebSocketRoute } from "@playwright/test";
+import { test, expect, type Browser, type Page, type WebSocketRoute } from "@playwright/test";
 import { DEFAULT_FLOOD, join, login, member, open, send, Server } from "./helpers";
 
 /** The composer. */
 const composer = (page: Page) => page.getByLabel("Message", { exact: true });
+
+/** Starts `server` and logs `nick` in there, in 30 channels (#room0 to #room29). */
+async function inThirtyChannels(browser: Browser, server: Server, nick: string): Promise<Page> {
+  await server.start();
+  const page = await login(browser, nick, { baseURL: server.url });
+  for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+  return page;
+}
 
 test("a reload keeps the session: nick, channels, roles, drafts, private history and what is unread", async ({ browser }) => {
   const me = await login(browser, "reloader");
@@ -183,9 +191,7 @@ test("with 30 channels, the reconnect after a restart rejoins every one without 
   const metric = (name: string) => server.metric(name);
   let page: Page | undefined;
   try {
-    await server.start();
-    page = await login(browser, "roamer", { baseURL: server.url });
-    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+    page = await inThirtyChannels(browser, server, "roamer");
     expect(await metric("channels")).toBe(30);
     expect(await metric("flood_refusals_total")).toBe(0);
 
@@ -215,9 +221,7 @@ test(`a page that ${how === "drops" ? "loses its connection" : "is reloaded"} wh
   const metric = (name: string) => server.metric(name);
   let page: Page | undefined;
   try {
-    await server.start();
-    page = await login(browser, "midway", { baseURL: server.url });
-    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+    page = await inThirtyChannels(browser, server, "midway");
 
     // The restart ends the session: the UI logs in afresh and rejoins all 30, paced. On the
     // first connection that gets that far, after its 5th join a cluster's unasked `welcome`
@@ -281,9 +285,7 @@ test("a logout while rejoins wait their turn quits at once, not after them", asy
   const server = new Server(3500 + Math.floor(Math.random() * 50), DEFAULT_FLOOD);
   let page: Page | undefined;
   try {
-    await server.start();
-    page = await login(browser, "leaver", { baseURL: server.url });
-    for (let i = 0; i < 30; i++) await join(page, `#room${i}`);
+    page = await inThirtyChannels(browser, server, "leaver");
     // After the restart the UI rejoins all 30, paced (about two a second past the burst).
     const sent: string[] = [];
     await page.routeWebSocket(/\/ws$/, (ws) => {

@@ -121,6 +121,7 @@ impl Place {
 
 #[cfg(test)]
 mod tests {
+    use super::super::state::tests::{bob_in, welcome};
     use super::*;
     use crate::protocol::{ChatMessage, ServerEvent};
 
@@ -139,15 +140,7 @@ mod tests {
 
     #[test]
     fn a_reload_reopens_conversations_and_counts_what_came_since_as_unread() {
-        let mut before = ChatState::default();
-        before.me = Some("bob".into());
-        for channel in ["#a", "#b"] {
-            before.apply(ServerEvent::Joined {
-                channel: channel.into(),
-                nick: "bob".into(),
-                host: "h".into(),
-            });
-        }
+        let mut before = bob_in(&["#a", "#b"]);
         before.open("#a");
         before.apply(ServerEvent::Message(message(10, "alice", "#a")));
         before.open("#b");
@@ -185,15 +178,14 @@ mod tests {
         assert_eq!(marked.id, Some(14));
     }
 
+    /// Ann's way back, a guest's or as `login` says.
+    fn ann(login: SavedLogin) -> Resume {
+        Resume { secret: "s".into(), nick: "ann".into(), login, outgoing: vec![], rejoining: vec![] }
+    }
+
     #[test]
     fn the_way_back_is_kept_as_it_was_written_before() {
-        let resume = |login| Resume {
-            secret: "s".into(),
-            nick: "ann".into(),
-            login,
-            outgoing: vec![],
-            rejoining: vec![],
-        };
+        let resume = ann;
         for login in [SavedLogin::Guest, SavedLogin::Token { token: "t".into() }, SavedLogin::Account] {
             let saved = serde_json::to_string(&resume(login.clone())).unwrap();
             let back: Resume = serde_json::from_str(&saved).unwrap();
@@ -209,15 +201,7 @@ mod tests {
 
     #[test]
     fn a_reload_while_rejoins_go_out_rejoins_the_rest_after_the_resume() {
-        let mut before = ChatState::default();
-        before.me = Some("bob".into());
-        for channel in ["#a", "#b"] {
-            before.apply(ServerEvent::Joined {
-                channel: channel.into(),
-                nick: "bob".into(),
-                host: "h".into(),
-            });
-        }
+        let mut before = bob_in(&["#a", "#b"]);
         // A fresh login's rejoins, #a confirmed, then the reload.
         before.rejoins(false);
         before.apply(ServerEvent::Members { channel: "#a".into(), modes: String::new(), members: vec![] });
@@ -233,41 +217,17 @@ mod tests {
         assert!(saved.contains(r##""rejoining":["#b"]"##), "{saved}");
         let resume: Resume = serde_json::from_str(&saved).unwrap();
 
-        let mut after = ChatState::default();
-        after.me = Some("bob".into());
+        let mut after = bob_in(&[]);
         place.restore_into(&mut after);
         resume.restore_rejoins(&mut after);
-        after.apply(ServerEvent::Welcome {
-            nick: "bob".into(),
-            account: None,
-            host: "h".into(),
-            server: "chattr".into(),
-            version: "0".into(),
-            limits: crate::protocol::Limits {
-                max_text_bytes: 4000,
-                max_frame_bytes: 16384,
-                burst: 10,
-                per_second: 2,
-                allowance: Some(0),
-            },
-            resume: Some("s".into()),
-            resumed: true,
-            channels: vec!["#a".into()],
-            default_channels: vec![],
-        });
+        after.apply(welcome(true, &["#a"]));
         assert_eq!(after.channels(), ["#a", "#b"]);
         assert_eq!(after.rejoins(true), ["#b"]);
     }
 
     #[test]
     fn the_auth_frame_resumes_and_falls_back_to_the_same_login() {
-        let resume = |login| Resume {
-            secret: "s".into(),
-            nick: "ann".into(),
-            login,
-            outgoing: vec![],
-            rejoining: vec![],
-        };
+        let resume = ann;
         assert_eq!(
             resume(SavedLogin::Guest).auth(),
             ClientFrame::Auth { token: None, nick: Some("ann".into()), resume: Some("s".into()) }

@@ -1175,7 +1175,7 @@ impl ChatState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn msg(from: &str, target: &str, text: &str) -> ServerEvent {
@@ -1204,6 +1204,37 @@ mod tests {
             bot: false,
             txn: None,
         }
+    }
+
+    /// Bob's `welcome`: `resumed` in `channels`, or a new session.
+    pub(in crate::ui) fn welcome(resumed: bool, channels: &[&str]) -> ServerEvent {
+        ServerEvent::Welcome {
+            nick: "bob".into(),
+            account: None,
+            host: "h".into(),
+            server: "chattr".into(),
+            version: "0".into(),
+            limits: crate::protocol::Limits {
+                max_text_bytes: 4000,
+                max_frame_bytes: 16384,
+                burst: 10,
+                per_second: 2,
+                allowance: None,
+            },
+            resume: Some("s".into()),
+            resumed,
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            default_channels: vec![],
+        }
+    }
+
+    /// Bob, in `channels`.
+    pub(in crate::ui) fn bob_in(channels: &[&str]) -> ChatState {
+        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
+        for channel in channels {
+            s.apply(joined(channel, "bob"));
+        }
+        s
     }
 
     fn joined(channel: &str, nick: &str) -> ServerEvent {
@@ -1432,24 +1463,6 @@ mod tests {
         s.apply(joined("#kept", "bob"));
         s.apply(joined("#lost", "bob"));
         s.apply(msg("amy", "bob", "a pm"));
-        let welcome = |resumed, channels: &[&str]| ServerEvent::Welcome {
-            nick: "bob".into(),
-            account: None,
-            host: "h".into(),
-            server: "chattr".into(),
-            version: "0".into(),
-            limits: crate::protocol::Limits {
-                max_text_bytes: 4000,
-                max_frame_bytes: 16384,
-                burst: 10,
-                per_second: 2,
-                allowance: None,
-            },
-            resume: Some("s".into()),
-            resumed,
-            channels: channels.iter().map(|c| c.to_string()).collect(),
-            default_channels: vec![],
-        };
         s.apply(welcome(false, &[]));
         assert_eq!(s.channels(), ["#kept", "#lost"], "a fresh login rejoins instead");
         assert_eq!(s.rejoins(false), ["#kept", "#lost"]);
