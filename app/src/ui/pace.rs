@@ -74,11 +74,17 @@ mod tests {
     }
 
     impl Server {
-        fn take(&mut self, now: f64) -> bool {
+        /// Brings the bucket up to `now`; answers the whole frames in it (its `allowance`).
+        fn refill(&mut self, now: f64) -> u32 {
             let burst = f64::from(self.limits.burst);
             self.tokens =
                 (self.tokens + (now - self.at) * f64::from(self.limits.per_second) / 1000.0).min(burst);
             self.at = now;
+            self.tokens as u32
+        }
+
+        fn take(&mut self, now: f64) -> bool {
+            self.refill(now);
             let ok = self.tokens >= 1.0;
             if ok {
                 self.tokens -= 1.0;
@@ -136,9 +142,7 @@ mod tests {
         // The connection drops right after those; the session resumes on a new one 100 ms
         // later, and the server's bucket is the one it had (whole frames, as it says them).
         let back = before[14] + 100.0;
-        server.tokens = (server.tokens + (back - server.at) * 2.0 / 1000.0).min(10.0);
-        server.at = back;
-        let allowance = server.tokens as u32;
+        let allowance = server.refill(back);
         assert!(allowance < 9, "{allowance}");
         let mut pacer = Pacer::default();
         pacer.start(&Limits { allowance: Some(allowance), ..limits.clone() }, back);

@@ -1479,10 +1479,7 @@ pub(super) mod tests {
 
         // A fresh login whose rejoins had not all gone through when the connection dropped:
         // the resumed session is in #a only, and #b, #c are joined again, not given up.
-        let mut s = ChatState { me: Some("bob".into()), ..Default::default() };
-        for channel in ["#a", "#b", "#c"] {
-            s.apply(joined(channel, "bob"));
-        }
+        let mut s = bob_in(&["#a", "#b", "#c"]);
         s.disconnected();
         s.apply(welcome(false, &[]));
         assert_eq!(s.rejoins(false), ["#a", "#b", "#c"]);
