@@ -3,7 +3,9 @@
 //! page sends goes out in bursts of its own: after a reconnect, a join for every channel and a
 //! history request for every private conversation, then what was typed offline; a host page's
 //! opens; commands typed faster than the server takes them. So the socket's writer sends each
-//! frame, in order, only once a token bucket like the server's (a little slower) has one.
+//! frame, in order, only once a token bucket like the server's (a little slower) has one. What
+//! is sent after the login waits for the `welcome` that says how fast it may go (a command
+//! clicked while connecting): the server counts it against the session's bucket.
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code, reason = "the server build never connects"))]
 
@@ -24,15 +26,23 @@ pub(crate) fn skip_to_quit(waiting: &mut Vec<String>) {
 /// come too early.
 const SLOWER: f64 = 0.9;
 
+/// How long (ms) frames after the login wait for the `welcome`, looking again every
+/// [`WELCOME_POLL`] ms; past it they go unpaced, as to a server that says nothing of limits.
+const WELCOME_WAIT: f64 = 5_000.0;
+const WELCOME_POLL: f64 = 50.0;
+
 /// A connection's bucket, started by its `welcome`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Pacer {
-    /// Tokens per ms, and the most the bucket holds; none until a `welcome` said (before it,
-    /// the only frame is the login), nor when it said there is no limit (a rate of 0).
+    /// Tokens per ms, and the most the bucket holds; none until a `welcome` said, nor when it
+    /// said there is no limit (a rate of 0).
     rate: Option<(f64, f64)>,
     tokens: f64,
     /// When `tokens` was counted (ms).
     at: f64,
+    /// When the login (the first frame) went, until a `welcome` came.
+    login: Option<f64>,
+    welcomed: bool,
 }
 
 impl Pacer {
@@ -44,11 +54,19 @@ impl Pacer {
         let per_ms = f64::from(limits.per_second) * SLOWER / 1000.0;
         let rate = (limits.per_second > 0).then_some((per_ms, burst));
         let tokens = limits.allowance.map_or(burst, |left| f64::from(left).min(burst));
-        *self = Self { rate, tokens, at: now };
+        *self = Self { rate, tokens, at: now, login: None, welcomed: true };
     }
 
     /// Takes a token for a frame sent at `now`, or says in how many ms there is one.
     pub(crate) fn take(&mut self, now: f64) -> Result<(), f64> {
+        if !self.welcomed {
+            match self.login {
+                None => self.login = Some(now),
+                // (A clock set back further than the wait does not hold frames back for longer.)
+                Some(login) if (now - login).abs() < WELCOME_WAIT => return Err(WELCOME_POLL),
+                Some(_) => {}
+            }
+        }
         let Some((per_ms, burst)) = self.rate else { return Ok(()) };
         // (A clock set back counts as no time passed.)
         self.tokens = (self.tokens + (now - self.at).max(0.0) * per_ms).min(burst);
@@ -177,10 +195,41 @@ mod tests {
     }
 
     #[test]
-    fn before_welcome_nothing_waits_and_a_clock_set_back_sends_nothing_early() {
+    fn after_the_login_frames_wait_for_the_welcome_and_go_at_its_pace() {
+        let limits = limits(3, 1);
         let mut pacer = Pacer::default();
-        assert_eq!(pacer.take(0.0), Ok(()), "before `welcome`, nothing waits");
-        // A rate of 0 is no flood control on the server: nothing waits either.
+        assert_eq!(pacer.take(0.0), Ok(()), "the login goes at once");
+        // A command clicked while connecting waits for the welcome, however long the bucket
+        // would allow it to have gone.
+        let mut now = 0.0;
+        while let Err(ms) = pacer.take(now) {
+            assert!(ms > 0.0 && ms <= WELCOME_POLL, "{ms}");
+            now += ms;
+            if now >= 300.0 {
+                pacer.start(&limits, now);
+            }
+        }
+        assert_eq!(now, 300.0, "it went once the welcome came");
+        // Then it is one of the bucket's: a frame short of the burst at once, then the rate.
+        let mut server = Server { tokens: 3.0, at: 300.0, limits };
+        assert!(server.take(now));
+        let next = send(&mut pacer, &mut server, 3, now);
+        assert_eq!(next[0], now);
+        assert!(next[1] > now, "{next:?}");
+        // Without a welcome, frames after the login go unpaced once the wait is over; so after
+        // a clock set back by more than the wait.
+        for later in [WELCOME_WAIT, -WELCOME_WAIT] {
+            let mut pacer = Pacer::default();
+            assert_eq!(pacer.take(0.0), Ok(()));
+            assert!(pacer.take(later - later.signum()).is_err());
+            assert!((0..100).all(|_| pacer.take(later).is_ok()), "{later}");
+        }
+    }
+
+    #[test]
+    fn without_a_rate_nothing_waits_and_a_clock_set_back_sends_nothing_early() {
+        let mut pacer = Pacer::default();
+        // A rate of 0 is no flood control on the server: nothing waits.
         pacer.start(&limits(10, 0), 0.0);
         assert!((0..100).all(|_| pacer.take(0.0).is_ok()));
         pacer.start(&limits(3, 1), 0.0);
