@@ -15,7 +15,6 @@ mod server;
 mod socket;
 mod wire;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -943,8 +942,8 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
     // messages sent final, so it is looked at first.
     let sending_over = AtomicBool::new(false);
     let mut unrecorded = Unrecorded::default();
-    // Each sender's last number seen: a sender's messages must come once each, in order.
-    let mut last_from: HashMap<String, u64> = HashMap::new();
+    // A sender's messages must come once each, in order.
+    let mut last_from = LastSeen::default();
     // One reading future for the whole run: a frame read halfway is lost if its future is
     // dropped, so nothing interrupts it but the end.
     let reading = async {
@@ -953,12 +952,8 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
                 Event::Message { from, text } => {
                     received.fetch_add(1, Ordering::Relaxed);
                     if let Some(seq) = text.rsplit(' ').next().and_then(|s| s.parse::<u64>().ok()) {
-                        match last_from.get_mut(from.as_ref()) {
-                            Some(last) if seq <= *last => outcome.counts.duplicates += 1,
-                            Some(last) => *last = seq,
-                            None => {
-                                last_from.insert(from.clone().into_owned(), seq);
-                            }
+                        if !last_from.in_order(&from, seq) {
+                            outcome.counts.duplicates += 1;
                         }
                     }
                     if let Some(stamp) = text.split(' ').next().and_then(|s| s.parse::<u64>().ok()) {
@@ -988,6 +983,34 @@ async fn read(run: &Run, room: &Room, nick: &str, mut reader: Reader, outcome: &
     }
     unrecorded.record(room);
     outcome.counts.received = received.into_inner();
+}
+
+/// Each sender's last number seen by one client, keyed by the hash of the sender's nick
+/// (FNV-1a): a channel has a handful of senders, so a short list scanned in place costs less
+/// than a map keyed by the nick itself, whose probing and comparing of keys (each nick a heap
+/// string of its own, mostly cache misses) were a tenth of the generator's samples
+/// (docs/benchmarks.md).
+#[derive(Default)]
+struct LastSeen(Vec<(u64, u64)>);
+
+impl LastSeen {
+    /// Notes `seq` from `from`; whether it came after the last one seen from that sender.
+    fn in_order(&mut self, from: &str, seq: u64) -> bool {
+        let key = from
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, last)) if seq <= *last => false,
+            Some((_, last)) => {
+                *last = seq;
+                true
+            }
+            None => {
+                self.0.push((key, seq));
+                true
+            }
+        }
+    }
 }
 
 /// Latencies a client measured, added to its channel's histograms a batch at a time (64: half
@@ -1250,7 +1273,19 @@ fn percentiles(h: &Histogram<u64>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::pick;
+    use super::{pick, LastSeen};
+
+    #[test]
+    fn a_sender_s_numbers_must_come_once_each_in_order() {
+        let mut seen = LastSeen::default();
+        assert!(seen.in_order("bench1", 0));
+        assert!(seen.in_order("bench2", 5));
+        assert!(seen.in_order("bench1", 1));
+        assert!(!seen.in_order("bench1", 1), "twice");
+        assert!(!seen.in_order("bench2", 4), "out of order");
+        assert!(seen.in_order("bench12", 0), "another sender, whose nick starts the same");
+        assert!(seen.in_order("bench2", 6));
+    }
 
     #[test]
     fn clients_are_spread_over_a_cluster_s_nodes_in_turn() {
