@@ -399,3 +399,33 @@ async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
     let error = alice.expect("error").await;
     assert_eq!(error["code"], "rate_limited", "{error}");
 }
+
+#[tokio::test]
+async fn taking_a_session_over_from_its_open_connection_does_not_refill_the_flood_allowance() {
+    let server = TestServer::start_with(|c| {
+        c.resume_grace = Duration::from_secs(30);
+        c.flood_burst = 4;
+        c.flood_rate = 1;
+        c.flood_strikes = 100;
+    })
+    .await;
+    let (mut alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
+    alice.join("#r").await;
+    for i in 0..3 {
+        alice.say("#r", &format!("m{i}")).await;
+    }
+    for _ in 0..3 {
+        alice.expect("message").await;
+    }
+    // The burst is spent; a new connection takes the session over while this one is open.
+    let (mut taken, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    assert_eq!(again["resumed"], true);
+    let allowance = again["limits"]["allowance"].as_u64().expect("a resumed welcome's allowance");
+    assert!(allowance < 2, "{again}");
+    taken.say("#r", "again 1").await;
+    taken.say("#r", "again 2").await;
+    let error = taken.expect("error").await;
+    assert_eq!(error["code"], "rate_limited", "{error}");
+    let (_, close) = alice.events_until_close().await;
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("session_replaced"));
+}

@@ -80,6 +80,11 @@ impl FloodControl {
         }
     }
 
+    /// Spends what the bucket holds at `now`: what comes next comes at the rate.
+    pub fn spend_all(&mut self, now: Instant) {
+        self.bucket = Bucket { tokens: 0.0, last: now };
+    }
+
     /// The frames it would let through at once at `now`; `None` when there is no limit.
     pub fn allowance(&mut self, now: Instant) -> Option<u32> {
         if self.per_second == 0.0 {

@@ -163,6 +163,8 @@ where
             // its `welcome` says how much is left (a client pacing itself starts from that).
             if let Some(saved) = resumed.flood.take() {
                 flood = saved;
+            } else if resumed.took_over {
+                flood.spend_all(Instant::now());
             }
             if let ServerEvent::Welcome { limits, .. } = &mut resumed.welcome {
                 limits.allowance = flood.allowance(Instant::now());

@@ -76,6 +76,11 @@ pub struct Resumed {
     pub held: Option<(Outbox, OutboxQueue)>,
     /// The flood allowance the session's last connection left, to go on with.
     pub flood: Option<FloodControl>,
+    /// The session's connection was still open and is replaced: its allowance is that
+    /// connection's (its reader counts it) and unknown here, so the new one starts with none
+    /// left. Starting afresh would let a client refill its allowance at will by taking its own
+    /// session over.
+    pub took_over: bool,
 }
 
 impl State {
@@ -176,9 +181,10 @@ impl Hub {
                 }
                 client.outbox = Outbox::elsewhere();
                 let welcome = self.welcome(&st, conn, String::new(), true);
-                return Ok(Some(Resumed { attached, welcome, held: None, flood: None }));
+                return Ok(Some(Resumed { attached, welcome, held: None, flood: None, took_over: false }));
             }
         };
+        let mut took_over = false;
         let (held, flood) = match client.held.take() {
             Some(Held { queue, flood, .. }) if !client.outbox.is_closed() => {
                 (Some((client.outbox.clone(), queue)), Some(flood))
@@ -191,6 +197,7 @@ impl Hub {
                 // it, and its flood allowance starts afresh.)
                 if kept.is_none() && !moved {
                     client.outbox.close(Close { drain: false, ..Close::new(CloseReason::SessionReplaced) });
+                    took_over = true;
                 }
                 client.outbox = outbox.clone();
                 (None, kept.map(|k| k.flood))
@@ -201,7 +208,7 @@ impl Hub {
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
         }
-        Ok(Some(Resumed { attached, welcome, held, flood }))
+        Ok(Some(Resumed { attached, welcome, held, flood, took_over }))
     }
 
     /// Whether some session has the resume secret that hashes to `key`.
