@@ -104,6 +104,10 @@ async fn a_revocation_refuses_jwts_signed_before_it() {
     // Signed after the revocation, it works.
     let later = jwt(&json!({"sub":"alice","iat":now() + 1,"exp":now() + 600}));
     assert_eq!(login(&server, &later).await.unwrap()["account"], "app:alice");
+    // One dated ahead (a signer's clock running fast) would escape every revocation until it
+    // expires: refused.
+    let ahead = jwt(&json!({"sub":"alice","iat":now() + 3000,"exp":now() + 3600}));
+    assert_eq!(login(&server, &ahead).await.unwrap_err(), "auth_failed");
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! Tokens an app signs itself, with no round trip to the chat server: JSON Web Tokens, HMAC
 //! SHA-256 (`HS256`) with the shared secret, checked by the `jsonwebtoken` crate with the
 //! algorithm pinned. `sub` is the user; `exp` is required and may lie at most the token
-//! lifetime (`CHATTR_TOKEN_TTL`) ahead; `nick` optionally names the nick to chat as; `aud` and
-//! `iss` must match when the server is configured with them. Clocks may differ by [`LEEWAY`].
+//! lifetime (`CHATTR_TOKEN_TTL`) ahead; `iat`, if there, may not lie ahead (a revocation
+//! refuses the tokens signed before it: one dated later would escape it); `nick` optionally
+//! names the nick to chat as; `aud` and `iss` must match when the server is configured with
+//! them. Clocks may differ by [`LEEWAY`].
 
 use std::time::{Duration, SystemTime};
 
@@ -127,6 +129,9 @@ pub(crate) fn verify(
     if claims.exp > now + rules.max_ttl.as_secs() + LEEWAY.as_secs() {
         return Err(AuthError::TooLong);
     }
+    if claims.iat.is_some_and(|iat| iat > now + LEEWAY.as_secs()) {
+        return Err(AuthError::SignedAhead);
+    }
     Ok(claims)
 }
 
@@ -196,6 +201,9 @@ mod tests {
         assert_eq!(refused(&sign(&json!({"sub":"alice","exp":now() - 31}))), AuthError::Expired);
         assert_eq!(refused(&sign(&json!({"sub":"alice","exp":now() + 3700}))), AuthError::TooLong);
         assert_eq!(refused(&sign(&json!({"sub":"alice","exp":"soon"}))), AuthError::Malformed);
+        // Signed ahead of now, past the leeway: a revocation could not reach it.
+        let ahead = json!({"sub":"alice","exp":now() + 3600,"iat":now() + 3000});
+        assert_eq!(refused(&sign(&ahead)), AuthError::SignedAhead);
         // A tampered payload.
         let token = sign(&claims);
         let (head, rest) = token.split_once('.').unwrap();
@@ -209,6 +217,7 @@ mod tests {
     fn clocks_may_differ_by_the_leeway() {
         assert!(check(&sign(&json!({"sub":"alice","exp":now() - 10})), &rules()).is_ok());
         assert!(check(&sign(&json!({"sub":"alice","exp":now() + 3610})), &rules()).is_ok());
+        assert!(check(&sign(&json!({"sub":"alice","exp":now() + 60,"iat":now() + 20})), &rules()).is_ok());
     }
 
     #[test]

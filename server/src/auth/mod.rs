@@ -34,6 +34,8 @@ pub enum AuthError {
     WrongIssuer,
     #[error("the token's exp is further ahead than the server's token lifetime")]
     TooLong,
+    #[error("the token's iat is later than now (clocks may differ by 30 s)")]
+    SignedAhead,
 }
 
 impl From<AuthError> for ProtocolError {
