@@ -578,8 +578,14 @@ async fn away_reaches_everyone_sharing_a_channel_and_members_carry_the_message()
         (entry["away"].as_bool(), entry["away_message"].as_str()),
         (Some(true), Some("gone for lunch"))
     );
-    // Too long, or with control characters: refused, and nothing changes.
-    for (bad, code) in [("x".repeat(301), "too_long"), ("a\u{7}b".to_owned(), "invalid_text")] {
+    // Too long, with control characters or on two lines: refused, and nothing changes.
+    let bad = [
+        ("x".repeat(301), "too_long"),
+        ("a\u{7}b".to_owned(), "invalid_text"),
+        ("a\u{2028}b".to_owned(), "invalid_text"),
+        ("a\u{2029}b".to_owned(), "invalid_text"),
+    ];
+    for (bad, code) in bad {
         bob.cmd(&format!("/away {bad}")).await;
         bob.expect_error(code).await;
     }

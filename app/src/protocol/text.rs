@@ -8,7 +8,9 @@ pub const MAX_TOPIC_BYTES: usize = 390;
 pub const MAX_REASON_BYTES: usize = 300;
 
 /// Checks a piece of text: not blank, at most `max_bytes`, and free of control characters
-/// (newlines and tabs are allowed only when `multiline`).
+/// (newlines and tabs are allowed only when `multiline`); one that is not `multiline` has no
+/// line or paragraph separator (U+2028, U+2029) either, which are no control characters but
+/// break a line all the same.
 pub fn validate_text(what: &str, text: &str, max_bytes: usize, multiline: bool) -> Result<(), ProtocolError> {
     if text.trim().is_empty() {
         return Err(ProtocolError::new(ErrorCode::EmptyText, format!("the {what} is empty")));
@@ -20,7 +22,8 @@ pub fn validate_text(what: &str, text: &str, max_bytes: usize, multiline: bool) 
         ));
     }
     let allowed = |c: char| multiline && (c == '\n' || c == '\t');
-    if text.chars().any(|c| c.is_control() && !allowed(c)) {
+    let breaks_line = |c: char| !multiline && matches!(c, '\u{2028}' | '\u{2029}');
+    if text.chars().any(|c| (c.is_control() && !allowed(c)) || breaks_line(c)) {
         return Err(ProtocolError::new(
             ErrorCode::InvalidText,
             format!("the {what} contains control characters"),
@@ -37,10 +40,11 @@ mod tests {
     fn text_rules() {
         assert!(validate_text("message", "hello <b>world</b>", 100, true).is_ok());
         assert!(validate_text("message", "two\nlines", 100, true).is_ok());
-        assert_eq!(
-            validate_text("topic", "two\nlines", 100, false).unwrap_err().code,
-            ErrorCode::InvalidText
-        );
+        for line_break in ["\n", "\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+            let text = format!("two{line_break}lines");
+            assert_eq!(validate_text("topic", &text, 100, false).unwrap_err().code, ErrorCode::InvalidText);
+        }
+        assert!(validate_text("message", "two\u{2028}lines", 100, true).is_ok());
         assert_eq!(validate_text("message", "   ", 100, true).unwrap_err().code, ErrorCode::EmptyText);
         assert_eq!(
             validate_text("message", "bell\u{7}", 100, true).unwrap_err().code,
