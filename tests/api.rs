@@ -166,6 +166,10 @@ async fn the_app_sees_channels_members_presence_and_history() {
     let (_, older) = get(&server, &format!("/api/channels/rust/history?before={before}")).await;
     assert_eq!(older["messages"], json!([]));
     assert_eq!(get(&server, "/api/channels/rust/history?limit=x").await.0, 400);
+    assert_eq!(
+        get(&server, "/api/channels/rust/history?limit=0").await,
+        (400, json!({"type":"error","code":"bad_arguments","message":"a history page's limit is 1 to 100"}))
+    );
     // Without the secret, nothing.
     let res = reqwest::get(server.url("/api/users")).await.unwrap();
     assert_eq!(res.status().as_u16(), 401);

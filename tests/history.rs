@@ -48,6 +48,8 @@ async fn joiners_get_the_last_messages_before_live_traffic_and_can_page_back() {
     let page = bob.expect("history").await;
     assert_eq!(texts(&page), ["m2", "m3"]);
     assert_eq!(page["more"], true);
+    bob.send(json!({"type":"history","target":"#h","before":ids(&page)[0],"limit":0})).await;
+    bob.expect_error("bad_arguments").await;
     bob.send(json!({"type":"history","target":"#h","before":ids(&page)[0],"limit":100})).await;
     let rest = bob.expect("history").await;
     assert_eq!((texts(&rest), rest["more"].as_bool()), (vec!["m1".to_owned()], Some(false)));

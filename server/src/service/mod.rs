@@ -376,15 +376,21 @@ impl ChatService {
         self.history_page(&Conversation::channel(&fold(channel)), before, limit).await
     }
 
-    /// A page of history as clients ask for it: `limit` (1 to 100, 50 when unsaid) messages
-    /// before `before`, and whether older ones may exist.
+    /// A page of history as clients ask for it: `limit` (1 to 100, 50 when unsaid; a larger
+    /// one is 100, 0 is refused) messages before `before`, and whether older ones may exist.
     async fn history_page(
         &self,
         conversation: &Conversation,
         before: Option<u64>,
         limit: Option<u32>,
     ) -> Result<(Vec<ChatMessage>, bool)> {
-        let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE) as usize;
+        if limit == Some(0) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadArguments,
+                format!("a history page's limit is 1 to {MAX_HISTORY_PAGE}"),
+            ));
+        }
+        let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE).min(MAX_HISTORY_PAGE) as usize;
         let messages = self.history(conversation, before, limit).await?;
         let more = messages.len() == limit;
         Ok((messages, more))
