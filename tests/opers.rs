@@ -130,6 +130,11 @@ async fn a_kline_ends_the_sessions_it_matches_and_refuses_their_logins_until_lif
     root.expect_error("bad_arguments").await;
     root.cmd("/kline bad\u{7}mask").await;
     root.expect_error("bad_arguments").await;
+    // A mistyped address or network, which as a nick mask would ban nobody.
+    for typo in ["1.2.3.4/33", "203.0.113.300", "2001:db8::zz/64"] {
+        root.cmd(&format!("/kline {typo}")).await;
+        root.expect_error("bad_arguments").await;
+    }
 
     // Lifted: bob may come back.
     root.cmd("/unkline 127.0.0.2").await;

@@ -74,7 +74,17 @@ impl KlineRule {
             let net = crate::proxy::canonical(net.trunc());
             return Ok((net.to_string(), Matcher::Net(net)));
         }
-        let mask = fold(&if mask.contains(['!', '@']) { mask.to_owned() } else { format!("{mask}!*@*") });
+        let bare = !mask.contains(['!', '@']);
+        // No nick has a '/', ':' or '.': such a word was meant as an address or a network (a
+        // typo such as `1.2.3.4/33`), and as a nick mask it would ban nobody.
+        if bare && mask.contains(['/', ':', '.']) {
+            return Err(err(
+                ErrorCode::BadArguments,
+                "that is no address or network (203.0.113.7, 203.0.113.0/24, 2001:db8::/64), \
+                 no account (potato:bob) and no nick mask (a host mask is written *!*@host)",
+            ));
+        }
+        let mask = fold(&if bare { format!("{mask}!*@*") } else { mask.to_owned() });
         Ok((mask.clone(), Matcher::Mask(WildMatch::new(&mask))))
     }
 
