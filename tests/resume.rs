@@ -368,8 +368,9 @@ async fn a_resumed_session_is_where_its_new_connection_is() {
     assert_eq!(c.expect("whois").await["host"], "127.0.0.2");
 }
 
-#[tokio::test]
-async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
+/// A server with a burst of 4 frames and 1 a second, and alice on it in `#r`, her burst spent
+/// (the join and three messages); her connection and her first `welcome`.
+async fn alice_with_her_burst_spent() -> (TestServer, Client, Value) {
     let server = TestServer::start_with(|c| {
         c.resume_grace = Duration::from_secs(30);
         c.flood_burst = 4;
@@ -379,53 +380,44 @@ async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
     .await;
     let (mut alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
     alice.join("#r").await;
-    // The join and three messages spend the burst.
     for i in 0..3 {
         alice.say("#r", &format!("m{i}")).await;
     }
     for _ in 0..3 {
         alice.expect("message").await;
     }
-    drop(alice);
-    until_held(&server, 1).await;
-    assert!(welcome["limits"].get("allowance").is_none(), "a new session has the whole burst: {welcome}");
-    let (mut alice, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
-    // Its welcome says what is left (refilled by a frame a second since), not the burst.
+    (server, alice, welcome)
+}
+
+/// The session resumed on `resumed` with what `again` says is left: hardly anything, so of two
+/// frames at once the second is refused (a fresh allowance would take both).
+async fn goes_on_with_what_was_left(resumed: &mut Client, again: &Value) {
+    assert_eq!(again["resumed"], true);
     let allowance = again["limits"]["allowance"].as_u64().expect("a resumed welcome's allowance");
     assert!(allowance < 2, "{again}");
-    alice.say("#r", "again 1").await;
-    alice.say("#r", "again 2").await;
-    // A fresh allowance would take both; the one the session had refills one a second.
-    let error = alice.expect("error").await;
+    resumed.say("#r", "again 1").await;
+    resumed.say("#r", "again 2").await;
+    let error = resumed.expect("error").await;
     assert_eq!(error["code"], "rate_limited", "{error}");
 }
 
 #[tokio::test]
+async fn dropping_and_resuming_does_not_refill_the_flood_allowance() {
+    let (server, alice, welcome) = alice_with_her_burst_spent().await;
+    drop(alice);
+    until_held(&server, 1).await;
+    assert!(welcome["limits"].get("allowance").is_none(), "a new session has the whole burst: {welcome}");
+    // Its welcome says what is left (refilled by a frame a second since), not the burst.
+    let (mut alice, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
+    goes_on_with_what_was_left(&mut alice, &again).await;
+}
+
+#[tokio::test]
 async fn taking_a_session_over_from_its_open_connection_does_not_refill_the_flood_allowance() {
-    let server = TestServer::start_with(|c| {
-        c.resume_grace = Duration::from_secs(30);
-        c.flood_burst = 4;
-        c.flood_rate = 1;
-        c.flood_strikes = 100;
-    })
-    .await;
-    let (mut alice, welcome) = login(&server, json!({"type":"auth","nick":"alice"})).await;
-    alice.join("#r").await;
-    for i in 0..3 {
-        alice.say("#r", &format!("m{i}")).await;
-    }
-    for _ in 0..3 {
-        alice.expect("message").await;
-    }
-    // The burst is spent; a new connection takes the session over while this one is open.
+    let (server, mut alice, welcome) = alice_with_her_burst_spent().await;
+    // A new connection takes the session over while this one is open.
     let (mut taken, again) = login(&server, json!({"type":"auth","resume":secret(&welcome)})).await;
-    assert_eq!(again["resumed"], true);
-    let allowance = again["limits"]["allowance"].as_u64().expect("a resumed welcome's allowance");
-    assert!(allowance < 2, "{again}");
-    taken.say("#r", "again 1").await;
-    taken.say("#r", "again 2").await;
-    let error = taken.expect("error").await;
-    assert_eq!(error["code"], "rate_limited", "{error}");
+    goes_on_with_what_was_left(&mut taken, &again).await;
     let (_, close) = alice.events_until_close().await;
     assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("session_replaced"));
 }
