@@ -26,7 +26,10 @@ pub fn validate_text(what: &str, text: &str, max_bytes: usize, multiline: bool) 
     if text.chars().any(|c| (c.is_control() && !allowed(c)) || breaks_line(c)) {
         return Err(ProtocolError::new(
             ErrorCode::InvalidText,
-            format!("the {what} contains control characters"),
+            format!(
+                "the {what} contains control characters{}",
+                if multiline { "" } else { " or a line break" }
+            ),
         ));
     }
     Ok(())
