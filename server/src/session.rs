@@ -26,7 +26,7 @@ use tracing::Instrument;
 use app::protocol::frames::validate_txn;
 use app::protocol::{ClientFrame, CloseReason, ErrorCode, ProtocolError, ServerEvent};
 
-use crate::chat::{Close, ConnId, Event, Left, Outbox, OutboxQueue};
+use crate::chat::{Close, ConnId, Event, FloodFrom, Left, Outbox, OutboxQueue};
 use crate::flood::{FloodControl, Verdict};
 use crate::service::{Auth, Flow, Login};
 use crate::ws::{self, WebSocketUpgrade};
@@ -161,10 +161,10 @@ where
         Ok(Login::Resumed(mut resumed)) => {
             // A resumed session goes on with the flood allowance it had, not a fresh one, and
             // its `welcome` says how much is left (a client pacing itself starts from that).
-            if let Some(saved) = resumed.flood.take() {
-                flood = saved;
-            } else if resumed.took_over {
-                flood.spend_all(Instant::now());
+            match std::mem::replace(&mut resumed.flood, FloodFrom::Fresh) {
+                FloodFrom::Left(saved) => flood = saved,
+                FloodFrom::Spent => flood.spend_all(Instant::now()),
+                FloodFrom::Fresh => {}
             }
             if let ServerEvent::Welcome { limits, .. } = &mut resumed.welcome {
                 limits.allowance = flood.allowance(Instant::now());

@@ -42,6 +42,7 @@ use names::NameIndex;
 pub(crate) use opers::Oper;
 pub(crate) use outbox::SendBudget;
 pub use outbox::{Close, Event, Outbox, OutboxQueue};
+pub(crate) use resume::FloodFrom;
 pub(crate) use resume::{key_of as resume_key_of, ResumeKey};
 pub use resume::{Attached, Left, Resumed};
 pub(crate) use services::OpListEdit;

@@ -74,13 +74,20 @@ pub struct Resumed {
     /// connection drains it instead of its own. Otherwise its own queue holds the channels'
     /// state.
     pub held: Option<(Outbox, OutboxQueue)>,
-    /// The flood allowance the session's last connection left, to go on with.
-    pub flood: Option<FloodControl>,
-    /// The session's connection was still open and is replaced: its allowance is that
-    /// connection's (its reader counts it) and unknown here, so the new one starts with none
-    /// left. Starting afresh would let a client refill its allowance at will by taking its own
-    /// session over.
-    pub took_over: bool,
+    /// The flood allowance the new connection goes on with.
+    pub flood: FloodFrom,
+}
+
+/// Where a resumed session's flood allowance comes from.
+pub enum FloodFrom {
+    /// The one its last connection left, dropped.
+    Left(FloodControl),
+    /// None left: its connection was still open and is replaced. That connection's allowance
+    /// is its own reader's, unknown here; starting afresh would let a client refill its
+    /// allowance at will by taking its own session over.
+    Spent,
+    /// A fresh one: the session comes from another node, which kept its allowance.
+    Fresh,
 }
 
 impl State {
@@ -181,13 +188,12 @@ impl Hub {
                 }
                 client.outbox = Outbox::elsewhere();
                 let welcome = self.welcome(&st, conn, String::new(), true);
-                return Ok(Some(Resumed { attached, welcome, held: None, flood: None, took_over: false }));
+                return Ok(Some(Resumed { attached, welcome, held: None, flood: FloodFrom::Fresh }));
             }
         };
-        let mut took_over = false;
         let (held, flood) = match client.held.take() {
             Some(Held { queue, flood, .. }) if !client.outbox.is_closed() => {
-                (Some((client.outbox.clone(), queue)), Some(flood))
+                (Some((client.outbox.clone(), queue)), FloodFrom::Left(flood))
             }
             kept => {
                 // Either another connection still carries the session, and is replaced, or
@@ -195,12 +201,17 @@ impl Hub {
                 // from history.
                 // (A session that comes from another node had nothing here: nothing waited for
                 // it, and its flood allowance starts afresh.)
-                if kept.is_none() && !moved {
+                let took_over = kept.is_none() && !moved;
+                if took_over {
                     client.outbox.close(Close { drain: false, ..Close::new(CloseReason::SessionReplaced) });
-                    took_over = true;
                 }
                 client.outbox = outbox.clone();
-                (None, kept.map(|k| k.flood))
+                let flood = match kept {
+                    Some(kept) => FloodFrom::Left(kept.flood),
+                    None if took_over => FloodFrom::Spent,
+                    None => FloodFrom::Fresh,
+                };
+                (None, flood)
             }
         };
         let welcome = self.welcome(&st, conn, secret.to_owned(), true);
@@ -208,7 +219,7 @@ impl Hub {
         for event in st.channel_states(conn, self.settings.history_on_join) {
             st.to_one(conn, &event);
         }
-        Ok(Some(Resumed { attached, welcome, held, flood, took_over }))
+        Ok(Some(Resumed { attached, welcome, held, flood }))
     }
 
     /// Whether some session has the resume secret that hashes to `key`.
